@@ -1,0 +1,67 @@
+# The balancer's build, run and test entry points. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+GOROOT := $(shell $(GO) env GOROOT)
+PORT ?= 8787
+GO_SOURCES := $(shell find worker internal durable -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+WRANGLER := node_modules/.bin/wrangler
+
+.PHONY: help build run dev test test-unit test-e2e bench fuzz check fmt vet clean deps
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: build/app.wasm build/worker.mjs build/wasm_exec.js ## build/app.wasm (GOOS=js GOARCH=wasm) and the JS entry files
+
+build/app.wasm: $(GO_SOURCES)
+	@mkdir -p build
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $@ ./worker
+
+build/worker.mjs: worker/shim/worker.mjs
+	@mkdir -p build
+	cp $< $@
+
+build/wasm_exec.js: $(GOROOT)/lib/wasm/wasm_exec.js
+	@mkdir -p build
+	cp $< $@
+
+run: build ## serve the balancer on 127.0.0.1:$(PORT) in the wazero host (no Node, no account)
+	$(GO) run ./host serve -addr 127.0.0.1:$(PORT)
+
+dev: build node_modules/.package-lock.json ## serve the balancer on 127.0.0.1:$(PORT) in workerd (wrangler dev)
+	PORT=$(PORT) scripts/dev.sh
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json ## install Go modules and the npm dev dependencies (wrangler, anvil)
+	$(GO) mod download
+
+test: build deps ## every test: unit, fuzz seeds, end to end in the wazero host and in workerd against anvil
+	EVMLB_E2E_REQUIRED=1 $(GO) test -race -count=1 -timeout 40m ./...
+
+test-unit: ## the native unit tests only
+	$(GO) test -race -count=1 ./internal/... ./durable/... ./host/...
+
+bench: build deps ## latency and throughput through each host and directly; app.wasm size
+	$(GO) run ./e2e/cmd/bench
+
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	scripts/fuzz.sh $${FUZZTIME:-20s}
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
+
+vet: ## go vet, natively and for js/wasm
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./worker/...
+
+check: build vet ## build every target, vet, gofmt and go mod tidy; fail on a dirty tree
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) mod tidy
+	$(GO) build ./...
+	@git diff --exit-code -- go.mod go.sum || { echo "go mod tidy changed go.mod/go.sum"; exit 1; }
+
+clean: ## remove build outputs and local state
+	rm -rf build .evmlb .wrangler

@@ -1,0 +1,49 @@
+// Package contract holds the names and numbers of the host contract (CONTRACT.md at the repository root),
+// shared by the Go program, the JS shim and the wazero host. Change CONTRACT.md, this file, worker/shim and host/
+// together, and bump Version.
+package contract
+
+// Version of the host contract. The shim and the wazero host refuse to serve a program of another version.
+const Version = 1
+
+// Headers the host sets on every request it hands to Go.
+const (
+	HeaderRole     = "x-evmlb-role"
+	HeaderObject   = "x-evmlb-object"
+	HeaderInstance = "x-evmlb-instance"
+)
+
+// Roles, the values of HeaderRole and the first argument of handleAlarm.
+const (
+	RoleWorker   = "worker"
+	RoleChain    = "chain"
+	RoleUpstream = "upstream"
+)
+
+// Environment binding names of the Durable Object namespaces.
+const (
+	BindingChain    = "CHAIN"
+	BindingUpstream = "UPSTREAM"
+)
+
+// Durable Object class names, as wrangler.toml and the shim export them.
+const (
+	ClassChain    = "ChainDurableObject"
+	ClassUpstream = "UpstreamDurableObject"
+)
+
+// Names Go registers on context.binding.
+const (
+	BindingContractVersion = "contractVersion"
+	BindingHandleRequest   = "handleRequest"
+	BindingHandleAlarm     = "handleAlarm"
+)
+
+// Alarm retry policy the hosts apply when handleAlarm rejects (as Cloudflare does).
+const (
+	AlarmMaxRetries       = 6
+	AlarmFirstBackoffMsec = 2000
+)
+
+// InternalErrorBody is what a host answers (HTTP 500) when Go could not answer at all.
+const InternalErrorBody = `{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}`

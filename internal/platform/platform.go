@@ -1,0 +1,49 @@
+// Package platform is the host contract seen from Go: the few capabilities the balancer needs from its host,
+// as small interfaces. worker/ implements them over syscall/js (workerd or the wazero host); memplatform
+// implements them in memory so that the whole balancer runs natively in tests.
+package platform
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Storage is one Durable Object instance's storage. Values are strings (JSON text by convention).
+// Put and Delete take at most 128 keys per call; implementations split larger calls.
+type Storage interface {
+	Get(ctx context.Context, key string) (value string, ok bool, err error)
+	Put(ctx context.Context, entries map[string]string) error
+	Delete(ctx context.Context, keys ...string) error
+	// List returns every key with the prefix ("" for all) and its value.
+	List(ctx context.Context, prefix string) (map[string]string, error)
+	DeleteAll(ctx context.Context) error
+	// GetAlarm reports the instance's alarm, if one is set.
+	GetAlarm(ctx context.Context) (at time.Time, ok bool, err error)
+	SetAlarm(ctx context.Context, at time.Time) error
+	DeleteAlarm(ctx context.Context) error
+}
+
+// Namespace is a Durable Object namespace binding: Fetch delivers req to the one live instance named name
+// (idFromName(name)). The host sets the role, object and instance headers on the way in.
+type Namespace interface {
+	Fetch(ctx context.Context, name string, req *http.Request) (*http.Response, error)
+}
+
+// Platform is everything the balancer takes from its host. Every field is required.
+type Platform struct {
+	// Getenv returns an environment variable or secret, "" when unset.
+	Getenv func(name string) string
+	// Chains and Upstreams are the CHAIN and UPSTREAM Durable Object namespaces.
+	Chains, Upstreams Namespace
+	// StorageFor returns the storage of the live Durable Object instance objectID, or nil if there is none.
+	StorageFor func(objectID string) Storage
+	// Client makes outbound requests to RPC providers. It must honour the request's context (cancellation).
+	Client *http.Client
+	// Now is the clock.
+	Now func() time.Time
+	// Logf writes one log line. Callers never pass secrets or upstream URLs beyond scheme and host.
+	Logf func(format string, args ...any)
+	// HostKind names the host ("workerd", "wazero", "memory"); shown, never branched on.
+	HostKind string
+}

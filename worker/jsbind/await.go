@@ -1,0 +1,90 @@
+//go:build js && wasm
+
+// Package jsbind implements the balancer's platform (internal/platform) over syscall/js, as CONTRACT.md
+// describes it: the same code runs in workerd (through worker/shim) and in the wazero host (host/).
+package jsbind
+
+import (
+	"context"
+	"errors"
+	"syscall/js"
+)
+
+// settled is the outcome of a JS promise.
+type settled struct {
+	value js.Value
+	err   error
+}
+
+// await waits for a JS promise. If ctx ends first it returns ctx.Err(); the callbacks stay registered until the
+// promise settles, and are released then.
+func await(ctx context.Context, promise js.Value) (js.Value, error) {
+	ch := make(chan settled, 1)
+	var onOK, onErr js.Func
+	release := func() { onOK.Release(); onErr.Release() }
+	onOK = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		defer release()
+		v := js.Undefined()
+		if len(args) > 0 {
+			v = args[0]
+		}
+		ch <- settled{value: v}
+		return nil
+	})
+	onErr = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		defer release()
+		ch <- settled{err: jsError(args)}
+		return nil
+	})
+	promise.Call("then", onOK, onErr)
+	select {
+	case s := <-ch:
+		return s.value, s.err
+	case <-ctx.Done():
+		return js.Undefined(), ctx.Err()
+	}
+}
+
+// jsError turns a rejection reason into a Go error carrying only the reason's message.
+func jsError(args []js.Value) error {
+	if len(args) == 0 {
+		return errors.New("promise rejected")
+	}
+	r := args[0]
+	if r.Type() == js.TypeObject {
+		if m := r.Get("message"); m.Type() == js.TypeString {
+			return errors.New(m.String())
+		}
+	}
+	if r.Type() == js.TypeString {
+		return errors.New(r.String())
+	}
+	return errors.New("promise rejected")
+}
+
+// newPromise returns a JS promise settled by run, which runs on its own goroutine. A panic in run rejects the
+// promise instead of killing the runtime.
+func newPromise(run func() error) js.Value {
+	var executor js.Func
+	executor = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		defer executor.Release()
+		resolve, reject := args[0], args[1]
+		go func() {
+			err := func() (err error) {
+				defer func() {
+					if r := recover(); r != nil {
+						err = errors.New("panic in handler")
+					}
+				}()
+				return run()
+			}()
+			if err != nil {
+				reject.Invoke(js.Global().Get("Error").New(err.Error()))
+				return
+			}
+			resolve.Invoke(js.Undefined())
+		}()
+		return nil
+	})
+	return js.Global().Get("Promise").New(executor)
+}

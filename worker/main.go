@@ -1,0 +1,38 @@
+//go:build js && wasm
+
+// Command worker is the balancer's wasm program (build/app.wasm). It builds the platform from the host's JS
+// world (CONTRACT.md), registers the fetch handler through github.com/syumai/workers and the alarm handler, tells
+// the host it is ready, and then lives as long as the isolate: one Go runtime serves every request.
+package main
+
+import (
+	"log"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/app"
+	"github.com/evmlb/evmlb/internal/contract"
+	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/worker/jsbind"
+	"github.com/syumai/workers"
+)
+
+func main() {
+	logger := log.New(os.Stderr, "evmlb: ", 0)
+	a := app.New(platform.Platform{
+		Getenv:     jsbind.Getenv,
+		Chains:     jsbind.Namespace(contract.BindingChain),
+		Upstreams:  jsbind.Namespace(contract.BindingUpstream),
+		StorageFor: jsbind.StorageFor,
+		// On js/wasm net/http's transport is the host's fetch, with cancellation through AbortController.
+		Client:   &http.Client{},
+		Now:      time.Now,
+		Logf:     logger.Printf,
+		HostKind: jsbind.HostKind(),
+	})
+	workers.ServeNonBlock(a)
+	jsbind.RegisterAlarm(contract.Version, a.Alarm)
+	workers.Ready()
+	select {} // the runtime lives as long as the isolate; calls arrive as JS callbacks
+}
