@@ -1,0 +1,67 @@
+// Package balance is the chain's routing table: what is known of each upstream (height, sync, chain id, live
+// outcomes), which upstreams may serve a request, and in what order. Pure Go with an injected clock; the
+// ChainDurableObject keeps one Table in memory and feeds it health reports and live outcomes.
+package balance
+
+import "time"
+
+// Settings are the routing thresholds of one chain. The zero value of a field means its default.
+type Settings struct {
+	// MaxLagBlocks: an upstream more than this many blocks behind the best is lagging (out of rotation).
+	// Default 10 (dshackle uses 6, eRPC 16). Range 1–10,000.
+	MaxLagBlocks uint64 `json:"max_lag_blocks,omitempty"`
+	// StaleAfter: an upstream whose head has not moved for this long while another's did is lagging.
+	// Default 60s. Range 1s–1h.
+	StaleAfter time.Duration `json:"stale_after,omitempty"`
+	// BreakerFailures: consecutive failures (live or health check) that open the circuit breaker. Default 5.
+	BreakerFailures int `json:"breaker_failures,omitempty"`
+	// BreakerOpenFor: how long an open breaker keeps the upstream out before one probe is let through (half-open).
+	// Default 30s.
+	BreakerOpenFor time.Duration `json:"breaker_open_for,omitempty"`
+	// CooldownAfter429: how long an upstream that answered HTTP 429 gets no traffic. Default 60s (dshackle).
+	CooldownAfter429 time.Duration `json:"cooldown_after_429,omitempty"`
+	// ProbeShare: the share of requests that go first to a recovering (half-open) upstream. Default 0.05.
+	// Range 0–0.5.
+	ProbeShare float64 `json:"probe_share,omitempty"`
+	// ExpectedChainID: the chain id every upstream must serve; 0 means the majority of reported ids decides.
+	ExpectedChainID uint64 `json:"chain_id,omitempty"`
+}
+
+// Defaults fills every zero field with its default and clamps fields to their ranges.
+func (s Settings) Defaults() Settings {
+	if s.MaxLagBlocks == 0 {
+		s.MaxLagBlocks = 10
+	}
+	s.MaxLagBlocks = min(s.MaxLagBlocks, 10_000)
+	if s.StaleAfter <= 0 {
+		s.StaleAfter = 60 * time.Second
+	}
+	s.StaleAfter = min(max(s.StaleAfter, time.Second), time.Hour)
+	if s.BreakerFailures <= 0 {
+		s.BreakerFailures = 5
+	}
+	if s.BreakerOpenFor <= 0 {
+		s.BreakerOpenFor = 30 * time.Second
+	}
+	if s.CooldownAfter429 <= 0 {
+		s.CooldownAfter429 = 60 * time.Second
+	}
+	if s.ProbeShare <= 0 {
+		s.ProbeShare = 0.05
+	}
+	s.ProbeShare = min(s.ProbeShare, 0.5)
+	return s
+}
+
+// PollDelay is the health-check interval of an upstream after failures consecutive failed checks: the base
+// interval, doubled per failure, at most max.
+func PollDelay(base time.Duration, failures int, max time.Duration) time.Duration {
+	d := base
+	for i := 0; i < failures && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		return max
+	}
+	return d
+}

@@ -1,0 +1,219 @@
+package balance
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/retry"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func report(tb *Table, name string, at time.Time, height, chainID uint64) {
+	tb.Report(name, Report{At: at, Height: height, ChainID: chainID})
+}
+
+func latest() blockref.Ref { return blockref.Ref{Kind: blockref.Latest} }
+
+func TestUnknownUpstreamsServeInConfigOrder(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b", "c"}, nil)
+	if got := tb.Candidates(latest(), t0); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Fatalf("candidates before any report = %v", got)
+	}
+}
+
+func TestHighestFirstThenUnknown(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b", "c"}, nil)
+	report(tb, "a", t0, 100, 1)
+	report(tb, "b", t0, 105, 1)
+	if got := tb.Candidates(latest(), t0); !reflect.DeepEqual(got, []string{"b", "a", "c"}) {
+		t.Fatalf("got %v, want b (highest), a, then unknown c", got)
+	}
+}
+
+func TestLaggingByBlocksAndByStaleHead(t *testing.T) {
+	tb := New(Settings{MaxLagBlocks: 10, StaleAfter: 30 * time.Second}, []string{"a", "b"}, nil)
+	report(tb, "a", t0, 100, 1)
+	report(tb, "b", t0, 111, 1)
+	if s := tb.State("a", t0); s != Lagging {
+		t.Fatalf("11 blocks behind with max lag 10: state %s, want lagging", s)
+	}
+	if got := tb.Candidates(latest(), t0); !reflect.DeepEqual(got, []string{"b"}) {
+		t.Fatalf("lagging upstream still a candidate: %v", got)
+	}
+	// Stale head: a stays at 105 while b keeps moving for longer than StaleAfter.
+	tb = New(Settings{MaxLagBlocks: 10, StaleAfter: 30 * time.Second}, []string{"a", "b"}, nil)
+	report(tb, "a", t0, 105, 1)
+	report(tb, "b", t0, 105, 1)
+	for i := 1; i <= 4; i++ {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		report(tb, "a", at, 105, 1)
+		report(tb, "b", at, uint64(105+i), 1)
+	}
+	if s := tb.State("a", t0.Add(40*time.Second)); s != Lagging {
+		t.Fatalf("head stopped 40s while b moved: state %s, want lagging", s)
+	}
+	// Everyone stopped (chain halted): nobody is stale.
+	tb = New(Settings{StaleAfter: 30 * time.Second}, []string{"a", "b"}, nil)
+	report(tb, "a", t0, 105, 1)
+	report(tb, "b", t0, 105, 1)
+	report(tb, "a", t0.Add(time.Hour), 105, 1)
+	if s := tb.State("a", t0.Add(time.Hour)); s != Healthy {
+		t.Fatalf("halted chain: state %s, want healthy", s)
+	}
+}
+
+func TestWrongChainQuarantinedByMajorityOrConfig(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b", "c"}, nil)
+	report(tb, "a", t0, 100, 1)
+	report(tb, "b", t0, 100, 1)
+	report(tb, "c", t0, 500, 5)
+	if s := tb.State("c", t0); s != WrongChain {
+		t.Fatalf("minority chain id: state %s", s)
+	}
+	if tb.Best() != 100 || tb.Head() != 100 {
+		t.Fatalf("a wrong-chain upstream moved best/head: %d/%d", tb.Best(), tb.Head())
+	}
+	tb = New(Settings{ExpectedChainID: 5}, []string{"a", "b", "c"}, nil)
+	report(tb, "a", t0, 100, 1)
+	report(tb, "b", t0, 100, 1)
+	report(tb, "c", t0, 500, 5)
+	if got := tb.Candidates(latest(), t0); !reflect.DeepEqual(got, []string{"c"}) {
+		t.Fatalf("configured chain id 5: candidates %v, want [c]", got)
+	}
+}
+
+func TestSyncingAndCooldown(t *testing.T) {
+	tb := New(Settings{CooldownAfter429: time.Minute}, []string{"a", "b"}, nil)
+	report(tb, "a", t0, 100, 1)
+	tb.Report("b", Report{At: t0, Height: 100, ChainID: 1, Syncing: true})
+	if s := tb.State("b", t0); s != Syncing {
+		t.Fatalf("state %s, want syncing", s)
+	}
+	tb.Observe("a", retry.HTTP429, time.Millisecond, t0)
+	if s := tb.State("a", t0.Add(59*time.Second)); s != CoolingDown {
+		t.Fatalf("state %s, want cooling_down", s)
+	}
+	if s := tb.State("a", t0.Add(61*time.Second)); s != Healthy {
+		t.Fatalf("after cool-down: state %s, want healthy", s)
+	}
+}
+
+func TestBreakerOpensHalfOpensCloses(t *testing.T) {
+	tb := New(Settings{BreakerFailures: 3, BreakerOpenFor: 10 * time.Second, ProbeShare: 0.5}, []string{"a", "b"}, func() float64 { return 0.9 })
+	report(tb, "a", t0, 100, 1)
+	report(tb, "b", t0, 100, 1)
+	for i := 0; i < 2; i++ {
+		tb.Observe("a", retry.HTTP5xx, time.Millisecond, t0)
+	}
+	if s := tb.State("a", t0); s != Healthy {
+		t.Fatalf("two failures of three: state %s", s)
+	}
+	tb.Observe("a", retry.Timeout, time.Millisecond, t0)
+	if s := tb.State("a", t0.Add(time.Second)); s != Failing {
+		t.Fatalf("three failures: state %s, want failing", s)
+	}
+	if got := tb.Candidates(latest(), t0.Add(time.Second)); !reflect.DeepEqual(got, []string{"b"}) {
+		t.Fatalf("open breaker still a candidate: %v", got)
+	}
+	half := t0.Add(11 * time.Second)
+	if s := tb.State("a", half); s != Recovering {
+		t.Fatalf("after open period: state %s, want recovering", s)
+	}
+	if got := tb.Candidates(latest(), half); !reflect.DeepEqual(got, []string{"b", "a"}) {
+		t.Fatalf("recovering upstream should come last without a probe draw: %v", got)
+	}
+	tb.rand = func() float64 { return 0.1 }
+	if got := tb.Candidates(latest(), half); got[0] != "a" {
+		t.Fatalf("probe draw should put the recovering upstream first: %v", got)
+	}
+	tb.Observe("a", retry.HTTP5xx, time.Millisecond, half)
+	if s := tb.State("a", half.Add(time.Second)); s != Failing {
+		t.Fatalf("failed probe: state %s, want failing again", s)
+	}
+	tb.Observe("a", retry.OK, time.Millisecond, half.Add(20*time.Second))
+	if s := tb.State("a", half.Add(20*time.Second)); s != Healthy {
+		t.Fatalf("successful probe: state %s, want healthy", s)
+	}
+}
+
+func TestMissingDataDoesNotPenalise(t *testing.T) {
+	tb := New(Settings{BreakerFailures: 1}, []string{"a"}, nil)
+	report(tb, "a", t0, 100, 1)
+	tb.Observe("a", retry.MissingData, time.Millisecond, t0)
+	tb.Observe("a", retry.Unsupported, time.Millisecond, t0)
+	if s := tb.State("a", t0); s != Healthy {
+		t.Fatalf("missing data / unsupported must not open the breaker: %s", s)
+	}
+}
+
+func TestBlockAwareCandidates(t *testing.T) {
+	tb := New(Settings{MaxLagBlocks: 100}, []string{"a", "b", "c"}, nil)
+	report(tb, "a", t0, 100, 1)
+	report(tb, "b", t0, 90, 1)
+	if got := tb.Candidates(blockref.Ref{Kind: blockref.Number, Number: 95}, t0); !reflect.DeepEqual(got, []string{"a", "c"}) {
+		t.Fatalf("block 95: %v, want a (has it) and unknown c, never b at 90", got)
+	}
+	if got := tb.Candidates(blockref.Ref{Kind: blockref.Number, Number: 50}, t0); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Fatalf("block 50: %v", got)
+	}
+	report(tb, "c", t0, 99, 1)
+	if got := tb.Candidates(blockref.Ref{Kind: blockref.Number, Number: 101}, t0); !reflect.DeepEqual(got, []string{"a"}) {
+		t.Fatalf("block above every head: %v, want only the best upstream", got)
+	}
+}
+
+func TestHeadNeverDecreases(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b"}, nil)
+	report(tb, "a", t0, 100, 1)
+	report(tb, "b", t0, 90, 1)
+	tb.Report("a", Report{At: t0.Add(time.Second), Err: retry.Network})
+	if tb.Head() != 100 || tb.ObserveHead(95) != 100 || tb.ObserveHead(101) != 101 {
+		t.Fatalf("head went backwards: %d", tb.Head())
+	}
+}
+
+func TestLoadSpreadAmongEquals(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b", "c"}, nil)
+	for _, n := range []string{"a", "b", "c"} {
+		report(tb, n, t0, 100, 1)
+		tb.Observe(n, retry.OK, 10*time.Millisecond, t0)
+	}
+	tb.Observe("c", retry.OK, 500*time.Millisecond, t0) // c is slow: never first
+	first := map[string]int{}
+	for i := 0; i < 100; i++ {
+		first[tb.Candidates(latest(), t0)[0]]++
+	}
+	if first["a"] < 30 || first["b"] < 30 || first["c"] != 0 {
+		t.Fatalf("first choices %v: want a and b sharing, c never", first)
+	}
+}
+
+func TestPollDelay(t *testing.T) {
+	for _, tc := range []struct {
+		failures int
+		want     time.Duration
+	}{{0, 5 * time.Second}, {1, 10 * time.Second}, {3, 40 * time.Second}, {4, time.Minute}, {60, time.Minute}} {
+		if got := PollDelay(5*time.Second, tc.failures, time.Minute); got != tc.want {
+			t.Errorf("PollDelay(5s, %d, 1m) = %s, want %s", tc.failures, got, tc.want)
+		}
+	}
+}
+
+func TestRestoreAndSetUpstreams(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b"}, nil)
+	tb.Restore(Upstream{Name: "a", Height: 42, ChainID: 1})
+	tb.Restore(Upstream{Name: "zz", Height: 99})
+	if u, _ := tb.Get("a"); u.Height != 42 || tb.Head() != 42 {
+		t.Fatalf("restore: %+v head %d", u, tb.Head())
+	}
+	tb.SetUpstreams([]string{"b", "a", "c"})
+	if u, ok := tb.Get("a"); !ok || u.Height != 42 {
+		t.Fatal("SetUpstreams dropped a kept upstream's state")
+	}
+	if !reflect.DeepEqual(tb.Names(), []string{"b", "a", "c"}) {
+		t.Fatalf("names %v", tb.Names())
+	}
+}

@@ -1,0 +1,52 @@
+package blockref
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestOf(t *testing.T) {
+	hash := `"0x` + "ab" + "00000000000000000000000000000000000000000000000000000000000000" + `"`
+	for _, tc := range []struct {
+		method, params string
+		want           Ref
+	}{
+		{"eth_blockNumber", `[]`, Ref{}},
+		{"eth_getBlockByNumber", `["0x10", false]`, Ref{Number, 16}},
+		{"eth_getBlockByNumber", `["latest", false]`, Ref{Kind: Latest}},
+		{"eth_getBlockByNumber", `["finalized", false]`, Ref{Kind: Latest}},
+		{"eth_getBlockByNumber", `["earliest", false]`, Ref{Kind: Earliest}},
+		{"eth_getBlockByHash", `[` + hash + `, false]`, Ref{}},
+		{"eth_getBalance", `["0x0000000000000000000000000000000000000001", "0x2a"]`, Ref{Number, 42}},
+		{"eth_getBalance", `["0x0000000000000000000000000000000000000001"]`, Ref{Kind: Latest}},
+		{"eth_getBalance", `["0x0000000000000000000000000000000000000001", {"blockNumber":"0x5"}]`, Ref{Number, 5}},
+		{"eth_getBalance", `["0x0000000000000000000000000000000000000001", {"blockHash":` + hash + `}]`, Ref{}},
+		{"eth_call", `[{"to":"0x01","data":"0x"}, "0xff"]`, Ref{Number, 255}},
+		{"eth_getStorageAt", `["0x01", "0x0", "0x64"]`, Ref{Number, 100}},
+		{"eth_getLogs", `[{"fromBlock":"0x1","toBlock":"0x20"}]`, Ref{Number, 32}},
+		{"eth_getLogs", `[{"fromBlock":"0x1"}]`, Ref{Kind: Latest}},
+		{"eth_getLogs", `[{"fromBlock":"latest"}]`, Ref{Kind: Latest}},
+		{"eth_getLogs", `[{"blockHash":` + hash + `}]`, Ref{}},
+		{"eth_getLogs", `[{"fromBlock":"0x30","toBlock":"0x20"}]`, Ref{Number, 48}},
+		{"eth_getBlockByNumber", `{"not":"a list"}`, Ref{}},
+		{"eth_getBlockByNumber", `["0xzz"]`, Ref{}},
+		{"eth_getBlockByNumber", `["0x10000000000000000"]`, Ref{}},
+		{"eth_getBlockByNumber", ``, Ref{}},
+		{"eth_feeHistory", `["0x4", "0x99", []]`, Ref{Number, 0x99}},
+	} {
+		if got := Of(tc.method, json.RawMessage(tc.params)); got != tc.want {
+			t.Errorf("Of(%s, %s) = %+v, want %+v", tc.method, tc.params, got, tc.want)
+		}
+	}
+}
+
+func FuzzOf(f *testing.F) {
+	f.Add("eth_getLogs", []byte(`[{"fromBlock":"0x1","toBlock":"0x20"}]`))
+	f.Add("eth_call", []byte(`[{}, {"blockNumber":"0x5"}]`))
+	f.Fuzz(func(t *testing.T, method string, params []byte) {
+		r := Of(method, params)
+		if r.Kind != Number && r.Number != 0 {
+			t.Fatalf("number %d set with kind %d", r.Number, r.Kind)
+		}
+	})
+}

@@ -1,0 +1,229 @@
+// Package retry is the balancer's one table of failure classes: for every way an attempt at an upstream can end,
+// whether the request goes to the next upstream, and whether a write may be sent again.
+//
+// The rule for writes (eth_sendRawTransaction, eth_sendTransaction, …): they are retried only when the failure
+// proves the request never reached the upstream (the connection was never made). Anything else may have reached
+// it, and a second send could duplicate a transaction or leak a replay.
+package retry
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// Class names how one attempt ended. The zero value is OK.
+type Class string
+
+// The classes. Each has a row in Table.
+const (
+	OK          Class = ""             // an answer, including JSON-RPC errors that are the user's (reverts, bad params)
+	Refused     Class = "refused"      // the connection was never made (refused, DNS): the request never left
+	Network     Class = "network"      // the connection broke after it was made, or an unknown transport error
+	Timeout     Class = "timeout"      // the attempt timeout passed with no answer
+	HTTP5xx     Class = "http_5xx"     // the upstream answered HTTP 5xx
+	HTTP429     Class = "http_429"     // the upstream is rate limiting us
+	HTTPOther   Class = "http_status"  // another non-2xx status (401/403: bad key, 404: wrong path, …)
+	NonJSON     Class = "non_json"     // a 2xx answer whose body is not JSON-RPC
+	MissingData Class = "missing_data" // the node lacks the state or block asked for ("header not found", …)
+	Overloaded  Class = "overloaded"   // JSON-RPC "limit exceeded", "rate limit", "too many requests", …
+	Unsupported Class = "unsupported"  // the node does not offer the method (-32601 and kin)
+	WrongChain  Class = "wrong_chain"  // the upstream serves another chain id
+)
+
+// Row is one line of the table.
+type Row struct {
+	Class Class
+	// NextUpstream: a read that ends so is tried on the next upstream.
+	NextUpstream bool
+	// WriteSafe: a write that ends so may be sent to the next upstream (it never reached this one).
+	WriteSafe bool
+	// Penalise: the attempt counts as the upstream's failure (circuit breaker, error rate). Missing data and
+	// unsupported methods do not: the node is healthy, it just cannot answer this one.
+	Penalise bool
+	// Doc says when the class applies, for the docs.
+	Doc string
+}
+
+// Table is every class with its policy, in the order the docs list them.
+var Table = []Row{
+	{OK, false, false, false, "an answer: results, and JSON-RPC errors that are the caller's (reverts, invalid params, nonce too low, …), passed through unchanged"},
+	{Refused, true, true, true, "connection refused or host not found: the request never left, so even a write goes to the next upstream"},
+	{Network, true, false, true, "the connection broke after it was made, or another transport error"},
+	{Timeout, true, false, true, "no answer within the attempt timeout"},
+	{HTTP5xx, true, false, true, "HTTP 500–599"},
+	{HTTP429, true, false, true, "HTTP 429: the upstream cools down before it gets traffic again"},
+	{HTTPOther, true, false, true, "another non-2xx HTTP status (401/403 bad key, 404 wrong path, …)"},
+	{NonJSON, true, false, true, "a 2xx body that is not JSON-RPC (HTML error pages, truncated bodies)"},
+	{MissingData, true, false, false, "the node lacks the block or state: \"header not found\", \"missing trie node\", \"unknown block\", …"},
+	{Overloaded, true, false, true, "JSON-RPC -32005 and \"limit exceeded\", \"rate limit\", \"too many requests\", …"},
+	{Unsupported, true, false, false, "JSON-RPC -32601 method not found / not supported by this node"},
+	{WrongChain, true, false, true, "the upstream's eth_chainId differs from the chain's: it is quarantined"},
+}
+
+var byClass = func() map[Class]Row {
+	m := make(map[Class]Row, len(Table))
+	for _, r := range Table {
+		m[r.Class] = r
+	}
+	return m
+}()
+
+// Lookup returns the row of c; an unknown class is treated as Network (retry reads, never writes).
+func Lookup(c Class) Row {
+	if r, ok := byClass[c]; ok {
+		return r
+	}
+	return byClass[Network]
+}
+
+// Retryable reports whether an attempt of method that ended with c goes to the next upstream.
+func Retryable(method string, c Class) bool {
+	r := Lookup(c)
+	if !r.NextUpstream {
+		return false
+	}
+	return !IsWrite(method) || r.WriteSafe
+}
+
+// writes are the methods that change state on the network when they reach a node.
+var writes = map[string]bool{
+	"eth_sendRawTransaction":            true,
+	"eth_sendTransaction":               true,
+	"eth_sendRawTransactionConditional": true,
+	"eth_sendBundle":                    true,
+	"eth_sendPrivateTransaction":        true,
+	"eth_sendRawTransactionSync":        true,
+	"eth_submitWork":                    true,
+	"eth_submitHashrate":                true,
+}
+
+// IsWrite reports whether method may change state when it reaches a node, so it must never be sent twice.
+func IsWrite(method string) bool { return writes[method] }
+
+// HTTPStatus classifies an HTTP status of an answer (2xx is OK, to be looked at further with Body).
+func HTTPStatus(status int) Class {
+	switch {
+	case status >= 200 && status < 300:
+		return OK
+	case status == 429:
+		return HTTP429
+	case status >= 500:
+		return HTTP5xx
+	default:
+		return HTTPOther
+	}
+}
+
+// rpcError is the error member of a JSON-RPC response.
+type rpcError struct {
+	Code    int64  `json:"code"`
+	Message string `json:"message"`
+}
+
+// Body classifies a 2xx answer's body: NonJSON when it is not a JSON-RPC response (or batch of them); for a
+// single response with an error, the class of that error; OK otherwise. Batches are classified per element by
+// the caller with Element.
+func Body(body []byte) Class {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 || !json.Valid(b) {
+		return NonJSON
+	}
+	switch b[0] {
+	case '[':
+		var elems []json.RawMessage
+		if json.Unmarshal(b, &elems) != nil {
+			return NonJSON
+		}
+		for _, e := range elems {
+			if Element(e) == NonJSON {
+				return NonJSON
+			}
+		}
+		return OK
+	case '{':
+		return Element(b)
+	default:
+		return NonJSON
+	}
+}
+
+// Element classifies one JSON-RPC response object.
+func Element(raw []byte) Class {
+	var r struct {
+		JSONRPC string          `json:"jsonrpc"`
+		Result  json.RawMessage `json:"result"`
+		Error   *rpcError       `json:"error"`
+	}
+	if json.Unmarshal(raw, &r) != nil {
+		return NonJSON
+	}
+	if r.Error == nil {
+		if r.Result == nil && r.JSONRPC == "" {
+			return NonJSON
+		}
+		return OK
+	}
+	return RPCError(r.Error.Code, r.Error.Message)
+}
+
+// missingData are lower-case fragments of error messages by which nodes say they lack a block or state.
+var missingData = []string{
+	"header not found", "missing trie node", "unknown block", "block not found", "historical state",
+	"state is not available", "pruned", "not available on this node", "cannot query unfinalized data",
+	"requested block number is greater than", "after last accepted block", "block range extends beyond current head",
+	"receipts not found", "required historical state unavailable",
+}
+
+// overloaded are lower-case fragments by which nodes and providers say "not now".
+var overloaded = []string{
+	"limit exceeded", "rate limit", "too many requests", "request limit", "capacity", "try again later",
+	"over rate", "exceeded the quota", "daily request count exceeded", "server is busy", "timeout", "timed out",
+}
+
+// RPCError classifies a JSON-RPC error code and message. Errors that are the caller's own (reverts -32000
+// "execution reverted", -32602 invalid params, nonce and gas errors, …) are OK: they are answers.
+func RPCError(code int64, message string) Class {
+	m := strings.ToLower(message)
+	switch {
+	case strings.Contains(m, "execution reverted") || strings.Contains(m, "revert"):
+		return OK
+	case code == -32601 || strings.Contains(m, "method not found") || strings.Contains(m, "not supported") ||
+		strings.Contains(m, "does not exist/is not available") || strings.Contains(m, "unsupported method"):
+		return Unsupported
+	case code == -32005:
+		return Overloaded
+	}
+	for _, f := range missingData {
+		if strings.Contains(m, f) {
+			return MissingData
+		}
+	}
+	for _, f := range overloaded {
+		if strings.Contains(m, f) {
+			return Overloaded
+		}
+	}
+	return OK
+}
+
+// Transport classifies an error from making the request (no HTTP answer). timedOut says the attempt's deadline
+// passed. The message is matched, never returned: it can hold the upstream URL.
+func Transport(err error, timedOut bool) Class {
+	if timedOut {
+		return Timeout
+	}
+	if err == nil {
+		return OK
+	}
+	m := strings.ToLower(err.Error())
+	for _, f := range []string{"connection refused", "no such host", "econnrefused", "dial tcp", "connect: ", "dns"} {
+		if strings.Contains(m, f) && !strings.Contains(m, "reset") {
+			return Refused
+		}
+	}
+	if strings.Contains(m, "deadline exceeded") || strings.Contains(m, "timeout") {
+		return Timeout
+	}
+	return Network
+}

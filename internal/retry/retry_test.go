@@ -1,0 +1,96 @@
+package retry
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestBody(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want Class
+	}{
+		{`{"jsonrpc":"2.0","id":1,"result":"0x1"}`, OK},
+		{`{"jsonrpc":"2.0","id":1,"result":null}`, OK},
+		{`  [{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":2,"error":{"code":3,"message":"execution reverted"}}]`, OK},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted: nope","data":"0x08c379a0"}}`, OK},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"invalid argument 0"}}`, OK},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"nonce too low"}}`, OK},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"header not found"}}`, MissingData},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"missing trie node 1234 (path )"}}`, MissingData},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"query returned more than 10000 results"}}`, Overloaded},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"Daily request count exceeded"}}`, Overloaded},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"the method foo does not exist/is not available"}}`, Unsupported},
+		{`<html>502 Bad Gateway</html>`, NonJSON},
+		{``, NonJSON},
+		{`{"jsonrpc":"2.0","id":1,"res`, NonJSON},
+		{`"hello"`, NonJSON},
+		{`{"hello":1}`, NonJSON},
+		{`[{"jsonrpc":"2.0","id":1,"result":"0x1"}, 5]`, NonJSON},
+	} {
+		if got := Body([]byte(tc.body)); got != tc.want {
+			t.Errorf("Body(%q) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}
+
+func TestHTTPStatus(t *testing.T) {
+	for status, want := range map[int]Class{200: OK, 204: OK, 429: HTTP429, 500: HTTP5xx, 503: HTTP5xx, 401: HTTPOther, 404: HTTPOther, 301: HTTPOther} {
+		if got := HTTPStatus(status); got != want {
+			t.Errorf("HTTPStatus(%d) = %q, want %q", status, got, want)
+		}
+	}
+}
+
+func TestTransport(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		timedOut bool
+		want     Class
+	}{
+		{nil, false, OK},
+		{nil, true, Timeout},
+		{errors.New(`Post "http://127.0.0.1:1/key": dial tcp 127.0.0.1:1: connect: connection refused`), false, Refused},
+		{errors.New(`dial tcp: lookup nowhere.invalid: no such host`), false, Refused},
+		{errors.New(`read tcp 127.0.0.1:5->127.0.0.1:6: read: connection reset by peer`), false, Network},
+		{errors.New(`net/http: fetch() failed: Network connection lost.`), false, Network},
+		{fmt.Errorf("wrapped: %w", errors.New("context deadline exceeded")), false, Timeout},
+	} {
+		if got := Transport(tc.err, tc.timedOut); got != tc.want {
+			t.Errorf("Transport(%v, %v) = %q, want %q", tc.err, tc.timedOut, got, tc.want)
+		}
+	}
+}
+
+func TestRetryableNeverResendsWrites(t *testing.T) {
+	for _, row := range Table {
+		read := Retryable("eth_call", row.Class)
+		write := Retryable("eth_sendRawTransaction", row.Class)
+		if read != row.NextUpstream {
+			t.Errorf("%q: read retry %v, table says %v", row.Class, read, row.NextUpstream)
+		}
+		if write != (row.NextUpstream && row.WriteSafe) {
+			t.Errorf("%q: write retry %v", row.Class, write)
+		}
+		if write && row.Class != Refused {
+			t.Errorf("%q: a write is re-sent although the request may have reached the upstream", row.Class)
+		}
+	}
+	if Retryable("eth_call", OK) || Retryable("eth_sendRawTransaction", Timeout) || !Retryable("eth_sendRawTransaction", Refused) {
+		t.Fatal("basic retry policy broken")
+	}
+	if got := Lookup("no-such-class"); got.Class != Network {
+		t.Fatalf("unknown class looks up as %q, want network", got.Class)
+	}
+}
+
+func FuzzBody(f *testing.F) {
+	for _, s := range []string{`{"jsonrpc":"2.0","id":1,"result":"0x1"}`, `[{"error":{"code":-32005,"message":"x"}}]`, `<html>`, `[]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := Body(b)
+		_ = Lookup(c)
+	})
+}
