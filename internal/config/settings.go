@@ -1,0 +1,85 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Settings are the balancer's tunables, read from EVMLB_* environment variables. An unset or empty variable
+// takes the default; a value that does not parse or is out of range is a configuration error naming the variable.
+type Settings struct {
+	// HealthInterval (EVMLB_HEALTH_INTERVAL, a Go duration) is the time between two health checks of an upstream.
+	// Default 5s; range 1s to 1h.
+	HealthInterval time.Duration
+	// AttemptTimeout (EVMLB_ATTEMPT_TIMEOUT, a Go duration) bounds one request to one upstream, reading the answer
+	// included, and each health-check call. Default 10s; range 100ms to 5m.
+	AttemptTimeout time.Duration
+	// MaxBodyBytes (EVMLB_MAX_BODY_BYTES) bounds a client's request body; beyond it the answer is 413.
+	// Default 5 MiB (a blob transaction's hex fits); range 1 KiB to 100 MiB (Cloudflare's request limit).
+	MaxBodyBytes int64
+	// MaxResponseBytes (EVMLB_MAX_RESPONSE_BYTES) bounds an upstream's answer; a longer one is a failure of class
+	// too_large and the next upstream is tried. Default 32 MiB; range 1 KiB to 100 MiB (an isolate has 128 MB).
+	MaxResponseBytes int64
+	// MaxBatch (EVMLB_MAX_BATCH) is the largest batch accepted. Default 100 (as proxyd); range 1 to 10000.
+	MaxBatch int
+}
+
+// Environment variables of the settings.
+const (
+	EnvHealthInterval   = "EVMLB_HEALTH_INTERVAL"
+	EnvAttemptTimeout   = "EVMLB_ATTEMPT_TIMEOUT"
+	EnvMaxBodyBytes     = "EVMLB_MAX_BODY_BYTES"
+	EnvMaxResponseBytes = "EVMLB_MAX_RESPONSE_BYTES"
+	EnvMaxBatch         = "EVMLB_MAX_BATCH"
+)
+
+// DefaultSettings are the settings with every variable unset.
+var DefaultSettings = Settings{
+	HealthInterval:   5 * time.Second,
+	AttemptTimeout:   10 * time.Second,
+	MaxBodyBytes:     5 << 20,
+	MaxResponseBytes: 32 << 20,
+	MaxBatch:         100,
+}
+
+// LoadSettings reads the settings through getenv.
+func LoadSettings(getenv func(string) string) (Settings, error) {
+	s := DefaultSettings
+	for _, d := range []struct {
+		env      string
+		dst      *time.Duration
+		min, max time.Duration
+	}{
+		{EnvHealthInterval, &s.HealthInterval, time.Second, time.Hour},
+		{EnvAttemptTimeout, &s.AttemptTimeout, 100 * time.Millisecond, 5 * time.Minute},
+	} {
+		if v := getenv(d.env); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x < d.min || x > d.max {
+				return s, fmt.Errorf("%s must be a duration from %v to %v", d.env, d.min, d.max)
+			}
+			*d.dst = x
+		}
+	}
+	batch := int64(s.MaxBatch)
+	for _, n := range []struct {
+		env      string
+		dst      *int64
+		min, max int64
+	}{
+		{EnvMaxBodyBytes, &s.MaxBodyBytes, 1 << 10, 100 << 20},
+		{EnvMaxResponseBytes, &s.MaxResponseBytes, 1 << 10, 100 << 20},
+		{EnvMaxBatch, &batch, 1, 10000},
+	} {
+		if v := getenv(n.env); v != "" {
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || x < n.min || x > n.max {
+				return s, fmt.Errorf("%s must be an integer from %d to %d", n.env, n.min, n.max)
+			}
+			*n.dst = x
+		}
+	}
+	s.MaxBatch = int(batch)
+	return s, nil
+}

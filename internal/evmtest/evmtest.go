@@ -1,0 +1,160 @@
+// Package evmtest runs fake EVM JSON-RPC nodes on 127.0.0.1 for tests: they answer eth_chainId and
+// eth_blockNumber, echo every other call with the node's name, and can be switched to a fault.
+package evmtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Fault is how a node misbehaves.
+type Fault int
+
+// Faults.
+const (
+	None      Fault = iota
+	Status500       // HTTP 500 with a JSON body
+	Status429       // HTTP 429
+	NonJSON         // HTTP 200 with an HTML body
+	Hang            // no answer until the request is canceled
+)
+
+// Node is a fake EVM node.
+type Node struct {
+	Name string
+	// URL is the node's endpoint; it carries a secret path and query to check that none leaks.
+	URL    string
+	srv    *httptest.Server
+	height atomic.Uint64
+	fault  atomic.Int32
+	calls  atomic.Int64
+	stop   chan struct{} // closed when the test ends: hanging requests return
+
+	mu      sync.Mutex
+	methods []string
+}
+
+// Secret is in every node's URL path and query.
+const Secret = "s3cr3t-api-key"
+
+// NewNode starts a node answering chain id chainID at height; it stops when the test ends.
+func NewNode(t testing.TB, name string, chainID, height uint64) *Node {
+	n := &Node{Name: name, stop: make(chan struct{})}
+	n.height.Store(height)
+	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.serve(w, r, chainID) }))
+	t.Cleanup(n.srv.Close)
+	t.Cleanup(func() { close(n.stop) }) // runs before Close
+	n.URL = n.srv.URL + "/v3/" + Secret + "?key=" + Secret
+	return n
+}
+
+// RefusingURL is an endpoint where nothing listens (a port just closed), with a secret in it.
+func RefusingURL(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://user:" + Secret + "@" + addr + "/" + Secret
+}
+
+// SetHeight sets the height eth_blockNumber answers.
+func (n *Node) SetHeight(h uint64) { n.height.Store(h) }
+
+// SetFault switches the node's behaviour.
+func (n *Node) SetFault(f Fault) { n.fault.Store(int32(f)) }
+
+// Calls is the number of requests the node received.
+func (n *Node) Calls() int64 { return n.calls.Load() }
+
+// Methods lists the methods of the non-health calls received, in order.
+func (n *Node) Methods() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.methods...)
+}
+
+type call struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+}
+
+func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
+	n.calls.Add(1)
+	switch Fault(n.fault.Load()) {
+	case Status500:
+		http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
+		return
+	case Status429:
+		http.Error(w, "too many requests", http.StatusTooManyRequests)
+		return
+	case NonJSON:
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>bad gateway</html>")
+		return
+	case Hang:
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read
+		select {
+		case <-r.Context().Done():
+		case <-n.stop:
+		}
+		return
+	}
+	if r.Header.Get("Content-Type") != "application/json" {
+		http.Error(w, "content type must be application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	var batch []call
+	var single call
+	isBatch := json.Unmarshal(body, &batch) == nil
+	if !isBatch {
+		if json.Unmarshal(body, &single) != nil {
+			http.Error(w, "bad json", http.StatusBadRequest)
+			return
+		}
+		batch = []call{single}
+	}
+	answers := make([]string, len(batch))
+	for i, c := range batch {
+		var result string
+		switch c.Method {
+		case "eth_chainId":
+			result = fmt.Sprintf(`"0x%x"`, chainID)
+		case "eth_blockNumber":
+			result = fmt.Sprintf(`"0x%x"`, n.height.Load())
+		default:
+			result = fmt.Sprintf(`{"node":%q,"method":%q}`, n.Name, c.Method)
+			n.mu.Lock()
+			n.methods = append(n.methods, c.Method)
+			n.mu.Unlock()
+		}
+		id := string(c.ID)
+		if id == "" {
+			id = "null"
+		}
+		// Unusual spacing, so that a re-encoding balancer would be caught.
+		answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0", "id":%s ,"result":%s}`, id, result)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !isBatch {
+		_, _ = io.WriteString(w, answers[0])
+		return
+	}
+	_, _ = io.WriteString(w, "[")
+	for i, a := range answers {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",\n")
+		}
+		_, _ = io.WriteString(w, a)
+	}
+	_, _ = io.WriteString(w, "]")
+}

@@ -1,0 +1,132 @@
+// Package forward sends one JSON-RPC body to one provider and classifies the outcome. It is the only code that
+// talks to providers; what it returns never holds the provider's URL beyond scheme and host.
+package forward
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/retry"
+)
+
+// Classes of this package beyond internal/retry's table (where retry.Lookup treats them as retry.Network:
+// reads go to the next upstream, writes are not sent again).
+const (
+	// TooLarge: the answer exceeds the response limit.
+	TooLarge retry.Class = "too_large"
+	// Canceled: the caller went away; it says nothing about the upstream, which is not blamed.
+	Canceled retry.Class = "canceled"
+)
+
+// Target is where and how to send.
+type Target struct {
+	Client *http.Client
+	// URL is the provider's endpoint, a secret.
+	URL string
+	// Timeout bounds the whole attempt, body included.
+	Timeout time.Duration
+	// MaxBytes bounds the answer's body.
+	MaxBytes int64
+	// Now is the clock used to measure Latency.
+	Now func() time.Time
+}
+
+// Result is an attempt's outcome.
+type Result struct {
+	// Class is retry.OK when the provider answered with a 2xx status and a JSON body.
+	Class retry.Class
+	// Status and Body are the provider's answer, unchanged (Body is nil for failures before an answer).
+	Status int
+	Body   []byte
+	// Detail explains a failure for logs, with the URL reduced to scheme and host.
+	Detail  string
+	Latency time.Duration
+}
+
+// Do posts body to t.URL with Content-Type application/json and classifies the outcome with internal/retry's
+// classes: transport errors, then the HTTP status, then whether the body is JSON. JSON-RPC errors inside the body
+// are not looked at here.
+func Do(ctx context.Context, t Target, body []byte) Result {
+	start := t.Now()
+	r := do(ctx, t, body)
+	r.Latency = t.Now().Sub(start)
+	return r
+}
+
+func do(parent context.Context, t Target, body []byte) Result {
+	ctx, cancel := context.WithTimeout(parent, t.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
+	if err != nil {
+		return Result{Class: retry.Network, Detail: "cannot build request"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := t.Client.Do(req)
+	if err != nil {
+		return failure(parent, ctx, err, t.URL)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, t.MaxBytes+1))
+	switch {
+	case err != nil:
+		return failure(parent, ctx, err, t.URL)
+	case int64(len(b)) > t.MaxBytes:
+		return Result{Class: TooLarge, Status: resp.StatusCode, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
+	}
+	if c := retry.HTTPStatus(resp.StatusCode); c != retry.OK {
+		return Result{Class: c, Status: resp.StatusCode, Body: b, Detail: "HTTP " + strconv.Itoa(resp.StatusCode)}
+	}
+	if !json.Valid(b) {
+		return Result{Class: retry.NonJSON, Status: resp.StatusCode, Body: b, Detail: "answer is not JSON"}
+	}
+	return Result{Status: resp.StatusCode, Body: b}
+}
+
+// failure classifies a transport error: the caller's cancellation, else as retry.Transport says.
+func failure(parent, attempt context.Context, err error, rawURL string) Result {
+	if parent.Err() != nil {
+		return Result{Class: Canceled, Detail: "caller canceled"}
+	}
+	timedOut := attempt.Err() != nil || errors.Is(err, context.DeadlineExceeded)
+	c := retry.Transport(err, timedOut)
+	if c == retry.Timeout {
+		return Result{Class: c, Detail: "no answer within the attempt timeout"}
+	}
+	return Result{Class: c, Detail: Scrub(err, rawURL)}
+}
+
+// Scrub returns err's message without the secret parts of rawURL: a *url.Error is unwrapped (its message holds
+// the whole URL), then user-info, path, query and fragment, and the URL itself, are cut from what is left.
+func Scrub(err error, rawURL string) string {
+	var ue *url.Error
+	for errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if err == nil {
+		return "unknown error"
+	}
+	msg := err.Error()
+	secrets := []string{rawURL}
+	if u, perr := url.Parse(rawURL); perr == nil {
+		secrets = append(secrets, u.String(), u.User.String(), u.RawQuery, u.Fragment, u.EscapedPath(), u.Path)
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p)
+		}
+	}
+	for _, s := range secrets {
+		if len(s) > 1 {
+			msg = strings.ReplaceAll(msg, s, config.Redact(rawURL))
+		}
+	}
+	return msg
+}

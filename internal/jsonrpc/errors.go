@@ -1,0 +1,125 @@
+// Package jsonrpc parses and validates JSON-RPC 2.0 requests without decoding what the balancer only forwards
+// (id and params stay raw JSON), and holds the one table of errors the balancer answers itself.
+package jsonrpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Error is an error the balancer answers itself: a JSON-RPC error code, the HTTP status it is sent with,
+// and a message that never holds a secret or an upstream URL.
+type Error struct {
+	Code   int
+	Status int
+	// Message is the text of the error object; Detail, when set, is appended after ": ".
+	Message string
+	Detail  string
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Detail == "" {
+		return e.Message
+	}
+	return e.Message + ": " + e.Detail
+}
+
+// With returns a copy of e with the detail set.
+func (e *Error) With(detail string) *Error {
+	c := *e
+	c.Detail = detail
+	return &c
+}
+
+// The error table. Codes -32700..-32600 are JSON-RPC 2.0's; the balancer's own codes sit in -32060..-32079,
+// clear of EIP-1474's -32000..-32005, which clients read as node errors (for example -32005 as rate limiting).
+// docs are generated from Table.
+var (
+	ErrParse            = &Error{Code: -32700, Status: http.StatusBadRequest, Message: "parse error"}
+	ErrInvalidRequest   = &Error{Code: -32600, Status: http.StatusBadRequest, Message: "invalid request"}
+	ErrInternal         = &Error{Code: -32603, Status: http.StatusInternalServerError, Message: "internal error"}
+	ErrBodyTooLarge     = &Error{Code: -32060, Status: http.StatusRequestEntityTooLarge, Message: "request body too large"}
+	ErrUnknownChain     = &Error{Code: -32061, Status: http.StatusNotFound, Message: "unknown chain"}
+	ErrNotFound         = &Error{Code: -32062, Status: http.StatusNotFound, Message: "not found"}
+	ErrMethodNotAllowed = &Error{Code: -32063, Status: http.StatusMethodNotAllowed, Message: "method not allowed"}
+	ErrUnauthorized     = &Error{Code: -32064, Status: http.StatusUnauthorized, Message: "unauthorized"}
+	ErrAdminDisabled    = &Error{Code: -32065, Status: http.StatusServiceUnavailable, Message: "admin API disabled: ADMIN_PASSWORD is not set"}
+	ErrConfig           = &Error{Code: -32066, Status: http.StatusServiceUnavailable, Message: "invalid configuration"}
+	ErrNoUpstream       = &Error{Code: -32070, Status: http.StatusServiceUnavailable, Message: "no upstream could answer"}
+	ErrUpstreamFailed   = &Error{Code: -32071, Status: http.StatusBadGateway, Message: "upstream failed"}
+)
+
+// Table lists every error the balancer answers itself, in documentation order.
+var Table = []*Error{
+	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
+	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrNoUpstream, ErrUpstreamFailed,
+}
+
+var null = json.RawMessage("null")
+
+// Body is the JSON of one error response object with the given id (nil means null).
+func (e *Error) Body(id json.RawMessage) []byte {
+	if len(id) == 0 {
+		id = null
+	}
+	var b bytes.Buffer
+	e.appendTo(&b, id)
+	return b.Bytes()
+}
+
+// BodyFor answers req: an array of error objects, one per call that has an id, for a batch; a single error object
+// otherwise (also when req is nil). A batch of notifications only gets a single error object with a null id.
+func (e *Error) BodyFor(req *Request) []byte {
+	if req == nil || !req.Batch {
+		var id json.RawMessage
+		if req != nil && len(req.Calls) == 1 {
+			id = req.Calls[0].ID
+		}
+		return e.Body(id)
+	}
+	var b bytes.Buffer
+	n := 0
+	for _, c := range req.Calls {
+		if c.Notification() {
+			continue
+		}
+		if n == 0 {
+			b.WriteByte('[')
+		} else {
+			b.WriteByte(',')
+		}
+		e.appendTo(&b, c.ID)
+		n++
+	}
+	if n == 0 {
+		return e.Body(nil)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
+}
+
+func (e *Error) appendTo(b *bytes.Buffer, id json.RawMessage) {
+	msg, _ := json.Marshal(e.Error()) // a string always marshals
+	b.WriteString(`{"jsonrpc":"2.0","id":`)
+	b.Write(id)
+	b.WriteString(`,"error":{"code":`)
+	b.WriteString(strconv.Itoa(e.Code))
+	b.WriteString(`,"message":`)
+	b.Write(msg)
+	b.WriteString(`}}`)
+}
+
+// Write answers e with its HTTP status and the body for req (see BodyFor).
+func (e *Error) Write(w http.ResponseWriter, req *Request) {
+	WriteJSON(w, e.Status, e.BodyFor(req))
+}
+
+// WriteJSON writes body with the status and Content-Type application/json.
+func WriteJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

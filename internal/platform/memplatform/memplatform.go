@@ -1,0 +1,176 @@
+// Package memplatform is an in-memory host: Durable Object namespaces that route to a Handler in-process with the
+// contract's role, object and instance headers, in-memory storage, and alarms fired by a fake clock. With it the
+// whole balancer runs natively in tests.
+package memplatform
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/contract"
+	"github.com/evmlb/evmlb/internal/platform"
+)
+
+// Handler is what the host calls: the app's ServeHTTP and Alarm.
+type Handler interface {
+	http.Handler
+	Alarm(ctx context.Context, role, objectID string, retryCount int) error
+}
+
+// Host is an in-memory host. Make it with New, build the app on Platform(), then Bind the app.
+type Host struct {
+	env    map[string]string
+	client *http.Client
+	clock  *Clock
+
+	mu        sync.Mutex
+	handler   Handler
+	instances map[string]*instance // by object id
+	nextToken int
+	logs      []string
+}
+
+// instance is a live Durable Object instance: its storage and alarm survive Restart, its token does not.
+type instance struct {
+	role    string
+	token   string
+	storage *Storage
+}
+
+// New makes a host with the environment env, the outbound client (nil: a plain http.Client) and a fake clock
+// starting at start.
+func New(env map[string]string, client *http.Client, start time.Time) *Host {
+	if client == nil {
+		client = &http.Client{}
+	}
+	h := &Host{env: env, client: client, instances: map[string]*instance{}}
+	h.clock = &Clock{now: start, host: h}
+	return h
+}
+
+// Platform is the platform the app is built on.
+func (h *Host) Platform() platform.Platform {
+	return platform.Platform{
+		Getenv:     func(name string) string { return h.env[name] },
+		Chains:     namespace{h, contract.RoleChain},
+		Upstreams:  namespace{h, contract.RoleUpstream},
+		StorageFor: h.storageFor,
+		Client:     h.client,
+		Now:        h.clock.Now,
+		Logf:       h.logf,
+		HostKind:   "memory",
+	}
+}
+
+// Bind sets the handler that serves requests and alarms (again after an app restart).
+func (h *Host) Bind(handler Handler) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.handler = handler
+}
+
+func (h *Host) bound() Handler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.handler
+}
+
+// Clock is the host's fake clock.
+func (h *Host) Clock() *Clock { return h.clock }
+
+// Restart re-creates every live instance: new instance tokens, storage and alarms kept.
+func (h *Host) Restart() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, in := range h.instances {
+		in.token = h.newToken()
+	}
+}
+
+func (h *Host) newToken() string {
+	h.nextToken++
+	return "instance-" + strconv.Itoa(h.nextToken)
+}
+
+// Logs returns the lines logged so far.
+func (h *Host) Logs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.logs...)
+}
+
+func (h *Host) logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.logs = append(h.logs, line)
+}
+
+// ServeHTTP serves r as the Worker entry: the role header is overwritten and the object headers deleted.
+func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Header.Set(contract.HeaderRole, contract.RoleWorker)
+	r.Header.Del(contract.HeaderObject)
+	r.Header.Del(contract.HeaderInstance)
+	h.bound().ServeHTTP(w, r)
+}
+
+func (h *Host) storageFor(objectID string) platform.Storage {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if in := h.instances[objectID]; in != nil {
+		return in.storage
+	}
+	return nil
+}
+
+// ObjectID is idFromName of the role's namespace: 64 lowercase hex digits, stable.
+func ObjectID(role, name string) string {
+	sum := sha256.Sum256([]byte(role + "\x00" + name))
+	return hex.EncodeToString(sum[:])
+}
+
+// namespace delivers requests to the instances of one role.
+type namespace struct {
+	h    *Host
+	role string
+}
+
+var _ platform.Namespace = namespace{}
+
+func (ns namespace) Fetch(ctx context.Context, name string, req *http.Request) (*http.Response, error) {
+	id := ObjectID(ns.role, name)
+	h := ns.h
+	h.mu.Lock()
+	in := h.instances[id]
+	if in == nil {
+		in = &instance{role: ns.role, token: h.newToken(), storage: newStorage(h, id)}
+		h.instances[id] = in
+	}
+	token := in.token
+	handler := h.handler
+	h.mu.Unlock()
+	r := req.Clone(ctx)
+	r.Header.Set(contract.HeaderRole, ns.role)
+	r.Header.Set(contract.HeaderObject, id)
+	r.Header.Set(contract.HeaderInstance, token)
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// Storage returns the storage of the instance named name in the role's namespace, nil if it never ran.
+func (h *Host) Storage(role, name string) *Storage {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if in := h.instances[ObjectID(role, name)]; in != nil {
+		return in.storage
+	}
+	return nil
+}
