@@ -1,0 +1,125 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/forward"
+	"github.com/evmlb/evmlb/internal/retry"
+	"github.com/evmlb/evmlb/internal/routing"
+)
+
+// Failure classes of health checks, which read the answer (shown in admin; never sent as a request's class).
+const (
+	ClassRPCError  retry.Class = "rpc_error"  // the answer is a JSON-RPC error
+	ClassBadResult retry.Class = "bad_result" // the result is not a hex quantity
+)
+
+// Alarm runs one health check of the Upstream object objectID: eth_chainId until it is known, then
+// eth_blockNumber; it stores the result and the stats, sets the next alarm and reports to the chain object.
+// It fails (and the host retries) only when storage fails; an unreachable chain object is logged.
+// An object whose name is no longer configured clears itself and stops.
+func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
+	st := us.env.P.StorageFor(objectID)
+	if st == nil {
+		return fmt.Errorf("upstream alarm: no storage for object %s", objectID)
+	}
+	o := us.objs.get(objectID, "")
+	if err := o.load(ctx, st, ""); err != nil {
+		return err
+	}
+	u, ok := o.config(us.env.Config)
+	if !ok {
+		o.mu.Lock()
+		ident := o.ident
+		o.mu.Unlock()
+		if ident != "" {
+			us.env.P.Logf("upstream %s: no longer configured, clearing", ident)
+		}
+		return us.clearObject(ctx, objectID, st)
+	}
+	o.mu.Lock()
+	h := o.health
+	o.mu.Unlock()
+	h = us.check(ctx, u, h)
+	o.mu.Lock()
+	changed := o.health.LastCheck.IsZero() || o.health.OK != h.OK
+	o.health = h
+	hb, _ := json.Marshal(h)
+	sb, _ := json.Marshal(o.stats)
+	o.mu.Unlock()
+	if changed {
+		us.env.P.Logf("upstream %s (%s): health check: ok=%t class=%s", u.ID(), u.Endpoint(), h.OK, h.LastErrorClass)
+	}
+	if err := st.Put(ctx, map[string]string{keyHealth: string(hb), keyStats: string(sb)}); err != nil {
+		return err
+	}
+	if err := st.SetAlarm(ctx, us.env.P.Now().Add(us.env.Settings.HealthInterval)); err != nil {
+		return err
+	}
+	rep, _ := json.Marshal(routing.Report{Name: u.Name, OK: h.OK, Height: h.Height, ChainID: h.ChainID, ErrorClass: h.LastErrorClass, CheckedAt: h.LastCheck})
+	if err := us.client.Chain(ctx, u.Chain, "POST", PathReport, rep, nil); err != nil {
+		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
+	}
+	return nil
+}
+
+// check returns h updated by one health check.
+func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) health {
+	h.LastCheck = us.env.P.Now()
+	failed := func(c retry.Class) health {
+		h.OK, h.LastErrorClass = false, string(c)
+		return h
+	}
+	if h.ChainID == "" {
+		id, class := us.call(ctx, u, "eth_chainId")
+		if class != retry.OK {
+			return failed(class)
+		}
+		h.ChainID = id
+	}
+	num, class := us.call(ctx, u, "eth_blockNumber")
+	if class != retry.OK {
+		return failed(class)
+	}
+	h.Height, _ = strconv.ParseUint(num[2:], 16, 64) // call checked the quantity
+	h.OK, h.LastOK, h.LastErrorClass = true, h.LastCheck, ""
+	return h
+}
+
+// call makes a parameterless call whose result is a hex quantity, and returns that quantity.
+func (us *Upstreams) call(ctx context.Context, u config.Upstream, method string) (string, retry.Class) {
+	res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"`+method+`","params":[]}`))
+	if res.Class != retry.OK {
+		return "", res.Class
+	}
+	var a struct {
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(res.Body, &a) != nil {
+		return "", ClassBadResult
+	}
+	if len(a.Error) > 0 && string(a.Error) != "null" {
+		return "", ClassRPCError
+	}
+	var q string
+	if json.Unmarshal(a.Result, &q) != nil || !isQuantity(q) {
+		return "", ClassBadResult
+	}
+	return q, retry.OK
+}
+
+// isQuantity reports whether q is a hex quantity as JSON-RPC writes them: 0x followed by 1 to 16 hex digits.
+func isQuantity(q string) bool {
+	digits, ok := strings.CutPrefix(q, "0x")
+	if !ok || len(digits) == 0 || len(digits) > 16 {
+		return false
+	}
+	_, err := strconv.ParseUint(digits, 16, 64)
+	return err == nil
+}

@@ -1,0 +1,110 @@
+// Package durable holds the logic of the two Durable Objects: Chain (one per chain: routing table, failover) and
+// Upstream (one per provider: proxy, health checks on alarms, stats). Both are written against
+// platform.Platform, so they run natively in tests. Client is the one place that speaks their wire protocol.
+package durable
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/platform"
+)
+
+// Headers of the protocol between the worker and the objects (set by Go, never by clients: a host overwrites the
+// role header on the worker entry, so a client cannot reach an object directly).
+const (
+	// HeaderName names the object: the chain for a Chain object, chain + "/" + name for an Upstream object.
+	HeaderName = "x-evmlb-name"
+	// HeaderFailure is the failure class of an Upstream's /rpc answer that is not the provider's answer.
+	HeaderFailure = "x-evmlb-failure"
+)
+
+// Paths the objects serve (all POST but /status and /stats).
+const (
+	PathRPC    = "/rpc"    // both: forward a JSON-RPC body
+	PathReport = "/report" // Chain: an upstream's health report
+	PathSync   = "/sync"   // Chain: store the configured upstream list, clear removed upstreams, start checks
+	PathEnsure = "/ensure" // Upstream: start health checks if none is scheduled
+	PathStart  = "/start"  // Upstream: run a health check now
+	PathStatus = "/status" // both: state as JSON
+	PathStats  = "/stats"  // Upstream: per-method stats as JSON
+	PathClear  = "/clear"  // both: delete storage and alarm, forget memory
+)
+
+// Env is what both objects share: the host and the configuration read from its environment.
+type Env struct {
+	P        platform.Platform
+	Config   *config.Config
+	Settings config.Settings
+}
+
+// Client calls the objects through the host's namespaces.
+type Client struct{ P platform.Platform }
+
+func (c Client) call(ctx context.Context, ns platform.Namespace, name, method, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "https://object"+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(HeaderName, name)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return ns.Fetch(ctx, name, req)
+}
+
+// ChainRPC forwards a client's body to the chain's object; the caller closes the answer.
+func (c Client) ChainRPC(ctx context.Context, chain string, body []byte) (*http.Response, error) {
+	return c.call(ctx, c.P.Chains, chain, http.MethodPost, PathRPC, body)
+}
+
+// UpstreamRPC forwards a body to the upstream object u (chain + "/" + name); the caller closes the answer.
+func (c Client) UpstreamRPC(ctx context.Context, u string, body []byte) (*http.Response, error) {
+	return c.call(ctx, c.P.Upstreams, u, http.MethodPost, PathRPC, body)
+}
+
+// Chain calls path on the chain's object and decodes its JSON answer into out (nil: discard).
+func (c Client) Chain(ctx context.Context, chain, method, path string, body []byte, out any) error {
+	resp, err := c.call(ctx, c.P.Chains, chain, method, path, body)
+	return decode(resp, err, out)
+}
+
+// Upstream calls path on the upstream object u and decodes its JSON answer into out (nil: discard).
+func (c Client) Upstream(ctx context.Context, u, method, path string, out any) error {
+	resp, err := c.call(ctx, c.P.Upstreams, u, method, path, nil)
+	return decode(resp, err, out)
+}
+
+// decode reads an object's answer into out (nil: discard); an answer other than 200 is an error.
+func decode(resp *http.Response, err error, out any) error {
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("object answered HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// writeJSON answers v as JSON with status 200.
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own types are written; recovered by the app
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}

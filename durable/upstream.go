@@ -1,0 +1,230 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/contract"
+	"github.com/evmlb/evmlb/internal/forward"
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/internal/retry"
+	"github.com/evmlb/evmlb/internal/stats"
+)
+
+// Storage keys of an Upstream object.
+const (
+	keyName   = "name"   // chain + "/" + name, so that alarms know who they are
+	keyHealth = "health" // health JSON
+	keyStats  = "stats"  // stats.Stats JSON
+)
+
+// ClassUnconfigured is the failure class of an upstream object whose name is no longer in UPSTREAM_CONFIG.
+const ClassUnconfigured retry.Class = "unconfigured"
+
+// Upstreams serves every UpstreamDurableObject instance of the runtime.
+type Upstreams struct {
+	env    Env
+	client Client
+	objs   *registry[upstream]
+}
+
+// NewUpstreams makes the Upstream objects' handler.
+func NewUpstreams(env Env) *Upstreams {
+	return &Upstreams{env: env, client: Client{env.P}, objs: newRegistry(func(string) *upstream { return &upstream{} })}
+}
+
+var _ http.Handler = (*Upstreams)(nil)
+
+// health is what an upstream's health checks found. Its JSON form is stored and shown.
+type health struct {
+	OK             bool      `json:"ok"`
+	Height         uint64    `json:"height"`
+	ChainID        string    `json:"chain_id,omitempty"`
+	LastCheck      time.Time `json:"last_check,omitzero"`
+	LastOK         time.Time `json:"last_ok,omitzero"`
+	LastErrorClass string    `json:"last_error_class,omitempty"`
+}
+
+// upstream is one instance's memory, loaded from storage on first use.
+type upstream struct {
+	mu     sync.Mutex
+	loaded bool
+	ident  string // chain + "/" + name, "" until known
+	health health
+	stats  stats.Stats
+}
+
+// UpstreamStatus is the /status answer.
+type UpstreamStatus struct {
+	Chain    string `json:"chain"`
+	Name     string `json:"name"`
+	Endpoint string `json:"endpoint"`
+	health
+	NextCheck time.Time `json:"next_check,omitzero"`
+}
+
+// UpstreamStats is the /stats answer.
+type UpstreamStats struct {
+	Chain   string                `json:"chain"`
+	Name    string                `json:"name"`
+	Methods map[string]stats.View `json:"methods"`
+}
+
+// load reads the instance's storage once; name (from the caller's header, "" on alarms) is stored if none is.
+func (o *upstream) load(ctx context.Context, st platform.Storage, name string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.loaded {
+		kv, err := st.List(ctx, "")
+		if err != nil {
+			return err
+		}
+		o.ident = kv[keyName]
+		if v := kv[keyHealth]; v != "" {
+			_ = json.Unmarshal([]byte(v), &o.health) // a damaged value starts afresh
+		}
+		o.stats, _ = stats.Parse(kv[keyStats])
+		o.loaded = true
+	}
+	if o.ident == "" && name != "" {
+		if err := st.Put(ctx, map[string]string{keyName: name}); err != nil {
+			return err
+		}
+		o.ident = name
+	}
+	return nil
+}
+
+// config finds the object's upstream in the configuration.
+func (o *upstream) config(c *config.Config) (config.Upstream, bool) {
+	o.mu.Lock()
+	ident := o.ident
+	o.mu.Unlock()
+	chain, name, _ := strings.Cut(ident, "/")
+	return c.Lookup(chain, name)
+}
+
+func (us *Upstreams) target(u config.Upstream) forward.Target {
+	s := us.env.Settings
+	return forward.Target{Client: us.env.P.Client, URL: u.URL, Timeout: s.AttemptTimeout, MaxBytes: s.MaxResponseBytes, Now: us.env.P.Now}
+}
+
+// ServeHTTP serves the object named by the contract's object header.
+func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get(contract.HeaderObject)
+	st := us.env.P.StorageFor(id)
+	if st == nil {
+		jsonrpc.ErrInternal.With("no storage for this object").Write(w, nil)
+		return
+	}
+	o := us.objs.get(id, r.Header.Get(contract.HeaderInstance))
+	if err := o.load(r.Context(), st, r.Header.Get(HeaderName)); err != nil {
+		us.env.P.Logf("upstream object: storage: %v", err)
+		jsonrpc.ErrInternal.With("storage").Write(w, nil)
+		return
+	}
+	switch r.URL.Path {
+	case PathRPC:
+		us.rpc(w, r, o)
+	case PathEnsure, PathStart:
+		us.schedule(w, r, st, r.URL.Path == PathStart)
+	case PathStatus:
+		us.status(w, r, o, st)
+	case PathStats:
+		us.statsOf(w, o)
+	case PathClear:
+		us.clear(w, r.Context(), id, st)
+	default:
+		jsonrpc.ErrNotFound.Write(w, nil)
+	}
+}
+
+func (us *Upstreams) rpc(w http.ResponseWriter, r *http.Request, o *upstream) {
+	u, ok := o.config(us.env.Config)
+	if !ok {
+		w.Header().Set(HeaderFailure, string(ClassUnconfigured))
+		jsonrpc.ErrUpstreamFailed.With(string(ClassUnconfigured)).Write(w, nil)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		jsonrpc.ErrInternal.With("reading the request").Write(w, nil)
+		return
+	}
+	res := forward.Do(r.Context(), us.target(u), body)
+	if res.Class != forward.Canceled {
+		o.mu.Lock()
+		for _, m := range jsonrpc.Methods(body) {
+			o.stats.Record(m, res.Latency, res.Class != retry.OK)
+		}
+		o.mu.Unlock()
+	}
+	if res.Class != retry.OK {
+		us.env.P.Logf("upstream %s (%s): request failed: %s: %s", u.ID(), u.Endpoint(), res.Class, res.Detail)
+		w.Header().Set(HeaderFailure, string(res.Class))
+		jsonrpc.ErrUpstreamFailed.With(string(res.Class)).Write(w, nil)
+		return
+	}
+	jsonrpc.WriteJSON(w, res.Status, res.Body)
+}
+
+// schedule sets the alarm to now: always with force (/start), else only when none is set (/ensure).
+func (us *Upstreams) schedule(w http.ResponseWriter, r *http.Request, st platform.Storage, force bool) {
+	_, set, err := st.GetAlarm(r.Context())
+	if err == nil && (force || !set) {
+		err = st.SetAlarm(r.Context(), us.env.P.Now())
+	}
+	if err != nil {
+		us.env.P.Logf("upstream object: alarm: %v", err)
+		jsonrpc.ErrInternal.With("alarm").Write(w, nil)
+		return
+	}
+	writeJSON(w, struct{}{})
+}
+
+func (us *Upstreams) status(w http.ResponseWriter, r *http.Request, o *upstream, st platform.Storage) {
+	next, _, err := st.GetAlarm(r.Context())
+	if err != nil {
+		jsonrpc.ErrInternal.With("alarm").Write(w, nil)
+		return
+	}
+	u, _ := o.config(us.env.Config)
+	o.mu.Lock()
+	s := UpstreamStatus{Chain: u.Chain, Name: u.Name, health: o.health, NextCheck: next}
+	o.mu.Unlock()
+	if u.URL != "" {
+		s.Endpoint = u.Endpoint()
+	}
+	writeJSON(w, s)
+}
+
+func (us *Upstreams) statsOf(w http.ResponseWriter, o *upstream) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	chain, name, _ := strings.Cut(o.ident, "/")
+	writeJSON(w, UpstreamStats{Chain: chain, Name: name, Methods: o.stats.Views()})
+}
+
+func (us *Upstreams) clear(w http.ResponseWriter, ctx context.Context, id string, st platform.Storage) {
+	if err := us.clearObject(ctx, id, st); err != nil {
+		us.env.P.Logf("upstream object: clear: %v", err)
+		jsonrpc.ErrInternal.With("storage").Write(w, nil)
+		return
+	}
+	writeJSON(w, struct{}{})
+}
+
+func (us *Upstreams) clearObject(ctx context.Context, id string, st platform.Storage) error {
+	us.objs.forget(id)
+	if err := st.DeleteAlarm(ctx); err != nil {
+		return err
+	}
+	return st.DeleteAll(ctx)
+}

@@ -1,0 +1,174 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/evmlb/evmlb/durable"
+	"github.com/evmlb/evmlb/internal/auth"
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/routing"
+)
+
+// admin serves /admin/…, behind basic auth. Every answer is JSON; per-object failures are reported in the
+// object's entry ("error") rather than failing the whole answer.
+func (a *App) admin(w http.ResponseWriter, r *http.Request) {
+	if !a.auth.Enabled() {
+		jsonrpc.ErrAdminDisabled.Write(w, nil)
+		return
+	}
+	if !a.auth.Allow(r) {
+		w.Header().Set("WWW-Authenticate", auth.Challenge)
+		jsonrpc.ErrUnauthorized.Write(w, nil)
+		return
+	}
+	if a.cfgErr != nil {
+		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
+		return
+	}
+	routes := []struct {
+		method, path string
+		h            func(context.Context) any
+	}{
+		{http.MethodPost, "/admin/init_upstreams", a.initUpstreams},
+		{http.MethodPost, "/admin/clear_storage", a.clearStorage},
+		{http.MethodDelete, "/admin/clear_storage", a.clearStorage},
+		{http.MethodGet, "/admin/chains", a.adminChains},
+		{http.MethodGet, "/admin/upstreams", a.adminUpstreams},
+		{http.MethodGet, "/admin/stats", a.adminStats},
+	}
+	var h func(context.Context) any
+	var allowed []string
+	for _, rt := range routes {
+		if rt.path == r.URL.Path {
+			allowed = append(allowed, rt.method)
+			if rt.method == r.Method {
+				h = rt.h
+			}
+		}
+	}
+	switch {
+	case len(allowed) == 0:
+		jsonrpc.ErrNotFound.Write(w, nil)
+		return
+	case h == nil:
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		jsonrpc.ErrMethodNotAllowed.Write(w, nil)
+		return
+	}
+	b, err := json.Marshal(h(r.Context()))
+	if err != nil {
+		panic(err) // our own types always marshal; recovered by ServeHTTP
+	}
+	jsonrpc.WriteJSON(w, http.StatusOK, b)
+}
+
+// each runs f for every item concurrently and returns the results in the items' order.
+func each[T, R any](items []T, f func(T) R) []R {
+	out := make([]R, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { out[i] = f(it) })
+	}
+	wg.Wait()
+	return out
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// ChainSync is one chain's entry in the init_upstreams answer.
+type ChainSync struct {
+	durable.SyncResult
+	Error string `json:"error,omitempty"`
+}
+
+// initUpstreams syncs every configured chain: its object stores the upstream list, clears the upstreams no longer
+// configured and starts the health checks of the others now.
+func (a *App) initUpstreams(ctx context.Context) any {
+	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) ChainSync {
+		s := ChainSync{SyncResult: durable.SyncResult{Chain: chain}}
+		s.Error = errText(a.client.Chain(ctx, chain, http.MethodPost, durable.PathSync, nil, &s.SyncResult))
+		return s
+	})}
+}
+
+// clearStorage clears every configured chain and upstream object (storage, alarm and memory).
+func (a *App) clearStorage(ctx context.Context) any {
+	chains := each(a.env.Config.Chains(), func(chain string) string {
+		return errText(a.client.Chain(ctx, chain, http.MethodPost, durable.PathClear, nil, nil))
+	})
+	ups := each(a.env.Config.Upstreams, func(u config.Upstream) string {
+		return errText(a.client.Upstream(ctx, u.ID(), http.MethodPost, durable.PathClear, nil))
+	})
+	var errs []string
+	for _, e := range append(chains, ups...) {
+		if e != "" {
+			errs = append(errs, e)
+		}
+	}
+	return map[string]any{"cleared_chains": len(chains), "cleared_upstreams": len(ups), "errors": errs}
+}
+
+// ChainSummary is one chain's entry in /admin/chains.
+type ChainSummary struct {
+	Chain      string `json:"chain"`
+	BestHeight uint64 `json:"best_height"`
+	Upstreams  int    `json:"upstreams"`
+	Healthy    int    `json:"healthy"`
+	// Table is the chain object's routing table.
+	Table []routing.State `json:"table"`
+	Error string          `json:"error,omitempty"`
+}
+
+func (a *App) adminChains(ctx context.Context) any {
+	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) ChainSummary {
+		var s durable.ChainStatus
+		err := a.client.Chain(ctx, chain, http.MethodGet, durable.PathStatus, nil, &s)
+		sum := ChainSummary{Chain: chain, BestHeight: s.BestHeight, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
+		for _, u := range s.Upstreams {
+			if u.Health == routing.Healthy {
+				sum.Healthy++
+			}
+		}
+		return sum
+	})}
+}
+
+// UpstreamEntry is one upstream's entry in /admin/upstreams.
+type UpstreamEntry struct {
+	durable.UpstreamStatus
+	Error string `json:"error,omitempty"`
+}
+
+func (a *App) adminUpstreams(ctx context.Context) any {
+	return map[string]any{"upstreams": each(a.env.Config.Upstreams, func(u config.Upstream) UpstreamEntry {
+		var e UpstreamEntry
+		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, durable.PathStatus, &e.UpstreamStatus))
+		e.Chain, e.Name, e.Endpoint = u.Chain, u.Name, u.Endpoint()
+		return e
+	})}
+}
+
+// StatsEntry is one upstream's entry in /admin/stats.
+type StatsEntry struct {
+	durable.UpstreamStats
+	Error string `json:"error,omitempty"`
+}
+
+func (a *App) adminStats(ctx context.Context) any {
+	return map[string]any{"upstreams": each(a.env.Config.Upstreams, func(u config.Upstream) StatsEntry {
+		var e StatsEntry
+		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, durable.PathStats, &e.UpstreamStats))
+		e.Chain, e.Name = u.Chain, u.Name
+		return e
+	})}
+}

@@ -1,0 +1,102 @@
+// Package app is the balancer as one http.Handler plus an alarm handler: what the wasm main serves. It dispatches
+// on the contract's role header to the Worker router, the Chain objects or the Upstream objects.
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/evmlb/evmlb/durable"
+	"github.com/evmlb/evmlb/internal/auth"
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/contract"
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/platform"
+)
+
+// Name is the product name shown by GET /.
+const Name = "evmlb"
+
+// Version is the balancer's version, shown by GET /; the build may set it with -ldflags -X.
+var Version = "0.1.0"
+
+// App is the balancer. Make one per Go runtime with New; it is safe for concurrent use.
+type App struct {
+	p    platform.Platform
+	auth auth.Basic
+	// env is the configuration; cfgErr, when set, is answered to every chain and admin request.
+	env       durable.Env
+	cfgErr    error
+	client    durable.Client
+	chains    *durable.Chains
+	upstreams *durable.Upstreams
+}
+
+var _ http.Handler = (*App)(nil)
+
+// New reads the configuration through p.Getenv once. A malformed configuration does not fail New: the App
+// then answers every chain, admin and object request with ErrConfig naming the problem.
+func New(p platform.Platform) *App {
+	a := &App{p: p, auth: auth.New(p.Getenv), client: durable.Client{P: p}}
+	cfg, err := config.Parse(p.Getenv(config.EnvUpstreams))
+	s, serr := config.LoadSettings(p.Getenv)
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		p.Logf("configuration: %v", err)
+		cfg = &config.Config{}
+	}
+	a.env = durable.Env{P: p, Config: cfg, Settings: s}
+	a.cfgErr = err
+	a.chains = durable.NewChains(a.env)
+	a.upstreams = durable.NewUpstreams(a.env)
+	return a
+}
+
+// ServeHTTP answers a request the host hands over. A panic is recovered and answered with ErrInternal.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			a.p.Logf("panic serving %s %s: %v", r.Method, r.URL.Path, v)
+			jsonrpc.ErrInternal.Write(w, nil)
+		}
+	}()
+	role := r.Header.Get(contract.HeaderRole)
+	switch {
+	case role == contract.RoleWorker:
+		a.worker(w, r)
+	case a.cfgErr != nil && (role == contract.RoleChain || role == contract.RoleUpstream):
+		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
+	case role == contract.RoleChain:
+		a.chains.ServeHTTP(w, r)
+	case role == contract.RoleUpstream:
+		a.upstreams.ServeHTTP(w, r)
+	default:
+		jsonrpc.ErrInternal.With("unknown role").Write(w, nil)
+	}
+}
+
+// Alarm runs the alarm of the Durable Object objectID of the role. An error asks the host to retry.
+// With a malformed configuration an alarm does nothing and sets no next alarm: the chain objects start the
+// checks again once a good configuration is deployed.
+func (a *App) Alarm(ctx context.Context, role, objectID string, retryCount int) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic in %s alarm: %v", role, v)
+		}
+		if err != nil {
+			a.p.Logf("alarm of %s object %s (retry %d): %v", role, objectID, retryCount, err)
+		}
+	}()
+	switch {
+	case a.cfgErr != nil:
+		return nil
+	case role == contract.RoleUpstream:
+		return a.upstreams.Alarm(ctx, objectID)
+	case role == contract.RoleChain:
+		return nil // chain objects set no alarm
+	}
+	return fmt.Errorf("unknown role %q", role)
+}

@@ -1,0 +1,163 @@
+package app
+
+import (
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/evmtest"
+	"github.com/evmlb/evmlb/internal/platform/memplatform"
+)
+
+const password = "pw-Adm1n-s3cr3t"
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// harness runs the balancer on an in-memory host.
+type harness struct {
+	t    *testing.T
+	host *memplatform.Host
+	app  *App
+	// bodies holds every body the balancer answered, checked for secrets at the end of each test.
+	bodies []string
+}
+
+// upstream is one UPSTREAM_CONFIG entry.
+type upstream struct{ chain, name, url string }
+
+func configJSON(ups ...upstream) string {
+	var b strings.Builder
+	b.WriteString("[")
+	for i, u := range ups {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		e, _ := json.Marshal(map[string]string{"chain": u.chain, "name": u.name, "upstream": u.url})
+		b.Write(e)
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+// newHarness starts a balancer with the upstreams and extra environment; the attempt timeout is 300 ms.
+func newHarness(t *testing.T, env map[string]string, ups ...upstream) *harness {
+	full := map[string]string{
+		"UPSTREAM_CONFIG":       configJSON(ups...),
+		"ADMIN_PASSWORD":        password,
+		"EVMLB_ATTEMPT_TIMEOUT": "300ms",
+	}
+	maps.Copy(full, env)
+	return startHarness(t, full)
+}
+
+// startHarness starts a balancer with exactly the environment env.
+func startHarness(t *testing.T, env map[string]string) *harness {
+	h := &harness{t: t, host: memplatform.New(env, nil, t0)}
+	h.restartApp()
+	t.Cleanup(h.checkNoSecrets)
+	return h
+}
+
+// restartApp starts a new Go runtime: a new App with empty memory on the same host (storage kept).
+func (h *harness) restartApp() {
+	h.app = New(h.host.Platform())
+	h.host.Bind(h.app)
+}
+
+func (h *harness) do(method, path, body string, withAuth bool) (int, http.Header, string) {
+	h.t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	if withAuth {
+		r.SetBasicAuth("admin", password)
+	}
+	rec := httptest.NewRecorder()
+	h.host.ServeHTTP(rec, r)
+	res := rec.Result()
+	b, _ := io.ReadAll(res.Body)
+	h.bodies = append(h.bodies, string(b))
+	return res.StatusCode, res.Header, string(b)
+}
+
+// post sends a JSON-RPC body to /{chain}.
+func (h *harness) post(chain, body string) (int, string) {
+	h.t.Helper()
+	status, hdr, b := h.do(http.MethodPost, "/"+chain, body, false)
+	if ct := hdr.Get("Content-Type"); ct != "application/json" {
+		h.t.Errorf("Content-Type %q", ct)
+	}
+	return status, b
+}
+
+// admin calls an admin endpoint with the right credentials and decodes the JSON answer into out.
+func (h *harness) admin(method, path string, out any) {
+	h.t.Helper()
+	status, _, b := h.do(method, path, "", true)
+	if status != http.StatusOK {
+		h.t.Fatalf("%s %s: %d %s", method, path, status, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(b), out); err != nil {
+			h.t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+}
+
+// checks runs the due health checks, then advances the clock by d, running the checks that come due.
+func (h *harness) checks(d time.Duration) { h.host.Clock().Advance(d) }
+
+// checkNoSecrets fails the test when an answered body or a log line holds the admin password or a secret part of
+// an upstream URL.
+func (h *harness) checkNoSecrets() {
+	lines := append(append([]string(nil), h.bodies...), h.host.Logs()...)
+	for _, l := range lines {
+		for _, s := range []string{password, evmtest.Secret, "/v3/", "user:"} {
+			if strings.Contains(l, s) {
+				h.t.Errorf("%q leaks %q", l, s)
+			}
+		}
+	}
+}
+
+const rpcBody = `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x0"},"latest"]}`
+
+// directly sends body to the node itself, for comparison.
+func directly(t *testing.T, n *evmtest.Node, body string) string {
+	t.Helper()
+	resp, err := http.Post(n.URL, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// servedBy is the node name in an echo answer.
+func servedBy(t *testing.T, body string) string {
+	t.Helper()
+	var a struct {
+		Result struct{ Node string } `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	return a.Result.Node
+}
+
+// errorCode is the JSON-RPC error code of a single error answer.
+func errorCode(t *testing.T, body string) int {
+	t.Helper()
+	var a struct {
+		Error struct{ Code int } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	return a.Error.Code
+}

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+)
+
+// worker is the Worker's router: GET /, /admin/…, POST /{chain}.
+func (a *App) worker(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == "/":
+		a.describe(w)
+	case path == "/admin" || strings.HasPrefix(path, "/admin/"):
+		a.admin(w, r)
+	case strings.Count(path, "/") == 1:
+		a.chainRPC(w, r, path[1:])
+	default:
+		jsonrpc.ErrNotFound.Write(w, nil)
+	}
+}
+
+// Description is the GET / answer.
+type Description struct {
+	Name    string   `json:"name"`
+	Version string   `json:"version"`
+	Host    string   `json:"host"`
+	Chains  []string `json:"chains"`
+	Usage   string   `json:"usage"`
+	// ConfigError names what is wrong with the configuration, if anything (never a value).
+	ConfigError string `json:"config_error,omitempty"`
+}
+
+// describe answers GET / (any method): always 200.
+func (a *App) describe(w http.ResponseWriter) {
+	d := Description{
+		Name: Name, Version: Version, Host: a.p.HostKind, Chains: a.env.Config.Chains(),
+		Usage: "POST /{chain} with a JSON-RPC 2.0 request or batch (Content-Type: application/json)",
+	}
+	if d.Chains == nil {
+		d.Chains = []string{}
+	}
+	if a.cfgErr != nil {
+		d.ConfigError = a.cfgErr.Error()
+	}
+	b, _ := json.Marshal(d) // a struct of strings always marshals
+	jsonrpc.WriteJSON(w, http.StatusOK, b)
+}
+
+// chainRPC validates a client's request and forwards its bytes to the chain object; the answer comes back as is.
+func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
+	if a.cfgErr != nil {
+		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
+		return
+	}
+	if !a.env.Config.HasChain(chain) {
+		jsonrpc.ErrUnknownChain.Write(w, nil)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		jsonrpc.ErrMethodNotAllowed.Write(w, nil)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.env.Settings.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			jsonrpc.ErrBodyTooLarge.Write(w, nil)
+			return
+		}
+		jsonrpc.ErrParse.With("reading the body").Write(w, nil)
+		return
+	}
+	req, perr := jsonrpc.Parse(body, a.env.Settings.MaxBatch)
+	if perr != nil {
+		perr.Write(w, req)
+		return
+	}
+	resp, err := a.client.ChainRPC(r.Context(), chain, body)
+	if err != nil {
+		a.p.Logf("chain %s: object call failed: %v", chain, err)
+		jsonrpc.ErrInternal.Write(w, req)
+		return
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
