@@ -1,0 +1,95 @@
+// Command host runs the balancer's wasm program (build/app.wasm) on wazero, with no Node.js or workerd:
+//
+//	go run ./host serve [-wasm build/app.wasm] [-addr 127.0.0.1:8787] [-state .evmlb/state]
+//	                    [-cache .evmlb/cache] [-env-file .dev.vars]
+//
+// The env file holds KEY=VALUE lines; the environment's UPSTREAM_CONFIG, ADMIN_PASSWORD, ADMIN_USER and
+// EVMLB_* override it. PORT, when set, replaces the port of -addr. See package host/internal/server.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/evmlb/evmlb/host/internal/server"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "evmlb host: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func usage() error {
+	return errors.New("usage: host serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE]")
+}
+
+func run(args []string) error {
+	if len(args) == 0 || args[0] != "serve" {
+		return usage()
+	}
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	wasm := fl.String("wasm", "build/app.wasm", "the program")
+	addr := fl.String("addr", "127.0.0.1:8787", "listen address (PORT overrides the port)")
+	state := fl.String("state", ".evmlb/state", "directory of Durable Object storage")
+	cache := fl.String("cache", ".evmlb/cache", "directory of the wazero compilation cache (\"\" for none)")
+	envFile := fl.String("env-file", ".dev.vars", "KEY=VALUE file of variables and secrets")
+	if err := fl.Parse(args[1:]); err != nil {
+		return usage()
+	}
+	if port := os.Getenv("PORT"); port != "" {
+		host, _, err := net.SplitHostPort(*addr)
+		if err != nil {
+			return fmt.Errorf("bad -addr %q", *addr)
+		}
+		*addr = net.JoinHostPort(host, port)
+	}
+	env, err := server.LoadEnvFile(*envFile)
+	if err != nil {
+		return err
+	}
+	server.OverrideFromEnviron(env, os.Environ())
+	if _, err := os.Stat(*wasm); err != nil {
+		return fmt.Errorf("%s not found: run `make build`", *wasm)
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
+	}
+	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintf(os.Stderr, "evmlb host: serving %s on http://%s\n", *wasm, l.Addr())
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case <-stop:
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// listenCause shortens a listen error to its cause ("address already in use").
+func listenCause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			return sys.Err
+		}
+		return op.Err
+	}
+	return err
+}
