@@ -1,0 +1,269 @@
+// Command bench measures the balancer on loopback: it starts an anvil node
+// and the balancer in each available host (workerd through wrangler dev, the
+// wazero host), sends eth_blockNumber at each concurrency for a bounded count
+// or time, and prints p50, p99 and requests/s per target, directly to anvil
+// too, with the hosts' start times and the size of build/app.wasm.
+//
+//	go run ./e2e/cmd/bench [-n 2000] [-d 20s] [-c 1,16] [-hosts wazero,workerd]
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/evmlb/evmlb/e2e/internal/anvil"
+	"github.com/evmlb/evmlb/e2e/internal/repo"
+	"github.com/evmlb/evmlb/e2e/internal/rpc"
+	"github.com/evmlb/evmlb/e2e/internal/target"
+)
+
+func main() {
+	n := flag.Int("n", 2000, "requests per target and concurrency (upper bound)")
+	d := flag.Duration("d", 20*time.Second, "time per target and concurrency (upper bound)")
+	conc := flag.String("c", "1,16", "comma-separated concurrencies")
+	hosts := flag.String("hosts", "wazero,workerd", "hosts to measure, when available")
+	faults := flag.Bool("faults", false, "measure issue 4's fault table instead: fault × faulty upstreams of 3 → read success rate, p50, p99")
+	flag.Parse()
+	var err error
+	defer target.Cleanup()
+	if *faults {
+		err = runFaults(min(*n, 200), *hosts)
+	} else {
+		err = run(*n, *d, *conc, *hosts)
+	}
+	if err != nil {
+		target.Cleanup()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one row of the table.
+type result struct {
+	target      string
+	concurrency int
+	requests    int
+	errors      int
+	p50, p99    time.Duration
+	rps         float64
+}
+
+func run(n int, d time.Duration, conc, hostList string) error {
+	var levels []int
+	for _, f := range strings.Split(conc, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			return fmt.Errorf("bad concurrency %q", f)
+		}
+		levels = append(levels, c)
+	}
+	ctx := context.Background()
+	node, err := anvil.Start(ctx, anvil.Options{ChainID: 31337})
+	if err != nil {
+		return err
+	}
+	defer node.Stop()
+	if _, err := node.Mine(ctx, 10); err != nil {
+		return err
+	}
+
+	var rows []result
+	var notes []string
+	measureAll := func(name, url string) {
+		for _, c := range levels {
+			r := measure(name, url, c, n, d)
+			rows = append(rows, r)
+			fmt.Fprintf(os.Stderr, "bench: %s c=%d done (%d requests)\n", name, c, r.requests)
+		}
+	}
+	measureAll("anvil direct", node.URL)
+
+	tmp, err := os.MkdirTemp("", "evmlb-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cfg := target.Config{
+		Upstreams:     []target.Upstream{{Chain: "ethereum", Name: "anvil", URL: node.URL}},
+		AdminPassword: "bench",
+		Env:           map[string]string{"EVMLB_HEALTH_INTERVAL": "5s"},
+	}
+	wanted := strings.Split(hostList, ",")
+	for _, h := range []target.Host{&target.Wazero{CacheDir: filepath.Join(tmp, "cache")}, target.Workerd{}} {
+		if !slices.Contains(wanted, h.Name()) {
+			continue
+		}
+		if err := h.Available(); err != nil {
+			notes = append(notes, fmt.Sprintf("%s: skipped: %v", h.Name(), err))
+			continue
+		}
+		runs := 1
+		if h.Name() == "wazero" {
+			runs = 2 // the second start finds a warm compilation cache
+		}
+		var inst *target.Instance
+		for i := range runs {
+			cfg.StateDir = filepath.Join(tmp, h.Name()+strconv.Itoa(i))
+			sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			start := time.Now()
+			inst, err = h.Start(sctx, cfg)
+			cancel()
+			if err != nil {
+				break
+			}
+			what := "start to first answer"
+			if h.Name() == "wazero" {
+				what += map[int]string{0: " (empty compilation cache)", 1: " (warm compilation cache)"}[i]
+			}
+			notes = append(notes, fmt.Sprintf("%s: %s: %v", h.Name(), what, time.Since(start).Round(time.Millisecond)))
+			if i < runs-1 {
+				inst.Stop()
+			}
+		}
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: failed to start: %v", h.Name(), firstLine(err)))
+			continue
+		}
+		url := inst.URL + "/ethereum"
+		if err := warm(url); err != nil {
+			notes = append(notes, fmt.Sprintf("%s: not answering eth_blockNumber: %v", h.Name(), err))
+			inst.Stop()
+			continue
+		}
+		measureAll("balancer in "+h.Name(), url)
+		inst.Stop()
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tconcurrency\trequests\terrors\tp50\tp99\treq/s\t")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%.0f\t\n", r.target, r.concurrency, r.requests, r.errors, ms(r.p50), ms(r.p99), r.rps)
+	}
+	tw.Flush()
+	fmt.Println()
+	if s, err := wasmSizes(); err == nil {
+		fmt.Println(s)
+	} else {
+		fmt.Println("app.wasm:", err)
+	}
+	for _, note := range notes {
+		fmt.Println(note)
+	}
+	return nil
+}
+
+// warm waits until url answers eth_blockNumber, then sends a few more.
+func warm(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	ok := 0
+	var last error
+	for ok < 50 && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, last = rpc.Call(ctx, nil, url, "eth_blockNumber")
+		cancel()
+		if last == nil {
+			ok++
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if ok < 50 {
+		return last
+	}
+	return nil
+}
+
+// measure sends up to n eth_blockNumber requests to url from c workers, for
+// at most d, and summarizes their latencies.
+func measure(name, url string, c, n int, d time.Duration) result {
+	body := rpc.Request(1, "eth_blockNumber")
+	return load(name, url, c, n, d, func(int) ([]byte, func(*rpc.Response) bool) {
+		return body, func(r *rpc.Response) bool {
+			return r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"result"`))
+		}
+	})
+}
+
+// load sends up to n requests to url from c workers, for at most d; next(i)
+// gives the i-th request's body and the check of its answer. Failed requests
+// count as errors and not in the latencies.
+func load(name, url string, c, n int, d time.Duration, next func(i int) ([]byte, func(*rpc.Response) bool)) result {
+	client := &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c},
+	}
+	defer client.CloseIdleConnections()
+	var seq, errs atomic.Int64
+	lat := make([][]time.Duration, c)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := seq.Add(1); i <= int64(n) && time.Now().Before(deadline); i = seq.Add(1) {
+				body, ok := next(int(i))
+				t0 := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				resp, err := rpc.Post(ctx, client, url, body)
+				cancel()
+				if err != nil || !ok(resp) {
+					errs.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	r := result{target: name, concurrency: c, requests: len(all) + int(errs.Load()), errors: int(errs.Load())}
+	if len(all) > 0 {
+		r.p50 = all[len(all)*50/100]
+		r.p99 = all[min(len(all)-1, len(all)*99/100)]
+		r.rps = float64(len(all)) / elapsed.Seconds()
+	}
+	return r
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+
+// wasmSizes reports build/app.wasm's size raw and gzipped.
+func wasmSizes() (string, error) {
+	p, err := repo.Path("build", "app.wasm")
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	var gz bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	_, _ = io.Copy(w, bytes.NewReader(b))
+	_ = w.Close()
+	return fmt.Sprintf("app.wasm: %.2f MB raw, %.2f MB gzipped (%d / %d bytes)",
+		float64(len(b))/1e6, float64(gz.Len())/1e6, len(b), gz.Len()), nil
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}

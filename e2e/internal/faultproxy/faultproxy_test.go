@@ -1,0 +1,210 @@
+package faultproxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evmlb/evmlb/e2e/internal/anvil"
+	"github.com/evmlb/evmlb/e2e/internal/rpc"
+)
+
+func node(t *testing.T) *anvil.Node {
+	t.Helper()
+	if _, err := anvil.Binary(); err != nil {
+		if os.Getenv("EVMLB_E2E_REQUIRED") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	n := anvil.StartT(t, 777)
+	if _, err := n.Mine(context.Background(), 20); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func post(t *testing.T, url string, body []byte) *rpc.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := rpc.Post(ctx, nil, url, body)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	return resp
+}
+
+func TestPassIsByteIdentical(t *testing.T) {
+	n := node(t)
+	p := StartT(t, n.URL, Options{})
+	for _, body := range [][]byte{
+		rpc.Request(7, "eth_getBlockByNumber", "0x3", false),
+		[]byte(`[{"jsonrpc":"2.0","id":"a","method":"eth_chainId","params":[]},{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber","params":[]}]`),
+	} {
+		direct := post(t, n.URL, body)
+		via := post(t, p.URL(), body)
+		if via.Status != direct.Status || string(via.Body) != string(direct.Body) {
+			t.Errorf("via proxy %d %s\ndirect %d %s", via.Status, via.Body, direct.Status, direct.Body)
+		}
+	}
+	if got := p.Count("eth_chainId"); got != 1 {
+		t.Errorf("Count(eth_chainId) = %d, want 1", got)
+	}
+	if got := p.Forwarded("eth_blockNumber"); got != 1 {
+		t.Errorf("Forwarded(eth_blockNumber) = %d, want 1", got)
+	}
+	if got := p.Requests(); got != 2 {
+		t.Errorf("Requests() = %d, want 2", got)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	n := node(t)
+	p := StartT(t, n.URL, Options{})
+	body := rpc.Request(1, "eth_getBalance", anvil.DevAddress, "latest")
+
+	p.SetFault(HTTP500)
+	if r := post(t, p.URL(), body); r.Status != 500 {
+		t.Errorf("HTTP500: status %d", r.Status)
+	}
+	p.SetFault(HTTP429)
+	if r := post(t, p.URL(), body); r.Status != 429 || r.Header.Get("Retry-After") == "" {
+		t.Errorf("HTTP429: status %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
+	}
+	p.SetFault(NonJSON)
+	if r := post(t, p.URL(), body); r.Status != 200 || json.Valid(r.Body) {
+		t.Errorf("NonJSON: status %d body %s", r.Status, r.Body)
+	}
+	p.SetFault(HeaderNotFound)
+	if r := post(t, p.URL(), body); r.Status != 200 || !strings.Contains(string(r.Body), "header not found") || !strings.Contains(string(r.Body), `"id":1`) {
+		t.Errorf("HeaderNotFound: status %d body %s", r.Status, r.Body)
+	}
+
+	// A fault limited to one method leaves the others alone.
+	p.SetFault(HTTP500, "eth_getBalance")
+	if r := post(t, p.URL(), rpc.Request(1, "eth_chainId")); r.Status != 200 {
+		t.Errorf("method-scoped fault hit eth_chainId: %d", r.Status)
+	}
+	if r := post(t, p.URL(), body); r.Status != 500 {
+		t.Errorf("method-scoped fault missed eth_getBalance: %d", r.Status)
+	}
+
+	p.SetFault(Hang)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := rpc.Post(ctx, nil, p.URL(), body)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Hang: err %v, want deadline exceeded", err)
+	}
+
+	p.SetFault(Reset)
+	if _, err := rpc.Post(context.Background(), &http.Client{Timeout: 5 * time.Second}, p.URL(), body); err == nil {
+		t.Error("Reset: request succeeded")
+	}
+
+	addr := p.Addr()
+	if err := p.SetFault(Refuse); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rpc.Post(context.Background(), &http.Client{Timeout: 5 * time.Second}, p.URL(), body); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("Refuse: err %v, want connection refused", err)
+	}
+	if err := p.SetFault(Pass); err != nil {
+		t.Fatal(err)
+	}
+	if p.Addr() != addr {
+		t.Errorf("address changed across Refuse: %s → %s", addr, p.Addr())
+	}
+	if r := post(t, p.URL(), body); r.Status != 200 {
+		t.Errorf("Pass after Refuse: %d %s", r.Status, r.Body)
+	}
+	// Received counts every eth_getBalance sent (500, 429, non-JSON, header not
+	// found, scoped 500, hang, reset, pass), the refused one excepted.
+	if got, want := p.Count("eth_getBalance"), 8; got != want {
+		t.Errorf("Count(eth_getBalance) = %d, want %d", got, want)
+	}
+	if got := p.Forwarded("eth_getBalance"); got != 1 {
+		t.Errorf("Forwarded(eth_getBalance) = %d, want 1 (only the last passed)", got)
+	}
+}
+
+func TestLagAndChainID(t *testing.T) {
+	n := node(t) // head 20
+	p := StartT(t, n.URL, Options{})
+	p.SetHeightOffset(-5)
+	p.SetChainID(99)
+	ctx := context.Background()
+	head, err := rpc.Call(ctx, nil, p.URL(), "eth_blockNumber")
+	if err != nil || string(head) != `"0xf"` {
+		t.Fatalf("lagging eth_blockNumber = %s, %v; want 0xf", head, err)
+	}
+	id, err := rpc.Call(ctx, nil, p.URL(), "eth_chainId")
+	if err != nil || string(id) != `"0x63"` {
+		t.Fatalf("eth_chainId = %s, %v; want 0x63", id, err)
+	}
+	var blk struct{ Number string }
+	raw, err := rpc.Call(ctx, nil, p.URL(), "eth_getBlockByNumber", "latest", false)
+	if err != nil || json.Unmarshal(raw, &blk) != nil || blk.Number != "0xf" {
+		t.Fatalf("latest block via lagging proxy = %s, %v; want number 0xf", raw, err)
+	}
+	raw, err = rpc.Call(ctx, nil, p.URL(), "eth_getBlockByNumber", "0x12", false)
+	if err != nil || string(raw) != "null" {
+		t.Fatalf("block 0x12 via lagging proxy = %s, %v; want null", raw, err)
+	}
+	_, err = rpc.Call(ctx, nil, p.URL(), "eth_getBalance", anvil.DevAddress, "0x13")
+	var rerr *rpc.Error
+	if !errors.As(err, &rerr) || rerr.Message != "header not found" {
+		t.Fatalf("balance at 0x13 via lagging proxy: %v; want header not found", err)
+	}
+	// A batch mixes a rewritten, a synthetic and a passed element, in order.
+	r := post(t, p.URL(), []byte(`[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]},`+
+		`{"jsonrpc":"2.0","id":2,"method":"eth_getBlockByNumber","params":["0x14",false]},`+
+		`{"jsonrpc":"2.0","id":3,"method":"net_version","params":[]}]`))
+	ms, err := rpc.DecodeBatch(r.Body)
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("batch: %v %s", err, r.Body)
+	}
+	if string(ms[0].ID) != "1" || string(ms[0].Result) != `"0xf"` || string(ms[1].Result) != "null" || string(ms[2].ID) != "3" || ms[2].Error != nil {
+		t.Fatalf("batch answers wrong: %s", r.Body)
+	}
+
+	p.SetHeightOffset(+3)
+	head, err = rpc.Call(ctx, nil, p.URL(), "eth_blockNumber")
+	if err != nil || string(head) != `"0x17"` {
+		t.Fatalf("leading eth_blockNumber = %s, %v; want 0x17", head, err)
+	}
+}
+
+func TestPathAndQueryKey(t *testing.T) {
+	n := node(t)
+	p := StartT(t, n.URL, Options{Path: "/v2/KEY123", Query: "apikey=Q1", UserInfo: "u:pw"})
+	if !strings.HasPrefix(p.URL(), "http://u:pw@127.0.0.1:") || !strings.HasSuffix(p.URL(), "/v2/KEY123?apikey=Q1") {
+		t.Fatalf("URL() = %s", p.URL())
+	}
+	if r := post(t, p.URL(), rpc.Request(1, "eth_chainId")); r.Status != 200 {
+		t.Errorf("with key: %d %s", r.Status, r.Body)
+	}
+	if r := post(t, "http://"+p.Addr()+"/v2/OTHER?apikey=Q1", rpc.Request(1, "eth_chainId")); r.Status != 401 {
+		t.Errorf("wrong path key: %d", r.Status)
+	}
+	if r := post(t, "http://"+p.Addr()+"/v2/KEY123", rpc.Request(1, "eth_chainId")); r.Status != 401 {
+		t.Errorf("missing query key: %d", r.Status)
+	}
+}
+
+func TestDelay(t *testing.T) {
+	n := node(t)
+	p := StartT(t, n.URL, Options{})
+	p.SetDelay(200 * time.Millisecond)
+	start := time.Now()
+	post(t, p.URL(), rpc.Request(1, "eth_chainId"))
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("answer after %v, want at least the 200ms delay", d)
+	}
+}

@@ -1,0 +1,145 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/evmlb/evmlb/e2e/internal/procutil"
+	"github.com/evmlb/evmlb/e2e/internal/repo"
+)
+
+// Wazero runs the balancer in the wazero host (the repository's ./host
+// command), as a child process built once per test binary.
+type Wazero struct {
+	// CacheDir is the wazero compilation cache shared by every instance;
+	// empty means one temporary directory per test binary.
+	CacheDir string
+}
+
+var _ Host = (*Wazero)(nil)
+
+// Name implements Host.
+func (*Wazero) Name() string { return "wazero" }
+
+// Available implements Host: it needs host/ and build/app.wasm.
+func (*Wazero) Available() error {
+	root, err := repo.Root()
+	if err != nil {
+		return err
+	}
+	if !repo.Exists(filepath.Join(root, "build", "app.wasm")) {
+		return fmt.Errorf("%w: build/app.wasm missing (make build)", ErrUnavailable)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "host", "*.go"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && (bytes.HasPrefix(b, []byte("package main\n")) || bytes.Contains(b, []byte("\npackage main\n"))) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no main package in host/", ErrUnavailable)
+}
+
+var hostBin struct {
+	once  sync.Once
+	dir   string
+	path  string
+	cache string
+	err   error
+}
+
+// Cleanup removes the host binary and compilation cache built by this
+// process. Call it once no instance runs any more (TestMain, after m.Run).
+func Cleanup() {
+	if hostBin.dir != "" {
+		_ = os.RemoveAll(hostBin.dir)
+	}
+}
+
+// binary builds ./host once into a temporary directory and returns its path
+// and a shared compilation cache directory. The directory lives until the
+// process calls Cleanup.
+func binary() (string, string, error) {
+	hostBin.once.Do(func() {
+		root, err := repo.Root()
+		if err != nil {
+			hostBin.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "evmlb-host-")
+		if err != nil {
+			hostBin.err = err
+			return
+		}
+		hostBin.dir = dir
+		hostBin.path = filepath.Join(dir, "evmlb-host")
+		hostBin.cache = filepath.Join(dir, "cache")
+		cmd := exec.Command("go", "build", "-o", hostBin.path, "./host")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			hostBin.err = fmt.Errorf("go build ./host: %v\n%s", err, out)
+		}
+	})
+	return hostBin.path, hostBin.cache, hostBin.err
+}
+
+// Start implements Host.
+func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return nil, err
+	}
+	bin, cache, err := binary()
+	if err != nil {
+		return nil, err
+	}
+	if w.CacheDir != "" {
+		cache = w.CacheDir
+	}
+	vars, err := cfg.Vars()
+	if err != nil {
+		return nil, err
+	}
+	var cleanup func()
+	state := cfg.StateDir
+	if state == "" {
+		if state, err = os.MkdirTemp("", "evmlb-state-"); err != nil {
+			return nil, err
+		}
+		dir := state
+		cleanup = func() { _ = os.RemoveAll(dir) }
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "serve",
+		"-addr", addr,
+		"-state", state,
+		"-cache", cache,
+		"-wasm", filepath.Join(root, "build", "app.wasm"),
+		// Not the repository's .dev.vars: only what the test sets.
+		"-env-file", os.DevNull,
+	)
+	cmd.Dir = root
+	cmd.Env = envList(vars)
+	proc, err := procutil.Start(cmd)
+	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
+		return nil, fmt.Errorf("starting the wazero host: %w", err)
+	}
+	inst := &Instance{URL: "http://" + addr, Host: "wazero", StateDir: state, proc: proc, cleanup: cleanup}
+	if err := waitServing(ctx, inst.URL, proc); err != nil {
+		inst.Stop()
+		return nil, fmt.Errorf("wazero host: %w\n--- output ---\n%s", err, proc.Logs)
+	}
+	return inst, nil
+}

@@ -1,0 +1,136 @@
+package target
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/evmlb/evmlb/e2e/internal/procutil"
+	"github.com/evmlb/evmlb/e2e/internal/repo"
+)
+
+// Workerd runs the balancer in workerd through the repository's `wrangler
+// dev`, against wrangler.toml and build/ as `make build` leaves them.
+type Workerd struct{}
+
+var _ Host = Workerd{}
+
+// Name implements Host.
+func (Workerd) Name() string { return "workerd" }
+
+// Available implements Host: it needs node on the PATH, wrangler under
+// node_modules, wrangler.toml and build/app.wasm and build/worker.mjs.
+func (Workerd) Available() error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("%w: node not on PATH", ErrUnavailable)
+	}
+	root, err := repo.Root()
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{"node_modules/.bin/wrangler", "wrangler.toml", "build/app.wasm", "build/worker.mjs"} {
+		if !repo.Exists(filepath.Join(root, p)) {
+			return fmt.Errorf("%w: %s missing (run npm ci and make build)", ErrUnavailable, p)
+		}
+	}
+	return nil
+}
+
+// Start implements Host. Variables go to the worker through an env file, so
+// wrangler treats them as secrets (it prints their names, not their values)
+// and ignores any .dev.vars or .env in the repository.
+func (Workerd) Start(ctx context.Context, cfg Config) (*Instance, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return nil, err
+	}
+	vars, err := cfg.Vars()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "evmlb-wrangler-")
+	if err != nil {
+		return nil, err
+	}
+	cleanupTmp := func() { _ = os.RemoveAll(tmp) }
+	envFile := filepath.Join(tmp, "test.env")
+	if err := writeEnvFile(envFile, vars); err != nil {
+		cleanupTmp()
+		return nil, err
+	}
+	state := cfg.StateDir
+	if state == "" {
+		state = filepath.Join(tmp, "state")
+	}
+	port, err := freePort()
+	if err != nil {
+		cleanupTmp()
+		return nil, err
+	}
+	inspector, err := freePort()
+	if err != nil {
+		cleanupTmp()
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(root, "node_modules", ".bin", "wrangler"), "dev",
+		"--ip", "127.0.0.1",
+		"--port", strconv.Itoa(port),
+		"--inspector-port", strconv.Itoa(inspector),
+		"--persist-to", state,
+		"--env-file", envFile,
+		"--show-interactive-dev-session=false",
+		"--live-reload=false",
+	)
+	cmd.Dir = root
+	cmd.Env = envList(map[string]string{
+		"WRANGLER_SEND_METRICS": "false",
+		"CI":                    "true",
+		"BROWSER":               "none",
+		"NO_COLOR":              "1",
+		"WRANGLER_LOG_PATH":     filepath.Join(tmp, "logs"),
+		// Do not let the test run's own environment leak secrets or
+		// settings into the worker.
+		"CLOUDFLARE_INCLUDE_PROCESS_ENV": "false",
+	})
+	proc, err := procutil.Start(cmd)
+	if err != nil {
+		cleanupTmp()
+		return nil, fmt.Errorf("starting wrangler dev: %w", err)
+	}
+	inst := &Instance{
+		URL:      "http://127.0.0.1:" + strconv.Itoa(port),
+		Host:     "workerd",
+		StateDir: state,
+		proc:     proc,
+		cleanup:  cleanupTmp,
+	}
+	if err := waitServing(ctx, inst.URL, proc); err != nil {
+		inst.Stop()
+		return nil, fmt.Errorf("wrangler dev: %w\n--- output ---\n%s", err, proc.Logs)
+	}
+	return inst, nil
+}
+
+// writeEnvFile writes vars in the dotenv format wrangler reads, each value in
+// single quotes (taken literally).
+func writeEnvFile(path string, vars map[string]string) error {
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		v := vars[k]
+		if strings.ContainsAny(v, "'\n\r") {
+			return fmt.Errorf("variable %s: a value for wrangler's env file cannot hold a single quote or newline", k)
+		}
+		fmt.Fprintf(&b, "%s='%s'\n", k, v)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}

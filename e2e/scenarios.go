@@ -1,0 +1,792 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evmlb/evmlb/e2e/internal/anvil"
+	"github.com/evmlb/evmlb/e2e/internal/faultproxy"
+	"github.com/evmlb/evmlb/e2e/internal/rpc"
+	"github.com/evmlb/evmlb/e2e/internal/target"
+)
+
+// Scenario is one end-to-end case, run on every host.
+type Scenario struct {
+	// Name is unique in the table; it names the subtest.
+	Name string
+	// Issue is the issue whose behaviour the scenario checks (2, 3 or 4);
+	// see Enabled.
+	Issue int
+	// Run drives the scenario. It owns its nodes, proxies and balancer.
+	Run func(s *S)
+}
+
+// Scenarios returns the table.
+func Scenarios() []Scenario {
+	sc := []Scenario{
+		{"root", 2, scRoot},
+		{"answers-equal-direct", 2, scAnswersEqualDirect},
+		{"ids-preserved", 2, scIDs},
+		{"batch", 2, scBatch},
+		{"two-chains", 2, scTwoChains},
+		{"concurrent-requests", 2, scConcurrent},
+		{"higher-upstream-wins", 2, scHigherWins},
+		{"unknown-chain", 2, scUnknownChain},
+		{"all-upstreams-down", 2, scAllDown},
+		{"admin-auth", 2, scAdminAuth},
+		{"admin-init-upstreams", 2, scAdminInit},
+		{"malformed-config", 2, scMalformedConfig},
+		{"secret-upstream-url", 2, scSecretURL},
+		{"state-survives-restart", 3, scRestart},
+		{"hostile-input", 4, scHostile},
+		{"write-not-retried", 4, scWriteNotRetried},
+	}
+	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
+		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
+	}
+	for _, f := range faultproxy.Catalog {
+		for _, bad := range []int{1, 2} {
+			sc = append(sc, Scenario{fmt.Sprintf("fault-%s-%dof3", f.Name, bad), 4, func(s *S) { scFaultTable(s, f, bad) }})
+		}
+	}
+	return sc
+}
+
+// must fails the scenario when cond is false.
+func (s *S) must(cond bool, format string, args ...any) {
+	s.Helper()
+	if !cond {
+		s.Fatalf(format, args...)
+	}
+}
+
+// direct sends body to the node itself.
+func (s *S) direct(n *anvil.Node, body []byte) *rpc.Response {
+	s.Helper()
+	r, err := rpc.Post(s.Ctx, nil, n.URL, body)
+	if err != nil {
+		s.Fatal(err)
+	}
+	return r
+}
+
+// isRPCError reports whether body is a JSON-RPC error object (not a batch).
+func isRPCError(body []byte) (*rpc.Error, bool) {
+	m, err := rpc.Decode(body)
+	if err != nil || m.Error == nil || m.JSONRPC != "2.0" {
+		return nil, false
+	}
+	return m.Error, true
+}
+
+// GET / describes the balancer and lists the configured chains.
+func scRoot(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	r := b.Do(http.MethodGet, "/", nil, nil)
+	s.must(r.Status == http.StatusOK, "GET / = %d %s", r.Status, r.Body)
+	s.must(bytes.Contains(r.Body, []byte("ethereum")), "GET / does not list the chain: %s", r.Body)
+	s.Record("GET /", r, func(s *S, body []byte) string {
+		// The host's name is expected to differ; the rest must not.
+		return strings.ReplaceAll(s.scrub(string(body)), `"`+s.Host.Name()+`"`, `"<host>"`)
+	})
+}
+
+// Answers through the balancer are the node's bytes, for reads of every kind,
+// user errors included, and whatever Content-Type the client sent.
+func scAnswersEqualDirect(s *S) {
+	n := s.Node(31337, 5)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	reqs := []struct {
+		name string
+		body []byte
+		norm Normalizer
+	}{
+		{"eth_chainId", rpc.Request(1, "eth_chainId"), NormRPC},
+		{"net_version", rpc.Request(2, "net_version"), NormRPC},
+		{"eth_blockNumber", rpc.Request(3, "eth_blockNumber"), NormRPC},
+		{"eth_getBlockByNumber 0x3", rpc.Request(4, "eth_getBlockByNumber", "0x3", false), NormRPCNoResult},
+		{"eth_getBlockByNumber latest full", rpc.Request(5, "eth_getBlockByNumber", "latest", true), NormRPCNoResult},
+		{"eth_getBalance latest", rpc.Request(6, "eth_getBalance", anvil.DevAddress, "latest"), NormRPC},
+		{"eth_getBalance 0x2", rpc.Request(7, "eth_getBalance", anvil.DevAddress, "0x2"), NormRPC},
+		{"eth_getTransactionCount", rpc.Request(8, "eth_getTransactionCount", anvil.DevAddress, "latest"), NormRPC},
+		// The identity precompile echoes its input; sha256 hashes it.
+		{"eth_call identity", rpc.Request(9, "eth_call", map[string]string{"to": "0x0000000000000000000000000000000000000004", "data": "0xdeadbeef"}, "latest"), NormRPC},
+		{"eth_call sha256", rpc.Request(10, "eth_call", map[string]string{"to": "0x0000000000000000000000000000000000000002", "data": "0x616263"}, "latest"), NormRPC},
+		{"eth_getCode", rpc.Request(11, "eth_getCode", "0x0000000000000000000000000000000000000004", "latest"), NormRPC},
+		// User errors are answers: passed through unchanged.
+		{"invalid params", rpc.Request(12, "eth_getBalance", "0x12", "latest"), NormRPC},
+		{"unknown method", rpc.Request(13, "eth_noSuchMethod"), NormRPC},
+	}
+	for _, q := range reqs {
+		want := s.direct(n, q.body)
+		got := b.Post("ethereum", q.body)
+		if got.Status != want.Status || !bytes.Equal(got.Body, want.Body) {
+			s.Errorf("%s: balancer %d %s\nnode %d %s", q.name, got.Status, rpc.Trunc(got.Body, 400), want.Status, rpc.Trunc(want.Body, 400))
+		}
+		if ct := got.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			s.Errorf("%s: Content-Type %q, want application/json", q.name, ct)
+		}
+		s.Record(q.name, got, q.norm)
+	}
+	// A client that sends no JSON Content-Type still gets the answer: the
+	// balancer forwards with application/json (anvil rejects anything else).
+	body := rpc.Request(14, "eth_chainId")
+	want := s.direct(n, body)
+	got := b.Do(http.MethodPost, "/ethereum", body, map[string]string{"Content-Type": "text/plain"})
+	if got.Status != want.Status || !bytes.Equal(got.Body, want.Body) {
+		s.Errorf("text/plain request: balancer %d %s, node %d %s", got.Status, got.Body, want.Status, want.Body)
+	}
+	s.Record("text/plain request", got, NormRPC)
+}
+
+// Ids come back as sent, for every id form anvil accepts, and the answer is
+// the node's for the forms it rejects.
+func scIDs(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	ids := []string{
+		`0`, `1`, `-5`, `"abc"`, `""`, `"0x1"`, `null`,
+		`9007199254740993`,     // 2^53+1: a float64 would round it
+		`18446744073709551615`, // the largest uint64
+		`"a\"b\\c \u00e9 ✓"`,
+		`123456789012345678901234567890`, // beyond uint64: anvil rejects it
+		`1.5`, `{"x":1}`, `true`,
+	}
+	for _, id := range ids {
+		body := []byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"eth_chainId","params":[]}`)
+		want := s.direct(n, body)
+		got := b.Post("ethereum", body)
+		s.Record("id "+id, got, NormRPC)
+		wm, err := rpc.Decode(want.Body)
+		if err != nil {
+			s.Fatal(err)
+		}
+		if wm.Error == nil {
+			// Anvil accepts this id: the balancer must return the node's bytes.
+			if got.Status != http.StatusOK || !bytes.Equal(got.Body, want.Body) {
+				s.Errorf("id %s: balancer %d %s, node %s", id, got.Status, got.Body, want.Body)
+			}
+			if gm, err := rpc.Decode(got.Body); err == nil && !jsonEqual(gm.ID, json.RawMessage(id)) {
+				s.Errorf("id %s came back as %s", id, gm.ID)
+			}
+			continue
+		}
+		// The node rejects this id: the balancer may reject it first (-32600)
+		// or pass the node's answer; either way a JSON-RPC error, no 5xx.
+		if got.Status >= 500 {
+			s.Errorf("id %s: balancer answered %d %s", id, got.Status, got.Body)
+		}
+		if e, ok := isRPCError(got.Body); !ok || e.Code != -32600 {
+			s.Errorf("id %s: want a -32600 JSON-RPC error, got %d %s", id, got.Status, got.Body)
+		}
+	}
+}
+
+// jsonEqual compares two JSON texts by value, numbers as written.
+func jsonEqual(a, b json.RawMessage) bool {
+	return canon(a) == canon(b)
+}
+
+func canon(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return "invalid:" + string(b)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+// A batch comes back with the same ids in the same order, each answer the
+// node's, errors of single elements included.
+func scBatch(s *S) {
+	n := s.Node(31337, 4)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	body := []byte(`[` +
+		`{"jsonrpc":"2.0","id":"first","method":"eth_chainId","params":[]},` +
+		`{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber","params":[]},` +
+		`{"jsonrpc":"2.0","id":3,"method":"eth_noSuchMethod","params":[]},` +
+		`{"jsonrpc":"2.0","id":9007199254740993,"method":"eth_getBalance","params":["` + anvil.DevAddress + `","latest"]},` +
+		`{"jsonrpc":"2.0","id":null,"method":"net_version","params":[]}]`)
+	want := s.direct(n, body)
+	got := b.Post("ethereum", body)
+	s.Record("batch of 5", got, NormRPC)
+	s.must(got.Status == http.StatusOK, "batch: %d %s", got.Status, got.Body)
+	gm, err := rpc.DecodeBatch(got.Body)
+	s.must(err == nil, "batch answer: %v", err)
+	wm, _ := rpc.DecodeBatch(want.Body)
+	s.must(len(gm) == len(wm) && len(gm) == 5, "batch: %d answers, node gave %d: %s", len(gm), len(wm), got.Body)
+	for i := range gm {
+		if string(gm[i].ID) != string(wm[i].ID) {
+			s.Errorf("batch element %d: id %s, want %s (order or id changed)", i, gm[i].ID, wm[i].ID)
+		}
+	}
+	if canon(got.Body) != canon(want.Body) {
+		s.Errorf("batch answer differs from the node's:\n%s\n%s", got.Body, want.Body)
+	}
+	// A batch of one is still a batch.
+	one := []byte(`[{"jsonrpc":"2.0","id":7,"method":"eth_chainId","params":[]}]`)
+	got = b.Post("ethereum", one)
+	s.Record("batch of 1", got, NormRPC)
+	s.must(canon(got.Body) == canon(s.direct(n, one).Body), "batch of one: %s", got.Body)
+}
+
+// Two chains, each served by its own node, never mixed.
+func scTwoChains(s *S) {
+	na := s.Node(1001, 3)
+	nb := s.Node(1002, 8)
+	_, ua := s.Upstream(na, "alpha", "alpha-1")
+	_, ub := s.Upstream(nb, "beta", "beta-1")
+	b := s.Start([]target.Upstream{ua, ub}, nil)
+	for _, c := range []struct {
+		chain string
+		id    string
+		head  string
+	}{{"alpha", `"0x3e9"`, `"0x3"`}, {"beta", `"0x3ea"`, `"0x8"`}, {"alpha", `"0x3e9"`, `"0x3"`}} {
+		r := b.Post(c.chain, rpc.Request(1, "eth_chainId"))
+		m, err := rpc.Decode(r.Body)
+		s.must(err == nil && string(m.Result) == c.id, "/%s eth_chainId = %d %s, want %s", c.chain, r.Status, r.Body, c.id)
+		s.Record(c.chain+" eth_chainId", r, NormRPC)
+		r = b.Post(c.chain, rpc.Request(2, "eth_blockNumber"))
+		m, err = rpc.Decode(r.Body)
+		s.must(err == nil && string(m.Result) == c.head, "/%s eth_blockNumber = %d %s, want %s", c.chain, r.Status, r.Body, c.head)
+		s.Record(c.chain+" eth_blockNumber", r, NormRPC)
+	}
+	r := b.Do(http.MethodGet, "/", nil, nil)
+	s.must(bytes.Contains(r.Body, []byte("alpha")) && bytes.Contains(r.Body, []byte("beta")), "GET / lacks a chain: %s", r.Body)
+}
+
+// Concurrent requests on two chains each get their own answer: one Go runtime
+// serves them all, so a per-request value kept in a global would show here.
+func scConcurrent(s *S) {
+	na := s.Node(1001, 3)
+	nb := s.Node(1002, 8)
+	_, ua := s.Upstream(na, "alpha", "alpha-1")
+	_, ub := s.Upstream(nb, "beta", "beta-1")
+	b := s.Start([]target.Upstream{ua, ub}, nil)
+	type call struct {
+		chain string
+		body  []byte
+		want  []byte
+	}
+	var calls []call
+	for i := range 48 {
+		chain, n := "alpha", na
+		if i%2 == 1 {
+			chain, n = "beta", nb
+		}
+		var body []byte
+		switch i % 4 {
+		case 0, 1:
+			body = rpc.Request(fmt.Sprintf("req-%d", i), "eth_getBlockByNumber", rpc.Hex(uint64(i%3)), false)
+		case 2:
+			body = rpc.Request(i, "eth_chainId")
+		case 3:
+			body = []byte(fmt.Sprintf(`[{"jsonrpc":"2.0","id":%d,"method":"eth_blockNumber","params":[]},{"jsonrpc":"2.0","id":"b%d","method":"net_version","params":[]}]`, i, i))
+		}
+		calls = append(calls, call{chain, body, s.direct(n, body).Body})
+	}
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	answers := make([]answer, len(calls))
+	done := make(chan struct{})
+	for i, c := range calls {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			r, err := rpc.Post(s.Ctx, s.client, b.Inst.URL+"/"+c.chain, c.body)
+			if err != nil {
+				answers[i] = answer{err: err}
+				return
+			}
+			answers[i] = answer{status: r.Status, body: r.Body}
+		}()
+	}
+	for range calls {
+		<-done
+	}
+	wrong := 0
+	for i, c := range calls {
+		a := answers[i]
+		if a.err != nil || a.status != http.StatusOK || canon(a.body) != canon(c.want) {
+			wrong++
+			s.Errorf("concurrent request %d on %s: %v %d %s, want %s", i, c.chain, a.err, a.status, rpc.Trunc(a.body, 200), rpc.Trunc(c.want, 200))
+		}
+	}
+	s.Note("concurrent answers wrong", strconv.Itoa(wrong))
+}
+
+// upstreamHeights reads /admin/upstreams and returns, by upstream name, the
+// height each reports. It walks the JSON for objects with "name" and
+// "height", so it does not depend on the rest of the layout.
+func upstreamHeights(body []byte) map[string]uint64 {
+	out := map[string]uint64{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			name, ok := x["name"].(string)
+			if ok {
+				if h, ok := heightOf(x["height"]); ok {
+					out[name] = h
+				}
+			}
+			for _, el := range x {
+				walk(el)
+			}
+		case []any:
+			for _, el := range x {
+				walk(el)
+			}
+		}
+	}
+	var v any
+	if json.Unmarshal(body, &v) == nil {
+		walk(v)
+	}
+	return out
+}
+
+func heightOf(v any) (uint64, bool) {
+	switch h := v.(type) {
+	case float64:
+		return uint64(h), true
+	case string:
+		if strings.HasPrefix(h, "0x") {
+			n, err := strconv.ParseUint(h[2:], 16, 64)
+			return n, err == nil
+		}
+		n, err := strconv.ParseUint(h, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// waitHeights sends a request to wake the chain, then polls /admin/upstreams
+// until every named upstream reports the wanted height (bounded).
+func (b *Balancer) waitHeights(chain string, want map[string]uint64) {
+	s := b.s
+	s.Helper()
+	b.Post(chain, rpc.Request(1, "eth_chainId"))
+	deadline := time.Now().Add(30 * time.Second)
+	var last []byte
+	for time.Now().Before(deadline) {
+		r := b.Admin(http.MethodGet, "/admin/upstreams")
+		last = r.Body
+		got := upstreamHeights(r.Body)
+		ok := true
+		for name, h := range want {
+			if got[name] != h {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	s.Fatalf("upstreams never reported heights %v; last /admin/upstreams: %s\n--- log ---\n%s", want, last, b.Inst.Logs())
+}
+
+// waitHead polls eth_blockNumber through the balancer until it answers want
+// (a hex quantity), that is until the balancer has learned which upstream is
+// highest. It does not use the admin API, so routing is tested apart from it.
+func (b *Balancer) waitHead(chain, want string) {
+	s := b.s
+	s.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last []byte
+	for time.Now().Before(deadline) {
+		r := b.Post(chain, rpc.Request(1, "eth_blockNumber"))
+		last = r.Body
+		if m, err := rpc.Decode(r.Body); err == nil && string(m.Result) == `"`+want+`"` {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	s.Fatalf("eth_blockNumber never became %s; last answer %s\n--- log ---\n%s", want, last, b.Inst.Logs())
+}
+
+// The upstream at the higher block wins; one lagging 10 blocks never answers
+// reads once its height is known.
+func scHigherWins(s *S) {
+	n := s.Node(31337, 30)
+	lag, ulag := s.Upstream(n, "ethereum", "lagging")
+	_, uhead := s.Upstream(n, "ethereum", "head")
+	lag.SetHeightOffset(-10)
+	// The lagging one comes first, so "first in the config" cannot pass.
+	b := s.Start([]target.Upstream{ulag, uhead}, nil)
+	b.waitHead("ethereum", "0x1e")
+	// Both heights are known after a health round or two.
+	time.Sleep(2 * time.Second)
+	lag.ResetCounts()
+	for i := range 10 {
+		r := b.Post("ethereum", rpc.Request(i, "eth_blockNumber"))
+		m, err := rpc.Decode(r.Body)
+		s.must(err == nil && string(m.Result) == `"0x1e"`, "request %d: eth_blockNumber = %d %s, want 0x1e", i, r.Status, r.Body)
+		if i == 0 {
+			s.Record("eth_blockNumber", r, NormRPC)
+		}
+		r = b.Post("ethereum", rpc.Request(i, "eth_getBlockByNumber", "latest", false))
+		var blk struct{ Number string }
+		m, err = rpc.Decode(r.Body)
+		s.must(err == nil && json.Unmarshal(m.Result, &blk) == nil && blk.Number == "0x1e", "request %d: latest block %s, want number 0x1e", i, rpc.Trunc(r.Body, 200))
+	}
+	s.must(lag.Count("eth_getBlockByNumber") == 0, "the lagging upstream served %d block reads", lag.Count("eth_getBlockByNumber"))
+	s.Note("lagging upstream block reads", "0")
+}
+
+// An unknown chain is 404 with a JSON-RPC error.
+func scUnknownChain(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	r := b.Post("no-such-chain", rpc.Request(5, "eth_chainId"))
+	s.Record("POST /no-such-chain", r, NormRPC)
+	s.must(r.Status == http.StatusNotFound, "unknown chain: %d %s", r.Status, r.Body)
+	_, ok := isRPCError(r.Body)
+	s.must(ok, "unknown chain: not a JSON-RPC error: %s", r.Body)
+}
+
+// When no upstream can answer: 503 with a JSON-RPC error naming no URL, for
+// refused connections and for upstreams answering 500, in bounded time.
+func scAllDown(s *S) {
+	n := s.Node(31337, 1)
+	p1, u1 := s.Upstream(n, "ethereum", "one")
+	p2, u2 := s.Upstream(n, "ethereum", "two")
+	b := s.Start([]target.Upstream{u1, u2}, nil)
+	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.HTTP500, faultproxy.Hang} {
+		s.must(p1.SetFault(k) == nil && p2.SetFault(k) == nil, "SetFault")
+		start := time.Now()
+		r := b.Post("ethereum", rpc.Request(1, "eth_getBalance", anvil.DevAddress, "latest"))
+		took := time.Since(start)
+		s.Record("all "+k.String(), r, NormRPC)
+		if r.Status != http.StatusServiceUnavailable {
+			s.Errorf("all upstreams %s: status %d %s, want 503", k, r.Status, r.Body)
+		}
+		if _, ok := isRPCError(r.Body); !ok {
+			s.Errorf("all upstreams %s: not a JSON-RPC error: %s", k, r.Body)
+		}
+		for _, leak := range []string{"127.0.0.1", "http://", p1.Addr(), p2.Addr()} {
+			if bytes.Contains(r.Body, []byte(leak)) {
+				s.Errorf("all upstreams %s: the answer names %q: %s", k, leak, r.Body)
+			}
+		}
+		if took > 30*time.Second {
+			s.Errorf("all upstreams %s: answered after %v", k, took)
+		}
+	}
+}
+
+// Admin endpoints need basic auth as admin with ADMIN_PASSWORD; every one
+// answers JSON with it.
+func scAdminAuth(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	b.Post("ethereum", rpc.Request(1, "eth_chainId"))
+	eps := []struct{ method, path string }{
+		{http.MethodGet, "/admin/chains"},
+		{http.MethodGet, "/admin/upstreams"},
+		{http.MethodGet, "/admin/stats"},
+		{http.MethodPost, "/admin/init_upstreams"},
+		{http.MethodPost, "/admin/clear_storage"},
+		{http.MethodDelete, "/admin/clear_storage"},
+	}
+	wrong := []struct {
+		name string
+		hdr  map[string]string
+	}{
+		{"no auth", nil},
+		{"wrong password", map[string]string{"Authorization": basic("admin", "not-"+s.Password)}},
+		{"wrong user", map[string]string{"Authorization": basic("root", s.Password)}},
+		{"password prefix", map[string]string{"Authorization": basic("admin", s.Password[:len(s.Password)-1])}},
+		{"bearer", map[string]string{"Authorization": "Bearer " + s.Password}},
+	}
+	for _, ep := range eps {
+		for _, w := range wrong {
+			r := b.Do(ep.method, ep.path, nil, w.hdr)
+			s.Record(ep.method+" "+ep.path+" "+w.name, r, NormStatusOnly)
+			if r.Status != http.StatusUnauthorized {
+				s.Errorf("%s %s with %s: %d %s, want 401", ep.method, ep.path, w.name, r.Status, r.Body)
+			}
+			if wa := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(strings.ToLower(wa), "basic") {
+				s.Errorf("%s %s with %s: WWW-Authenticate %q", ep.method, ep.path, w.name, wa)
+			}
+		}
+		r := b.Admin(ep.method, ep.path)
+		s.Record(ep.method+" "+ep.path, r, NormTopKeys)
+		if r.Status != http.StatusOK || !json.Valid(r.Body) {
+			s.Errorf("%s %s authorized: %d %s, want 200 JSON", ep.method, ep.path, r.Status, r.Body)
+		}
+	}
+}
+
+// init_upstreams then /admin/upstreams lists every configured upstream with
+// its chain and height; chains and stats reflect traffic.
+func scAdminInit(s *S) {
+	na := s.Node(1001, 6)
+	nb := s.Node(1002, 9)
+	_, a1 := s.Upstream(na, "alpha", "alpha-1")
+	_, a2 := s.Upstream(na, "alpha", "alpha-2")
+	_, b1 := s.Upstream(nb, "beta", "beta-1")
+	b := s.Start([]target.Upstream{a1, a2, b1}, nil)
+	r := b.Admin(http.MethodPost, "/admin/init_upstreams")
+	s.Record("init_upstreams", r, NormTopKeys)
+	s.must(r.Status == http.StatusOK, "init_upstreams: %d %s", r.Status, r.Body)
+	b.waitHeights("alpha", map[string]uint64{"alpha-1": 6, "alpha-2": 6})
+	b.waitHeights("beta", map[string]uint64{"beta-1": 9})
+	r = b.Admin(http.MethodGet, "/admin/upstreams")
+	s.Record("upstreams", r, NormTopKeys)
+	s.Note("upstream heights", fmt.Sprint(upstreamHeights(r.Body)))
+	for _, name := range []string{"alpha-1", "alpha-2", "beta-1"} {
+		s.must(bytes.Contains(r.Body, []byte(`"`+name+`"`)), "/admin/upstreams lacks %s: %s", name, r.Body)
+	}
+	for range 3 {
+		b.Post("alpha", rpc.Request(1, "eth_getBalance", anvil.DevAddress, "latest"))
+	}
+	r = b.Admin(http.MethodGet, "/admin/chains")
+	s.Record("chains", r, NormTopKeys)
+	s.must(bytes.Contains(r.Body, []byte("alpha")) && bytes.Contains(r.Body, []byte("beta")), "/admin/chains: %s", r.Body)
+	r = b.Admin(http.MethodGet, "/admin/stats")
+	s.must(r.Status == http.StatusOK && bytes.Contains(r.Body, []byte("eth_getBalance")), "/admin/stats does not count eth_getBalance: %s", r.Body)
+	// Upstream URLs appear at most as scheme://host.
+	for _, path := range []string{"/admin/upstreams", "/admin/chains", "/admin/stats"} {
+		r = b.Admin(http.MethodGet, path)
+		s.must(!bytes.Contains(r.Body, []byte("/v2/")), "%s shows an upstream URL path: %s", path, r.Body)
+	}
+	// clear_storage then init again: the list comes back.
+	r = b.Admin(http.MethodPost, "/admin/clear_storage")
+	s.must(r.Status == http.StatusOK, "clear_storage: %d %s", r.Status, r.Body)
+	r = b.Admin(http.MethodPost, "/admin/init_upstreams")
+	s.must(r.Status == http.StatusOK, "init_upstreams after clear: %d %s", r.Status, r.Body)
+	r = b.Admin(http.MethodGet, "/admin/upstreams")
+	s.must(bytes.Contains(r.Body, []byte(`"beta-1"`)), "/admin/upstreams after clear and init: %s", r.Body)
+	r = b.Post("beta", rpc.Request(3, "eth_blockNumber"))
+	s.Record("beta eth_blockNumber after clear", r, NormRPC)
+}
+
+// A malformed UPSTREAM_CONFIG is a clear error answer, not a crash, and never
+// shows the secrets it holds.
+func scMalformedConfig(s *S) {
+	key := s.Secret()
+	for i, raw := range []string{
+		`[{"chain":"ethereum","name":"x","upstream":"http://127.0.0.1:9/v2/` + key + `"`, // truncated JSON
+		`{"chain":"ethereum"}`, // not an array
+		`[{"chain":"ethereum","name":"x","upstream":"ftp://127.0.0.1/` + key + `"}]`, // bad scheme
+		`[{"chain":"","name":"x","upstream":"http://127.0.0.1:9/` + key + `"}]`,      // no chain
+	} {
+		b := s.StartConfig(target.Config{RawUpstreamConfig: raw})
+		r := b.Post("ethereum", rpc.Request(1, "eth_chainId"))
+		s.Record(fmt.Sprintf("config %d: POST", i), r, NormRPC)
+		if r.Status < 400 {
+			s.Errorf("config %d: POST answered %d %s, want an error", i, r.Status, r.Body)
+		}
+		if _, ok := isRPCError(r.Body); !ok {
+			s.Errorf("config %d: not a JSON-RPC error: %s", i, r.Body)
+		}
+		r = b.Do(http.MethodGet, "/", nil, nil)
+		s.Record(fmt.Sprintf("config %d: GET /", i), r, NormStatusOnly)
+		if r.Status >= 500 {
+			s.Errorf("config %d: GET / = %d", i, r.Status)
+		}
+		b.Inst.Stop()
+	}
+}
+
+// Secrets in an upstream URL (user-info, path, query) appear nowhere, and the
+// upstream is still reached with them.
+func scSecretURL(s *S) {
+	n := s.Node(31337, 2)
+	p, up := s.Upstream(n, "ethereum", "keyed")
+	user, pass := "u"+s.Secret(), "p"+s.Secret()
+	up.URL = strings.Replace(up.URL, "http://", "http://"+user+":"+pass+"@", 1)
+	b := s.Start([]target.Upstream{up}, nil)
+	r := b.Post("ethereum", rpc.Request(1, "eth_blockNumber"))
+	s.Record("eth_blockNumber", r, NormRPC)
+	s.must(r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"0x2"`)), "through a keyed URL: %d %s", r.Status, r.Body)
+	s.must(p.Forwarded("eth_blockNumber") > 0, "the proxy never saw a request with its key")
+	// Errors are where URLs leak: make the upstream fail and look again.
+	s.must(p.SetFault(faultproxy.HTTP500) == nil, "SetFault")
+	r = b.Post("ethereum", rpc.Request(2, "eth_blockNumber"))
+	s.Record("eth_blockNumber, upstream failing", r, NormRPC)
+	s.must(p.SetFault(faultproxy.Refuse) == nil, "SetFault")
+	r = b.Post("ethereum", rpc.Request(3, "eth_blockNumber"))
+	s.Record("eth_blockNumber, upstream refusing", r, NormRPC)
+	for _, path := range []string{"/admin/upstreams", "/admin/chains", "/admin/stats"} {
+		b.Admin(http.MethodGet, path) // the secret check reads every answer
+	}
+	b.Do(http.MethodGet, "/", nil, nil)
+}
+
+// Initialised upstreams and statistics survive a restart on the same state.
+func scRestart(s *S) {
+	n := s.Node(31337, 3)
+	_, up := s.Upstream(n, "ethereum", "durable")
+	state := s.TempDir()
+	b := s.StartConfig(target.Config{Upstreams: []target.Upstream{up}, StateDir: state})
+	s.must(b.Admin(http.MethodPost, "/admin/init_upstreams").Status == http.StatusOK, "init_upstreams")
+	for range 3 {
+		b.Post("ethereum", rpc.Request(1, "eth_getBalance", anvil.DevAddress, "latest"))
+	}
+	// Statistics may be written with the health checks: let a few pass
+	// (EVMLB_HEALTH_INTERVAL is 1s) before a clean stop.
+	time.Sleep(3 * time.Second)
+	b.Inst.Stop()
+	b = s.StartConfig(target.Config{Upstreams: []target.Upstream{up}, StateDir: state})
+	r := b.Admin(http.MethodGet, "/admin/stats")
+	s.Record("stats after restart", r, NormTopKeys)
+	s.must(bytes.Contains(r.Body, []byte("eth_getBalance")), "stats lost across a restart: %s", r.Body)
+	r = b.Admin(http.MethodGet, "/admin/upstreams")
+	s.must(bytes.Contains(r.Body, []byte(`"durable"`)), "upstreams lost across a restart: %s", r.Body)
+}
+
+// Failover within one request: the upstream the balancer prefers (it claims
+// the higher head) fails client reads in the given way; every read still
+// gets the node's answer, in bounded time, and the failing upstream was
+// tried. For Refuse the upstream goes away altogether after it was preferred.
+func scFailover(s *S, kind faultproxy.Kind) {
+	n := s.Node(31337, 10)
+	bad, ubad := s.Upstream(n, "ethereum", "bad")
+	_, ugood := s.Upstream(n, "ethereum", "good")
+	bad.SetHeightOffset(+2)
+	b := s.Start([]target.Upstream{ubad, ugood}, nil)
+	// "bad" claims 12: once the head reads 12, the balancer prefers it.
+	b.waitHead("ethereum", "0xc")
+	if kind == faultproxy.Refuse {
+		s.must(bad.SetFault(kind) == nil, "SetFault")
+	} else {
+		// Only client reads fail: health checks still see "bad" as best.
+		s.must(bad.SetFault(kind, "eth_getBalance") == nil, "SetFault")
+	}
+	body := rpc.Request(1, "eth_getBalance", anvil.DevAddress, "latest")
+	want := s.direct(n, body)
+	for i := range 3 {
+		start := time.Now()
+		r := b.Post("ethereum", body)
+		took := time.Since(start)
+		if i == 0 {
+			s.Record("eth_getBalance", r, NormRPC)
+		}
+		if r.Status != http.StatusOK || !bytes.Equal(r.Body, want.Body) {
+			s.Errorf("read %d with the best upstream %s: %d %s, want %s\n--- log ---\n%s", i, kind, r.Status, r.Body, want.Body, b.Inst.Logs())
+		}
+		if took > 30*time.Second {
+			s.Errorf("read %d with the best upstream %s took %v", i, kind, took)
+		}
+	}
+	if kind != faultproxy.Refuse {
+		s.must(bad.Count("eth_getBalance") >= 1, "the failing upstream was never tried (no failover exercised)")
+	}
+}
+
+// Issue 4's fault table: bad of three upstreams have the fault from the
+// start; every read gets the right answer (head, chain id, balance) within
+// a bounded time.
+func scFaultTable(s *S, f faultproxy.Fault, bad int) {
+	n := s.Node(31337, 60)
+	var ups []target.Upstream
+	for i := range 3 {
+		p, u := s.Upstream(n, "ethereum", fmt.Sprintf("u%d", i))
+		if i < bad {
+			s.must(f.Apply(p) == nil, "applying %s", f.Name)
+		}
+		ups = append(ups, u)
+	}
+	b := s.Start(ups, nil)
+	// Give health checks a few rounds to see the faults.
+	time.Sleep(3 * time.Second)
+	checks := []struct {
+		body []byte
+		want string
+	}{
+		{rpc.Request(1, "eth_blockNumber"), `"0x3c"`},
+		{rpc.Request(2, "eth_chainId"), `"0x7a69"`},
+	}
+	for i := range 10 {
+		for _, c := range checks {
+			start := time.Now()
+			r := b.Post("ethereum", c.body)
+			m, err := rpc.Decode(r.Body)
+			if err != nil || string(m.Result) != c.want {
+				s.Errorf("read %d: %d %s, want result %s", i, r.Status, r.Body, c.want)
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				s.Errorf("read %d took %v", i, d)
+			}
+			if i == 0 {
+				s.Record(string(c.body), r, NormRPC)
+			}
+		}
+	}
+}
+
+// Hostile input gets the JSON-RPC error issue 4 names, never a 5xx.
+func scHostile(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, map[string]string{"EVMLB_MAX_BODY_BYTES": "4096"})
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		code   int
+	}{
+		{"malformed JSON", `{"jsonrpc":"2.0",`, 0, -32700},
+		{"not an object", `42`, 0, -32600},
+		{"no method", `{"jsonrpc":"2.0","id":1}`, 0, -32600},
+		{"wrong jsonrpc", `{"jsonrpc":"1.0","id":1,"method":"eth_chainId"}`, 0, -32600},
+		{"empty batch", `[]`, 0, -32600},
+		{"denied method", `{"jsonrpc":"2.0","id":1,"method":"admin_peers","params":[]}`, 0, 0},
+		{"body over the limit", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["` + strings.Repeat("a", 8192) + `"]}`, http.StatusRequestEntityTooLarge, 0},
+	}
+	for _, c := range cases {
+		r := b.Post("ethereum", []byte(c.body))
+		s.Record(c.name, r, NormRPC)
+		if r.Status >= 500 {
+			s.Errorf("%s: %d %s", c.name, r.Status, r.Body)
+		}
+		if c.status != 0 && r.Status != c.status {
+			s.Errorf("%s: status %d, want %d", c.name, r.Status, c.status)
+		}
+		e, ok := isRPCError(r.Body)
+		if !ok || (c.code != 0 && e.Code != c.code) {
+			s.Errorf("%s: %s, want JSON-RPC error %d", c.name, r.Body, c.code)
+		}
+	}
+	r := b.Do(http.MethodGet, "/ethereum", nil, nil)
+	s.Record("GET /ethereum", r, NormRPC)
+	if r.Status != http.StatusMethodNotAllowed || !strings.Contains(r.Header.Get("Allow"), "POST") {
+		s.Errorf("GET /ethereum: %d Allow %q, want 405 with Allow: POST", r.Status, r.Header.Get("Allow"))
+	}
+}
+
+// A write that reached an upstream is never sent again, even when that
+// upstream answered 500.
+func scWriteNotRetried(s *S) {
+	n := s.Node(31337, 1)
+	p1, u1 := s.Upstream(n, "ethereum", "one")
+	p2, u2 := s.Upstream(n, "ethereum", "two")
+	b := s.Start([]target.Upstream{u1, u2}, nil)
+	s.must(p1.SetFault(faultproxy.HTTP500, "eth_sendRawTransaction") == nil, "SetFault")
+	s.must(p2.SetFault(faultproxy.HTTP500, "eth_sendRawTransaction") == nil, "SetFault")
+	// Any bytes will do: the upstreams fail it before the node sees it.
+	r := b.Post("ethereum", rpc.Request(1, "eth_sendRawTransaction", "0x02f8"))
+	s.Record("eth_sendRawTransaction", r, NormStatusOnly)
+	if got := p1.Count("eth_sendRawTransaction") + p2.Count("eth_sendRawTransaction"); got != 1 {
+		s.Errorf("eth_sendRawTransaction reached upstreams %d times, want exactly 1", got)
+	}
+}
