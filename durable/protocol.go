@@ -47,7 +47,11 @@ type Env struct {
 type Client struct{ P platform.Platform }
 
 func (c Client) call(ctx context.Context, ns platform.Namespace, name, method, path string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "https://object"+path, bytes.NewReader(body))
+	var rd io.Reader // nil for no body: workerd refuses a GET Request with one, even empty
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "https://object"+path, rd)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,22 @@ func jsError(args []js.Value) error {
 	return errors.New("promise rejected")
 }
 
+// catch runs fn and turns a panic (syscall/js panics when a JS call throws) into an error carrying only the JS
+// error's message. Every goroutine jsbind starts runs its JS calls under catch: an unrecovered panic outside a
+// request handler would end the Go runtime and with it every request of the isolate.
+func catch(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(js.Error); ok {
+				err = jsError([]js.Value{e.Value})
+				return
+			}
+			err = errors.New("panic in a JS call")
+		}
+	}()
+	return fn()
+}
+
 // newPromise returns a JS promise settled by run, which runs on its own goroutine. A panic in run rejects the
 // promise instead of killing the runtime.
 func newPromise(run func() error) js.Value {
@@ -70,14 +86,7 @@ func newPromise(run func() error) js.Value {
 		defer executor.Release()
 		resolve, reject := args[0], args[1]
 		go func() {
-			err := func() (err error) {
-				defer func() {
-					if r := recover(); r != nil {
-						err = errors.New("panic in handler")
-					}
-				}()
-				return run()
-			}()
+			err := catch(run)
 			if err != nil {
 				reject.Invoke(js.Global().Get("Error").New(err.Error()))
 				return

@@ -37,8 +37,13 @@ func (n namespace) Fetch(ctx context.Context, name string, req *http.Request) (*
 	}
 	ch := make(chan result, 1)
 	go func() {
-		res, err := stub.Fetch(req)
-		ch <- result{res, err}
+		var r result
+		r.err = catch(func() error {
+			var err error
+			r.res, err = stub.Fetch(req)
+			return err
+		})
+		ch <- r
 	}()
 	select {
 	case r := <-ch:
@@ -46,7 +51,7 @@ func (n namespace) Fetch(ctx context.Context, name string, req *http.Request) (*
 	case <-ctx.Done():
 		go func() {
 			if r := <-ch; r.res != nil {
-				r.res.Body.Close()
+				_ = catch(r.res.Body.Close)
 			}
 		}()
 		return nil, ctx.Err()

@@ -35,12 +35,21 @@ function start(env) {
     ...go.importObject,
     workers: { ready: () => ready() },
   });
-  const exited = go.run(instance).then(() => {
-    throw new Error("Go runtime exited");
-  });
+  // wasm_exec.js calls go.exit(code) when Go exits; go.run()'s promise may never settle then (after a panic the
+  // module traps inside a callback), so the exit is detected here, and the next call starts a new runtime.
+  let onExit;
+  const exited = new Promise((_, reject) => (onExit = reject));
   exited.catch(() => {
     if (runtime === started) runtime = null;
   });
+  go.exit = (code) => {
+    console.error(`evmlb: Go runtime exited with code ${code}; the next call starts a new one`);
+    onExit(new Error("Go runtime exited"));
+  };
+  go.run(instance).then(
+    () => go.exit(0),
+    (error) => go.exit(error && error.message),
+  );
   const started = Promise.race([isReady, exited]).then(() => {
     if (binding.contractVersion !== CONTRACT_VERSION) {
       throw new Error(`app.wasm implements host contract ${binding.contractVersion}, the shim ${CONTRACT_VERSION}`);

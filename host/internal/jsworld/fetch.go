@@ -77,6 +77,10 @@ func (w *World) newRequest(args []jsrt.Value) (jsrt.Value, error) {
 	if s := opt("signal"); s != jsrt.Undefined {
 		req.Signal = s
 	}
+	if req.Body != nil && (req.Method == "GET" || req.Method == "HEAD") {
+		// As workerd (and the Fetch standard) do: a program that works here must work there.
+		return nil, jsrt.Throw(w.realm.NewTypeError("Request with a GET or HEAD method cannot have a body."))
+	}
 	return req, nil
 }
 
