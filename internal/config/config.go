@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"time"
 )
 
 // EnvUpstreams is the environment variable holding the upstream list.
@@ -23,6 +24,8 @@ type Upstream struct {
 	Name string
 	// URL is the provider's endpoint, http or https. It is a secret: show it only through Redact.
 	URL string
+	// AttemptTimeout, when not zero, replaces EVMLB_ATTEMPT_TIMEOUT for this upstream (object form only).
+	AttemptTimeout time.Duration
 }
 
 // ID is the name of the upstream's Durable Object: chain + "/" + name.
@@ -35,6 +38,8 @@ func (u Upstream) Endpoint() string { return Redact(u.URL) }
 type Config struct {
 	// Upstreams in configuration order.
 	Upstreams []Upstream
+	// Chain holds per-chain settings from the object form; nil or a missing chain means defaults.
+	Chain map[string]Chain
 }
 
 // Chains lists the chain names in order of first appearance.
