@@ -3,24 +3,28 @@ package durable
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/retry"
-	"github.com/evmlb/evmlb/internal/routing"
 )
 
 // Storage keys of a Chain object.
 const (
 	keyUpstreams = "upstreams" // JSON array of the upstream names stored by the last sync
-	keyRowPrefix = "up:"       // + name: the routing.State of that upstream
+	keyRowPrefix = "up:"       // + name: the balance.Upstream row of that upstream
 )
 
 // ClassObject is the failure class of an Upstream object that could not be reached or answered other than
@@ -41,18 +45,62 @@ func NewChains(env Env) *Chains {
 
 var _ http.Handler = (*Chains)(nil)
 
-// chain is one instance's memory: the routing table, loaded from storage on first use.
+// chain is one instance's memory: the routing table, loaded from storage on first use, and recent latencies.
 type chain struct {
 	mu      sync.Mutex
-	table   *routing.Table // nil until loaded
+	table   *balance.Table // nil until loaded
 	ensured bool           // the upstream objects were asked to /ensure by this instance
+	lat     latencies
+}
+
+// Policy is how a chain's requests are tried, beyond the table's thresholds. Defaults are in policyOf.
+type Policy struct {
+	MaxAttempts     int
+	RequestTimeout  time.Duration
+	HedgePercentile float64 // 0: no hedging
+	HedgeMinDelay   time.Duration
+}
+
+// policyOf fills the defaults of a chain's configured settings.
+func policyOf(c config.Chain) Policy {
+	p := Policy{MaxAttempts: c.MaxAttempts, RequestTimeout: c.RequestTimeout, HedgePercentile: c.HedgePercentile, HedgeMinDelay: c.HedgeMinDelay}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 3
+	}
+	if p.RequestTimeout <= 0 {
+		p.RequestTimeout = 30 * time.Second
+	}
+	if p.HedgeMinDelay <= 0 {
+		p.HedgeMinDelay = 50 * time.Millisecond
+	}
+	return p
+}
+
+// tableSettings maps a chain's configured settings to the routing table's.
+func tableSettings(c config.Chain) balance.Settings {
+	return balance.Settings{
+		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, BreakerFailures: c.BreakerFailures,
+		BreakerOpenFor: c.BreakerOpenFor, CooldownAfter429: c.CooldownAfter429, ProbeShare: c.ProbeShare,
+		ExpectedChainID: c.ChainID,
+	}
 }
 
 // ChainStatus is the /status answer.
 type ChainStatus struct {
-	Chain      string          `json:"chain"`
-	BestHeight uint64          `json:"best_height"`
-	Upstreams  []routing.State `json:"upstreams"`
+	Chain string `json:"chain"`
+	// BestHeight is the highest height reported by an upstream on the right chain.
+	BestHeight uint64 `json:"best_height"`
+	// Head is the highest block served or seen: eth_blockNumber never answers less.
+	Head      uint64        `json:"head"`
+	Upstreams []UpstreamRow `json:"upstreams"`
+}
+
+// UpstreamRow is one upstream in the chain's table, with its state now.
+type UpstreamRow struct {
+	balance.Upstream
+	State balance.State `json:"state"`
+	// Reason says why the upstream is out of rotation ("" when it is in).
+	Reason string `json:"reason,omitempty"`
 }
 
 // SyncResult is the /sync answer.
@@ -81,14 +129,14 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 	if err != nil {
 		return err
 	}
-	saved := map[string]routing.State{}
-	for k, v := range kv {
-		var s routing.State
-		if json.Unmarshal([]byte(v), &s) == nil {
-			saved[strings.TrimPrefix(k, keyRowPrefix)] = s
+	t := balance.New(tableSettings(cs.env.Config.ChainSettings(name)), cs.names(name), nil)
+	for _, v := range kv {
+		var u balance.Upstream
+		if json.Unmarshal([]byte(v), &u) == nil {
+			t.Restore(u) // a row of an upstream no longer configured is ignored
 		}
 	}
-	o.table = routing.NewTable(cs.names(name), saved)
+	o.table = t
 	return nil
 }
 
@@ -116,10 +164,7 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case PathReport:
 		cs.report(w, r, o, st, name)
 	case PathStatus:
-		o.mu.Lock()
-		s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Upstreams: o.table.Rows()}
-		o.mu.Unlock()
-		writeJSON(w, s)
+		writeJSON(w, cs.status(o, name))
 	case PathSync:
 		cs.sync(w, r, o, st, name)
 	case PathClear:
@@ -134,92 +179,412 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// rpc tries the upstreams in the table's order until one answers; each failure marks its upstream unhealthy.
-// A request holding a write goes to the next upstream only when retry's table says the write never left.
+func (cs *Chains) status(o *chain, name string) ChainStatus {
+	now := cs.env.P.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), Upstreams: []UpstreamRow{}}
+	for _, n := range o.table.Names() {
+		u, _ := o.table.Get(n)
+		s.Upstreams = append(s.Upstreams, UpstreamRow{Upstream: u, State: o.table.State(n, now), Reason: o.table.Reason(n, now)})
+	}
+	return s
+}
+
+// outcome is how one attempt at one upstream ended.
+type outcome struct {
+	up      string
+	class   retry.Class
+	status  int
+	body    []byte // the provider's answer when retry.Lookup(class).Answer, else nil
+	latency time.Duration
+}
+
+// rpc answers a client's request from the best upstream: candidates in the table's order, the next one tried
+// when an attempt fails with a class that allows it, at most MaxAttempts and within RequestTimeout; reads may be
+// hedged. A request holding a write goes to the next upstream only when retry's table says the write never left.
 func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
-	ctx := r.Context()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		jsonrpc.ErrInternal.With("reading the request").Write(w, nil)
 		return
 	}
+	req, perr := jsonrpc.Parse(body, len(body)+1) // the worker validated the body and its size
+	if perr != nil {
+		perr.Write(w, req)
+		return
+	}
+	pol := policyOf(cs.env.Config.ChainSettings(name))
+	ctx, cancel := context.WithTimeout(r.Context(), pol.RequestTimeout)
+	defer cancel()
+	now := cs.env.P.Now()
+	ref, write := requestNeeds(req)
 	o.mu.Lock()
 	ensure := !o.ensured
 	o.ensured = true
-	order := o.table.Order()
+	cands := append(o.table.Candidates(ref, now), o.table.Fallback(ref, now)...)
+	var hedge time.Duration
+	if pol.HedgePercentile > 0 && !write {
+		hedge = max(pol.HedgeMinDelay, o.lat.percentile(pol.HedgePercentile))
+	}
 	o.mu.Unlock()
 	if ensure {
-		cs.fanOut(ctx, name, order, PathEnsure)
+		cs.fanOut(ctx, name, cs.names(name), PathEnsure)
 	}
-	var methods []string // parsed on the first failure only
-	for _, up := range order {
-		resp, class := cs.attempt(ctx, name+"/"+up, body)
-		if class == retry.OK {
-			defer resp.Body.Close()
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(resp.StatusCode)
-			_, _ = io.Copy(w, resp.Body)
-			return
+	if len(cands) > pol.MaxAttempts {
+		cands = cands[:pol.MaxAttempts]
+	}
+	res, failed := cs.try(ctx, o, name, req, body, cands, hedge)
+	if req.Batch && res.body != nil {
+		res.body = cs.repairBatch(ctx, o, name, req, res.body, remaining(cands, res.up, failed))
+	}
+	cs.saveRows(r.Context(), o, st, name, failed)
+	switch {
+	case res.body != nil:
+		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
+			res.body = cs.monotonicHead(o, req.Calls[0].ID, res.body)
 		}
-		if class == forward.Canceled || ctx.Err() != nil {
-			break // the client went away: blame no one
+		jsonrpc.WriteJSON(w, res.status, res.body)
+	case res.class != retry.OK && !retryableFor(req, res.class):
+		// A write that may have reached the upstream: the client must know it was not retried.
+		jsonrpc.ErrUpstreamFailed.With(string(res.class)+"; a write is not sent twice").Write(w, req)
+	default:
+		jsonrpc.ErrNoUpstream.Write(w, req)
+	}
+}
+
+// requestNeeds is the highest block the request's calls name (blockref), and whether any call is a write.
+func requestNeeds(req *jsonrpc.Request) (blockref.Ref, bool) {
+	var ref blockref.Ref
+	write := false
+	for _, c := range req.Calls {
+		write = write || retry.IsWrite(c.Method)
+		r := blockref.Of(c.Method, c.Params)
+		if r.Kind == blockref.Number && (ref.Kind != blockref.Number || r.Number > ref.Number) {
+			ref = r
+		} else if ref.Kind == blockref.None {
+			ref = r
 		}
-		cs.env.P.Logf("chain %s: upstream %s failed (%s)", name, up, class)
-		o.mu.Lock()
-		row, _ := o.table.Fail(up, string(class), cs.env.P.Now())
-		o.mu.Unlock()
-		cs.saveRow(ctx, st, name, row)
-		if methods == nil {
-			methods = jsonrpc.Methods(body)
+	}
+	return ref, write
+}
+
+// retryableFor reports whether every call of req may go to the next upstream after class.
+func retryableFor(req *jsonrpc.Request, class retry.Class) bool {
+	for _, c := range req.Calls {
+		if !retry.Retryable(c.Method, class) {
+			return false
 		}
-		for _, m := range methods {
-			if !retry.Retryable(m, class) {
-				req, _ := jsonrpc.Parse(body, len(body))
-				jsonrpc.ErrUpstreamFailed.With(string(class)+"; "+m+" is not sent twice").Write(w, req)
-				return
+	}
+	return true
+}
+
+// try runs the attempts of one request over cands and returns the outcome to answer with: the first OK one, else
+// the last answer an upstream gave (a JSON-RPC error such as "header not found"), else the last failure. failed
+// lists the upstreams whose attempt failed. With hedge > 0, when the first attempt has not ended after hedge, the
+// next candidate is tried alongside it and the first good answer wins; the other attempt is canceled.
+func (cs *Chains) try(ctx context.Context, o *chain, name string, req *jsonrpc.Request, body []byte, cands []string, hedge time.Duration) (outcome, []string) {
+	ctx, cancelAll := context.WithCancel(ctx)
+	defer cancelAll() // cancels attempts still running when an answer has won
+	results := make(chan outcome, len(cands))
+	next, inflight := 0, 0
+	launch := func() bool {
+		if next >= len(cands) || ctx.Err() != nil {
+			return false
+		}
+		up := cands[next]
+		next++
+		inflight++
+		go func() { results <- cs.attempt(ctx, name, up, body) }()
+		return true
+	}
+	var timer <-chan time.Time
+	if launch() && hedge > 0 && len(cands) > 1 {
+		timer = time.After(hedge)
+	}
+	var answer, last outcome
+	last.class = ClassObject
+	var failed []string
+	for inflight > 0 {
+		select {
+		case <-timer:
+			timer = nil
+			launch()
+			continue
+		case res := <-results:
+			inflight--
+			if res.class == forward.Canceled {
+				continue // an attempt this request canceled: no one is to blame
+			}
+			cs.observe(o, res)
+			if res.class == retry.OK {
+				return res, failed
+			}
+			failed = append(failed, res.up)
+			cs.env.P.Logf("chain %s: upstream %s failed (%s)", name, res.up, res.class)
+			last = res
+			if res.body != nil {
+				answer = res
+			}
+			if !retryableFor(req, res.class) {
+				if answer.body != nil {
+					return answer, failed
+				}
+				return res, failed
+			}
+			if inflight == 0 {
+				launch()
 			}
 		}
 	}
-	req, _ := jsonrpc.Parse(body, len(body)) // only the ids are needed; the worker validated the body
-	jsonrpc.ErrNoUpstream.Write(w, req)
+	if answer.body != nil {
+		return answer, failed
+	}
+	if ctx.Err() != nil && last.class == ClassObject {
+		last.class = retry.Timeout
+	}
+	return last, failed
 }
 
-// attempt sends body to the upstream object u and returns its answer (to be closed by the caller) when the
-// class is retry.OK, else the failure class.
-func (cs *Chains) attempt(ctx context.Context, u string, body []byte) (*http.Response, retry.Class) {
-	resp, err := cs.client.UpstreamRPC(ctx, u, body)
+// attempt sends body to the upstream object of up and reads its answer whole.
+func (cs *Chains) attempt(ctx context.Context, name, up string, body []byte) outcome {
+	start := cs.env.P.Now()
+	res := outcome{up: up, class: ClassObject}
+	defer func() { res.latency = cs.env.P.Now().Sub(start) }()
+	resp, err := cs.client.UpstreamRPC(ctx, name+"/"+up, body)
 	if err != nil {
-		return nil, ClassObject
+		if ctx.Err() != nil {
+			res.class = forward.Canceled
+		}
+		return res
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		if ctx.Err() != nil {
+			res.class = forward.Canceled
+		}
+		return res
 	}
 	class := retry.Class(resp.Header.Get(HeaderFailure))
 	if class == retry.OK && resp.StatusCode/100 != 2 {
 		class = ClassObject
 	}
-	if class != retry.OK {
-		resp.Body.Close()
-		return nil, class
+	res.class, res.status = class, resp.StatusCode
+	if retry.Lookup(class).Answer && class != ClassObject {
+		res.body = b
 	}
-	return resp, retry.OK
+	return res
 }
 
-func (cs *Chains) saveRow(ctx context.Context, st platform.Storage, chain string, row routing.State) {
-	b, _ := json.Marshal(row)
-	if err := st.Put(ctx, map[string]string{keyRowPrefix + row.Name: string(b)}); err != nil {
+// observe feeds an attempt's outcome to the table and, when it succeeded, its latency to the hedging window.
+func (cs *Chains) observe(o *chain, res outcome) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.table.Observe(res.up, res.class, res.latency, cs.env.P.Now())
+	if res.class == retry.OK {
+		o.lat.add(res.latency)
+	}
+}
+
+// remaining is cands without the upstream that answered and those that failed, in order.
+func remaining(cands []string, answered string, failed []string) []string {
+	var out []string
+	for _, c := range cands {
+		if c != answered && !slices.Contains(failed, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// repairBatch retries, on the next upstreams, the elements of a batch answer whose class sends them elsewhere
+// ("header not found", rate limited, …), and puts the better answers in their place. Writes are never retried.
+// The other elements stay the upstream's bytes.
+func (cs *Chains) repairBatch(ctx context.Context, o *chain, name string, req *jsonrpc.Request, answer []byte, next []string) []byte {
+	var elems []json.RawMessage
+	if json.Unmarshal(answer, &elems) != nil {
+		return answer
+	}
+	calls := map[string]jsonrpc.Call{}
+	for _, c := range req.Calls {
+		if !c.Notification() {
+			calls[idKey(c.ID)] = c
+		}
+	}
+	repaired := false
+	for _, up := range next {
+		var redo []jsonrpc.Call
+		at := map[string]int{}
+		for i, e := range elems {
+			var m struct {
+				ID json.RawMessage `json:"id"`
+			}
+			c, ok := calls[idKeyOf(e, &m)]
+			if ok && retry.Lookup(retry.Element(e)).NextUpstream && retry.Retryable(c.Method, retry.Element(e)) {
+				redo = append(redo, c)
+				at[idKey(c.ID)] = i
+			}
+		}
+		if len(redo) == 0 || ctx.Err() != nil {
+			break
+		}
+		res := cs.attempt(ctx, name, up, encodeBatch(redo))
+		if res.class != forward.Canceled {
+			cs.observe(o, res)
+		}
+		if res.body == nil {
+			continue
+		}
+		var better []json.RawMessage
+		if json.Unmarshal(res.body, &better) != nil {
+			continue
+		}
+		for _, e := range better {
+			var m struct {
+				ID json.RawMessage `json:"id"`
+			}
+			if i, ok := at[idKeyOf(e, &m)]; ok && !retry.Lookup(retry.Element(e)).NextUpstream {
+				elems[i] = e
+				repaired = true
+			}
+		}
+	}
+	if !repaired {
+		return answer // the upstream's bytes, unchanged
+	}
+	return joinBatch(elems)
+}
+
+// joinBatch writes raw elements as a JSON array, each element's bytes unchanged.
+func joinBatch(elems []json.RawMessage) []byte {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, e := range elems {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e)
+	}
+	b.WriteByte(']')
+	return []byte(b.String())
+}
+
+// idKey is a JSON id in a comparable form (1 and 1.0 differ, as they do on the wire).
+func idKey(id json.RawMessage) string { return strings.TrimSpace(string(id)) }
+
+func idKeyOf(elem json.RawMessage, m *struct {
+	ID json.RawMessage `json:"id"`
+}) string {
+	if json.Unmarshal(elem, m) != nil {
+		return ""
+	}
+	return idKey(m.ID)
+}
+
+// encodeBatch writes calls as a JSON-RPC batch; id and params stay the client's bytes.
+func encodeBatch(calls []jsonrpc.Call) []byte {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, c := range calls {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		method, _ := json.Marshal(c.Method)
+		b.WriteString(`{"jsonrpc":"2.0","id":`)
+		b.Write(c.ID)
+		b.WriteString(`,"method":`)
+		b.Write(method)
+		if len(c.Params) > 0 {
+			b.WriteString(`,"params":`)
+			b.Write(c.Params)
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(']')
+	return []byte(b.String())
+}
+
+// monotonicHead keeps eth_blockNumber from going backwards: an answer below the highest block the chain has
+// served or seen is answered with that block instead (same id); a higher one raises it.
+func (cs *Chains) monotonicHead(o *chain, id json.RawMessage, answer []byte) []byte {
+	var a struct {
+		Result string `json:"result"`
+	}
+	if json.Unmarshal(answer, &a) != nil {
+		return answer
+	}
+	n, ok := blockref.ParseQuantity(a.Result)
+	if !ok {
+		return answer
+	}
+	o.mu.Lock()
+	head := o.table.ObserveHead(n)
+	o.mu.Unlock()
+	if head == n {
+		return answer
+	}
+	return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":"` + hexQuantity(head) + `"}`)
+}
+
+func hexQuantity(n uint64) string {
+	const digits = "0123456789abcdef"
+	if n == 0 {
+		return "0x0"
+	}
+	var b [16]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = digits[n&15]
+		n >>= 4
+	}
+	return "0x" + string(b[i:])
+}
+
+// saveRows stores the rows of the named upstreams (those whose state a request changed).
+func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, chain string, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	kv := map[string]string{}
+	o.mu.Lock()
+	for _, n := range names {
+		if u, ok := o.table.Get(n); ok {
+			b, _ := json.Marshal(u)
+			kv[keyRowPrefix+n] = string(b)
+		}
+	}
+	o.mu.Unlock()
+	if err := st.Put(ctx, kv); err != nil {
 		cs.env.P.Logf("chain %s: storage: %v", chain, err)
 	}
 }
 
+// Report is an upstream's health report to its chain.
+type Report struct {
+	Name    string      `json:"name"`
+	At      time.Time   `json:"at"`
+	Height  uint64      `json:"height"`
+	ChainID uint64      `json:"chain_id,omitempty"`
+	Syncing bool        `json:"syncing,omitempty"`
+	Err     retry.Class `json:"error_class,omitempty"`
+}
+
 func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
-	var rep routing.Report
+	var rep Report
 	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
 		jsonrpc.ErrInvalidRequest.With("report").Write(w, nil)
 		return
 	}
 	o.mu.Lock()
-	row, ok := o.table.Report(rep)
+	_, known := o.table.Get(rep.Name)
+	if known {
+		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
+	}
 	o.mu.Unlock()
-	if ok {
-		cs.saveRow(r.Context(), st, name, row)
+	if known {
+		cs.saveRows(r.Context(), o, st, name, []string{rep.Name})
 	}
 	writeJSON(w, struct{}{})
 }
@@ -255,6 +620,7 @@ func (cs *Chains) sync(w http.ResponseWriter, r *http.Request, o *chain, st plat
 	}
 	o.mu.Lock()
 	o.ensured = true
+	o.table.SetUpstreams(names)
 	o.mu.Unlock()
 	cs.fanOut(ctx, name, removed, PathClear)
 	cs.fanOut(ctx, name, names, PathStart)
@@ -266,7 +632,7 @@ func (cs *Chains) fanOut(ctx context.Context, chain string, names []string, path
 	var wg sync.WaitGroup
 	for _, n := range names {
 		wg.Go(func() {
-			if err := cs.client.Upstream(ctx, chain+"/"+n, http.MethodPost, path, nil); err != nil {
+			if err := cs.client.Upstream(ctx, chain+"/"+n, http.MethodPost, path, nil); err != nil && !errors.Is(err, context.Canceled) {
 				cs.env.P.Logf("chain %s: %s of upstream %s: %v", chain, path, n, err)
 			}
 		})

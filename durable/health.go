@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/blockref"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/retry"
-	"github.com/evmlb/evmlb/internal/routing"
 )
 
 // Failure classes of health checks, which read the answer (shown in admin; never sent as a request's class).
@@ -58,21 +60,30 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 	if err := st.Put(ctx, map[string]string{keyHealth: string(hb), keyStats: string(sb)}); err != nil {
 		return err
 	}
-	if err := st.SetAlarm(ctx, us.env.P.Now().Add(us.env.Settings.HealthInterval)); err != nil {
+	// A failing upstream is polled less often, doubling up to maxPollDelay; recovery is seen by the next check.
+	// The first failure keeps the interval: a blip is noticed at once, and so is the recovery from it.
+	delay := balance.PollDelay(us.env.Settings.HealthInterval, max(h.Failures-1, 0), max(maxPollDelay, us.env.Settings.HealthInterval))
+	if err := st.SetAlarm(ctx, us.env.P.Now().Add(delay)); err != nil {
 		return err
 	}
-	rep, _ := json.Marshal(routing.Report{Name: u.Name, OK: h.OK, Height: h.Height, ChainID: h.ChainID, ErrorClass: h.LastErrorClass, CheckedAt: h.LastCheck})
+	chainID, _ := blockref.ParseQuantity(h.ChainID)
+	rep, _ := json.Marshal(Report{Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Err: retry.Class(h.LastErrorClass)})
 	if err := us.client.Chain(ctx, u.Chain, "POST", PathReport, rep, nil); err != nil {
 		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
 	}
 	return nil
 }
 
-// check returns h updated by one health check.
+// maxPollDelay bounds the back-off of a failing upstream's health checks.
+const maxPollDelay = 2 * time.Minute
+
+// check returns h updated by one health check: eth_chainId until it is known, eth_blockNumber, and eth_syncing
+// (whose failure is not the upstream's: many providers do not offer it).
 func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) health {
 	h.LastCheck = us.env.P.Now()
 	failed := func(c retry.Class) health {
 		h.OK, h.LastErrorClass = false, string(c)
+		h.Failures++
 		return h
 	}
 	if h.ChainID == "" {
@@ -87,8 +98,27 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) hea
 		return failed(class)
 	}
 	h.Height, _ = strconv.ParseUint(num[2:], 16, 64) // call checked the quantity
-	h.OK, h.LastOK, h.LastErrorClass = true, h.LastCheck, ""
+	h.Syncing = us.syncing(ctx, u)
+	h.OK, h.LastOK, h.LastErrorClass, h.Failures = true, h.LastCheck, "", 0
 	return h
+}
+
+// syncing asks eth_syncing: a sync-progress object (with currentBlock or highestBlock) means syncing; false, an
+// error, anything else or no answer means not.
+func (us *Upstreams) syncing(ctx context.Context, u config.Upstream) bool {
+	res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_syncing","params":[]}`))
+	if res.Class != retry.OK {
+		return false
+	}
+	var a struct {
+		Result map[string]json.RawMessage `json:"result"`
+	}
+	if json.Unmarshal(res.Body, &a) != nil || a.Result == nil {
+		return false
+	}
+	_, cur := a.Result["currentBlock"]
+	_, high := a.Result["highestBlock"]
+	return cur || high
 }
 
 // call makes a parameterless call whose result is a hex quantity, and returns that quantity.

@@ -50,6 +50,10 @@ type health struct {
 	LastCheck      time.Time `json:"last_check,omitzero"`
 	LastOK         time.Time `json:"last_ok,omitzero"`
 	LastErrorClass string    `json:"last_error_class,omitempty"`
+	// Syncing is eth_syncing's verdict at the last check (false when the node does not offer the method).
+	Syncing bool `json:"syncing,omitempty"`
+	// Failures counts consecutive failed checks; the next check waits longer with each (see balance.PollDelay).
+	Failures int `json:"consecutive_failures,omitempty"`
 }
 
 // upstream is one instance's memory, loaded from storage on first use.
@@ -113,7 +117,11 @@ func (o *upstream) config(c *config.Config) (config.Upstream, bool) {
 
 func (us *Upstreams) target(u config.Upstream) forward.Target {
 	s := us.env.Settings
-	return forward.Target{Client: us.env.P.Client, URL: u.URL, Timeout: s.AttemptTimeout, MaxBytes: s.MaxResponseBytes, Now: us.env.P.Now}
+	timeout := s.AttemptTimeout
+	if u.AttemptTimeout > 0 {
+		timeout = u.AttemptTimeout
+	}
+	return forward.Target{Client: us.env.P.Client, URL: u.URL, Timeout: timeout, MaxBytes: s.MaxResponseBytes, Now: us.env.P.Now}
 }
 
 // ServeHTTP serves the object named by the contract's object header.
@@ -159,20 +167,26 @@ func (us *Upstreams) rpc(w http.ResponseWriter, r *http.Request, o *upstream) {
 		return
 	}
 	res := forward.Do(r.Context(), us.target(u), body)
+	class := res.Class
+	if class == retry.OK {
+		class = retry.Answer(res.Body) // an answer can still send the request elsewhere ("header not found")
+	}
 	if res.Class != forward.Canceled {
 		o.mu.Lock()
 		for _, m := range jsonrpc.Methods(body) {
-			o.stats.Record(m, res.Latency, res.Class != retry.OK)
+			o.stats.Record(m, res.Latency, class != retry.OK)
 		}
 		o.mu.Unlock()
 	}
+	if class != retry.OK {
+		w.Header().Set(HeaderFailure, string(class))
+	}
 	if res.Class != retry.OK {
 		us.env.P.Logf("upstream %s (%s): request failed: %s: %s", u.ID(), u.Endpoint(), res.Class, res.Detail)
-		w.Header().Set(HeaderFailure, string(res.Class))
 		jsonrpc.ErrUpstreamFailed.With(string(res.Class)).Write(w, nil)
 		return
 	}
-	jsonrpc.WriteJSON(w, res.Status, res.Body)
+	jsonrpc.WriteJSON(w, res.Status, res.Body) // the provider's bytes, even with a failure class: the chain decides
 }
 
 // schedule sets the alarm to now: always with force (/start), else only when none is set (/ensure).

@@ -9,9 +9,9 @@ import (
 
 	"github.com/evmlb/evmlb/durable"
 	"github.com/evmlb/evmlb/internal/auth"
+	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
-	"github.com/evmlb/evmlb/internal/routing"
 )
 
 // admin serves /admin/…, behind basic auth. Every answer is JSON; per-object failures are reported in the
@@ -124,18 +124,20 @@ type ChainSummary struct {
 	BestHeight uint64 `json:"best_height"`
 	Upstreams  int    `json:"upstreams"`
 	Healthy    int    `json:"healthy"`
+	// Head is the highest block served or seen; eth_blockNumber never answers less.
+	Head uint64 `json:"head"`
 	// Table is the chain object's routing table.
-	Table []routing.State `json:"table"`
-	Error string          `json:"error,omitempty"`
+	Table []durable.UpstreamRow `json:"table"`
+	Error string                `json:"error,omitempty"`
 }
 
 func (a *App) adminChains(ctx context.Context) any {
 	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) ChainSummary {
 		var s durable.ChainStatus
 		err := a.client.Chain(ctx, chain, http.MethodGet, durable.PathStatus, nil, &s)
-		sum := ChainSummary{Chain: chain, BestHeight: s.BestHeight, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
+		sum := ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
 		for _, u := range s.Upstreams {
-			if u.Health == routing.Healthy {
+			if u.State == balance.Healthy {
 				sum.Healthy++
 			}
 		}
@@ -146,14 +148,30 @@ func (a *App) adminChains(ctx context.Context) any {
 // UpstreamEntry is one upstream's entry in /admin/upstreams.
 type UpstreamEntry struct {
 	durable.UpstreamStatus
-	Error string `json:"error,omitempty"`
+	// State is the upstream's routing state in its chain's table (healthy, lagging, syncing, wrong_chain, …);
+	// Reason says why it is out of rotation, when it is.
+	State  balance.State `json:"state,omitempty"`
+	Reason string        `json:"reason,omitempty"`
+	Error  string        `json:"error,omitempty"`
 }
 
 func (a *App) adminUpstreams(ctx context.Context) any {
+	rows := map[string]durable.UpstreamRow{} // chain + "/" + name → row of the chain's table
+	for _, chain := range a.env.Config.Chains() {
+		var s durable.ChainStatus
+		if a.client.Chain(ctx, chain, http.MethodGet, durable.PathStatus, nil, &s) == nil {
+			for _, r := range s.Upstreams {
+				rows[chain+"/"+r.Name] = r
+			}
+		}
+	}
 	return map[string]any{"upstreams": each(a.env.Config.Upstreams, func(u config.Upstream) UpstreamEntry {
 		var e UpstreamEntry
 		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, durable.PathStatus, &e.UpstreamStatus))
 		e.Chain, e.Name, e.Endpoint = u.Chain, u.Name, u.Endpoint()
+		if r, ok := rows[u.ID()]; ok {
+			e.State, e.Reason = r.State, r.Reason
+		}
 		return e
 	})}
 }

@@ -51,7 +51,7 @@ func TestHealthCheckClasses(t *testing.T) {
 			}
 			var chains struct{ Chains []ChainSummary }
 			h.admin(http.MethodGet, "/admin/chains", &chains)
-			if row := chains.Chains[0].Table[0]; (row.Health == "healthy") != tc.ok || row.LastErrorClass != tc.class {
+			if row := chains.Chains[0].Table[0]; (row.State == "healthy") != tc.ok || string(row.LastError) != tc.class {
 				t.Errorf("chain row %+v", row)
 			}
 		})

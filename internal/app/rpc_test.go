@@ -98,7 +98,9 @@ func TestHigherUpstreamWins(t *testing.T) {
 	}
 	var chains struct{ Chains []ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)
-	if cs := chains.Chains; len(cs) != 1 || cs[0].BestHeight != 121 || cs[0].Upstreams != 3 || cs[0].Healthy != 3 {
+	// a is 21 blocks behind the best, over the default max lag of 10: out of rotation, with the reason shown.
+	if cs := chains.Chains; len(cs) != 1 || cs[0].BestHeight != 121 || cs[0].Upstreams != 3 || cs[0].Healthy != 2 ||
+		cs[0].Table[0].State != "lagging" || !strings.Contains(cs[0].Table[0].Reason, "21 blocks behind") {
 		t.Errorf("chains %+v", cs)
 	}
 }
@@ -145,7 +147,8 @@ var faults = []struct {
 func TestFailover(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
-			bad := evmtest.NewNode(t, "bad", 1, 200)
+			// bad is higher, and both are within the default max lag (10 blocks): both in rotation.
+			bad := evmtest.NewNode(t, "bad", 1, 105)
 			good := evmtest.NewNode(t, "good", 1, 100)
 			badURL := bad.URL
 			if f.name == "refused" {
@@ -166,7 +169,7 @@ func TestFailover(t *testing.T) {
 			var chains struct{ Chains []ChainSummary }
 			h.admin(http.MethodGet, "/admin/chains", &chains)
 			row := chains.Chains[0].Table[0]
-			if row.Name != "bad" || row.Health != "unhealthy" || row.LastErrorClass != f.class {
+			if row.Name != "bad" || row.Breaker.Failures == 0 || string(row.LastError) != f.class {
 				t.Errorf("bad's row %+v, want class %s", row, f.class)
 			}
 			// The next request goes straight to good.
@@ -175,9 +178,10 @@ func TestFailover(t *testing.T) {
 				t.Errorf("second request: %s, bad called %d times", got, bad.Calls()-before)
 			}
 			if f.name != "refused" {
-				// Recovery: the fault goes, the next health check brings bad back at the top.
+				// Recovery: the fault goes, the next health check brings bad back at the top (after a 429, once
+				// the 60 s cool-down has passed).
 				bad.SetFault(evmtest.None)
-				h.checks(5 * time.Second)
+				h.checks(61 * time.Second)
 				if _, got := h.post("eth", rpcBody); servedBy(t, got) != "bad" {
 					t.Errorf("after recovery served by %s", servedBy(t, got))
 				}
@@ -206,12 +210,19 @@ func TestAllDown(t *testing.T) {
 	if status != http.StatusServiceUnavailable || !strings.HasPrefix(got, `[{"jsonrpc":"2.0","id":7,`) || !strings.Contains(got, `"id":"x"`) || strings.Count(got, "-32070") != 2 {
 		t.Errorf("batch: got %d %s", status, got)
 	}
+	// Attempts are bounded: max_attempts (default 3) upstreams tried once each, never one twice.
 	var stats struct{ Upstreams []StatsEntry }
 	h.admin(http.MethodGet, "/admin/stats", &stats)
+	tried := 0
 	for _, s := range stats.Upstreams {
-		if m := s.Methods["eth_call"]; m.Count != 1 || m.Errors != 1 {
+		m := s.Methods["eth_call"]
+		if m.Count > 1 || m.Errors != m.Count {
 			t.Errorf("%s eth_call stats %+v", s.Name, m)
 		}
+		tried += int(m.Count)
+	}
+	if tried != 3 {
+		t.Errorf("eth_call tried on %d upstreams, want max_attempts = 3", tried)
 	}
 	if h.t.Failed() {
 		t.Logf("logs: %q", h.host.Logs())

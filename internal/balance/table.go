@@ -1,6 +1,7 @@
 package balance
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -300,6 +301,11 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 	}
 	sort.SliceStable(ready, func(i, j int) bool {
 		a, b := ready[i], ready[j]
+		// An upstream that failed since its last success goes behind those that did not, whatever its height:
+		// a request should not pay for a failure the table already knows of while the breaker counts.
+		if fa, fb := a.u.Breaker.Failures > 0, b.u.Breaker.Failures > 0; fa != fb {
+			return fb
+		}
 		if a.u.Height != b.u.Height {
 			return a.u.Height > b.u.Height
 		}
@@ -320,10 +326,50 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 	return out
 }
 
+// Fallback lists, to try after Candidates, the upstreams that are out of rotation but may still answer:
+// lagging and syncing ones (highest first), then those cooling down after a 429, then those whose breaker is
+// open (soonest to close first). Upstreams on the wrong chain, and those known to be below the block the request
+// needs, never serve. Trying these beats failing a request without trying: a lagging node's answer beats none,
+// and the table's view can be older than an upstream's recovery.
+func (t *Table) Fallback(ref blockref.Ref, now time.Time) []string {
+	best, latestMove := t.Best(), t.latestMove()
+	rank := map[State]int{Lagging: 0, Syncing: 0, CoolingDown: 1, Failing: 2}
+	var cs []candidate
+	for i, name := range t.order {
+		u := t.ups[name]
+		st := t.state(u, now, best, latestMove)
+		if ref.Kind == blockref.Number && u.Height != 0 && u.Height < ref.Number {
+			continue // known to lack the block
+		}
+		if _, ok := rank[st]; ok {
+			cs = append(cs, candidate{u: u, state: st, index: i})
+		}
+	}
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if rank[a.state] != rank[b.state] {
+			return rank[a.state] < rank[b.state]
+		}
+		switch a.state {
+		case Failing:
+			return a.u.Breaker.OpenUntil.Before(b.u.Breaker.OpenUntil)
+		case CoolingDown:
+			return a.u.CooldownUntil.Before(b.u.CooldownUntil)
+		}
+		return a.u.Height > b.u.Height
+	})
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.u.Name
+	}
+	return out
+}
+
 // spread rotates the leading run of equals (same height, score within 25% of the first) so that load is shared.
 func (t *Table) spread(cs []candidate) []candidate {
 	n := 1
-	for n < len(cs) && cs[n].u.Height == cs[0].u.Height && cs[n].score <= cs[0].score*1.25+1 {
+	failed := func(c candidate) bool { return c.u.Breaker.Failures > 0 }
+	for n < len(cs) && cs[n].u.Height == cs[0].u.Height && failed(cs[n]) == failed(cs[0]) && cs[n].score <= cs[0].score*1.25+1 {
 		n++
 	}
 	if n < 2 {
@@ -346,4 +392,32 @@ func filter(cs []candidate, keep func(candidate) bool) []candidate {
 		}
 	}
 	return out
+}
+
+// Reason explains name's state at now for admin output: why it is out of rotation, or "" when it is in.
+func (t *Table) Reason(name string, now time.Time) string {
+	u, ok := t.ups[name]
+	if !ok {
+		return ""
+	}
+	best, latestMove := t.Best(), t.latestMove()
+	switch t.state(u, now, best, latestMove) {
+	case WrongChain:
+		return fmt.Sprintf("eth_chainId is %d, the chain's is %d: quarantined", u.ChainID, t.expectedChainID())
+	case Syncing:
+		return "eth_syncing reports a sync in progress"
+	case CoolingDown:
+		return "answered HTTP 429: no traffic until " + u.CooldownUntil.UTC().Format(time.RFC3339)
+	case Failing:
+		return fmt.Sprintf("circuit breaker open after %d consecutive failures (last: %s) until %s",
+			u.Breaker.Failures, u.LastError, u.Breaker.OpenUntil.UTC().Format(time.RFC3339))
+	case Recovering:
+		return "circuit breaker half-open: a share of requests probes it"
+	case Lagging:
+		if best > u.Height+t.settings.MaxLagBlocks {
+			return fmt.Sprintf("%d blocks behind the best (at most %d)", best-u.Height, t.settings.MaxLagBlocks)
+		}
+		return fmt.Sprintf("head has not moved for over %v while others' did", t.settings.StaleAfter)
+	}
+	return ""
 }

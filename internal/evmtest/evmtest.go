@@ -34,6 +34,7 @@ type Node struct {
 	srv    *httptest.Server
 	height atomic.Uint64
 	fault  atomic.Int32
+	sync   atomic.Bool
 	calls  atomic.Int64
 	stop   chan struct{} // closed when the test ends: hanging requests return
 
@@ -68,6 +69,16 @@ func RefusingURL(t testing.TB) string {
 
 // SetHeight sets the height eth_blockNumber answers.
 func (n *Node) SetHeight(h uint64) { n.height.Store(h) }
+
+// SetSyncing makes eth_syncing answer a sync-progress object (true) or false.
+func (n *Node) SetSyncing(on bool) { n.sync.Store(on) }
+
+func (n *Node) syncing() string {
+	if n.sync.Load() {
+		return fmt.Sprintf(`{"startingBlock":"0x0","currentBlock":"0x%x","highestBlock":"0x%x"}`, n.height.Load(), n.height.Load()+100)
+	}
+	return "false"
+}
 
 // SetFault switches the node's behaviour.
 func (n *Node) SetFault(f Fault) { n.fault.Store(int32(f)) }
@@ -131,6 +142,8 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
 			result = fmt.Sprintf(`"0x%x"`, chainID)
 		case "eth_blockNumber":
 			result = fmt.Sprintf(`"0x%x"`, n.height.Load())
+		case "eth_syncing":
+			result = n.syncing()
 		default:
 			result = fmt.Sprintf(`{"node":%q,"method":%q}`, n.Name, c.Method)
 			n.mu.Lock()

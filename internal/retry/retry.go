@@ -41,24 +41,27 @@ type Row struct {
 	// Penalise: the attempt counts as the upstream's failure (circuit breaker, error rate). Missing data and
 	// unsupported methods do not: the node is healthy, it just cannot answer this one.
 	Penalise bool
+	// Answer: the upstream answered with JSON-RPC, so when no other upstream does better its answer is passed
+	// on unchanged (a "header not found" from the last upstream tried is more useful than a balancer error).
+	Answer bool
 	// Doc says when the class applies, for the docs.
 	Doc string
 }
 
 // Table is every class with its policy, in the order the docs list them.
 var Table = []Row{
-	{OK, false, false, false, "an answer: results, and JSON-RPC errors that are the caller's (reverts, invalid params, nonce too low, …), passed through unchanged"},
-	{Refused, true, true, true, "connection refused or host not found: the request never left, so even a write goes to the next upstream"},
-	{Network, true, false, true, "the connection broke after it was made, or another transport error"},
-	{Timeout, true, false, true, "no answer within the attempt timeout"},
-	{HTTP5xx, true, false, true, "HTTP 500–599"},
-	{HTTP429, true, false, true, "HTTP 429: the upstream cools down before it gets traffic again"},
-	{HTTPOther, true, false, true, "another non-2xx HTTP status (401/403 bad key, 404 wrong path, …)"},
-	{NonJSON, true, false, true, "a 2xx body that is not JSON-RPC (HTML error pages, truncated bodies)"},
-	{MissingData, true, false, false, "the node lacks the block or state: \"header not found\", \"missing trie node\", \"unknown block\", …"},
-	{Overloaded, true, false, true, "JSON-RPC -32005 and \"limit exceeded\", \"rate limit\", \"too many requests\", …"},
-	{Unsupported, true, false, false, "JSON-RPC -32601 method not found / not supported by this node"},
-	{WrongChain, true, false, true, "the upstream's eth_chainId differs from the chain's: it is quarantined"},
+	{OK, false, false, false, true, "an answer: results, and JSON-RPC errors that are the caller's (reverts, invalid params, nonce too low, …), passed through unchanged"},
+	{Refused, true, true, true, false, "connection refused or host not found: the request never left, so even a write goes to the next upstream"},
+	{Network, true, false, true, false, "the connection broke after it was made, or another transport error"},
+	{Timeout, true, false, true, false, "no answer within the attempt timeout"},
+	{HTTP5xx, true, false, true, false, "HTTP 500–599"},
+	{HTTP429, true, false, true, false, "HTTP 429: the upstream cools down before it gets traffic again"},
+	{HTTPOther, true, false, true, false, "another non-2xx HTTP status (401/403 bad key, 404 wrong path, …)"},
+	{NonJSON, true, false, true, false, "a 2xx body that is not JSON-RPC (HTML error pages, truncated bodies)"},
+	{MissingData, true, false, false, true, "the node lacks the block or state: \"header not found\", \"missing trie node\", \"unknown block\", …"},
+	{Overloaded, true, false, true, true, "JSON-RPC -32005 and \"limit exceeded\", \"rate limit\", \"too many requests\", …"},
+	{Unsupported, true, false, false, true, "JSON-RPC -32601 method not found / not supported by this node"},
+	{WrongChain, true, false, true, false, "the upstream's eth_chainId differs from the chain's: it is quarantined"},
 }
 
 var byClass = func() map[Class]Row {
@@ -226,4 +229,22 @@ func Transport(err error, timedOut bool) Class {
 		return Timeout
 	}
 	return Network
+}
+
+// Answer classifies a 2xx answer for routing: Body's class for a single response or a body that is not
+// JSON-RPC; for a batch, the class of its first element that sends the request to another upstream, or OK.
+func Answer(body []byte) Class {
+	c := Body(body)
+	b := bytes.TrimSpace(body)
+	if c != OK || len(b) == 0 || b[0] != '[' {
+		return c
+	}
+	var elems []json.RawMessage
+	_ = json.Unmarshal(b, &elems) // Body checked it
+	for _, e := range elems {
+		if ec := Element(e); Lookup(ec).NextUpstream {
+			return ec
+		}
+	}
+	return OK
 }
