@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,11 @@ func TestParseErrors(t *testing.T) {
 		{"blank", "  \n", "UPSTREAM_CONFIG is not set"},
 		{"syntax", `[{"chain":"eth",`, "invalid JSON near byte"},
 		{"syntax inside secret", `[{"upstream":"` + secretURL + `"x}]`, "invalid JSON near byte"},
-		{"object", `{"chain":"eth"}`, "must be a JSON array"},
+		{"object", `{"chain":"eth"}`, "unknown top-level field (allowed: chains, upstreams)"},
+		{"number", `5`, "must be a JSON array"},
+		{"string", `"` + secretURL + `"`, "must be a JSON array"},
+		{"attempt_timeout in the array form", `[{"chain":"eth","name":"a","upstream":"http://h","attempt_timeout":"1s"}]`, `entry 0: unknown field (allowed: chain, name, upstream)`},
+		{"upstream null", `[{"chain":"eth","name":"a","upstream":null}]`, `entry 0: field "upstream" must be a string`},
 		{"empty", `[]`, "the array is empty"},
 		{"entry not object", `[` + ok + `,"` + secretURL + `"]`, `entry 1: not an object`},
 		{"entry null", `[null]`, `entry 0: not an object`},
@@ -97,15 +102,22 @@ func TestLoadSettings(t *testing.T) {
 		{name: "defaults", env: nil, want: func(*Settings) {}},
 		{name: "all set", env: map[string]string{
 			EnvHealthInterval: "2s", EnvAttemptTimeout: "150ms", EnvMaxBodyBytes: "2048",
-			EnvMaxResponseBytes: "4096", EnvMaxBatch: "7",
+			EnvMaxResponseBytes: "4096", EnvMaxBatch: "7", EnvDenyMethods: "admin_*",
 		}, want: func(s *Settings) {
-			*s = Settings{HealthInterval: 2 * time.Second, AttemptTimeout: 150 * time.Millisecond, MaxBodyBytes: 2048, MaxResponseBytes: 4096, MaxBatch: 7}
+			*s = Settings{HealthInterval: 2 * time.Second, AttemptTimeout: 150 * time.Millisecond, MaxBodyBytes: 2048, MaxResponseBytes: 4096, MaxBatch: 7, DenyMethods: []string{"admin_*"}}
 		}},
 		{name: "interval too short", env: map[string]string{EnvHealthInterval: "10ms"}, err: EnvHealthInterval},
 		{name: "timeout not duration", env: map[string]string{EnvAttemptTimeout: "10"}, err: EnvAttemptTimeout},
 		{name: "body too small", env: map[string]string{EnvMaxBodyBytes: "10"}, err: EnvMaxBodyBytes},
 		{name: "batch not number", env: map[string]string{EnvMaxBatch: "many"}, err: EnvMaxBatch},
 		{name: "batch zero", env: map[string]string{EnvMaxBatch: "0"}, err: EnvMaxBatch},
+		{name: "deny list", env: map[string]string{EnvDenyMethods: " admin_* ,eth_sendTransaction,debug_"}, want: func(s *Settings) {
+			s.DenyMethods = []string{"admin_*", "eth_sendTransaction", "debug_"}
+		}},
+		{name: "deny none", env: map[string]string{EnvDenyMethods: "none"}, want: func(s *Settings) { s.DenyMethods = []string{} }},
+		{name: "deny empty item", env: map[string]string{EnvDenyMethods: "admin_*,"}, err: EnvDenyMethods},
+		{name: "deny inner star", env: map[string]string{EnvDenyMethods: "ad*min"}, err: EnvDenyMethods},
+		{name: "deny lone star", env: map[string]string{EnvDenyMethods: "*"}, err: EnvDenyMethods},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := LoadSettings(func(k string) string { return tc.env[k] })
@@ -120,7 +132,7 @@ func TestLoadSettings(t *testing.T) {
 			}
 			want := DefaultSettings
 			tc.want(&want)
-			if s != want {
+			if !reflect.DeepEqual(s, want) {
 				t.Errorf("got %+v, want %+v", s, want)
 			}
 		})
@@ -133,6 +145,13 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(`[{"chain":1}]`)
 	f.Add(`[null, {}]`)
 	f.Add(`{"chain":"eth"}`)
+	f.Add(`{"upstreams":[{"chain":"eth","name":"a","upstream":"https://h/k","attempt_timeout":"5s"}]}`)
+	f.Add(`{"chains":{"eth":{"chain_id":"0x1","max_lag_blocks":10,"stale_after":"60s","probe_share":0.05,"hedge_percentile":0.9,"deny_methods":[]}},"upstreams":[{"chain":"eth","name":"a","upstream":"http://h"}]}`)
+	f.Add(`{"chains":{"https://u:p@h/k?x=y":{}},"upstreams":[{"chain":"eth","name":"a","upstream":"http://h"}]}`)
+	f.Add(`{"chains":{"eth":{"deny_methods":["admin_*","x*y"]}},"upstreams":[{"chain":"eth","name":"a","upstream":"http://h"}]}`)
+	f.Add(`{"chains":{"bsc":{}},"upstreams":[{"chain":"eth","name":"a","upstream":"http://h"}]}`)
+	f.Add(`{"upstreams":null,"chains":[]}`)
+	f.Add(Default)
 	f.Fuzz(func(t *testing.T, text string) {
 		c, err := Parse(text)
 		if err != nil {
@@ -140,12 +159,13 @@ func FuzzParseConfig(f *testing.F) {
 			if !strings.HasPrefix(msg, EnvUpstreams) {
 				t.Fatalf("error %q does not name %s", msg, EnvUpstreams)
 			}
-			// No value is ever quoted: no URL-looking text, no upstream string of any length beyond the fixed words.
-			var entries []map[string]any
-			_ = json.Unmarshal([]byte(text), &entries)
-			for _, e := range entries {
-				if u, ok := e["upstream"].(string); ok && len(u) >= 24 && strings.Contains(msg, u) {
-					t.Fatalf("error %q quotes the upstream", msg)
+			// No value is ever quoted: no URL-looking text, no upstream string and no object key that is not a
+			// chain name, of any length beyond the fixed words.
+			var v any
+			_ = json.Unmarshal([]byte(text), &v)
+			for _, s := range secretsIn(v) {
+				if len(s) >= 24 && strings.Contains(msg, s) {
+					t.Fatalf("error %q quotes a value", msg)
 				}
 			}
 			if strings.Contains(msg, "://") {
@@ -166,6 +186,47 @@ func FuzzParseConfig(f *testing.F) {
 			if got, _ := c.Lookup(u.Chain, u.Name); got != u {
 				t.Fatal("duplicate accepted")
 			}
+			if u.AttemptTimeout != 0 && (u.AttemptTimeout < 100*time.Millisecond || u.AttemptTimeout > 5*time.Minute) {
+				t.Fatalf("attempt_timeout %v accepted", u.AttemptTimeout)
+			}
+		}
+		for name, ch := range c.Chain {
+			if !c.HasChain(name) {
+				t.Fatalf("settings for chain %q without upstreams", name)
+			}
+			if ch.MaxLagBlocks > 10000 || ch.MaxAttempts > 10 || ch.ProbeShare > 0.5 || ch.ProbeShare < 0 ||
+				(ch.HedgePercentile != 0 && (ch.HedgePercentile < 0.5 || ch.HedgePercentile > 0.99)) ||
+				ch.RequestTimeout > 5*time.Minute || ch.HedgeMinDelay > 10*time.Second {
+				t.Fatalf("out of range settings accepted: %+v", ch)
+			}
+			for _, p := range ch.DenyMethods {
+				if !ValidPattern(p) {
+					t.Fatalf("invalid deny pattern %q accepted", p)
+				}
+			}
 		}
 	})
+}
+
+// secretsIn lists what an error must never quote: every "upstream" string and every object key that is not a
+// chain name, anywhere in v.
+func secretsIn(v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if !chainRE.MatchString(k) {
+				out = append(out, k)
+			}
+			if s, ok := x.(string); ok && k == "upstream" {
+				out = append(out, s)
+			}
+			out = append(out, secretsIn(x)...)
+		}
+	case []any:
+		for _, x := range v {
+			out = append(out, secretsIn(x)...)
+		}
+	}
+	return out
 }

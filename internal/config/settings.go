@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,10 @@ type Settings struct {
 	MaxResponseBytes int64
 	// MaxBatch (EVMLB_MAX_BATCH) is the largest batch accepted. Default 100 (as proxyd); range 1 to 10000.
 	MaxBatch int
+	// DenyMethods (EVMLB_DENY_METHODS) are the methods refused on every chain whose deny_methods is not set: a
+	// comma-separated list of patterns (see MatchMethod; spaces around a pattern are ignored), or "none" to deny
+	// nothing. It replaces the default list, DefaultDenyMethods, entirely. nil means DefaultDenyMethods.
+	DenyMethods []string
 }
 
 // Environment variables of the settings.
@@ -32,6 +37,7 @@ const (
 	EnvMaxBodyBytes     = "EVMLB_MAX_BODY_BYTES"
 	EnvMaxResponseBytes = "EVMLB_MAX_RESPONSE_BYTES"
 	EnvMaxBatch         = "EVMLB_MAX_BATCH"
+	EnvDenyMethods      = "EVMLB_DENY_METHODS"
 )
 
 // DefaultSettings are the settings with every variable unset.
@@ -41,6 +47,7 @@ var DefaultSettings = Settings{
 	MaxBodyBytes:     5 << 20,
 	MaxResponseBytes: 32 << 20,
 	MaxBatch:         100,
+	DenyMethods:      DefaultDenyMethods,
 }
 
 // LoadSettings reads the settings through getenv.
@@ -81,5 +88,28 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 		}
 	}
 	s.MaxBatch = int(batch)
+	if v := getenv(EnvDenyMethods); v != "" {
+		d, ok := parseDenyEnv(v)
+		if !ok {
+			return s, fmt.Errorf("%s must be none or a comma-separated list of method names, each optionally ending in *", EnvDenyMethods)
+		}
+		s.DenyMethods = d
+	}
 	return s, nil
+}
+
+// parseDenyEnv reads EVMLB_DENY_METHODS: "none" is the empty (non-nil) list.
+func parseDenyEnv(v string) ([]string, bool) {
+	if strings.TrimSpace(v) == "none" {
+		return []string{}, true
+	}
+	var d []string
+	for p := range strings.SplitSeq(v, ",") {
+		p = strings.TrimSpace(p)
+		if !ValidPattern(p) {
+			return nil, false
+		}
+		d = append(d, p)
+	}
+	return d, true
 }

@@ -1,0 +1,220 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// parseObject reads the object form of UPSTREAM_CONFIG:
+//
+//	{"chains": {"ethereum": {"chain_id": 1, "max_lag_blocks": 10, …}},
+//	 "upstreams": [{"chain": "ethereum", "name": "a", "upstream": "https://…", "attempt_timeout": "5s"}]}
+//
+// "upstreams" is required and holds the array form's entries, each with an optional attempt_timeout. "chains" is
+// optional; each of its keys must be a chain that has an upstream, and every field of its value is optional (see
+// chainFields and the fields of Chain for meanings and ranges). Unknown keys are errors at every level.
+func parseObject(b []byte) (*Config, error) {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(b, &top) != nil {
+		return nil, fmt.Errorf("%s: must be a JSON object {\"chains\",\"upstreams\"}", EnvUpstreams)
+	}
+	for k := range top {
+		if k != "chains" && k != "upstreams" {
+			return nil, fmt.Errorf("%s: unknown top-level field (allowed: chains, upstreams)", EnvUpstreams)
+		}
+	}
+	raw, ok := top["upstreams"]
+	if !ok {
+		return nil, fmt.Errorf("%s: field \"upstreams\" is missing", EnvUpstreams)
+	}
+	var entries []json.RawMessage
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &entries) != nil {
+		return nil, fmt.Errorf("%s: field \"upstreams\" must be an array of {\"chain\",\"name\",\"upstream\"} objects", EnvUpstreams)
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("%s: the upstreams array is empty", EnvUpstreams)
+	}
+	c := &Config{Upstreams: make([]Upstream, 0, len(entries))}
+	for i, e := range entries {
+		u, err := parseEntry(e, true)
+		if err == nil {
+			err = c.add(u)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: upstreams entry %d: %w", EnvUpstreams, i, err)
+		}
+	}
+	raw, ok = top["chains"]
+	if !ok {
+		return c, nil
+	}
+	var chains map[string]json.RawMessage
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &chains) != nil {
+		return nil, fmt.Errorf("%s: field \"chains\" must be an object of chain name to settings", EnvUpstreams)
+	}
+	c.Chain = make(map[string]Chain, len(chains))
+	names := make([]string, 0, len(chains))
+	for name := range chains {
+		names = append(names, name)
+	}
+	slices.Sort(names) // the first error is the same on every run
+	for _, name := range names {
+		// A name is quoted only once it is known to be a chain name: a misplaced URL must not show.
+		if !chainRE.MatchString(name) {
+			return nil, fmt.Errorf("%s: chains: a chain name %s", EnvUpstreams, chainRule)
+		}
+		if !c.HasChain(name) {
+			return nil, fmt.Errorf("%s: chains %q: no upstream serves this chain", EnvUpstreams, name)
+		}
+		ch, err := parseChain(chains[name])
+		if err != nil {
+			return nil, fmt.Errorf("%s: chains %q: %w", EnvUpstreams, name, err)
+		}
+		c.Chain[name] = ch
+	}
+	return c, nil
+}
+
+// chainField is one field of a "chains" entry: the key, the rule its error states, and the setter, which reports
+// whether the raw value keeps the rule.
+type chainField struct {
+	key, rule string
+	set       func(*Chain, json.RawMessage) bool
+}
+
+// chainFields are the fields of a "chains" entry. Ranges are also in Chain's field docs and README.md.
+var chainFields = []chainField{
+	{"chain_id", "must be a chain id from 1 to 2^64-1: a JSON number, or a decimal or 0x-hex string", func(c *Chain, r json.RawMessage) (ok bool) {
+		c.ChainID, ok = chainID(r)
+		return ok
+	}},
+	{"max_lag_blocks", "must be an integer from 1 to 10000", func(c *Chain, r json.RawMessage) bool {
+		n, ok := integerIn(r, 1, 10000)
+		c.MaxLagBlocks = uint64(n)
+		return ok
+	}},
+	{"stale_after", "must be a duration string from 1s to 1h", func(c *Chain, r json.RawMessage) (ok bool) {
+		c.StaleAfter, ok = durationIn(r, time.Second, time.Hour)
+		return ok
+	}},
+	{"breaker_failures", "must be an integer from 1 to 1000", func(c *Chain, r json.RawMessage) bool {
+		n, ok := integerIn(r, 1, 1000)
+		c.BreakerFailures = int(n)
+		return ok
+	}},
+	{"breaker_open_for", "must be a duration string from 1s to 1h", func(c *Chain, r json.RawMessage) (ok bool) {
+		c.BreakerOpenFor, ok = durationIn(r, time.Second, time.Hour)
+		return ok
+	}},
+	{"cooldown_after_429", "must be a duration string from 1s to 1h", func(c *Chain, r json.RawMessage) (ok bool) {
+		c.CooldownAfter429, ok = durationIn(r, time.Second, time.Hour)
+		return ok
+	}},
+	{"probe_share", "must be a number above 0 and at most 0.5", func(c *Chain, r json.RawMessage) bool {
+		x, ok := number(r)
+		c.ProbeShare = x
+		return ok && x > 0 && x <= 0.5
+	}},
+	{"max_attempts", "must be an integer from 1 to 10", func(c *Chain, r json.RawMessage) bool {
+		n, ok := integerIn(r, 1, 10)
+		c.MaxAttempts = int(n)
+		return ok
+	}},
+	{"request_timeout", "must be a duration string from 1s to 5m", func(c *Chain, r json.RawMessage) (ok bool) {
+		c.RequestTimeout, ok = durationIn(r, time.Second, 5*time.Minute)
+		return ok
+	}},
+	{"hedge_percentile", "must be 0 (off) or a number from 0.5 to 0.99", func(c *Chain, r json.RawMessage) bool {
+		x, ok := number(r)
+		c.HedgePercentile = x
+		return ok && (x == 0 || x >= 0.5 && x <= 0.99)
+	}},
+	{"hedge_min_delay", "must be a duration string from 1ms to 10s", func(c *Chain, r json.RawMessage) (ok bool) {
+		c.HedgeMinDelay, ok = durationIn(r, time.Millisecond, 10*time.Second)
+		return ok
+	}},
+	{"deny_methods", "must be an array of method names, each optionally ending in *", func(c *Chain, r json.RawMessage) bool {
+		var d []string
+		if len(r) == 0 || r[0] != '[' || json.Unmarshal(r, &d) != nil {
+			return false
+		}
+		c.DenyMethods = d // [] decodes to an empty, non-nil list: deny nothing
+		return !slices.ContainsFunc(d, func(p string) bool { return !ValidPattern(p) })
+	}},
+}
+
+// parseChain reads one "chains" entry.
+func parseChain(raw json.RawMessage) (Chain, error) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil || fields == nil {
+		return Chain{}, fmt.Errorf("not an object")
+	}
+	var ch Chain
+	for k := range fields {
+		if !slices.ContainsFunc(chainFields, func(f chainField) bool { return f.key == k }) {
+			keys := make([]string, len(chainFields))
+			for i, f := range chainFields {
+				keys[i] = f.key
+			}
+			return Chain{}, fmt.Errorf("unknown field (allowed: %s)", strings.Join(keys, ", "))
+		}
+	}
+	for _, f := range chainFields {
+		if r, ok := fields[f.key]; ok && !f.set(&ch, r) {
+			return Chain{}, fmt.Errorf("field %q %s", f.key, f.rule)
+		}
+	}
+	return ch, nil
+}
+
+// jsonString decodes a JSON string (not null, which json.Unmarshal would take for "").
+func jsonString(r json.RawMessage) (string, bool) {
+	var s string
+	if len(r) == 0 || r[0] != '"' || json.Unmarshal(r, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// durationIn decodes a Go duration string within [lo, hi].
+func durationIn(r json.RawMessage, lo, hi time.Duration) (time.Duration, bool) {
+	s, ok := jsonString(r)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil && d >= lo && d <= hi
+}
+
+// integerIn decodes a JSON number written as an integer (no fraction, no exponent) within [lo, hi].
+func integerIn(r json.RawMessage, lo, hi int64) (int64, bool) {
+	n, err := strconv.ParseInt(string(r), 10, 64)
+	return n, err == nil && n >= lo && n <= hi
+}
+
+// number decodes a JSON number.
+func number(r json.RawMessage) (float64, bool) {
+	if len(r) == 0 || (r[0] != '-' && (r[0] < '0' || r[0] > '9')) {
+		return 0, false
+	}
+	x, err := strconv.ParseFloat(string(r), 64)
+	return x, err == nil
+}
+
+// chainID decodes a chain id other than 0: a JSON integer, or a string holding a decimal or 0x-prefixed hex one.
+func chainID(r json.RawMessage) (uint64, bool) {
+	text := string(r)
+	base := 10
+	if s, ok := jsonString(r); ok {
+		text = s
+		if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+			text, base = h, 16
+		}
+	}
+	id, err := strconv.ParseUint(text, base, 64)
+	return id, err == nil && id != 0
+}
