@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/evmlb/evmlb/durable"
 	"github.com/evmlb/evmlb/internal/auth"
@@ -31,15 +32,23 @@ type App struct {
 	client    durable.Client
 	chains    *durable.Chains
 	upstreams *durable.Upstreams
+	// configSource is "UPSTREAM_CONFIG", or "embedded default" when that is unset (GET / shows it).
+	configSource string
 }
 
 var _ http.Handler = (*App)(nil)
 
 // New reads the configuration through p.Getenv once. A malformed configuration does not fail New: the App
-// then answers every chain, admin and object request with ErrConfig naming the problem.
+// then answers every chain, admin and object request with ErrConfig naming the problem. An unset or blank
+// UPSTREAM_CONFIG is not an error: the App serves config.Default and says so in one log line and in GET /.
 func New(p platform.Platform) *App {
-	a := &App{p: p, auth: auth.New(p.Getenv), client: durable.Client{P: p}}
-	cfg, err := config.Parse(p.Getenv(config.EnvUpstreams))
+	a := &App{p: p, auth: auth.New(p.Getenv), client: durable.Client{P: p}, configSource: config.EnvUpstreams}
+	text := p.Getenv(config.EnvUpstreams)
+	if strings.TrimSpace(text) == "" {
+		text, a.configSource = config.Default, "embedded default"
+		p.Logf("%s is not set: serving the embedded default (chain ethereum over public endpoints)", config.EnvUpstreams)
+	}
+	cfg, err := config.Parse(text)
 	s, serr := config.LoadSettings(p.Getenv)
 	if err == nil {
 		err = serr

@@ -3,9 +3,11 @@ package app
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
@@ -32,6 +34,8 @@ type Description struct {
 	Host    string   `json:"host"`
 	Chains  []string `json:"chains"`
 	Usage   string   `json:"usage"`
+	// Config says where the upstream list comes from: "UPSTREAM_CONFIG", or "embedded default" when it is unset.
+	Config string `json:"config"`
 	// ConfigError names what is wrong with the configuration, if anything (never a value).
 	ConfigError string `json:"config_error,omitempty"`
 }
@@ -40,7 +44,8 @@ type Description struct {
 func (a *App) describe(w http.ResponseWriter) {
 	d := Description{
 		Name: Name, Version: Version, Host: a.p.HostKind, Chains: a.env.Config.Chains(),
-		Usage: "POST /{chain} with a JSON-RPC 2.0 request or batch (Content-Type: application/json)",
+		Usage:  "POST /{chain} with a JSON-RPC 2.0 request or batch (Content-Type: application/json)",
+		Config: a.configSource,
 	}
 	if d.Chains == nil {
 		d.Chains = []string{}
@@ -81,6 +86,10 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		perr.Write(w, req)
 		return
 	}
+	if derr := a.denied(chain, req); derr != nil {
+		derr.Write(w, req)
+		return
+	}
 	resp, err := a.client.ChainRPC(r.Context(), chain, body)
 	if err != nil {
 		a.p.Logf("chain %s: object call failed: %v", chain, err)
@@ -91,4 +100,34 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// denied answers ErrMethodDenied, naming the method, when a call of req asks for a method the chain's deny list
+// refuses (config.Config.Denied). A batch holding one such call is refused whole, each call getting the error,
+// as a batch with one invalid call already is: nothing of it reaches an upstream.
+func (a *App) denied(chain string, req *jsonrpc.Request) *jsonrpc.Error {
+	for i, c := range req.Calls {
+		if !a.env.Config.Denied(a.env.Settings, chain, c.Method) {
+			continue
+		}
+		detail := shortMethod(c.Method)
+		if req.Batch {
+			detail = fmt.Sprintf("batch element %d: %s", i, detail)
+		}
+		return jsonrpc.ErrMethodDenied.With(detail)
+	}
+	return nil
+}
+
+// shortMethod is a method name cut to at most 64 bytes (a client may send megabytes after "admin_").
+func shortMethod(m string) string {
+	const max = 64
+	if len(m) <= max {
+		return m
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut] + "…"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,7 +27,8 @@ func TestDescribe(t *testing.T) {
 		}
 		var d Description
 		if err := json.Unmarshal([]byte(body), &d); err != nil || d.Name != "evmlb" || d.Host != "memory" ||
-			strings.Join(d.Chains, ",") != "eth,polygon" || d.Usage == "" || d.ConfigError != "" || d.Version == "" {
+			strings.Join(d.Chains, ",") != "eth,polygon" || d.Usage == "" || d.ConfigError != "" || d.Version == "" ||
+			d.Config != "UPSTREAM_CONFIG" {
 			t.Errorf("%s /: %v %s", method, err, body)
 		}
 	}
@@ -79,7 +81,6 @@ func TestMalformedConfig(t *testing.T) {
 		env          map[string]string
 		want         string
 	}{
-		{"unset", "", nil, "UPSTREAM_CONFIG is not set"},
 		{"not JSON", `[{"chain":"eth","upstream":"https://h/v3/` + evmtest.Secret, nil, "invalid JSON near byte"},
 		{"missing field", `[{"chain":"eth","name":"a","upstream":"https://h/v3/` + evmtest.Secret + `"},{"chain":"eth","upstream":"https://h/v3/` + evmtest.Secret + `"}]`, nil, `entry 1: field \"name\" is missing`},
 		{"bad URL", `[{"chain":"eth","name":"a","upstream":"ftp://h/v3/` + evmtest.Secret + `"}]`, nil, `entry 0: field \"upstream\" must be an absolute http or https URL`},
@@ -104,6 +105,37 @@ func TestMalformedConfig(t *testing.T) {
 			}
 			if err := h.app.Alarm(context.Background(), "upstream", "0000", 0); err != nil {
 				t.Errorf("alarm with a broken config: %v", err)
+			}
+		})
+	}
+}
+
+// An unset or blank UPSTREAM_CONFIG serves the embedded default, says so once in the log and in GET /, and touches
+// no network until a request comes.
+func TestEmbeddedDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"unset", map[string]string{"ADMIN_PASSWORD": password}},
+		{"blank", map[string]string{"UPSTREAM_CONFIG": " \n\t", "ADMIN_PASSWORD": password}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startHarness(t, tc.env)
+			status, _, body := h.do(http.MethodGet, "/", "", false)
+			var d Description
+			if err := json.Unmarshal([]byte(body), &d); err != nil || status != http.StatusOK ||
+				strings.Join(d.Chains, ",") != "ethereum" || d.Config != "embedded default" || d.ConfigError != "" {
+				t.Errorf("GET /: %d %v %s", status, err, body)
+			}
+			want := "UPSTREAM_CONFIG is not set: serving the embedded default (chain ethereum over public endpoints)"
+			if logs := h.host.Logs(); !slices.Contains(logs, want) {
+				t.Errorf("logs %q lack %q", logs, want)
+			}
+			// The admin API lists the default's upstreams by endpoint.
+			status, _, body = h.do(http.MethodGet, "/admin/upstreams", "", true)
+			if status != http.StatusOK || !strings.Contains(body, "https://ethereum-rpc.publicnode.com") || !strings.Contains(body, "https://eth.llamarpc.com") {
+				t.Errorf("/admin/upstreams: %d %s", status, body)
 			}
 		})
 	}

@@ -48,6 +48,7 @@ var (
 	ErrUnauthorized     = &Error{Code: -32064, Status: http.StatusUnauthorized, Message: "unauthorized"}
 	ErrAdminDisabled    = &Error{Code: -32065, Status: http.StatusServiceUnavailable, Message: "admin API disabled: ADMIN_PASSWORD is not set"}
 	ErrConfig           = &Error{Code: -32066, Status: http.StatusServiceUnavailable, Message: "invalid configuration"}
+	ErrMethodDenied     = &Error{Code: -32067, Status: http.StatusForbidden, Message: "method not allowed by this balancer"}
 	ErrNoUpstream       = &Error{Code: -32070, Status: http.StatusServiceUnavailable, Message: "no upstream could answer"}
 	ErrUpstreamFailed   = &Error{Code: -32071, Status: http.StatusBadGateway, Message: "upstream failed"}
 )
@@ -55,7 +56,8 @@ var (
 // Table lists every error the balancer answers itself, in documentation order.
 var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
-	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrNoUpstream, ErrUpstreamFailed,
+	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrNoUpstream,
+	ErrUpstreamFailed,
 }
 
 var null = json.RawMessage("null")
