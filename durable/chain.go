@@ -222,15 +222,21 @@ func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platf
 	o.mu.Lock()
 	ensure := !o.ensured
 	o.ensured = true
+	blind := o.table.Blind()
+	o.mu.Unlock()
+	switch {
+	case ensure && blind:
+		cs.firstChecks(ctx, o, st, name)
+	case ensure:
+		cs.fanOut(ctx, name, cs.names(name), PathEnsure)
+	}
+	o.mu.Lock()
 	cands := append(o.table.Candidates(ref, now), o.table.Fallback(ref, now)...)
 	var hedge time.Duration
 	if pol.HedgePercentile > 0 && !write {
 		hedge = max(pol.HedgeMinDelay, o.lat.percentile(pol.HedgePercentile))
 	}
 	o.mu.Unlock()
-	if ensure {
-		cs.fanOut(ctx, name, cs.names(name), PathEnsure)
-	}
 	if len(cands) > pol.MaxAttempts {
 		cands = cands[:pol.MaxAttempts]
 	}
@@ -625,6 +631,45 @@ func (cs *Chains) sync(w http.ResponseWriter, r *http.Request, o *chain, st plat
 	cs.fanOut(ctx, name, removed, PathClear)
 	cs.fanOut(ctx, name, names, PathStart)
 	writeJSON(w, SyncResult{Chain: name, Upstreams: names, Removed: removed})
+}
+
+// firstCheckWait bounds how long a chain's first request waits for its upstreams' first health checks.
+const firstCheckWait = 2 * time.Second
+
+// firstChecks runs a health check of every upstream of the chain now and applies the reports, for a request
+// that finds the table blind (no upstream ever reported: a new deployment, or cleared storage). Routing blind
+// would send it to whichever upstream comes first in the configuration, lagging or on the wrong chain. Checks
+// that take longer than firstCheckWait are not waited for; their upstreams report through their alarms later.
+func (cs *Chains) firstChecks(ctx context.Context, o *chain, st platform.Storage, name string) {
+	ctx, cancel := context.WithTimeout(ctx, firstCheckWait)
+	defer cancel()
+	names := cs.names(name)
+	reps := make(chan Report, len(names))
+	for _, n := range names {
+		go func() {
+			var rep Report
+			if err := cs.client.Upstream(ctx, name+"/"+n, http.MethodPost, PathCheck, &rep); err == nil && rep.Name == n {
+				reps <- rep
+				return
+			}
+			reps <- Report{} // not in time, or failed: the alarm set by the check (or /ensure) takes over
+		}()
+	}
+	var got []string
+	for range names {
+		rep := <-reps
+		if rep.Name == "" {
+			continue
+		}
+		o.mu.Lock()
+		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
+		o.mu.Unlock()
+		got = append(got, rep.Name)
+	}
+	if len(got) < len(names) {
+		cs.fanOut(context.WithoutCancel(ctx), name, names, PathEnsure) // whoever did not answer gets an alarm
+	}
+	cs.saveRows(context.WithoutCancel(ctx), o, st, name, got)
 }
 
 // fanOut calls path on the named upstream objects of the chain concurrently; failures are logged.

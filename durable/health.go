@@ -21,18 +21,32 @@ const (
 	ClassBadResult retry.Class = "bad_result" // the result is not a hex quantity
 )
 
-// Alarm runs one health check of the Upstream object objectID: eth_chainId until it is known, then
-// eth_blockNumber; it stores the result and the stats, sets the next alarm and reports to the chain object.
+// Alarm runs one health check of the Upstream object objectID (runCheck) and reports it to the chain object.
 // It fails (and the host retries) only when storage fails; an unreachable chain object is logged.
-// An object whose name is no longer configured clears itself and stops.
 func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
+	rep, u, err := us.runCheck(ctx, objectID)
+	if err != nil || u.Name == "" {
+		return err
+	}
+	body, _ := json.Marshal(rep)
+	if err := us.client.Chain(ctx, u.Chain, "POST", PathReport, body, nil); err != nil {
+		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
+	}
+	return nil
+}
+
+// runCheck runs one health check of the Upstream object objectID: eth_chainId until it is known, then
+// eth_blockNumber and eth_syncing; it stores the result and the stats and sets the next alarm. It returns the
+// report for the chain and the upstream's configuration (zero when the object is no longer configured: it then
+// clears itself and sets no alarm).
+func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, config.Upstream, error) {
 	st := us.env.P.StorageFor(objectID)
 	if st == nil {
-		return fmt.Errorf("upstream alarm: no storage for object %s", objectID)
+		return Report{}, config.Upstream{}, fmt.Errorf("upstream check: no storage for object %s", objectID)
 	}
 	o := us.objs.get(objectID, "")
 	if err := o.load(ctx, st, ""); err != nil {
-		return err
+		return Report{}, config.Upstream{}, err
 	}
 	u, ok := o.config(us.env.Config)
 	if !ok {
@@ -42,7 +56,7 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 		if ident != "" {
 			us.env.P.Logf("upstream %s: no longer configured, clearing", ident)
 		}
-		return us.clearObject(ctx, objectID, st)
+		return Report{}, config.Upstream{}, us.clearObject(ctx, objectID, st)
 	}
 	o.mu.Lock()
 	h := o.health
@@ -58,20 +72,16 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 		us.env.P.Logf("upstream %s (%s): health check: ok=%t class=%s", u.ID(), u.Endpoint(), h.OK, h.LastErrorClass)
 	}
 	if err := st.Put(ctx, map[string]string{keyHealth: string(hb), keyStats: string(sb)}); err != nil {
-		return err
+		return Report{}, u, err
 	}
 	// A failing upstream is polled less often, doubling up to maxPollDelay; recovery is seen by the next check.
 	// The first failure keeps the interval: a blip is noticed at once, and so is the recovery from it.
 	delay := balance.PollDelay(us.env.Settings.HealthInterval, max(h.Failures-1, 0), max(maxPollDelay, us.env.Settings.HealthInterval))
 	if err := st.SetAlarm(ctx, us.env.P.Now().Add(delay)); err != nil {
-		return err
+		return Report{}, u, err
 	}
 	chainID, _ := blockref.ParseQuantity(h.ChainID)
-	rep, _ := json.Marshal(Report{Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Err: retry.Class(h.LastErrorClass)})
-	if err := us.client.Chain(ctx, u.Chain, "POST", PathReport, rep, nil); err != nil {
-		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
-	}
-	return nil
+	return Report{Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Err: retry.Class(h.LastErrorClass)}, u, nil
 }
 
 // maxPollDelay bounds the back-off of a failing upstream's health checks.

@@ -31,6 +31,7 @@ const (
 	PathSync   = "/sync"   // Chain: store the configured upstream list, clear removed upstreams, start checks
 	PathEnsure = "/ensure" // Upstream: start health checks if none is scheduled
 	PathStart  = "/start"  // Upstream: run a health check now
+	PathCheck  = "/check"  // Upstream: run a health check now and answer its report (the chain applies it)
 	PathStatus = "/status" // both: state as JSON
 	PathStats  = "/stats"  // Upstream: per-method stats as JSON
 	PathClear  = "/clear"  // both: delete storage and alarm, forget memory

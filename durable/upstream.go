@@ -143,6 +143,14 @@ func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		us.rpc(w, r, o)
 	case PathEnsure, PathStart:
 		us.schedule(w, r, st, r.URL.Path == PathStart)
+	case PathCheck:
+		rep, _, err := us.runCheck(r.Context(), id)
+		if err != nil {
+			us.env.P.Logf("upstream object: check: %v", err)
+			jsonrpc.ErrInternal.With("storage").Write(w, nil)
+			return
+		}
+		writeJSON(w, rep)
 	case PathStatus:
 		us.status(w, r, o, st)
 	case PathStats:

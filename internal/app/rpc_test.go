@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,11 +48,16 @@ func TestNoInitNeeded(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 1, 100)
 	b := evmtest.NewNode(t, "b", 1, 200)
 	h := newHarness(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
-	// No health check has run: config order.
-	if _, got := h.post("eth", rpcBody); servedBy(t, got) != "a" {
-		t.Errorf("served by %s before any check", servedBy(t, got))
+	// No health check has run: the first request checks every upstream before it routes, so the higher one
+	// serves it, not the first in the configuration.
+	before := a.Calls()
+	if _, got := h.post("eth", rpcBody); servedBy(t, got) != "b" {
+		t.Errorf("served by %s on the first request", servedBy(t, got))
 	}
-	// The first request asked every upstream object to start its checks.
+	if m := a.Methods(); a.Calls() == before || slices.Contains(m, "eth_call") {
+		t.Errorf("a: %d calls %v, want a health check and no eth_call", a.Calls()-before, m)
+	}
+	// That check left every upstream object with its next check scheduled.
 	for _, name := range []string{"eth/a", "eth/b"} {
 		if st := h.host.Storage("upstream", name); st == nil {
 			t.Fatalf("%s never started", name)
@@ -236,7 +242,7 @@ func TestStatsAndRestart(t *testing.T) {
 		h.post("eth", rpcBody)
 	}
 	h.post("eth", `[{"jsonrpc":"2.0","id":1,"method":"eth_call"},{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":[]}]`)
-	h.checks(0) // the alarm persists the stats
+	h.checks(5 * time.Second) // the next alarm persists the stats
 	want := map[string]uint64{"eth_call": 4, "eth_getBalance": 1}
 	check := func(when string) {
 		var stats struct{ Upstreams []StatsEntry }

@@ -104,6 +104,16 @@ func (t *Table) Get(name string) (Upstream, bool) {
 	return *u, true
 }
 
+// Blind reports whether no upstream has reported a health check or served a request yet.
+func (t *Table) Blind() bool {
+	for _, u := range t.ups {
+		if !u.ReportedAt.IsZero() || u.Requests > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Names returns the configured upstreams in config order.
 func (t *Table) Names() []string { return append([]string(nil), t.order...) }
 
