@@ -285,7 +285,8 @@ func retryableFor(req *jsonrpc.Request, class retry.Class) bool {
 	return true
 }
 
-// try runs the attempts of one request over cands and returns the outcome to answer with: the first OK one, else
+// try runs the attempts of one request over cands and returns the outcome to answer with: the first OK one (or,
+// for a batch, the first batch answer, whose failed elements repairBatch then asks of the next upstreams), else
 // the last answer an upstream gave (a JSON-RPC error such as "header not found"), else the last failure. failed
 // lists the upstreams whose attempt failed. With hedge > 0, when the first attempt has not ended after hedge, the
 // next candidate is tried alongside it and the first good answer wins; the other attempt is canceled.
@@ -323,7 +324,9 @@ func (cs *Chains) try(ctx context.Context, o *chain, name string, req *jsonrpc.R
 				continue // an attempt this request canceled: no one is to blame
 			}
 			cs.observe(o, res)
-			if res.class == retry.OK {
+			if res.class == retry.OK || (req.Batch && isArray(res.body)) {
+				// A batch answer whose elements failed is kept: repairBatch asks the next upstreams for those
+				// elements only, and the others stay this upstream's bytes.
 				return res, failed
 			}
 			failed = append(failed, res.up)
@@ -460,6 +463,12 @@ func (cs *Chains) repairBatch(ctx context.Context, o *chain, name string, req *j
 		return answer // the upstream's bytes, unchanged
 	}
 	return joinBatch(elems)
+}
+
+// isArray reports whether body is a JSON array (a batch answer).
+func isArray(body []byte) bool {
+	b := strings.TrimSpace(string(body))
+	return strings.HasPrefix(b, "[") && json.Valid([]byte(b))
 }
 
 // joinBatch writes raw elements as a JSON array, each element's bytes unchanged.
