@@ -1,5 +1,6 @@
 // Package evmtest runs fake EVM JSON-RPC nodes on 127.0.0.1 for tests: they answer eth_chainId and
-// eth_blockNumber, echo every other call with the node's name, and can be switched to a fault.
+// eth_blockNumber (and eth_syncing), echo every other call with the node's name, and can be switched to a fault,
+// for all calls or for some methods only (SetMissingData).
 package evmtest
 
 import (
@@ -24,7 +25,13 @@ const (
 	Status429       // HTTP 429
 	NonJSON         // HTTP 200 with an HTML body
 	Hang            // no answer until the request is canceled
+	// MissingData answers every call but the health checks' (eth_chainId, eth_blockNumber, eth_syncing) with
+	// JSON-RPC error -32000 "header not found", element by element in a batch.
+	MissingData
 )
+
+// missingDataError is the error member of a MissingData answer, as geth writes it.
+const missingDataError = `{"code":-32000,"message":"header not found"}`
 
 // Node is a fake EVM node.
 type Node struct {
@@ -40,6 +47,7 @@ type Node struct {
 
 	mu      sync.Mutex
 	methods []string
+	missing map[string]bool // methods answered as with MissingData whatever the fault
 }
 
 // Secret is in every node's URL path and query.
@@ -82,6 +90,17 @@ func (n *Node) syncing() string {
 
 // SetFault switches the node's behaviour.
 func (n *Node) SetFault(f Fault) { n.fault.Store(int32(f)) }
+
+// SetMissingData makes the node answer the listed methods (in batches too, element by element) with "header not
+// found", as the MissingData fault does for all; the other methods answer as usual. No methods: none.
+func (n *Node) SetMissingData(methods ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.missing = map[string]bool{}
+	for _, m := range methods {
+		n.missing[m] = true
+	}
+}
 
 // Calls is the number of requests the node received.
 func (n *Node) Calls() int64 { return n.calls.Load() }
@@ -134,8 +153,13 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
 		}
 		batch = []call{single}
 	}
+	allMissing := Fault(n.fault.Load()) == MissingData
 	answers := make([]string, len(batch))
 	for i, c := range batch {
+		id := string(c.ID)
+		if id == "" {
+			id = "null"
+		}
 		var result string
 		switch c.Method {
 		case "eth_chainId":
@@ -145,14 +169,15 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
 		case "eth_syncing":
 			result = n.syncing()
 		default:
-			result = fmt.Sprintf(`{"node":%q,"method":%q}`, n.Name, c.Method)
 			n.mu.Lock()
 			n.methods = append(n.methods, c.Method)
+			missing := allMissing || n.missing[c.Method]
 			n.mu.Unlock()
-		}
-		id := string(c.ID)
-		if id == "" {
-			id = "null"
+			if missing {
+				answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":%s}`, id, missingDataError)
+				continue
+			}
+			result = fmt.Sprintf(`{"node":%q,"method":%q}`, n.Name, c.Method)
 		}
 		// Unusual spacing, so that a re-encoding balancer would be caught.
 		answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0", "id":%s ,"result":%s}`, id, result)
