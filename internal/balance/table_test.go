@@ -2,6 +2,7 @@ package balance
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,5 +216,98 @@ func TestRestoreAndSetUpstreams(t *testing.T) {
 	}
 	if !reflect.DeepEqual(tb.Names(), []string{"b", "a", "c"}) {
 		t.Fatalf("names %v", tb.Names())
+	}
+}
+
+func TestFallbackOrderAndExclusions(t *testing.T) {
+	names := []string{"ok", "lag", "sync", "cool", "fail", "wrong", "unknown"}
+	tb := New(Settings{BreakerFailures: 1, BreakerOpenFor: time.Minute, CooldownAfter429: time.Minute}, names, nil)
+	report(tb, "ok", t0, 100, 1)
+	report(tb, "lag", t0, 80, 1)
+	tb.Report("sync", Report{At: t0, Height: 90, ChainID: 1, Syncing: true})
+	report(tb, "cool", t0, 100, 1)
+	tb.Observe("cool", retry.HTTP429, time.Millisecond, t0) // cooling down; breaker (threshold 1) open too
+	report(tb, "fail", t0, 100, 1)
+	tb.Observe("fail", retry.HTTP5xx, time.Millisecond, t0.Add(-time.Second)) // opened earlier: closes first
+	report(tb, "wrong", t0, 100, 5)
+	now := t0.Add(time.Second)
+	// Syncing (90) before lagging (80): highest first; then cooling down; then open breakers; never the wrong
+	// chain, never those in rotation (ok) or unknown.
+	if got := tb.Fallback(latest(), now); !reflect.DeepEqual(got, []string{"sync", "lag", "cool", "fail"}) {
+		t.Fatalf("fallback %v", got)
+	}
+	// A request for block 85 never goes to lag at 80.
+	if got := tb.Fallback(blockref.Ref{Kind: blockref.Number, Number: 85}, now); !reflect.DeepEqual(got, []string{"sync", "cool", "fail"}) {
+		t.Fatalf("fallback for block 85: %v", got)
+	}
+	// Two open breakers: the one that closes sooner goes first.
+	tb.Observe("ok", retry.Timeout, time.Millisecond, t0.Add(-2*time.Second))
+	if got := tb.Fallback(latest(), now); !reflect.DeepEqual(got[len(got)-2:], []string{"ok", "fail"}) {
+		t.Fatalf("open breakers not ordered by closing time: %v", got)
+	}
+}
+
+func TestBlind(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b"}, nil)
+	if !tb.Blind() {
+		t.Fatal("a new table is blind")
+	}
+	tb.Report("b", Report{At: t0, Err: retry.Refused}) // even a failed check is a report
+	if tb.Blind() {
+		t.Fatal("blind after a report")
+	}
+	tb = New(Settings{}, []string{"a", "b"}, nil)
+	tb.Observe("a", retry.OK, time.Millisecond, t0)
+	if tb.Blind() {
+		t.Fatal("blind after a served request")
+	}
+	tb = New(Settings{}, []string{"a"}, nil)
+	tb.Restore(Upstream{Name: "a", ReportedAt: t0, Height: 5})
+	if tb.Blind() {
+		t.Fatal("blind after restoring a reported row")
+	}
+}
+
+func TestReason(t *testing.T) {
+	tb := New(Settings{BreakerFailures: 2, BreakerOpenFor: 30 * time.Second, StaleAfter: 30 * time.Second}, []string{"ok", "lag", "sync", "cool", "fail", "wrong"}, nil)
+	report(tb, "ok", t0, 100, 1)
+	report(tb, "lag", t0, 85, 1)
+	tb.Report("sync", Report{At: t0, Height: 100, ChainID: 1, Syncing: true})
+	report(tb, "cool", t0, 100, 1)
+	tb.Observe("cool", retry.HTTP429, time.Millisecond, t0)
+	report(tb, "fail", t0, 100, 1)
+	tb.Observe("fail", retry.HTTP5xx, time.Millisecond, t0)
+	tb.Observe("fail", retry.Timeout, time.Millisecond, t0)
+	report(tb, "wrong", t0, 100, 5)
+	now := t0.Add(time.Second)
+	for name, want := range map[string]string{
+		"ok":      "",
+		"lag":     "15 blocks behind the best (at most 10)",
+		"sync":    "eth_syncing reports a sync in progress",
+		"cool":    "answered HTTP 429: no traffic until 2026-01-01T00:01:00Z",
+		"fail":    "circuit breaker open after 2 consecutive failures (last: timeout) until 2026-01-01T00:00:30Z",
+		"wrong":   "eth_chainId is 5, the chain's is 1: quarantined",
+		"nothere": "",
+	} {
+		if got := tb.Reason(name, now); got != want {
+			t.Errorf("Reason(%s) = %q, want %q", name, got, want)
+		}
+	}
+	if got := tb.Reason("fail", t0.Add(31*time.Second)); !strings.Contains(got, "half-open") {
+		t.Errorf("half-open reason %q", got)
+	}
+	// Stale head: others moved, lag's did not for longer than StaleAfter (and it is within max lag).
+	tb = New(Settings{StaleAfter: 30 * time.Second}, []string{"a", "b"}, nil)
+	report(tb, "a", t0, 100, 1)
+	report(tb, "b", t0, 100, 1)
+	report(tb, "a", t0.Add(20*time.Second), 100, 1)
+	report(tb, "b", t0.Add(20*time.Second), 101, 1)
+	if got := tb.Reason("a", t0.Add(20*time.Second)); got != "" {
+		t.Errorf("others moved 20s after a last did: %q", got)
+	}
+	report(tb, "a", t0.Add(40*time.Second), 100, 1)
+	report(tb, "b", t0.Add(40*time.Second), 102, 1)
+	if got := tb.Reason("a", t0.Add(40*time.Second)); got != "head has not moved for over 30s while others' did" {
+		t.Errorf("stale reason %q", got)
 	}
 }

@@ -94,3 +94,24 @@ func FuzzBody(f *testing.F) {
 		_ = Lookup(c)
 	})
 }
+
+func TestAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       Class
+	}{
+		{"single result", `{"jsonrpc":"2.0","id":1,"result":"0x1"}`, OK},
+		{"single missing data", `{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"header not found"}}`, MissingData},
+		{"single revert is an answer", `{"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted"}}`, OK},
+		{"batch all ok", `[{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":2,"error":{"code":3,"message":"execution reverted"}}]`, OK},
+		{"batch with one missing-data element", ` [{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"missing trie node abc"}}]`, MissingData},
+		{"batch: the first retry element's class", `[{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"limit exceeded"}},{"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"header not found"}}]`, Overloaded},
+		{"empty batch", `[]`, OK},
+		{"non-JSON", `<html>bad gateway</html>`, NonJSON},
+		{"truncated batch", `[{"jsonrpc":"2.0","id":1,"result":"0x1"}`, NonJSON},
+	} {
+		if got := Answer([]byte(tc.body)); got != tc.want {
+			t.Errorf("%s: Answer = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
