@@ -35,6 +35,7 @@ func Scenarios() []Scenario {
 		{"batch", 2, scBatch},
 		{"two-chains", 2, scTwoChains},
 		{"concurrent-requests", 2, scConcurrent},
+		{"one-runtime-per-isolate", 2, scOneRuntime},
 		{"higher-upstream-wins", 2, scHigherWins},
 		{"unknown-chain", 2, scUnknownChain},
 		{"all-upstreams-down", 2, scAllDown},
@@ -706,7 +707,18 @@ func scFaultTable(s *S, f faultproxy.Fault, bad int) {
 		}
 		ups = append(ups, u)
 	}
-	b := s.Start(ups, nil)
+	var b *Balancer
+	if f.Name == "wrongchain" && bad == 2 {
+		// When most upstreams are on the wrong chain, the majority is wrong: only a configured chain id can
+		// tell (the object form of UPSTREAM_CONFIG). With one of three, the majority decides unconfigured.
+		raw, _ := json.Marshal(map[string]any{
+			"chains":    map[string]any{"ethereum": map[string]any{"chain_id": 31337}},
+			"upstreams": ups,
+		})
+		b = s.StartConfig(target.Config{RawUpstreamConfig: string(raw)})
+	} else {
+		b = s.Start(ups, nil)
+	}
 	// Give health checks a few rounds to see the faults.
 	time.Sleep(3 * time.Second)
 	checks := []struct {
@@ -750,7 +762,7 @@ func scHostile(s *S) {
 		{"no method", `{"jsonrpc":"2.0","id":1}`, 0, -32600},
 		{"wrong jsonrpc", `{"jsonrpc":"1.0","id":1,"method":"eth_chainId"}`, 0, -32600},
 		{"empty batch", `[]`, 0, -32600},
-		{"denied method", `{"jsonrpc":"2.0","id":1,"method":"admin_peers","params":[]}`, 0, 0},
+		{"denied method", `{"jsonrpc":"2.0","id":1,"method":"admin_peers","params":[]}`, http.StatusForbidden, -32067},
 		{"body over the limit", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["` + strings.Repeat("a", 8192) + `"]}`, http.StatusRequestEntityTooLarge, 0},
 	}
 	for _, c := range cases {
@@ -789,4 +801,44 @@ func scWriteNotRetried(s *S) {
 	if got := p1.Count("eth_sendRawTransaction") + p2.Count("eth_sendRawTransaction"); got != 1 {
 		s.Errorf("eth_sendRawTransaction reached upstreams %d times, want exactly 1", got)
 	}
+}
+
+// The Go runtime lives as long as the isolate: requests do not start new ones. /admin/stats tells when the
+// runtime that answered started and how many requests it has served; forty requests later (sequential and
+// concurrent) the same runtime answers, and its count grew by at least the forty.
+func scOneRuntime(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	type runtime struct {
+		StartedAt      time.Time `json:"started_at"`
+		RequestsServed uint64    `json:"requests_served"`
+	}
+	stats := func() runtime {
+		r := b.Admin(http.MethodGet, "/admin/stats")
+		var st struct{ Runtime runtime }
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &st) != nil || st.Runtime.StartedAt.IsZero() {
+			s.Fatalf("/admin/stats: %d %s", r.Status, r.Body)
+		}
+		return st.Runtime
+	}
+	b.Post("ethereum", rpc.Request(1, "eth_chainId")) // the chain and upstream objects exist from here on
+	before := stats()
+	for i := range 20 {
+		b.Post("ethereum", rpc.Request(i, "eth_blockNumber"))
+	}
+	done := make(chan struct{})
+	for i := range 20 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			_, _ = rpc.Post(s.Ctx, nil, b.Inst.URL+"/ethereum", rpc.Request(100+i, "eth_chainId"))
+		}()
+	}
+	for range 20 {
+		<-done
+	}
+	after := stats()
+	s.must(after.StartedAt.Equal(before.StartedAt), "a new Go runtime started: %v, then %v", before.StartedAt, after.StartedAt)
+	s.must(after.RequestsServed >= before.RequestsServed+40, "requests served by the runtime: %d, then %d (40 sent)", before.RequestsServed, after.RequestsServed)
+	s.Record("runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
 }

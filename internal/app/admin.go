@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/evmlb/evmlb/durable"
 	"github.com/evmlb/evmlb/internal/auth"
@@ -182,11 +183,27 @@ type StatsEntry struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Runtime describes the Go runtime that answered: when it started and how many requests (of every role: the
+// Worker's and the Durable Objects' of its isolate) it has served. One start and a growing count show that the
+// runtime lives as long as its isolate, not one per request.
+type Runtime struct {
+	Host           string    `json:"host"`
+	StartedAt      time.Time `json:"started_at"`
+	RequestsServed uint64    `json:"requests_served"`
+}
+
 func (a *App) adminStats(ctx context.Context) any {
-	return map[string]any{"upstreams": each(a.env.Config.Upstreams, func(u config.Upstream) StatsEntry {
+	return map[string]any{
+		"runtime":   Runtime{Host: a.p.HostKind, StartedAt: a.started, RequestsServed: a.served.Load()},
+		"upstreams": a.statsEntries(ctx),
+	}
+}
+
+func (a *App) statsEntries(ctx context.Context) []StatsEntry {
+	return each(a.env.Config.Upstreams, func(u config.Upstream) StatsEntry {
 		var e StatsEntry
 		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, durable.PathStats, &e.UpstreamStats))
 		e.Chain, e.Name = u.Chain, u.Name
 		return e
-	})}
+	})
 }

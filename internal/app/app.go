@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/evmlb/evmlb/durable"
 	"github.com/evmlb/evmlb/internal/auth"
@@ -34,6 +36,10 @@ type App struct {
 	upstreams *durable.Upstreams
 	// configSource is "UPSTREAM_CONFIG", or "embedded default" when that is unset (GET / shows it).
 	configSource string
+	// started is when this Go runtime made the App; served counts the requests it was handed, every role.
+	// /admin/stats shows both: a runtime kept for the isolate's life shows one start and a growing count.
+	started time.Time
+	served  atomic.Uint64
 }
 
 var _ http.Handler = (*App)(nil)
@@ -42,7 +48,7 @@ var _ http.Handler = (*App)(nil)
 // then answers every chain, admin and object request with ErrConfig naming the problem. An unset or blank
 // UPSTREAM_CONFIG is not an error: the App serves config.Default and says so in one log line and in GET /.
 func New(p platform.Platform) *App {
-	a := &App{p: p, auth: auth.New(p.Getenv), client: durable.Client{P: p}, configSource: config.EnvUpstreams}
+	a := &App{p: p, auth: auth.New(p.Getenv), client: durable.Client{P: p}, configSource: config.EnvUpstreams, started: p.Now()}
 	text := p.Getenv(config.EnvUpstreams)
 	if strings.TrimSpace(text) == "" {
 		text, a.configSource = config.Default, "embedded default"
@@ -66,6 +72,7 @@ func New(p platform.Platform) *App {
 
 // ServeHTTP answers a request the host hands over. A panic is recovered and answered with ErrInternal.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.served.Add(1)
 	defer func() {
 		if v := recover(); v != nil {
 			a.p.Logf("panic serving %s %s: %v", r.Method, r.URL.Path, v)

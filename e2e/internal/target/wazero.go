@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/evmlb/evmlb/e2e/internal/procutil"
@@ -114,6 +115,24 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 		dir := state
 		cleanup = func() { _ = os.RemoveAll(dir) }
 	}
+	// As for workerd: a port picked free can be taken before the host binds it; then try a new one.
+	for try := 1; ; try++ {
+		inst, err := startHost(ctx, root, bin, cache, state, vars)
+		if err == nil {
+			inst.cleanup = cleanup
+			return inst, nil
+		}
+		if try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			if cleanup != nil {
+				cleanup()
+			}
+			return nil, err
+		}
+	}
+}
+
+// startHost runs the host's serve command on a fresh port and waits until it serves.
+func startHost(ctx context.Context, root, bin, cache, state string, vars map[string]string) (*Instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -131,12 +150,9 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 	cmd.Env = envList(vars)
 	proc, err := procutil.Start(cmd)
 	if err != nil {
-		if cleanup != nil {
-			cleanup()
-		}
 		return nil, fmt.Errorf("starting the wazero host: %w", err)
 	}
-	inst := &Instance{URL: "http://" + addr, Host: "wazero", StateDir: state, proc: proc, cleanup: cleanup}
+	inst := &Instance{URL: "http://" + addr, Host: "wazero", StateDir: state, proc: proc}
 	if err := waitServing(ctx, inst.URL, proc); err != nil {
 		inst.Stop()
 		return nil, fmt.Errorf("wazero host: %w\n--- output ---\n%s", err, proc.Logs)

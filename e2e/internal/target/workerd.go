@@ -67,14 +67,30 @@ func (Workerd) Start(ctx context.Context, cfg Config) (*Instance, error) {
 	if state == "" {
 		state = filepath.Join(tmp, "state")
 	}
+	// A port picked free can be taken before wrangler binds it (workerd opens loopback ports of its own, and
+	// other tests run beside this one): then wrangler exits with "Address already in use", and a new pair of
+	// ports is tried.
+	for try := 1; ; try++ {
+		inst, err := startWrangler(ctx, root, state, envFile, tmp)
+		if err == nil {
+			inst.cleanup = cleanupTmp
+			return inst, nil
+		}
+		if try == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			cleanupTmp()
+			return nil, err
+		}
+	}
+}
+
+// startWrangler runs wrangler dev on two fresh ports and waits until it serves.
+func startWrangler(ctx context.Context, root, state, envFile, tmp string) (*Instance, error) {
 	port, err := freePort()
 	if err != nil {
-		cleanupTmp()
 		return nil, err
 	}
 	inspector, err := freePort()
 	if err != nil {
-		cleanupTmp()
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(root, "node_modules", ".bin", "wrangler"), "dev",
@@ -99,7 +115,6 @@ func (Workerd) Start(ctx context.Context, cfg Config) (*Instance, error) {
 	})
 	proc, err := procutil.Start(cmd)
 	if err != nil {
-		cleanupTmp()
 		return nil, fmt.Errorf("starting wrangler dev: %w", err)
 	}
 	inst := &Instance{
@@ -107,7 +122,6 @@ func (Workerd) Start(ctx context.Context, cfg Config) (*Instance, error) {
 		Host:     "workerd",
 		StateDir: state,
 		proc:     proc,
-		cleanup:  cleanupTmp,
 	}
 	if err := waitServing(ctx, inst.URL, proc); err != nil {
 		inst.Stop()

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -11,6 +13,9 @@ func TestReferenceTableFlat(t *testing.T) {
 	n := 20000
 	if testing.Short() {
 		n = 2000
+	}
+	if v, err := strconv.Atoi(os.Getenv("EVMLB_FLAT_REQUESTS")); err == nil && v > 0 {
+		n = v // e.g. 100000 for the figure issue 3 asks for: go test ./host/internal/server -run Flat -v
 	}
 	s, _ := newServer(t, "probe", "", nil)
 	mix := func(i int) {
