@@ -7,7 +7,6 @@ package main
 
 import (
 	"log"
-	"net/http"
 	"os"
 	"time"
 
@@ -25,8 +24,8 @@ func main() {
 		Chains:     jsbind.Namespace(contract.BindingChain),
 		Upstreams:  jsbind.Namespace(contract.BindingUpstream),
 		StorageFor: jsbind.StorageFor,
-		// On js/wasm net/http's transport is the host's fetch, with cancellation through AbortController.
-		Client:   &http.Client{},
+		// The host's fetch, with cancellation through AbortController (not net/http's client: see jsbind.Fetch).
+		Fetch:    jsbind.Fetch,
 		Now:      time.Now,
 		Logf:     logger.Printf,
 		HostKind: jsbind.HostKind(),

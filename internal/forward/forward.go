@@ -29,7 +29,8 @@ const (
 
 // Target is where and how to send.
 type Target struct {
-	Client *http.Client
+	// Fetch sends the request (platform.Platform.Fetch).
+	Fetch func(*http.Request) (*http.Response, error)
 	// URL is the provider's endpoint, a secret.
 	URL string
 	// Timeout bounds the whole attempt, body included.
@@ -71,7 +72,7 @@ func do(parent context.Context, t Target, body []byte) Result {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	resp, err := t.Client.Do(req)
+	resp, err := t.Fetch(req)
 	if err != nil {
 		return failure(parent, ctx, err, t.URL)
 	}

@@ -17,7 +17,7 @@ import (
 func target(u string) Target {
 	var ticks atomic.Int64 // a fake clock that moves 7 ms per reading
 	return Target{
-		Client: &http.Client{}, URL: u, Timeout: 300 * time.Millisecond, MaxBytes: 1 << 10,
+		Fetch: (&http.Client{}).Do, URL: u, Timeout: 300 * time.Millisecond, MaxBytes: 1 << 10,
 		Now: func() time.Time { return time.Unix(0, ticks.Add(1)*int64(7*time.Millisecond)) },
 	}
 }
@@ -72,7 +72,7 @@ func TestDo(t *testing.T) {
 func TestDoHTTPOther(t *testing.T) {
 	n := evmtest.NewNode(t, "n", 1, 5)
 	tg := target(n.URL)
-	tg.Client = &http.Client{Transport: headerStripper{}}
+	tg.Fetch = (&http.Client{Transport: headerStripper{}}).Do
 	if r := Do(context.Background(), tg, []byte(body)); r.Class != retry.HTTPOther || r.Status != http.StatusUnsupportedMediaType {
 		t.Errorf("class %q status %d", r.Class, r.Status)
 	}

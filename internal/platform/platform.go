@@ -38,8 +38,9 @@ type Platform struct {
 	Chains, Upstreams Namespace
 	// StorageFor returns the storage of the live Durable Object instance objectID, or nil if there is none.
 	StorageFor func(objectID string) Storage
-	// Client makes outbound requests to RPC providers. It must honour the request's context (cancellation).
-	Client *http.Client
+	// Fetch makes an outbound request to an RPC provider, like http.Client.Do. It must honour the request's
+	// context (cancellation). On js/wasm it is the host's fetch (worker/jsbind), natively an http.Client's Do.
+	Fetch func(*http.Request) (*http.Response, error)
 	// Now is the clock.
 	Now func() time.Time
 	// Logf writes one log line. Callers never pass secrets or upstream URLs beyond scheme and host.

@@ -62,7 +62,7 @@ func (h *Host) Platform() platform.Platform {
 		Chains:     namespace{h, contract.RoleChain},
 		Upstreams:  namespace{h, contract.RoleUpstream},
 		StorageFor: h.storageFor,
-		Client:     h.client,
+		Fetch:      h.client.Do,
 		Now:        h.clock.Now,
 		Logf:       h.logf,
 		HostKind:   "memory",
