@@ -50,6 +50,7 @@ type chain struct {
 	mu      sync.Mutex
 	table   *balance.Table // nil until loaded
 	ensured bool           // the upstream objects were asked to /ensure by this instance
+	checked chan struct{}  // the first checks of a blind table: closed when done (nil: none were run)
 	lat     latencies
 }
 
@@ -222,13 +223,25 @@ func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platf
 	o.mu.Lock()
 	ensure := !o.ensured
 	o.ensured = true
-	blind := o.table.Blind()
+	checking := o.checked // closed once the first checks are done; nil when none were needed
+	if ensure && o.table.Blind() {
+		o.checked = make(chan struct{})
+		checking = nil
+	}
+	first := o.checked
 	o.mu.Unlock()
 	switch {
-	case ensure && blind:
+	case ensure && first != nil:
 		cs.firstChecks(ctx, o, st, name)
+		close(first)
 	case ensure:
 		cs.fanOut(ctx, name, cs.names(name), PathEnsure)
+	case checking != nil:
+		// Requests that come while the first checks run wait for them too, rather than route blind.
+		select {
+		case <-checking:
+		case <-ctx.Done():
+		}
 	}
 	o.mu.Lock()
 	cands := append(o.table.Candidates(ref, now), o.table.Fallback(ref, now)...)

@@ -1,9 +1,12 @@
 package app
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -438,5 +441,35 @@ func TestMaxAttempts(t *testing.T) {
 	}
 	if after-before != 2 {
 		t.Errorf("%d upstreams tried, want max_attempts = 2", after-before)
+	}
+}
+
+// Requests that arrive together on a blind table (no init call, no check yet) all wait for the first checks:
+// none is routed in configuration order to the wrong-chain upstream that comes first.
+func TestConcurrentFirstRequestsWaitForChecks(t *testing.T) {
+	odd := evmtest.NewNode(t, "odd", 5, 500) // first in the configuration: where a blind request goes
+	b := evmtest.NewNode(t, "b", 1, 100)
+	c := evmtest.NewNode(t, "c", 1, 100)
+	h := newHarness(t, nil, upstream{"eth", "odd", odd.URL}, upstream{"eth", "b", b.URL}, upstream{"eth", "c", c.URL})
+	const n = 8
+	var wg sync.WaitGroup
+	got := make([]string, n)
+	for i := range n {
+		wg.Go(func() {
+			r := httptest.NewRequest(http.MethodPost, "/eth", strings.NewReader(rpcBody))
+			r.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.host.ServeHTTP(rec, r)
+			got[i] = fmt.Sprint(rec.Code, " ", rec.Body.String())
+		})
+	}
+	wg.Wait()
+	for i, g := range got {
+		if !strings.HasPrefix(g, "200 ") || strings.Contains(g, `"odd"`) {
+			t.Errorf("request %d: %s", i, g)
+		}
+	}
+	if k := count(odd, "eth_call"); k != 0 {
+		t.Errorf("the wrong-chain upstream got %d of %d requests", k, n)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -100,12 +101,21 @@ func faultRow(h target.Host, node *anvil.Node, f faultproxy.Fault, bad, reads in
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	inst, err := h.Start(ctx, target.Config{
+	cfg := target.Config{
 		Upstreams:     ups,
 		AdminPassword: "bench",
 		Env:           map[string]string{"EVMLB_HEALTH_INTERVAL": "1s", "EVMLB_ATTEMPT_TIMEOUT": "2s"},
 		StateDir:      state,
-	})
+	}
+	if f.Name == "wrongchain" && bad == 2 {
+		// A wrong majority can only be told by a configured chain id (as in the e2e table).
+		raw, err := json.Marshal(map[string]any{"chains": map[string]any{"ethereum": map[string]any{"chain_id": 31337}}, "upstreams": ups})
+		if err != nil {
+			return result{}, err
+		}
+		cfg.RawUpstreamConfig = string(raw)
+	}
+	inst, err := h.Start(ctx, cfg)
 	if err != nil {
 		return result{}, err
 	}
