@@ -655,8 +655,12 @@ func (cs *Chains) sync(w http.ResponseWriter, r *http.Request, o *chain, st plat
 	writeJSON(w, SyncResult{Chain: name, Upstreams: names, Removed: removed})
 }
 
-// firstCheckWait bounds how long a chain's first request waits for its upstreams' first health checks.
-const firstCheckWait = 2 * time.Second
+// firstCheckWait bounds how long a chain's first request waits for its upstreams' first health checks; once one
+// has reported, the others get firstCheckGrace more (a hung upstream then costs the first request that, not 2 s).
+const (
+	firstCheckWait  = 2 * time.Second
+	firstCheckGrace = 250 * time.Millisecond
+)
 
 // firstChecks runs a health check of every upstream of the chain now and applies the reports, for a request
 // that finds the table blind (no upstream ever reported: a new deployment, or cleared storage). Routing blind
@@ -678,10 +682,20 @@ func (cs *Chains) firstChecks(ctx context.Context, o *chain, st platform.Storage
 		}()
 	}
 	var got []string
+	var grace <-chan time.Time // after the first report, the others get firstCheckGrace
+wait:
 	for range names {
-		rep := <-reps
+		var rep Report
+		select {
+		case rep = <-reps:
+		case <-grace:
+			break wait
+		}
 		if rep.Name == "" {
 			continue
+		}
+		if grace == nil {
+			grace = time.After(firstCheckGrace)
 		}
 		o.mu.Lock()
 		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
