@@ -1,8 +1,8 @@
 //go:build js && wasm
 
 // Command worker is the balancer's wasm program (build/app.wasm). It builds the platform from the host's JS
-// world (CONTRACT.md), registers the fetch handler through github.com/syumai/workers and the alarm handler, tells
-// the host it is ready, and then lives as long as the isolate: one Go runtime serves every request.
+// world (CONTRACT.md), registers the fetch and alarm handlers (worker/jsbind), tells the host it is ready through
+// github.com/syumai/workers, and then lives as long as the isolate: one Go runtime serves every request.
 package main
 
 import (
@@ -30,7 +30,7 @@ func main() {
 		Logf:     logger.Printf,
 		HostKind: jsbind.HostKind(),
 	})
-	workers.ServeNonBlock(a)
+	jsbind.Serve(a) // not workers.ServeNonBlock: see jsbind.Serve
 	jsbind.RegisterAlarm(contract.Version, a.Alarm)
 	workers.Ready()
 	select {} // the runtime lives as long as the isolate; calls arrive as JS callbacks

@@ -4,7 +4,7 @@
 package contract
 
 // Version of the host contract. The shim and the wazero host refuse to serve a program of another version.
-const Version = 1
+const Version = 2
 
 // Headers the host sets on every request it hands to Go.
 const (

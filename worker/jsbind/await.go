@@ -78,20 +78,30 @@ func catch(fn func() error) (err error) {
 	return fn()
 }
 
-// newPromise returns a JS promise settled by run, which runs on its own goroutine. A panic in run rejects the
-// promise instead of killing the runtime.
+// newPromise returns a JS promise settled by run, which runs on its own goroutine; it resolves with undefined.
 func newPromise(run func() error) js.Value {
+	return newValuePromise(func() (js.Value, error) { return js.Undefined(), run() })
+}
+
+// newValuePromise returns a JS promise settled by run, which runs on its own goroutine. A panic in run (a JS
+// exception included) rejects the promise instead of ending the runtime.
+func newValuePromise(run func() (js.Value, error)) js.Value {
 	var executor js.Func
 	executor = js.FuncOf(func(_ js.Value, args []js.Value) any {
 		defer executor.Release()
 		resolve, reject := args[0], args[1]
 		go func() {
-			err := catch(run)
+			v := js.Undefined()
+			err := catch(func() error {
+				var err error
+				v, err = run()
+				return err
+			})
 			if err != nil {
 				reject.Invoke(js.Global().Get("Error").New(err.Error()))
 				return
 			}
-			resolve.Invoke(js.Undefined())
+			resolve.Invoke(v)
 		}()
 		return nil
 	})

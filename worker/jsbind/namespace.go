@@ -9,10 +9,9 @@ import (
 	"syscall/js"
 
 	"github.com/evmlb/evmlb/internal/platform"
-	"github.com/syumai/workers/cloudflare"
 )
 
-// namespace is a Durable Object namespace binding, reached through github.com/syumai/workers.
+// namespace is a Durable Object namespace binding of context.env (CONTRACT.md §2).
 type namespace struct{ binding string }
 
 var _ platform.Namespace = namespace{}
@@ -20,42 +19,24 @@ var _ platform.Namespace = namespace{}
 // Namespace returns the Durable Object namespace bound to the environment name binding.
 func Namespace(binding string) platform.Namespace { return namespace{binding: binding} }
 
-// Fetch sends req to the instance named name. syumai/workers' stub has no cancellation, so when ctx ends first
-// Fetch returns ctx.Err() and a late response's body is closed.
+// Fetch sends req to the instance named name: env[binding].get(env[binding].idFromName(name)).fetch(request). A
+// context that ends first makes Fetch return ctx.Err(); the request's AbortController is signalled.
 func (n namespace) Fetch(ctx context.Context, name string, req *http.Request) (*http.Response, error) {
-	ns, err := cloudflare.NewDurableObjectNamespace(n.binding)
-	if err != nil {
-		return nil, errors.New("durable object binding " + n.binding + " is missing")
-	}
-	stub, err := ns.Get(ns.IdFromName(name))
+	var stub js.Value
+	err := catch(func() error {
+		ns := js.Global().Get("context").Get("env").Get(n.binding)
+		if ns.Type() != js.TypeObject {
+			return errors.New("durable object binding " + n.binding + " is missing")
+		}
+		stub = ns.Call("get", ns.Call("idFromName", name))
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	type result struct {
-		res *http.Response
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		var r result
-		r.err = catch(func() error {
-			var err error
-			r.res, err = stub.Fetch(req)
-			return err
-		})
-		ch <- r
-	}()
-	select {
-	case r := <-ch:
-		return r.res, r.err
-	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.res != nil {
-				_ = catch(r.res.Body.Close)
-			}
-		}()
-		return nil, ctx.Err()
-	}
+	return roundTrip(req.WithContext(ctx), func(url string, init js.Value) js.Value {
+		return stub.Call("fetch", js.Global().Get("Request").New(url, init))
+	})
 }
 
 // Getenv reads a string variable or secret from context.env; "" when unset or not a string.

@@ -1,10 +1,10 @@
-// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 1).
+// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 2).
 // It keeps one Go runtime per isolate, hands every fetch and alarm to Go, and decides nothing itself.
 import "./wasm_exec.js";
 import mod from "./app.wasm";
 import { DurableObject } from "cloudflare:workers";
 
-const CONTRACT_VERSION = 1;
+const CONTRACT_VERSION = 2;
 const INTERNAL_ERROR =
   '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
 

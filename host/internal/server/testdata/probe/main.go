@@ -26,7 +26,7 @@ var (
 )
 
 func main() {
-	version := 1 // PROBE_VERSION in the environment overrides it, to test the host's check
+	version := 2 // PROBE_VERSION in the environment overrides it, to test the host's check
 	if v := global.Get("context").Get("env").Get("PROBE_VERSION"); v.Type() == js.TypeString {
 		version, _ = strconv.Atoi(v.String())
 	}

@@ -78,7 +78,7 @@ func main() {
 		w.Write([]byte("logged"))
 	})
 	workers.ServeNonBlock(mux)
-	js.Global().Get("context").Get("binding").Set("contractVersion", 1)
+	js.Global().Get("context").Get("binding").Set("contractVersion", 2)
 	workers.Ready()
 	select {}
 }
