@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -176,7 +177,10 @@ func (us *Upstreams) rpc(w http.ResponseWriter, r *http.Request, o *upstream) {
 	}
 	res := forward.Do(r.Context(), us.target(u), body)
 	class := res.Class
-	if class == retry.OK {
+	switch {
+	case class == retry.NonJSON && res.Status/100 == 2 && len(bytes.TrimSpace(res.Body)) == 0 && onlyNotifications(body):
+		res.Class, class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
+	case class == retry.OK:
 		class = retry.Answer(res.Body) // an answer can still send the request elsewhere ("header not found")
 	}
 	if res.Class != forward.Canceled {
@@ -249,4 +253,18 @@ func (us *Upstreams) clearObject(ctx context.Context, id string, st platform.Sto
 		return err
 	}
 	return st.DeleteAll(ctx)
+}
+
+// onlyNotifications reports whether every call of the JSON-RPC body is a notification (has no id).
+func onlyNotifications(body []byte) bool {
+	req, err := jsonrpc.Parse(body, len(body)+1)
+	if err != nil {
+		return false
+	}
+	for _, c := range req.Calls {
+		if !c.Notification() {
+			return false
+		}
+	}
+	return true
 }

@@ -36,6 +36,7 @@ func Scenarios() []Scenario {
 		{"two-chains", 2, scTwoChains},
 		{"concurrent-requests", 2, scConcurrent},
 		{"one-runtime-per-isolate", 2, scOneRuntime},
+		{"notifications", 4, scNotifications},
 		{"higher-upstream-wins", 2, scHigherWins},
 		{"unknown-chain", 2, scUnknownChain},
 		{"all-upstreams-down", 2, scAllDown},
@@ -762,6 +763,7 @@ func scHostile(s *S) {
 		{"no method", `{"jsonrpc":"2.0","id":1}`, 0, -32600},
 		{"wrong jsonrpc", `{"jsonrpc":"1.0","id":1,"method":"eth_chainId"}`, 0, -32600},
 		{"empty batch", `[]`, 0, -32600},
+		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_\xff\"}", http.StatusBadRequest, -32700},
 		{"denied method", `{"jsonrpc":"2.0","id":1,"method":"admin_peers","params":[]}`, http.StatusForbidden, -32067},
 		{"body over the limit", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["` + strings.Repeat("a", 8192) + `"]}`, http.StatusRequestEntityTooLarge, 0},
 	}
@@ -841,4 +843,24 @@ func scOneRuntime(s *S) {
 	s.must(after.StartedAt.Equal(before.StartedAt), "a new Go runtime started: %v, then %v", before.StartedAt, after.StartedAt)
 	s.must(after.RequestsServed >= before.RequestsServed+40, "requests served by the runtime: %d, then %d (40 sent)", before.RequestsServed, after.RequestsServed)
 	s.Record("runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
+}
+
+// A notification gets no answer: the node says 204 with no body, and so does the balancer, for a single
+// notification and a batch of them; the upstream is not blamed, so the next call is served by it as usual.
+func scNotifications(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	for _, c := range []struct{ name, body string }{
+		{"single notification", `{"jsonrpc":"2.0","method":"eth_chainId","params":[]}`},
+		{"batch of notifications", `[{"jsonrpc":"2.0","method":"eth_chainId"},{"jsonrpc":"2.0","method":"eth_blockNumber"}]`},
+	} {
+		r := b.Post("ethereum", []byte(c.body))
+		s.Record(c.name, r, NormRPC)
+		if r.Status != http.StatusNoContent || len(bytes.TrimSpace(r.Body)) != 0 {
+			s.Errorf("%s: %d %q, want 204 and no body", c.name, r.Status, r.Body)
+		}
+	}
+	r := b.Post("ethereum", rpc.Request(1, "eth_chainId"))
+	s.must(r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"0x7a69"`)), "after notifications: %d %s", r.Status, r.Body)
 }

@@ -347,3 +347,28 @@ func TestConcurrentRequests(t *testing.T) {
 		t.Errorf("answer %s", e)
 	}
 }
+
+// A notification gets no answer from a node (geth and anvil say 204 and nothing): the balancer passes that on,
+// and the upstream is not blamed for an empty body.
+func TestNotifications(t *testing.T) {
+	n := evmtest.NewNode(t, "a", 1, 100)
+	h := newHarness(t, nil, upstream{"eth", "a", n.URL})
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","method":"eth_call","params":[]}`,
+		`[{"jsonrpc":"2.0","method":"eth_call"},{"jsonrpc":"2.0","method":"eth_chainId"}]`,
+	} {
+		status, _, got := h.do(http.MethodPost, "/eth", body, false)
+		if status != http.StatusNoContent || got != "" {
+			t.Errorf("%s: got %d %q, want 204 and no body", body, status, got)
+		}
+	}
+	// A batch mixing calls and notifications: answers for the calls only.
+	if status, got := h.post("eth", `[{"jsonrpc":"2.0","method":"eth_call"},{"jsonrpc":"2.0","id":3,"method":"eth_chainId"}]`); status != http.StatusOK || strings.Count(got, `"id"`) != 1 {
+		t.Errorf("mixed batch: %d %s", status, got)
+	}
+	var stats struct{ Upstreams []StatsEntry }
+	h.admin(http.MethodGet, "/admin/stats", &stats)
+	if m := stats.Upstreams[0].Methods["eth_call"]; m.Count != 3 || m.Errors != 0 {
+		t.Errorf("eth_call stats %+v: a notification's empty answer is not the upstream's failure", m)
+	}
+}

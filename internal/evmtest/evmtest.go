@@ -182,13 +182,25 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
 		// Unusual spacing, so that a re-encoding balancer would be caught.
 		answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0", "id":%s ,"result":%s}`, id, result)
 	}
+	// A notification (no id) gets no answer; a request of notifications only gets 204 and no body, as geth
+	// and anvil answer it.
+	var kept []string
+	for i, a := range answers {
+		if batch[i].ID != nil {
+			kept = append(kept, a)
+		}
+	}
+	if len(kept) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if !isBatch {
-		_, _ = io.WriteString(w, answers[0])
+		_, _ = io.WriteString(w, kept[0])
 		return
 	}
 	_, _ = io.WriteString(w, "[")
-	for i, a := range answers {
+	for i, a := range kept {
 		if i > 0 {
 			_, _ = io.WriteString(w, ",\n")
 		}

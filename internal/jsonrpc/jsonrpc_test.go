@@ -26,6 +26,7 @@ func TestParse(t *testing.T) {
 		{name: "batch", body: `[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","id":"x","method":"b"}]`, batch: true, ids: []string{"1", `"x"`}},
 		{name: "malformed", body: `{"jsonrpc":"2.0",`, want: ErrParse},
 		{name: "empty body", body: ``, want: ErrParse},
+		{name: "invalid UTF-8", body: "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_\xff\"}", want: ErrParse, detail: "not UTF-8"},
 		{name: "trailing garbage", body: `{"jsonrpc":"2.0","id":1,"method":"m"} x`, want: ErrParse},
 		{name: "number", body: `42`, want: ErrInvalidRequest, detail: "not an object or array"},
 		{name: "string", body: `"x"`, want: ErrInvalidRequest},

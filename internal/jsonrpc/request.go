@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Call is one JSON-RPC call. ID and Params are the request's raw JSON, never re-encoded.
@@ -47,6 +48,9 @@ func Parse(body []byte, maxBatch int) (*Request, *Error) {
 	body = bytes.TrimSpace(body)
 	if !json.Valid(body) {
 		return nil, ErrParse
+	}
+	if !utf8.Valid(body) { // JSON text is UTF-8 (RFC 8259); Go's decoder would quietly replace the bad bytes
+		return nil, ErrParse.With("not UTF-8")
 	}
 	switch body[0] {
 	case '{':
