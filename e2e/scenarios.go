@@ -37,6 +37,7 @@ func Scenarios() []Scenario {
 		{"concurrent-requests", 2, scConcurrent},
 		{"one-runtime-per-isolate", 2, scOneRuntime},
 		{"notifications", 4, scNotifications},
+		{"cors", 4, scCORS},
 		{"higher-upstream-wins", 2, scHigherWins},
 		{"unknown-chain", 2, scUnknownChain},
 		{"all-upstreams-down", 2, scAllDown},
@@ -863,4 +864,25 @@ func scNotifications(s *S) {
 	}
 	r := b.Post("ethereum", rpc.Request(1, "eth_chainId"))
 	s.must(r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"0x7a69"`)), "after notifications: %d %s", r.Status, r.Body)
+}
+
+// A dapp in a browser page of another origin can call the balancer: the preflight gets 204 with the CORS
+// headers, and the answer carries Access-Control-Allow-Origin.
+func scCORS(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "one")
+	b := s.Start([]target.Upstream{up}, nil)
+	pre := b.Do(http.MethodOptions, "/ethereum", nil, map[string]string{
+		"Origin": "https://dapp.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type",
+	})
+	s.Record("preflight", pre, NormStatusOnly)
+	if pre.Status != http.StatusNoContent || pre.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(pre.Header.Get("Access-Control-Allow-Methods"), "POST") {
+		s.Errorf("preflight: %d %v", pre.Status, pre.Header)
+	}
+	r := b.Do(http.MethodPost, "/ethereum", rpc.Request(1, "eth_chainId"), map[string]string{"Content-Type": "application/json", "Origin": "https://dapp.example"})
+	s.Record("POST", r, NormRPC)
+	if r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "*" {
+		s.Errorf("POST: %d %v %s", r.Status, r.Header, r.Body)
+	}
 }

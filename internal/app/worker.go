@@ -63,12 +63,17 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
 		return
 	}
+	a.cors(w, r)
 	if !a.env.Config.HasChain(chain) {
 		jsonrpc.ErrUnknownChain.Write(w, nil)
 		return
 	}
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent) // a CORS preflight: the headers say it all
+		return
+	}
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
+		w.Header().Set("Allow", "POST, OPTIONS")
 		jsonrpc.ErrMethodNotAllowed.Write(w, nil)
 		return
 	}
@@ -130,4 +135,23 @@ func shortMethod(m string) string {
 		cut--
 	}
 	return m[:cut] + "…"
+}
+
+// cors sets the CORS headers of a chain endpoint's answer (EVMLB_CORS_ORIGINS): dapps call RPC URLs from pages
+// of other origins, and a browser sends a preflight for a JSON POST. The admin API never sets them.
+func (a *App) cors(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	allow := a.env.Settings.AllowOrigin(r.Header.Get("Origin"))
+	if allow != "*" {
+		h.Add("Vary", "Origin")
+	}
+	if allow == "" {
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", allow)
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+		h.Set("Access-Control-Max-Age", "86400")
+	}
 }

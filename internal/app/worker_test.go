@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -50,7 +51,7 @@ func TestHostileInput(t *testing.T) {
 		{"empty batch", "POST", "/eth", `[]`, 400, -32600, ""},
 		{"batch over the limit", "POST", "/eth", "[" + call + "," + call + "," + call + "]", 400, -32600, ""},
 		{"body over the limit", "POST", "/eth", `{"jsonrpc":"2.0","id":1,"method":"m","params":["` + strings.Repeat("a", 2100) + `"]}`, 413, -32060, ""},
-		{"GET on a chain", "GET", "/eth", "", 405, -32063, "POST"},
+		{"GET on a chain", "GET", "/eth", "", 405, -32063, "POST, OPTIONS"},
 		{"unknown chain", "POST", "/bsc", call, 404, -32061, ""},
 		{"GET unknown chain", "GET", "/bsc", "", 404, -32061, ""},
 		{"deeper path", "POST", "/eth/x", call, 404, -32062, ""},
@@ -164,5 +165,47 @@ func TestPanicRecovered(t *testing.T) {
 	}
 	if logs := strings.Join(h.host.Logs(), "\n"); !strings.Contains(logs, "panic") {
 		t.Errorf("panic not logged: %s", logs)
+	}
+}
+
+// Dapps call the chain endpoints from pages of other origins: a preflight gets 204 with the CORS headers, and
+// every answer of a chain endpoint (errors included) carries Access-Control-Allow-Origin. The admin API never.
+func TestCORS(t *testing.T) {
+	n := evmtest.NewNode(t, "a", 1, 100)
+	cors := func(h *harness, method, path, origin string) (int, http.Header) {
+		t.Helper()
+		r := httptest.NewRequest(method, path, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Origin", origin)
+		if method == http.MethodOptions {
+			r.Header.Set("Access-Control-Request-Method", "POST")
+			r.Header.Set("Access-Control-Request-Headers", "content-type")
+		}
+		r.SetBasicAuth("admin", password)
+		rec := httptest.NewRecorder()
+		h.host.ServeHTTP(rec, r)
+		return rec.Code, rec.Result().Header
+	}
+	h := newHarness(t, nil, upstream{"eth", "a", n.URL})
+	if code, hdr := cors(h, http.MethodOptions, "/eth", "https://dapp.example"); code != http.StatusNoContent ||
+		hdr.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(hdr.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(strings.ToLower(hdr.Get("Access-Control-Allow-Headers")), "content-type") {
+		t.Errorf("preflight: %d %v", code, hdr)
+	}
+	for _, path := range []string{"/eth", "/nosuchchain"} {
+		if _, hdr := cors(h, http.MethodPost, path, "https://dapp.example"); hdr.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("POST %s: no Access-Control-Allow-Origin: %v", path, hdr)
+		}
+	}
+	if code, hdr := cors(h, http.MethodGet, "/admin/stats", "https://dapp.example"); code != http.StatusOK || hdr.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("admin: %d %v", code, hdr)
+	}
+	// A list of origins: only those get the header (and the answer varies by Origin).
+	h = newHarness(t, map[string]string{"EVMLB_CORS_ORIGINS": "https://app.example.org"}, upstream{"eth", "a", n.URL})
+	if _, hdr := cors(h, http.MethodPost, "/eth", "https://app.example.org"); hdr.Get("Access-Control-Allow-Origin") != "https://app.example.org" || hdr.Get("Vary") != "Origin" {
+		t.Errorf("listed origin: %v", hdr)
+	}
+	if _, hdr := cors(h, http.MethodPost, "/eth", "https://evil.example"); hdr.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("unlisted origin: %v", hdr)
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,10 @@ type Settings struct {
 	// comma-separated list of patterns (see MatchMethod; spaces around a pattern are ignored), or "none" to deny
 	// nothing. It replaces the default list, DefaultDenyMethods, entirely. nil means DefaultDenyMethods.
 	DenyMethods []string
+	// CORSOrigins (EVMLB_CORS_ORIGINS) are the browser origins allowed to call the chain endpoints: "*" (the
+	// default: an RPC URL is meant for dapps in any page), a comma-separated list of origins such as
+	// https://app.example.org, or none (no CORS headers). The admin API never answers cross-origin.
+	CORSOrigins []string
 }
 
 // Environment variables of the settings.
@@ -38,6 +43,7 @@ const (
 	EnvMaxResponseBytes = "EVMLB_MAX_RESPONSE_BYTES"
 	EnvMaxBatch         = "EVMLB_MAX_BATCH"
 	EnvDenyMethods      = "EVMLB_DENY_METHODS"
+	EnvCORSOrigins      = "EVMLB_CORS_ORIGINS"
 )
 
 // DefaultSettings are the settings with every variable unset.
@@ -48,6 +54,7 @@ var DefaultSettings = Settings{
 	MaxResponseBytes: 32 << 20,
 	MaxBatch:         100,
 	DenyMethods:      DefaultDenyMethods,
+	CORSOrigins:      []string{"*"},
 }
 
 // LoadSettings reads the settings through getenv.
@@ -95,6 +102,13 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 		}
 		s.DenyMethods = d
 	}
+	if v := getenv(EnvCORSOrigins); v != "" {
+		o, ok := parseOrigins(v)
+		if !ok {
+			return s, fmt.Errorf("%s must be *, none, or a comma-separated list of origins (scheme://host[:port])", EnvCORSOrigins)
+		}
+		s.CORSOrigins = o
+	}
 	return s, nil
 }
 
@@ -112,4 +126,38 @@ func parseDenyEnv(v string) ([]string, bool) {
 		d = append(d, p)
 	}
 	return d, true
+}
+
+// parseOrigins reads EVMLB_CORS_ORIGINS: "*", "none" (an empty list), or origins like https://app.example.org.
+func parseOrigins(v string) ([]string, bool) {
+	v = strings.TrimSpace(v)
+	switch v {
+	case "*":
+		return []string{"*"}, true
+	case "none":
+		return []string{}, true
+	}
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		o = strings.TrimSpace(o)
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			return nil, false
+		}
+		out = append(out, o)
+	}
+	return out, len(out) > 0
+}
+
+// AllowOrigin returns the Access-Control-Allow-Origin value for a request from origin, or "" when none applies.
+func (s Settings) AllowOrigin(origin string) string {
+	for _, o := range s.CORSOrigins {
+		if o == "*" {
+			return "*"
+		}
+		if origin != "" && strings.EqualFold(o, origin) {
+			return o
+		}
+	}
+	return ""
 }
