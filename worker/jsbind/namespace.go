@@ -34,7 +34,8 @@ func (n namespace) Fetch(ctx context.Context, name string, req *http.Request) (*
 	if err != nil {
 		return nil, err
 	}
-	return roundTrip(req.WithContext(ctx), func(url string, init js.Value) js.Value {
+	// Whole: an object's answer is the balancer's own, already bounded by EVMLB_MAX_RESPONSE_BYTES.
+	return roundTrip(req.WithContext(ctx), true, func(url string, init js.Value) js.Value {
 		return stub.Call("fetch", js.Global().Get("Request").New(url, init))
 	})
 }
