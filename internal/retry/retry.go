@@ -128,47 +128,51 @@ type rpcError struct {
 // single response with an error, the class of that error; OK otherwise. Batches are classified per element by
 // the caller with Element.
 func Body(body []byte) Class {
-	b := bytes.TrimSpace(body)
-	if len(b) == 0 || !json.Valid(b) {
+	if c := Answer(body); c == NonJSON {
 		return NonJSON
-	}
-	switch b[0] {
-	case '[':
-		var elems []json.RawMessage
-		if json.Unmarshal(b, &elems) != nil {
-			return NonJSON
-		}
-		for _, e := range elems {
-			if Element(e) == NonJSON {
-				return NonJSON
-			}
-		}
-		return OK
-	case '{':
-		return Element(b)
-	default:
-		return NonJSON
+	} else if b := bytes.TrimSpace(body); b[0] == '[' {
+		return OK // a batch's elements are classified one by one by the caller
+	} else {
+		return c
 	}
 }
 
-// Element classifies one JSON-RPC response object.
+// Element classifies one JSON-RPC response object. Answers can be megabytes (eth_getLogs), and in wasm every
+// pass over them costs: one without an "error" key anywhere is checked with a single validating scan; the others
+// are decoded, without copying the result.
 func Element(raw []byte) Class {
+	if !bytes.Contains(raw, keyError) && bytes.Contains(raw, keyResult) && bytes.Contains(raw, keyJSONRPC) {
+		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && json.Valid(t) {
+			return OK
+		}
+	}
 	var r struct {
-		JSONRPC string          `json:"jsonrpc"`
-		Result  json.RawMessage `json:"result"`
-		Error   *rpcError       `json:"error"`
+		JSONRPC string    `json:"jsonrpc"`
+		Result  present   `json:"result"`
+		Error   *rpcError `json:"error"`
 	}
 	if json.Unmarshal(raw, &r) != nil {
 		return NonJSON
 	}
 	if r.Error == nil {
-		if r.Result == nil && r.JSONRPC == "" {
+		if !r.Result && r.JSONRPC == "" {
 			return NonJSON
 		}
 		return OK
 	}
 	return RPCError(r.Error.Code, r.Error.Message)
 }
+
+var (
+	keyError   = []byte(`"error"`)
+	keyResult  = []byte(`"result"`)
+	keyJSONRPC = []byte(`"jsonrpc"`)
+)
+
+// present records that a member is there (null included) without keeping its value.
+type present bool
+
+func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
 
 // missingData are lower-case fragments of error messages by which nodes say they lack a block or state.
 var missingData = []string{
@@ -234,17 +238,29 @@ func Transport(err error, timedOut bool) Class {
 // Answer classifies a 2xx answer for routing: Body's class for a single response or a body that is not
 // JSON-RPC; for a batch, the class of its first element that sends the request to another upstream, or OK.
 func Answer(body []byte) Class {
-	c := Body(body)
 	b := bytes.TrimSpace(body)
-	if c != OK || len(b) == 0 || b[0] != '[' {
-		return c
+	if len(b) == 0 {
+		return NonJSON
 	}
-	var elems []json.RawMessage
-	_ = json.Unmarshal(b, &elems) // Body checked it
-	for _, e := range elems {
-		if ec := Element(e); Lookup(ec).NextUpstream {
-			return ec
+	switch b[0] {
+	case '{':
+		return Element(b)
+	case '[':
+		var elems []json.RawMessage
+		if json.Unmarshal(b, &elems) != nil {
+			return NonJSON
 		}
+		class := OK
+		for _, e := range elems {
+			c := Element(e)
+			if c == NonJSON {
+				return NonJSON
+			}
+			if class == OK && Lookup(c).NextUpstream {
+				class = c
+			}
+		}
+		return class
 	}
-	return OK
+	return NonJSON
 }

@@ -3,6 +3,7 @@ package retry
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -113,5 +114,27 @@ func TestAnswer(t *testing.T) {
 		if got := Answer([]byte(tc.body)); got != tc.want {
 			t.Errorf("%s: Answer = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkAnswer classifies an 8 MB answer (a large eth_getLogs), single and as one element of a batch.
+//
+//	go test ./internal/retry -run - -bench Answer -benchmem
+func BenchmarkAnswer(b *testing.B) {
+	single := []byte(`{"jsonrpc":"2.0","id":1,"result":"0x` + strings.Repeat("ab", 4<<20) + `"}`)
+	batch := append(append([]byte("["), single...), []byte(`,{"jsonrpc":"2.0","id":2,"result":"0x1"}]`)...)
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{{"single-8MB", single}, {"batch-8MB", batch}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if c := Answer(tc.body); c != OK {
+					b.Fatal(c)
+				}
+			}
+		})
 	}
 }
