@@ -1,12 +1,14 @@
 package durable
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -254,7 +256,7 @@ func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platf
 		cands = cands[:pol.MaxAttempts]
 	}
 	res, failed := cs.try(ctx, o, name, req, body, cands, hedge)
-	if req.Batch && res.body != nil {
+	if req.Batch && res.body != nil && res.class != retry.OK { // the upstream's class says an element needs it
 		res.body = cs.repairBatch(ctx, o, name, req, res.body, remaining(cands, res.up, failed))
 	}
 	cs.saveRows(r.Context(), o, st, name, failed)
@@ -439,11 +441,11 @@ func (cs *Chains) repairBatch(ctx context.Context, o *chain, name string, req *j
 		var redo []jsonrpc.Call
 		at := map[string]int{}
 		for i, e := range elems {
-			var m struct {
-				ID json.RawMessage `json:"id"`
+			c, ok := calls[elemID(e)]
+			if !ok {
+				continue
 			}
-			c, ok := calls[idKeyOf(e, &m)]
-			if ok && retry.Lookup(retry.Element(e)).NextUpstream && retry.Retryable(c.Method, retry.Element(e)) {
+			if class := retry.Element(e); retry.Lookup(class).NextUpstream && retry.Retryable(c.Method, class) {
 				redo = append(redo, c)
 				at[idKey(c.ID)] = i
 			}
@@ -463,10 +465,7 @@ func (cs *Chains) repairBatch(ctx context.Context, o *chain, name string, req *j
 			continue
 		}
 		for _, e := range better {
-			var m struct {
-				ID json.RawMessage `json:"id"`
-			}
-			if i, ok := at[idKeyOf(e, &m)]; ok && !retry.Lookup(retry.Element(e)).NextUpstream {
+			if i, ok := at[elemID(e)]; ok && !retry.Lookup(retry.Element(e)).NextUpstream {
 				elems[i] = e
 				repaired = true
 			}
@@ -478,15 +477,16 @@ func (cs *Chains) repairBatch(ctx context.Context, o *chain, name string, req *j
 	return joinBatch(elems)
 }
 
-// isArray reports whether body is a JSON array (a batch answer).
+// isArray reports whether body is a JSON array (a batch answer). The body is an answer the Upstream object
+// classified already (valid JSON-RPC), so its first byte tells.
 func isArray(body []byte) bool {
-	b := strings.TrimSpace(string(body))
-	return strings.HasPrefix(b, "[") && json.Valid([]byte(b))
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && b[0] == '['
 }
 
 // joinBatch writes raw elements as a JSON array, each element's bytes unchanged.
 func joinBatch(elems []json.RawMessage) []byte {
-	var b strings.Builder
+	var b bytes.Buffer
 	b.WriteByte('[')
 	for i, e := range elems {
 		if i > 0 {
@@ -495,16 +495,18 @@ func joinBatch(elems []json.RawMessage) []byte {
 		b.Write(e)
 	}
 	b.WriteByte(']')
-	return []byte(b.String())
+	return b.Bytes()
 }
 
 // idKey is a JSON id in a comparable form (1 and 1.0 differ, as they do on the wire).
 func idKey(id json.RawMessage) string { return strings.TrimSpace(string(id)) }
 
-func idKeyOf(elem json.RawMessage, m *struct {
-	ID json.RawMessage `json:"id"`
-}) string {
-	if json.Unmarshal(elem, m) != nil {
+// elemID is the idKey of a batch answer element's id, "" when it has none.
+func elemID(elem json.RawMessage) string {
+	var m struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(elem, &m) != nil {
 		return ""
 	}
 	return idKey(m.ID)
@@ -512,7 +514,7 @@ func idKeyOf(elem json.RawMessage, m *struct {
 
 // encodeBatch writes calls as a JSON-RPC batch; id and params stay the client's bytes.
 func encodeBatch(calls []jsonrpc.Call) []byte {
-	var b strings.Builder
+	var b bytes.Buffer
 	b.WriteByte('[')
 	for i, c := range calls {
 		if i > 0 {
@@ -530,7 +532,7 @@ func encodeBatch(calls []jsonrpc.Call) []byte {
 		b.WriteByte('}')
 	}
 	b.WriteByte(']')
-	return []byte(b.String())
+	return b.Bytes()
 }
 
 // monotonicHead keeps eth_blockNumber from going backwards: an answer below the highest block the chain has
@@ -552,22 +554,7 @@ func (cs *Chains) monotonicHead(o *chain, id json.RawMessage, answer []byte) []b
 	if head == n {
 		return answer
 	}
-	return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":"` + hexQuantity(head) + `"}`)
-}
-
-func hexQuantity(n uint64) string {
-	const digits = "0123456789abcdef"
-	if n == 0 {
-		return "0x0"
-	}
-	var b [16]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = digits[n&15]
-		n >>= 4
-	}
-	return "0x" + string(b[i:])
+	return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
 }
 
 // saveRows stores the rows of the named upstreams (those whose state a request changed).
