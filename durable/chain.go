@@ -20,6 +20,7 @@ import (
 	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
@@ -36,13 +37,13 @@ const ClassObject retry.Class = "object_error"
 // Chains serves every ChainDurableObject instance of the runtime.
 type Chains struct {
 	env    Env
-	client Client
+	client protocol.Client
 	objs   *registry[chain]
 }
 
 // NewChains makes the Chain objects' handler.
 func NewChains(env Env) *Chains {
-	return &Chains{env: env, client: Client{env.P}, objs: newRegistry(func(string) *chain { return &chain{} })}
+	return &Chains{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *chain { return &chain{} })}
 }
 
 var _ http.Handler = (*Chains)(nil)
@@ -143,9 +144,9 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 	return nil
 }
 
-// ServeHTTP serves the object named by the contract's object header; the chain's name comes in HeaderName.
+// ServeHTTP serves the object named by the contract's object header; the chain's name comes in protocol.HeaderName.
 func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id, name := r.Header.Get(contract.HeaderObject), r.Header.Get(HeaderName)
+	id, name := r.Header.Get(contract.HeaderObject), r.Header.Get(protocol.HeaderName)
 	if !cs.env.Config.HasChain(name) {
 		jsonrpc.ErrUnknownChain.Write(w, nil)
 		return
@@ -162,15 +163,15 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
-	case PathRPC:
+	case protocol.PathRPC:
 		cs.rpc(w, r, o, st, name)
-	case PathReport:
+	case protocol.PathReport:
 		cs.report(w, r, o, st, name)
-	case PathStatus:
+	case protocol.PathStatus:
 		writeJSON(w, cs.status(o, name))
-	case PathSync:
+	case protocol.PathSync:
 		cs.sync(w, r, o, st, name)
-	case PathClear:
+	case protocol.PathClear:
 		cs.objs.forget(id)
 		if err := st.DeleteAll(r.Context()); err != nil {
 			jsonrpc.ErrInternal.With("storage").Write(w, nil)
@@ -237,7 +238,7 @@ func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platf
 		cs.firstChecks(ctx, o, st, name)
 		close(first)
 	case ensure:
-		cs.fanOut(ctx, name, cs.names(name), PathEnsure)
+		cs.fanOut(ctx, name, cs.names(name), protocol.PathEnsure)
 	case checking != nil:
 		// Requests that come while the first checks run wait for them too, rather than route blind.
 		select {
@@ -320,9 +321,9 @@ func (cs *Chains) try(ctx context.Context, o *chain, name string, req *jsonrpc.R
 		go func() { results <- cs.attempt(ctx, name, up, body) }()
 		return true
 	}
-	var timer <-chan time.Time
+	var timer <-chan struct{}
 	if launch() && hedge > 0 && len(cands) > 1 {
-		timer = time.After(hedge)
+		timer = cs.env.P.After(ctx, hedge)
 	}
 	var answer, last outcome
 	last.class = ClassObject
@@ -390,7 +391,7 @@ func (cs *Chains) attempt(ctx context.Context, name, up string, body []byte) out
 		}
 		return res
 	}
-	class := retry.Class(resp.Header.Get(HeaderFailure))
+	class := retry.Class(resp.Header.Get(protocol.HeaderFailure))
 	if class == retry.OK && resp.StatusCode/100 != 2 {
 		class = ClassObject
 	}
@@ -637,8 +638,8 @@ func (cs *Chains) sync(w http.ResponseWriter, r *http.Request, o *chain, st plat
 	o.ensured = true
 	o.table.SetUpstreams(names)
 	o.mu.Unlock()
-	cs.fanOut(ctx, name, removed, PathClear)
-	cs.fanOut(ctx, name, names, PathStart)
+	cs.fanOut(ctx, name, removed, protocol.PathClear)
+	cs.fanOut(ctx, name, names, protocol.PathStart)
 	writeJSON(w, SyncResult{Chain: name, Upstreams: names, Removed: removed})
 }
 
@@ -661,7 +662,7 @@ func (cs *Chains) firstChecks(ctx context.Context, o *chain, st platform.Storage
 	for _, n := range names {
 		go func() {
 			var rep Report
-			if err := cs.client.Upstream(ctx, name+"/"+n, http.MethodPost, PathCheck, &rep); err == nil && rep.Name == n {
+			if err := cs.client.Upstream(ctx, name+"/"+n, http.MethodPost, protocol.PathCheck, &rep); err == nil && rep.Name == n {
 				reps <- rep
 				return
 			}
@@ -669,7 +670,7 @@ func (cs *Chains) firstChecks(ctx context.Context, o *chain, st platform.Storage
 		}()
 	}
 	var got []string
-	var grace <-chan time.Time // after the first report, the others get firstCheckGrace
+	var grace <-chan struct{} // after the first report, the others get firstCheckGrace
 wait:
 	for range names {
 		var rep Report
@@ -682,7 +683,7 @@ wait:
 			continue
 		}
 		if grace == nil {
-			grace = time.After(firstCheckGrace)
+			grace = cs.env.P.After(ctx, firstCheckGrace)
 		}
 		o.mu.Lock()
 		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
@@ -690,7 +691,7 @@ wait:
 		got = append(got, rep.Name)
 	}
 	if len(got) < len(names) {
-		cs.fanOut(context.WithoutCancel(ctx), name, names, PathEnsure) // whoever did not answer gets an alarm
+		cs.fanOut(context.WithoutCancel(ctx), name, names, protocol.PathEnsure) // whoever did not answer gets an alarm
 	}
 	cs.saveRows(context.WithoutCancel(ctx), o, st, name, got)
 }

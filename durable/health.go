@@ -12,6 +12,7 @@ import (
 	"github.com/evmlb/evmlb/internal/blockref"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/forward"
+	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
@@ -29,7 +30,7 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 		return err
 	}
 	body, _ := json.Marshal(rep)
-	if err := us.client.Chain(ctx, u.Chain, "POST", PathReport, body, nil); err != nil {
+	if err := us.client.Chain(ctx, u.Chain, "POST", protocol.PathReport, body, nil); err != nil {
 		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
 	}
 	return nil

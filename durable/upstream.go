@@ -15,6 +15,7 @@ import (
 	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
 	"github.com/evmlb/evmlb/internal/stats"
 )
@@ -32,13 +33,13 @@ const ClassUnconfigured retry.Class = "unconfigured"
 // Upstreams serves every UpstreamDurableObject instance of the runtime.
 type Upstreams struct {
 	env    Env
-	client Client
+	client protocol.Client
 	objs   *registry[upstream]
 }
 
 // NewUpstreams makes the Upstream objects' handler.
 func NewUpstreams(env Env) *Upstreams {
-	return &Upstreams{env: env, client: Client{env.P}, objs: newRegistry(func(string) *upstream { return &upstream{} })}
+	return &Upstreams{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *upstream { return &upstream{} })}
 }
 
 var _ http.Handler = (*Upstreams)(nil)
@@ -134,17 +135,17 @@ func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := us.objs.get(id, r.Header.Get(contract.HeaderInstance))
-	if err := o.load(r.Context(), st, r.Header.Get(HeaderName)); err != nil {
+	if err := o.load(r.Context(), st, r.Header.Get(protocol.HeaderName)); err != nil {
 		us.env.P.Logf("upstream object: storage: %v", err)
 		jsonrpc.ErrInternal.With("storage").Write(w, nil)
 		return
 	}
 	switch r.URL.Path {
-	case PathRPC:
+	case protocol.PathRPC:
 		us.rpc(w, r, o)
-	case PathEnsure, PathStart:
-		us.schedule(w, r, st, r.URL.Path == PathStart)
-	case PathCheck:
+	case protocol.PathEnsure, protocol.PathStart:
+		us.schedule(w, r, st, r.URL.Path == protocol.PathStart)
+	case protocol.PathCheck:
 		rep, _, err := us.runCheck(r.Context(), id)
 		if err != nil {
 			us.env.P.Logf("upstream object: check: %v", err)
@@ -152,11 +153,11 @@ func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, rep)
-	case PathStatus:
+	case protocol.PathStatus:
 		us.status(w, r, o, st)
-	case PathStats:
+	case protocol.PathStats:
 		us.statsOf(w, o)
-	case PathClear:
+	case protocol.PathClear:
 		us.clear(w, r.Context(), id, st)
 	default:
 		jsonrpc.ErrNotFound.Write(w, nil)
@@ -166,7 +167,7 @@ func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (us *Upstreams) rpc(w http.ResponseWriter, r *http.Request, o *upstream) {
 	u, ok := o.config(us.env.Config)
 	if !ok {
-		w.Header().Set(HeaderFailure, string(ClassUnconfigured))
+		w.Header().Set(protocol.HeaderFailure, string(ClassUnconfigured))
 		jsonrpc.ErrUpstreamFailed.With(string(ClassUnconfigured)).Write(w, nil)
 		return
 	}
@@ -191,7 +192,7 @@ func (us *Upstreams) rpc(w http.ResponseWriter, r *http.Request, o *upstream) {
 		o.mu.Unlock()
 	}
 	if class != retry.OK {
-		w.Header().Set(HeaderFailure, string(class))
+		w.Header().Set(protocol.HeaderFailure, string(class))
 	}
 	if res.Class != retry.OK {
 		us.env.P.Logf("upstream %s (%s): request failed: %s: %s", u.ID(), u.Endpoint(), res.Class, res.Detail)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/app"
 	"github.com/evmlb/evmlb/internal/contract"
+	"github.com/evmlb/evmlb/internal/hostcall"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/worker/jsbind"
 	"github.com/syumai/workers"
@@ -19,19 +20,20 @@ import (
 
 func main() {
 	logger := log.New(os.Stderr, "evmlb: ", 0)
+	// Every I/O is an operation the host performs in the call's own context (CONTRACT.md §4, internal/hostcall).
 	a := app.New(platform.Platform{
 		Getenv:     jsbind.Getenv,
-		Chains:     jsbind.Namespace(contract.BindingChain),
-		Upstreams:  jsbind.Namespace(contract.BindingUpstream),
-		StorageFor: jsbind.StorageFor,
-		// The host's fetch, with cancellation through AbortController (not net/http's client: see jsbind.Fetch).
-		Fetch:    jsbind.Fetch,
-		Now:      time.Now,
-		Logf:     logger.Printf,
-		HostKind: jsbind.HostKind(),
+		Chains:     hostcall.Namespace(contract.BindingChain),
+		Upstreams:  hostcall.Namespace(contract.BindingUpstream),
+		StorageFor: func(objectID string) platform.Storage { return hostcall.Storage{Object: objectID} },
+		Fetch:      hostcall.Fetch,
+		After:      hostcall.After,
+		Background: hostcall.Background,
+		Now:        time.Now,
+		Logf:       logger.Printf,
+		HostKind:   jsbind.HostKind(),
 	})
-	jsbind.Serve(a) // not workers.ServeNonBlock: see jsbind.Serve
-	jsbind.RegisterAlarm(contract.Version, a.Alarm)
+	jsbind.Serve(jsbind.Handlers{Fetch: a, Alarm: a.Alarm, MaxBodyBytes: a.MaxBodyBytes()})
 	workers.Ready()
 	select {} // the runtime lives as long as the isolate; calls arrive as JS callbacks
 }

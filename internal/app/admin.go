@@ -13,6 +13,7 @@ import (
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/protocol"
 )
 
 // admin serves /admin/…, behind basic auth. Every answer is JSON; per-object failures are reported in the
@@ -97,7 +98,7 @@ type ChainSync struct {
 func (a *App) initUpstreams(ctx context.Context) any {
 	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) ChainSync {
 		s := ChainSync{SyncResult: durable.SyncResult{Chain: chain}}
-		s.Error = errText(a.client.Chain(ctx, chain, http.MethodPost, durable.PathSync, nil, &s.SyncResult))
+		s.Error = errText(a.client.Chain(ctx, chain, http.MethodPost, protocol.PathSync, nil, &s.SyncResult))
 		return s
 	})}
 }
@@ -105,10 +106,10 @@ func (a *App) initUpstreams(ctx context.Context) any {
 // clearStorage clears every configured chain and upstream object (storage, alarm and memory).
 func (a *App) clearStorage(ctx context.Context) any {
 	chains := each(a.env.Config.Chains(), func(chain string) string {
-		return errText(a.client.Chain(ctx, chain, http.MethodPost, durable.PathClear, nil, nil))
+		return errText(a.client.Chain(ctx, chain, http.MethodPost, protocol.PathClear, nil, nil))
 	})
 	ups := each(a.env.Config.Upstreams, func(u config.Upstream) string {
-		return errText(a.client.Upstream(ctx, u.ID(), http.MethodPost, durable.PathClear, nil))
+		return errText(a.client.Upstream(ctx, u.ID(), http.MethodPost, protocol.PathClear, nil))
 	})
 	var errs []string
 	for _, e := range append(chains, ups...) {
@@ -135,7 +136,7 @@ type ChainSummary struct {
 func (a *App) adminChains(ctx context.Context) any {
 	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) ChainSummary {
 		var s durable.ChainStatus
-		err := a.client.Chain(ctx, chain, http.MethodGet, durable.PathStatus, nil, &s)
+		err := a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStatus, nil, &s)
 		sum := ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
 		for _, u := range s.Upstreams {
 			if u.State == balance.Healthy {
@@ -160,7 +161,7 @@ func (a *App) adminUpstreams(ctx context.Context) any {
 	rows := map[string]durable.UpstreamRow{} // chain + "/" + name → row of the chain's table
 	for _, chain := range a.env.Config.Chains() {
 		var s durable.ChainStatus
-		if a.client.Chain(ctx, chain, http.MethodGet, durable.PathStatus, nil, &s) == nil {
+		if a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStatus, nil, &s) == nil {
 			for _, r := range s.Upstreams {
 				rows[chain+"/"+r.Name] = r
 			}
@@ -168,7 +169,7 @@ func (a *App) adminUpstreams(ctx context.Context) any {
 	}
 	return map[string]any{"upstreams": each(a.env.Config.Upstreams, func(u config.Upstream) UpstreamEntry {
 		var e UpstreamEntry
-		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, durable.PathStatus, &e.UpstreamStatus))
+		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, protocol.PathStatus, &e.UpstreamStatus))
 		e.Chain, e.Name, e.Endpoint = u.Chain, u.Name, u.Endpoint()
 		if r, ok := rows[u.ID()]; ok {
 			e.State, e.Reason = r.State, r.Reason
@@ -202,7 +203,7 @@ func (a *App) adminStats(ctx context.Context) any {
 func (a *App) statsEntries(ctx context.Context) []StatsEntry {
 	return each(a.env.Config.Upstreams, func(u config.Upstream) StatsEntry {
 		var e StatsEntry
-		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, durable.PathStats, &e.UpstreamStats))
+		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, protocol.PathStats, &e.UpstreamStats))
 		e.Chain, e.Name = u.Chain, u.Name
 		return e
 	})

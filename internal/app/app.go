@@ -16,6 +16,7 @@ import (
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/internal/protocol"
 )
 
 // Name is the product name shown by GET /.
@@ -31,7 +32,7 @@ type App struct {
 	// env is the configuration; cfgErr, when set, is answered to every chain and admin request.
 	env       durable.Env
 	cfgErr    error
-	client    durable.Client
+	client    protocol.Client
 	chains    *durable.Chains
 	upstreams *durable.Upstreams
 	// configSource is "UPSTREAM_CONFIG", or "embedded default" when that is unset (GET / shows it).
@@ -48,7 +49,7 @@ var _ http.Handler = (*App)(nil)
 // then answers every chain, admin and object request with ErrConfig naming the problem. An unset or blank
 // UPSTREAM_CONFIG is not an error: the App serves config.Default and says so in one log line and in GET /.
 func New(p platform.Platform) *App {
-	a := &App{p: p, auth: auth.New(p.Getenv), client: durable.Client{P: p}, configSource: config.EnvUpstreams, started: p.Now()}
+	a := &App{p: p, auth: auth.New(p.Getenv), client: protocol.Client{P: p}, configSource: config.EnvUpstreams, started: p.Now()}
 	text := p.Getenv(config.EnvUpstreams)
 	if strings.TrimSpace(text) == "" {
 		text, a.configSource = config.Default, "embedded default"
@@ -69,6 +70,9 @@ func New(p platform.Platform) *App {
 	a.upstreams = durable.NewUpstreams(a.env)
 	return a
 }
+
+// MaxBodyBytes is the largest client request body (EVMLB_MAX_BODY_BYTES): hosts do not read more.
+func (a *App) MaxBodyBytes() int64 { return a.env.Settings.MaxBodyBytes }
 
 // ServeHTTP answers a request the host hands over. A panic is recovered and answered with ErrInternal.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {

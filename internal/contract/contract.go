@@ -4,7 +4,7 @@
 package contract
 
 // Version of the host contract. The shim and the wazero host refuse to serve a program of another version.
-const Version = 2
+const Version = 3
 
 // Headers the host sets on every request it hands to Go.
 const (
@@ -35,8 +35,12 @@ const (
 // Names Go registers on context.binding.
 const (
 	BindingContractVersion = "contractVersion"
-	BindingHandleRequest   = "handleRequest"
-	BindingHandleAlarm     = "handleAlarm"
+	BindingMaxBodyBytes    = "maxBodyBytes"
+	BindingBegin           = "begin"
+	BindingComplete        = "complete"
+	// Version 2's names, kept until host/ speaks version 3.
+	BindingHandleRequest = "handleRequest"
+	BindingHandleAlarm   = "handleAlarm"
 )
 
 // Alarm retry policy the hosts apply when handleAlarm rejects (as Cloudflare does).

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
@@ -64,7 +65,7 @@ func Do(ctx context.Context, t Target, body []byte) Result {
 }
 
 func do(parent context.Context, t Target, body []byte) Result {
-	ctx, cancel := context.WithTimeout(parent, t.Timeout)
+	ctx, cancel := context.WithTimeout(platform.WithResponseLimit(parent, t.MaxBytes), t.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {
@@ -73,6 +74,9 @@ func do(parent context.Context, t Target, body []byte) Result {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := t.Fetch(req)
+	if errors.Is(err, platform.ErrTooLarge) { // a host that enforced the limit itself
+		return Result{Class: TooLarge, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
+	}
 	if err != nil {
 		return failure(parent, ctx, err, t.URL)
 	}

@@ -5,6 +5,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -43,8 +44,30 @@ type Platform struct {
 	Fetch func(*http.Request) (*http.Response, error)
 	// Now is the clock.
 	Now func() time.Time
+	// After returns a channel closed once d has passed, on the host's clock; it is never closed when ctx ends
+	// first (callers select on ctx.Done() too). On js/wasm it is a timer the host runs in the call's own context.
+	After func(ctx context.Context, d time.Duration) <-chan struct{}
+	// Background runs fn on its own goroutine as work of ctx's call that may outlive the answer (workerd's
+	// waitUntil): the call does not end before fn returns. fn's context is not canceled with ctx.
+	Background func(ctx context.Context, fn func(context.Context))
 	// Logf writes one log line. Callers never pass secrets or upstream URLs beyond scheme and host.
 	Logf func(format string, args ...any)
 	// HostKind names the host ("workerd", "wazero", "memory"); shown, never branched on.
 	HostKind string
 }
+
+type responseLimitKey struct{}
+
+// WithResponseLimit returns ctx carrying n, the largest answer body Fetch may accept under it.
+func WithResponseLimit(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, responseLimitKey{}, n)
+}
+
+// ResponseLimit is the limit WithResponseLimit set, or 0 (none).
+func ResponseLimit(ctx context.Context) int64 {
+	n, _ := ctx.Value(responseLimitKey{}).(int64)
+	return n
+}
+
+// ErrTooLarge is Fetch's error for an answer over ResponseLimit (a host that enforces the limit itself).
+var ErrTooLarge = errors.New("answer over the response limit")

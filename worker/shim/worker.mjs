@@ -1,26 +1,20 @@
-// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 2).
-// It keeps one Go runtime per isolate, hands every fetch and alarm to Go, and decides nothing itself.
+// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 3).
+// It keeps one Go runtime per isolate, hands every fetch and alarm to Go as a call, and performs the I/O each
+// call asks for inside that call's own context. It decides nothing itself.
 import "./wasm_exec.js";
 import mod from "./app.wasm";
 import { DurableObject } from "cloudflare:workers";
 
-const CONTRACT_VERSION = 2;
+const CONTRACT_VERSION = 3;
 const INTERNAL_ERROR =
   '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
 
-// Durable Object instances of this isolate, by id: what context.host.state(id) returns.
-const objects = new Map();
 // The live runtime: a promise of { binding, exited }, or null before the first call and after an exit.
 let runtime = null;
 
 function start(env) {
   const binding = {};
-  globalThis.context = {
-    env,
-    ctx: undefined,
-    binding,
-    host: { kind: "workerd", state: (id) => objects.get(id) },
-  };
+  globalThis.context = { env, ctx: undefined, binding, host: { kind: "workerd" } };
   globalThis.tryCatch = (fn) => {
     try {
       return { result: fn() };
@@ -31,10 +25,7 @@ function start(env) {
   const go = new Go();
   let ready;
   const isReady = new Promise((resolve) => (ready = resolve));
-  const instance = new WebAssembly.Instance(mod, {
-    ...go.importObject,
-    workers: { ready: () => ready() },
-  });
+  const instance = new WebAssembly.Instance(mod, { ...go.importObject, workers: { ready: () => ready() } });
   // wasm_exec.js calls go.exit(code) when Go exits; go.run()'s promise may never settle then (after a panic the
   // module traps inside a callback), so the exit is detected here, and the next call starts a new runtime.
   let onExit;
@@ -75,25 +66,182 @@ function internalError(where, error) {
   return new Response(INTERNAL_ERROR, { status: 500, headers: { "content-type": "application/json" } });
 }
 
-// Hands a request to Go with the role headers of CONTRACT.md section 3, always overwritten here.
-async function callGo(env, request, role, objectId, instance) {
+const flat = (headers) => {
+  const out = [];
+  for (const [k, v] of headers) out.push(k, v);
+  return out;
+};
+
+const pairs = (a) => {
+  const h = new Headers();
+  for (let i = 0; i + 1 < a.length; i += 2) h.append(a[i], a[i + 1]);
+  return h;
+};
+
+// Reads a request's body for begin(): at most maxBodyBytes, else bodyTooLarge.
+async function withBody(call, request, max) {
+  const length = Number(request.headers.get("content-length"));
+  if (request.body === null) return call;
+  if (length > max) return { ...call, body: null, bodyTooLarge: true };
+  const body = new Uint8Array(await request.arrayBuffer());
+  return body.byteLength > max ? { ...call, body: null, bodyTooLarge: true } : { ...call, body };
+}
+
+// Performs one operation of a call (CONTRACT.md §4). It runs in the call's own context: every I/O object it
+// makes (fetch, body, abort, timer, stub, storage) stays there.
+async function perform(op, { env, storage, running }) {
+  const ac = new AbortController();
+  running.set(op.id, ac);
+  let timedOut = false;
+  const timer = op.timeout > 0 ? setTimeout(() => ((timedOut = true), ac.abort()), op.timeout) : undefined;
+  try {
+    switch (op.op) {
+      case "fetch":
+      case "object": {
+        const init = { method: op.method, headers: pairs(op.headers), body: op.body, signal: ac.signal, redirect: "manual" };
+        let resp;
+        if (op.op === "fetch") {
+          resp = await fetch(op.url, init);
+        } else {
+          const ns = env[op.namespace];
+          resp = await ns.get(ns.idFromName(op.name)).fetch("https://object" + op.path, init);
+        }
+        const length = Number(resp.headers.get("content-length"));
+        if (op.limit > 0 && length > op.limit) {
+          ac.abort();
+          return { error: "too_large" };
+        }
+        const body = new Uint8Array(await resp.arrayBuffer());
+        if (op.limit > 0 && body.byteLength > op.limit) return { error: "too_large" };
+        return { status: resp.status, headers: flat(resp.headers), body };
+      }
+      case "sleep":
+        await new Promise((resolve) => {
+          const t = setTimeout(resolve, op.ms);
+          ac.signal.addEventListener("abort", () => (clearTimeout(t), resolve()));
+        });
+        return ac.signal.aborted ? { error: "aborted" } : {};
+      case "storage":
+        return await storageOp(storage, op);
+      default:
+        return { error: "invalid", message: `unknown op ${op.op}` };
+    }
+  } catch (error) {
+    if (op.op === "storage") return { error: "storage", message: String(error && error.message) };
+    if (timedOut) return { error: "timeout" };
+    if (ac.signal.aborted) return { error: "aborted" };
+    return { error: "network", message: String(error && error.message) };
+  } finally {
+    clearTimeout(timer);
+    running.delete(op.id);
+  }
+}
+
+async function storageOp(storage, op) {
+  if (!storage) return { error: "invalid", message: "storage outside a Durable Object" };
+  switch (op.call) {
+    case "get": {
+      const value = await storage.get(op.key);
+      return value === undefined ? {} : { value };
+    }
+    case "put": {
+      const entries = {};
+      for (let i = 0; i + 1 < op.entries.length; i += 2) entries[op.entries[i]] = op.entries[i + 1];
+      await storage.put(entries);
+      return {};
+    }
+    case "delete":
+      await storage.delete(op.keys);
+      return {};
+    case "list":
+      return { entries: flat(await storage.list({ prefix: op.prefix })) };
+    case "deleteAll":
+      await storage.deleteAll();
+      return {};
+    case "getAlarm": {
+      const time = await storage.getAlarm();
+      return time === null ? {} : { time };
+    }
+    case "setAlarm":
+      await storage.setAlarm(op.time);
+      return {};
+    case "deleteAlarm":
+      await storage.deleteAlarm();
+      return {};
+  }
+  return { error: "invalid", message: `unknown storage call ${op.call}` };
+}
+
+// Runs one call: begin() in Go, then every message Go delivers is handled here, in this call's context. Go may
+// call deliver from any context, so deliver only queues and wakes this loop (a promise made here). It resolves
+// with the call's response (fetch calls) and settles `finished` at done.
+function run(rt, env, call, { storage, waitUntil }) {
+  return new Promise((respond, fail) => {
+    const queue = [];
+    let wake = null;
+    call.deliver = (m) => {
+      queue.push(m);
+      if (wake !== null) {
+        const w = wake;
+        wake = null;
+        w();
+      }
+    };
+    let id;
+    try {
+      id = rt.binding.begin(call);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    const io = { env, storage, running: new Map() };
+    const loop = (async () => {
+      for (;;) {
+        while (queue.length === 0) await new Promise((resolve) => (wake = resolve));
+        const m = queue.shift();
+        switch (m.op) {
+          case "response":
+            respond(new Response(m.body, { status: m.status, headers: pairs(m.headers) }));
+            break;
+          case "abort":
+            io.running.get(m.target)?.abort();
+            break;
+          case "done":
+            if (m.error) throw new Error(m.error);
+            respond(null);
+            return;
+          default:
+            perform(m, io).then((result) => {
+              try {
+                rt.binding.complete(id, m.id, result);
+              } catch (error) {
+                console.error(`evmlb: complete: ${error && error.message}`);
+              }
+            });
+        }
+      }
+    })();
+    const finished = Promise.race([loop, rt.exited]);
+    finished.catch((error) => fail(error));
+    if (waitUntil) waitUntil(finished.catch(() => {}));
+  });
+}
+
+async function fetchCall(env, request, role, extra) {
   let rt;
   try {
     rt = await getRuntime(env);
   } catch (error) {
     return internalError("start", error);
   }
-  const headers = new Headers(request.headers);
-  headers.set("x-evmlb-role", role);
-  if (objectId === undefined) {
-    headers.delete("x-evmlb-object");
-    headers.delete("x-evmlb-instance");
-  } else {
-    headers.set("x-evmlb-object", objectId);
-    headers.set("x-evmlb-instance", instance);
-  }
   try {
-    return await Promise.race([rt.binding.handleRequest(new Request(request, { headers })), rt.exited]);
+    const call = await withBody(
+      { kind: "fetch", role, method: request.method, url: request.url, headers: flat(request.headers), body: null, ...extra.ids },
+      request,
+      rt.binding.maxBodyBytes,
+    );
+    const response = await run(rt, env, call, extra);
+    return response ?? internalError("request", new Error("no response"));
   } catch (error) {
     return internalError("request", error);
   }
@@ -102,19 +250,18 @@ async function callGo(env, request, role, objectId, instance) {
 class GoDurableObject extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
-    this.id = ctx.id.toString();
-    this.instance = crypto.randomUUID();
-    objects.set(this.id, ctx);
+    this.ids = { object: ctx.id.toString(), instance: crypto.randomUUID() };
   }
 
   fetch(request) {
-    return callGo(this.env, request, this.role, this.id, this.instance);
+    return fetchCall(this.env, request, this.role, { ids: this.ids, storage: this.ctx.storage, waitUntil: (p) => this.ctx.waitUntil(p) });
   }
 
   // A rejection makes workerd retry the alarm with back-off, as the contract says.
   async alarm(info) {
     const rt = await getRuntime(this.env);
-    await Promise.race([rt.binding.handleAlarm(this.role, this.id, (info && info.retryCount) || 0), rt.exited]);
+    const call = { kind: "alarm", role: this.role, ...this.ids, retryCount: (info && info.retryCount) || 0 };
+    await run(rt, this.env, call, { storage: this.ctx.storage });
   }
 }
 
@@ -131,7 +278,7 @@ export class UpstreamDurableObject extends GoDurableObject {
 }
 
 export default {
-  fetch(request, env) {
-    return callGo(env, request, "worker");
+  fetch(request, env, ctx) {
+    return fetchCall(env, request, "worker", { ids: {}, waitUntil: (p) => ctx.waitUntil(p) });
   },
 };

@@ -30,6 +30,8 @@ type Host struct {
 	client *http.Client
 	clock  *Clock
 
+	bg sync.WaitGroup
+
 	mu        sync.Mutex
 	handler   Handler
 	instances map[string]*instance // by object id
@@ -64,10 +66,32 @@ func (h *Host) Platform() platform.Platform {
 		StorageFor: h.storageFor,
 		Fetch:      h.client.Do,
 		Now:        h.clock.Now,
+		After:      h.after,
+		Background: h.background,
 		Logf:       h.logf,
 		HostKind:   "memory",
 	}
 }
+
+// after is a real-time timer (hedging and first-check waits are short; the fake clock drives alarms).
+func (h *Host) after(ctx context.Context, d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	t := time.AfterFunc(d, func() { close(ch) })
+	context.AfterFunc(ctx, func() { t.Stop() })
+	return ch
+}
+
+// background runs fn on its own goroutine; Wait waits for every such goroutine.
+func (h *Host) background(ctx context.Context, fn func(context.Context)) {
+	h.bg.Add(1)
+	go func() {
+		defer h.bg.Done()
+		fn(context.WithoutCancel(ctx))
+	}()
+}
+
+// Wait waits until the background work of every call has returned.
+func (h *Host) Wait() { h.bg.Wait() }
 
 // Bind sets the handler that serves requests and alarms (again after an app restart).
 func (h *Host) Bind(handler Handler) {

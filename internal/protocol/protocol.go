@@ -1,7 +1,6 @@
-// Package durable holds the logic of the two Durable Objects: Chain (one per chain: routing table, failover) and
-// Upstream (one per provider: proxy, health checks on alarms, stats). Both are written against
-// platform.Platform, so they run natively in tests. Client is the one place that speaks their wire protocol.
-package durable
+// Package protocol is what crosses between the Worker and the Durable Objects: their paths and headers, the
+// snapshot and outcome types, and Client, the one place that speaks their wire protocol.
+package protocol
 
 import (
 	"bytes"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/platform"
 )
 
@@ -36,13 +34,6 @@ const (
 	PathStats  = "/stats"  // Upstream: per-method stats as JSON
 	PathClear  = "/clear"  // both: delete storage and alarm, forget memory
 )
-
-// Env is what both objects share: the host and the configuration read from its environment.
-type Env struct {
-	P        platform.Platform
-	Config   *config.Config
-	Settings config.Settings
-}
 
 // Client calls the objects through the host's namespaces.
 type Client struct{ P platform.Platform }
@@ -102,14 +93,4 @@ func decode(resp *http.Response, err error, out any) error {
 		return nil
 	}
 	return json.Unmarshal(b, out)
-}
-
-// writeJSON answers v as JSON with status 200.
-func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only our own types are written; recovered by the app
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
 }

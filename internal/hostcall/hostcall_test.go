@@ -1,0 +1,195 @@
+package hostcall
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeHost records the messages of one call and lets the test answer them.
+type fakeHost struct {
+	mu  sync.Mutex
+	ops []Op
+	got chan Op
+}
+
+func newFakeHost() *fakeHost { return &fakeHost{got: make(chan Op, 100)} }
+
+func (h *fakeHost) deliver(op Op) {
+	h.mu.Lock()
+	h.ops = append(h.ops, op)
+	h.mu.Unlock()
+	h.got <- op
+}
+
+func (h *fakeHost) next(t *testing.T) Op {
+	t.Helper()
+	select {
+	case op := <-h.got:
+		return op
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message from the call")
+		return Op{}
+	}
+}
+
+func TestDoAndComplete(t *testing.T) {
+	h := newFakeHost()
+	c := New("", h.deliver)
+	ctx := With(context.Background(), c)
+	done := make(chan Result, 1)
+	go func() {
+		r, err := c.Do(ctx, Op{Kind: OpSleep, Sleep: time.Second})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	op := h.next(t)
+	if op.Kind != OpSleep || op.ID == 0 || op.Sleep != time.Second {
+		t.Fatalf("op = %+v", op)
+	}
+	if err := c.Complete(op.ID, Result{Value: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.Value != "x" {
+		t.Fatalf("result = %+v", r)
+	}
+	if err := c.Complete(op.ID, Result{}); err == nil {
+		t.Fatal("a second result for the same operation was accepted")
+	}
+	if err := c.Complete(99, Result{}); err == nil {
+		t.Fatal("a result for an operation never issued was accepted")
+	}
+}
+
+func TestCanceledDoAbortsAndCallWaitsForTheResult(t *testing.T) {
+	h := newFakeHost()
+	c := New("", h.deliver)
+	ctx, cancel := context.WithCancel(With(context.Background(), c))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Do(ctx, Op{Kind: OpFetch, URL: "http://x"})
+		errc <- err
+	}()
+	fetch := h.next(t)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	abort := h.next(t)
+	if abort.Kind != OpAbort || abort.Target != fetch.ID {
+		t.Fatalf("abort = %+v, want target %d", abort, fetch.ID)
+	}
+	idle := c.Finish("")
+	select {
+	case <-idle:
+		t.Fatal("the call ended while the host still ran an operation")
+	case <-time.After(20 * time.Millisecond):
+	}
+	if err := c.Complete(fetch.ID, Result{Err: ErrAborted}); err != nil {
+		t.Fatal(err)
+	}
+	<-idle
+	if done := h.next(t); done.Kind != OpDone {
+		t.Fatalf("last message = %+v", done)
+	}
+	if _, err := c.Do(context.Background(), Op{Kind: OpSleep}); !errors.Is(err, ErrEnded) {
+		t.Fatalf("Do after the end: %v", err)
+	}
+}
+
+func TestBackgroundKeepsTheCallOpen(t *testing.T) {
+	h := newFakeHost()
+	c := New("", h.deliver)
+	ctx, cancel := context.WithCancel(With(context.Background(), c))
+	release := make(chan struct{})
+	var sawCanceled bool
+	if !c.Go(ctx, func(bctx context.Context) {
+		<-release
+		sawCanceled = bctx.Err() != nil
+	}) {
+		t.Fatal("Go refused")
+	}
+	cancel() // the handler's context ends with its answer; background work goes on
+	c.Respond(200, http.Header{"A": {"b"}}, []byte("hi"))
+	c.Respond(500, nil, nil)
+	idle := c.Finish("failed")
+	if c.Go(ctx, func(context.Context) {}) {
+		t.Fatal("Go accepted work after Finish")
+	}
+	if r := h.next(t); r.Kind != OpResponse || r.Status != 200 || string(r.Body) != "hi" {
+		t.Fatalf("response = %+v", r)
+	}
+	select {
+	case <-idle:
+		t.Fatal("ended before the background work returned")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	<-idle
+	if sawCanceled {
+		t.Fatal("the background context was canceled with the handler's")
+	}
+	if d := h.next(t); d.Kind != OpDone || d.Err != "failed" {
+		t.Fatalf("done = %+v", d)
+	}
+	if len(h.got) != 0 {
+		t.Fatalf("messages after done: %d (a second response?)", len(h.got))
+	}
+}
+
+func TestFetchAndStorageOverTheCall(t *testing.T) {
+	h := newFakeHost()
+	c := New("obj-1", h.deliver)
+	ctx, cancel := context.WithTimeout(With(context.Background(), c), time.Minute)
+	defer cancel()
+	go func() {
+		for op := range h.got {
+			switch op.Kind {
+			case OpFetch:
+				if op.Timeout <= 0 || op.Timeout > time.Minute || string(op.Body) != "ping" || op.Header.Get("Content-Type") != "application/json" {
+					c.Complete(op.ID, Result{Err: ErrInvalid, Message: "bad op"})
+					continue
+				}
+				if strings.HasSuffix(op.URL, "/slow") {
+					c.Complete(op.ID, Result{Err: ErrTimeout})
+					continue
+				}
+				c.Complete(op.ID, Result{Status: 200, Header: http.Header{"X": {"1"}}, Body: []byte("pong")})
+			case OpStorage:
+				c.Complete(op.ID, Result{Value: op.Call + ":" + op.Key, Found: true})
+			}
+		}
+	}()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://node/rpc", strings.NewReader("ping"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := Fetch(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "pong" || resp.Header.Get("X") != "1" {
+		t.Fatalf("answer %d %q %v", resp.StatusCode, b, resp.Header)
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, "http://node/slow", strings.NewReader("ping"))
+	req.Header.Set("Content-Type", "application/json")
+	if _, err := Fetch(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a host timeout is %v, want DeadlineExceeded", err)
+	}
+	v, ok, err := Storage{Object: "obj-1"}.Get(ctx, "k")
+	if err != nil || !ok || v != "get:k" {
+		t.Fatalf("Get = %q %v %v", v, ok, err)
+	}
+	if _, _, err := (Storage{Object: "obj-2"}).Get(ctx, "k"); err == nil {
+		t.Fatal("a call used another object's storage")
+	}
+	if _, err := Fetch(req.WithContext(context.Background())); !errors.Is(err, errNoCall) {
+		t.Fatalf("I/O without a call: %v", err)
+	}
+}

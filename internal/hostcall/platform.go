@@ -1,0 +1,210 @@
+package hostcall
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/platform"
+)
+
+// errNoCall is what an I/O function answers when its context carries no call: a goroutine that kept a context
+// of its own instead of its call's. It is a bug, reported as an error rather than a crash.
+var errNoCall = errors.New("hostcall: I/O outside a call (the context carries none)")
+
+// defaultTimeout bounds an operation whose context has no deadline.
+const defaultTimeout = 5 * time.Minute
+
+// timeout is what is left of ctx's deadline, or defaultTimeout.
+func timeout(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return defaultTimeout
+}
+
+// Fetch is platform.Platform.Fetch over the call of req's context: an outbound request performed by the host
+// (redirects not followed), with the context's deadline handed to the host and platform.ResponseLimit as the
+// largest body accepted.
+func Fetch(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	c := From(ctx)
+	if c == nil {
+		return nil, errNoCall
+	}
+	body, err := readBody(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.Do(ctx, Op{Kind: OpFetch, URL: req.URL.String(), Method: req.Method, Header: req.Header, Body: body,
+		Timeout: timeout(ctx), Limit: platform.ResponseLimit(ctx)})
+	if err != nil {
+		if r.Err == ErrTooLarge {
+			return nil, platform.ErrTooLarge
+		}
+		return nil, err
+	}
+	return response(req, r), nil
+}
+
+func readBody(rc io.ReadCloser) ([]byte, error) {
+	if rc == nil || rc == http.NoBody {
+		return nil, nil
+	}
+	defer rc.Close()
+	if b, ok := rc.(interface{ Bytes() []byte }); ok { // no copy of a body we made ourselves
+		return b.Bytes(), nil
+	}
+	return io.ReadAll(rc)
+}
+
+func response(req *http.Request, r Result) *http.Response {
+	h := r.Header
+	if h == nil {
+		h = http.Header{}
+	}
+	return &http.Response{
+		Status: http.StatusText(r.Status), StatusCode: r.Status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(bytes.NewReader(r.Body)), ContentLength: int64(len(r.Body)), Request: req,
+	}
+}
+
+// Namespace is a platform.Namespace whose calls are object operations of the caller's call.
+type Namespace string
+
+var _ platform.Namespace = Namespace("")
+
+// Fetch calls the Durable Object name of the namespace with req.
+func (ns Namespace) Fetch(ctx context.Context, name string, req *http.Request) (*http.Response, error) {
+	c := From(ctx)
+	if c == nil {
+		return nil, errNoCall
+	}
+	body, err := readBody(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.Do(ctx, Op{Kind: OpObject, Namespace: string(ns), Name: name, Method: req.Method, Path: req.URL.Path,
+		Header: req.Header, Body: body, Timeout: timeout(ctx)})
+	if err != nil {
+		return nil, err
+	}
+	return response(req, r), nil
+}
+
+// After is platform.Platform.After over a sleep operation of ctx's call.
+func After(ctx context.Context, d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	c := From(ctx)
+	if c == nil {
+		return ch // never fires: the caller's own context ends its wait
+	}
+	go func() {
+		if _, err := c.Do(ctx, Op{Kind: OpSleep, Sleep: d}); err == nil {
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+// Background is platform.Platform.Background: fn runs as background work of ctx's call.
+func Background(ctx context.Context, fn func(context.Context)) {
+	c := From(ctx)
+	if c == nil || !c.Go(ctx, fn) {
+		return
+	}
+}
+
+// Storage is the storage of the Durable Object a call runs for: every method is a storage operation of the call
+// its context carries. Object is the instance's id; an operation from a call of another object is refused.
+type Storage struct{ Object string }
+
+var _ platform.Storage = Storage{}
+
+func (s Storage) do(ctx context.Context, op Op) (Result, error) {
+	c := From(ctx)
+	if c == nil {
+		return Result{}, errNoCall
+	}
+	if c.Object != s.Object {
+		return Result{}, errors.New("hostcall: storage of another object")
+	}
+	op.Kind = OpStorage
+	return c.Do(ctx, op)
+}
+
+func (s Storage) Get(ctx context.Context, key string) (string, bool, error) {
+	r, err := s.do(ctx, Op{Call: "get", Key: key})
+	return r.Value, r.Found, err
+}
+
+// maxKeys is Cloudflare's limit of keys per storage call.
+const maxKeys = 128
+
+func (s Storage) Put(ctx context.Context, entries map[string]string) error {
+	keys := sortedKeys(entries)
+	for len(keys) > 0 {
+		n := min(len(keys), maxKeys)
+		part := make(map[string]string, n)
+		for _, k := range keys[:n] {
+			part[k] = entries[k]
+		}
+		if _, err := s.do(ctx, Op{Call: "put", Entries: part}); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+func (s Storage) Delete(ctx context.Context, keys ...string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), maxKeys)
+		if _, err := s.do(ctx, Op{Call: "delete", Keys: keys[:n]}); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+func (s Storage) List(ctx context.Context, prefix string) (map[string]string, error) {
+	r, err := s.do(ctx, Op{Call: "list", Prefix: prefix})
+	if r.Entries == nil {
+		r.Entries = map[string]string{}
+	}
+	return r.Entries, err
+}
+
+func (s Storage) DeleteAll(ctx context.Context) error {
+	_, err := s.do(ctx, Op{Call: "deleteAll"})
+	return err
+}
+
+func (s Storage) GetAlarm(ctx context.Context) (time.Time, bool, error) {
+	r, err := s.do(ctx, Op{Call: "getAlarm"})
+	return r.Time, r.Found, err
+}
+
+func (s Storage) SetAlarm(ctx context.Context, at time.Time) error {
+	_, err := s.do(ctx, Op{Call: "setAlarm", Time: at})
+	return err
+}
+
+func (s Storage) DeleteAlarm(ctx context.Context) error {
+	_, err := s.do(ctx, Op{Call: "deleteAlarm"})
+	return err
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
