@@ -1,27 +1,21 @@
 package durable
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/balance"
-	"github.com/evmlb/evmlb/internal/blockref"
-	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/contract"
-	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
+	"github.com/evmlb/evmlb/internal/stats"
 )
 
 // Storage keys of a Chain object.
@@ -29,10 +23,6 @@ const (
 	keyUpstreams = "upstreams" // JSON array of the upstream names stored by the last sync
 	keyRowPrefix = "up:"       // + name: the balance.Upstream row of that upstream
 )
-
-// ClassObject is the failure class of an Upstream object that could not be reached or answered other than
-// with the provider's answer or a failure class.
-const ClassObject retry.Class = "object_error"
 
 // Chains serves every ChainDurableObject instance of the runtime.
 type Chains struct {
@@ -43,7 +33,7 @@ type Chains struct {
 
 // NewChains makes the Chain objects' handler.
 func NewChains(env Env) *Chains {
-	return &Chains{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *chain { return &chain{} })}
+	return &Chains{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *chain { return &chain{stats: map[string]stats.Stats{}} })}
 }
 
 var _ http.Handler = (*Chains)(nil)
@@ -54,39 +44,9 @@ type chain struct {
 	table   *balance.Table // nil until loaded
 	ensured bool           // the upstream objects were asked to /ensure by this instance
 	checked chan struct{}  // the first checks of a blind table: closed when done (nil: none were run)
-	lat     latencies
-}
-
-// Policy is how a chain's requests are tried, beyond the table's thresholds. Defaults are in policyOf.
-type Policy struct {
-	MaxAttempts     int
-	RequestTimeout  time.Duration
-	HedgePercentile float64 // 0: no hedging
-	HedgeMinDelay   time.Duration
-}
-
-// policyOf fills the defaults of a chain's configured settings.
-func policyOf(c config.Chain) Policy {
-	p := Policy{MaxAttempts: c.MaxAttempts, RequestTimeout: c.RequestTimeout, HedgePercentile: c.HedgePercentile, HedgeMinDelay: c.HedgeMinDelay}
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 3
-	}
-	if p.RequestTimeout <= 0 {
-		p.RequestTimeout = 30 * time.Second
-	}
-	if p.HedgeMinDelay <= 0 {
-		p.HedgeMinDelay = 50 * time.Millisecond
-	}
-	return p
-}
-
-// tableSettings maps a chain's configured settings to the routing table's.
-func tableSettings(c config.Chain) balance.Settings {
-	return balance.Settings{
-		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, BreakerFailures: c.BreakerFailures,
-		BreakerOpenFor: c.BreakerOpenFor, CooldownAfter429: c.CooldownAfter429, ProbeShare: c.ProbeShare,
-		ExpectedChainID: c.ChainID,
-	}
+	// stats are the Worker isolates' per-method counts of each upstream, handed to its object with the answer to
+	// its next health report.
+	stats map[string]stats.Stats
 }
 
 // ChainStatus is the /status answer.
@@ -133,7 +93,7 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 	if err != nil {
 		return err
 	}
-	t := balance.New(tableSettings(cs.env.Config.ChainSettings(name)), cs.names(name), nil)
+	t := balance.New(balance.SettingsOf(cs.env.Config.ChainSettings(name)), cs.names(name), nil)
 	for _, v := range kv {
 		var u balance.Upstream
 		if json.Unmarshal([]byte(v), &u) == nil {
@@ -163,12 +123,23 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
-	case protocol.PathRPC:
-		cs.rpc(w, r, o, st, name)
+	case protocol.PathExchange:
+		cs.exchange(w, r, o, st, name)
 	case protocol.PathReport:
 		cs.report(w, r, o, st, name)
 	case protocol.PathStatus:
 		writeJSON(w, cs.status(o, name))
+	case protocol.PathStats:
+		o.mu.Lock()
+		p := make(map[string]map[string]stats.Counter, len(o.stats))
+		for up, s := range o.stats {
+			p[up] = make(map[string]stats.Counter, len(s))
+			for m, c := range s {
+				p[up][m] = *c
+			}
+		}
+		o.mu.Unlock()
+		writeJSON(w, p)
 	case protocol.PathSync:
 		cs.sync(w, r, o, st, name)
 	case protocol.PathClear:
@@ -195,34 +166,18 @@ func (cs *Chains) status(o *chain, name string) ChainStatus {
 	return s
 }
 
-// outcome is how one attempt at one upstream ended.
-type outcome struct {
-	up      string
-	class   retry.Class
-	status  int
-	body    []byte // the provider's answer when retry.Lookup(class).Answer, else nil
-	latency time.Duration
-}
-
-// rpc answers a client's request from the best upstream: candidates in the table's order, the next one tried
-// when an attempt fails with a class that allows it, at most MaxAttempts and within RequestTimeout; reads may be
-// hedged. A request holding a write goes to the next upstream only when retry's table says the write never left.
-func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		jsonrpc.ErrInternal.With("reading the request").Write(w, nil)
+// exchange takes a Worker isolate's report (protocol.Exchange: its attempts' outcomes, the head it served, its
+// per-method counts) into the table and answers the chain's snapshot. The first exchange an instance gets starts
+// the upstreams' health checks; on a blind table (a new deployment, cleared storage) it first runs one check of
+// every upstream, so that no isolate routes blind; exchanges arriving meanwhile wait for the same checks.
+func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
+	var ex protocol.Exchange
+	if err := json.NewDecoder(r.Body).Decode(&ex); err != nil {
+		jsonrpc.ErrInvalidRequest.With("exchange").Write(w, nil)
 		return
 	}
-	req, perr := jsonrpc.Parse(body, len(body)+1) // the worker validated the body and its size
-	if perr != nil {
-		perr.Write(w, req)
-		return
-	}
-	pol := policyOf(cs.env.Config.ChainSettings(name))
-	ctx, cancel := context.WithTimeout(r.Context(), pol.RequestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), firstCheckWait+time.Second)
 	defer cancel()
-	now := cs.env.P.Now()
-	ref, write := requestNeeds(req)
 	o.mu.Lock()
 	ensure := !o.ensured
 	o.ensured = true
@@ -240,322 +195,44 @@ func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platf
 	case ensure:
 		cs.fanOut(ctx, name, cs.names(name), protocol.PathEnsure)
 	case checking != nil:
-		// Requests that come while the first checks run wait for them too, rather than route blind.
 		select {
 		case <-checking:
 		case <-ctx.Done():
 		}
 	}
 	o.mu.Lock()
-	cands := append(o.table.Candidates(ref, now), o.table.Fallback(ref, now)...)
-	var hedge time.Duration
-	if pol.HedgePercentile > 0 && !write {
-		hedge = max(pol.HedgeMinDelay, o.lat.percentile(pol.HedgePercentile))
+	var touched []string
+	for _, oc := range ex.Outcomes {
+		if _, ok := o.table.Get(oc.Upstream); !ok {
+			continue
+		}
+		o.table.Observe(oc.Upstream, oc.Class, time.Duration(oc.LatencyUS)*time.Microsecond, time.UnixMilli(oc.At))
+		if !slices.Contains(touched, oc.Upstream) {
+			touched = append(touched, oc.Upstream)
+		}
+	}
+	o.table.ObserveHead(ex.Head)
+	for up, m := range ex.Methods {
+		if _, ok := o.table.Get(up); !ok {
+			continue
+		}
+		s := o.stats[up]
+		if s == nil {
+			s = make(stats.Stats)
+			o.stats[up] = s
+		}
+		for method, c := range m {
+			s.Add(method, c)
+		}
+	}
+	snap := protocol.Snapshot{Head: o.table.Head()}
+	for _, n := range o.table.Names() {
+		u, _ := o.table.Get(n)
+		snap.Rows = append(snap.Rows, u)
 	}
 	o.mu.Unlock()
-	if len(cands) > pol.MaxAttempts {
-		cands = cands[:pol.MaxAttempts]
-	}
-	res, failed := cs.try(ctx, o, name, req, body, cands, hedge)
-	if req.Batch && res.body != nil && res.class != retry.OK { // the upstream's class says an element needs it
-		res.body = cs.repairBatch(ctx, o, name, req, res.body, remaining(cands, res.up, failed))
-	}
-	cs.saveRows(r.Context(), o, st, name, failed)
-	switch {
-	case res.body != nil:
-		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
-			res.body = cs.monotonicHead(o, req.Calls[0].ID, res.body)
-		}
-		jsonrpc.WriteJSON(w, res.status, res.body)
-	case res.class != retry.OK && !retryableFor(req, res.class):
-		// A write that may have reached the upstream: the client must know it was not retried.
-		jsonrpc.ErrUpstreamFailed.With(string(res.class)+"; a write is not sent twice").Write(w, req)
-	default:
-		jsonrpc.ErrNoUpstream.Write(w, req)
-	}
-}
-
-// requestNeeds is the highest block the request's calls name (blockref), and whether any call is a write.
-func requestNeeds(req *jsonrpc.Request) (blockref.Ref, bool) {
-	var ref blockref.Ref
-	write := false
-	for _, c := range req.Calls {
-		write = write || retry.IsWrite(c.Method)
-		r := blockref.Of(c.Method, c.Params)
-		if r.Kind == blockref.Number && (ref.Kind != blockref.Number || r.Number > ref.Number) {
-			ref = r
-		} else if ref.Kind == blockref.None {
-			ref = r
-		}
-	}
-	return ref, write
-}
-
-// retryableFor reports whether every call of req may go to the next upstream after class.
-func retryableFor(req *jsonrpc.Request, class retry.Class) bool {
-	for _, c := range req.Calls {
-		if !retry.Retryable(c.Method, class) {
-			return false
-		}
-	}
-	return true
-}
-
-// try runs the attempts of one request over cands and returns the outcome to answer with: the first OK one (or,
-// for a batch, the first batch answer, whose failed elements repairBatch then asks of the next upstreams), else
-// the last answer an upstream gave (a JSON-RPC error such as "header not found"), else the last failure. failed
-// lists the upstreams whose attempt failed. With hedge > 0, when the first attempt has not ended after hedge, the
-// next candidate is tried alongside it and the first good answer wins; the other attempt is canceled.
-func (cs *Chains) try(ctx context.Context, o *chain, name string, req *jsonrpc.Request, body []byte, cands []string, hedge time.Duration) (outcome, []string) {
-	ctx, cancelAll := context.WithCancel(ctx)
-	defer cancelAll() // cancels attempts still running when an answer has won
-	results := make(chan outcome, len(cands))
-	next, inflight := 0, 0
-	launch := func() bool {
-		if next >= len(cands) || ctx.Err() != nil {
-			return false
-		}
-		up := cands[next]
-		next++
-		inflight++
-		go func() { results <- cs.attempt(ctx, name, up, body) }()
-		return true
-	}
-	var timer <-chan struct{}
-	if launch() && hedge > 0 && len(cands) > 1 {
-		timer = cs.env.P.After(ctx, hedge)
-	}
-	var answer, last outcome
-	last.class = ClassObject
-	var failed []string
-	for inflight > 0 {
-		select {
-		case <-timer:
-			timer = nil
-			launch()
-			continue
-		case res := <-results:
-			inflight--
-			if res.class == forward.Canceled {
-				continue // an attempt this request canceled: no one is to blame
-			}
-			cs.observe(o, res)
-			if res.class == retry.OK || (req.Batch && isArray(res.body)) {
-				// A batch answer whose elements failed is kept: repairBatch asks the next upstreams for those
-				// elements only, and the others stay this upstream's bytes.
-				return res, failed
-			}
-			failed = append(failed, res.up)
-			cs.env.P.Logf("chain %s: upstream %s failed (%s)", name, res.up, res.class)
-			last = res
-			if res.body != nil {
-				answer = res
-			}
-			if !retryableFor(req, res.class) {
-				if answer.body != nil {
-					return answer, failed
-				}
-				return res, failed
-			}
-			if inflight == 0 {
-				launch()
-			}
-		}
-	}
-	if answer.body != nil {
-		return answer, failed
-	}
-	if ctx.Err() != nil && last.class == ClassObject {
-		last.class = retry.Timeout
-	}
-	return last, failed
-}
-
-// attempt sends body to the upstream object of up and reads its answer whole.
-func (cs *Chains) attempt(ctx context.Context, name, up string, body []byte) outcome {
-	start := cs.env.P.Now()
-	res := outcome{up: up, class: ClassObject}
-	defer func() { res.latency = cs.env.P.Now().Sub(start) }()
-	resp, err := cs.client.UpstreamRPC(ctx, name+"/"+up, body)
-	if err != nil {
-		if ctx.Err() != nil {
-			res.class = forward.Canceled
-		}
-		return res
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		if ctx.Err() != nil {
-			res.class = forward.Canceled
-		}
-		return res
-	}
-	class := retry.Class(resp.Header.Get(protocol.HeaderFailure))
-	if class == retry.OK && resp.StatusCode/100 != 2 {
-		class = ClassObject
-	}
-	res.class, res.status = class, resp.StatusCode
-	if retry.Lookup(class).Answer && class != ClassObject {
-		res.body = b
-	}
-	return res
-}
-
-// observe feeds an attempt's outcome to the table and, when it succeeded, its latency to the hedging window.
-func (cs *Chains) observe(o *chain, res outcome) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.table.Observe(res.up, res.class, res.latency, cs.env.P.Now())
-	if res.class == retry.OK {
-		o.lat.add(res.latency)
-	}
-}
-
-// remaining is cands without the upstream that answered and those that failed, in order.
-func remaining(cands []string, answered string, failed []string) []string {
-	var out []string
-	for _, c := range cands {
-		if c != answered && !slices.Contains(failed, c) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// repairBatch retries, on the next upstreams, the elements of a batch answer whose class sends them elsewhere
-// ("header not found", rate limited, …), and puts the better answers in their place. Writes are never retried.
-// The other elements stay the upstream's bytes.
-func (cs *Chains) repairBatch(ctx context.Context, o *chain, name string, req *jsonrpc.Request, answer []byte, next []string) []byte {
-	var elems []json.RawMessage
-	if json.Unmarshal(answer, &elems) != nil {
-		return answer
-	}
-	calls := map[string]jsonrpc.Call{}
-	for _, c := range req.Calls {
-		if !c.Notification() {
-			calls[idKey(c.ID)] = c
-		}
-	}
-	repaired := false
-	for _, up := range next {
-		var redo []jsonrpc.Call
-		at := map[string]int{}
-		for i, e := range elems {
-			c, ok := calls[elemID(e)]
-			if !ok {
-				continue
-			}
-			if class := retry.Element(e); retry.Lookup(class).NextUpstream && retry.Retryable(c.Method, class) {
-				redo = append(redo, c)
-				at[idKey(c.ID)] = i
-			}
-		}
-		if len(redo) == 0 || ctx.Err() != nil {
-			break
-		}
-		res := cs.attempt(ctx, name, up, encodeBatch(redo))
-		if res.class != forward.Canceled {
-			cs.observe(o, res)
-		}
-		if res.body == nil {
-			continue
-		}
-		var better []json.RawMessage
-		if json.Unmarshal(res.body, &better) != nil {
-			continue
-		}
-		for _, e := range better {
-			if i, ok := at[elemID(e)]; ok && !retry.Lookup(retry.Element(e)).NextUpstream {
-				elems[i] = e
-				repaired = true
-			}
-		}
-	}
-	if !repaired {
-		return answer // the upstream's bytes, unchanged
-	}
-	return joinBatch(elems)
-}
-
-// isArray reports whether body is a JSON array (a batch answer). The body is an answer the Upstream object
-// classified already (valid JSON-RPC), so its first byte tells.
-func isArray(body []byte) bool {
-	b := bytes.TrimSpace(body)
-	return len(b) > 0 && b[0] == '['
-}
-
-// joinBatch writes raw elements as a JSON array, each element's bytes unchanged.
-func joinBatch(elems []json.RawMessage) []byte {
-	var b bytes.Buffer
-	b.WriteByte('[')
-	for i, e := range elems {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(e)
-	}
-	b.WriteByte(']')
-	return b.Bytes()
-}
-
-// idKey is a JSON id in a comparable form (1 and 1.0 differ, as they do on the wire).
-func idKey(id json.RawMessage) string { return strings.TrimSpace(string(id)) }
-
-// elemID is the idKey of a batch answer element's id, "" when it has none.
-func elemID(elem json.RawMessage) string {
-	var m struct {
-		ID json.RawMessage `json:"id"`
-	}
-	if json.Unmarshal(elem, &m) != nil {
-		return ""
-	}
-	return idKey(m.ID)
-}
-
-// encodeBatch writes calls as a JSON-RPC batch; id and params stay the client's bytes.
-func encodeBatch(calls []jsonrpc.Call) []byte {
-	var b bytes.Buffer
-	b.WriteByte('[')
-	for i, c := range calls {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		method, _ := json.Marshal(c.Method)
-		b.WriteString(`{"jsonrpc":"2.0","id":`)
-		b.Write(c.ID)
-		b.WriteString(`,"method":`)
-		b.Write(method)
-		if len(c.Params) > 0 {
-			b.WriteString(`,"params":`)
-			b.Write(c.Params)
-		}
-		b.WriteByte('}')
-	}
-	b.WriteByte(']')
-	return b.Bytes()
-}
-
-// monotonicHead keeps eth_blockNumber from going backwards: an answer below the highest block the chain has
-// served or seen is answered with that block instead (same id); a higher one raises it.
-func (cs *Chains) monotonicHead(o *chain, id json.RawMessage, answer []byte) []byte {
-	var a struct {
-		Result string `json:"result"`
-	}
-	if json.Unmarshal(answer, &a) != nil {
-		return answer
-	}
-	n, ok := blockref.ParseQuantity(a.Result)
-	if !ok {
-		return answer
-	}
-	o.mu.Lock()
-	head := o.table.ObserveHead(n)
-	o.mu.Unlock()
-	if head == n {
-		return answer
-	}
-	return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
+	cs.saveRows(context.WithoutCancel(ctx), o, st, name, touched)
+	writeJSON(w, snap)
 }
 
 // saveRows stores the rows of the named upstreams (those whose state a request changed).
@@ -587,6 +264,12 @@ type Report struct {
 	Err     retry.Class `json:"error_class,omitempty"`
 }
 
+// ReportAnswer is the chain's answer to a health report: the Worker isolates' per-method counts of the upstream
+// since its last report, for its statistics.
+type ReportAnswer struct {
+	Methods map[string]stats.Counter `json:"methods,omitempty"`
+}
+
 func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
 	var rep Report
 	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
@@ -595,14 +278,22 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 	}
 	o.mu.Lock()
 	_, known := o.table.Get(rep.Name)
+	var ans ReportAnswer
 	if known {
 		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
+		if s := o.stats[rep.Name]; len(s) > 0 {
+			ans.Methods = make(map[string]stats.Counter, len(s))
+			for m, c := range s {
+				ans.Methods[m] = *c
+			}
+			delete(o.stats, rep.Name)
+		}
 	}
 	o.mu.Unlock()
 	if known {
 		cs.saveRows(r.Context(), o, st, name, []string{rep.Name})
 	}
-	writeJSON(w, struct{}{})
+	writeJSON(w, ans)
 }
 
 // sync stores the configured list, drops the rows and objects of upstreams no longer configured, and starts

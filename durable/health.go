@@ -30,8 +30,24 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 		return err
 	}
 	body, _ := json.Marshal(rep)
-	if err := us.client.Chain(ctx, u.Chain, "POST", protocol.PathReport, body, nil); err != nil {
+	var ans ReportAnswer
+	if err := us.client.Chain(ctx, u.Chain, "POST", protocol.PathReport, body, &ans); err != nil {
 		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
+		return nil
+	}
+	if len(ans.Methods) == 0 {
+		return nil
+	}
+	// The Worker isolates' counts of this upstream's methods, collected by the chain: stored at once.
+	o := us.objs.get(objectID, "")
+	o.mu.Lock()
+	for m, c := range ans.Methods {
+		o.stats.Add(m, c)
+	}
+	sb, _ := json.Marshal(o.stats)
+	o.mu.Unlock()
+	if st := us.env.P.StorageFor(objectID); st != nil {
+		return st.Put(ctx, map[string]string{keyStats: string(sb)})
 	}
 	return nil
 }

@@ -1,10 +1,8 @@
 package durable
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,7 +14,6 @@ import (
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/protocol"
-	"github.com/evmlb/evmlb/internal/retry"
 	"github.com/evmlb/evmlb/internal/stats"
 )
 
@@ -26,9 +23,6 @@ const (
 	keyHealth = "health" // health JSON
 	keyStats  = "stats"  // stats.Stats JSON
 )
-
-// ClassUnconfigured is the failure class of an upstream object whose name is no longer in UPSTREAM_CONFIG.
-const ClassUnconfigured retry.Class = "unconfigured"
 
 // Upstreams serves every UpstreamDurableObject instance of the runtime.
 type Upstreams struct {
@@ -141,8 +135,6 @@ func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
-	case protocol.PathRPC:
-		us.rpc(w, r, o)
 	case protocol.PathEnsure, protocol.PathStart:
 		us.schedule(w, r, st, r.URL.Path == protocol.PathStart)
 	case protocol.PathCheck:
@@ -162,44 +154,6 @@ func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		jsonrpc.ErrNotFound.Write(w, nil)
 	}
-}
-
-func (us *Upstreams) rpc(w http.ResponseWriter, r *http.Request, o *upstream) {
-	u, ok := o.config(us.env.Config)
-	if !ok {
-		w.Header().Set(protocol.HeaderFailure, string(ClassUnconfigured))
-		jsonrpc.ErrUpstreamFailed.With(string(ClassUnconfigured)).Write(w, nil)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		jsonrpc.ErrInternal.With("reading the request").Write(w, nil)
-		return
-	}
-	res := forward.Do(r.Context(), us.target(u), body)
-	class := res.Class
-	switch {
-	case class == retry.NonJSON && res.Status/100 == 2 && len(bytes.TrimSpace(res.Body)) == 0 && onlyNotifications(body):
-		res.Class, class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
-	case class == retry.OK:
-		class = retry.Answer(res.Body) // an answer can still send the request elsewhere ("header not found")
-	}
-	if res.Class != forward.Canceled {
-		o.mu.Lock()
-		for _, m := range jsonrpc.Methods(body) {
-			o.stats.Record(m, res.Latency, class != retry.OK)
-		}
-		o.mu.Unlock()
-	}
-	if class != retry.OK {
-		w.Header().Set(protocol.HeaderFailure, string(class))
-	}
-	if res.Class != retry.OK {
-		us.env.P.Logf("upstream %s (%s): request failed: %s: %s", u.ID(), u.Endpoint(), res.Class, res.Detail)
-		jsonrpc.ErrUpstreamFailed.With(string(res.Class)).Write(w, nil)
-		return
-	}
-	jsonrpc.WriteJSON(w, res.Status, res.Body) // the provider's bytes, even with a failure class: the chain decides
 }
 
 // schedule sets the alarm to now: always with force (/start), else only when none is set (/ensure).
@@ -254,18 +208,4 @@ func (us *Upstreams) clearObject(ctx context.Context, id string, st platform.Sto
 		return err
 	}
 	return st.DeleteAll(ctx)
-}
-
-// onlyNotifications reports whether every call of the JSON-RPC body is a notification (has no id).
-func onlyNotifications(body []byte) bool {
-	req, err := jsonrpc.Parse(body, len(body)+1)
-	if err != nil {
-		return false
-	}
-	for _, c := range req.Calls {
-		if !c.Notification() {
-			return false
-		}
-	}
-	return true
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/protocol"
+	"github.com/evmlb/evmlb/internal/proxy"
+	"github.com/evmlb/evmlb/internal/stats"
 )
 
 // admin serves /admin/…, behind basic auth. Every answer is JSON; per-object failures are reported in the
@@ -45,6 +47,9 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 	}
 	var h func(context.Context) any
 	var allowed []string
+	if r.Method == http.MethodGet {
+		a.plane.Flush(r.Context()) // the views then include what this isolate has seen
+	}
 	for _, rt := range routes {
 		if rt.path == r.URL.Path {
 			allowed = append(allowed, rt.method)
@@ -105,6 +110,7 @@ func (a *App) initUpstreams(ctx context.Context) any {
 
 // clearStorage clears every configured chain and upstream object (storage, alarm and memory).
 func (a *App) clearStorage(ctx context.Context) any {
+	defer a.plane.Reset() // this isolate's snapshots describe what was cleared; other isolates' expire in a TTL
 	chains := each(a.env.Config.Chains(), func(chain string) string {
 		return errText(a.client.Chain(ctx, chain, http.MethodPost, protocol.PathClear, nil, nil))
 	})
@@ -191,20 +197,42 @@ type Runtime struct {
 	Host           string    `json:"host"`
 	StartedAt      time.Time `json:"started_at"`
 	RequestsServed uint64    `json:"requests_served"`
+	// DataPlane is this runtime's data plane: client requests served, Durable Object calls a client request waited
+	// for (0 in the steady state: only a cold isolate's first snapshot), background exchanges.
+	DataPlane proxy.Counters `json:"data_plane"`
 }
 
 func (a *App) adminStats(ctx context.Context) any {
 	return map[string]any{
-		"runtime":   Runtime{Host: a.p.HostKind, StartedAt: a.started, RequestsServed: a.served.Load()},
+		"runtime":   Runtime{Host: a.p.HostKind, StartedAt: a.started, RequestsServed: a.served.Load(), DataPlane: a.plane.Counters()},
 		"upstreams": a.statsEntries(ctx),
 	}
 }
 
+// statsEntries reads each upstream's statistics: what its object stored, plus the counts the chain's object has
+// collected from the Worker isolates since the upstream's last health report.
 func (a *App) statsEntries(ctx context.Context) []StatsEntry {
+	pending := map[string]map[string]map[string]stats.Counter{} // chain → upstream → method
+	for _, chain := range a.env.Config.Chains() {
+		var p map[string]map[string]stats.Counter
+		if a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStats, nil, &p) == nil {
+			pending[chain] = p
+		}
+	}
 	return each(a.env.Config.Upstreams, func(u config.Upstream) StatsEntry {
 		var e StatsEntry
 		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, protocol.PathStats, &e.UpstreamStats))
 		e.Chain, e.Name = u.Chain, u.Name
+		if p := pending[u.Chain][u.Name]; len(p) > 0 {
+			s := make(stats.Stats)
+			for m, v := range e.Methods {
+				s.Add(m, v.Counter())
+			}
+			for m, c := range p {
+				s.Add(m, c)
+			}
+			e.Methods = s.Views()
+		}
 		return e
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/protocol"
+	"github.com/evmlb/evmlb/internal/proxy"
 )
 
 // Name is the product name shown by GET /.
@@ -33,6 +34,7 @@ type App struct {
 	env       durable.Env
 	cfgErr    error
 	client    protocol.Client
+	plane     *proxy.Plane
 	chains    *durable.Chains
 	upstreams *durable.Upstreams
 	// configSource is "UPSTREAM_CONFIG", or "embedded default" when that is unset (GET / shows it).
@@ -66,6 +68,7 @@ func New(p platform.Platform) *App {
 	}
 	a.env = durable.Env{P: p, Config: cfg, Settings: s}
 	a.cfgErr = err
+	a.plane = proxy.New(p, cfg, s)
 	a.chains = durable.NewChains(a.env)
 	a.upstreams = durable.NewUpstreams(a.env)
 	return a

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"maps"
@@ -109,7 +110,13 @@ func (h *harness) admin(method, path string, out any) {
 }
 
 // checks runs the due health checks, then advances the clock by d, running the checks that come due.
-func (h *harness) checks(d time.Duration) { h.host.Clock().Advance(d) }
+// Time passing is also the Worker's data plane exchanging with the chain objects, as it does every snapshot TTL:
+// before (what it saw reaches them) and after (the checks' results reach it).
+func (h *harness) checks(d time.Duration) {
+	h.app.plane.Flush(context.Background())
+	h.host.Clock().Advance(d)
+	h.app.plane.Flush(context.Background())
+}
 
 // checkNoSecrets fails the test when an answered body or a log line holds the admin password or a secret part of
 // an upstream URL.

@@ -57,7 +57,7 @@ func (a *App) describe(w http.ResponseWriter) {
 	jsonrpc.WriteJSON(w, http.StatusOK, b)
 }
 
-// chainRPC validates a client's request and forwards its bytes to the chain object; the answer comes back as is.
+// chainRPC validates a client's request and answers it from the data plane (internal/proxy), in this request.
 func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 	if a.cfgErr != nil {
 		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
@@ -95,16 +95,7 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		derr.Write(w, req)
 		return
 	}
-	resp, err := a.client.ChainRPC(r.Context(), chain, body)
-	if err != nil {
-		a.p.Logf("chain %s: object call failed: %v", chain, err)
-		jsonrpc.ErrInternal.Write(w, req)
-		return
-	}
-	defer resp.Body.Close()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	a.plane.Serve(r.Context(), w, chain, req, body)
 }
 
 // denied answers ErrMethodDenied, naming the method, when a call of req asks for a method the chain's deny list

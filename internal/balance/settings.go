@@ -3,7 +3,11 @@
 // ChainDurableObject keeps one Table in memory and feeds it health reports and live outcomes.
 package balance
 
-import "time"
+import (
+	"time"
+
+	"github.com/evmlb/evmlb/internal/config"
+)
 
 // Settings are the routing thresholds of one chain. The zero value of a field means its default.
 type Settings struct {
@@ -64,4 +68,13 @@ func PollDelay(base time.Duration, failures int, max time.Duration) time.Duratio
 		return max
 	}
 	return d
+}
+
+// SettingsOf maps a chain's configured settings to the table's (defaults are filled in by Settings.Defaults).
+func SettingsOf(c config.Chain) Settings {
+	return Settings{
+		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, BreakerFailures: c.BreakerFailures,
+		BreakerOpenFor: c.BreakerOpenFor, CooldownAfter429: c.CooldownAfter429, ProbeShare: c.ProbeShare,
+		ExpectedChainID: c.ChainID,
+	}
 }

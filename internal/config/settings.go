@@ -17,6 +17,10 @@ type Settings struct {
 	// AttemptTimeout (EVMLB_ATTEMPT_TIMEOUT, a Go duration) bounds one request to one upstream, reading the answer
 	// included, and each health-check call. Default 10s; range 100ms to 5m.
 	AttemptTimeout time.Duration
+	// SnapshotTTL (EVMLB_SNAPSHOT_TTL, a Go duration) is how old a Worker isolate's snapshot of a chain's routing
+	// table may grow before the isolate exchanges its outcomes for a fresh one, in the background. Default 1s;
+	// range 100ms to 1m.
+	SnapshotTTL time.Duration
 	// MaxBodyBytes (EVMLB_MAX_BODY_BYTES) bounds a client's request body; beyond it the answer is 413.
 	// Default 5 MiB (a blob transaction's hex fits); range 1 KiB to 100 MiB (Cloudflare's request limit).
 	MaxBodyBytes int64
@@ -39,6 +43,7 @@ type Settings struct {
 const (
 	EnvHealthInterval   = "EVMLB_HEALTH_INTERVAL"
 	EnvAttemptTimeout   = "EVMLB_ATTEMPT_TIMEOUT"
+	EnvSnapshotTTL      = "EVMLB_SNAPSHOT_TTL"
 	EnvMaxBodyBytes     = "EVMLB_MAX_BODY_BYTES"
 	EnvMaxResponseBytes = "EVMLB_MAX_RESPONSE_BYTES"
 	EnvMaxBatch         = "EVMLB_MAX_BATCH"
@@ -50,6 +55,7 @@ const (
 var DefaultSettings = Settings{
 	HealthInterval:   5 * time.Second,
 	AttemptTimeout:   10 * time.Second,
+	SnapshotTTL:      time.Second,
 	MaxBodyBytes:     5 << 20,
 	MaxResponseBytes: 32 << 20,
 	MaxBatch:         100,
@@ -67,6 +73,7 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 	}{
 		{EnvHealthInterval, &s.HealthInterval, time.Second, time.Hour},
 		{EnvAttemptTimeout, &s.AttemptTimeout, 100 * time.Millisecond, 5 * time.Minute},
+		{EnvSnapshotTTL, &s.SnapshotTTL, 100 * time.Millisecond, time.Minute},
 	} {
 		if v := getenv(d.env); v != "" {
 			x, err := time.ParseDuration(v)

@@ -86,3 +86,26 @@ func Parse(text string) (Stats, error) {
 	}
 	return s, nil
 }
+
+// Add adds c to method's counter (another isolate's counts of the same method), under the same limits as Record.
+func (s Stats) Add(method string, c Counter) {
+	cur := s[method]
+	if cur == nil {
+		if len(method) > MaxMethodLen || len(s) >= MaxMethods {
+			method = Other
+		}
+		if cur = s[method]; cur == nil {
+			cur = &Counter{}
+			s[method] = cur
+		}
+	}
+	cur.Count += c.Count
+	cur.Errors += c.Errors
+	cur.SumMicros += c.SumMicros
+	cur.MaxMicros = max(cur.MaxMicros, c.MaxMicros)
+}
+
+// Counter turns a View back into counts (to add counts to what the admin API read).
+func (v View) Counter() Counter {
+	return Counter{Count: v.Count, Errors: v.Errors, SumMicros: uint64(v.MeanMs * 1000 * float64(v.Count)), MaxMicros: uint64(v.MaxMs * 1000)}
+}

@@ -1,0 +1,59 @@
+package protocol
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/retry"
+	"github.com/evmlb/evmlb/internal/stats"
+)
+
+// PathExchange is the Chain object's endpoint for Worker isolates: POST an Exchange (what the isolate saw since its
+// last one), get back the chain's Snapshot.
+const PathExchange = "/exchange"
+
+// Snapshot is a chain's routing table as the Chain object holds it: every configured upstream's row and the head
+// served. A Worker isolate routes from it (internal/proxy) until it is older than the snapshot TTL.
+type Snapshot struct {
+	Rows []balance.Upstream `json:"rows"`
+	Head uint64             `json:"head"`
+}
+
+// Outcome is how one attempt of a Worker at one upstream ended.
+type Outcome struct {
+	Upstream  string      `json:"u"`
+	Class     retry.Class `json:"c,omitempty"` // retry.OK is ""
+	LatencyUS int64       `json:"l"`
+	At        int64       `json:"t"` // Unix milliseconds
+}
+
+// Exchange is what a Worker isolate reports to a chain: its attempts' outcomes in order (at most MaxOutcomes;
+// Dropped counts those left out), the highest eth_blockNumber it served, and per-method counts per upstream.
+type Exchange struct {
+	Outcomes []Outcome                           `json:"outcomes,omitempty"`
+	Dropped  int                                 `json:"dropped,omitempty"`
+	Head     uint64                              `json:"head,omitempty"`
+	Methods  map[string]map[string]stats.Counter `json:"methods,omitempty"`
+}
+
+// MaxOutcomes bounds the outcomes of one Exchange: an isolate under load keeps the latest.
+const MaxOutcomes = 1024
+
+// Exchange sends ex to the chain's object and returns its snapshot.
+func (c Client) Exchange(ctx context.Context, chain string, ex Exchange) (Snapshot, error) {
+	body, err := json.Marshal(ex)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	var s Snapshot
+	err = c.Chain(ctx, chain, http.MethodPost, PathExchange, body, &s)
+	return s, err
+}
+
+// OutcomeOf makes the Outcome of an attempt.
+func OutcomeOf(up string, class retry.Class, latency time.Duration, at time.Time) Outcome {
+	return Outcome{Upstream: up, Class: class, LatencyUS: latency.Microseconds(), At: at.UnixMilli()}
+}

@@ -1,0 +1,567 @@
+// Package proxy is the data plane: it answers a client's JSON-RPC request inside the Worker's own request, from
+// the isolate's snapshot of the chain's routing table. It fetches providers directly, fails over, hedges and
+// repairs batches, and reports what it saw to the chain's Durable Object in the background (protocol.Exchange),
+// which answers with a fresh snapshot. In the steady state a client request makes no Durable Object call.
+//
+// Pure Go on platform.Platform: the same code runs natively in tests and in the wasm Worker.
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/forward"
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/internal/protocol"
+	"github.com/evmlb/evmlb/internal/retry"
+	"github.com/evmlb/evmlb/internal/stats"
+)
+
+// Defaults of the data plane.
+const (
+	// failureExchangeGap is the least time between two exchanges that local failures trigger early.
+	failureExchangeGap = 100 * time.Millisecond
+	// maxStale is the age past which a snapshot is not routed from at all: the request that finds it so old (an
+	// isolate that was idle) waits for a fresh one. Under any steady traffic snapshots never get this old.
+	maxStale = 30 * time.Second
+)
+
+// Policy is how a chain's requests are tried, beyond the table's thresholds.
+type Policy struct {
+	MaxAttempts     int
+	RequestTimeout  time.Duration
+	HedgePercentile float64 // 0: no hedging
+	HedgeMinDelay   time.Duration
+}
+
+// PolicyOf fills the defaults of a chain's configured settings: the one place they are derived.
+func PolicyOf(c config.Chain) Policy {
+	p := Policy{MaxAttempts: c.MaxAttempts, RequestTimeout: c.RequestTimeout, HedgePercentile: c.HedgePercentile, HedgeMinDelay: c.HedgeMinDelay}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 3
+	}
+	if p.RequestTimeout <= 0 {
+		p.RequestTimeout = 30 * time.Second
+	}
+	if p.HedgeMinDelay <= 0 {
+		p.HedgeMinDelay = 50 * time.Millisecond
+	}
+	return p
+}
+
+// Counters are the data plane's figures for this runtime (shown in /admin/stats).
+type Counters struct {
+	// Requests counts client requests served from a snapshot.
+	Requests uint64 `json:"requests"`
+	// ObjectCallsOnPath counts Durable Object calls a client request waited for (a cold isolate's first snapshot).
+	ObjectCallsOnPath uint64 `json:"object_calls_on_path"`
+	// Exchanges counts background exchanges with chain objects (reports out, snapshots in).
+	Exchanges uint64 `json:"exchanges"`
+	// ExchangeErrors counts exchanges that failed (the isolate keeps routing from what it has).
+	ExchangeErrors uint64 `json:"exchange_errors"`
+}
+
+// Plane is the data plane of one runtime. Make it with New; it is safe for concurrent use.
+type Plane struct {
+	p        platform.Platform
+	cfg      *config.Config
+	settings config.Settings
+	client   protocol.Client
+	ttl      time.Duration
+
+	mu     sync.Mutex
+	chains map[string]*chainView
+
+	requests, onPath, exchanges, exchangeErrors atomic.Uint64
+}
+
+// New makes the data plane of a runtime.
+func New(p platform.Platform, cfg *config.Config, s config.Settings) *Plane {
+	ttl := s.SnapshotTTL
+	if ttl <= 0 {
+		ttl = config.DefaultSettings.SnapshotTTL
+	}
+	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}}
+}
+
+// Counters reads the runtime's figures.
+func (pl *Plane) Counters() Counters {
+	return Counters{Requests: pl.requests.Load(), ObjectCallsOnPath: pl.onPath.Load(), Exchanges: pl.exchanges.Load(), ExchangeErrors: pl.exchangeErrors.Load()}
+}
+
+// chainView is what this isolate knows of one chain: the snapshot's table, updated by its own outcomes at once
+// (its own breaker view), and what it has to report.
+type chainView struct {
+	mu         sync.Mutex
+	table      *balance.Table // nil until the first snapshot
+	fetchedAt  time.Time      // when the table's snapshot arrived
+	lastTry    time.Time      // when the last exchange started
+	exchanging bool
+	cold       chan struct{} // closed when the first snapshot's fetch ends (nil: none running)
+	pending    protocol.Exchange
+	methods    map[string]stats.Stats // per upstream, since the last exchange
+	lat        latencies
+}
+
+func (pl *Plane) view(chain string) *chainView {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	v := pl.chains[chain]
+	if v == nil {
+		v = &chainView{methods: map[string]stats.Stats{}}
+		pl.chains[chain] = v
+	}
+	return v
+}
+
+// names is the chain's configured upstreams, in config order.
+func (pl *Plane) names(chain string) []string {
+	var names []string
+	for _, u := range pl.cfg.ChainUpstreams(chain) {
+		names = append(names, u.Name)
+	}
+	return names
+}
+
+// ensure makes sure v has a table: the first request of a chain in this isolate fetches the snapshot on its
+// path (concurrent first requests wait for the same fetch), and so does one that finds it older than maxStale;
+// later ones never wait. It reports false when no snapshot could be had: the request then routes from the old
+// one, or blind, in config order.
+func (pl *Plane) ensure(ctx context.Context, chain string, v *chainView) bool {
+	for {
+		v.mu.Lock()
+		if v.table != nil && (pl.p.Now().Sub(v.fetchedAt) < maxStale || v.exchanging) {
+			v.mu.Unlock()
+			return true
+		}
+		wait := v.cold
+		if wait == nil {
+			v.cold = make(chan struct{})
+			v.mu.Unlock()
+			pl.onPath.Add(1)
+			ok := pl.exchange(ctx, chain, v)
+			v.mu.Lock()
+			close(v.cold)
+			v.cold = nil
+			v.mu.Unlock()
+			return ok
+		}
+		v.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// exchange reports what v has pending to the chain's object and installs the snapshot it answers. The outcomes
+// seen while it was in flight are applied again on top of the new snapshot, so that the isolate's own view of a
+// failing upstream is not lost.
+func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool {
+	v.mu.Lock()
+	ex := v.pending
+	ex.Methods = nil
+	for up, s := range v.methods {
+		if ex.Methods == nil {
+			ex.Methods = map[string]map[string]stats.Counter{}
+		}
+		m := make(map[string]stats.Counter, len(s))
+		for name, c := range s {
+			m[name] = *c
+		}
+		ex.Methods[up] = m
+	}
+	v.pending, v.methods = protocol.Exchange{}, map[string]stats.Stats{}
+	v.lastTry = pl.p.Now()
+	v.mu.Unlock()
+
+	pl.exchanges.Add(1)
+	snap, err := pl.client.Exchange(ctx, chain, ex)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err != nil {
+		pl.exchangeErrors.Add(1)
+		pl.p.Logf("chain %s: exchange with the chain object failed: %v", chain, err)
+		// Put the report back (bounded), to go with the next exchange.
+		v.pending.Outcomes = keepLatest(append(ex.Outcomes, v.pending.Outcomes...), &v.pending.Dropped)
+		v.pending.Dropped += ex.Dropped
+		v.pending.Head = max(v.pending.Head, ex.Head)
+		for up, m := range ex.Methods {
+			for name, c := range m {
+				v.methodStats(up).Add(name, c)
+			}
+		}
+		return false
+	}
+	t := balance.New(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), nil)
+	for _, u := range snap.Rows {
+		t.Restore(u)
+	}
+	t.ObserveHead(snap.Head)
+	for _, o := range v.pending.Outcomes {
+		t.Observe(o.Upstream, o.Class, time.Duration(o.LatencyUS)*time.Microsecond, time.UnixMilli(o.At))
+	}
+	t.ObserveHead(v.pending.Head)
+	v.table, v.fetchedAt = t, pl.p.Now()
+	return true
+}
+
+func (v *chainView) methodStats(up string) stats.Stats {
+	s := v.methods[up]
+	if s == nil {
+		s = make(stats.Stats)
+		v.methods[up] = s
+	}
+	return s
+}
+
+// keepLatest cuts outcomes to the latest MaxOutcomes, counting the rest in dropped.
+func keepLatest(o []protocol.Outcome, dropped *int) []protocol.Outcome {
+	if n := len(o) - protocol.MaxOutcomes; n > 0 {
+		*dropped += n
+		return o[n:]
+	}
+	return o
+}
+
+// maybeExchange starts a background exchange when the snapshot is older than the TTL, or, after a failure,
+// when the last exchange is at least failureExchangeGap old. At most one runs per chain and isolate.
+func (pl *Plane) maybeExchange(ctx context.Context, chain string, v *chainView, failed bool) {
+	now := pl.p.Now()
+	v.mu.Lock()
+	due := v.table != nil && !v.exchanging &&
+		(now.Sub(v.fetchedAt) >= pl.ttl || (failed && now.Sub(v.lastTry) >= failureExchangeGap))
+	if due {
+		v.exchanging = true
+	}
+	v.mu.Unlock()
+	if !due {
+		return
+	}
+	pl.p.Background(ctx, func(ctx context.Context) {
+		defer func() {
+			v.mu.Lock()
+			v.exchanging = false
+			v.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		pl.exchange(ctx, chain, v)
+	})
+}
+
+// outcome is how one attempt at one upstream ended.
+type outcome struct {
+	up      string
+	class   retry.Class
+	status  int
+	body    []byte // the provider's answer when retry.Lookup(class).Answer, else nil
+	latency time.Duration
+}
+
+// request is one client request on its way.
+type request struct {
+	chain string
+	req   *jsonrpc.Request
+	body  []byte
+	v     *chainView
+	ups   map[string]config.Upstream
+	notif bool // every call is a notification
+}
+
+// Serve answers a client's request, already validated, for chain: candidates in the table's order, the next one
+// tried when an attempt fails with a class that allows it, at most MaxAttempts and within RequestTimeout; reads
+// may be hedged; a batch's failed elements are asked again of the next upstreams. A request holding a write goes
+// to the next upstream only when retry's table says the write never left.
+func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string, req *jsonrpc.Request, body []byte) {
+	pl.requests.Add(1)
+	pol := PolicyOf(pl.cfg.ChainSettings(chain))
+	ctx, cancel := context.WithTimeout(ctx, pol.RequestTimeout)
+	defer cancel()
+	v := pl.view(chain)
+	pl.ensure(ctx, chain, v)
+	r := &request{chain: chain, req: req, body: body, v: v, ups: map[string]config.Upstream{}, notif: onlyNotifications(req)}
+	for _, u := range pl.cfg.ChainUpstreams(chain) {
+		r.ups[u.Name] = u
+	}
+	now := pl.p.Now()
+	ref, write := requestNeeds(req)
+	var cands []string
+	var hedge time.Duration
+	v.mu.Lock()
+	if v.table != nil {
+		cands = append(v.table.Candidates(ref, now), v.table.Fallback(ref, now)...)
+	} else {
+		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
+	}
+	if pol.HedgePercentile > 0 && !write {
+		hedge = max(pol.HedgeMinDelay, v.lat.percentile(pol.HedgePercentile))
+	}
+	v.mu.Unlock()
+	if len(cands) > pol.MaxAttempts {
+		cands = cands[:pol.MaxAttempts]
+	}
+	res, failed := pl.try(ctx, r, cands, hedge)
+	if req.Batch && res.body != nil && res.class != retry.OK { // the class says an element needs another upstream
+		res.body = pl.repairBatch(ctx, r, res.body, remaining(cands, res.up, failed))
+	}
+	switch {
+	case res.body != nil:
+		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
+			res.body = pl.monotonicHead(v, req.Calls[0].ID, res.body)
+		}
+		jsonrpc.WriteJSON(w, res.status, res.body)
+	case res.class != retry.OK && !retryableFor(req, res.class):
+		// A write that may have reached the upstream: the client must know it was not retried.
+		jsonrpc.ErrUpstreamFailed.With(string(res.class)+"; a write is not sent twice").Write(w, req)
+	default:
+		jsonrpc.ErrNoUpstream.Write(w, req)
+	}
+	pl.maybeExchange(ctx, chain, v, len(failed) > 0)
+}
+
+// requestNeeds is the highest block the request's calls name (blockref), and whether any call is a write.
+func requestNeeds(req *jsonrpc.Request) (blockref.Ref, bool) {
+	var ref blockref.Ref
+	write := false
+	for _, c := range req.Calls {
+		write = write || retry.IsWrite(c.Method)
+		r := blockref.Of(c.Method, c.Params)
+		if r.Kind == blockref.Number && (ref.Kind != blockref.Number || r.Number > ref.Number) {
+			ref = r
+		} else if ref.Kind == blockref.None {
+			ref = r
+		}
+	}
+	return ref, write
+}
+
+// retryableFor reports whether every call of req may go to the next upstream after class.
+func retryableFor(req *jsonrpc.Request, class retry.Class) bool {
+	for _, c := range req.Calls {
+		if !retry.Retryable(c.Method, class) {
+			return false
+		}
+	}
+	return true
+}
+
+// onlyNotifications reports whether every call of req is a notification (has no id).
+func onlyNotifications(req *jsonrpc.Request) bool {
+	for _, c := range req.Calls {
+		if !c.Notification() {
+			return false
+		}
+	}
+	return true
+}
+
+// noAttempt is the class of a request that had no upstream to try.
+const noAttempt retry.Class = "no_attempt"
+
+// try runs the attempts of one request over cands and returns the outcome to answer with: the first OK one (or,
+// for a batch, the first batch answer, whose failed elements repairBatch then asks of the next upstreams), else
+// the last answer an upstream gave (a JSON-RPC error such as "header not found"), else the last failure. failed
+// lists the upstreams whose attempt failed. With hedge > 0, when the first attempt has not ended after hedge, the
+// next candidate is tried alongside it and the first good answer wins; the other attempt is canceled.
+func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time.Duration) (outcome, []string) {
+	ctx, cancelAll := context.WithCancel(ctx)
+	defer cancelAll() // cancels attempts still running when an answer has won
+	results := make(chan outcome, len(cands))
+	next, inflight := 0, 0
+	launch := func() bool {
+		if next >= len(cands) || ctx.Err() != nil {
+			return false
+		}
+		up := cands[next]
+		next++
+		inflight++
+		go func() { results <- pl.attempt(ctx, r, up, r.body) }()
+		return true
+	}
+	var timer <-chan struct{}
+	if launch() && hedge > 0 && len(cands) > 1 {
+		timer = pl.p.After(ctx, hedge)
+	}
+	var answer, last outcome
+	last.class = noAttempt
+	var failed []string
+	for inflight > 0 {
+		select {
+		case <-timer:
+			timer = nil
+			launch()
+			continue
+		case res := <-results:
+			inflight--
+			if res.class == forward.Canceled {
+				continue // an attempt this request canceled: no one is to blame
+			}
+			if res.class == retry.OK || (r.req.Batch && isArray(res.body)) {
+				// A batch answer whose elements failed is kept: repairBatch asks the next upstreams for those
+				// elements only, and the others stay this upstream's bytes.
+				return res, failed
+			}
+			failed = append(failed, res.up)
+			pl.p.Logf("chain %s: upstream %s failed (%s)", r.chain, res.up, res.class)
+			last = res
+			if res.body != nil {
+				answer = res
+			}
+			if !retryableFor(r.req, res.class) {
+				if answer.body != nil {
+					return answer, failed
+				}
+				return res, failed
+			}
+			if inflight == 0 {
+				launch()
+			}
+		}
+	}
+	if answer.body != nil {
+		return answer, failed
+	}
+	if ctx.Err() != nil && last.class == noAttempt {
+		last.class = retry.Timeout
+	}
+	return last, failed
+}
+
+// target is how to reach upstream u.
+func (pl *Plane) target(u config.Upstream) forward.Target {
+	timeout := pl.settings.AttemptTimeout
+	if u.AttemptTimeout > 0 {
+		timeout = u.AttemptTimeout
+	}
+	return forward.Target{Fetch: pl.p.Fetch, URL: u.URL, Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now}
+}
+
+// attempt sends body to the upstream up and classifies its answer; the outcome goes into the isolate's own
+// table at once and into the next report.
+func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte) outcome {
+	u, ok := r.ups[up]
+	if !ok {
+		return outcome{up: up, class: noAttempt}
+	}
+	res := forward.Do(ctx, pl.target(u), body)
+	class := res.Class
+	switch {
+	case class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif:
+		class = retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
+	case class == retry.OK:
+		class = retry.Answer(res.Body) // an answer can still send the request elsewhere ("header not found")
+	}
+	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
+	if class == forward.Canceled {
+		return o
+	}
+	if res.Class != retry.OK && class != retry.OK {
+		pl.p.Logf("upstream %s (%s): request failed: %s: %s", u.ID(), u.Endpoint(), res.Class, res.Detail)
+	}
+	if (res.Class == retry.OK || class == retry.OK) && retry.Lookup(class).Answer {
+		o.body = res.Body
+	}
+	pl.observe(r, o, body)
+	return o
+}
+
+// observe applies an attempt's outcome to the isolate's table and hedging window, and queues it for the report.
+func (pl *Plane) observe(r *request, o outcome, body []byte) {
+	now := pl.p.Now()
+	v := r.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.table != nil {
+		v.table.Observe(o.up, o.class, o.latency, now)
+	}
+	if o.class == retry.OK {
+		v.lat.add(o.latency)
+	}
+	v.pending.Outcomes = keepLatest(append(v.pending.Outcomes, protocol.OutcomeOf(o.up, o.class, o.latency, now)), &v.pending.Dropped)
+	s := v.methodStats(o.up)
+	if len(body) == len(r.body) { // the whole request: its calls
+		for _, c := range r.req.Calls {
+			s.Record(c.Method, o.latency, o.class != retry.OK)
+		}
+		return
+	}
+	for _, m := range jsonrpc.Methods(body) { // a repair batch: the calls asked again
+		s.Record(m, o.latency, o.class != retry.OK)
+	}
+}
+
+// remaining is cands without the upstream that answered and those that failed, in order.
+func remaining(cands []string, answered string, failed []string) []string {
+	var out []string
+	for _, c := range cands {
+		if c != answered && !slices.Contains(failed, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// monotonicHead keeps eth_blockNumber from going backwards in this isolate: an answer below the highest block the
+// chain has served or seen is answered with that block instead (same id); a higher one raises it, and goes into
+// the next report.
+func (pl *Plane) monotonicHead(v *chainView, id json.RawMessage, answer []byte) []byte {
+	var a struct {
+		Result string `json:"result"`
+	}
+	if json.Unmarshal(answer, &a) != nil {
+		return answer
+	}
+	n, ok := blockref.ParseQuantity(a.Result)
+	if !ok {
+		return answer
+	}
+	v.mu.Lock()
+	head := n
+	if v.table != nil {
+		head = v.table.ObserveHead(n)
+	}
+	v.pending.Head = max(v.pending.Head, head)
+	v.mu.Unlock()
+	if head == n {
+		return answer
+	}
+	return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
+}
+
+// Flush exchanges, now, every chain this isolate has seen: the chain objects then hold everything it saw. The
+// admin views call it, so that they include what the isolate answering them has seen.
+func (pl *Plane) Flush(ctx context.Context) {
+	pl.mu.Lock()
+	views := make(map[string]*chainView, len(pl.chains))
+	for c, v := range pl.chains {
+		views[c] = v
+	}
+	pl.mu.Unlock()
+	for chain, v := range views {
+		v.mu.Lock()
+		busy := v.exchanging || v.table == nil
+		v.mu.Unlock()
+		if !busy {
+			pl.exchange(ctx, chain, v)
+		}
+	}
+}
+
+// Reset forgets every snapshot and what was not yet reported (after the chains' storage was cleared).
+func (pl *Plane) Reset() {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.chains = map[string]*chainView{}
+}
