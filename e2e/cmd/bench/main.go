@@ -91,6 +91,20 @@ func run(n int, d time.Duration, conc, hostList string) error {
 		}
 	}
 	measureAll("anvil direct", node.URL)
+	if slices.Contains(strings.Split(hostList, ","), "workerd") && (target.Workerd{}).Available() == nil {
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		floor, err := target.StartFloor(sctx, node.URL)
+		cancel()
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("plain-JS floor: failed to start: %v", firstLine(err)))
+		} else if err := warm(floor.URL); err != nil {
+			notes = append(notes, fmt.Sprintf("plain-JS floor: not answering: %v", err))
+			floor.Stop()
+		} else {
+			measureAll("plain-JS floor in workerd", floor.URL)
+			floor.Stop()
+		}
+	}
 
 	tmp, err := os.MkdirTemp("", "evmlb-bench-")
 	if err != nil {

@@ -71,7 +71,7 @@ func (Workerd) Start(ctx context.Context, cfg Config) (*Instance, error) {
 	// other tests run beside this one): then wrangler exits with "Address already in use", and a new pair of
 	// ports is tried.
 	for try := 1; ; try++ {
-		inst, err := startWrangler(ctx, root, state, envFile, tmp)
+		inst, err := startWrangler(ctx, root, state, envFile, tmp, nil)
 		if err == nil {
 			inst.cleanup = cleanupTmp
 			return inst, nil
@@ -84,7 +84,7 @@ func (Workerd) Start(ctx context.Context, cfg Config) (*Instance, error) {
 }
 
 // startWrangler runs wrangler dev on two fresh ports and waits until it serves.
-func startWrangler(ctx context.Context, root, state, envFile, tmp string) (*Instance, error) {
+func startWrangler(ctx context.Context, root, state, envFile, tmp string, extra []string) (*Instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -102,6 +102,7 @@ func startWrangler(ctx context.Context, root, state, envFile, tmp string) (*Inst
 		"--show-interactive-dev-session=false",
 		"--live-reload=false",
 	)
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Dir = root
 	cmd.Env = envList(map[string]string{
 		"WRANGLER_SEND_METRICS": "false",
@@ -147,4 +148,29 @@ func writeEnvFile(path string, vars map[string]string) error {
 		fmt.Fprintf(&b, "%s='%s'\n", k, v)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// StartFloor runs the plain-JS floor Worker (e2e/testdata/floor: one fetch to upstream, nothing else) in workerd
+// through wrangler dev, for benchmarks: the runtime's floor for a proxy. It answers at the instance's URL.
+func StartFloor(ctx context.Context, upstream string) (*Instance, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "evmlb-floor-")
+	if err != nil {
+		return nil, err
+	}
+	envFile := filepath.Join(tmp, "floor.env")
+	if err := writeEnvFile(envFile, map[string]string{"FLOOR_UPSTREAM": upstream}); err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	inst, err := startWrangler(ctx, root, filepath.Join(tmp, "state"), envFile, tmp, []string{"--config", filepath.Join(root, "e2e", "testdata", "floor", "wrangler.toml")})
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	inst.cleanup = func() { _ = os.RemoveAll(tmp) }
+	return inst, nil
 }
