@@ -35,6 +35,7 @@ type Host struct {
 	mu        sync.Mutex
 	handler   Handler
 	instances map[string]*instance // by object id
+	calls     map[string]int       // object calls by role and path
 	nextToken int
 	logs      []string
 }
@@ -172,6 +173,10 @@ func (ns namespace) Fetch(ctx context.Context, name string, req *http.Request) (
 	id := ObjectID(ns.role, name)
 	h := ns.h
 	h.mu.Lock()
+	if h.calls == nil {
+		h.calls = map[string]int{}
+	}
+	h.calls[ns.role+" "+req.URL.Path]++
 	in := h.instances[id]
 	if in == nil {
 		in = &instance{role: ns.role, token: h.newToken(), storage: newStorage(h, id)}
@@ -187,6 +192,13 @@ func (ns namespace) Fetch(ctx context.Context, name string, req *http.Request) (
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, r)
 	return rec.Result(), nil
+}
+
+// ObjectCalls counts the calls made so far to objects of the role at path.
+func (h *Host) ObjectCalls(role, path string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[role+" "+path]
 }
 
 // Storage returns the storage of the instance named name in the role's namespace, nil if it never ran.

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/contract"
+	"github.com/evmlb/evmlb/internal/evmtest"
+	"github.com/evmlb/evmlb/internal/protocol"
+)
+
+// exchanges counts the Worker's exchanges with chain objects so far (background work included).
+func (h *harness) exchanges() int {
+	h.host.Wait()
+	return h.host.ObjectCalls(contract.RoleChain, protocol.PathExchange)
+}
+
+// In the steady state a client request makes no Durable Object call: the isolate routes from its snapshot, and
+// exchanges with the chain object in the background once per snapshot TTL.
+func TestSteadyStateMakesNoObjectCalls(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	b := evmtest.NewNode(t, "b", 1, 100)
+	h := started(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
+	h.post("eth", rpcBody) // warm: this isolate has its snapshot
+	chainCalls := func() int {
+		h.host.Wait()
+		n := 0
+		for _, p := range []string{protocol.PathExchange, protocol.PathRPC, protocol.PathStatus, protocol.PathReport} {
+			n += h.host.ObjectCalls(contract.RoleChain, p)
+		}
+		return n + h.host.ObjectCalls(contract.RoleUpstream, protocol.PathRPC)
+	}
+	before := chainCalls()
+	for range 200 {
+		if status, got := h.post("eth", rpcBody); status != http.StatusOK {
+			t.Fatalf("%d %s", status, got)
+		}
+	}
+	if n := chainCalls() - before; n != 0 {
+		t.Errorf("200 requests within a snapshot TTL made %d object calls, want 0", n)
+	}
+	c := h.app.plane.Counters()
+	if c.ObjectCallsOnPath != 1 {
+		t.Errorf("object calls on the request path: %d, want 1 (the cold isolate's first snapshot)", c.ObjectCallsOnPath)
+	}
+	// Once the snapshot is older than the TTL, the next request triggers one exchange, in the background.
+	h.host.Clock().Advance(1100 * time.Millisecond)
+	ex := h.exchanges()
+	for range 20 {
+		h.post("eth", rpcBody)
+	}
+	if n := h.exchanges() - ex; n != 1 {
+		t.Errorf("20 requests after the TTL made %d exchanges, want 1", n)
+	}
+	if c := h.app.plane.Counters(); c.ObjectCallsOnPath != 1 || c.Requests != 221 {
+		t.Errorf("counters %+v", c)
+	}
+}
+
+// An isolate reacts to the failures it sees at once, with its own view of the breaker, before any snapshot says
+// so; failures trigger an early exchange at most every 100 ms.
+func TestIsolateReactsToFailuresAtOnce(t *testing.T) {
+	bad := evmtest.NewNode(t, "bad", 1, 105) // higher: served first while healthy
+	good := evmtest.NewNode(t, "good", 1, 100)
+	h := started(t, nil, upstream{"eth", "bad", bad.URL}, upstream{"eth", "good", good.URL})
+	if _, got := h.post("eth", rpcBody); servedBy(t, got) != "bad" {
+		t.Fatalf("served by %s before the fault", servedBy(t, got))
+	}
+	ex := h.exchanges()
+	bad.SetFault(evmtest.Status500)
+	if _, got := h.post("eth", rpcBody); servedBy(t, got) != "good" {
+		t.Fatalf("failover: served by %s", servedBy(t, got))
+	}
+	calls := bad.Calls()
+	for range 10 {
+		if _, got := h.post("eth", rpcBody); servedBy(t, got) != "good" {
+			t.Fatalf("served by %s", servedBy(t, got))
+		}
+	}
+	if bad.Calls() != calls {
+		t.Errorf("the isolate tried the failed upstream again %d times", bad.Calls()-calls)
+	}
+	if n := h.exchanges() - ex; n > 1 {
+		t.Errorf("%d exchanges within 100 ms of each other, want at most 1", n)
+	}
+	// What the isolate saw reaches the chain object: the admin view shows bad's failure.
+	var chains struct{ Chains []ChainSummary }
+	h.admin(http.MethodGet, "/admin/chains", &chains)
+	if row := chains.Chains[0].Table[0]; row.Name != "bad" || row.LastError != "http_5xx" {
+		t.Errorf("bad's row after the exchange: %+v", row)
+	}
+}
