@@ -108,7 +108,7 @@ type Call struct {
 
 	mu       sync.Mutex
 	next     uint64
-	waiting  map[uint64]chan Result
+	waiting  map[uint64]waiter
 	bg       int  // background functions running
 	ending   bool // Finish was called: no new background work
 	ended    bool // done was delivered
@@ -120,7 +120,22 @@ type Call struct {
 // New makes a call whose messages go to deliver. deliver may be called from any goroutine, one call at a time;
 // it must only queue the message (CONTRACT.md §4).
 func New(object string, deliver func(Op)) *Call {
-	return &Call{Object: object, deliver: deliver, waiting: map[uint64]chan Result{}}
+	return &Call{Object: object, deliver: deliver, waiting: map[uint64]waiter{}}
+}
+
+// waiter is an operation waiting for its result: the channel it comes on, and what the operation was (its kind,
+// or a storage operation's call), which says how to read the result.
+type waiter struct {
+	ch   chan Result
+	kind string
+}
+
+// Kind is what the waiting operation id is: its kind, or for a storage operation its call ("get", "list", …).
+func (c *Call) Kind(id uint64) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.waiting[id]
+	return w.kind, ok
 }
 
 type ctxKey struct{}
@@ -154,7 +169,11 @@ func (c *Call) Do(ctx context.Context, op Op) (Result, error) {
 	}
 	c.next++
 	op.ID = c.next
-	c.waiting[op.ID] = ch
+	kind := op.Kind
+	if kind == OpStorage {
+		kind = op.Call
+	}
+	c.waiting[op.ID] = waiter{ch: ch, kind: kind}
 	c.send(op)
 	c.mu.Unlock()
 	select {
@@ -179,13 +198,13 @@ func (c *Call) Do(ctx context.Context, op Op) (Result, error) {
 // already) is an error: the host broke the protocol.
 func (c *Call) Complete(id uint64, r Result) error {
 	c.mu.Lock()
-	ch, ok := c.waiting[id]
+	w, ok := c.waiting[id]
 	delete(c.waiting, id)
 	c.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("hostcall: result for operation %d, which is not waiting", id)
 	}
-	ch <- r
+	w.ch <- r
 	c.maybeEnd()
 	return nil
 }

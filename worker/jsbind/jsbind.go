@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"syscall/js"
 	"time"
@@ -42,14 +43,14 @@ func Serve(h Handlers) {
 	b.Set(contract.BindingContractVersion, contract.Version)
 	b.Set(contract.BindingMaxBodyBytes, float64(h.MaxBodyBytes))
 	b.Set(contract.BindingBegin, js.FuncOf(func(_ js.Value, args []js.Value) any {
-		if len(args) != 1 || args[0].Type() != js.TypeObject {
-			panic(js.Global().Get("Error").New("begin(call)"))
+		if len(args) != 3 || args[0].Type() != js.TypeString || args[2].Type() != js.TypeFunction {
+			panic(js.Global().Get("Error").New("begin(call, body, deliver)"))
 		}
-		return begin(h, args[0])
+		return begin(h, args)
 	}))
 	b.Set(contract.BindingComplete, js.FuncOf(func(_ js.Value, args []js.Value) any {
-		if len(args) != 3 {
-			panic(js.Global().Get("Error").New("complete(callId, opId, result)"))
+		if len(args) != 4 {
+			panic(js.Global().Get("Error").New("complete(callId, opId, result, body)"))
 		}
 		mu.Lock()
 		c := calls[args[0].Int()]
@@ -57,40 +58,73 @@ func Serve(h Handlers) {
 		if c == nil {
 			panic(js.Global().Get("Error").New("complete: no such call"))
 		}
-		if err := c.Complete(uint64(args[1].Int()), toResult(args[2])); err != nil {
+		op := uint64(args[1].Int())
+		kind, ok := c.Kind(op)
+		if !ok {
+			panic(js.Global().Get("Error").New("complete: no such operation"))
+		}
+		if err := c.Complete(op, toResult(kind, str(args[2]), args[3])); err != nil {
 			panic(js.Global().Get("Error").New(err.Error()))
 		}
 		return nil
 	}))
 }
 
+// callMeta is what begin() receives (CONTRACT.md §3): a JSON array of strings, [kind, role, object, instance,
+// method, url, bodyTooLarge ("1" or ""), retryCount, name1, value1, …].
+type callMeta struct {
+	Kind, Role, Object, Instance, Method, URL string
+	BodyTooLarge                              bool
+	RetryCount                                int
+	Headers                                   []string
+}
+
+func parseCall(text string) (callMeta, error) {
+	f, err := decodeStrings(text)
+	if err != nil || len(f) < 8 {
+		return callMeta{}, errors.New("begin: the call is not a JSON array of at least 8 strings")
+	}
+	retry, _ := strconv.Atoi(f[7])
+	return callMeta{Kind: f[0], Role: f[1], Object: f[2], Instance: f[3], Method: f[4], URL: f[5],
+		BodyTooLarge: f[6] != "", RetryCount: retry, Headers: f[8:]}, nil
+}
+
 // begin registers a call and starts its handler on a goroutine; it returns the call's id.
-func begin(h Handlers, v js.Value) int {
-	deliver := v.Get("deliver")
-	role := str(v.Get("role"))
-	object := str(v.Get("object"))
-	c := hostcall.New(object, func(op hostcall.Op) { deliver.Invoke(toJS(op)) })
+func begin(h Handlers, args []js.Value) int {
+	m, err := parseCall(args[0].String())
+	if err != nil {
+		panic(js.Global().Get("Error").New(err.Error()))
+	}
+	var body []byte
+	if b := args[1]; b.Type() == js.TypeObject {
+		body = bytesOf(b)
+	}
+	deliver := args[2]
+	c := hostcall.New(m.Object, func(op hostcall.Op) {
+		meta, b := encodeOp(op)
+		if b == nil {
+			deliver.Invoke(meta, js.Null())
+			return
+		}
+		deliver.Invoke(meta, uint8Array(b))
+	})
 	mu.Lock()
 	next++
 	id := next
 	calls[id] = c
 	mu.Unlock()
 	ctx := hostcall.With(context.Background(), c)
-	if str(v.Get("kind")) == "alarm" {
-		retry := 0
-		if r := v.Get("retryCount"); r.Type() == js.TypeNumber {
-			retry = r.Int()
-		}
+	if m.Kind == "alarm" {
 		go func() {
 			msg := ""
-			if err := h.Alarm(ctx, role, object, retry); err != nil {
+			if err := h.Alarm(ctx, m.Role, m.Object, m.RetryCount); err != nil {
 				msg = err.Error()
 			}
 			end(id, c, msg)
 		}()
 		return id
 	}
-	req, err := toRequest(ctx, v, role, h.MaxBodyBytes)
+	req, err := toRequest(ctx, &m, body, h.MaxBodyBytes)
 	go func() {
 		w := &bufferedResponse{header: http.Header{}}
 		if err != nil {
@@ -121,31 +155,30 @@ func str(v js.Value) string {
 }
 
 // toRequest makes the *http.Request of a fetch call, with the contract headers set from the call's fields.
-func toRequest(ctx context.Context, v js.Value, role string, maxBody int64) (*http.Request, error) {
-	u, err := url.Parse(str(v.Get("url")))
+func toRequest(ctx context.Context, m *callMeta, body []byte, maxBody int64) (*http.Request, error) {
+	u, err := url.Parse(m.URL)
 	if err != nil {
 		return nil, errors.New("request URL does not parse")
 	}
-	h := toHeader(v.Get("headers"))
-	h.Set(contract.HeaderRole, role)
+	h := toHeader(m.Headers)
+	h.Set(contract.HeaderRole, m.Role)
 	h.Del(contract.HeaderObject)
 	h.Del(contract.HeaderInstance)
-	if o := str(v.Get("object")); o != "" {
-		h.Set(contract.HeaderObject, o)
-		h.Set(contract.HeaderInstance, str(v.Get("instance")))
+	if m.Object != "" {
+		h.Set(contract.HeaderObject, m.Object)
+		h.Set(contract.HeaderInstance, m.Instance)
 	}
 	req := (&http.Request{
-		Method: str(v.Get("method")), URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Method: m.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: u.Host, RequestURI: u.RequestURI(), Body: http.NoBody,
 	}).WithContext(ctx)
-	switch b := v.Get("body"); {
-	case v.Get("bodyTooLarge").Truthy():
+	switch {
+	case m.BodyTooLarge:
 		req.Body = tooLarge{limit: maxBody}
 		req.ContentLength = -1
-	case b.Type() == js.TypeObject:
-		buf := bytesOf(b)
-		req.Body = bodyReader{bytes.NewReader(buf), buf}
-		req.ContentLength = int64(len(buf))
+	case body != nil:
+		req.Body = bodyReader{bytes.NewReader(body), body}
+		req.ContentLength = int64(len(body))
 	}
 	return req, nil
 }
@@ -173,28 +206,24 @@ func bytesOf(u8 js.Value) []byte {
 	return buf
 }
 
-// toHeader reads a flat [name, value, …] array.
-func toHeader(v js.Value) http.Header {
-	h := http.Header{}
-	if v.Type() != js.TypeObject {
-		return h
-	}
-	n := v.Length()
-	for i := 0; i+1 < n; i += 2 {
-		h.Add(v.Index(i).String(), v.Index(i+1).String())
+// toHeader reads a flat [name, value, …] list.
+func toHeader(a []string) http.Header {
+	h := make(http.Header, len(a)/2)
+	for i := 0; i+1 < len(a); i += 2 {
+		h.Add(a[i], a[i+1])
 	}
 	return h
 }
 
-// flat writes h as a flat [name, value, …] array.
-func flat(h http.Header) js.Value {
-	a := make([]any, 0, 2*len(h))
+// flat writes h as a flat [name, value, …] list.
+func flat(h http.Header) []string {
+	a := make([]string, 0, 2*len(h))
 	for k, vs := range h {
 		for _, v := range vs {
 			a = append(a, k, v)
 		}
 	}
-	return js.ValueOf(a)
+	return a
 }
 
 func uint8Array(b []byte) js.Value {
@@ -205,102 +234,100 @@ func uint8Array(b []byte) js.Value {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// toJS makes the plain object of an op (CONTRACT.md §4).
-func toJS(op hostcall.Op) js.Value {
-	o := js.Global().Get("Object").New()
-	o.Set("op", op.Kind)
+// encodeOp writes an op as its JSON text (CONTRACT.md §4) and its body (nil when it has none).
+func encodeOp(op hostcall.Op) (string, []byte) {
+	o := newObject()
+	o.str("op", op.Kind)
 	if op.ID != 0 {
-		o.Set("id", float64(op.ID))
+		o.num("id", float64(op.ID))
 	}
-	body := func() {
-		if op.Body != nil {
-			o.Set("body", uint8Array(op.Body))
-		} else {
-			o.Set("body", js.Null())
-		}
-	}
+	var body []byte
 	switch op.Kind {
 	case hostcall.OpFetch, hostcall.OpObject:
-		o.Set("method", op.Method)
-		o.Set("headers", flat(op.Header))
-		body()
-		o.Set("timeout", ms(op.Timeout))
+		o.str("method", op.Method)
+		o.strs("headers", flat(op.Header))
+		o.num("timeout", ms(op.Timeout))
 		if op.Kind == hostcall.OpFetch {
-			o.Set("url", op.URL)
-			o.Set("limit", float64(op.Limit))
+			o.str("url", op.URL)
+			o.num("limit", float64(op.Limit))
 		} else {
-			o.Set("namespace", op.Namespace)
-			o.Set("name", op.Name)
-			o.Set("path", op.Path)
+			o.str("namespace", op.Namespace)
+			o.str("name", op.Name)
+			o.str("path", op.Path)
 		}
+		body = op.Body
 	case hostcall.OpStorage:
-		o.Set("call", op.Call)
+		o.str("call", op.Call)
 		switch op.Call {
 		case "get":
-			o.Set("key", op.Key)
+			o.str("key", op.Key)
 		case "put":
-			a := make([]any, 0, 2*len(op.Entries))
+			kv := make([]string, 0, 2*len(op.Entries))
 			for k, v := range op.Entries {
-				a = append(a, k, v)
+				kv = append(kv, k, v)
 			}
-			o.Set("entries", js.ValueOf(a))
+			o.strs("entries", kv)
 		case "delete":
-			a := make([]any, len(op.Keys))
-			for i, k := range op.Keys {
-				a[i] = k
-			}
-			o.Set("keys", js.ValueOf(a))
+			o.strs("keys", op.Keys)
 		case "list":
-			o.Set("prefix", op.Prefix)
+			o.str("prefix", op.Prefix)
 		case "setAlarm":
-			o.Set("time", float64(op.Time.UnixMilli()))
+			o.num("time", float64(op.Time.UnixMilli()))
 		}
 	case hostcall.OpSleep:
-		o.Set("ms", ms(op.Sleep))
+		o.num("ms", ms(op.Sleep))
 	case hostcall.OpAbort:
-		o.Set("target", float64(op.Target))
+		o.num("target", float64(op.Target))
 	case hostcall.OpResponse:
-		o.Set("status", op.Status)
-		o.Set("headers", flat(op.Header))
-		body()
+		o.num("status", float64(op.Status))
+		o.strs("headers", flat(op.Header))
+		body = op.Body
 	case hostcall.OpDone:
 		if op.Err != "" {
-			o.Set("error", op.Err)
+			o.str("error", op.Err)
 		}
 	default:
 		panic(fmt.Sprintf("jsbind: unknown op %q", op.Kind))
 	}
-	return o
+	return o.String(), body
 }
 
-// toResult reads the host's result object.
-func toResult(v js.Value) hostcall.Result {
+// toResult reads the host's result of operation op (CONTRACT.md §4): a JSON array of strings, [error, message,
+// payload…], and the body (null when none).
+func toResult(kind, text string, body js.Value) hostcall.Result {
+	f, err := decodeStrings(text)
+	if err != nil || len(f) < 2 {
+		return hostcall.Result{Err: hostcall.ErrInvalid, Message: "the result is not a JSON array of at least 2 strings"}
+	}
+	if f[0] != "" {
+		return hostcall.Result{Err: f[0], Message: f[1]}
+	}
+	p := f[2:]
 	var r hostcall.Result
-	if v.Type() != js.TypeObject {
-		return hostcall.Result{Err: hostcall.ErrInvalid, Message: "result is not an object"}
-	}
-	if e := v.Get("error"); e.Type() == js.TypeString {
-		r.Err, r.Message = e.String(), str(v.Get("message"))
-		return r
-	}
-	if s := v.Get("status"); s.Type() == js.TypeNumber {
-		r.Status = s.Int()
-		r.Header = toHeader(v.Get("headers"))
-		if b := v.Get("body"); b.Type() == js.TypeObject {
-			r.Body = bytesOf(b)
+	switch kind {
+	case hostcall.OpFetch, hostcall.OpObject:
+		if len(p) < 1 {
+			return hostcall.Result{Err: hostcall.ErrInvalid, Message: "no status"}
 		}
-	}
-	if val := v.Get("value"); val.Type() == js.TypeString {
-		r.Value, r.Found = val.String(), true
-	}
-	if t := v.Get("time"); t.Type() == js.TypeNumber {
-		r.Time, r.Found = time.UnixMilli(int64(t.Float())), true
-	}
-	if e := v.Get("entries"); e.Type() == js.TypeObject {
-		n := e.Length()
-		r.Entries = make(map[string]string, n/2)
-		for i := 0; i+1 < n; i += 2 {
-			r.Entries[e.Index(i).String()] = e.Index(i + 1).String()
+		r.Status, _ = strconv.Atoi(p[0])
+		r.Header = toHeader(p[1:])
+		r.Body = []byte{}
+		if body.Type() == js.TypeObject {
+			r.Body = bytesOf(body)
+		}
+	case "get":
+		if len(p) > 0 {
+			r.Value, r.Found = p[0], true
+		}
+	case "getAlarm":
+		if len(p) > 0 {
+			ms, _ := strconv.ParseInt(p[0], 10, 64)
+			r.Time, r.Found = time.UnixMilli(ms), true
+		}
+	case "list":
+		r.Entries = make(map[string]string, len(p)/2)
+		for i := 0; i+1 < len(p); i += 2 {
+			r.Entries[p[i]] = p[i+1]
 		}
 	}
 	return r

@@ -78,13 +78,19 @@ const pairs = (a) => {
   return h;
 };
 
-// Reads a request's body for begin(): at most maxBodyBytes, else bodyTooLarge.
-async function withBody(call, request, max) {
-  const length = Number(request.headers.get("content-length"));
-  if (request.body === null) return call;
-  if (length > max) return { ...call, body: null, bodyTooLarge: true };
+// Reads a request's body for begin(): at most maxBodyBytes, else null and call.bodyTooLarge.
+async function readBody(call, request, max) {
+  if (request.body === null) return null;
+  if (Number(request.headers.get("content-length")) > max) {
+    call.bodyTooLarge = true;
+    return null;
+  }
   const body = new Uint8Array(await request.arrayBuffer());
-  return body.byteLength > max ? { ...call, body: null, bodyTooLarge: true } : { ...call, body };
+  if (body.byteLength > max) {
+    call.bodyTooLarge = true;
+    return null;
+  }
+  return body;
 }
 
 // Performs one operation of a call (CONTRACT.md §4). It runs in the call's own context: every I/O object it
@@ -109,78 +115,83 @@ async function perform(op, { env, storage, running }) {
         const length = Number(resp.headers.get("content-length"));
         if (op.limit > 0 && length > op.limit) {
           ac.abort();
-          return { error: "too_large" };
+          return failed("too_large");
         }
         const body = new Uint8Array(await resp.arrayBuffer());
-        if (op.limit > 0 && body.byteLength > op.limit) return { error: "too_large" };
-        return { status: resp.status, headers: flat(resp.headers), body };
+        if (op.limit > 0 && body.byteLength > op.limit) return failed("too_large");
+        return { result: ["", "", String(resp.status), ...flat(resp.headers)], body };
       }
       case "sleep":
         await new Promise((resolve) => {
           const t = setTimeout(resolve, op.ms);
           ac.signal.addEventListener("abort", () => (clearTimeout(t), resolve()));
         });
-        return ac.signal.aborted ? { error: "aborted" } : {};
+        return ac.signal.aborted ? failed("aborted") : ok();
       case "storage":
-        return await storageOp(storage, op);
+        return ok(...(await storageOp(storage, op)));
       default:
-        return { error: "invalid", message: `unknown op ${op.op}` };
+        return failed("invalid", `unknown op ${op.op}`);
     }
   } catch (error) {
-    if (op.op === "storage") return { error: "storage", message: String(error && error.message) };
-    if (timedOut) return { error: "timeout" };
-    if (ac.signal.aborted) return { error: "aborted" };
-    return { error: "network", message: String(error && error.message) };
+    if (op.op === "storage") return failed("storage", error && error.message);
+    if (timedOut) return failed("timeout");
+    if (ac.signal.aborted) return failed("aborted");
+    return failed("network", error && error.message);
   } finally {
     clearTimeout(timer);
     running.delete(op.id);
   }
 }
 
+// A result is a JSON array of strings, [error, message, payload…] (CONTRACT.md §4), and a body.
+const ok = (...payload) => ({ result: ["", "", ...payload], body: null });
+const failed = (error, message = "") => ({ result: [error, String(message)], body: null });
+
+// Performs a storage call; returns its payload.
 async function storageOp(storage, op) {
-  if (!storage) return { error: "invalid", message: "storage outside a Durable Object" };
+  if (!storage) throw new Error("storage outside a Durable Object");
   switch (op.call) {
     case "get": {
       const value = await storage.get(op.key);
-      return value === undefined ? {} : { value };
+      return value === undefined ? [] : [value];
     }
     case "put": {
       const entries = {};
       for (let i = 0; i + 1 < op.entries.length; i += 2) entries[op.entries[i]] = op.entries[i + 1];
       await storage.put(entries);
-      return {};
+      return [];
     }
     case "delete":
       await storage.delete(op.keys);
-      return {};
+      return [];
     case "list":
-      return { entries: flat(await storage.list({ prefix: op.prefix })) };
+      return flat(await storage.list({ prefix: op.prefix }));
     case "deleteAll":
       await storage.deleteAll();
-      return {};
+      return [];
     case "getAlarm": {
       const time = await storage.getAlarm();
-      return time === null ? {} : { time };
+      return time === null ? [] : [String(time)];
     }
     case "setAlarm":
       await storage.setAlarm(op.time);
-      return {};
+      return [];
     case "deleteAlarm":
       await storage.deleteAlarm();
-      return {};
+      return [];
   }
-  return { error: "invalid", message: `unknown storage call ${op.call}` };
+  throw new Error(`unknown storage call ${op.call}`);
 }
 
 // Runs one call: begin() in Go, then every message Go delivers is handled here, in this call's context. Go may
 // call deliver from any context, so deliver only queues and wakes this loop (a promise made here). It resolves
 // with the call's response (fetch calls) and settles `finished` at done.
-function run(rt, env, call, { storage, waitUntil }) {
+function run(rt, env, call, body, { storage, waitUntil }) {
   return new Promise((respond, fail) => {
     const queue = [];
     let wake = null;
-    call.deliver = (m) => {
-      queue.push(m);
+    const deliver = (meta, body) => {
+      queue.push(meta, body);
       if (wake !== null) {
         const w = wake;
         wake = null;
@@ -189,7 +200,7 @@ function run(rt, env, call, { storage, waitUntil }) {
     };
     let id;
     try {
-      id = rt.binding.begin(call);
+      id = rt.binding.begin(JSON.stringify(call), body, deliver);
     } catch (error) {
       fail(error);
       return;
@@ -198,7 +209,8 @@ function run(rt, env, call, { storage, waitUntil }) {
     const loop = (async () => {
       for (;;) {
         while (queue.length === 0) await new Promise((resolve) => (wake = resolve));
-        const m = queue.shift();
+        const m = JSON.parse(queue.shift());
+        m.body = queue.shift();
         switch (m.op) {
           case "response":
             respond(new Response(m.body, { status: m.status, headers: pairs(m.headers) }));
@@ -211,9 +223,9 @@ function run(rt, env, call, { storage, waitUntil }) {
             respond(null);
             return;
           default:
-            perform(m, io).then((result) => {
+            perform(m, io).then(({ result, body }) => {
               try {
-                rt.binding.complete(id, m.id, result);
+                rt.binding.complete(id, m.id, JSON.stringify(result), body);
               } catch (error) {
                 console.error(`evmlb: complete: ${error && error.message}`);
               }
@@ -235,12 +247,11 @@ async function fetchCall(env, request, role, extra) {
     return internalError("start", error);
   }
   try {
-    const call = await withBody(
-      { kind: "fetch", role, method: request.method, url: request.url, headers: flat(request.headers), body: null, ...extra.ids },
-      request,
-      rt.binding.maxBodyBytes,
-    );
-    const response = await run(rt, env, call, extra);
+    const call = { bodyTooLarge: false };
+    const body = await readBody(call, request, rt.binding.maxBodyBytes);
+    const ids = extra.ids;
+    const fields = ["fetch", role, ids.object ?? "", ids.instance ?? "", request.method, request.url, call.bodyTooLarge ? "1" : "", "0"];
+    const response = await run(rt, env, [...fields, ...flat(request.headers)], body, extra);
     return response ?? internalError("request", new Error("no response"));
   } catch (error) {
     return internalError("request", error);
@@ -260,8 +271,8 @@ class GoDurableObject extends DurableObject {
   // A rejection makes workerd retry the alarm with back-off, as the contract says.
   async alarm(info) {
     const rt = await getRuntime(this.env);
-    const call = { kind: "alarm", role: this.role, ...this.ids, retryCount: (info && info.retryCount) || 0 };
-    await run(rt, this.env, call, { storage: this.ctx.storage });
+    const call = ["alarm", this.role, this.ids.object, this.ids.instance, "", "", "", String((info && info.retryCount) || 0)];
+    await run(rt, this.env, call, null, { storage: this.ctx.storage });
   }
 }
 

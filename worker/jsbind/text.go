@@ -1,0 +1,191 @@
+package jsbind
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The call protocol's metadata crosses as JSON text (CONTRACT.md §3–4): the host parses and writes it natively,
+// and Go reads and writes it here by hand. encoding/json's reflection costs about 100 µs per call in wasm (8×
+// native), measured; these take a few.
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+			i++
+		case c < 0x20:
+			b = append(b, `\u00`...)
+			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+			i++
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	return append(b, '"')
+}
+
+// object builds a JSON object.
+type object struct{ b []byte }
+
+func newObject() *object { return &object{b: append(make([]byte, 0, 256), '{')} }
+
+func (o *object) key(k string) {
+	if len(o.b) > 1 {
+		o.b = append(o.b, ',')
+	}
+	o.b = appendString(o.b, k)
+	o.b = append(o.b, ':')
+}
+
+func (o *object) str(k, v string) { o.key(k); o.b = appendString(o.b, v) }
+
+func (o *object) num(k string, v float64) {
+	o.key(k)
+	o.b = strconv.AppendFloat(o.b, v, 'f', -1, 64)
+}
+
+func (o *object) strs(k string, vs []string) {
+	o.key(k)
+	o.b = append(o.b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			o.b = append(o.b, ',')
+		}
+		o.b = appendString(o.b, v)
+	}
+	o.b = append(o.b, ']')
+}
+
+func (o *object) String() string { return string(append(o.b, '}')) }
+
+var errStrings = errors.New("not a JSON array of strings")
+
+// decodeStrings reads a JSON array of strings, as JSON.stringify writes it.
+func decodeStrings(s string) ([]string, error) {
+	i := skip(s, 0)
+	if i >= len(s) || s[i] != '[' {
+		return nil, errStrings
+	}
+	i = skip(s, i+1)
+	var out []string
+	if i < len(s) && s[i] == ']' {
+		return out, nil
+	}
+	for {
+		v, n, err := readString(s, i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+		i = skip(s, n)
+		if i >= len(s) {
+			return nil, errStrings
+		}
+		switch s[i] {
+		case ',':
+			i = skip(s, i+1)
+		case ']':
+			return out, nil
+		default:
+			return nil, errStrings
+		}
+	}
+}
+
+func skip(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// readString reads the JSON string at s[i] and returns it and the index after it.
+func readString(s string, i int) (string, int, error) {
+	if i >= len(s) || s[i] != '"' {
+		return "", 0, errStrings
+	}
+	i++
+	start := i
+	for i < len(s) && s[i] != '"' && s[i] != '\\' {
+		i++
+	}
+	if i < len(s) && s[i] == '"' {
+		return s[start:i], i + 1, nil // no escapes: a substring, no copy
+	}
+	b := []byte(s[start:i])
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '"':
+			return string(b), i + 1, nil
+		case c != '\\':
+			b = append(b, c)
+			i++
+			continue
+		}
+		if i+1 >= len(s) {
+			return "", 0, errStrings
+		}
+		switch e := s[i+1]; e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := hex4(s, i+2)
+			if !ok {
+				return "", 0, errStrings
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				r2, ok := rune(0), false
+				if i+7 < len(s) && s[i+2] == '\\' && s[i+3] == 'u' {
+					r2, ok = hex4(s, i+4)
+				}
+				if d := utf16.DecodeRune(r, r2); ok && d != utf8.RuneError {
+					r = d
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			b = utf8.AppendRune(b, r)
+		default:
+			return "", 0, errStrings
+		}
+		i += 2
+	}
+	return "", 0, errStrings
+}
+
+func hex4(s string, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s[i:i+4], 16, 32)
+	return rune(n), err == nil
+}
