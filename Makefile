@@ -6,7 +6,7 @@ PORT ?= 8787
 GO_SOURCES := $(shell find worker internal durable -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 WRANGLER := node_modules/.bin/wrangler
 
-.PHONY: help build run dev test test-unit test-e2e bench fuzz check fmt vet clean deps
+.PHONY: help build run dev test test-unit test-e2e bench profile-workerd fuzz check fmt vet clean deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,9 @@ test-unit: ## the native unit tests only
 
 bench: build deps ## latency and throughput through each host and directly; app.wasm size
 	$(GO) run ./e2e/cmd/bench
+
+profile-workerd: build deps ## a V8 CPU profile of the balancer in workerd under load (PROFILE_REQUESTS, PROFILE_CONCURRENCY)
+	scripts/profile-workerd.sh
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	scripts/fuzz.sh $${FUZZTIME:-20s}
