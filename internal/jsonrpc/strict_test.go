@@ -189,3 +189,41 @@ func TestParseAliasesIDAndParams(t *testing.T) {
 		t.Errorf("params %s", c.Params)
 	}
 }
+
+func TestReaders(t *testing.T) {
+	raw := []byte(` [ {"a":1}, "x" ,[] ] `)
+	if elems, ok := Array(raw); !ok || len(elems) != 3 || string(elems[0]) != `{"a":1}` || string(elems[1]) != `"x"` ||
+		string(elems[2]) != `[]` || !within(raw, elems[0]) || cap(elems[0]) != len(elems[0]) {
+		t.Errorf("Array: %q %v", elems, ok)
+	}
+	for _, bad := range []string{``, `{}`, `[1,]`, `[1] 2`, `[{"a":1,"A":2}]`, `["\ud800"]`, `[` + strings.Repeat("[", MaxDepth) + `]`} {
+		if _, ok := Array([]byte(bad)); ok {
+			t.Errorf("Array(%s) ok", bad)
+		}
+	}
+	if elems, ok := Array([]byte(`[]`)); !ok || len(elems) != 0 {
+		t.Errorf("Array([]): %q %v", elems, ok)
+	}
+
+	obj := []byte(`{"FromBlock":"0x1","\u0074oBlock":"0x2","x":{"fromBlock":3}}`)
+	if v, ok := Fields(obj, "fromBlock", "toBlock", "x"); !ok || v[0] != nil || string(v[1]) != `"0x2"` || string(v[2]) != `{"fromBlock":3}` {
+		t.Errorf("Fields: %q %v", v, ok)
+	}
+	if v, ok := Fields([]byte(`{}`), "a"); !ok || len(v) != 1 || v[0] != nil {
+		t.Errorf("Fields({}): %q %v", v, ok)
+	}
+	for _, bad := range []string{`[]`, `{"a":1,"a":2}`, `{"a":1,"A":2}`, `{"a":{"b":1,"b":1}}`, `{"a":1`, `{"a":1}x`, `null`} {
+		if _, ok := Fields([]byte(bad), "a"); ok {
+			t.Errorf("Fields(%s) ok", bad)
+		}
+	}
+
+	if s, ok := String([]byte(`"a\u00e9\ud83d\ude00\n"`)); !ok || s != "aé😀\n" {
+		t.Errorf("String: %q %v", s, ok)
+	}
+	for _, bad := range []string{`1`, `"a`, `"a" "b"`, `"\udc00"`, "\"\xff\""} {
+		if _, ok := String([]byte(bad)); ok {
+			t.Errorf("String(%s) ok", bad)
+		}
+	}
+}
