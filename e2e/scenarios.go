@@ -766,6 +766,9 @@ func scHostile(s *S) {
 		{"empty batch", `[]`, 0, -32600},
 		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_\xff\"}", http.StatusBadRequest, -32700},
 		{"denied method", `{"jsonrpc":"2.0","id":1,"method":"admin_peers","params":[]}`, http.StatusForbidden, -32067},
+		// Anvil reads keys exactly (serde) and would run eth_sign; Go's encoding/json, eth_chainId.
+		{"case-variant key", `{"jsonrpc":"2.0","id":1,"method":"eth_sign","params":[],"METHOD":"eth_chainId"}`, http.StatusBadRequest, -32600},
+		{"duplicate key", `[{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","method":"eth_chainId","params":[]}]`, http.StatusBadRequest, -32600},
 		{"body over the limit", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["` + strings.Repeat("a", 8192) + `"]}`, http.StatusRequestEntityTooLarge, 0},
 	}
 	for _, c := range cases {
