@@ -52,6 +52,7 @@ func Scenarios() []Scenario {
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
 	}
+	sc = append(sc, Scenario{"failover-redirect", 4, func(s *S) { scFailover(s, faultproxy.Redirect) }})
 	for _, f := range faultproxy.Catalog {
 		for _, bad := range []int{1, 2} {
 			sc = append(sc, Scenario{fmt.Sprintf("fault-%s-%dof3", f.Name, bad), 4, func(s *S) { scFaultTable(s, f, bad) }})
@@ -694,6 +695,8 @@ func scFailover(s *S, kind faultproxy.Kind) {
 	if kind != faultproxy.Refuse {
 		s.must(bad.Count("eth_getBalance") >= 1, "the failing upstream was never tried (no failover exercised)")
 	}
+	// A redirect is never followed, by requests or health checks.
+	s.must(bad.RedirectsFollowed() == 0, "the redirect was followed %d times", bad.RedirectsFollowed())
 }
 
 // Issue 4's fault table: bad of three upstreams have the fault from the
