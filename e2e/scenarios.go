@@ -496,7 +496,8 @@ func scAllDown(s *S) {
 }
 
 // Admin endpoints need basic auth as admin with ADMIN_PASSWORD; every one
-// answers JSON with it.
+// answers JSON with it. Admin writes also need a request that a browser would
+// only send cross-origin after a preflight.
 func scAdminAuth(s *S) {
 	n := s.Node(31337, 1)
 	_, up := s.Upstream(n, "ethereum", "one")
@@ -529,6 +530,17 @@ func scAdminAuth(s *S) {
 			}
 			if wa := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(strings.ToLower(wa), "basic") {
 				s.Errorf("%s %s with %s: WWW-Authenticate %q", ep.method, ep.path, w.name, wa)
+			}
+		}
+		if ep.method != http.MethodGet {
+			// A form another site's page posts with the browser's credentials
+			// is refused: admin writes need a request that takes a preflight.
+			form := map[string]string{"Authorization": basic("admin", s.Password), "Origin": "https://evil.example",
+				"Content-Type": "application/x-www-form-urlencoded"}
+			r := b.Do(ep.method, ep.path, []byte("x=1"), form)
+			s.Record(ep.method+" "+ep.path+" cross-site form", r, NormRPC)
+			if r.Status != http.StatusUnsupportedMediaType || r.Header.Get("Access-Control-Allow-Origin") != "" {
+				s.Errorf("%s %s as a cross-site form: %d %s, want 415 without CORS", ep.method, ep.path, r.Status, r.Body)
 			}
 		}
 		r := b.Admin(ep.method, ep.path)
