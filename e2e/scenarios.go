@@ -781,6 +781,7 @@ func scHostile(s *S) {
 		{"empty batch", `[]`, 0, -32600},
 		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_\xff\"}", http.StatusBadRequest, -32700},
 		{"denied method", `{"jsonrpc":"2.0","id":1,"method":"admin_peers","params":[]}`, http.StatusForbidden, -32067},
+		{"denied dev-node method", `{"jsonrpc":"2.0","id":1,"method":"anvil_mine","params":["0x1"]}`, http.StatusForbidden, -32067},
 		{"body over the limit", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["` + strings.Repeat("a", 8192) + `"]}`, http.StatusRequestEntityTooLarge, 0},
 	}
 	for _, c := range cases {
