@@ -42,6 +42,10 @@ func TestDeniedMethods(t *testing.T) {
 		{"sending with the provider's keys", "eth_sendTransaction"},
 		{"node control", "debug_setHead"},
 		{"engine", "engine_forkchoiceUpdatedV3"},
+		{"dev node: evm_", "evm_mine"},
+		{"dev node: anvil_", "anvil_setBalance"},
+		{"dev node: hardhat_", "hardhat_impersonateAccount"},
+		{"dev node: ganache_", "ganache_snapshot"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := h.post("eth", `{"jsonrpc":"2.0","id":"x7","method":"`+tc.method+`","params":[]}`)
@@ -89,9 +93,11 @@ func TestDeniedMethods(t *testing.T) {
 
 func TestDenyListConfigured(t *testing.T) {
 	n := evmtest.NewNode(t, "a", 1, 100)
-	cfg := `{"chains": {"open": {"deny_methods": []}, "strict": {"deny_methods": ["eth_call", "eth_get*"]}},
+	cfg := `{"chains": {"open": {"deny_methods": []}, "strict": {"deny_methods": ["eth_call", "eth_get*"]},
+			"devnet": {"deny_methods": ["admin_*", "personal_*", "eth_sign*", "eth_sendTransaction"]}},
 		"upstreams": [{"chain": "open", "name": "a", "upstream": "` + n.URL + `"},
 			{"chain": "strict", "name": "a", "upstream": "` + n.URL + `"},
+			{"chain": "devnet", "name": "a", "upstream": "` + n.URL + `"},
 			{"chain": "plain", "name": "a", "upstream": "` + n.URL + `"}]}`
 	for _, tc := range []struct {
 		name, env string
@@ -109,6 +115,10 @@ func TestDenyListConfigured(t *testing.T) {
 		{"environment list", "eth_call, debug_*", "plain", "debug_traceCall", http.StatusForbidden},
 		{"chain list beats the environment", "eth_call, debug_*", "open", "eth_call", http.StatusOK},
 		{"environment none", "none", "plain", "admin_peers", http.StatusOK},
+		{"dev-node methods denied by default", "", "plain", "evm_mine", http.StatusForbidden},
+		{"a devnet allows them with its own list", "", "devnet", "evm_mine", http.StatusOK},
+		{"a devnet allows anvil_", "", "devnet", "anvil_setBalance", http.StatusOK},
+		{"a devnet's list still denies", "", "devnet", "personal_sign", http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"UPSTREAM_CONFIG": cfg, "ADMIN_PASSWORD": password, "EVMLB_ATTEMPT_TIMEOUT": "300ms"}

@@ -18,8 +18,11 @@ import (
 // Why not net/http's client, which on js/wasm also uses fetch: http.Transport keeps its native fallback (TLS,
 // x509, HTTP/2) linked in, which made app.wasm 12 MB (3.2 MB gzipped, over the 3 MB a Worker may have on the
 // free plan); calling fetch here lets the linker drop all of it (7.3 MB, 2.0 MB gzipped).
+//
+// A redirect is never followed (redirect "manual": the 3xx is the answer, see platform.Platform.Fetch).
 func Fetch(req *http.Request) (*http.Response, error) {
 	return roundTrip(req, false, func(url string, init js.Value) js.Value {
+		init.Set("redirect", "manual")
 		return js.Global().Call("fetch", url, init)
 	})
 }
