@@ -232,10 +232,11 @@ func (b *Balancer) Post(chain string, body []byte) *rpc.Response {
 	return b.Do(http.MethodPost, "/"+chain, body, map[string]string{"Content-Type": "application/json"})
 }
 
-// Admin calls an admin endpoint with the right credentials.
+// Admin calls an admin endpoint with the right credentials, and the header
+// that admin writes need (X-Evmlb-Admin).
 func (b *Balancer) Admin(method, path string) *rpc.Response {
 	b.s.Helper()
-	return b.Do(method, path, nil, map[string]string{"Authorization": basic("admin", b.s.Password)})
+	return b.Do(method, path, nil, map[string]string{"Authorization": basic("admin", b.s.Password), "X-Evmlb-Admin": "1"})
 }
 
 func basic(user, pass string) string {

@@ -52,6 +52,7 @@ func Scenarios() []Scenario {
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
 	}
+	sc = append(sc, Scenario{"failover-redirect", 4, func(s *S) { scFailover(s, faultproxy.Redirect) }})
 	for _, f := range faultproxy.Catalog {
 		for _, bad := range []int{1, 2} {
 			sc = append(sc, Scenario{fmt.Sprintf("fault-%s-%dof3", f.Name, bad), 4, func(s *S) { scFaultTable(s, f, bad) }})
@@ -495,7 +496,8 @@ func scAllDown(s *S) {
 }
 
 // Admin endpoints need basic auth as admin with ADMIN_PASSWORD; every one
-// answers JSON with it.
+// answers JSON with it. Admin writes also need a request that a browser would
+// only send cross-origin after a preflight.
 func scAdminAuth(s *S) {
 	n := s.Node(31337, 1)
 	_, up := s.Upstream(n, "ethereum", "one")
@@ -528,6 +530,17 @@ func scAdminAuth(s *S) {
 			}
 			if wa := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(strings.ToLower(wa), "basic") {
 				s.Errorf("%s %s with %s: WWW-Authenticate %q", ep.method, ep.path, w.name, wa)
+			}
+		}
+		if ep.method != http.MethodGet {
+			// A form another site's page posts with the browser's credentials
+			// is refused: admin writes need a request that takes a preflight.
+			form := map[string]string{"Authorization": basic("admin", s.Password), "Origin": "https://evil.example",
+				"Content-Type": "application/x-www-form-urlencoded"}
+			r := b.Do(ep.method, ep.path, []byte("x=1"), form)
+			s.Record(ep.method+" "+ep.path+" cross-site form", r, NormRPC)
+			if r.Status != http.StatusUnsupportedMediaType || r.Header.Get("Access-Control-Allow-Origin") != "" {
+				s.Errorf("%s %s as a cross-site form: %d %s, want 415 without CORS", ep.method, ep.path, r.Status, r.Body)
 			}
 		}
 		r := b.Admin(ep.method, ep.path)
@@ -694,6 +707,8 @@ func scFailover(s *S, kind faultproxy.Kind) {
 	if kind != faultproxy.Refuse {
 		s.must(bad.Count("eth_getBalance") >= 1, "the failing upstream was never tried (no failover exercised)")
 	}
+	// A redirect is never followed, by requests or health checks.
+	s.must(bad.RedirectsFollowed() == 0, "the redirect was followed %d times", bad.RedirectsFollowed())
 }
 
 // Issue 4's fault table: bad of three upstreams have the fault from the
@@ -766,6 +781,10 @@ func scHostile(s *S) {
 		{"empty batch", `[]`, 0, -32600},
 		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_\xff\"}", http.StatusBadRequest, -32700},
 		{"denied method", `{"jsonrpc":"2.0","id":1,"method":"admin_peers","params":[]}`, http.StatusForbidden, -32067},
+		// Anvil reads keys exactly (serde) and would run eth_sign; Go's encoding/json, eth_chainId.
+		{"case-variant key", `{"jsonrpc":"2.0","id":1,"method":"eth_sign","params":[],"METHOD":"eth_chainId"}`, http.StatusBadRequest, -32600},
+		{"duplicate key", `[{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","method":"eth_chainId","params":[]}]`, http.StatusBadRequest, -32600},
+		{"denied dev-node method", `{"jsonrpc":"2.0","id":1,"method":"anvil_mine","params":["0x1"]}`, http.StatusForbidden, -32067},
 		{"body over the limit", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["` + strings.Repeat("a", 8192) + `"]}`, http.StatusRequestEntityTooLarge, 0},
 	}
 	for _, c := range cases {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -66,12 +67,31 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		jsonrpc.ErrMethodNotAllowed.Write(w, nil)
 		return
+	case r.Method != http.MethodGet && !nonSimple(r):
+		jsonrpc.ErrAdminSimple.Write(w, nil)
+		return
 	}
 	b, err := json.Marshal(h(r.Context()))
 	if err != nil {
 		panic(err) // our own types always marshal; recovered by ServeHTTP
 	}
 	jsonrpc.WriteJSON(w, http.StatusOK, b)
+}
+
+// HeaderAdmin is the header that, like Content-Type: application/json, makes an admin write a request no
+// browser sends cross-origin without a preflight (which the admin API never grants).
+const HeaderAdmin = "X-Evmlb-Admin"
+
+// nonSimple reports whether r is not a CORS "simple" request: it carries Content-Type application/json or the
+// header X-Evmlb-Admin. A cross-origin page can make a browser send a simple POST (a form: urlencoded, multipart
+// or text/plain) with the credentials the browser holds for the admin API, without asking; it cannot send
+// either of these without a preflight, and the admin API answers no preflight. So admin writes take only these.
+func nonSimple(r *http.Request) bool {
+	if r.Header.Get(HeaderAdmin) != "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
 }
 
 // each runs f for every item concurrently and returns the results in the items' order.

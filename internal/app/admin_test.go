@@ -189,3 +189,71 @@ func TestClearStorage(t *testing.T) {
 }
 
 var _ memplatform.Handler = (*App)(nil)
+
+// Admin writes take only requests a browser cannot send cross-origin without a preflight: a form posted from
+// another site, with the browser's stored credentials, is refused and changes nothing.
+func TestAdminWritesNeedNonSimpleRequest(t *testing.T) {
+	n := evmtest.NewNode(t, "a", 1, 100)
+	h := newHarness(t, nil, upstream{"eth", "a", n.URL})
+	h.post("eth", rpcBody)
+	h.checks(0)
+	stored := func() int { return len(h.host.Storage("upstream", "eth/a").Keys()) }
+	if stored() == 0 {
+		t.Fatal("nothing stored")
+	}
+	send := func(method, path string, hdr map[string]string) (int, string) {
+		r := httptest.NewRequest(method, path, strings.NewReader("x=1"))
+		r.SetBasicAuth("admin", password)
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		h.host.ServeHTTP(rec, r)
+		h.bodies = append(h.bodies, rec.Body.String())
+		return rec.Code, rec.Body.String()
+	}
+	for _, ep := range []struct{ method, path string }{
+		{http.MethodPost, "/admin/clear_storage"},
+		{http.MethodDelete, "/admin/clear_storage"},
+		{http.MethodPost, "/admin/init_upstreams"},
+	} {
+		for _, hdr := range []map[string]string{
+			{"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil.example"},
+			{"Content-Type": "multipart/form-data; boundary=x", "Origin": "https://evil.example"},
+			{"Content-Type": "text/plain", "Origin": "https://evil.example"},
+			{"Content-Type": "application/jsonx"},
+			{},
+		} {
+			status, body := send(ep.method, ep.path, hdr)
+			if status != http.StatusUnsupportedMediaType || errorCode(t, body) != jsonrpc.ErrAdminSimple.Code {
+				t.Errorf("%s %s with %v: %d %s", ep.method, ep.path, hdr, status, body)
+			}
+			if stored() == 0 {
+				t.Fatalf("%s %s with %v cleared the storage", ep.method, ep.path, hdr)
+			}
+		}
+	}
+	// GETs change nothing and need neither.
+	if status, body := send(http.MethodGet, "/admin/chains", nil); status != http.StatusOK {
+		t.Errorf("GET /admin/chains: %d %s", status, body)
+	}
+	// Without credentials it is still 401 first.
+	r := httptest.NewRequest(http.MethodPost, "/admin/clear_storage", nil)
+	rec := httptest.NewRecorder()
+	h.host.ServeHTTP(rec, r)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("no credentials: %d", rec.Code)
+	}
+	for _, hdr := range []map[string]string{
+		{"Content-Type": "application/json; charset=utf-8"},
+		{"X-Evmlb-Admin": "1"},
+		{"X-Evmlb-Admin": "1", "Content-Type": "application/x-www-form-urlencoded"},
+	} {
+		if status, body := send(http.MethodPost, "/admin/clear_storage", hdr); status != http.StatusOK {
+			t.Errorf("with %v: %d %s", hdr, status, body)
+		}
+	}
+	if stored() != 0 {
+		t.Error("the allowed clear_storage cleared nothing")
+	}
+}

@@ -42,6 +42,10 @@ func TestDeniedMethods(t *testing.T) {
 		{"sending with the provider's keys", "eth_sendTransaction"},
 		{"node control", "debug_setHead"},
 		{"engine", "engine_forkchoiceUpdatedV3"},
+		{"dev node: evm_", "evm_mine"},
+		{"dev node: anvil_", "anvil_setBalance"},
+		{"dev node: hardhat_", "hardhat_impersonateAccount"},
+		{"dev node: ganache_", "ganache_snapshot"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := h.post("eth", `{"jsonrpc":"2.0","id":"x7","method":"`+tc.method+`","params":[]}`)
@@ -89,9 +93,11 @@ func TestDeniedMethods(t *testing.T) {
 
 func TestDenyListConfigured(t *testing.T) {
 	n := evmtest.NewNode(t, "a", 1, 100)
-	cfg := `{"chains": {"open": {"deny_methods": []}, "strict": {"deny_methods": ["eth_call", "eth_get*"]}},
+	cfg := `{"chains": {"open": {"deny_methods": []}, "strict": {"deny_methods": ["eth_call", "eth_get*"]},
+			"devnet": {"deny_methods": ["admin_*", "personal_*", "eth_sign*", "eth_sendTransaction"]}},
 		"upstreams": [{"chain": "open", "name": "a", "upstream": "` + n.URL + `"},
 			{"chain": "strict", "name": "a", "upstream": "` + n.URL + `"},
+			{"chain": "devnet", "name": "a", "upstream": "` + n.URL + `"},
 			{"chain": "plain", "name": "a", "upstream": "` + n.URL + `"}]}`
 	for _, tc := range []struct {
 		name, env string
@@ -109,6 +115,10 @@ func TestDenyListConfigured(t *testing.T) {
 		{"environment list", "eth_call, debug_*", "plain", "debug_traceCall", http.StatusForbidden},
 		{"chain list beats the environment", "eth_call, debug_*", "open", "eth_call", http.StatusOK},
 		{"environment none", "none", "plain", "admin_peers", http.StatusOK},
+		{"dev-node methods denied by default", "", "plain", "evm_mine", http.StatusForbidden},
+		{"a devnet allows them with its own list", "", "devnet", "evm_mine", http.StatusOK},
+		{"a devnet allows anvil_", "", "devnet", "anvil_setBalance", http.StatusOK},
+		{"a devnet's list still denies", "", "devnet", "personal_sign", http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"UPSTREAM_CONFIG": cfg, "ADMIN_PASSWORD": password, "EVMLB_ATTEMPT_TIMEOUT": "300ms"}
@@ -129,5 +139,53 @@ func TestDenyListConfigured(t *testing.T) {
 	h := startHarness(t, map[string]string{"UPSTREAM_CONFIG": cfg, "EVMLB_DENY_METHODS": "admin_*,,"})
 	if status, body := h.post("plain", rpcBody); status != http.StatusServiceUnavailable || !strings.Contains(body, "EVMLB_DENY_METHODS must be") {
 		t.Errorf("bad EVMLB_DENY_METHODS: %d %s", status, body)
+	}
+}
+
+// A body in which the balancer and a node could read different calls is refused whole, before any upstream sees
+// it: a node that matches keys exactly would run the method under "METHOD", one that matches them
+// case-insensitively (as Go's encoding/json, and so the fake node, does) the last of the duplicates.
+func TestAmbiguousKeysRefused(t *testing.T) {
+	n := evmtest.NewNode(t, "a", 1, 100)
+	h := newHarness(t, nil, upstream{"eth", "a", n.URL})
+	for _, tc := range []struct{ name, call, detail string }{
+		{"case variant hides a denied method", `{"jsonrpc":"2.0","id":1,"method":"eth_sign","params":[],"METHOD":"eth_chainId"}`,
+			`key "METHOD" differs from the JSON-RPC member "method" only by case`},
+		{"capitalised key carries a denied method", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","Method":"eth_sign","params":[]}`,
+			`key "Method" differs from the JSON-RPC member "method" only by case`},
+		{"mixed case", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","mETHOD":"personal_unlockAccount","params":["0x1","pw",0]}`,
+			`key "mETHOD" differs from the JSON-RPC member "method" only by case`},
+		{"exact duplicate", `{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","method":"eth_chainId","params":[]}`,
+			`duplicate key "method"`},
+		{"escaped duplicate", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","\u006dethod":"eth_sign","params":[]}`,
+			`duplicate key "method"`},
+		{"Unicode folding", `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x0"},"latest"],"paramſ":[]}`,
+			`key "paramſ" differs from the JSON-RPC member "params" only by case`},
+		{"duplicate in params", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x1","FromBlock":"0x99"}]}`,
+			`keys "fromBlock" and "FromBlock" differ only by case`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := h.post("eth", tc.call)
+			if status != http.StatusBadRequest || errorCode(t, body) != jsonrpc.ErrInvalidRequest.Code || !strings.Contains(body, `"id":1`) ||
+				!strings.Contains(body, "invalid request: "+strings.ReplaceAll(tc.detail, `"`, `\"`)) {
+				t.Errorf("single: %d %s", status, body)
+			}
+			status, body = h.post("eth", `[{"jsonrpc":"2.0","id":0,"method":"eth_call","params":[]},`+tc.call+`]`)
+			if status != http.StatusBadRequest || errorCode(t, body) != jsonrpc.ErrInvalidRequest.Code ||
+				!strings.Contains(body, "invalid request: batch element 1: "+strings.ReplaceAll(tc.detail, `"`, `\"`)) {
+				t.Errorf("batch: %d %s", status, body)
+			}
+		})
+	}
+	if c := n.Calls(); c != 0 {
+		t.Errorf("refused bodies reached the node %d times (methods %v)", c, n.Methods())
+	}
+	// An escaped method name is the method a node runs: it is denied as such.
+	if status, body := h.post("eth", `{"jsonrpc":"2.0","id":1,"method":"eth_\u0073ign","params":[]}`); status != http.StatusForbidden ||
+		!strings.Contains(body, "method not allowed by this balancer: eth_sign") {
+		t.Errorf("escaped method: %d %s", status, body)
+	}
+	if status, body := h.post("eth", rpcBody); status != http.StatusOK || servedBy(t, body) != "a" {
+		t.Errorf("a plain request after them: %d %s", status, body)
 	}
 }

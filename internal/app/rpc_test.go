@@ -262,11 +262,20 @@ func TestStatsAndRestart(t *testing.T) {
 	check("after instance restart")
 	h.restartApp() // new runtime
 	check("after runtime restart")
-	// A new instance token means the memory is gone: what storage holds is what the object knows.
-	h.host.Storage("upstream", "eth/a").Put(t.Context(), map[string]string{"stats": `{"eth_foo":{"count":5,"errors":1,"sum_us":5000,"max_us":2000}}`})
+	// A new instance token means the memory is gone: what storage holds is what the object knows. Stats stored
+	// before methods were counted by a known list hold junk names (and "(other)"): they are folded into "other".
+	h.host.Storage("upstream", "eth/a").Put(t.Context(), map[string]string{"stats": `{"eth_getCode":{"count":5,"errors":1,"sum_us":5000,"max_us":2000},` +
+		`"junk_1":{"count":2,"errors":0,"sum_us":20,"max_us":10},"(other)":{"count":1,"errors":1,"sum_us":5,"max_us":5}}`})
 	h.host.Restart()
-	want = map[string]uint64{"eth_foo": 5}
+	want = map[string]uint64{"eth_getCode": 5, "other": 3}
 	check("after storage changed under a new instance")
+	// Junk sent through the balancer counts under "other" too, and never hides a real method.
+	for i := range 210 {
+		h.post("eth", fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"junk_%d","params":[]}`, i))
+	}
+	h.post("eth", rpcBody)
+	want = map[string]uint64{"eth_getCode": 5, "other": 213, "eth_call": 1}
+	check("after 210 junk methods")
 	// The chain's table came back from storage too: healthy, height known.
 	var chains struct{ Chains []ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)

@@ -1,11 +1,20 @@
 // Package blockref finds the block a JSON-RPC request needs, so that it is never sent to an upstream known to be
 // below it. It reads only the parameter that names the block; params stay raw JSON everywhere else.
+//
+// Params are read as jsonrpc.Parse reads a body: strictly, keys matched exactly. Parse refuses an object with two
+// keys equal under case folding, so a request can no longer name a block twice ("fromBlock" and "FromBlock"); a
+// lone "FromBlock" or "BlockNumber" is not the member the API names and is ignored, as a node that reads keys
+// exactly ignores it. A node that reads them case-insensitively (geth) takes it for the member; the reference is
+// then too low or "latest", and the worst that comes of it is a "header not found" from a lagging upstream, which
+// is retried on the next one: a block reference is a routing hint, never a policy.
 package blockref
 
 import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
 
 // Kind says what a request's block reference is.
@@ -67,8 +76,10 @@ func Of(method string, params json.RawMessage) Ref {
 		return Ref{}
 	}
 	var list []json.RawMessage
-	if len(params) > 0 && json.Unmarshal(params, &list) != nil {
-		return Ref{}
+	if len(params) > 0 {
+		if list, ok = jsonrpc.Array(params); !ok {
+			return Ref{}
+		}
 	}
 	if pos.index >= len(list) {
 		if pos.optional {
@@ -85,40 +96,49 @@ func Of(method string, params json.RawMessage) Ref {
 
 // param reads a block parameter: a quantity, a tag, or an EIP-1898 object {blockNumber} / {blockHash}.
 func param(p json.RawMessage) Ref {
-	var s string
-	if json.Unmarshal(p, &s) == nil {
+	if s, ok := jsonrpc.String(p); ok {
 		return tag(s)
 	}
-	var obj struct {
-		BlockNumber *string `json:"blockNumber"`
-	}
-	if json.Unmarshal(p, &obj) == nil && obj.BlockNumber != nil {
-		return tag(*obj.BlockNumber)
+	if f, ok := jsonrpc.Fields(p, "blockNumber"); ok && f[0] != nil {
+		if s, ok := jsonrpc.String(f[0]); ok {
+			return tag(s)
+		}
 	}
 	return Ref{}
 }
 
 // filter reads the range of a log filter: the needed block is toBlock (default latest), or fromBlock when it is
-// higher. A filter by blockHash names no number.
+// higher. A filter by blockHash names no number, and neither does one with a member of the wrong type.
 func filter(p json.RawMessage) Ref {
-	var f struct {
-		FromBlock *string `json:"fromBlock"`
-		ToBlock   *string `json:"toBlock"`
-		BlockHash *string `json:"blockHash"`
+	f, ok := jsonrpc.Fields(p, "fromBlock", "toBlock", "blockHash")
+	if !ok {
+		return Ref{}
 	}
-	if json.Unmarshal(p, &f) != nil || f.BlockHash != nil {
+	from, hasFrom, ok1 := optString(f[0])
+	toTag, hasTo, ok2 := optString(f[1])
+	_, hasHash, ok3 := optString(f[2])
+	if !ok1 || !ok2 || !ok3 || hasHash {
 		return Ref{}
 	}
 	to := Ref{Kind: Latest}
-	if f.ToBlock != nil {
-		to = tag(*f.ToBlock)
+	if hasTo {
+		to = tag(toTag)
 	}
-	if f.FromBlock != nil {
-		if from := tag(*f.FromBlock); from.Kind == Latest || (from.Kind == Number && to.Kind == Number && from.Number > to.Number) {
+	if hasFrom {
+		if from := tag(from); from.Kind == Latest || (from.Kind == Number && to.Kind == Number && from.Number > to.Number) {
 			return from
 		}
 	}
 	return to
+}
+
+// optString reads an optional string member: absent or null is not there; ok is false for another type.
+func optString(v json.RawMessage) (s string, there, ok bool) {
+	if v == nil || string(v) == "null" {
+		return "", false, true
+	}
+	s, ok = jsonrpc.String(v)
+	return s, ok, ok
 }
 
 func tag(s string) Ref {

@@ -2,6 +2,7 @@ package blockref
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -33,9 +34,37 @@ func TestOf(t *testing.T) {
 		{"eth_getBlockByNumber", `["0x10000000000000000"]`, Ref{}},
 		{"eth_getBlockByNumber", ``, Ref{}},
 		{"eth_feeHistory", `["0x4", "0x99", []]`, Ref{Number, 0x99}},
+		// Keys are matched exactly, once unescaped, as a node that reads them case-sensitively does.
+		{"eth_getLogs", `[{"\u0066romBlock":"0x30","toBlock":"0x2\u0030"}]`, Ref{Number, 48}},
+		{"eth_getLogs", `[{"FromBlock":"0x30","toBlock":"0x20"}]`, Ref{Number, 32}},
+		{"eth_getLogs", `[{"fromBlock":"0x1","TOBLOCK":"0x20"}]`, Ref{Kind: Latest}},
+		{"eth_getLogs", `[{"fromBlock":"0x1","BlockHash":` + hash + `}]`, Ref{Kind: Latest}},
+		{"eth_getBalance", `["0x01", {"BlockNumber":"0x5"}]`, Ref{}},
+		{"eth_getBalance", `["0x01", {"blockNumber":"0x5","BlockNumber":"0x7"}]`, Ref{}},  // Parse refuses such bodies:
+		{"eth_getLogs", `[{"fromBlock":"0x1","toBlock":"0x20","toBlock":"0x40"}]`, Ref{}}, // no reading of them is right
+		// A member of the wrong type spoils the filter; null is an absent member.
+		{"eth_getLogs", `[{"fromBlock":1,"toBlock":"0x20"}]`, Ref{}},
+		{"eth_getLogs", `[{"fromBlock":null,"toBlock":"0x20","blockHash":null}]`, Ref{Number, 32}},
+		{"eth_getLogs", `["0x1"]`, Ref{}},
+		{"eth_getBalance", `["0x01", {"blockNumber":null}]`, Ref{}},
+		{"eth_call", `[{"to":"0x01"}, "0x10", {"0x01":{"balance":"0x1"}}]`, Ref{Number, 16}},
+		{"eth_call", `[{"to":"0x01"}, "0x10"`, Ref{}},
 	} {
 		if got := Of(tc.method, json.RawMessage(tc.params)); got != tc.want {
 			t.Errorf("Of(%s, %s) = %+v, want %+v", tc.method, tc.params, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkOf reads the block of a 1 MiB eth_call: the calldata is skipped over, not copied.
+func BenchmarkOf(b *testing.B) {
+	params := json.RawMessage(`[{"to":"0x0000000000000000000000000000000000000001","data":"0x` +
+		strings.Repeat("ab", 1<<19) + `"},"0x10"]`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(params)))
+	for b.Loop() {
+		if r := Of("eth_call", params); r != (Ref{Number, 16}) {
+			b.Fatal(r)
 		}
 	}
 }

@@ -9,7 +9,9 @@ import (
 // says otherwise. A pattern is a method name, or a prefix followed by "*". They are the methods that administer or
 // reconfigure a provider's node (admin_, miner_, clique_, engine_, debug_ setters, profilers and database
 // access) and those that would make a provider sign with keys it holds (personal_, eth_sign…,
-// eth_sendTransaction): no client of a public balancer has a business calling either. Reads stay allowed:
+// eth_sendTransaction), and the dev-node families that rewrite a test chain at will (evm_, anvil_, hardhat_,
+// ganache_: mine, set balances, impersonate, revert to snapshots): no client of a public balancer has a business
+// calling any of them; a devnet chain allows the last through its own deny_methods. Reads stay allowed:
 // txpool_*, eth_accounts and the debug_trace* family are not on the list. RATIONALE.md has the reasoning.
 var DefaultDenyMethods = []string{
 	"admin_*",
@@ -43,6 +45,10 @@ var DefaultDenyMethods = []string{
 	"eth_signTransaction",
 	"eth_signTypedData*",
 	"eth_sendTransaction",
+	"evm_*",
+	"anvil_*",
+	"hardhat_*",
+	"ganache_*",
 }
 
 // patternRE is a deny pattern: 1 to 100 of [A-Za-z0-9_], optionally followed by one "*".

@@ -28,7 +28,13 @@ const (
 	// MissingData answers every call but the health checks' (eth_chainId, eth_blockNumber, eth_syncing) with
 	// JSON-RPC error -32000 "header not found", element by element in a batch.
 	MissingData
+	// Redirect answers every request with HTTP 307 to the location set with SetRedirect, and a JSON-RPC body
+	// holding RedirectMarker (which must never reach a client).
+	Redirect
 )
+
+// RedirectMarker is in the body of a Redirect answer.
+const RedirectMarker = "redirect-body-must-not-be-served"
 
 // missingDataError is the error member of a MissingData answer, as geth writes it.
 const missingDataError = `{"code":-32000,"message":"header not found"}`
@@ -41,6 +47,7 @@ type Node struct {
 	srv    *httptest.Server
 	height atomic.Uint64
 	fault  atomic.Int32
+	target atomic.Pointer[string] // the Location of Redirect answers
 	sync   atomic.Bool
 	calls  atomic.Int64
 	stop   chan struct{} // closed when the test ends: hanging requests return
@@ -91,6 +98,13 @@ func (n *Node) syncing() string {
 // SetFault switches the node's behaviour.
 func (n *Node) SetFault(f Fault) { n.fault.Store(int32(f)) }
 
+// SetRedirect makes the node answer every request with HTTP 307 Temporary Redirect to location (the Redirect
+// fault).
+func (n *Node) SetRedirect(location string) {
+	n.target.Store(&location)
+	n.SetFault(Redirect)
+}
+
 // SetMissingData makes the node answer the listed methods (in batches too, element by element) with "header not
 // found", as the MissingData fault does for all; the other methods answer as usual. No methods: none.
 func (n *Node) SetMissingData(methods ...string) {
@@ -129,6 +143,16 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
 	case NonJSON:
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = io.WriteString(w, "<html>bad gateway</html>")
+		return
+	case Redirect:
+		loc := ""
+		if p := n.target.Load(); p != nil {
+			loc = *p
+		}
+		w.Header().Set("Location", loc)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"`+RedirectMarker+`"}`)
 		return
 	case Hang:
 		_, _ = io.Copy(io.Discard, r.Body) // the server notices a closed connection only once the body is read
@@ -208,3 +232,29 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
 	}
 	_, _ = io.WriteString(w, "]")
 }
+
+// Trap is a server that must receive nothing (where a redirect points): it counts what reaches it, and answers
+// a valid JSON-RPC result holding TrapMarker, so that a balancer that followed the redirect would serve it.
+type Trap struct {
+	URL  string
+	hits atomic.Int64
+}
+
+// TrapMarker is in every answer of a Trap.
+const TrapMarker = "served-by-the-redirect-target"
+
+// NewTrap starts a Trap; it stops when the test ends.
+func NewTrap(t testing.TB) *Trap {
+	tr := &Trap{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tr.hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"`+TrapMarker+`"}`)
+	}))
+	t.Cleanup(srv.Close)
+	tr.URL = srv.URL + "/elsewhere"
+	return tr
+}
+
+// Hits is the number of requests the trap received.
+func (tr *Trap) Hits() int64 { return tr.hits.Load() }

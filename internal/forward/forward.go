@@ -56,7 +56,7 @@ type Result struct {
 
 // Do posts body to t.URL with Content-Type application/json and classifies the outcome with internal/retry's
 // classes: transport errors, then the HTTP status, then whether the body is JSON. JSON-RPC errors inside the body
-// are not looked at here.
+// are not looked at here. A redirect (3xx) is retry.HTTPRedirect; t.Fetch must not follow it.
 func Do(ctx context.Context, t Target, body []byte) Result {
 	start := t.Now()
 	r := do(ctx, t, body)
@@ -81,6 +81,11 @@ func do(parent context.Context, t Target, body []byte) Result {
 		return failure(parent, ctx, err, t.URL)
 	}
 	defer resp.Body.Close()
+	if resp.Request != nil && resp.Request.URL != nil && resp.Request.URL.String() != req.URL.String() {
+		// The platform followed a redirect, which it must not (platform.Platform.Fetch): whatever the other end
+		// answered is not the configured upstream's answer, so it is never served.
+		return Result{Class: retry.HTTPRedirect, Status: resp.StatusCode, Detail: "a redirect was followed"}
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, t.MaxBytes+1))
 	switch {
 	case err != nil:

@@ -87,6 +87,36 @@ func (headerStripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// A 3xx is a failure of its own class, never followed: the server it points to receives nothing. Were a
+// platform to follow it anyway, the other server's answer is still not taken for the upstream's.
+func TestDoRedirect(t *testing.T) {
+	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		status int
+		hits   int64
+	}{
+		{"not followed", &http.Client{CheckRedirect: noFollow}, http.StatusTemporaryRedirect, 0},
+		{"followed by the platform", &http.Client{}, http.StatusOK, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			trap := evmtest.NewTrap(t)
+			n := evmtest.NewNode(t, "n", 1, 5)
+			n.SetRedirect(trap.URL)
+			tg := target(n.URL)
+			tg.Fetch = tc.client.Do
+			r := Do(context.Background(), tg, []byte(body))
+			if r.Class != retry.HTTPRedirect || r.Status != tc.status || trap.Hits() != tc.hits {
+				t.Fatalf("class %q status %d, trap hit %d times", r.Class, r.Status, trap.Hits())
+			}
+			if strings.Contains(string(r.Body), evmtest.TrapMarker) {
+				t.Errorf("body %s is the redirect target's", r.Body)
+			}
+		})
+	}
+}
+
 func TestDoCanceled(t *testing.T) {
 	n := evmtest.NewNode(t, "n", 1, 5)
 	n.SetFault(evmtest.Hang)

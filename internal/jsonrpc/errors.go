@@ -49,6 +49,7 @@ var (
 	ErrAdminDisabled    = &Error{Code: -32065, Status: http.StatusServiceUnavailable, Message: "admin API disabled: ADMIN_PASSWORD is not set"}
 	ErrConfig           = &Error{Code: -32066, Status: http.StatusServiceUnavailable, Message: "invalid configuration"}
 	ErrMethodDenied     = &Error{Code: -32067, Status: http.StatusForbidden, Message: "method not allowed by this balancer"}
+	ErrAdminSimple      = &Error{Code: -32068, Status: http.StatusUnsupportedMediaType, Message: "admin writes need Content-Type: application/json or X-Evmlb-Admin: 1"}
 	ErrNoUpstream       = &Error{Code: -32070, Status: http.StatusServiceUnavailable, Message: "no upstream could answer"}
 	ErrUpstreamFailed   = &Error{Code: -32071, Status: http.StatusBadGateway, Message: "upstream failed"}
 )
@@ -56,7 +57,7 @@ var (
 // Table lists every error the balancer answers itself, in documentation order.
 var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
-	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrNoUpstream,
+	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrNoUpstream,
 	ErrUpstreamFailed,
 }
 

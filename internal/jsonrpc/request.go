@@ -1,13 +1,11 @@
 package jsonrpc
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 )
 
-// Call is one JSON-RPC call. ID and Params are the request's raw JSON, never re-encoded.
+// Call is one JSON-RPC call. ID and Params are the request's raw JSON, never re-encoded: sub-slices of the body.
 type Call struct {
 	// ID is nil when the call has no id member (a notification); otherwise null, a number or a string.
 	ID     json.RawMessage
@@ -33,88 +31,145 @@ func (r *Request) Methods() []string {
 	return m
 }
 
-// wireCall is a call as it arrives. Params and ID stay raw; a present "id":null decodes to the bytes null.
-type wireCall struct {
-	JSONRPC *string         `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"`
-	Method  *string         `json:"method"`
-	Params  json.RawMessage `json:"params"`
-}
-
 // Parse validates body as a JSON-RPC 2.0 request: one call object, or a non-empty array of them holding at most
-// maxBatch calls. It returns ErrParse for bytes that are not JSON and ErrInvalidRequest (with a detail naming the
-// batch element) for JSON that is not a valid request. A batch with an invalid element is rejected whole.
+// maxBatch calls. It reads the body once, strictly (see scanner): it returns ErrParse for bytes that are not JSON
+// in UTF-8, for an escape of a lone UTF-16 surrogate and for nesting deeper than MaxDepth; ErrInvalidRequest (with
+// a detail naming the batch element) for JSON that is not a valid request, which includes an object anywhere with
+// two keys equal under case folding, and a call with a key that is a JSON-RPC member only under case folding
+// ("METHOD"). A batch with an invalid element is rejected whole.
+//
+// ID and Params of the calls are sub-slices of body (capped, so an append cannot write into it): the body must
+// not change while they are used. Method is unescaped.
 func Parse(body []byte, maxBatch int) (*Request, *Error) {
-	body = bytes.TrimSpace(body)
-	if !json.Valid(body) {
-		return nil, ErrParse
+	s := scanner{b: body, elem: -1, keys: make([]keyRec, 0, 16)} // room for the open keys of a usual request
+	s.ws()
+	if s.i >= len(body) {
+		s.syntax()
+		return nil, s.fail
 	}
-	if !utf8.Valid(body) { // JSON text is UTF-8 (RFC 8259); Go's decoder would quietly replace the bad bytes
-		return nil, ErrParse.With("not UTF-8")
-	}
-	switch body[0] {
+	switch body[s.i] {
 	case '{':
-		c, err := parseCall(body)
-		if err != "" {
-			return &Request{Calls: []Call{c}}, ErrInvalidRequest.With(err)
+		c, ok := s.call(1)
+		if !ok || !s.end() {
+			return nil, s.fail
 		}
-		return &Request{Calls: []Call{c}}, nil
-	case '[':
-		var elems []json.RawMessage
-		if json.Unmarshal(body, &elems) != nil {
-			return nil, ErrParse // unreachable for valid JSON starting with '['
-		}
-		if len(elems) == 0 {
-			return nil, ErrInvalidRequest.With("empty batch")
-		}
-		if len(elems) > maxBatch {
-			return nil, ErrInvalidRequest.With(fmt.Sprintf("batch of %d calls, at most %d allowed", len(elems), maxBatch))
-		}
-		req := &Request{Batch: true, Calls: make([]Call, len(elems))}
-		for i, e := range elems {
-			c, err := parseCall(e)
-			if err != "" {
-				return nil, ErrInvalidRequest.With(fmt.Sprintf("batch element %d: %s", i, err))
-			}
-			req.Calls[i] = c
+		req := &Request{Calls: []Call{c}}
+		if s.bad != "" {
+			return req, ErrInvalidRequest.With(s.bad)
 		}
 		return req, nil
+	case '[':
+		return s.batch(maxBatch)
 	default:
+		if !s.value(0) || !s.end() {
+			return nil, s.fail
+		}
 		return nil, ErrInvalidRequest.With("not an object or array")
 	}
 }
 
-// parseCall decodes one call; the string is a reason when the call is invalid. The returned call keeps the id
-// when it is valid, so that the error can name it.
-func parseCall(b json.RawMessage) (Call, string) {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		return Call{}, "not an object"
+// batch reads a batch; s.i is on its '['.
+func (s *scanner) batch(maxBatch int) (*Request, *Error) {
+	s.i++
+	req := &Request{Batch: true}
+	n := 0
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+	} else {
+		for {
+			s.ws()
+			if s.i >= len(s.b) {
+				s.syntax()
+				return nil, s.fail
+			}
+			s.elem = n
+			if s.b[s.i] == '{' {
+				c, ok := s.call(2)
+				if !ok {
+					return nil, s.fail
+				}
+				if n < maxBatch { // past it, the batch is refused: keep reading, but not collecting
+					req.Calls = append(req.Calls, c)
+				}
+			} else {
+				if !s.value(1) {
+					return nil, s.fail
+				}
+				s.invalid("not an object")
+			}
+			n++
+			s.ws()
+			if s.i < len(s.b) && s.b[s.i] == ',' {
+				s.i++
+				continue
+			}
+			if !s.expect(']') {
+				return nil, s.fail
+			}
+			break
+		}
 	}
-	var w wireCall
-	if err := json.Unmarshal(b, &w); err != nil {
-		return Call{}, "wrong member type"
+	if !s.end() {
+		return nil, s.fail
+	}
+	switch {
+	case n == 0:
+		return nil, ErrInvalidRequest.With("empty batch")
+	case n > maxBatch:
+		return nil, ErrInvalidRequest.With(fmt.Sprintf("batch of %d calls, at most %d allowed", n, maxBatch))
+	case s.bad != "":
+		return nil, ErrInvalidRequest.With(s.bad)
+	}
+	return req, nil
+}
+
+// call reads a call object at depth; s.i is on its '{'. ok is false when the body is not JSON. When the call is
+// invalid, the reason is noted in s.bad and the call returned keeps its id when it is valid and unambiguous, so
+// that the error can name it.
+func (s *scanner) call(depth int) (c Call, ok bool) {
+	var m members
+	if !s.object(depth, &m) {
+		return Call{}, false
+	}
+	c, reason := m.call(s.b)
+	if reason != "" {
+		s.invalid(reason)
+	}
+	if m.folds[mID] > 1 { // "id" twice, or beside "ID": which one a node reads is anyone's guess
+		c.ID = nil
+	}
+	return c, true
+}
+
+// call checks the members of a call object and returns the call; the string is a reason when it is invalid.
+func (m *members) call(b []byte) (Call, string) {
+	jsonrpc, id, method, params := m.raw(b, mJSONRPC), m.raw(b, mID), m.raw(b, mMethod), m.raw(b, mParams)
+	for _, v := range [...][]byte{jsonrpc, method} {
+		if v != nil && v[0] != '"' && v[0] != 'n' {
+			return Call{}, "wrong member type"
+		}
 	}
 	var c Call
-	if w.ID != nil {
-		switch w.ID[0] {
+	if id != nil {
+		switch id[0] {
 		case 'n', '"', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			c.ID = w.ID
+			c.ID = id
 		default:
 			return Call{}, "id must be a string, a number or null"
 		}
 	}
 	switch {
-	case w.JSONRPC == nil || *w.JSONRPC != "2.0":
+	case jsonrpc == nil || jsonrpc[0] != '"' || string(jsonrpc) != `"2.0"` && unquote(jsonrpc[1:len(jsonrpc)-1]) != "2.0":
 		return c, `jsonrpc must be "2.0"`
-	case w.Method == nil || *w.Method == "":
+	case method == nil || method[0] != '"' || len(method) == 2:
 		return c, "method must be a non-empty string"
 	}
-	c.Method = *w.Method
-	if w.Params != nil && w.Params[0] != '[' && w.Params[0] != '{' {
+	c.Method = unquote(method[1 : len(method)-1])
+	if params != nil && params[0] != '[' && params[0] != '{' {
 		return c, "params must be an array or an object"
 	}
-	c.Params = w.Params
+	c.Params = params
 	return c, ""
 }
 

@@ -40,7 +40,9 @@ type Platform struct {
 	// StorageFor returns the storage of the live Durable Object instance objectID, or nil if there is none.
 	StorageFor func(objectID string) Storage
 	// Fetch makes an outbound request to an RPC provider, like http.Client.Do. It must honour the request's
-	// context (cancellation). On js/wasm it is the host's fetch (worker/jsbind), natively an http.Client's Do.
+	// context (cancellation) and never follow a redirect: a 3xx is returned as it is (a redirect would send the
+	// client's request to an endpoint nobody configured). On js/wasm it is the host's fetch with
+	// redirect "manual" (worker/jsbind), natively an http.Client's Do with a CheckRedirect that stops.
 	Fetch func(*http.Request) (*http.Response, error)
 	// Now is the clock.
 	Now func() time.Time

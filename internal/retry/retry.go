@@ -17,18 +17,19 @@ type Class string
 
 // The classes. Each has a row in Table.
 const (
-	OK          Class = ""             // an answer, including JSON-RPC errors that are the user's (reverts, bad params)
-	Refused     Class = "refused"      // the connection was never made (refused, DNS): the request never left
-	Network     Class = "network"      // the connection broke after it was made, or an unknown transport error
-	Timeout     Class = "timeout"      // the attempt timeout passed with no answer
-	HTTP5xx     Class = "http_5xx"     // the upstream answered HTTP 5xx
-	HTTP429     Class = "http_429"     // the upstream is rate limiting us
-	HTTPOther   Class = "http_status"  // another non-2xx status (401/403: bad key, 404: wrong path, …)
-	NonJSON     Class = "non_json"     // a 2xx answer whose body is not JSON-RPC
-	MissingData Class = "missing_data" // the node lacks the state or block asked for ("header not found", …)
-	Overloaded  Class = "overloaded"   // JSON-RPC "limit exceeded", "rate limit", "too many requests", …
-	Unsupported Class = "unsupported"  // the node does not offer the method (-32601 and kin)
-	WrongChain  Class = "wrong_chain"  // the upstream serves another chain id
+	OK           Class = ""              // an answer, including JSON-RPC errors that are the user's (reverts, bad params)
+	Refused      Class = "refused"       // the connection was never made (refused, DNS): the request never left
+	Network      Class = "network"       // the connection broke after it was made, or an unknown transport error
+	Timeout      Class = "timeout"       // the attempt timeout passed with no answer
+	HTTP5xx      Class = "http_5xx"      // the upstream answered HTTP 5xx
+	HTTP429      Class = "http_429"      // the upstream is rate limiting us
+	HTTPRedirect Class = "http_redirect" // a 3xx redirect: never followed, never served
+	HTTPOther    Class = "http_status"   // another non-2xx status (401/403: bad key, 404: wrong path, …)
+	NonJSON      Class = "non_json"      // a 2xx answer whose body is not JSON-RPC
+	MissingData  Class = "missing_data"  // the node lacks the state or block asked for ("header not found", …)
+	Overloaded   Class = "overloaded"    // JSON-RPC "limit exceeded", "rate limit", "too many requests", …
+	Unsupported  Class = "unsupported"   // the node does not offer the method (-32601 and kin)
+	WrongChain   Class = "wrong_chain"   // the upstream serves another chain id
 )
 
 // Row is one line of the table.
@@ -56,6 +57,7 @@ var Table = []Row{
 	{Timeout, true, false, true, false, "no answer within the attempt timeout"},
 	{HTTP5xx, true, false, true, false, "HTTP 500–599"},
 	{HTTP429, true, false, true, false, "HTTP 429: the upstream cools down before it gets traffic again"},
+	{HTTPRedirect, true, false, true, false, "HTTP 300–399: a redirect is never followed (it could send the request, and its keys, elsewhere) and its body is never served"},
 	{HTTPOther, true, false, true, false, "another non-2xx HTTP status (401/403 bad key, 404 wrong path, …)"},
 	{NonJSON, true, false, true, false, "a 2xx body that is not JSON-RPC (HTML error pages, truncated bodies)"},
 	{MissingData, true, false, false, true, "the node lacks the block or state: \"header not found\", \"missing trie node\", \"unknown block\", …"},
@@ -111,6 +113,8 @@ func HTTPStatus(status int) Class {
 		return OK
 	case status == 429:
 		return HTTP429
+	case status >= 300 && status < 400:
+		return HTTPRedirect
 	case status >= 500:
 		return HTTP5xx
 	default:

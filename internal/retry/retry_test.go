@@ -37,7 +37,7 @@ func TestBody(t *testing.T) {
 }
 
 func TestHTTPStatus(t *testing.T) {
-	for status, want := range map[int]Class{200: OK, 204: OK, 429: HTTP429, 500: HTTP5xx, 503: HTTP5xx, 401: HTTPOther, 404: HTTPOther, 301: HTTPOther} {
+	for status, want := range map[int]Class{200: OK, 204: OK, 429: HTTP429, 500: HTTP5xx, 503: HTTP5xx, 401: HTTPOther, 404: HTTPOther, 301: HTTPRedirect, 302: HTTPRedirect, 307: HTTPRedirect, 308: HTTPRedirect, 304: HTTPRedirect, 199: HTTPOther, 400: HTTPOther} {
 		if got := HTTPStatus(status); got != want {
 			t.Errorf("HTTPStatus(%d) = %q, want %q", status, got, want)
 		}

@@ -1,20 +1,19 @@
 // Package stats counts an upstream's traffic per JSON-RPC method: calls, errors, latency sum and maximum.
+//
+// Methods are counted under their name only when it is on internal/methods' list; every other call counts under
+// Other. So the stats (stored as one value in Durable Object storage) hold at most the list and Other, whatever
+// method names clients make up, and made-up names never take the place of real ones.
 package stats
 
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/evmlb/evmlb/internal/methods"
 )
 
-// Limits on what a client can make the stats hold (they are stored as one value in Durable Object storage).
-const (
-	// MaxMethods is the number of distinct methods tracked; calls to further methods count under Other.
-	MaxMethods = 200
-	// MaxMethodLen is the longest method name kept; longer names count under Other.
-	MaxMethodLen = 64
-	// Other is the key of the methods beyond the limits.
-	Other = "(other)"
-)
+// Other is the key of the methods not on internal/methods' list.
+const Other = methods.Other
 
 // Counter is one method's counts. The JSON form is the storage form.
 type Counter struct {
@@ -36,17 +35,14 @@ type View struct {
 // Stats maps method names to counters. The zero value is not usable; use make(Stats) or Parse.
 type Stats map[string]*Counter
 
-// Record counts one call of method that took latency; failed counts it as an error too.
+// Record counts one call of method that took latency, under Other when the method is not on the list; failed
+// counts it as an error too.
 func (s Stats) Record(method string, latency time.Duration, failed bool) {
+	method = methods.Label(method)
 	c := s[method]
 	if c == nil {
-		if len(method) > MaxMethodLen || len(s) >= MaxMethods {
-			method = Other
-		}
-		if c = s[method]; c == nil {
-			c = &Counter{}
-			s[method] = c
-		}
+		c = &Counter{}
+		s[method] = c
 	}
 	us := uint64(max(latency, 0) / time.Microsecond)
 	c.Count++
@@ -70,39 +66,49 @@ func (s Stats) Views() map[string]View {
 	return v
 }
 
-// Parse reads the storage form; empty text gives empty stats.
+// add adds o's counts to c.
+func (c *Counter) add(o *Counter) {
+	c.Count += o.Count
+	c.Errors += o.Errors
+	c.SumMicros += o.SumMicros
+	c.MaxMicros = max(c.MaxMicros, o.MaxMicros)
+}
+
+// Parse reads the storage form; empty text gives empty stats. Counters stored under a name that is not on the
+// list (stats written before it existed, when the first 200 names seen were kept, junk included) are folded
+// into Other.
 func Parse(text string) (Stats, error) {
-	s := make(Stats)
 	if text == "" {
-		return s, nil
+		return make(Stats), nil
 	}
-	if err := json.Unmarshal([]byte(text), &s); err != nil {
+	var stored map[string]*Counter
+	if err := json.Unmarshal([]byte(text), &stored); err != nil {
 		return make(Stats), err
 	}
-	for m, c := range s {
+	s := make(Stats, len(stored))
+	for m, c := range stored {
 		if c == nil {
-			delete(s, m)
+			continue
 		}
+		m = methods.Label(m)
+		if s[m] == nil {
+			s[m] = &Counter{}
+		}
+		s[m].add(c)
 	}
 	return s, nil
 }
 
-// Add adds c to method's counter (another isolate's counts of the same method), under the same limits as Record.
+// Add adds c to method's counter (another isolate's counts of the same method), under Other when the method is
+// not on the list, as Record does: a report cannot bring junk names in either.
 func (s Stats) Add(method string, c Counter) {
+	method = methods.Label(method)
 	cur := s[method]
 	if cur == nil {
-		if len(method) > MaxMethodLen || len(s) >= MaxMethods {
-			method = Other
-		}
-		if cur = s[method]; cur == nil {
-			cur = &Counter{}
-			s[method] = cur
-		}
+		cur = &Counter{}
+		s[method] = cur
 	}
-	cur.Count += c.Count
-	cur.Errors += c.Errors
-	cur.SumMicros += c.SumMicros
-	cur.MaxMicros = max(cur.MaxMicros, c.MaxMicros)
+	cur.add(&c)
 }
 
 // Counter turns a View back into counts (to add counts to what the admin API read).

@@ -22,30 +22,55 @@ func TestRecordAndViews(t *testing.T) {
 	}
 }
 
-func TestLimits(t *testing.T) {
+// Junk method names count under Other and never take the place of real methods: 210 of them (more than the 200
+// names the stats used to keep) before the real ones.
+func TestJunkCannotEvictRealMethods(t *testing.T) {
 	s := make(Stats)
-	for i := range MaxMethods + 50 {
-		s.Record("m"+strconv.Itoa(i), time.Millisecond, false)
+	for i := range 210 {
+		s.Record("junk_"+strconv.Itoa(i), time.Millisecond, false)
 	}
-	s.Record(strings.Repeat("x", MaxMethodLen+1), time.Millisecond, false)
-	s.Record("m0", time.Millisecond, false)
-	if len(s) != MaxMethods+1 {
-		t.Errorf("%d keys", len(s))
+	s.Record(strings.Repeat("x", 1000), time.Millisecond, true)
+	s.Record("eth_call", 2*time.Millisecond, false)
+	s.Record("eth_getLogs", 3*time.Millisecond, false)
+	if len(s) != 3 || s[Other].Count != 211 || s[Other].Errors != 1 || s["eth_call"].Count != 1 || s["eth_getLogs"].Count != 1 {
+		t.Errorf("%d keys; other %+v, eth_call %+v", len(s), s[Other], s["eth_call"])
 	}
-	if s[Other].Count != 51 || s["m0"].Count != 2 {
-		t.Errorf("other %d, m0 %d", s[Other].Count, s["m0"].Count)
+}
+
+// Stats stored before the list existed hold junk names (and the old "(other)" key): they are folded into Other
+// on load.
+func TestParseFoldsUnknownNames(t *testing.T) {
+	stored := map[string]*Counter{
+		"eth_call": {Count: 5, Errors: 1, SumMicros: 500, MaxMicros: 300},
+		"(other)":  {Count: 2, Errors: 0, SumMicros: 20, MaxMicros: 15},
+		"junk_1":   {Count: 3, Errors: 3, SumMicros: 30, MaxMicros: 25},
+		"other":    {Count: 1, Errors: 0, SumMicros: 1, MaxMicros: 1},
+	}
+	for i := range 210 {
+		stored["m"+strconv.Itoa(i)] = &Counter{Count: 1, SumMicros: 10, MaxMicros: 10}
+	}
+	b, _ := json.Marshal(stored)
+	s, err := Parse(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != 2 || *s["eth_call"] != *stored["eth_call"] {
+		t.Fatalf("%d keys, eth_call %+v", len(s), s["eth_call"])
+	}
+	if got, want := *s[Other], (Counter{Count: 216, Errors: 3, SumMicros: 2151, MaxMicros: 25}); got != want {
+		t.Errorf("other %+v, want %+v", got, want)
 	}
 }
 
 func TestParseRoundTrip(t *testing.T) {
 	s := make(Stats)
-	s.Record("a", 1500*time.Microsecond, true)
+	s.Record("eth_call", 1500*time.Microsecond, true)
 	b, _ := json.Marshal(s)
 	p, err := Parse(string(b))
-	if err != nil || *p["a"] != *s["a"] {
+	if err != nil || *p["eth_call"] != *s["eth_call"] {
 		t.Fatalf("%v %+v", err, p)
 	}
-	if p, err := Parse(`{"a":null}`); err != nil || len(p) != 0 {
+	if p, err := Parse(`{"eth_call":null}`); err != nil || len(p) != 0 {
 		t.Errorf("null entry: %v %v", p, err)
 	}
 	if p, err := Parse(`nope`); err == nil || p == nil {

@@ -2,8 +2,8 @@
 // front of one EVM node and can misbehave on demand. Several proxies in front
 // of one anvil make several upstreams of one chain; each can be switched at
 // run time to refuse connections, answer 500 or 429, answer something that is
-// not JSON, hang, lag behind the head, claim another chain id, or answer
-// "header not found". It counts the requests it receives per JSON-RPC method,
+// not JSON, hang, redirect, lag behind the head, claim another chain id, or
+// answer "header not found". It counts the requests it receives per JSON-RPC method,
 // so a test can prove a write was sent once.
 package faultproxy
 
@@ -48,9 +48,19 @@ const (
 	HeaderNotFound
 	// Reset accepts the request and closes the connection without an answer.
 	Reset
+	// Redirect answers 307 Temporary Redirect to RedirectPath on the proxy
+	// itself, which counts what reaches it (RedirectsFollowed) and answers a
+	// result no node would: a balancer must neither follow nor serve it.
+	Redirect
 )
 
-var kindNames = [...]string{"pass", "refuse", "http500", "http429", "nonjson", "hang", "headernotfound", "reset"}
+// RedirectPath is where Redirect points; requests to it are never forwarded.
+const RedirectPath = "/redirected-elsewhere"
+
+// RedirectResult is the result the redirect target answers.
+const RedirectResult = "redirect-target"
+
+var kindNames = [...]string{"pass", "refuse", "http500", "http429", "nonjson", "hang", "headernotfound", "reset", "redirect"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -92,6 +102,7 @@ type Proxy struct {
 	received  map[string]int
 	forwarded map[string]int
 	requests  int
+	followed  int
 	wg        sync.WaitGroup
 }
 
@@ -261,6 +272,14 @@ func (p *Proxy) Counts() map[string]int {
 	return copyCounts(p.received)
 }
 
+// RedirectsFollowed is the number of requests that reached RedirectPath:
+// clients that followed a Redirect.
+func (p *Proxy) RedirectsFollowed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.followed
+}
+
 // Requests is how many HTTP requests the proxy received.
 func (p *Proxy) Requests() int {
 	p.mu.Lock()
@@ -272,7 +291,7 @@ func (p *Proxy) Requests() int {
 func (p *Proxy) ResetCounts() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.received, p.forwarded, p.requests = map[string]int{}, map[string]int{}, 0
+	p.received, p.forwarded, p.requests, p.followed = map[string]int{}, map[string]int{}, 0, 0
 }
 
 // Close stops the proxy, releases hanging requests and waits for the server.
@@ -343,6 +362,17 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	elems, batch := parse(body)
+	if r.URL.Path == RedirectPath {
+		p.mu.Lock()
+		p.followed++
+		p.mu.Unlock()
+		out := make([]json.RawMessage, len(elems))
+		for i, e := range elems {
+			out[i] = resultAnswer(e.ID, json.RawMessage(`"`+RedirectResult+`"`))
+		}
+		writeJSON(w, out, batch)
+		return
+	}
 
 	p.mu.Lock()
 	p.requests++
@@ -395,6 +425,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 				_ = c.Close()
 			}
 		}
+		return
+	case Redirect:
+		w.Header().Set("Location", "http://"+p.Addr()+RedirectPath)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":null,"result":"the body of a redirect"}`)
 		return
 	case HeaderNotFound:
 		out := make([]json.RawMessage, len(elems))

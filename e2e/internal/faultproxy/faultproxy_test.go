@@ -40,6 +40,17 @@ func post(t *testing.T, url string, body []byte) *rpc.Response {
 	return resp
 }
 
+func post2(t *testing.T, client *http.Client, url string, body []byte) *rpc.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := rpc.Post(ctx, client, url, body)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	return resp
+}
+
 func TestPassIsByteIdentical(t *testing.T) {
 	n := node(t)
 	p := StartT(t, n.URL, Options{})
@@ -80,6 +91,14 @@ func TestFaults(t *testing.T) {
 	p.SetFault(NonJSON)
 	if r := post(t, p.URL(), body); r.Status != 200 || json.Valid(r.Body) {
 		t.Errorf("NonJSON: status %d body %s", r.Status, r.Body)
+	}
+	p.SetFault(Redirect)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if r := post2(t, noFollow, p.URL(), body); r.Status != http.StatusTemporaryRedirect || r.Header.Get("Location") != "http://"+p.Addr()+RedirectPath || p.RedirectsFollowed() != 0 {
+		t.Errorf("Redirect: status %d, Location %q, followed %d", r.Status, r.Header.Get("Location"), p.RedirectsFollowed())
+	}
+	if r := post(t, p.URL(), body); r.Status != 200 || !strings.Contains(string(r.Body), RedirectResult) || p.RedirectsFollowed() != 1 {
+		t.Errorf("Redirect followed: status %d body %s, followed %d", r.Status, r.Body, p.RedirectsFollowed())
 	}
 	p.SetFault(HeaderNotFound)
 	if r := post(t, p.URL(), body); r.Status != 200 || !strings.Contains(string(r.Body), "header not found") || !strings.Contains(string(r.Body), `"id":1`) {
@@ -124,9 +143,10 @@ func TestFaults(t *testing.T) {
 	if r := post(t, p.URL(), body); r.Status != 200 {
 		t.Errorf("Pass after Refuse: %d %s", r.Status, r.Body)
 	}
-	// Received counts every eth_getBalance sent (500, 429, non-JSON, header not
-	// found, scoped 500, hang, reset, pass), the refused one excepted.
-	if got, want := p.Count("eth_getBalance"), 8; got != want {
+	// Received counts every eth_getBalance sent (500, 429, non-JSON, two
+	// redirects, header not found, scoped 500, hang, reset, pass), the refused
+	// one and the one at the redirect target excepted.
+	if got, want := p.Count("eth_getBalance"), 10; got != want {
 		t.Errorf("Count(eth_getBalance) = %d, want %d", got, want)
 	}
 	if got := p.Forwarded("eth_getBalance"); got != 1 {

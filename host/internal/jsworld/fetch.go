@@ -21,6 +21,9 @@ type Request struct {
 	Headers *Headers
 	Body    *ReadableStream
 	Signal  jsrt.Value
+	// Redirect is the redirect mode: "follow" (the default), "manual" (a 3xx is the answer) or "error" (a 3xx
+	// rejects the fetch), as in workerd.
+	Redirect string
 }
 
 // Response is the Fetch API's Response.
@@ -40,7 +43,7 @@ func (w *World) NewRequest(method, rawURL string, h *Headers, body *ReadableStre
 	if h == nil {
 		h = w.newHeaders()
 	}
-	req := &Request{w: w, URL: rawURL, Method: method, Headers: h, Body: body, Signal: jsrt.Undefined}
+	req := &Request{w: w, URL: rawURL, Method: method, Headers: h, Body: body, Signal: jsrt.Undefined, Redirect: "follow"}
 	req.Class = w.requestCtor
 	return req
 }
@@ -52,7 +55,7 @@ func (w *World) newRequest(args []jsrt.Value) (jsrt.Value, error) {
 	req := w.NewRequest("GET", "", nil, nil)
 	switch in := jsrt.Arg(args, 0).(type) {
 	case *Request:
-		req.URL, req.Method, req.Body, req.Signal = in.URL, in.Method, in.Body, in.Signal
+		req.URL, req.Method, req.Body, req.Signal, req.Redirect = in.URL, in.Method, in.Body, in.Signal, in.Redirect
 		req.Headers, _ = w.headersFrom(in.Headers)
 	default:
 		req.URL = jsrt.ToString(in)
@@ -76,6 +79,14 @@ func (w *World) newRequest(args []jsrt.Value) (jsrt.Value, error) {
 	}
 	if s := opt("signal"); s != jsrt.Undefined {
 		req.Signal = s
+	}
+	if rd := opt("redirect"); rd != jsrt.Undefined {
+		switch m := jsrt.ToString(rd); m {
+		case "follow", "manual", "error":
+			req.Redirect = m
+		default:
+			return nil, jsrt.Throw(w.realm.NewTypeError("Request redirect must be \"follow\", \"manual\" or \"error\"."))
+		}
 	}
 	if req.Body != nil && (req.Method == "GET" || req.Method == "HEAD") {
 		// As workerd (and the Fetch standard) do: a program that works here must work there.
@@ -110,6 +121,8 @@ func (req *Request) Get(key string) jsrt.Value {
 		return req.Body
 	case "signal":
 		return req.Signal
+	case "redirect":
+		return req.Redirect
 	}
 	if v, ok := req.w.bodyMethod(key, func() *ReadableStream { return req.Body }); ok {
 		return v
@@ -301,7 +314,7 @@ func (w *World) fetch(args []jsrt.Value) (jsrt.Value, error) {
 			hreq.Host = host
 		}
 		go func() {
-			resp, err := w.cfg.Client.Do(hreq)
+			resp, err := w.client(req.Redirect).Do(hreq)
 			if !w.loop.Post(func() { w.fetched(p, resp, err, &body, cancel) }) {
 				cancel()
 				if resp != nil {
@@ -324,6 +337,25 @@ func (w *World) fetch(args []jsrt.Value) (jsrt.Value, error) {
 	}
 	return p, nil
 }
+
+// client is the HTTP client of a redirect mode: the configured one follows redirects; for "manual" a copy of it
+// returns the 3xx as the answer (its body streams as any other), for "error" a copy fails on it, so that the
+// fetch rejects. Never following matters to the balancer: a provider's redirect must not send a client's request
+// to an endpoint nobody configured.
+func (w *World) client(mode string) *http.Client {
+	c := *w.cfg.Client
+	switch mode {
+	case "manual":
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	case "error":
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return errRedirect }
+	default:
+		return w.cfg.Client
+	}
+	return &c
+}
+
+var errRedirect = errors.New("unexpected redirect")
 
 // fetched settles a fetch on the loop.
 func (w *World) fetched(p *jsrt.Promise, resp *http.Response, err error, out **Response, cancel context.CancelFunc) {

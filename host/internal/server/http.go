@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/host/internal/jsworld"
@@ -24,6 +25,13 @@ type chunk struct {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// No write deadline while Go works on the answer (up to a chain's request_timeout): clear what the previous
+	// request of this connection left. writing sets one before each write. Not every ResponseWriter supports
+	// deadlines (httptest's recorder does not); those go without.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	stall := or(s.opts.WriteStallTimeout, DefaultWriteStallTimeout)
+	writing := func() { _ = rc.SetWriteDeadline(time.Now().Add(stall)) }
 	inst, err := s.instance()
 	if err != nil {
 		s.logf("start: %v", err)
@@ -65,14 +73,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range h.header {
 		w.Header()[k] = vs
 	}
+	writing()
 	w.WriteHeader(h.status)
 	if h.body != nil {
-		s.streamBody(w, r, inst, h.body)
+		s.streamBody(w, r, inst, h.body, writing)
 	}
 }
 
-// streamBody copies the JS body to w chunk by chunk, flushing each; a client that goes away cancels it.
-func (s *Server) streamBody(w http.ResponseWriter, r *http.Request, inst *instance, body *jsworld.ReadableStream) {
+// streamBody copies the JS body to w chunk by chunk, flushing each; a client that goes away, or that does not take
+// a chunk within the write deadline set by writing, cancels it.
+func (s *Server) streamBody(w http.ResponseWriter, r *http.Request, inst *instance, body *jsworld.ReadableStream, writing func()) {
 	flusher, _ := w.(http.Flusher)
 	chunks := make(chan chunk, 1)
 	read := func() {
@@ -102,6 +112,7 @@ func (s *Server) streamBody(w http.ResponseWriter, r *http.Request, inst *instan
 			if c.done {
 				return
 			}
+			writing()
 			if _, err := w.Write(c.data); err != nil {
 				inst.loop.Post(func() { body.Cancel(jsrt.Undefined) })
 				return

@@ -55,6 +55,41 @@ type Options struct {
 	StartTimeout time.Duration
 	// MemoryLimitMB caps the program's linear memory (workerd allows an isolate 128 MB); 0 is wazero's 4 GiB.
 	MemoryLimitMB int
+
+	// Bounds of Serve's HTTP server, each 0 for its default (DEVELOPMENT.md says why these):
+	//
+	// ReadHeaderTimeout bounds reading a request's headers (DefaultReadHeaderTimeout); ReadTimeout reading the
+	// whole request, body included (DefaultReadTimeout). There is no bound on the whole exchange (a chain's
+	// request_timeout may be 5 minutes and an answer 100 MiB); WriteStallTimeout drops a client that takes
+	// longer than this to accept one more part of the answer (DefaultWriteStallTimeout). IdleTimeout closes a
+	// kept-alive connection with no request for that long (DefaultIdleTimeout). MaxHeaderBytes bounds a
+	// request's headers (DefaultMaxHeaderBytes; beyond: 431). MaxConns bounds the connections open at once
+	// (DefaultMaxConns); further ones wait in the listen backlog until one closes.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteStallTimeout time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	MaxConns          int
+}
+
+// Defaults of Options' HTTP bounds.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteStallTimeout = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxConns          = 1024
+)
+
+// or is v, or def when v is zero.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
 
 // Server is the wazero host.
@@ -176,9 +211,18 @@ func (s *Server) instance() (*instance, error) {
 // Handler is the HTTP handler of the worker entry.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
-// Serve serves HTTP on l until Close.
+// Serve serves HTTP on l until Close, within the bounds of Options (ReadHeaderTimeout and the rest).
 func (s *Server) Serve(l net.Listener) error {
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	o := s.opts
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: or(o.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       or(o.ReadTimeout, DefaultReadTimeout),
+		IdleTimeout:       or(o.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    or(o.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		// No WriteTimeout: it would bound the whole exchange, cutting long answers; see WriteStallTimeout.
+	}
+	l = limitListener(l, or(o.MaxConns, DefaultMaxConns))
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -48,11 +48,15 @@ type instance struct {
 }
 
 // New makes a host with the environment env, the outbound client (nil: a plain http.Client) and a fake clock
-// starting at start.
+// starting at start. Like the real hosts (fetch with redirect "manual"), the client never follows a redirect: a
+// copy of it is made that returns the 3xx answer as it is.
 func New(env map[string]string, client *http.Client, start time.Time) *Host {
 	if client == nil {
 		client = &http.Client{}
 	}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client = &c
 	h := &Host{env: env, client: client, instances: map[string]*instance{}}
 	h.clock = &Clock{now: start, host: h}
 	return h

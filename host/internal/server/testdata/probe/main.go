@@ -136,6 +136,9 @@ func handle(req js.Value) (js.Value, error) {
 			return js.Value{}, err
 		}
 		return response(200, s), nil
+	case "/big":
+		n, _ := strconv.Atoi(q.Get("bytes"))
+		return response(200, strings.Repeat("x", n)), nil
 	case "/headers":
 		h := req.Get("headers")
 		return response(200, fmt.Sprintf("role=%v object=%v instance=%v", h.Call("get", "x-evmlb-role"),
