@@ -18,8 +18,8 @@ import (
 
 // Failure classes of health checks, which read the answer (shown in admin; never sent as a request's class).
 const (
-	ClassRPCError  retry.Class = "rpc_error"  // the answer is a JSON-RPC error
-	ClassBadResult retry.Class = "bad_result" // the result is not a hex quantity
+	ClassRPCError  = retry.HealthRPCError
+	ClassBadResult = retry.HealthBadResult
 )
 
 // Alarm runs one health check of the Upstream object objectID (runCheck) and reports it to the chain object.

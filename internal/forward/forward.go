@@ -19,13 +19,11 @@ import (
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
-// Classes of this package beyond internal/retry's table (where retry.Lookup treats them as retry.Network:
-// reads go to the next upstream, writes are not sent again).
+// Classes this package returns beyond the HTTP and transport ones.
 const (
-	// TooLarge: the answer exceeds the response limit.
-	TooLarge retry.Class = "too_large"
-	// Canceled: the caller went away; it says nothing about the upstream, which is not blamed.
-	Canceled retry.Class = "canceled"
+	// TooLarge and Canceled are retry's (one table of classes); kept here for the callers that name them so.
+	TooLarge = retry.TooLarge
+	Canceled = retry.Canceled
 )
 
 // Target is where and how to send.

@@ -367,8 +367,6 @@ func onlyNotifications(req *jsonrpc.Request) bool {
 	return true
 }
 
-// noAttempt is the class of a request that had no upstream to try.
-const noAttempt retry.Class = "no_attempt"
 
 // try runs the attempts of one request over cands and returns the outcome to answer with: the first OK one (or,
 // for a batch, the first batch answer, whose failed elements repairBatch then asks of the next upstreams), else
@@ -395,7 +393,7 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 		timer = pl.p.After(ctx, hedge)
 	}
 	var answer, last outcome
-	last.class = noAttempt
+	last.class = retry.NoAttempt
 	var failed []string
 	for inflight > 0 {
 		select {
@@ -433,7 +431,7 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 	if answer.body != nil {
 		return answer, failed
 	}
-	if ctx.Err() != nil && last.class == noAttempt {
+	if ctx.Err() != nil && last.class == retry.NoAttempt {
 		last.class = retry.Timeout
 	}
 	return last, failed
@@ -453,7 +451,7 @@ func (pl *Plane) target(u config.Upstream) forward.Target {
 func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte) outcome {
 	u, ok := r.ups[up]
 	if !ok {
-		return outcome{up: up, class: noAttempt}
+		return outcome{up: up, class: retry.NoAttempt}
 	}
 	res := forward.Do(ctx, pl.target(u), body)
 	class := res.Class

@@ -30,6 +30,12 @@ const (
 	Overloaded   Class = "overloaded"    // JSON-RPC "limit exceeded", "rate limit", "too many requests", …
 	Unsupported  Class = "unsupported"   // the node does not offer the method (-32601 and kin)
 	WrongChain   Class = "wrong_chain"   // the upstream serves another chain id
+	TooLarge     Class = "too_large"     // the answer is over EVMLB_MAX_RESPONSE_BYTES
+	Canceled     Class = "canceled"      // the caller went away, or a hedge won: nothing to say of the upstream
+	NoAttempt    Class = "no_attempt"    // no upstream was there to try
+	// Health checks read the answer itself; these two are theirs, never a request's.
+	HealthRPCError  Class = "rpc_error"  // a health check's answer is a JSON-RPC error
+	HealthBadResult Class = "bad_result" // a health check's result is not a hex quantity
 )
 
 // Row is one line of the table.
@@ -64,6 +70,11 @@ var Table = []Row{
 	{Overloaded, true, false, true, true, "JSON-RPC -32005 and \"limit exceeded\", \"rate limit\", \"too many requests\", …"},
 	{Unsupported, true, false, false, true, "JSON-RPC -32601 method not found / not supported by this node"},
 	{WrongChain, true, false, true, false, "the upstream's eth_chainId differs from the chain's: it is quarantined"},
+	{TooLarge, true, false, false, false, "the answer is over `EVMLB_MAX_RESPONSE_BYTES`: another upstream may answer, but the request, not the upstream, is to blame (else one client's huge `eth_getLogs` could open every breaker)"},
+	{Canceled, false, false, false, false, "the attempt was canceled: the client went away, or a hedged attempt won; nobody is blamed"},
+	{NoAttempt, false, false, false, false, "no upstream could be tried (answered -32070)"},
+	{HealthRPCError, true, false, true, false, "health checks only: the answer to eth_chainId or eth_blockNumber is a JSON-RPC error"},
+	{HealthBadResult, true, false, true, false, "health checks only: the result is not a hex quantity"},
 }
 
 var byClass = func() map[Class]Row {

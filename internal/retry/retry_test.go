@@ -138,3 +138,20 @@ func BenchmarkAnswer(b *testing.B) {
 		})
 	}
 }
+
+// Every class the balancer uses has its row: nothing falls back to Lookup's default by accident.
+func TestEveryClassHasARow(t *testing.T) {
+	for _, c := range []Class{OK, Refused, Network, Timeout, HTTP5xx, HTTP429, HTTPRedirect, HTTPOther, NonJSON,
+		MissingData, Overloaded, Unsupported, WrongChain, TooLarge, Canceled, NoAttempt, HealthRPCError, HealthBadResult} {
+		if _, ok := byClass[c]; !ok {
+			t.Errorf("class %q has no row in Table", c)
+		}
+	}
+	// One client's oversized answer must not count against the upstreams (it could open every breaker).
+	if Lookup(TooLarge).Penalise || !Lookup(TooLarge).NextUpstream {
+		t.Errorf("too_large: %+v", Lookup(TooLarge))
+	}
+	if r := Lookup(Canceled); r.Penalise || r.NextUpstream {
+		t.Errorf("canceled: %+v", r)
+	}
+}
