@@ -43,6 +43,8 @@ type App struct {
 	// /admin/stats shows both: a runtime kept for the isolate's life shows one start and a growing count.
 	started time.Time
 	served  atomic.Uint64
+	// inflight is the request body bytes this runtime holds now (EVMLB_MAX_INFLIGHT_BYTES bounds it).
+	inflight atomic.Int64
 }
 
 var _ http.Handler = (*App)(nil)

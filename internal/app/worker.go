@@ -77,7 +77,16 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		jsonrpc.ErrMethodNotAllowed.Write(w, nil)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.env.Settings.MaxBodyBytes))
+	if r.ContentLength > a.env.Settings.MaxBodyBytes {
+		jsonrpc.ErrBodyTooLarge.Write(w, nil)
+		return
+	}
+	if !a.admit(r.ContentLength) {
+		jsonrpc.ErrBusy.Write(w, nil)
+		return
+	}
+	defer a.release(r.ContentLength)
+	body, err := readBody(w, r, a.env.Settings.MaxBodyBytes)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			jsonrpc.ErrBodyTooLarge.Write(w, nil)
@@ -96,6 +105,45 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		return
 	}
 	a.plane.Serve(r.Context(), w, chain, req, body)
+}
+
+// smallBody is the size below which a request is always admitted: the in-flight bound is for large bodies.
+const smallBody = 64 << 10
+
+// admit reserves n bytes of the runtime's in-flight budget (EVMLB_MAX_INFLIGHT_BYTES) for a request body; it
+// reports false when a large body would take the runtime past it. Small and unknown-length bodies pass (an
+// unknown length is bounded by EVMLB_MAX_BODY_BYTES while it is read).
+func (a *App) admit(n int64) bool {
+	if n < smallBody {
+		return true
+	}
+	if a.inflight.Add(n) > a.env.Settings.MaxInflightBytes {
+		a.inflight.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (a *App) release(n int64) {
+	if n >= smallBody {
+		a.inflight.Add(-n)
+	}
+}
+
+// readBody reads a request body once into a buffer of its exact size when the length is known (the hosts always
+// say it), else through MaxBytesReader; a body the host made for us is taken without a copy.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if b, ok := r.Body.(interface{ Bytes() []byte }); ok {
+		return b.Bytes(), nil
+	}
+	if n := r.ContentLength; n >= 0 {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 }
 
 // denied answers ErrMethodDenied, naming the method, when a call of req asks for a method the chain's deny list

@@ -101,16 +101,17 @@ func TestLoadSettings(t *testing.T) {
 	}{
 		{name: "defaults", env: nil, want: func(*Settings) {}},
 		{name: "all set", env: map[string]string{
-			EnvHealthInterval: "2s", EnvAttemptTimeout: "150ms", EnvSnapshotTTL: "250ms", EnvMaxBodyBytes: "2048",
+			EnvHealthInterval: "2s", EnvAttemptTimeout: "150ms", EnvSnapshotTTL: "250ms", EnvMaxBodyBytes: "2048", EnvMaxInflightBytes: "2097152",
 			EnvMaxResponseBytes: "4096", EnvMaxBatch: "7", EnvDenyMethods: "admin_*", EnvCORSOrigins: "https://a.example, http://b.example:8080",
 		}, want: func(s *Settings) {
-			*s = Settings{HealthInterval: 2 * time.Second, AttemptTimeout: 150 * time.Millisecond, SnapshotTTL: 250 * time.Millisecond, MaxBodyBytes: 2048, MaxResponseBytes: 4096, MaxBatch: 7, DenyMethods: []string{"admin_*"},
+			*s = Settings{HealthInterval: 2 * time.Second, AttemptTimeout: 150 * time.Millisecond, SnapshotTTL: 250 * time.Millisecond, MaxBodyBytes: 2048, MaxInflightBytes: 2 << 20, MaxResponseBytes: 4096, MaxBatch: 7, DenyMethods: []string{"admin_*"},
 				CORSOrigins: []string{"https://a.example", "http://b.example:8080"}}
 		}},
 		{name: "cors none", env: map[string]string{EnvCORSOrigins: "none"}, want: func(s *Settings) { s.CORSOrigins = []string{} }},
 		{name: "cors origin with a path", env: map[string]string{EnvCORSOrigins: "https://a.example/x"}, err: EnvCORSOrigins},
 		{name: "cors not a URL", env: map[string]string{EnvCORSOrigins: "a.example"}, err: EnvCORSOrigins},
 		{name: "interval too short", env: map[string]string{EnvHealthInterval: "10ms"}, err: EnvHealthInterval},
+		{name: "in-flight below the body limit", env: map[string]string{EnvMaxBodyBytes: "4194304", EnvMaxInflightBytes: "2097152"}, err: EnvMaxInflightBytes},
 		{name: "snapshot ttl too long", env: map[string]string{EnvSnapshotTTL: "2m"}, err: EnvSnapshotTTL},
 		{name: "timeout not duration", env: map[string]string{EnvAttemptTimeout: "10"}, err: EnvAttemptTimeout},
 		{name: "body too small", env: map[string]string{EnvMaxBodyBytes: "10"}, err: EnvMaxBodyBytes},

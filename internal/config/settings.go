@@ -24,6 +24,11 @@ type Settings struct {
 	// MaxBodyBytes (EVMLB_MAX_BODY_BYTES) bounds a client's request body; beyond it the answer is 413.
 	// Default 5 MiB (a blob transaction's hex fits); range 1 KiB to 100 MiB (Cloudflare's request limit).
 	MaxBodyBytes int64
+	// MaxInflightBytes (EVMLB_MAX_INFLIGHT_BYTES) bounds the request bodies a runtime holds at once: a request
+	// over 64 KiB that would take it past the bound is refused with 503 (-32069) instead of growing the runtime's
+	// memory, which never shrinks (an isolate has 128 MB). Default 24 MiB; range 1 MiB to 100 MiB, and at least
+	// MaxBodyBytes.
+	MaxInflightBytes int64
 	// MaxResponseBytes (EVMLB_MAX_RESPONSE_BYTES) bounds an upstream's answer; a longer one is a failure of class
 	// too_large and the next upstream is tried. Default 32 MiB; range 1 KiB to 100 MiB (an isolate has 128 MB).
 	MaxResponseBytes int64
@@ -46,6 +51,7 @@ const (
 	EnvSnapshotTTL      = "EVMLB_SNAPSHOT_TTL"
 	EnvMaxBodyBytes     = "EVMLB_MAX_BODY_BYTES"
 	EnvMaxResponseBytes = "EVMLB_MAX_RESPONSE_BYTES"
+	EnvMaxInflightBytes = "EVMLB_MAX_INFLIGHT_BYTES"
 	EnvMaxBatch         = "EVMLB_MAX_BATCH"
 	EnvDenyMethods      = "EVMLB_DENY_METHODS"
 	EnvCORSOrigins      = "EVMLB_CORS_ORIGINS"
@@ -58,6 +64,7 @@ var DefaultSettings = Settings{
 	SnapshotTTL:      time.Second,
 	MaxBodyBytes:     5 << 20,
 	MaxResponseBytes: 32 << 20,
+	MaxInflightBytes: 24 << 20,
 	MaxBatch:         100,
 	DenyMethods:      DefaultDenyMethods,
 	CORSOrigins:      []string{"*"},
@@ -91,6 +98,7 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 	}{
 		{EnvMaxBodyBytes, &s.MaxBodyBytes, 1 << 10, 100 << 20},
 		{EnvMaxResponseBytes, &s.MaxResponseBytes, 1 << 10, 100 << 20},
+		{EnvMaxInflightBytes, &s.MaxInflightBytes, 1 << 20, 100 << 20},
 		{EnvMaxBatch, &batch, 1, 10000},
 	} {
 		if v := getenv(n.env); v != "" {
@@ -102,6 +110,9 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 		}
 	}
 	s.MaxBatch = int(batch)
+	if s.MaxInflightBytes < s.MaxBodyBytes {
+		return s, fmt.Errorf("%s must be at least %s", EnvMaxInflightBytes, EnvMaxBodyBytes)
+	}
 	if v := getenv(EnvDenyMethods); v != "" {
 		d, ok := parseDenyEnv(v)
 		if !ok {

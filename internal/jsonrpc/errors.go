@@ -50,6 +50,7 @@ var (
 	ErrConfig           = &Error{Code: -32066, Status: http.StatusServiceUnavailable, Message: "invalid configuration"}
 	ErrMethodDenied     = &Error{Code: -32067, Status: http.StatusForbidden, Message: "method not allowed by this balancer"}
 	ErrAdminSimple      = &Error{Code: -32068, Status: http.StatusUnsupportedMediaType, Message: "admin writes need Content-Type: application/json or X-Evmlb-Admin: 1"}
+	ErrBusy             = &Error{Code: -32069, Status: http.StatusServiceUnavailable, Message: "busy: too many large requests in flight, retry shortly"}
 	ErrNoUpstream       = &Error{Code: -32070, Status: http.StatusServiceUnavailable, Message: "no upstream could answer"}
 	ErrUpstreamFailed   = &Error{Code: -32071, Status: http.StatusBadGateway, Message: "upstream failed"}
 )
@@ -57,7 +58,7 @@ var (
 // Table lists every error the balancer answers itself, in documentation order.
 var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
-	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrNoUpstream,
+	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrBusy, ErrNoUpstream,
 	ErrUpstreamFailed,
 }
 

@@ -367,7 +367,6 @@ func onlyNotifications(req *jsonrpc.Request) bool {
 	return true
 }
 
-
 // try runs the attempts of one request over cands and returns the outcome to answer with: the first OK one (or,
 // for a batch, the first batch answer, whose failed elements repairBatch then asks of the next upstreams), else
 // the last answer an upstream gave (a JSON-RPC error such as "header not found"), else the last failure. failed
