@@ -8,6 +8,7 @@ package main
 import (
 	"log"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/app"
@@ -18,7 +19,12 @@ import (
 	"github.com/syumai/workers"
 )
 
+// memoryLimit is the soft limit of the Go heap: wasm memory never shrinks and an isolate has 128 MB for it and
+// the JS heap together, so the GC works harder as the heap nears this instead of growing the memory.
+const memoryLimit = 64 << 20
+
 func main() {
+	debug.SetMemoryLimit(memoryLimit)
 	logger := log.New(os.Stderr, "evmlb: ", 0)
 	// Every I/O is an operation the host performs in the call's own context (CONTRACT.md §4, internal/hostcall).
 	a := app.New(platform.Platform{

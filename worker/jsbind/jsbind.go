@@ -95,10 +95,6 @@ func begin(h Handlers, args []js.Value) int {
 	if err != nil {
 		panic(js.Global().Get("Error").New(err.Error()))
 	}
-	var body []byte
-	if b := args[1]; b.Type() == js.TypeObject {
-		body = bytesOf(b)
-	}
 	deliver := args[2]
 	c := hostcall.New(m.Object, func(op hostcall.Op) {
 		meta, b := encodeOp(op)
@@ -124,7 +120,7 @@ func begin(h Handlers, args []js.Value) int {
 		}()
 		return id
 	}
-	req, err := toRequest(ctx, &m, body, h.MaxBodyBytes)
+	req, err := toRequest(ctx, &m, args[1], h.MaxBodyBytes)
 	go func() {
 		w := &bufferedResponse{header: http.Header{}}
 		if err != nil {
@@ -155,7 +151,7 @@ func str(v js.Value) string {
 }
 
 // toRequest makes the *http.Request of a fetch call, with the contract headers set from the call's fields.
-func toRequest(ctx context.Context, m *callMeta, body []byte, maxBody int64) (*http.Request, error) {
+func toRequest(ctx context.Context, m *callMeta, body js.Value, maxBody int64) (*http.Request, error) {
 	u, err := url.Parse(m.URL)
 	if err != nil {
 		return nil, errors.New("request URL does not parse")
@@ -176,21 +172,41 @@ func toRequest(ctx context.Context, m *callMeta, body []byte, maxBody int64) (*h
 	case m.BodyTooLarge:
 		req.Body = tooLarge{limit: maxBody}
 		req.ContentLength = -1
-	case body != nil:
-		req.Body = bodyReader{bytes.NewReader(body), body}
-		req.ContentLength = int64(len(body))
+	case body.Type() == js.TypeObject:
+		n := body.Get("byteLength").Int()
+		req.Body = &jsBody{u8: body}
+		req.ContentLength = int64(n)
 	}
 	return req, nil
 }
 
-// bodyReader is a request body whose bytes the platform can take without a copy.
-type bodyReader struct {
-	*bytes.Reader
-	b []byte
+// jsBody is a request body still in the host's Uint8Array: it is copied into Go memory once, when it is first
+// read, so that the handler can refuse a large body (EVMLB_MAX_INFLIGHT_BYTES) before it costs wasm memory, which
+// never shrinks. Bytes hands the copy over without another.
+type jsBody struct {
+	u8 js.Value
+	r  *bytes.Reader
+	b  []byte
 }
 
-func (bodyReader) Close() error    { return nil }
-func (r bodyReader) Bytes() []byte { return r.b }
+func (j *jsBody) Bytes() []byte {
+	if j.b == nil {
+		j.b = bytesOf(j.u8)
+		j.u8 = js.Undefined()
+		j.r = bytes.NewReader(j.b)
+	}
+	return j.b
+}
+
+func (j *jsBody) Read(p []byte) (int, error) {
+	j.Bytes()
+	return j.r.Read(p)
+}
+
+func (j *jsBody) Close() error {
+	j.u8 = js.Undefined()
+	return nil
+}
 
 // tooLarge is the body of a request the host did not read because it is over the limit: reading it fails as
 // http.MaxBytesReader would.
