@@ -465,8 +465,8 @@ type candidate struct {
 // cooling-down, failing, unconfirmed and lagging upstreams are left out. A request for block n goes only to
 // upstreams known to have it (or not known at all); if none is, only to those at the best height, whose answer
 // is the truth as far as anyone knows. A request at a tag (latest, safe, finalized, pending) goes first to the
-// upstreams at or above the served head (Head), so that it never sees a block lower than an eth_blockNumber the
-// balancer answered; the others come after them, for when those fail.
+// upstreams at or above the highest eth_blockNumber the balancer answered (Floor().Served), so that it never sees
+// a lower block than that; the others come after them, for when those fail.
 func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 	var ready, unknown, probes []candidate
 	for i, name := range t.order {
@@ -490,8 +490,8 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 			ready, probes = filter(ready, top), filter(probes, top)
 		}
 	}
-	head := t.Head()
-	atHead := func(c candidate) bool { return ref.Kind != blockref.Latest || c.u.Height >= head }
+	served := t.floor.Served
+	atHead := func(c candidate) bool { return ref.Kind != blockref.Latest || c.u.Height >= served }
 	sort.SliceStable(ready, func(i, j int) bool {
 		a, b := ready[i], ready[j]
 		// For a tagged read, upstreams at the served head go before those below it, whatever else.
