@@ -95,8 +95,11 @@ type ChainStatus struct {
 	Chain string `json:"chain"`
 	// BestHeight is the highest height reported by an upstream on the right chain.
 	BestHeight uint64 `json:"best_height"`
-	// Head is the highest block served or seen: eth_blockNumber never answers less.
-	Head      uint64        `json:"head"`
+	// Head is the best height that counts, or the highest eth_blockNumber served if higher: eth_blockNumber
+	// never answers less (until the floor yields; see balance.Table.Head).
+	Head uint64 `json:"head"`
+	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
+	ChainID   uint64        `json:"chain_id,omitempty"`
 	Upstreams []UpstreamRow `json:"upstreams"`
 }
 
@@ -197,7 +200,7 @@ func (cs *Chains) status(o *chain, name string) ChainStatus {
 	now := cs.env.P.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), Upstreams: []UpstreamRow{}}
+	s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), ChainID: o.table.ChainID(), Upstreams: []UpstreamRow{}}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
 		s.Upstreams = append(s.Upstreams, UpstreamRow{Upstream: u, State: o.table.State(n, now), Reason: o.table.Reason(n, now)})

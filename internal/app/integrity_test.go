@@ -92,6 +92,11 @@ func TestSwitchedNetworkQuarantined(t *testing.T) {
 	if n := count(a, "eth_getBlockByNumber") - reads; n != 0 {
 		t.Errorf("the switched upstream served %d block reads", n)
 	}
+	var chains struct{ Chains []ChainSummary }
+	h.admin(http.MethodGet, "/admin/chains", &chains)
+	if chains.Chains[0].ChainID != 1 {
+		t.Errorf("admin: chain id %d", chains.Chains[0].ChainID)
+	}
 	if !strings.Contains(strings.Join(h.host.Logs(), "\n"), "eth_chainId changed from 0x1 to 0xdead") {
 		t.Error("the switch was not logged")
 	}
