@@ -101,7 +101,8 @@ const batchRetry = time.Hour
 // networks is out at its next check), eth_blockNumber, eth_syncing (whose failure is not the upstream's: many
 // providers do not offer it) and, once a head is known, eth_getBlockTransactionCountByNumber at the head the
 // previous check found: a node that still claims that height but cannot serve the block is reported (Unserved)
-// and its height is not believed. The calls go in one batch; a node that does not answer batches (an answer that
+// and its height is not believed. A first check (no head known yet) asks for the block of the head it just got,
+// in a second request. The calls go in one batch; a node that does not answer batches (an answer that
 // is not an array of them, or HTTP 4xx) is asked call by call, and for batchRetry no batch is tried.
 func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) health {
 	h.LastCheck = us.env.P.Now()
@@ -129,7 +130,14 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) hea
 	}
 	h.ChainID, h.Height, h.Syncing = r.chainID, r.height, r.syncing
 	h.Unserved = 0
-	if r.missing && r.height >= prev {
+	switch {
+	case prev == 0 && r.height > 0:
+		// No previous head to verify (a first check): the head just claimed is asked for, once, so that a lie is
+		// caught before its height ever counts (two liars agreeing would otherwise confirm each other).
+		if us.missing(ctx, u, r.height) {
+			h.Unserved = r.height
+		}
+	case r.missing && r.height >= prev:
 		h.Unserved = prev
 	}
 	h.OK, h.LastOK, h.LastErrorClass, h.Failures = true, h.LastCheck, "", 0
@@ -212,11 +220,15 @@ func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uin
 	}
 	r.height, _ = strconv.ParseUint(num[2:], 16, 64) // call checked the quantity
 	r.syncing = us.syncing(ctx, u)
-	if prev != 0 {
-		res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockTransactionCountByNumber","params":["0x`+strconv.FormatUint(prev, 16)+`"]}`))
-		r.missing = res.Class == retry.OK && missingBlock(res.Body)
-	}
+	r.missing = prev != 0 && us.missing(ctx, u, prev)
 	return r
+}
+
+// missing asks the upstream for block n (eth_getBlockTransactionCountByNumber: a small answer) and reports
+// whether it says the block is not there.
+func (us *Upstreams) missing(ctx context.Context, u config.Upstream, n uint64) bool {
+	res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockTransactionCountByNumber","params":["0x`+strconv.FormatUint(n, 16)+`"]}`))
+	return res.Class == retry.OK && missingBlock(res.Body)
 }
 
 // missingBlock reports whether a JSON-RPC answer to a call for a block says that the block is not there: a null

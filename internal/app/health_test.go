@@ -85,9 +85,10 @@ func TestChainIDEveryCheck(t *testing.T) {
 		if want := map[bool]int{true: 7, false: 8}[batches]; chainIDCalls != want { // without batches: once in the refused batch
 			t.Errorf("batches %v: eth_chainId asked %d times in 7 checks, want %d", batches, chainIDCalls, want)
 		}
-		wantRequests, wantBatches := 7, 7
+		// The first check also asks for the block of the head it got (a second request).
+		wantRequests, wantBatches := 7+1, 7
 		if !batches {
-			wantRequests, wantBatches = 1+4*7-1, 1 // one refused batch; then eth_chainId, eth_blockNumber, eth_syncing and, from the second check, the probe
+			wantRequests, wantBatches = 1+4*7, 1 // one refused batch; then eth_chainId, eth_blockNumber, eth_syncing and the probe
 		}
 		if requests != wantRequests || batchRequests != wantBatches {
 			t.Errorf("batches %v: %d requests, %d of them batches; want %d and %d", batches, requests, batchRequests, wantRequests, wantBatches)

@@ -109,34 +109,66 @@ func TestSwitchedNetworkQuarantined(t *testing.T) {
 }
 
 // Finding 2: a provider on the right chain claiming a head far above the others (+50, +1,000,000) never raises
-// the head: eth_blockNumber and the blocks served agree with the real chain. From its second check it is also
-// caught failing to serve the head it claimed.
+// the head: eth_blockNumber and the blocks served agree with the real chain. Its first check already finds that
+// it cannot serve the head it claims; two such liars agreeing are out as well.
 func TestLyingHeadNotServed(t *testing.T) {
-	for _, lie := range []int64{50, 1_000_000} {
-		t.Run(fmt.Sprint(lie), func(t *testing.T) {
-			liar := evmtest.NewNode(t, "liar", 1, 100) // first in the configuration, and the highest claim
-			b := evmtest.NewNode(t, "b", 1, 100)
-			c := evmtest.NewNode(t, "c", 1, 100)
-			liar.SetHeadOffset(lie)
-			h := started(t, nil, upstream{"eth", "liar", liar.URL}, upstream{"eth", "b", b.URL}, upstream{"eth", "c", c.URL})
-			if e := h.upstreamEntry("liar"); e.State != "unconfirmed" || !strings.Contains(e.Reason, "above every other") {
-				t.Fatalf("first check: %+v", e)
-			}
-			for i := range 8 {
-				if n := h.consistent("eth"); n != b.Height() {
-					t.Errorf("round %d: eth_blockNumber %d, the chain is at %d", i, n, b.Height())
+	for _, tc := range []struct {
+		lie int64
+		bad int // liars of three
+	}{{50, 1}, {1_000_000, 1}, {1_000_000, 2}} {
+		t.Run(fmt.Sprintf("%d-%dof3", tc.lie, tc.bad), func(t *testing.T) {
+			nodes := []*evmtest.Node{evmtest.NewNode(t, "x", 1, 100), evmtest.NewNode(t, "y", 1, 100), evmtest.NewNode(t, "z", 1, 100)}
+			var ups []upstream
+			for i, n := range nodes {
+				if i < tc.bad {
+					n.SetHeadOffset(tc.lie) // first in the configuration, and the highest claims
 				}
-				h.advance(liar, b, c)
+				ups = append(ups, upstream{"eth", n.Name, n.URL})
 			}
-			if e := h.upstreamEntry("liar"); e.State != "unconfirmed" || !strings.Contains(e.Reason, "could not serve block") {
-				t.Fatalf("later: %+v", e)
+			h := started(t, nil, ups...)
+			honest := nodes[2]
+			for i := range 8 {
+				if n := h.consistent("eth"); n != honest.Height() {
+					t.Errorf("round %d: eth_blockNumber %d, the chain is at %d", i, n, honest.Height())
+				}
+				h.advance(nodes...)
+			}
+			for _, n := range nodes[:tc.bad] {
+				if e := h.upstreamEntry(n.Name); e.State != "unconfirmed" || !strings.Contains(e.Reason, "could not serve block") {
+					t.Fatalf("%s: %+v", n.Name, e)
+				}
 			}
 			var chains struct{ Chains []ChainSummary }
 			h.admin(http.MethodGet, "/admin/chains", &chains)
-			if cs := chains.Chains[0]; cs.Head != b.Height() || cs.BestHeight != b.Height() {
-				t.Errorf("admin: head %d best %d, the chain is at %d", cs.Head, cs.BestHeight, b.Height())
+			if cs := chains.Chains[0]; cs.Head != honest.Height() || cs.BestHeight != honest.Height() {
+				t.Errorf("admin: head %d best %d, the chain is at %d", cs.Head, cs.BestHeight, honest.Height())
 			}
 		})
+	}
+}
+
+// A node really ahead of every other by more than max_lag_blocks (its blocks exist) is not believed at once; it
+// is once its lead has held for confirm_after while it moved.
+func TestRealLeadBelievedAfterConfirmAfter(t *testing.T) {
+	ahead := evmtest.NewNode(t, "ahead", 1, 150)
+	b := evmtest.NewNode(t, "b", 1, 100)
+	c := evmtest.NewNode(t, "c", 1, 100)
+	ups := []upstream{{"eth", "ahead", ahead.URL}, {"eth", "b", b.URL}, {"eth", "c", c.URL}}
+	h := started(t, map[string]string{"UPSTREAM_CONFIG": objectConfig(`{"eth":{"confirm_after":"20s"}}`, ups...)})
+	if e := h.upstreamEntry("ahead"); e.State != "unconfirmed" || !strings.Contains(e.Reason, "more than 10 blocks above every other") {
+		t.Fatalf("ahead: %+v", e)
+	}
+	for range 4 {
+		if n := h.consistent("eth"); n != b.Height() {
+			t.Errorf("eth_blockNumber %d before the lead is believed", n)
+		}
+		h.advance(ahead, b, c)
+	}
+	if n := h.consistent("eth"); n != ahead.Height() {
+		t.Errorf("eth_blockNumber %d after 20s, want the believed %d", n, ahead.Height())
+	}
+	if e := h.upstreamEntry("b"); e.State != "lagging" {
+		t.Errorf("b: %+v", e)
 	}
 }
 
