@@ -610,13 +610,15 @@ type Report struct {
 	ChainID uint64      `json:"chain_id,omitempty"`
 	Syncing bool        `json:"syncing,omitempty"`
 	Err     retry.Class `json:"error_class,omitempty"`
-	// Unserved: the head claimed at the previous check that the upstream could not serve (issue 8).
+	// Unserved: the head claimed at the previous check that the upstream could not serve; Proven: the head it
+	// served (issue 8).
 	Unserved uint64 `json:"unserved,omitempty"`
+	Proven   uint64 `json:"proven,omitempty"`
 }
 
 // row is the report as the table takes it.
 func (r Report) row() balance.Report {
-	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Err: r.Err}
+	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Err: r.Err}
 }
 
 func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {

@@ -87,7 +87,7 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 		return Report{}, u, err
 	}
 	chainID, _ := blockref.ParseQuantity(h.ChainID)
-	return Report{Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Err: retry.Class(h.LastErrorClass)}, u, nil
+	return Report{Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Err: retry.Class(h.LastErrorClass)}, u, nil
 }
 
 // maxPollDelay bounds the back-off of a failing upstream's health checks.
@@ -101,8 +101,8 @@ const batchRetry = time.Hour
 // networks is out at its next check), eth_blockNumber, eth_syncing (whose failure is not the upstream's: many
 // providers do not offer it) and, once a head is known, eth_getBlockTransactionCountByNumber at the head the
 // previous check found: a node that still claims that height but cannot serve the block is reported (Unserved)
-// and its height is not believed. A first check (no head known yet) asks for the block of the head it just got,
-// in a second request. The calls go in one batch; a node that does not answer batches (an answer that
+// and its height is not believed; one that serves it has proven that head (Proven). A first check (no head known
+// yet) asks for the block of the head it just got, in a second request. The calls go in one batch; a node that does not answer batches (an answer that
 // is not an array of them, or HTTP 4xx) is asked call by call, and for batchRetry no batch is tried.
 func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) health {
 	h.LastCheck = us.env.P.Now()
@@ -129,16 +129,18 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) hea
 		return h
 	}
 	h.ChainID, h.Height, h.Syncing = r.chainID, r.height, r.syncing
-	h.Unserved = 0
-	switch {
-	case prev == 0 && r.height > 0:
+	h.Unserved, h.Proven = 0, 0
+	if prev == 0 && r.height > 0 {
 		// No previous head to verify (a first check): the head just claimed is asked for, once, so that a lie is
 		// caught before its height ever counts (two liars agreeing would otherwise confirm each other).
-		if us.missing(ctx, u, r.height) {
-			h.Unserved = r.height
-		}
-	case r.missing && r.height >= prev:
+		prev = r.height
+		r.probe = us.probe(ctx, u, prev)
+	}
+	switch {
+	case r.probe == blockMissing && r.height >= prev:
 		h.Unserved = prev
+	case r.probe == blockThere:
+		h.Proven = prev
 	}
 	h.OK, h.LastOK, h.LastErrorClass, h.Failures = true, h.LastCheck, "", 0
 	return h
@@ -150,8 +152,17 @@ type checkResult struct {
 	chainID string      // eth_chainId's quantity
 	height  uint64
 	syncing bool
-	missing bool // the block at the previous head was asked for and is not there
+	probe   blockProbe // what the upstream said of the block at the previous head
 }
+
+// blockProbe is what an upstream said when asked for a block.
+type blockProbe int
+
+const (
+	blockUnknown blockProbe = iota // not asked, or an answer that proves nothing
+	blockThere                     // the block's transaction count: it has it
+	blockMissing                   // null, or an error saying the block is not there
+)
 
 // Ids of the calls in a batch health check.
 const (
@@ -204,7 +215,9 @@ func (us *Upstreams) checkBatch(ctx context.Context, u config.Upstream, prev uin
 	}
 	r.height, _ = strconv.ParseUint(num[2:], 16, 64) // quantity checked it
 	r.syncing = syncingResult(byID[idSyncing])
-	r.missing = prev != 0 && missingBlock(byID[idProbe])
+	if prev != 0 {
+		r.probe = probeAnswer(byID[idProbe])
+	}
 	return r, true
 }
 
@@ -220,23 +233,30 @@ func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uin
 	}
 	r.height, _ = strconv.ParseUint(num[2:], 16, 64) // call checked the quantity
 	r.syncing = us.syncing(ctx, u)
-	r.missing = prev != 0 && us.missing(ctx, u, prev)
+	if prev != 0 {
+		r.probe = us.probe(ctx, u, prev)
+	}
 	return r
 }
 
-// missing asks the upstream for block n (eth_getBlockTransactionCountByNumber: a small answer) and reports
-// whether it says the block is not there.
-func (us *Upstreams) missing(ctx context.Context, u config.Upstream, n uint64) bool {
+// probe asks the upstream for block n (eth_getBlockTransactionCountByNumber: a small answer).
+func (us *Upstreams) probe(ctx context.Context, u config.Upstream, n uint64) blockProbe {
 	res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockTransactionCountByNumber","params":["0x`+strconv.FormatUint(n, 16)+`"]}`))
-	return res.Class == retry.OK && missingBlock(res.Body)
+	if res.Class != retry.OK {
+		return blockUnknown
+	}
+	return probeAnswer(res.Body)
 }
 
-// missingBlock reports whether a JSON-RPC answer to a call for a block says that the block is not there: a null
-// result (geth), or an error saying so ("header not found", anvil's "BlockOutOfRangeError: block height is 0 but
-// requested was 100"). Any other answer, or none, is not taken as proof.
-func missingBlock(answer []byte) bool {
+// probeAnswer reads an answer to eth_getBlockTransactionCountByNumber: a quantity says the block is there; a null
+// result (geth) or an error saying so ("header not found", anvil's "BlockOutOfRangeError: block height is 0 but
+// requested was 100") that it is missing. Any other answer, or none, proves nothing.
+func probeAnswer(answer []byte) blockProbe {
 	if answer == nil {
-		return false
+		return blockUnknown
+	}
+	if _, class := quantity(answer); class == retry.OK {
+		return blockThere
 	}
 	var a struct {
 		Result json.RawMessage `json:"result"`
@@ -245,14 +265,19 @@ func missingBlock(answer []byte) bool {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(answer, &a) != nil {
-		return false
-	}
-	if a.Error != nil {
+	switch {
+	case json.Unmarshal(answer, &a) != nil:
+		return blockUnknown
+	case a.Error != nil:
 		m := strings.ToLower(a.Error.Message)
-		return retry.RPCError(a.Error.Code, a.Error.Message) == retry.MissingData || strings.Contains(m, "out of range") || strings.Contains(m, "outofrange")
+		if retry.RPCError(a.Error.Code, a.Error.Message) == retry.MissingData || strings.Contains(m, "out of range") || strings.Contains(m, "outofrange") {
+			return blockMissing
+		}
+		return blockUnknown
+	case len(a.Result) == 0 || string(bytes.TrimSpace(a.Result)) == "null":
+		return blockMissing
 	}
-	return len(a.Result) == 0 || string(bytes.TrimSpace(a.Result)) == "null"
+	return blockUnknown
 }
 
 // syncing asks eth_syncing: a sync-progress object (with currentBlock or highestBlock) means syncing; false, an

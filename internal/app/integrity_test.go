@@ -147,28 +147,40 @@ func TestLyingHeadNotServed(t *testing.T) {
 	}
 }
 
-// A node really ahead of every other by more than max_lag_blocks (its blocks exist) is not believed at once; it
-// is once its lead has held for confirm_after while it moved.
-func TestRealLeadBelievedAfterConfirmAfter(t *testing.T) {
-	ahead := evmtest.NewNode(t, "ahead", 1, 150)
-	b := evmtest.NewNode(t, "b", 1, 100)
-	c := evmtest.NewNode(t, "c", 1, 100)
-	ups := []upstream{{"eth", "ahead", ahead.URL}, {"eth", "b", b.URL}, {"eth", "c", c.URL}}
-	h := started(t, map[string]string{"UPSTREAM_CONFIG": objectConfig(`{"eth":{"confirm_after":"20s"}}`, ups...)})
-	if e := h.upstreamEntry("ahead"); e.State != "unconfirmed" || !strings.Contains(e.Reason, "more than 10 blocks above every other") {
-		t.Fatalf("ahead: %+v", e)
-	}
-	for range 4 {
-		if n := h.consistent("eth"); n != b.Height() {
-			t.Errorf("eth_blockNumber %d before the lead is believed", n)
+// A node really ahead of every other by more than max_lag_blocks is believed at once when it serves the block of
+// the head it claims. One that cannot show it (it does not offer the probe) is believed once its lead has held for
+// confirm_after while it moved.
+func TestRealLead(t *testing.T) {
+	for _, proves := range []bool{true, false} {
+		ahead := evmtest.NewNode(t, "ahead", 1, 150)
+		b := evmtest.NewNode(t, "b", 1, 100)
+		c := evmtest.NewNode(t, "c", 1, 100)
+		if !proves {
+			ahead.SetUnsupported("eth_getBlockTransactionCountByNumber")
 		}
-		h.advance(ahead, b, c)
-	}
-	if n := h.consistent("eth"); n != ahead.Height() {
-		t.Errorf("eth_blockNumber %d after 20s, want the believed %d", n, ahead.Height())
-	}
-	if e := h.upstreamEntry("b"); e.State != "lagging" {
-		t.Errorf("b: %+v", e)
+		ups := []upstream{{"eth", "ahead", ahead.URL}, {"eth", "b", b.URL}, {"eth", "c", c.URL}}
+		h := started(t, map[string]string{"UPSTREAM_CONFIG": objectConfig(`{"eth":{"confirm_after":"20s"}}`, ups...)})
+		if proves {
+			if n := h.consistent("eth"); n != ahead.Height() {
+				t.Errorf("proven lead: eth_blockNumber %d, want %d", n, ahead.Height())
+			}
+			continue
+		}
+		if e := h.upstreamEntry("ahead"); e.State != "unconfirmed" || !strings.Contains(e.Reason, "more than 10 blocks above every other") {
+			t.Fatalf("ahead: %+v", e)
+		}
+		for range 4 {
+			if n := h.consistent("eth"); n != b.Height() {
+				t.Errorf("eth_blockNumber %d before the lead is believed", n)
+			}
+			h.advance(ahead, b, c)
+		}
+		if n := h.consistent("eth"); n != ahead.Height() {
+			t.Errorf("eth_blockNumber %d after 20s, want the believed %d", n, ahead.Height())
+		}
+		if e := h.upstreamEntry("b"); e.State != "lagging" {
+			t.Errorf("b: %+v", e)
+		}
 	}
 }
 

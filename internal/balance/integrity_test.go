@@ -91,6 +91,27 @@ func TestLeadUnconfirmed(t *testing.T) {
 	}
 }
 
+// A lead is believed at once when the upstream served the block of a head that is itself such a lead; a jump
+// above what it proved is not.
+func TestProvenLead(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b", "c"}, nil)
+	report(tb, "b", t0, 100, 1)
+	report(tb, "c", t0, 100, 1)
+	tb.Report("a", Report{At: t0, Height: 150, ChainID: 1, Proven: 150})
+	if tb.Best() != 150 || tb.State("b", t0) != Lagging {
+		t.Fatalf("proven lead: best %d, b %s", tb.Best(), tb.State("b", t0))
+	}
+	tb.Report("a", Report{At: t0.Add(time.Second), Height: 1_000_150, ChainID: 1, Proven: 150})
+	if tb.Best() != 100 || tb.State("a", t0.Add(time.Second)) != Unconfirmed {
+		t.Fatalf("a jump above the proven head: best %d, a %s", tb.Best(), tb.State("a", t0))
+	}
+	// A reset node proves its new head again: a proof above it is forgotten.
+	tb.Report("a", Report{At: t0.Add(2 * time.Second), Height: 3, ChainID: 1})
+	if u, _ := tb.Get("a"); u.Proven != 0 {
+		t.Fatalf("proven %d after a reset to 3", u.Proven)
+	}
+}
+
 // A lead is believed once another upstream confirms it (comes within max_lag_blocks).
 func TestLeadConfirmedByAnother(t *testing.T) {
 	tb := New(Settings{}, []string{"a", "b", "c"}, nil)

@@ -15,7 +15,8 @@ type Settings struct {
 	StaleAfter time.Duration `json:"stale_after,omitempty"`
 	// ConfirmAfter: a trusted upstream's head more than MaxLagBlocks above every other trusted upstream's is
 	// believed (counts for the best and the head) once that lead has held this long and the head moved meanwhile,
-	// if no other upstream confirmed it first. Default 60s. Range 1s–1h.
+	// if nothing confirmed it first (another upstream within MaxLagBlocks of it, or a block within MaxLagBlocks of
+	// it that the upstream served to a health check). Default 60s. Range 1s–1h.
 	ConfirmAfter time.Duration `json:"confirm_after,omitempty"`
 	// BreakerFailures: consecutive failures (live or health check) that open the circuit breaker. Default 5.
 	BreakerFailures int `json:"breaker_failures,omitempty"`

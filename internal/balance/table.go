@@ -36,7 +36,10 @@ type Report struct {
 	// but could not serve at this one (eth_getBlockTransactionCountByNumber answered null or "not found"); 0
 	// when it could, or when it was not asked.
 	Unserved uint64
-	Err      retry.Class // the check's failure class, retry.OK when it succeeded
+	// Proven is a head the upstream showed it has, by serving its block at this check (the previous head, or
+	// on a first check the one it answered); 0 when it was not shown.
+	Proven uint64
+	Err    retry.Class // the check's failure class, retry.OK when it succeeded
 }
 
 // Upstream is what the table knows of one upstream. Fields are exported for admin output and persistence.
@@ -58,6 +61,8 @@ type Upstream struct {
 	HeightAt time.Time `json:"height_at,omitzero"`
 	// Unserved is the claimed head the last check found it could not serve (Report.Unserved); 0: none.
 	Unserved uint64 `json:"unserved,omitempty"`
+	// Proven is the highest head its checks found it serving (Report.Proven).
+	Proven uint64 `json:"proven,omitempty"`
 	// LeadSince is when its height became more than max_lag_blocks above every other trusted upstream's
 	// (zero: it is not); with ConfirmAfter it decides when such a lead is believed.
 	LeadSince time.Time `json:"lead_since,omitzero"`
@@ -246,6 +251,9 @@ func (t *Table) Report(name string, r Report) {
 		return
 	}
 	u.Syncing, u.Unserved = r.Syncing, r.Unserved
+	if r.Proven != 0 || r.Height < u.Proven {
+		u.Proven = r.Proven // a node gone below what it proved (a reset) proves it again
+	}
 	if r.Height != u.Height || u.HeightMovedAt.IsZero() {
 		u.HeightMovedAt = r.At
 	}
@@ -358,7 +366,8 @@ func (t *Table) refresh(now time.Time) {
 			if u.LeadSince.IsZero() && !now.IsZero() {
 				u.LeadSince = now
 			}
-			if !t.leadHeld(u, now) {
+			// Its own proven head confirms it as another upstream's would: within max_lag_blocks.
+			if u.Height > u.Proven+t.settings.MaxLagBlocks && !t.leadHeld(u, now) {
 				continue
 			}
 		} else {
@@ -388,7 +397,8 @@ func (t *Table) refresh(now time.Time) {
 // leads reports whether the trusted upstream u is more than max_lag_blocks above every other trusted upstream
 // that is a witness: one whose head moved within StaleAfter of the latest move among trusted upstreams (a node
 // stuck behind says nothing against one that moves). With no witness, u leads nobody: a chain with a single
-// upstream trusts it.
+// upstream trusts it. A lead is believed when another upstream confirms it (comes within max_lag_blocks: then
+// there is no lead), when u itself served a block within max_lag_blocks of it (Proven), or on time (leadHeld).
 func (t *Table) leads(u *Upstream) bool {
 	var latest time.Time
 	for v := range t.trusted {
@@ -612,7 +622,7 @@ func (t *Table) Reason(name string, now time.Time) string {
 		if u.Unserved != 0 {
 			return fmt.Sprintf("claimed head %d but could not serve block %d: its height is not believed", u.Unserved, u.Unserved)
 		}
-		return fmt.Sprintf("head %d is more than %d blocks above every other upstream's: not believed until another confirms it, or for %v while it moves",
+		return fmt.Sprintf("head %d is more than %d blocks above every other upstream's: not believed until another confirms it, it serves a block near it, or it holds for %v while moving",
 			u.Height, t.settings.MaxLagBlocks, t.settings.ConfirmAfter)
 	case Lagging:
 		if t.best > u.Height+t.settings.MaxLagBlocks {

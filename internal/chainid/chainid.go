@@ -16,7 +16,7 @@ import (
 // eth_chainId answers the id as a hex quantity, net_version as a decimal string, each with the call's id bytes
 // unchanged. A batch is answered only when all of its calls are; a batch that mixes them with other calls goes
 // to an upstream whole (splitting it would mean merging answers for a saving of one call). Notifications, and ids
-// a node would refuse (fractions, integers beyond 64 bits), are left to the upstream too, so that the answer is
+// a node would refuse (fractions, integers beyond signed 64 bits), are left to the upstream too, so that the answer is
 // the one the node would give.
 func Answer(req *jsonrpc.Request, chainID uint64) ([]byte, bool) {
 	if req == nil || chainID == 0 || len(req.Calls) == 0 {
@@ -68,8 +68,8 @@ func noParams(params json.RawMessage) bool {
 	return json.Unmarshal(p, &obj) == nil && len(obj) == 0
 }
 
-// plainID reports whether id is null, a string, or an integer that fits 64 bits (signed or not): what every node
-// accepts. nil (a notification) is not.
+// plainID reports whether id is null, a string, or an integer that fits a signed 64-bit number: what nodes accept
+// (anvil refuses 2^64-1). nil (a notification) is not.
 func plainID(id json.RawMessage) bool {
 	s := string(bytes.TrimSpace(id))
 	switch {
@@ -78,9 +78,6 @@ func plainID(id json.RawMessage) bool {
 	case s == "null", s[0] == '"':
 		return true
 	}
-	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return true
-	}
-	_, err := strconv.ParseUint(s, 10, 64)
+	_, err := strconv.ParseInt(s, 10, 64)
 	return err == nil
 }

@@ -16,7 +16,7 @@ func TestAnswer(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":"x","method":"eth_chainId"}`, 1, `{"jsonrpc":"2.0","id":"x","result":"0x1"}`},
 		{`{"jsonrpc":"2.0","id":null,"method":"net_version","params":{}}`, 31337, `{"jsonrpc":"2.0","id":null,"result":"31337"}`},
 		{`{"jsonrpc":"2.0","id":-5,"method":"net_version","params":[]}`, 1, `{"jsonrpc":"2.0","id":-5,"result":"1"}`},
-		{`{"jsonrpc":"2.0","id":18446744073709551615,"method":"eth_chainId"}`, 1, `{"jsonrpc":"2.0","id":18446744073709551615,"result":"0x1"}`},
+		{`{"jsonrpc":"2.0","id":9223372036854775807,"method":"eth_chainId"}`, 1, `{"jsonrpc":"2.0","id":9223372036854775807,"result":"0x1"}`},
 		{`[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"net_version"}]`, 10, `[{"jsonrpc":"2.0","id":1,"result":"0xa"},{"jsonrpc":"2.0","id":2,"result":"10"}]`},
 		// Left to the upstream.
 		{`{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`, 0, ""},                                                       // chain id not known yet

@@ -56,6 +56,7 @@ type Node struct {
 	mu      sync.Mutex
 	methods []string
 	missing map[string]bool // methods answered as with MissingData whatever the fault
+	unsupp  map[string]bool // methods answered -32601 method not found
 }
 
 // Secret is in every node's URL path and query.
@@ -156,6 +157,17 @@ func (n *Node) SetMissingData(methods ...string) {
 	}
 }
 
+// SetUnsupported makes the node answer the listed methods, health checks' included, with -32601 "method not
+// found". No methods: none.
+func (n *Node) SetUnsupported(methods ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.unsupp = map[string]bool{}
+	for _, m := range methods {
+		n.unsupp[m] = true
+	}
+}
+
 // Calls is the number of requests the node received.
 func (n *Node) Calls() int64 { return n.calls.Load() }
 
@@ -214,6 +226,13 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 		id := string(c.ID)
 		if id == "" {
 			id = "null"
+		}
+		n.mu.Lock()
+		unsupported := n.unsupp[c.Method]
+		n.mu.Unlock()
+		if unsupported {
+			answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32601,"message":"the method %s does not exist/is not available"}}`, id, c.Method)
+			continue
 		}
 		var result string
 		switch c.Method {
