@@ -358,6 +358,9 @@ func (cs *Chains) try(ctx context.Context, o *chain, name string, req *jsonrpc.R
 			if res.class == forward.Canceled {
 				continue // an attempt this request canceled: no one is to blame
 			}
+			if res.class == retry.OK && !req.Batch && cs.behind(o, req.Calls[0], res) {
+				res.class = retry.MissingData // issue 8: a block below the served head goes to the next upstream
+			}
 			cs.observe(o, res)
 			if res.class == retry.OK || (req.Batch && isArray(res.body)) {
 				// A batch answer whose elements failed is kept: repairBatch asks the next upstreams for those
@@ -388,6 +391,18 @@ func (cs *Chains) try(ctx context.Context, o *chain, name string, req *jsonrpc.R
 		last.class = retry.Timeout
 	}
 	return last, failed
+}
+
+// behind reports whether res, the answer to the single call c, shows its upstream below the head the chain has
+// served (blockref.Behind), and records it in the table (issue 8).
+func (cs *Chains) behind(o *chain, c jsonrpc.Call, res outcome) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	seen, behind := blockref.Behind(c.Method, c.Params, o.table.Served(), res.body)
+	if behind {
+		o.table.Behind(res.up, seen, cs.env.P.Now())
+	}
+	return behind
 }
 
 // attempt sends body to the upstream object of up and reads its answer whole.

@@ -266,6 +266,25 @@ func TestAnswersAgree(t *testing.T) {
 	}
 }
 
+// An upstream that goes 50 blocks stale between two checks: until its next check says so, the reads that reach it
+// show it below the served head, and go to the next upstream instead of reaching the client.
+func TestGoneStaleBetweenChecks(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	b := evmtest.NewNode(t, "b", 1, 100)
+	c := evmtest.NewNode(t, "c", 1, 100)
+	h := started(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL}, upstream{"eth", "c", c.URL})
+	h.consistent("eth")
+	a.SetHeadOffset(-50) // no check runs in this test from here on: the table still has a at 100
+	for range 10 {
+		if n := h.consistent("eth"); n != 100 {
+			t.Errorf("eth_blockNumber %d", n)
+		}
+	}
+	if e := h.upstreamEntry("a"); e.State != "lagging" {
+		t.Errorf("a: %+v", e)
+	}
+}
+
 // eth_chainId and net_version are answered by the balancer: no upstream is asked.
 func TestChainIDAnsweredLocally(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 31337, 100)

@@ -330,3 +330,29 @@ func TestServeHeadBlind(t *testing.T) {
 		t.Fatalf("blind: answered %d, head %d", got, tb.Head())
 	}
 }
+
+// A live answer showing an upstream below the served head lowers its height at once: it no longer serves reads
+// at the head, and a lower eth_blockNumber it answers is a report too.
+func TestBehindLowersHeight(t *testing.T) {
+	tb := New(Settings{}, []string{"a", "b", "c"}, nil)
+	for _, n := range []string{"a", "b", "c"} {
+		report(tb, n, t0, 100, 1)
+	}
+	if tb.ServeHead("a", 100, t0) != 100 || tb.Served() != 100 {
+		t.Fatal("served")
+	}
+	tb.Behind("a", 50, t0)
+	if u, _ := tb.Get("a"); u.Height != 50 || tb.State("a", t0) != Lagging {
+		t.Fatalf("a at %d, %s", u.Height, tb.State("a", t0))
+	}
+	tb.Behind("b", 120, t0) // never raises
+	if u, _ := tb.Get("b"); u.Height != 100 {
+		t.Fatalf("b at %d", u.Height)
+	}
+	if got := tb.ServeHead("b", 90, t0); got != 100 {
+		t.Fatalf("answered %d", got)
+	}
+	if u, _ := tb.Get("b"); u.Height != 90 {
+		t.Fatalf("b's lower live answer not recorded: %d", u.Height)
+	}
+}

@@ -217,13 +217,17 @@ func (t *Table) Head() uint64 { return max(t.floor.Served, t.best) }
 func (t *Table) ChainID() uint64 { return t.expectedChainID() }
 
 // ServeHead decides what eth_blockNumber answers when upstream name answered n at at, and records it as served.
-// A trusted upstream's answer above its recorded height is a fresh report of its head (it counts as a report
-// would: a lead over every other upstream is not believed). The answer is the head (never less than served
-// before, never a height that does not count); with nothing trusted at all, n itself, recorded nowhere.
+// A trusted upstream's answer is a fresh report of its head, up (a lead over every other upstream is not
+// believed, as for a report) or down (a node gone stale is below the head at once, not at its next check). The
+// answer is the head (never less than served before, never a height that does not count); with nothing trusted
+// at all, n itself, recorded nowhere.
 func (t *Table) ServeHead(name string, n uint64, at time.Time) uint64 {
 	t.tick(at)
-	if u, ok := t.ups[name]; ok && t.trusted[u] && n > u.Height {
-		u.Height, u.HeightMovedAt, u.HeightAt = n, at, at
+	if u, ok := t.ups[name]; ok && t.trusted[u] && n != u.Height {
+		if n > u.Height {
+			u.HeightMovedAt = at
+		}
+		u.Height, u.HeightAt = n, at
 		t.refresh(at)
 	}
 	head := t.Head()
@@ -232,6 +236,21 @@ func (t *Table) ServeHead(name string, n uint64, at time.Time) uint64 {
 	}
 	t.floor.Served = head
 	return head
+}
+
+// Served is the highest eth_blockNumber answered (0: none): reads at "latest" must not see a lower block.
+func (t *Table) Served() uint64 { return t.floor.Served }
+
+// Behind records that an answer of name showed it below the served head (blockref.Behind): its height is
+// lowered to seen (when seen is lower), so that it no longer serves reads at the head until its next check.
+func (t *Table) Behind(name string, seen uint64, at time.Time) {
+	u, ok := t.ups[name]
+	if !ok || seen >= u.Height {
+		return
+	}
+	t.tick(at)
+	u.Height, u.HeightAt = seen, at
+	t.refresh(at)
 }
 
 // Report records a health check of name.

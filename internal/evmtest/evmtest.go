@@ -94,8 +94,9 @@ func (n *Node) Height() uint64 { return n.height.Load() }
 // SetChainID sets the chain id eth_chainId answers.
 func (n *Node) SetChainID(id uint64) { n.chainID.Store(id) }
 
-// SetHeadOffset makes eth_blockNumber claim the head plus delta, while the blocks stay those up to the head: a node
-// that lies about its height (+1,000,000), or a stale one (negative). 0: the truth.
+// SetHeadOffset makes eth_blockNumber claim the head plus delta. Positive: a node that lies about its height
+// (+1,000,000); its blocks stay those up to the head. Negative: a stale node, whose blocks stop there too (reads
+// at "latest" see it). 0: the truth.
 func (n *Node) SetHeadOffset(delta int64) { n.offset.Store(delta) }
 
 // SwitchNetwork makes the node serve another network: chain id chainID, its head ahead blocks above the current
@@ -117,7 +118,7 @@ func (n *Node) claimed() uint64 { return uint64(max(0, int64(n.height.Load())+n.
 // block reads the block parameter of a call (params[0]): its number, or the head for a tag; ok false when
 // the block does not exist.
 func (n *Node) block(params json.RawMessage) (uint64, bool) {
-	head := n.height.Load()
+	head := min(n.height.Load(), n.claimed())
 	var ps []json.RawMessage
 	var tag string
 	if json.Unmarshal(params, &ps) != nil || len(ps) == 0 || json.Unmarshal(ps[0], &tag) != nil {
