@@ -93,7 +93,7 @@ func tableSettings(c config.Chain) balance.Settings {
 // ChainStatus is the /status answer.
 type ChainStatus struct {
 	Chain string `json:"chain"`
-	// BestHeight is the highest height reported by an upstream on the right chain.
+	// BestHeight is the highest height that counts (balance.Table.Best): trusted and confirmed.
 	BestHeight uint64 `json:"best_height"`
 	// Head is the best height that counts, or the highest eth_blockNumber served if higher: eth_blockNumber
 	// never answers less (until the floor yields; see balance.Table.Head).
