@@ -231,7 +231,7 @@ func TestFallbackOrderAndExclusions(t *testing.T) {
 	names := []string{"ok", "lag", "sync", "cool", "fail", "wrong", "unknown", "ok2"}
 	tb := New(Settings{BreakerFailures: 1, BreakerOpenFor: time.Minute, CooldownAfter429: time.Minute}, names, nil)
 	report(tb, "ok", t0, 100, 1)
-	report(tb, "ok2", t0, 100, 1) // with ok alone, 20 above lag, neither would be believed over the other
+	report(tb, "ok2", t0, 100, 1) // ok alone, 20 above lag, would be unconfirmed: nothing says which of two is right
 	report(tb, "lag", t0, 80, 1)
 	tb.Report("sync", Report{At: t0, Height: 90, ChainID: 1, Syncing: true})
 	report(tb, "cool", t0, 100, 1)
