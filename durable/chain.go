@@ -15,6 +15,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/chainid"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/forward"
@@ -27,6 +28,7 @@ import (
 const (
 	keyUpstreams = "upstreams" // JSON array of the upstream names stored by the last sync
 	keyRowPrefix = "up:"       // + name: the balance.Upstream row of that upstream
+	keyFloor     = "floor"     // the balance.Floor: the highest eth_blockNumber served (issue 8)
 )
 
 // ClassObject is the failure class of an Upstream object that could not be reached or answered other than
@@ -82,7 +84,7 @@ func policyOf(c config.Chain) Policy {
 // tableSettings maps a chain's configured settings to the routing table's.
 func tableSettings(c config.Chain) balance.Settings {
 	return balance.Settings{
-		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, BreakerFailures: c.BreakerFailures,
+		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, ConfirmAfter: c.ConfirmAfter, BreakerFailures: c.BreakerFailures,
 		BreakerOpenFor: c.BreakerOpenFor, CooldownAfter429: c.CooldownAfter429, ProbeShare: c.ProbeShare,
 		ExpectedChainID: c.ChainID,
 	}
@@ -91,10 +93,13 @@ func tableSettings(c config.Chain) balance.Settings {
 // ChainStatus is the /status answer.
 type ChainStatus struct {
 	Chain string `json:"chain"`
-	// BestHeight is the highest height reported by an upstream on the right chain.
+	// BestHeight is the highest height that counts (balance.Table.Best): trusted and confirmed.
 	BestHeight uint64 `json:"best_height"`
-	// Head is the highest block served or seen: eth_blockNumber never answers less.
-	Head      uint64        `json:"head"`
+	// Head is the best height that counts, or the highest eth_blockNumber served if higher: eth_blockNumber
+	// never answers less (until the floor yields; see balance.Table.Head).
+	Head uint64 `json:"head"`
+	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
+	ChainID   uint64        `json:"chain_id,omitempty"`
 	Upstreams []UpstreamRow `json:"upstreams"`
 }
 
@@ -137,6 +142,15 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 		var u balance.Upstream
 		if json.Unmarshal([]byte(v), &u) == nil {
 			t.Restore(u) // a row of an upstream no longer configured is ignored
+		}
+	}
+	// issue 8: the served floor, dropped by the table when it was served for another chain id or upstream set.
+	if v, ok, err := st.Get(ctx, keyFloor); err != nil {
+		return err
+	} else if ok {
+		var f balance.Floor
+		if json.Unmarshal([]byte(v), &f) == nil {
+			t.RestoreFloor(f)
 		}
 	}
 	o.table = t
@@ -186,7 +200,7 @@ func (cs *Chains) status(o *chain, name string) ChainStatus {
 	now := cs.env.P.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), Upstreams: []UpstreamRow{}}
+	s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), ChainID: o.table.ChainID(), Upstreams: []UpstreamRow{}}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
 		s.Upstreams = append(s.Upstreams, UpstreamRow{Upstream: u, State: o.table.State(n, now), Reason: o.table.Reason(n, now)})
@@ -246,6 +260,12 @@ func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platf
 		}
 	}
 	o.mu.Lock()
+	// issue 8: eth_chainId and net_version are answered from the verified chain id (internal/chainid).
+	if local, ok := chainid.Answer(req, o.table.ChainID()); ok {
+		o.mu.Unlock()
+		jsonrpc.WriteJSON(w, http.StatusOK, local)
+		return
+	}
 	cands := append(o.table.Candidates(ref, now), o.table.Fallback(ref, now)...)
 	var hedge time.Duration
 	if pol.HedgePercentile > 0 && !write {
@@ -263,7 +283,7 @@ func (cs *Chains) rpc(w http.ResponseWriter, r *http.Request, o *chain, st platf
 	switch {
 	case res.body != nil:
 		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
-			res.body = cs.monotonicHead(o, req.Calls[0].ID, res.body)
+			res.body = cs.monotonicHead(o, res.up, req.Calls[0].ID, res.body)
 		}
 		jsonrpc.WriteJSON(w, res.status, res.body)
 	case res.class != retry.OK && !retryableFor(req, res.class):
@@ -338,6 +358,9 @@ func (cs *Chains) try(ctx context.Context, o *chain, name string, req *jsonrpc.R
 			if res.class == forward.Canceled {
 				continue // an attempt this request canceled: no one is to blame
 			}
+			if res.class == retry.OK && !req.Batch && cs.behind(o, req.Calls[0], res) {
+				res.class = retry.MissingData // issue 8: a block below the served head goes to the next upstream
+			}
 			cs.observe(o, res)
 			if res.class == retry.OK || (req.Batch && isArray(res.body)) {
 				// A batch answer whose elements failed is kept: repairBatch asks the next upstreams for those
@@ -368,6 +391,18 @@ func (cs *Chains) try(ctx context.Context, o *chain, name string, req *jsonrpc.R
 		last.class = retry.Timeout
 	}
 	return last, failed
+}
+
+// behind reports whether res, the answer to the single call c, shows its upstream below the head the chain has
+// served (blockref.Behind), and records it in the table (issue 8).
+func (cs *Chains) behind(o *chain, c jsonrpc.Call, res outcome) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	seen, behind := blockref.Behind(c.Method, c.Params, o.table.Served(), res.body)
+	if behind {
+		o.table.Behind(res.up, seen, cs.env.P.Now())
+	}
+	return behind
 }
 
 // attempt sends body to the upstream object of up and reads its answer whole.
@@ -535,9 +570,9 @@ func encodeBatch(calls []jsonrpc.Call) []byte {
 	return b.Bytes()
 }
 
-// monotonicHead keeps eth_blockNumber from going backwards: an answer below the highest block the chain has
-// served or seen is answered with that block instead (same id); a higher one raises it.
-func (cs *Chains) monotonicHead(o *chain, id json.RawMessage, answer []byte) []byte {
+// monotonicHead answers eth_blockNumber with the table's head (balance.Table.ServeHead): never less than served
+// before, never a height that does not count (an upstream's lie); the upstream's bytes when they say the same.
+func (cs *Chains) monotonicHead(o *chain, up string, id json.RawMessage, answer []byte) []byte {
 	var a struct {
 		Result string `json:"result"`
 	}
@@ -549,7 +584,7 @@ func (cs *Chains) monotonicHead(o *chain, id json.RawMessage, answer []byte) []b
 		return answer
 	}
 	o.mu.Lock()
-	head := o.table.ObserveHead(n)
+	head := o.table.ServeHead(up, n, cs.env.P.Now())
 	o.mu.Unlock()
 	if head == n {
 		return answer
@@ -570,7 +605,13 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 			kv[keyRowPrefix+n] = string(b)
 		}
 	}
+	fb, _ := json.Marshal(o.table.Floor()) // issue 8: the floor goes with every row save, and its notes to the log
+	kv[keyFloor] = string(fb)
+	notes := o.table.Notes()
 	o.mu.Unlock()
+	for _, n := range notes {
+		cs.env.P.Logf("chain %s: %s", chain, n)
+	}
 	if err := st.Put(ctx, kv); err != nil {
 		cs.env.P.Logf("chain %s: storage: %v", chain, err)
 	}
@@ -584,6 +625,15 @@ type Report struct {
 	ChainID uint64      `json:"chain_id,omitempty"`
 	Syncing bool        `json:"syncing,omitempty"`
 	Err     retry.Class `json:"error_class,omitempty"`
+	// Unserved: the head claimed at the previous check that the upstream could not serve; Proven: the head it
+	// served (issue 8).
+	Unserved uint64 `json:"unserved,omitempty"`
+	Proven   uint64 `json:"proven,omitempty"`
+}
+
+// row is the report as the table takes it.
+func (r Report) row() balance.Report {
+	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Err: r.Err}
 }
 
 func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
@@ -595,7 +645,7 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 	o.mu.Lock()
 	_, known := o.table.Get(rep.Name)
 	if known {
-		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
+		o.table.Report(rep.Name, rep.row())
 	}
 	o.mu.Unlock()
 	if known {
@@ -685,7 +735,7 @@ wait:
 			grace = time.After(firstCheckGrace)
 		}
 		o.mu.Lock()
-		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
+		o.table.Report(rep.Name, rep.row())
 		o.mu.Unlock()
 		got = append(got, rep.Name)
 	}
