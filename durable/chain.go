@@ -22,6 +22,7 @@ import (
 const (
 	keyUpstreams = "upstreams" // JSON array of the upstream names stored by the last sync
 	keyRowPrefix = "up:"       // + name: the balance.Upstream row of that upstream
+	keyFloor     = "floor"     // the balance.Floor: the highest eth_blockNumber served (issue 8)
 )
 
 // Chains serves every ChainDurableObject instance of the runtime.
@@ -52,10 +53,13 @@ type chain struct {
 // ChainStatus is the /status answer.
 type ChainStatus struct {
 	Chain string `json:"chain"`
-	// BestHeight is the highest height reported by an upstream on the right chain.
+	// BestHeight is the highest height that counts (balance.Table.Best): trusted and confirmed.
 	BestHeight uint64 `json:"best_height"`
-	// Head is the highest block served or seen: eth_blockNumber never answers less.
-	Head      uint64        `json:"head"`
+	// Head is the best height that counts, or the highest eth_blockNumber served if higher: eth_blockNumber
+	// never answers less (until the floor yields; see balance.Table.Head).
+	Head uint64 `json:"head"`
+	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
+	ChainID   uint64        `json:"chain_id,omitempty"`
 	Upstreams []UpstreamRow `json:"upstreams"`
 }
 
@@ -94,10 +98,22 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 		return err
 	}
 	t := balance.New(balance.SettingsOf(cs.env.Config.ChainSettings(name)), cs.names(name), nil)
+	var rows []balance.Upstream
 	for _, v := range kv {
 		var u balance.Upstream
 		if json.Unmarshal([]byte(v), &u) == nil {
-			t.Restore(u) // a row of an upstream no longer configured is ignored
+			rows = append(rows, u)
+		}
+	}
+	t.RestoreAll(rows) // a row of an upstream no longer configured is ignored
+
+	// issue 8: the served floor, dropped by the table when it was served for another chain id or upstream set.
+	if v, ok, err := st.Get(ctx, keyFloor); err != nil {
+		return err
+	} else if ok {
+		var f balance.Floor
+		if json.Unmarshal([]byte(v), &f) == nil {
+			t.RestoreFloor(f)
 		}
 	}
 	o.table = t
@@ -158,7 +174,7 @@ func (cs *Chains) status(o *chain, name string) ChainStatus {
 	now := cs.env.P.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), Upstreams: []UpstreamRow{}}
+	s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), ChainID: o.table.ChainID(), Upstreams: []UpstreamRow{}}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
 		s.Upstreams = append(s.Upstreams, UpstreamRow{Upstream: u, State: o.table.State(n, now), Reason: o.table.Reason(n, now)})
@@ -211,7 +227,19 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 			touched = append(touched, oc.Upstream)
 		}
 	}
-	o.table.ObserveHead(ex.Head)
+	for _, h := range ex.Seen {
+		if _, ok := o.table.Get(h.Upstream); !ok {
+			continue
+		}
+		if h.Behind {
+			o.table.Behind(h.Upstream, h.Height, time.UnixMilli(h.At))
+		} else {
+			o.table.ServeHead(h.Upstream, h.Height, time.UnixMilli(h.At))
+		}
+		if !slices.Contains(touched, h.Upstream) {
+			touched = append(touched, h.Upstream)
+		}
+	}
 	for up, m := range ex.Methods {
 		if _, ok := o.table.Get(up); !ok {
 			continue
@@ -225,7 +253,7 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 			s.Add(method, c)
 		}
 	}
-	snap := protocol.Snapshot{Head: o.table.Head()}
+	snap := protocol.Snapshot{Floor: o.table.Floor()}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
 		snap.Rows = append(snap.Rows, u)
@@ -248,7 +276,13 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 			kv[keyRowPrefix+n] = string(b)
 		}
 	}
+	fb, _ := json.Marshal(o.table.Floor()) // issue 8: the floor goes with every row save, and its notes to the log
+	kv[keyFloor] = string(fb)
+	notes := o.table.Notes()
 	o.mu.Unlock()
+	for _, n := range notes {
+		cs.env.P.Logf("chain %s: %s", chain, n)
+	}
 	if err := st.Put(ctx, kv); err != nil {
 		cs.env.P.Logf("chain %s: storage: %v", chain, err)
 	}
@@ -262,6 +296,15 @@ type Report struct {
 	ChainID uint64      `json:"chain_id,omitempty"`
 	Syncing bool        `json:"syncing,omitempty"`
 	Err     retry.Class `json:"error_class,omitempty"`
+	// Unserved: the head claimed at the previous check that the upstream could not serve; Proven: the head it
+	// served (issue 8).
+	Unserved uint64 `json:"unserved,omitempty"`
+	Proven   uint64 `json:"proven,omitempty"`
+}
+
+// row is the report as the table takes it.
+func (r Report) row() balance.Report {
+	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Err: r.Err}
 }
 
 // ReportAnswer is the chain's answer to a health report: the Worker isolates' per-method counts of the upstream
@@ -280,7 +323,7 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 	_, known := o.table.Get(rep.Name)
 	var ans ReportAnswer
 	if known {
-		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
+		o.table.Report(rep.Name, rep.row())
 		if s := o.stats[rep.Name]; len(s) > 0 {
 			ans.Methods = make(map[string]stats.Counter, len(s))
 			for m, c := range s {
@@ -377,7 +420,7 @@ wait:
 			grace = cs.env.P.After(ctx, firstCheckGrace)
 		}
 		o.mu.Lock()
-		o.table.Report(rep.Name, balance.Report{At: rep.At, Height: rep.Height, ChainID: rep.ChainID, Syncing: rep.Syncing, Err: rep.Err})
+		o.table.Report(rep.Name, rep.row())
 		o.mu.Unlock()
 		got = append(got, rep.Name)
 	}

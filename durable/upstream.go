@@ -50,6 +50,14 @@ type health struct {
 	Syncing bool `json:"syncing,omitempty"`
 	// Failures counts consecutive failed checks; the next check waits longer with each (see balance.PollDelay).
 	Failures int `json:"consecutive_failures,omitempty"`
+	// Unserved is the head the previous check found, which the upstream still claims but could not serve at the
+	// last check (0: none).
+	Unserved uint64 `json:"unserved,omitempty"`
+	// Proven is the head the last check found the upstream able to serve (the previous head, or on a first check
+	// the one it got); 0: not proven at that check.
+	Proven uint64 `json:"proven,omitempty"`
+	// BatchOff is when the upstream refused a batch health check; checks go call by call for a while.
+	BatchOff time.Time `json:"batch_off,omitzero"`
 }
 
 // upstream is one instance's memory, loaded from storage on first use.

@@ -152,8 +152,11 @@ type ChainSummary struct {
 	BestHeight uint64 `json:"best_height"`
 	Upstreams  int    `json:"upstreams"`
 	Healthy    int    `json:"healthy"`
-	// Head is the highest block served or seen; eth_blockNumber never answers less.
+	// Head is the best height that counts, or the highest eth_blockNumber served if higher; eth_blockNumber never
+	// answers less until that floor yields to what every trusted upstream reports.
 	Head uint64 `json:"head"`
+	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
+	ChainID uint64 `json:"chain_id,omitempty"`
 	// Table is the chain object's routing table.
 	Table []durable.UpstreamRow `json:"table"`
 	Error string                `json:"error,omitempty"`
@@ -163,7 +166,7 @@ func (a *App) adminChains(ctx context.Context) any {
 	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) ChainSummary {
 		var s durable.ChainStatus
 		err := a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStatus, nil, &s)
-		sum := ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
+		sum := ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, ChainID: s.ChainID, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
 		for _, u := range s.Upstreams {
 			if u.State == balance.Healthy {
 				sum.Healthy++

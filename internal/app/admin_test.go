@@ -85,7 +85,7 @@ func TestAdminRoutes(t *testing.T) {
 
 func TestInitUpstreamsDropsRemoved(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 1, 100)
-	b := evmtest.NewNode(t, "b", 1, 200)
+	b := evmtest.NewNode(t, "b", 1, 105) // higher, within max lag: served first
 	h := newHarness(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
 	var res struct{ Chains []ChainSync }
 	h.admin(http.MethodPost, "/admin/init_upstreams", &res)

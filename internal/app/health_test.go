@@ -58,27 +58,45 @@ func TestHealthCheckClasses(t *testing.T) {
 	}
 }
 
-func TestChainIDAskedOnce(t *testing.T) {
-	var chainIDCalls int
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		if strings.Contains(string(b), "eth_chainId") {
-			chainIDCalls++
+// eth_chainId is asked at every check (issue 8), in one batch with the other calls; a node that does not answer
+// batches is asked call by call, and only that, for an hour.
+func TestChainIDEveryCheck(t *testing.T) {
+	for _, batches := range []bool{true, false} {
+		var requests, batchRequests, chainIDCalls int
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			requests++
+			chainIDCalls += strings.Count(string(b), "eth_chainId")
+			if strings.HasPrefix(string(b), "[") {
+				batchRequests++
+				if batches {
+					io.WriteString(w, `[{"jsonrpc":"2.0","id":1,"result":"0x5"},{"jsonrpc":"2.0","id":2,"result":"0x5"},{"jsonrpc":"2.0","id":3,"result":false},{"jsonrpc":"2.0","id":4,"result":"0x0"}]`)
+					return
+				}
+			}
+			io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x5"}`)
+		}))
+		h := newHarness(t, map[string]string{"EVMLB_HEALTH_INTERVAL": "2s"}, upstream{"eth", "a", srv.URL})
+		h.admin(http.MethodPost, "/admin/init_upstreams", nil)
+		h.checks(10 * time.Second) // checks at 0, 2, 4, 6, 8, 10 s
+		h.restartApp()
+		h.checks(2 * time.Second)
+		srv.Close()
+		if want := map[bool]int{true: 7, false: 8}[batches]; chainIDCalls != want { // without batches: once in the refused batch
+			t.Errorf("batches %v: eth_chainId asked %d times in 7 checks, want %d", batches, chainIDCalls, want)
 		}
-		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x5"}`)
-	}))
-	defer srv.Close()
-	h := newHarness(t, map[string]string{"EVMLB_HEALTH_INTERVAL": "2s"}, upstream{"eth", "a", srv.URL})
-	h.admin(http.MethodPost, "/admin/init_upstreams", nil)
-	h.checks(10 * time.Second) // checks at 0, 2, 4, 6, 8, 10 s
-	h.restartApp()
-	h.checks(2 * time.Second) // the chain id comes back from storage
-	if chainIDCalls != 1 {
-		t.Errorf("eth_chainId asked %d times", chainIDCalls)
-	}
-	var ups struct{ Upstreams []UpstreamEntry }
-	h.admin(http.MethodGet, "/admin/upstreams", &ups)
-	if u := ups.Upstreams[0]; !u.LastCheck.Equal(t0.Add(12*time.Second)) || u.ChainID != "0x5" {
-		t.Errorf("upstream %+v", u)
+		// The first check also asks for the block of the head it got (a second request).
+		wantRequests, wantBatches := 7+1, 7
+		if !batches {
+			wantRequests, wantBatches = 1+4*7, 1 // one refused batch; then eth_chainId, eth_blockNumber, eth_syncing and the probe
+		}
+		if requests != wantRequests || batchRequests != wantBatches {
+			t.Errorf("batches %v: %d requests, %d of them batches; want %d and %d", batches, requests, batchRequests, wantRequests, wantBatches)
+		}
+		var ups struct{ Upstreams []UpstreamEntry }
+		h.admin(http.MethodGet, "/admin/upstreams", &ups)
+		if u := ups.Upstreams[0]; !u.LastCheck.Equal(t0.Add(12*time.Second)) || u.ChainID != "0x5" || !u.OK || u.Height != 5 {
+			t.Errorf("batches %v: upstream %+v", batches, u)
+		}
 	}
 }

@@ -154,22 +154,25 @@ func TestBlockNumberNeverGoesBackwards(t *testing.T) {
 func TestLaggingUpstreamOnlyAsFallback(t *testing.T) {
 	lag := evmtest.NewNode(t, "lag", 1, 100)
 	top := evmtest.NewNode(t, "top", 1, 111) // lag is 11 behind: over the default 10
-	h := started(t, nil, upstream{"eth", "lag", lag.URL}, upstream{"eth", "top", top.URL})
+	mid := evmtest.NewNode(t, "mid", 1, 105) // confirms top's head (two upstreams 11 apart: neither is believed over the other)
+	h := started(t, nil, upstream{"eth", "lag", lag.URL}, upstream{"eth", "top", top.URL}, upstream{"eth", "mid", mid.URL})
 	if e := h.upstreamEntry("lag"); e.State != "lagging" || !strings.Contains(e.Reason, "11 blocks behind") {
 		t.Fatalf("lag: %+v", e)
 	}
-	// The only healthy upstream fails: the lagging one answers rather than none.
+	// The healthy upstreams fail: the lagging one answers rather than none.
+	mid.SetFault(evmtest.Status500)
 	top.SetFault(evmtest.Status500)
 	if status, got := h.post("eth", rpcBody); status != http.StatusOK || servedBy(t, got) != "lag" {
 		t.Fatalf("fallback: got %d %s", status, got)
 	}
-	// top is back but has a failure on record, which ranks it behind clean upstreams: only the lag rule keeps
-	// lag out now.
+	// top and mid are back but have a failure on record, which ranks them behind clean upstreams: only the lag
+	// rule keeps lag out now.
 	top.SetFault(evmtest.None)
+	mid.SetFault(evmtest.None)
 	before := count(lag, "eth_call")
 	for range 5 {
-		if status, got := h.post("eth", rpcBody); status != http.StatusOK || servedBy(t, got) != "top" {
-			t.Errorf("got %d %s, want top", status, got)
+		if status, got := h.post("eth", rpcBody); status != http.StatusOK || (servedBy(t, got) != "top" && servedBy(t, got) != "mid") {
+			t.Errorf("got %d %s, want top or mid", status, got)
 		}
 	}
 	if n := count(lag, "eth_call") - before; n != 0 {

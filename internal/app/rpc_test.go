@@ -46,7 +46,7 @@ func TestIDsPreserved(t *testing.T) {
 
 func TestNoInitNeeded(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 1, 100)
-	b := evmtest.NewNode(t, "b", 1, 200)
+	b := evmtest.NewNode(t, "b", 1, 105) // within max lag: a lead of more would not be believed at once
 	h := newHarness(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
 	// No health check has run: the first request checks every upstream before it routes, so the higher one
 	// serves it, not the first in the configuration.
@@ -90,9 +90,11 @@ func TestHigherUpstreamWins(t *testing.T) {
 		heights [3]uint64
 		want    string
 	}{
+		// Each new best is within max_lag_blocks of another upstream: a lead over every other would not be
+		// believed at once (issue 8).
 		{[3]uint64{100, 90, 95}, "a"},
-		{[3]uint64{100, 120, 95}, "b"},
-		{[3]uint64{100, 120, 121}, "c"},
+		{[3]uint64{100, 108, 95}, "b"},
+		{[3]uint64{100, 112, 121}, "c"},
 	} {
 		a.SetHeight(tc.heights[0])
 		b.SetHeight(tc.heights[1])
@@ -298,7 +300,7 @@ func TestWriteNeverSentTwice(t *testing.T) {
 		{"refused: never left, so the next upstream gets it", evmtest.None, true, http.StatusOK, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := evmtest.NewNode(t, "bad", 1, 200)
+			bad := evmtest.NewNode(t, "bad", 1, 105)
 			good := evmtest.NewNode(t, "good", 1, 100)
 			h := newHarness(t, nil, upstream{"eth", "bad", bad.URL}, upstream{"eth", "good", good.URL})
 			h.admin(http.MethodPost, "/admin/init_upstreams", nil)

@@ -17,6 +17,11 @@ type Settings struct {
 	// StaleAfter: an upstream whose head has not moved for this long while another's did is lagging.
 	// Default 60s. Range 1s–1h.
 	StaleAfter time.Duration `json:"stale_after,omitempty"`
+	// ConfirmAfter: a trusted upstream's head more than MaxLagBlocks above every other trusted upstream's is
+	// believed (counts for the best and the head) once that lead has held this long and the head moved meanwhile,
+	// if nothing confirmed it first (another upstream within MaxLagBlocks of it, or a block within MaxLagBlocks of
+	// it that the upstream served to a health check). Default 60s. Range 1s–1h.
+	ConfirmAfter time.Duration `json:"confirm_after,omitempty"`
 	// BreakerFailures: consecutive failures (live or health check) that open the circuit breaker. Default 5.
 	BreakerFailures int `json:"breaker_failures,omitempty"`
 	// BreakerOpenFor: how long an open breaker keeps the upstream out before one probe is let through (half-open).
@@ -41,6 +46,10 @@ func (s Settings) Defaults() Settings {
 		s.StaleAfter = 60 * time.Second
 	}
 	s.StaleAfter = min(max(s.StaleAfter, time.Second), time.Hour)
+	if s.ConfirmAfter <= 0 {
+		s.ConfirmAfter = 60 * time.Second
+	}
+	s.ConfirmAfter = min(max(s.ConfirmAfter, time.Second), time.Hour)
 	if s.BreakerFailures <= 0 {
 		s.BreakerFailures = 5
 	}
@@ -73,7 +82,7 @@ func PollDelay(base time.Duration, failures int, max time.Duration) time.Duratio
 // SettingsOf maps a chain's configured settings to the table's (defaults are filled in by Settings.Defaults).
 func SettingsOf(c config.Chain) Settings {
 	return Settings{
-		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, BreakerFailures: c.BreakerFailures,
+		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, ConfirmAfter: c.ConfirmAfter, BreakerFailures: c.BreakerFailures,
 		BreakerOpenFor: c.BreakerOpenFor, CooldownAfter429: c.CooldownAfter429, ProbeShare: c.ProbeShare,
 		ExpectedChainID: c.ChainID,
 	}

@@ -2,6 +2,7 @@ package balance
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -21,16 +22,24 @@ const (
 	CoolingDown State = "cooling_down" // it answered 429; no traffic until the cool-down ends
 	Failing     State = "failing"      // circuit breaker open
 	Recovering  State = "recovering"   // circuit breaker half-open: probes only
+	Unconfirmed State = "unconfirmed"  // its head is not believed: far above every other, or not servable by itself
 	Lagging     State = "lagging"      // too far behind the best, or its head stopped while others moved
 )
 
 // Report is one health check of an upstream.
 type Report struct {
 	At      time.Time
-	Height  uint64 // 0 when unknown
+	Height  uint64 // the head it answered; meaningful only when Err is retry.OK (0 is a real head: a new devnet)
 	ChainID uint64 // 0 when unknown
 	Syncing bool
-	Err     retry.Class // the check's failure class, retry.OK when it succeeded
+	// Unserved is the head the upstream claimed at its previous check, which it still claims to have reached
+	// but could not serve at this one (eth_getBlockTransactionCountByNumber answered null or "not found"); 0
+	// when it could, or when it was not asked.
+	Unserved uint64
+	// Proven is a head the upstream showed it has, by serving its block at this check (the previous head, or
+	// on a first check the one it answered); 0 when it was not shown.
+	Proven uint64
+	Err    retry.Class // the check's failure class, retry.OK when it succeeded
 }
 
 // Upstream is what the table knows of one upstream. Fields are exported for admin output and persistence.
@@ -48,6 +57,28 @@ type Upstream struct {
 	LatencyMS     float64     `json:"latency_ewma_ms"`
 	ErrorRate     float64     `json:"error_rate_ewma"`
 	Requests      uint64      `json:"requests"`
+	// HeightAt is when Height was last reported by a successful check (zero: never; Height 0 is then unknown).
+	HeightAt time.Time `json:"height_at,omitzero"`
+	// Unserved is the claimed head the last check found it could not serve (Report.Unserved); 0: none.
+	Unserved uint64 `json:"unserved,omitempty"`
+	// Proven is the highest head its checks found it serving (Report.Proven).
+	Proven uint64 `json:"proven,omitempty"`
+	// LeadSince is when its height became more than max_lag_blocks above every other trusted upstream's
+	// (zero: it is not); with ConfirmAfter it decides when such a lead is believed.
+	LeadSince time.Time `json:"lead_since,omitzero"`
+}
+
+// known reports whether u's height was ever reported (a height of 0 is a real one once reported).
+func (u *Upstream) known() bool { return u.Height > 0 || !u.HeightAt.IsZero() }
+
+// Floor is the part of the chain's head that does not come from current reports: the highest eth_blockNumber the
+// balancer answered, with the chain id and upstream set it answered it for. It is persisted by the chain object.
+type Floor struct {
+	Served    uint64   `json:"served"`
+	ChainID   uint64   `json:"chain_id,omitempty"` // the chain's verified chain id (configured or majority)
+	Upstreams []string `json:"upstreams,omitempty"`
+	// BelowSince is when every trusted upstream went more than max_lag_blocks below Served (zero: they are not).
+	BelowSince time.Time `json:"below_since,omitzero"`
 }
 
 // Table is one chain's routing table. It is not safe for concurrent use: the chain object serialises access.
@@ -55,9 +86,17 @@ type Table struct {
 	settings Settings
 	order    []string // config order: ties keep it
 	ups      map[string]*Upstream
-	head     uint64 // the highest block number ever served or seen for the chain: never decreases
+	floor    Floor
 	rr       uint64 // round-robin counter that spreads load among equals
 	rand     func() float64
+	now      time.Time // the latest time the table was told of
+	notes    []string  // log lines for the chain object (Notes drains them)
+
+	// The view derived from the rows by refresh, after every change.
+	counted    map[*Upstream]bool // trusted upstreams whose height counts (confirmed)
+	trusted    map[*Upstream]bool // on the verified chain, not syncing, breaker closed, head servable, height known
+	best       uint64             // the highest counted height
+	latestMove time.Time          // the latest HeightMovedAt among counted upstreams
 }
 
 // New returns a table of the upstreams names (in config order). rand returns numbers in [0,1) and decides
@@ -74,7 +113,8 @@ func New(settings Settings, names []string, rand func() float64) *Table {
 // Settings returns the table's settings, with defaults filled in.
 func (t *Table) Settings() Settings { return t.settings }
 
-// SetUpstreams sets the configured upstreams, keeping what is known of those that stay.
+// SetUpstreams sets the configured upstreams, keeping what is known of those that stay. A different set drops
+// the served floor: what the old set answered says nothing of the new one (see Floor).
 func (t *Table) SetUpstreams(names []string) {
 	next := make(map[string]*Upstream, len(names))
 	for _, n := range names {
@@ -84,15 +124,73 @@ func (t *Table) SetUpstreams(names []string) {
 			next[n] = &Upstream{Name: n}
 		}
 	}
+	if t.floor.Served != 0 && !slices.Equal(sorted(names), sorted(t.order)) {
+		t.dropFloor("the upstream set changed")
+	}
 	t.ups, t.order = next, append([]string(nil), names...)
+	t.refresh(t.now)
 }
 
 // Restore puts back a persisted upstream's state (ignored when name is not configured).
+// RestoreAll puts back every persisted row at once (a snapshot, or the rows in storage), then works out what
+// counts: restoring rows one by one would judge each against a half-restored table (a lead with no witness yet
+// loses its LeadSince). Rows of upstreams not configured are ignored.
+func (t *Table) RestoreAll(rows []Upstream) {
+	for _, u := range rows {
+		if cur, ok := t.ups[u.Name]; ok {
+			*cur = u
+			t.tick(u.ReportedAt)
+		}
+	}
+	t.refresh(t.now)
+}
+
 func (t *Table) Restore(u Upstream) {
 	if cur, ok := t.ups[u.Name]; ok {
 		*cur = u
-		t.head = max(t.head, u.Height)
+		t.tick(u.ReportedAt)
+		t.refresh(t.now)
 	}
+}
+
+// Floor returns the floor to persist.
+func (t *Table) Floor() Floor {
+	f := t.floor
+	f.Upstreams = sorted(t.order)
+	return f
+}
+
+// RestoreFloor puts back a persisted floor, after the rows are restored. A floor served for another chain id or
+// another set of upstreams is dropped, with a note.
+func (t *Table) RestoreFloor(f Floor) {
+	want := t.expectedChainID()
+	switch {
+	case f.ChainID != 0 && want != 0 && f.ChainID != want:
+		if f.Served != 0 {
+			t.note(fmt.Sprintf("head floor %d dropped: it was served for chain id %d, the chain's is now %d", f.Served, f.ChainID, want))
+		}
+		f = Floor{}
+	case f.Served != 0 && !slices.Equal(f.Upstreams, sorted(t.order)):
+		t.note(fmt.Sprintf("head floor %d dropped: the upstream set changed", f.Served))
+		f = Floor{ChainID: f.ChainID}
+	}
+	f.Upstreams = nil
+	t.floor = f
+	t.refresh(t.now)
+}
+
+// Notes returns, and forgets, the table's log lines since the last call (floor resets).
+func (t *Table) Notes() []string {
+	n := t.notes
+	t.notes = nil
+	return n
+}
+
+func (t *Table) note(s string) { t.notes = append(t.notes, s) }
+
+func (t *Table) dropFloor(reason string) {
+	t.note(fmt.Sprintf("head floor %d dropped: %s", t.floor.Served, reason))
+	t.floor.Served, t.floor.BelowSince = 0, time.Time{}
 }
 
 // Get returns a copy of what is known of name.
@@ -117,24 +215,55 @@ func (t *Table) Blind() bool {
 // Names returns the configured upstreams in config order.
 func (t *Table) Names() []string { return append([]string(nil), t.order...) }
 
-// Best is the highest height reported by an upstream that is not quarantined for its chain id.
-func (t *Table) Best() uint64 {
-	var best uint64
-	for _, u := range t.ups {
-		if !t.wrongChain(u) {
-			best = max(best, u.Height)
+// Best is the highest height that counts: reported by a trusted upstream (on the verified chain id, not syncing,
+// breaker not open, able to serve the head it claimed) and confirmed (not more than max_lag_blocks above every
+// other trusted upstream, or believed after ConfirmAfter). 0 when none.
+func (t *Table) Best() uint64 { return t.best }
+
+// Head is the chain's head as served: the best height that counts, or the highest eth_blockNumber answered if
+// that is higher. eth_blockNumber never answers less, and tagged reads go first to upstreams at or above it.
+// It decreases only when the floor yields (see refresh) or is dropped.
+func (t *Table) Head() uint64 { return max(t.floor.Served, t.best) }
+
+// ChainID is the chain's verified chain id: the configured one, else the one most upstreams report (0 while no
+// upstream has reported one).
+func (t *Table) ChainID() uint64 { return t.expectedChainID() }
+
+// ServeHead decides what eth_blockNumber answers when upstream name answered n at at, and records it as served.
+// A trusted upstream's answer is a fresh report of its head, up (a lead over every other upstream is not
+// believed, as for a report) or down (a node gone stale is below the head at once, not at its next check). The
+// answer is the head (never less than served before, never a height that does not count); with nothing trusted
+// at all, n itself, recorded nowhere.
+func (t *Table) ServeHead(name string, n uint64, at time.Time) uint64 {
+	t.tick(at)
+	if u, ok := t.ups[name]; ok && t.trusted[u] && n != u.Height {
+		if n > u.Height {
+			u.HeightMovedAt = at
 		}
+		u.Height, u.HeightAt = n, at
+		t.refresh(at)
 	}
-	return best
+	head := t.Head()
+	if head == 0 && len(t.trusted) == 0 {
+		return n
+	}
+	t.floor.Served = head
+	return head
 }
 
-// Head is the chain's head as served: the highest block ever seen; it never decreases.
-func (t *Table) Head() uint64 { return t.head }
+// Served is the highest eth_blockNumber answered (0: none): reads at "latest" must not see a lower block.
+func (t *Table) Served() uint64 { return t.floor.Served }
 
-// ObserveHead raises the served head to n if n is higher and returns the head.
-func (t *Table) ObserveHead(n uint64) uint64 {
-	t.head = max(t.head, n)
-	return t.head
+// Behind records that an answer of name showed it below the served head (blockref.Behind): its height is
+// lowered to seen (when seen is lower), so that it no longer serves reads at the head until its next check.
+func (t *Table) Behind(name string, seen uint64, at time.Time) {
+	u, ok := t.ups[name]
+	if !ok || seen >= u.Height {
+		return
+	}
+	t.tick(at)
+	u.Height, u.HeightAt = seen, at
+	t.refresh(at)
 }
 
 // Report records a health check of name.
@@ -143,25 +272,26 @@ func (t *Table) Report(name string, r Report) {
 	if !ok {
 		return
 	}
+	t.tick(r.At)
 	u.ReportedAt = r.At
 	if r.ChainID != 0 {
 		u.ChainID = r.ChainID
 	}
 	if r.Err != retry.OK {
 		t.fail(u, r.Err, r.At)
+		t.refresh(r.At)
 		return
 	}
-	u.Syncing = r.Syncing
-	if r.Height > u.Height || u.HeightMovedAt.IsZero() {
+	u.Syncing, u.Unserved = r.Syncing, r.Unserved
+	if r.Proven != 0 || r.Height < u.Proven {
+		u.Proven = r.Proven // a node gone below what it proved (a reset) proves it again
+	}
+	if r.Height != u.Height || u.HeightMovedAt.IsZero() {
 		u.HeightMovedAt = r.At
 	}
-	if r.Height != 0 {
-		u.Height = r.Height
-	}
-	if !t.wrongChain(u) {
-		t.head = max(t.head, u.Height)
-	}
+	u.Height, u.HeightAt = r.Height, r.At
 	u.Breaker.Success()
+	t.refresh(r.At)
 }
 
 // Observe records the outcome of a live request to name.
@@ -170,6 +300,8 @@ func (t *Table) Observe(name string, class retry.Class, latency time.Duration, a
 	if !ok {
 		return
 	}
+	t.tick(at)
+	defer t.refresh(at)
 	u.Requests++
 	const alpha = 0.2
 	ms := float64(latency) / float64(time.Millisecond)
@@ -200,7 +332,14 @@ func (t *Table) fail(u *Upstream, class retry.Class, at time.Time) {
 	}
 }
 
-// expectedChainID is the configured chain id, or the id most upstreams report (ties: the smallest).
+func (t *Table) tick(at time.Time) {
+	if at.After(t.now) {
+		t.now = at
+	}
+}
+
+// expectedChainID is the configured chain id, or the id most upstreams report; on a tie, the id verified before
+// (so that one upstream switching of two does not switch the chain), else the smallest.
 func (t *Table) expectedChainID() uint64 {
 	if t.settings.ExpectedChainID != 0 {
 		return t.settings.ExpectedChainID
@@ -213,7 +352,11 @@ func (t *Table) expectedChainID() uint64 {
 	}
 	var id uint64
 	for c, n := range votes {
-		if n > votes[id] || (n == votes[id] && c < id) {
+		switch {
+		case n > votes[id]:
+			id = c
+		case n < votes[id]:
+		case c == t.floor.ChainID, id != t.floor.ChainID && c < id:
 			id = c
 		}
 	}
@@ -225,26 +368,102 @@ func (t *Table) wrongChain(u *Upstream) bool {
 	return u.ChainID != 0 && want != 0 && u.ChainID != want
 }
 
+// refresh derives the view (which heights are trusted and which count, the best, the latest move) from the rows,
+// keeps each upstream's LeadSince, and moves the floor: a new verified chain id drops it, and when every trusted
+// upstream has stayed more than max_lag_blocks below it for StaleAfter it yields to what they report (a node
+// reset, a devnet restart, a deep reorg, a configuration now pointing elsewhere). now is zero when the table has
+// not been told a time yet; nothing time-based moves then.
+func (t *Table) refresh(now time.Time) {
+	want := t.expectedChainID()
+	if want != 0 && want != t.floor.ChainID {
+		if t.floor.ChainID != 0 && t.floor.Served != 0 {
+			t.dropFloor(fmt.Sprintf("the chain id is now %d, was %d", want, t.floor.ChainID))
+		}
+		t.floor.ChainID = want
+	}
+	t.trusted = map[*Upstream]bool{}
+	for _, u := range t.ups {
+		if want != 0 && u.ChainID == want && !u.Syncing && u.Breaker.OpenUntil.IsZero() && u.Unserved == 0 && u.known() {
+			t.trusted[u] = true
+		}
+	}
+	t.counted = map[*Upstream]bool{}
+	t.best, t.latestMove = 0, time.Time{}
+	for _, u := range t.ups {
+		if !t.trusted[u] {
+			u.LeadSince = time.Time{}
+			continue
+		}
+		if t.leads(u) {
+			if u.LeadSince.IsZero() && !now.IsZero() {
+				u.LeadSince = now
+			}
+			// Its own proven head confirms it as another upstream's would: within max_lag_blocks.
+			if u.Height > u.Proven+t.settings.MaxLagBlocks && !t.leadHeld(u, now) {
+				continue
+			}
+		} else {
+			u.LeadSince = time.Time{}
+		}
+		t.counted[u] = true
+		t.best = max(t.best, u.Height)
+		if u.HeightMovedAt.After(t.latestMove) {
+			t.latestMove = u.HeightMovedAt
+		}
+	}
+	switch {
+	case len(t.counted) == 0 || now.IsZero():
+	case t.floor.Served > t.best+t.settings.MaxLagBlocks:
+		if t.floor.BelowSince.IsZero() {
+			t.floor.BelowSince = now
+		} else if now.Sub(t.floor.BelowSince) > t.settings.StaleAfter {
+			t.note(fmt.Sprintf("head floor %d yields to %d: every trusted upstream stayed more than %d blocks below it for over %v (node reset, devnet restart, deep reorg, or endpoints now pointing elsewhere)",
+				t.floor.Served, t.best, t.settings.MaxLagBlocks, t.settings.StaleAfter))
+			t.floor.Served, t.floor.BelowSince = t.best, time.Time{}
+		}
+	default:
+		t.floor.BelowSince = time.Time{}
+	}
+}
+
+// leads reports whether the trusted upstream u is more than max_lag_blocks above every other trusted upstream
+// that is a witness: one whose head moved within StaleAfter of the latest move among trusted upstreams (a node
+// stuck behind says nothing against one that moves). With no witness, u leads nobody: a chain with a single
+// upstream trusts it. A lead is believed when another upstream confirms it (comes within max_lag_blocks: then
+// there is no lead), when u itself served a block within max_lag_blocks of it (Proven), or on time (leadHeld).
+func (t *Table) leads(u *Upstream) bool {
+	var latest time.Time
+	for v := range t.trusted {
+		if v.HeightMovedAt.After(latest) {
+			latest = v.HeightMovedAt
+		}
+	}
+	witness := false
+	var top uint64
+	for v := range t.trusted {
+		if v != u && latest.Sub(v.HeightMovedAt) <= t.settings.StaleAfter {
+			witness, top = true, max(top, v.Height)
+		}
+	}
+	return witness && u.Height > top+t.settings.MaxLagBlocks
+}
+
+// leadHeld reports whether u's lead is believed on time alone: it has held for ConfirmAfter and u's head moved
+// meanwhile (a number that stands still is not a chain).
+func (t *Table) leadHeld(u *Upstream, now time.Time) bool {
+	return !u.LeadSince.IsZero() && !now.IsZero() && now.Sub(u.LeadSince) >= t.settings.ConfirmAfter && u.HeightMovedAt.After(u.LeadSince)
+}
+
 // State is name's state at now.
 func (t *Table) State(name string, now time.Time) State {
 	u, ok := t.ups[name]
 	if !ok {
 		return Unknown
 	}
-	return t.state(u, now, t.Best(), t.latestMove())
+	return t.state(u, now)
 }
 
-func (t *Table) latestMove() time.Time {
-	var latest time.Time
-	for _, u := range t.ups {
-		if !t.wrongChain(u) && u.HeightMovedAt.After(latest) {
-			latest = u.HeightMovedAt
-		}
-	}
-	return latest
-}
-
-func (t *Table) state(u *Upstream, now time.Time, best uint64, latestMove time.Time) State {
+func (t *Table) state(u *Upstream, now time.Time) State {
 	switch {
 	case t.wrongChain(u):
 		return WrongChain
@@ -259,13 +478,16 @@ func (t *Table) state(u *Upstream, now time.Time, best uint64, latestMove time.T
 	case BreakerHalfOpen:
 		return Recovering
 	}
-	if u.Height == 0 {
+	if !u.known() || u.ChainID == 0 {
 		return Unknown
 	}
-	if best > u.Height+t.settings.MaxLagBlocks {
+	if u.Unserved != 0 || (t.trusted[u] && !t.counted[u]) {
+		return Unconfirmed
+	}
+	if t.best > u.Height+t.settings.MaxLagBlocks {
 		return Lagging
 	}
-	if u.Height < best && latestMove.Sub(u.HeightMovedAt) > t.settings.StaleAfter {
+	if u.Height < t.best && t.latestMove.Sub(u.HeightMovedAt) > t.settings.StaleAfter {
 		return Lagging
 	}
 	return Healthy
@@ -282,15 +504,16 @@ type candidate struct {
 // Candidates returns the upstreams that may serve a request needing ref, best first. Healthy upstreams come
 // first (highest height, then best score, load spread among equals), then those with nothing reported yet; a
 // recovering upstream goes first for a ProbeShare of requests, and otherwise last. Quarantined, syncing,
-// cooling-down, failing and lagging upstreams are left out. A request for block n goes only to upstreams
-// known to have it (or not known at all); if none is, only to those at the best height, whose answer is the truth
-// as far as anyone knows.
+// cooling-down, failing, unconfirmed and lagging upstreams are left out. A request for block n goes only to
+// upstreams known to have it (or not known at all); if none is, only to those at the best height, whose answer
+// is the truth as far as anyone knows. A request at a tag (latest, safe, finalized, pending) goes first to the
+// upstreams at or above the highest eth_blockNumber the balancer answered (Floor().Served), so that it never sees
+// a lower block than that; the others come after them, for when those fail.
 func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
-	best, latestMove := t.Best(), t.latestMove()
 	var ready, unknown, probes []candidate
 	for i, name := range t.order {
 		u := t.ups[name]
-		c := candidate{u: u, state: t.state(u, now, best, latestMove), index: i, score: score(u)}
+		c := candidate{u: u, state: t.state(u, now), index: i, score: score(u)}
 		switch c.state {
 		case Healthy:
 			ready = append(ready, c)
@@ -301,16 +524,22 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 		}
 	}
 	if ref.Kind == blockref.Number {
-		has := func(c candidate) bool { return c.u.Height == 0 || c.u.Height >= ref.Number }
+		has := func(c candidate) bool { return !c.u.known() || c.u.Height >= ref.Number }
 		if filtered := filter(ready, has); len(filtered) > 0 || len(filter(unknown, has)) > 0 {
 			ready, unknown, probes = filtered, filter(unknown, has), filter(probes, has)
 		} else {
-			top := func(c candidate) bool { return c.u.Height == best }
+			top := func(c candidate) bool { return c.u.Height == t.best }
 			ready, probes = filter(ready, top), filter(probes, top)
 		}
 	}
+	served := t.floor.Served
+	atHead := func(c candidate) bool { return ref.Kind != blockref.Latest || c.u.Height >= served }
 	sort.SliceStable(ready, func(i, j int) bool {
 		a, b := ready[i], ready[j]
+		// For a tagged read, upstreams at the served head go before those below it, whatever else.
+		if ha, hb := atHead(a), atHead(b); ha != hb {
+			return ha
+		}
 		// An upstream that failed since its last success goes behind those that did not, whatever its height:
 		// a request should not pay for a failure the table already knows of while the breaker counts.
 		if fa, fb := a.u.Breaker.Failures > 0, b.u.Breaker.Failures > 0; fa != fb {
@@ -323,7 +552,7 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 	})
 	ready = t.spread(ready)
 	out := make([]string, 0, len(ready)+len(unknown)+len(probes))
-	probeFirst := len(probes) > 0 && t.rand() < t.settings.ProbeShare
+	probeFirst := len(probes) > 0 && atHead(probes[0]) && t.rand() < t.settings.ProbeShare
 	if probeFirst {
 		out = append(out, probes[0].u.Name)
 		probes = probes[1:]
@@ -337,18 +566,17 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 }
 
 // Fallback lists, to try after Candidates, the upstreams that are out of rotation but may still answer:
-// lagging and syncing ones (highest first), then those cooling down after a 429, then those whose breaker is
-// open (soonest to close first). Upstreams on the wrong chain, and those known to be below the block the request
-// needs, never serve. Trying these beats failing a request without trying: a lagging node's answer beats none,
-// and the table's view can be older than an upstream's recovery.
+// lagging and syncing ones (highest first), then unconfirmed ones, then those cooling down after a 429, then
+// those whose breaker is open (soonest to close first). Upstreams on the wrong chain, and those known to be below
+// the block the request needs, never serve. Trying these beats failing a request without trying: a lagging
+// node's answer beats none, and the table's view can be older than an upstream's recovery.
 func (t *Table) Fallback(ref blockref.Ref, now time.Time) []string {
-	best, latestMove := t.Best(), t.latestMove()
-	rank := map[State]int{Lagging: 0, Syncing: 0, CoolingDown: 1, Failing: 2}
+	rank := map[State]int{Lagging: 0, Syncing: 0, Unconfirmed: 1, CoolingDown: 2, Failing: 3}
 	var cs []candidate
 	for i, name := range t.order {
 		u := t.ups[name]
-		st := t.state(u, now, best, latestMove)
-		if ref.Kind == blockref.Number && u.Height != 0 && u.Height < ref.Number {
+		st := t.state(u, now)
+		if ref.Kind == blockref.Number && u.known() && u.Height < ref.Number {
 			continue // known to lack the block
 		}
 		if _, ok := rank[st]; ok {
@@ -410,8 +638,7 @@ func (t *Table) Reason(name string, now time.Time) string {
 	if !ok {
 		return ""
 	}
-	best, latestMove := t.Best(), t.latestMove()
-	switch t.state(u, now, best, latestMove) {
+	switch t.state(u, now) {
 	case WrongChain:
 		return fmt.Sprintf("eth_chainId is %d, the chain's is %d: quarantined", u.ChainID, t.expectedChainID())
 	case Syncing:
@@ -423,11 +650,24 @@ func (t *Table) Reason(name string, now time.Time) string {
 			u.Breaker.Failures, u.LastError, u.Breaker.OpenUntil.UTC().Format(time.RFC3339))
 	case Recovering:
 		return "circuit breaker half-open: a share of requests probes it"
+	case Unconfirmed:
+		if u.Unserved != 0 {
+			return fmt.Sprintf("claimed head %d but could not serve block %d: its height is not believed", u.Unserved, u.Unserved)
+		}
+		return fmt.Sprintf("head %d is more than %d blocks above every other upstream's: not believed until another confirms it, it serves a block near it, or it holds for %v while moving",
+			u.Height, t.settings.MaxLagBlocks, t.settings.ConfirmAfter)
 	case Lagging:
-		if best > u.Height+t.settings.MaxLagBlocks {
-			return fmt.Sprintf("%d blocks behind the best (at most %d)", best-u.Height, t.settings.MaxLagBlocks)
+		if t.best > u.Height+t.settings.MaxLagBlocks {
+			return fmt.Sprintf("%d blocks behind the best (at most %d)", t.best-u.Height, t.settings.MaxLagBlocks)
 		}
 		return fmt.Sprintf("head has not moved for over %v while others' did", t.settings.StaleAfter)
 	}
 	return ""
+}
+
+// sorted returns a sorted copy of names.
+func sorted(names []string) []string {
+	out := append([]string(nil), names...)
+	slices.Sort(out)
+	return out
 }

@@ -35,13 +35,14 @@ func TestHighestFirstThenUnknown(t *testing.T) {
 }
 
 func TestLaggingByBlocksAndByStaleHead(t *testing.T) {
-	tb := New(Settings{MaxLagBlocks: 10, StaleAfter: 30 * time.Second}, []string{"a", "b"}, nil)
+	tb := New(Settings{MaxLagBlocks: 10, StaleAfter: 30 * time.Second}, []string{"a", "b", "c"}, nil)
 	report(tb, "a", t0, 100, 1)
 	report(tb, "b", t0, 111, 1)
+	report(tb, "c", t0, 105, 1) // confirms b's head (within 10 of it)
 	if s := tb.State("a", t0); s != Lagging {
 		t.Fatalf("11 blocks behind with max lag 10: state %s, want lagging", s)
 	}
-	if got := tb.Candidates(latest(), t0); !reflect.DeepEqual(got, []string{"b"}) {
+	if got := tb.Candidates(latest(), t0); !reflect.DeepEqual(got, []string{"b", "c"}) {
 		t.Fatalf("lagging upstream still a candidate: %v", got)
 	}
 	// Stale head: a stays at 105 while b keeps moving for longer than StaleAfter.
@@ -171,8 +172,15 @@ func TestHeadNeverDecreases(t *testing.T) {
 	report(tb, "a", t0, 100, 1)
 	report(tb, "b", t0, 90, 1)
 	tb.Report("a", Report{At: t0.Add(time.Second), Err: retry.Network})
-	if tb.Head() != 100 || tb.ObserveHead(95) != 100 || tb.ObserveHead(101) != 101 {
+	if tb.Head() != 100 || tb.ServeHead("b", 95, t0) != 100 || tb.ServeHead("a", 101, t0) != 101 {
 		t.Fatalf("head went backwards: %d", tb.Head())
+	}
+	// a's breaker opens: its height no longer counts, but what was served stays the floor.
+	for range 5 {
+		tb.Observe("a", retry.Timeout, time.Millisecond, t0.Add(2*time.Second))
+	}
+	if tb.Best() != 95 || tb.Head() != 101 || tb.ServeHead("b", 96, t0.Add(3*time.Second)) != 101 {
+		t.Fatalf("best %d head %d: the served floor must hold", tb.Best(), tb.Head())
 	}
 }
 
@@ -220,9 +228,10 @@ func TestRestoreAndSetUpstreams(t *testing.T) {
 }
 
 func TestFallbackOrderAndExclusions(t *testing.T) {
-	names := []string{"ok", "lag", "sync", "cool", "fail", "wrong", "unknown"}
+	names := []string{"ok", "lag", "sync", "cool", "fail", "wrong", "unknown", "ok2"}
 	tb := New(Settings{BreakerFailures: 1, BreakerOpenFor: time.Minute, CooldownAfter429: time.Minute}, names, nil)
 	report(tb, "ok", t0, 100, 1)
+	report(tb, "ok2", t0, 100, 1) // ok alone, 20 above lag, would be unconfirmed: nothing says which of two is right
 	report(tb, "lag", t0, 80, 1)
 	tb.Report("sync", Report{At: t0, Height: 90, ChainID: 1, Syncing: true})
 	report(tb, "cool", t0, 100, 1)

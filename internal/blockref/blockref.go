@@ -10,6 +10,7 @@
 package blockref
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -161,4 +162,61 @@ func ParseQuantity(s string) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(s[2:], 16, 64)
 	return n, err == nil
+}
+
+// Behind reports whether answer, an upstream's answer to a single call of method with params, shows the upstream
+// below head, the head the chain has served: eth_getBlockByNumber (or eth_getHeaderByNumber) at "latest" whose
+// block number is lower than head, or at a block number up to head whose result is null (the upstream does not
+// have it yet). seen is the height the answer shows the upstream at, 0 when it does not say. Such an answer must
+// not reach the client: another upstream has the block. Tags other than "latest" ("safe", "finalized",
+// "pending") are lower or not yet a block by nature and are not judged. Only the start of the result is read (a
+// block's own "number" comes before its transactions in the encodings of geth and of reth/anvil); when unsure,
+// Behind says no.
+func Behind(method string, params json.RawMessage, head uint64, answer []byte) (seen uint64, behind bool) {
+	if head == 0 || (method != "eth_getBlockByNumber" && method != "eth_getHeaderByNumber") {
+		return 0, false
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(params, &list) != nil || len(list) == 0 {
+		return 0, false
+	}
+	var block string
+	if json.Unmarshal(list[0], &block) != nil {
+		return 0, false
+	}
+	result, ok := member(answer, `"result"`)
+	if !ok {
+		return 0, false
+	}
+	null := bytes.HasPrefix(result, []byte("null"))
+	if block == "latest" {
+		if null {
+			return 0, true
+		}
+		number, ok := member(result, `"number"`)
+		if !ok || len(number) < 2 || number[0] != '"' {
+			return 0, false
+		}
+		end := bytes.IndexByte(number[1:], '"')
+		n, ok := ParseQuantity(string(number[1 : 1+max(end, 0)]))
+		return n, ok && n < head
+	}
+	if n, ok := ParseQuantity(block); ok && n <= head && null {
+		return n - min(n, 1), true
+	}
+	return 0, false
+}
+
+// member returns the bytes after the first occurrence of key and its colon (whitespace skipped), false when key
+// is not there.
+func member(b []byte, key string) ([]byte, bool) {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return nil, false
+	}
+	rest := bytes.TrimLeft(b[i+len(key):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil, false
+	}
+	return bytes.TrimLeft(rest[1:], " \t\r\n"), true
 }

@@ -79,3 +79,36 @@ func FuzzOf(f *testing.F) {
 		}
 	})
 }
+
+func TestBehind(t *testing.T) {
+	const head = 100
+	for _, tc := range []struct {
+		method, params, answer string
+		seen                   uint64
+		behind                 bool
+	}{
+		{"eth_getBlockByNumber", `["latest",false]`, `{"jsonrpc":"2.0","id":1,"result":{"hash":"0x1","number":"0x63","transactions":[]}}`, 99, true},
+		{"eth_getBlockByNumber", `["latest",true]`, `{"jsonrpc":"2.0","id":1,"result": {"baseFeePerGas":"0x1", "number" : "0x64","transactions":[{"blockNumber":"0x1"}]}}`, 100, false},
+		{"eth_getBlockByNumber", `["latest",false]`, `{"jsonrpc":"2.0","id":1,"result":{"number":"0x65"}}`, 101, false},
+		{"eth_getHeaderByNumber", `["latest"]`, `{"jsonrpc":"2.0","id":1,"result":{"number":"0x10"}}`, 16, true},
+		{"eth_getBlockByNumber", `["latest",false]`, `{"jsonrpc":"2.0","id":1,"result":null}`, 0, true},
+		{"eth_getBlockByNumber", `["0x64",false]`, `{"jsonrpc":"2.0","id":1,"result":null}`, 99, true},
+		{"eth_getBlockByNumber", `["0x65",false]`, `{"jsonrpc":"2.0","id":1,"result":null}`, 0, false}, // above the head: null is the truth
+		{"eth_getBlockByNumber", `["0x0",false]`, `{"jsonrpc":"2.0","id":1,"result":null}`, 0, true},
+		{"eth_getBlockByNumber", `["0x64",false]`, `{"jsonrpc":"2.0","id":1,"result":{"number":"0x64"}}`, 0, false},
+		{"eth_getBlockByNumber", `["safe",false]`, `{"jsonrpc":"2.0","id":1,"result":{"number":"0x50"}}`, 0, false},
+		{"eth_getBlockByNumber", `["finalized",false]`, `{"jsonrpc":"2.0","id":1,"result":null}`, 0, false},
+		{"eth_getBlockByNumber", `["latest",false]`, `{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x"}}`, 0, false},
+		{"eth_getBlockByNumber", `["latest",false]`, `{"jsonrpc":"2.0","id":1,"result":{"hash":"0x1"}}`, 0, false},
+		{"eth_getBalance", `["0x1","latest"]`, `{"jsonrpc":"2.0","id":1,"result":null}`, 0, false},
+		{"eth_getBlockByNumber", `[{"blockHash":"0x1"}]`, `{"jsonrpc":"2.0","id":1,"result":null}`, 0, false},
+	} {
+		seen, behind := Behind(tc.method, json.RawMessage(tc.params), head, []byte(tc.answer))
+		if seen != tc.seen || behind != tc.behind {
+			t.Errorf("%s %s → %s: got %d %v, want %d %v", tc.method, tc.params, tc.answer, seen, behind, tc.seen, tc.behind)
+		}
+	}
+	if _, behind := Behind("eth_getBlockByNumber", json.RawMessage(`["latest"]`), 0, []byte(`{"result":null}`)); behind {
+		t.Error("no head served: nothing is behind")
+	}
+}

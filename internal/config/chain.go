@@ -17,6 +17,10 @@ type Chain struct {
 	// StaleAfter: an upstream whose head has not moved for this long while another's did is out. 0: default (60s).
 	// (stale_after) 1s to 1h.
 	StaleAfter time.Duration
+	// ConfirmAfter: an upstream whose head is more than MaxLagBlocks above every other's is believed after its lead
+	// held this long while its head moved, unless another upstream confirmed it first. 0: default (60s).
+	// (confirm_after) 1s to 1h.
+	ConfirmAfter time.Duration
 	// BreakerFailures: consecutive failures that open an upstream's circuit breaker. 0: default (5).
 	// (breaker_failures) 1 to 1000.
 	BreakerFailures int

@@ -101,6 +101,10 @@ var chainFields = []chainField{
 		c.StaleAfter, ok = durationIn(r, time.Second, time.Hour)
 		return ok
 	}},
+	{"confirm_after", "must be a duration string from 1s to 1h", func(c *Chain, r json.RawMessage) (ok bool) {
+		c.ConfirmAfter, ok = durationIn(r, time.Second, time.Hour)
+		return ok
+	}},
 	{"breaker_failures", "must be an integer from 1 to 1000", func(c *Chain, r json.RawMessage) bool {
 		n, ok := integerIn(r, 1, 1000)
 		c.BreakerFailures = int(n)

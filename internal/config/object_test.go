@@ -19,7 +19,7 @@ func objectWith(chains string) string {
 
 func TestParseObject(t *testing.T) {
 	c, err := Parse(`{
-		"chains": {"ethereum": {"chain_id": 1, "max_lag_blocks": 10, "stale_after": "60s", "breaker_failures": 5,
+		"chains": {"ethereum": {"chain_id": 1, "max_lag_blocks": 10, "stale_after": "60s", "confirm_after": "90s", "breaker_failures": 5,
 			"breaker_open_for": "30s", "cooldown_after_429": "60s", "probe_share": 0.05, "max_attempts": 3,
 			"request_timeout": "30s", "hedge_percentile": 0.9, "hedge_min_delay": "50ms",
 			"deny_methods": ["admin_*", "debug_setHead"]},
@@ -36,7 +36,7 @@ func TestParseObject(t *testing.T) {
 		t.Errorf("chains %s", got)
 	}
 	want := Chain{
-		ChainID: 1, MaxLagBlocks: 10, StaleAfter: time.Minute, BreakerFailures: 5, BreakerOpenFor: 30 * time.Second,
+		ChainID: 1, MaxLagBlocks: 10, StaleAfter: time.Minute, ConfirmAfter: 90 * time.Second, BreakerFailures: 5, BreakerOpenFor: 30 * time.Second,
 		CooldownAfter429: time.Minute, ProbeShare: 0.05, MaxAttempts: 3, RequestTimeout: 30 * time.Second,
 		HedgePercentile: 0.9, HedgeMinDelay: 50 * time.Millisecond, DenyMethods: []string{"admin_*", "debug_setHead"},
 	}
@@ -97,6 +97,7 @@ func TestParseObjectRanges(t *testing.T) {
 	}{
 		{"max_lag_blocks", []string{`1`, `10000`}, []string{`0`, `10001`, `-1`, `1.5`, `"10"`}, "from 1 to 10000"},
 		{"stale_after", []string{`"1s"`, `"1h"`, `"90s"`}, []string{`"999ms"`, `"61m"`, `60`, `"60"`, `""`, `null`}, "from 1s to 1h"},
+		{"confirm_after", []string{`"1s"`, `"1h"`}, []string{`"999ms"`, `"61m"`, `0`, `null`}, "from 1s to 1h"},
 		{"breaker_failures", []string{`1`, `1000`}, []string{`0`, `1001`}, "from 1 to 1000"},
 		{"breaker_open_for", []string{`"1s"`, `"1h"`}, []string{`"0s"`, `"2h"`}, "from 1s to 1h"},
 		{"cooldown_after_429", []string{`"1s"`, `"1h"`}, []string{`"500ms"`, `"1h1s"`}, "from 1s to 1h"},

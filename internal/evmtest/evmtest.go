@@ -1,6 +1,9 @@
 // Package evmtest runs fake EVM JSON-RPC nodes on 127.0.0.1 for tests: they answer eth_chainId and
-// eth_blockNumber (and eth_syncing), echo every other call with the node's name, and can be switched to a fault,
-// for all calls or for some methods only (SetMissingData).
+// eth_blockNumber (and eth_syncing), eth_getBlockByNumber and eth_getBlockTransactionCountByNumber for the blocks
+// up to their height (null above it), echo every other call with the node's name, and can be switched to a
+// fault, for all calls or for some methods only (SetMissingData). The faults of issue 8 lie about the chain:
+// SwitchNetwork (another chain id, head ahead), SetHeadOffset (claim a head it does not have) and Restart (a new
+// chain at block 0).
 package evmtest
 
 import (
@@ -10,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +30,8 @@ const (
 	Status429       // HTTP 429
 	NonJSON         // HTTP 200 with an HTML body
 	Hang            // no answer until the request is canceled
-	// MissingData answers every call but the health checks' (eth_chainId, eth_blockNumber, eth_syncing) with
+	// MissingData answers every call but the health checks' (eth_chainId, eth_blockNumber, eth_syncing and the
+	// probe eth_getBlockTransactionCountByNumber) with
 	// JSON-RPC error -32000 "header not found", element by element in a batch.
 	MissingData
 	// Redirect answers every request with HTTP 307 to the location set with SetRedirect, and a JSON-RPC body
@@ -43,18 +49,21 @@ const missingDataError = `{"code":-32000,"message":"header not found"}`
 type Node struct {
 	Name string
 	// URL is the node's endpoint; it carries a secret path and query to check that none leaks.
-	URL    string
-	srv    *httptest.Server
-	height atomic.Uint64
-	fault  atomic.Int32
-	target atomic.Pointer[string] // the Location of Redirect answers
-	sync   atomic.Bool
-	calls  atomic.Int64
-	stop   chan struct{} // closed when the test ends: hanging requests return
+	URL     string
+	srv     *httptest.Server
+	chainID atomic.Uint64
+	height  atomic.Uint64 // the node's head: blocks 0 to height exist
+	offset  atomic.Int64  // eth_blockNumber answers height+offset
+	fault   atomic.Int32
+	target  atomic.Pointer[string] // the Location of Redirect answers
+	sync    atomic.Bool
+	calls   atomic.Int64
+	stop    chan struct{} // closed when the test ends: hanging requests return
 
 	mu      sync.Mutex
 	methods []string
 	missing map[string]bool // methods answered as with MissingData whatever the fault
+	unsupp  map[string]bool // methods answered -32601 method not found
 }
 
 // Secret is in every node's URL path and query.
@@ -64,7 +73,8 @@ const Secret = "s3cr3t-api-key"
 func NewNode(t testing.TB, name string, chainID, height uint64) *Node {
 	n := &Node{Name: name, stop: make(chan struct{})}
 	n.height.Store(height)
-	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.serve(w, r, chainID) }))
+	n.chainID.Store(chainID)
+	n.srv = httptest.NewServer(http.HandlerFunc(n.serve))
 	t.Cleanup(n.srv.Close)
 	t.Cleanup(func() { close(n.stop) }) // runs before Close
 	n.URL = n.srv.URL + "/v3/" + Secret + "?key=" + Secret
@@ -82,8 +92,54 @@ func RefusingURL(t testing.TB) string {
 	return "http://user:" + Secret + "@" + addr + "/" + Secret
 }
 
-// SetHeight sets the height eth_blockNumber answers.
+// SetHeight sets the node's head: the height eth_blockNumber answers (plus the offset) and the highest block.
 func (n *Node) SetHeight(h uint64) { n.height.Store(h) }
+
+// Height is the node's head (without the offset).
+func (n *Node) Height() uint64 { return n.height.Load() }
+
+// SetChainID sets the chain id eth_chainId answers.
+func (n *Node) SetChainID(id uint64) { n.chainID.Store(id) }
+
+// SetHeadOffset makes eth_blockNumber claim the head plus delta. Positive: a node that lies about its height
+// (+1,000,000); its blocks stay those up to the head. Negative: a stale node, whose blocks stop there too (reads
+// at "latest" see it). 0: the truth.
+func (n *Node) SetHeadOffset(delta int64) { n.offset.Store(delta) }
+
+// SwitchNetwork makes the node serve another network: chain id chainID, its head ahead blocks above the current
+// one (its blocks exist: it is a real chain, just not this one).
+func (n *Node) SwitchNetwork(chainID, ahead uint64) {
+	n.chainID.Store(chainID)
+	n.height.Add(ahead)
+}
+
+// Restart makes the node a new chain at block 0 (a devnet restarted, a node reset), with the same chain id.
+func (n *Node) Restart() {
+	n.height.Store(0)
+	n.offset.Store(0)
+}
+
+// claimed is the head eth_blockNumber answers.
+func (n *Node) claimed() uint64 { return uint64(max(0, int64(n.height.Load())+n.offset.Load())) }
+
+// block reads the block parameter of a call (params[0]): its number, or the head for a tag; ok false when
+// the block does not exist.
+func (n *Node) block(params json.RawMessage) (uint64, bool) {
+	head := min(n.height.Load(), n.claimed())
+	var ps []json.RawMessage
+	var tag string
+	if json.Unmarshal(params, &ps) != nil || len(ps) == 0 || json.Unmarshal(ps[0], &tag) != nil {
+		return head, true
+	}
+	switch tag {
+	case "latest", "pending", "safe", "finalized":
+		return head, true
+	case "earliest":
+		return 0, true
+	}
+	num, err := strconv.ParseUint(strings.TrimPrefix(tag, "0x"), 16, 64)
+	return num, err == nil && num <= head
+}
 
 // SetSyncing makes eth_syncing answer a sync-progress object (true) or false.
 func (n *Node) SetSyncing(on bool) { n.sync.Store(on) }
@@ -116,6 +172,17 @@ func (n *Node) SetMissingData(methods ...string) {
 	}
 }
 
+// SetUnsupported makes the node answer the listed methods, health checks' included, with -32601 "method not
+// found". No methods: none.
+func (n *Node) SetUnsupported(methods ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.unsupp = map[string]bool{}
+	for _, m := range methods {
+		n.unsupp[m] = true
+	}
+}
+
 // Calls is the number of requests the node received.
 func (n *Node) Calls() int64 { return n.calls.Load() }
 
@@ -129,9 +196,10 @@ func (n *Node) Methods() []string {
 type call struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
 }
 
-func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
+func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 	n.calls.Add(1)
 	switch Fault(n.fault.Load()) {
 	case Status500:
@@ -184,14 +252,26 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
 		if id == "" {
 			id = "null"
 		}
+		n.mu.Lock()
+		unsupported := n.unsupp[c.Method]
+		n.mu.Unlock()
+		if unsupported {
+			answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32601,"message":"the method %s does not exist/is not available"}}`, id, c.Method)
+			continue
+		}
 		var result string
 		switch c.Method {
 		case "eth_chainId":
-			result = fmt.Sprintf(`"0x%x"`, chainID)
+			result = fmt.Sprintf(`"0x%x"`, n.chainID.Load())
 		case "eth_blockNumber":
-			result = fmt.Sprintf(`"0x%x"`, n.height.Load())
+			result = fmt.Sprintf(`"0x%x"`, n.claimed())
 		case "eth_syncing":
 			result = n.syncing()
+		case "eth_getBlockTransactionCountByNumber": // the health checks' probe
+			result = "null"
+			if _, ok := n.block(c.Params); ok {
+				result = `"0x0"`
+			}
 		default:
 			n.mu.Lock()
 			n.methods = append(n.methods, c.Method)
@@ -202,6 +282,12 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, chainID uint64) {
 				continue
 			}
 			result = fmt.Sprintf(`{"node":%q,"method":%q}`, n.Name, c.Method)
+			if c.Method == "eth_getBlockByNumber" {
+				result = "null"
+				if num, ok := n.block(c.Params); ok {
+					result = fmt.Sprintf(`{"node":%q,"method":%q,"number":"0x%x"}`, n.Name, c.Method, num)
+				}
+			}
 		}
 		// Unusual spacing, so that a re-encoding balancer would be caught.
 		answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0", "id":%s ,"result":%s}`, id, result)

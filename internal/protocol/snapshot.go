@@ -18,8 +18,8 @@ const PathExchange = "/exchange"
 // Snapshot is a chain's routing table as the Chain object holds it: every configured upstream's row and the head
 // served. A Worker isolate routes from it (internal/proxy) until it is older than the snapshot TTL.
 type Snapshot struct {
-	Rows []balance.Upstream `json:"rows"`
-	Head uint64             `json:"head"`
+	Rows  []balance.Upstream `json:"rows"`
+	Floor balance.Floor      `json:"floor"`
 }
 
 // Outcome is how one attempt of a Worker at one upstream ended.
@@ -30,12 +30,23 @@ type Outcome struct {
 	At        int64       `json:"t"` // Unix milliseconds
 }
 
-// Exchange is what a Worker isolate reports to a chain: its attempts' outcomes in order (at most MaxOutcomes;
-// Dropped counts those left out), the highest eth_blockNumber it served, and per-method counts per upstream.
+// Seen is a height an answer showed of an upstream: an eth_blockNumber it answered, or (Behind) a block read that
+// showed it below the chain's served head. The chain object applies them as the isolate did
+// (balance.Table.ServeHead and Behind).
+type Seen struct {
+	Upstream string `json:"u"`
+	Height   uint64 `json:"h"`
+	Behind   bool   `json:"b,omitempty"`
+	At       int64  `json:"t"` // Unix milliseconds
+}
+
+// Exchange is what a Worker isolate reports to a chain: its attempts' outcomes and the heights its answers
+// showed, each in order (at most MaxOutcomes each; Dropped counts those left out), and per-method counts per
+// upstream.
 type Exchange struct {
 	Outcomes []Outcome                           `json:"outcomes,omitempty"`
+	Seen     []Seen                              `json:"seen,omitempty"`
 	Dropped  int                                 `json:"dropped,omitempty"`
-	Head     uint64                              `json:"head,omitempty"`
 	Methods  map[string]map[string]stats.Counter `json:"methods,omitempty"`
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/chainid"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
@@ -195,8 +196,8 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		pl.p.Logf("chain %s: exchange with the chain object failed: %v", chain, err)
 		// Put the report back (bounded), to go with the next exchange.
 		v.pending.Outcomes = keepLatest(append(ex.Outcomes, v.pending.Outcomes...), &v.pending.Dropped)
+		v.pending.Seen = keepLatest(append(ex.Seen, v.pending.Seen...), &v.pending.Dropped)
 		v.pending.Dropped += ex.Dropped
-		v.pending.Head = max(v.pending.Head, ex.Head)
 		for up, m := range ex.Methods {
 			for name, c := range m {
 				v.methodStats(up).Add(name, c)
@@ -205,14 +206,15 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		return false
 	}
 	t := balance.New(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), nil)
-	for _, u := range snap.Rows {
-		t.Restore(u)
-	}
-	t.ObserveHead(snap.Head)
+	t.RestoreAll(snap.Rows)
+	t.RestoreFloor(snap.Floor)
+	_ = t.Notes() // the chain object logs the floor's notes; an isolate's copy must not repeat them
 	for _, o := range v.pending.Outcomes {
 		t.Observe(o.Upstream, o.Class, time.Duration(o.LatencyUS)*time.Microsecond, time.UnixMilli(o.At))
 	}
-	t.ObserveHead(v.pending.Head)
+	for _, h := range v.pending.Seen {
+		applySeen(t, h)
+	}
 	v.table, v.fetchedAt = t, pl.p.Now()
 	return true
 }
@@ -226,8 +228,17 @@ func (v *chainView) methodStats(up string) stats.Stats {
 	return s
 }
 
-// keepLatest cuts outcomes to the latest MaxOutcomes, counting the rest in dropped.
-func keepLatest(o []protocol.Outcome, dropped *int) []protocol.Outcome {
+// applySeen applies a height an answer showed to a table, as the chain object does.
+func applySeen(t *balance.Table, h protocol.Seen) {
+	if h.Behind {
+		t.Behind(h.Upstream, h.Height, time.UnixMilli(h.At))
+	} else {
+		t.ServeHead(h.Upstream, h.Height, time.UnixMilli(h.At))
+	}
+}
+
+// keepLatest cuts a list to its latest MaxOutcomes entries, counting the rest in dropped.
+func keepLatest[T any](o []T, dropped *int) []T {
 	if n := len(o) - protocol.MaxOutcomes; n > 0 {
 		*dropped += n
 		return o[n:]
@@ -301,6 +312,12 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	var hedge time.Duration
 	v.mu.Lock()
 	if v.table != nil {
+		// eth_chainId and net_version are answered from the verified chain id (internal/chainid).
+		if local, ok := chainid.Answer(req, v.table.ChainID()); ok {
+			v.mu.Unlock()
+			jsonrpc.WriteJSON(w, http.StatusOK, local)
+			return
+		}
 		cands = append(v.table.Candidates(ref, now), v.table.Fallback(ref, now)...)
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
@@ -319,7 +336,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	switch {
 	case res.body != nil:
 		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
-			res.body = pl.monotonicHead(v, req.Calls[0].ID, res.body)
+			res.body = pl.monotonicHead(v, res.up, req.Calls[0].ID, res.body)
 		}
 		jsonrpc.WriteJSON(w, res.status, res.body)
 	case res.class != retry.OK && !retryableFor(req, res.class):
@@ -405,6 +422,9 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 			if res.class == forward.Canceled {
 				continue // an attempt this request canceled: no one is to blame
 			}
+			if res.class == retry.OK && !r.req.Batch && pl.behind(r, res) {
+				res.class = retry.MissingData // a block below the served head: the next upstream is asked
+			}
 			if res.class == retry.OK || (r.req.Batch && isArray(res.body)) {
 				// A batch answer whose elements failed is kept: repairBatch asks the next upstreams for those
 				// elements only, and the others stay this upstream's bytes.
@@ -434,6 +454,25 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 		last.class = retry.Timeout
 	}
 	return last, failed
+}
+
+// behind reports whether res, the answer to a single call, shows its upstream below the head the chain has
+// served (blockref.Behind): the isolate's table then lowers that upstream's height, and so will the chain's.
+func (pl *Plane) behind(r *request, res outcome) bool {
+	c := r.req.Calls[0]
+	v := r.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.table == nil {
+		return false
+	}
+	seen, behind := blockref.Behind(c.Method, c.Params, v.table.Served(), res.body)
+	if behind {
+		now := pl.p.Now()
+		v.table.Behind(res.up, seen, now)
+		v.pending.Seen = keepLatest(append(v.pending.Seen, protocol.Seen{Upstream: res.up, Height: seen, Behind: true, At: now.UnixMilli()}), &v.pending.Dropped)
+	}
+	return behind
 }
 
 // target is how to reach upstream u.
@@ -510,10 +549,10 @@ func remaining(cands []string, answered string, failed []string) []string {
 	return out
 }
 
-// monotonicHead keeps eth_blockNumber from going backwards in this isolate: an answer below the highest block the
-// chain has served or seen is answered with that block instead (same id); a higher one raises it, and goes into
-// the next report.
-func (pl *Plane) monotonicHead(v *chainView, id json.RawMessage, answer []byte) []byte {
+// monotonicHead answers eth_blockNumber with the table's head (balance.Table.ServeHead): never less than served
+// before, never a height that does not count (an upstream's lie); the upstream's bytes when they say the same.
+// What the answer showed of the upstream goes into the next report.
+func (pl *Plane) monotonicHead(v *chainView, up string, id json.RawMessage, answer []byte) []byte {
 	var a struct {
 		Result string `json:"result"`
 	}
@@ -524,12 +563,13 @@ func (pl *Plane) monotonicHead(v *chainView, id json.RawMessage, answer []byte) 
 	if !ok {
 		return answer
 	}
+	now := pl.p.Now()
 	v.mu.Lock()
 	head := n
 	if v.table != nil {
-		head = v.table.ObserveHead(n)
+		head = v.table.ServeHead(up, n, now)
 	}
-	v.pending.Head = max(v.pending.Head, head)
+	v.pending.Seen = keepLatest(append(v.pending.Seen, protocol.Seen{Upstream: up, Height: n, At: now.UnixMilli()}), &v.pending.Dropped)
 	v.mu.Unlock()
 	if head == n {
 		return answer

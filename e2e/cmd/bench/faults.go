@@ -19,7 +19,7 @@ import (
 	"github.com/evmlb/evmlb/e2e/internal/target"
 )
 
-// runFaults measures issue 4's fault table: for each fault of
+// runFaults measures the fault table (issue 4's, with issue 8's rows): for each fault of
 // faultproxy.Catalog and 1 or 2 faulty upstreams of 3 (in front of one
 // anvil), reads at concurrency 4 through the balancer; a read succeeds when
 // its answer is the node's, byte for byte. It prints the success rate and
@@ -34,12 +34,14 @@ func runFaults(reads int, hostList string) error {
 	if _, err := node.Mine(ctx, 60); err != nil {
 		return err
 	}
-	// Reads that each fault can get wrong: the head (stale), the chain id
-	// (wrong chain), a balance (errors).
+	// Reads that each fault can get wrong: the head (stale, ahead), the chain
+	// id (wrong chain, chain switch), a balance (errors), the latest block
+	// (a head served that the block does not match).
 	bodies := [][]byte{
 		rpc.Request(1, "eth_blockNumber"),
 		rpc.Request(2, "eth_chainId"),
 		rpc.Request(3, "eth_getBalance", anvil.DevAddress, "latest"),
+		rpc.Request(4, "eth_getBlockByNumber", "latest", false),
 	}
 	var want [][]byte
 	for _, b := range bodies {
@@ -107,7 +109,7 @@ func faultRow(h target.Host, node *anvil.Node, f faultproxy.Fault, bad, reads in
 		Env:           map[string]string{"EVMLB_HEALTH_INTERVAL": "1s", "EVMLB_ATTEMPT_TIMEOUT": "2s"},
 		StateDir:      state,
 	}
-	if f.Name == "wrongchain" && bad == 2 {
+	if f.Pinned && bad == 2 {
 		// A wrong majority can only be told by a configured chain id (as in the e2e table).
 		raw, err := json.Marshal(map[string]any{"chains": map[string]any{"ethereum": map[string]any{"chain_id": 31337}}, "upstreams": ups})
 		if err != nil {

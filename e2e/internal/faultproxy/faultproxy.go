@@ -2,8 +2,9 @@
 // front of one EVM node and can misbehave on demand. Several proxies in front
 // of one anvil make several upstreams of one chain; each can be switched at
 // run time to refuse connections, answer 500 or 429, answer something that is
-// not JSON, hang, redirect, lag behind the head, claim another chain id, or
-// answer "header not found". It counts the requests it receives per JSON-RPC method,
+// not JSON, hang, redirect, lag behind the head, claim a head it does not have, claim
+// another chain id, answer "header not found", or stand in front of a node
+// restarted at block 0. It counts the requests it receives per JSON-RPC method,
 // so a test can prove a write was sent once.
 package faultproxy
 
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/e2e/internal/anvil"
 	"github.com/evmlb/evmlb/e2e/internal/rpc"
 )
 
@@ -84,13 +86,14 @@ type Options struct {
 
 // Proxy is one running fault proxy.
 type Proxy struct {
-	target string
 	opts   Options
 	addr   string
 	client *http.Client
 	closed chan struct{}
 
 	mu        sync.Mutex
+	target    string
+	closers   []func() // run by Close: nodes the proxy started (ResetNode)
 	ln        net.Listener
 	srv       *http.Server
 	conns     map[net.Conn]struct{}
@@ -236,6 +239,41 @@ func (p *Proxy) SetHeightOffset(delta int64) {
 	p.offset = delta
 }
 
+// SetTarget points the proxy at another node.
+func (p *Proxy) SetTarget(url string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = url
+}
+
+// ResetNode puts a new anvil behind the proxy, at block 0 and with the chain id
+// of the node it replaces: the node was restarted (a devnet restart, a wiped
+// node). The new anvil stops when the proxy closes.
+func (p *Proxy) ResetNode() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	raw, err := rpc.Call(ctx, p.client, target, "eth_chainId")
+	if err != nil {
+		return fmt.Errorf("the node's chain id: %w", err)
+	}
+	id, err := rpc.Quantity(raw)
+	if err != nil {
+		return err
+	}
+	n, err := anvil.Start(ctx, anvil.Options{ChainID: id})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.target = n.URL
+	p.closers = append(p.closers, n.Stop)
+	p.mu.Unlock()
+	return nil
+}
+
 // SetChainID makes eth_chainId answer id; 0 passes the node's.
 func (p *Proxy) SetChainID(id uint64) {
 	p.mu.Lock()
@@ -307,11 +345,15 @@ func (p *Proxy) Close() {
 	close(p.closed)
 	srv := p.srv
 	p.srv, p.ln = nil, nil
+	closers := p.closers
 	p.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
 	}
 	p.wg.Wait()
+	for _, c := range closers {
+		c()
+	}
 }
 
 func copyCounts(m map[string]int) map[string]int {
@@ -379,7 +421,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	for _, e := range elems {
 		p.received[e.Method]++
 	}
-	kind, methods, offset, chainID, delay := p.kind, p.methods, p.offset, p.chainID, p.delay
+	kind, methods, offset, chainID, delay, target := p.kind, p.methods, p.offset, p.chainID, p.delay, p.target
 	p.mu.Unlock()
 
 	if (p.opts.Path != "" && r.URL.Path != p.opts.Path) || (p.opts.Query != "" && r.URL.RawQuery != p.opts.Query) {
@@ -440,18 +482,18 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, out, batch)
 		return
 	}
-	p.forward(w, r, elems, batch, offset, chainID)
+	p.forward(w, r, target, elems, batch, offset, chainID)
 }
 
 // forward sends the requests to the node, applying the lag and chain id
 // rewrites, and writes the node's answer.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, elems []element, batch bool, offset int64, chainID uint64) {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, target string, elems []element, batch bool, offset int64, chainID uint64) {
 	// Answers made here for blocks the lagging proxy must pretend not to
 	// have, by element index; the rest go to the node.
 	synthetic := map[int]json.RawMessage{}
 	var head uint64
 	if offset < 0 {
-		h, err := p.nodeHead(r.Context())
+		h, err := p.nodeHead(r.Context(), target)
 		if err != nil {
 			http.Error(w, "node unreachable", http.StatusBadGateway)
 			return
@@ -482,7 +524,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, elems []element,
 		} else {
 			out = send[0]
 		}
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, p.target, bytes.NewReader(out))
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, target, bytes.NewReader(out))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -536,8 +578,8 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, elems []element,
 }
 
 // nodeHead asks the node for its head.
-func (p *Proxy) nodeHead(ctx context.Context) (uint64, error) {
-	raw, err := rpc.Call(ctx, p.client, p.target, "eth_blockNumber")
+func (p *Proxy) nodeHead(ctx context.Context, target string) (uint64, error) {
+	raw, err := rpc.Call(ctx, p.client, target, "eth_blockNumber")
 	if err != nil {
 		return 0, err
 	}
@@ -548,6 +590,7 @@ func (p *Proxy) nodeHead(ctx context.Context) (uint64, error) {
 // parameter. Methods not listed are forwarded unchanged under lag.
 var blockParam = map[string]int{
 	"eth_getBlockByNumber":                 0,
+	"eth_getHeaderByNumber":                0,
 	"eth_getBlockTransactionCountByNumber": 0,
 	"eth_getBalance":                       1,
 	"eth_getCode":                          1,
@@ -649,16 +692,26 @@ func writeJSON(w http.ResponseWriter, answers []json.RawMessage, batch bool) {
 type Fault struct {
 	Name  string
 	Apply func(*Proxy) error
+	// Pinned: with most upstreams faulty, only a configured chain id tells
+	// the faulty ones (they serve another chain id).
+	Pinned bool
 }
 
-// Catalog is every fault of issue 4's fault table, in a stable order.
+// Catalog is every fault of the fault table (issue 4's, and issue 8's lies
+// about the chain), in a stable order.
 var Catalog = []Fault{
-	{"refuse", func(p *Proxy) error { return p.SetFault(Refuse) }},
-	{"hang", func(p *Proxy) error { return p.SetFault(Hang) }},
-	{"http500", func(p *Proxy) error { return p.SetFault(HTTP500) }},
-	{"http429", func(p *Proxy) error { return p.SetFault(HTTP429) }},
-	{"nonjson", func(p *Proxy) error { return p.SetFault(NonJSON) }},
-	{"headernotfound", func(p *Proxy) error { return p.SetFault(HeaderNotFound) }},
-	{"stale50", func(p *Proxy) error { p.SetHeightOffset(-50); return nil }},
-	{"wrongchain", func(p *Proxy) error { p.SetChainID(999999); return nil }},
+	{Name: "refuse", Apply: func(p *Proxy) error { return p.SetFault(Refuse) }},
+	{Name: "hang", Apply: func(p *Proxy) error { return p.SetFault(Hang) }},
+	{Name: "http500", Apply: func(p *Proxy) error { return p.SetFault(HTTP500) }},
+	{Name: "http429", Apply: func(p *Proxy) error { return p.SetFault(HTTP429) }},
+	{Name: "nonjson", Apply: func(p *Proxy) error { return p.SetFault(NonJSON) }},
+	{Name: "headernotfound", Apply: func(p *Proxy) error { return p.SetFault(HeaderNotFound) }},
+	{Name: "stale50", Apply: func(p *Proxy) error { p.SetHeightOffset(-50); return nil }},
+	{Name: "wrongchain", Apply: func(p *Proxy) error { p.SetChainID(999999); return nil }, Pinned: true},
+	// Issue 8: a provider that switches networks (another chain id, its head
+	// 50 above), one that claims a head a million blocks above the chain's,
+	// one whose node restarted at block 0.
+	{Name: "chainswitch", Apply: func(p *Proxy) error { p.SetChainID(0xdead); p.SetHeightOffset(+50); return nil }, Pinned: true},
+	{Name: "ahead1m", Apply: func(p *Proxy) error { p.SetHeightOffset(+1_000_000); return nil }},
+	{Name: "reset0", Apply: func(p *Proxy) error { return p.ResetNode() }},
 }

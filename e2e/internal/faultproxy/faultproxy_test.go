@@ -228,3 +228,30 @@ func TestDelay(t *testing.T) {
 		t.Errorf("answer after %v, want at least the 200ms delay", d)
 	}
 }
+
+// ResetNode puts a fresh anvil at block 0 with the same chain id behind the proxy; it stops with the proxy.
+func TestResetNode(t *testing.T) {
+	n := node(t) // chain id 777, at block 20
+	p, err := New(n.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.ResetNode(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	head, err := rpc.Call(ctx, nil, p.URL(), "eth_blockNumber")
+	if err != nil || string(head) != `"0x0"` {
+		t.Fatalf("eth_blockNumber after ResetNode = %s, %v; want 0x0", head, err)
+	}
+	id, err := rpc.Call(ctx, nil, p.URL(), "eth_chainId")
+	if err != nil || string(id) != `"0x309"` {
+		t.Fatalf("eth_chainId after ResetNode = %s, %v; want 0x309", id, err)
+	}
+	p.SetTarget(n.URL)
+	if head, err = rpc.Call(ctx, nil, p.URL(), "eth_blockNumber"); err != nil || string(head) != `"0x14"` {
+		t.Fatalf("eth_blockNumber after SetTarget back = %s, %v; want 0x14", head, err)
+	}
+}
