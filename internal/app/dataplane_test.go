@@ -44,16 +44,35 @@ func TestSteadyStateMakesNoObjectCalls(t *testing.T) {
 	if c.ObjectCallsOnPath != 1 {
 		t.Errorf("object calls on the request path: %d, want 1 (the cold isolate's first snapshot)", c.ObjectCallsOnPath)
 	}
-	// Once the snapshot is older than the TTL, the next request triggers one exchange, in the background.
-	h.host.Clock().Advance(1100 * time.Millisecond)
+	// What those requests saw is reported once the snapshot comes of age, in the background, even with no request
+	// after them (a flush the last request scheduled).
 	ex := h.exchanges()
+	h.host.Clock().Advance(1100 * time.Millisecond)
+	if n := h.exchanges() - ex; n != 1 {
+		t.Errorf("the TTL passed after 200 requests: %d exchanges, want 1", n)
+	}
+	// The snapshot is fresh again: 20 more requests make no call; nothing pending, time passing makes none either.
+	ex = h.exchanges()
+	for range 20 {
+		h.post("eth", rpcBody)
+	}
+	if n := h.exchanges() - ex; n != 0 {
+		t.Errorf("20 requests within the TTL made %d exchanges, want 0", n)
+	}
+	h.host.Clock().Advance(1100 * time.Millisecond)
+	ex = h.exchanges()
+	h.host.Clock().Advance(5 * time.Second)
+	if n := h.exchanges() - ex; n != 0 {
+		t.Errorf("an idle isolate with nothing to report made %d exchanges", n)
+	}
+	// Once the snapshot is older than the TTL, the next request triggers one exchange, in the background.
 	for range 20 {
 		h.post("eth", rpcBody)
 	}
 	if n := h.exchanges() - ex; n != 1 {
 		t.Errorf("20 requests after the TTL made %d exchanges, want 1", n)
 	}
-	if c := h.app.plane.Counters(); c.ObjectCallsOnPath != 1 || c.Requests != 221 {
+	if c := h.app.plane.Counters(); c.ObjectCallsOnPath != 1 || c.Requests != 241 {
 		t.Errorf("counters %+v", c)
 	}
 }

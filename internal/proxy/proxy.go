@@ -108,6 +108,7 @@ type chainView struct {
 	fetchedAt  time.Time      // when the table's snapshot arrived
 	lastTry    time.Time      // when the last exchange started
 	exchanging bool
+	flushing   bool          // a flush of what is pending is scheduled (maybeExchange)
 	cold       chan struct{} // closed when the first snapshot's fetch ends (nil: none running)
 	pending    protocol.Exchange
 	methods    map[string]stats.Stats // per upstream, since the last exchange
@@ -256,11 +257,44 @@ func (pl *Plane) maybeExchange(ctx context.Context, chain string, v *chainView, 
 	if due {
 		v.exchanging = true
 	}
+	// Not due yet, but something to report: one flush is scheduled for when the snapshot comes of age, so that an
+	// isolate whose traffic stops still reports its last outcomes and counts (its requests may never come again).
+	flush := !due && v.table != nil && !v.exchanging && !v.flushing && v.hasPending()
+	var wait time.Duration
+	if flush {
+		v.flushing = true
+		wait = pl.ttl - now.Sub(v.fetchedAt)
+	}
 	v.mu.Unlock()
+	if flush {
+		pl.p.Background(ctx, func(ctx context.Context) {
+			<-pl.p.After(ctx, wait)
+			v.mu.Lock()
+			v.flushing = false
+			run := !v.exchanging && v.hasPending()
+			if run {
+				v.exchanging = true
+			}
+			v.mu.Unlock()
+			if run {
+				pl.background(chain, v)(ctx)
+			}
+		})
+	}
 	if !due {
 		return
 	}
-	pl.p.Background(ctx, func(ctx context.Context) {
+	pl.p.Background(ctx, pl.background(chain, v))
+}
+
+// hasPending reports whether v has something to report. The caller holds v.mu.
+func (v *chainView) hasPending() bool {
+	return len(v.pending.Outcomes) > 0 || len(v.pending.Seen) > 0 || len(v.methods) > 0
+}
+
+// background is a background exchange of v, which the caller marked exchanging.
+func (pl *Plane) background(chain string, v *chainView) func(context.Context) {
+	return func(ctx context.Context) {
 		defer func() {
 			v.mu.Lock()
 			v.exchanging = false
@@ -269,7 +303,7 @@ func (pl *Plane) maybeExchange(ctx context.Context, chain string, v *chainView, 
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		pl.exchange(ctx, chain, v)
-	})
+	}
 }
 
 // outcome is how one attempt at one upstream ended.

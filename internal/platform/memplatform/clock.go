@@ -16,8 +16,62 @@ type Clock struct {
 	// fire serialises Advance calls.
 	fire sync.Mutex
 
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers []timer
+}
+
+// timer is a pending After of the platform: ch is closed once the clock reaches at.
+type timer struct {
+	at         time.Time
+	ch         chan struct{}
+	background bool // made by background work: Host.Wait does not wait for it
+}
+
+// After returns a channel closed once the clock has been advanced by d (platform.Platform.After): hedges, waits
+// and flushes run on the fake clock in tests, as alarms do.
+func (c *Clock) After(ctx context.Context, d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	bg := ctx.Value(backgroundKey{}) != nil
+	if bg {
+		c.host.sleeping(1)
+	}
+	c.mu.Lock()
+	c.timers = append(c.timers, timer{at: c.now.Add(d), ch: ch, background: bg})
+	c.mu.Unlock()
+	if d <= 0 {
+		c.fireTimers()
+	}
+	return ch
+}
+
+// fireTimers closes the channels of the timers that are due.
+func (c *Clock) fireTimers() {
+	c.mu.Lock()
+	keep := c.timers[:0]
+	woken := 0
+	for _, t := range c.timers {
+		if t.at.After(c.now) {
+			keep = append(keep, t)
+			continue
+		}
+		close(t.ch)
+		if t.background {
+			woken++
+		}
+	}
+	c.timers = keep
+	c.mu.Unlock()
+	if woken > 0 {
+		c.host.sleeping(-woken)
+	}
+}
+
+// Timers is the number of pending timers (a test can wait for a request to start waiting on one).
+func (c *Clock) Timers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
 }
 
 // Now is the clock's time.
@@ -29,10 +83,11 @@ func (c *Clock) Now() time.Time {
 
 func (c *Clock) set(t time.Time) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if t.After(c.now) {
 		c.now = t
 	}
+	c.mu.Unlock()
+	c.fireTimers()
 }
 
 // Advance moves the clock by d (0: fire what is due now) and runs the alarms due on the way.

@@ -30,7 +30,9 @@ type Host struct {
 	client *http.Client
 	clock  *Clock
 
-	bg sync.WaitGroup
+	bgMu                 sync.Mutex
+	bgCond               *sync.Cond
+	bgActive, bgSleeping int // background goroutines running, and those of them waiting on the fake clock
 
 	mu        sync.Mutex
 	handler   Handler
@@ -58,6 +60,7 @@ func New(env map[string]string, client *http.Client, start time.Time) *Host {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	client = &c
 	h := &Host{env: env, client: client, instances: map[string]*instance{}}
+	h.bgCond = sync.NewCond(&h.bgMu)
 	h.clock = &Clock{now: start, host: h}
 	return h
 }
@@ -71,32 +74,48 @@ func (h *Host) Platform() platform.Platform {
 		StorageFor: h.storageFor,
 		Fetch:      h.client.Do,
 		Now:        h.clock.Now,
-		After:      h.after,
+		After:      h.clock.After,
 		Background: h.background,
 		Logf:       h.logf,
 		HostKind:   "memory",
 	}
 }
 
-// after is a real-time timer (hedging and first-check waits are short; the fake clock drives alarms).
-func (h *Host) after(ctx context.Context, d time.Duration) <-chan struct{} {
-	ch := make(chan struct{})
-	t := time.AfterFunc(d, func() { close(ch) })
-	context.AfterFunc(ctx, func() { t.Stop() })
-	return ch
-}
+type backgroundKey struct{}
 
 // background runs fn on its own goroutine; Wait waits for every such goroutine.
 func (h *Host) background(ctx context.Context, fn func(context.Context)) {
-	h.bg.Add(1)
+	h.bgMu.Lock()
+	h.bgActive++
+	h.bgMu.Unlock()
 	go func() {
-		defer h.bg.Done()
-		fn(context.WithoutCancel(ctx))
+		defer func() {
+			h.bgMu.Lock()
+			h.bgActive--
+			h.bgCond.Broadcast()
+			h.bgMu.Unlock()
+		}()
+		fn(context.WithValue(context.WithoutCancel(ctx), backgroundKey{}, true))
 	}()
 }
 
-// Wait waits until the background work of every call has returned.
-func (h *Host) Wait() { h.bg.Wait() }
+// sleeping counts a background goroutine that waits on the fake clock (delta +1 or -1).
+func (h *Host) sleeping(delta int) {
+	h.bgMu.Lock()
+	h.bgSleeping += delta
+	h.bgCond.Broadcast()
+	h.bgMu.Unlock()
+}
+
+// Wait waits until the background work of every call has returned, or waits on the fake clock (which only the
+// test moves): what is left is due at a later time.
+func (h *Host) Wait() {
+	h.bgMu.Lock()
+	defer h.bgMu.Unlock()
+	for h.bgActive > h.bgSleeping {
+		h.bgCond.Wait()
+	}
+}
 
 // Bind sets the handler that serves requests and alarms (again after an app restart).
 func (h *Host) Bind(handler Handler) {
