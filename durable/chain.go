@@ -20,9 +20,10 @@ import (
 
 // Storage keys of a Chain object.
 const (
-	keyUpstreams = "upstreams" // JSON array of the upstream names stored by the last sync
-	keyRowPrefix = "up:"       // + name: the balance.Upstream row of that upstream
-	keyFloor     = "floor"     // the balance.Floor: the highest eth_blockNumber served (issue 8)
+	keyUpstreams = "upstreams"     // JSON array of the upstream names stored by the last sync
+	keyRowPrefix = "up:"           // + name: the balance.Upstream row of that upstream
+	keyFloor     = "floor"         // the balance.Floor: the highest eth_blockNumber served (issue 8)
+	keyPending   = "pending_stats" // the isolates' per-method counts not yet handed to the upstreams' objects
 )
 
 // Chains serves every ChainDurableObject instance of the runtime.
@@ -116,8 +117,35 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 			t.RestoreFloor(f)
 		}
 	}
+	if v, ok, err := st.Get(ctx, keyPending); err != nil {
+		return err
+	} else if ok {
+		var p map[string]map[string]stats.Counter
+		if json.Unmarshal([]byte(v), &p) == nil {
+			for up, m := range p {
+				s := make(stats.Stats)
+				for method, c := range m {
+					s.Add(method, c)
+				}
+				o.stats[up] = s
+			}
+		}
+	}
 	o.table = t
 	return nil
+}
+
+// pendingStats is the JSON of the counts not yet handed over. The caller holds o.mu.
+func (o *chain) pendingStats() string {
+	p := make(map[string]map[string]stats.Counter, len(o.stats))
+	for up, s := range o.stats {
+		p[up] = make(map[string]stats.Counter, len(s))
+		for m, c := range s {
+			p[up][m] = *c
+		}
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
 }
 
 // ServeHTTP serves the object named by the contract's object header; the chain's name comes in protocol.HeaderName.
@@ -147,15 +175,10 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, cs.status(o, name))
 	case protocol.PathStats:
 		o.mu.Lock()
-		p := make(map[string]map[string]stats.Counter, len(o.stats))
-		for up, s := range o.stats {
-			p[up] = make(map[string]stats.Counter, len(s))
-			for m, c := range s {
-				p[up][m] = *c
-			}
-		}
+		p := o.pendingStats()
 		o.mu.Unlock()
-		writeJSON(w, p)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(p))
 	case protocol.PathSync:
 		cs.sync(w, r, o, st, name)
 	case protocol.PathClear:
@@ -278,6 +301,7 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 	}
 	fb, _ := json.Marshal(o.table.Floor()) // issue 8: the floor goes with every row save, and its notes to the log
 	kv[keyFloor] = string(fb)
+	kv[keyPending] = o.pendingStats() // so that an evicted object loses no counts
 	notes := o.table.Notes()
 	o.mu.Unlock()
 	for _, n := range notes {

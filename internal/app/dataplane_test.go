@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -108,5 +109,22 @@ func TestIsolateReactsToFailuresAtOnce(t *testing.T) {
 	h.admin(http.MethodGet, "/admin/chains", &chains)
 	if row := chains.Chains[0].Table[0]; row.Name != "bad" || row.LastError != "http_5xx" {
 		t.Errorf("bad's row after the exchange: %+v", row)
+	}
+}
+
+// The isolates' counts the chain object holds for an upstream until its next health report survive the object's
+// eviction: they are stored with every exchange.
+func TestPendingStatsSurviveEviction(t *testing.T) {
+	n := evmtest.NewNode(t, "a", 1, 100)
+	h := started(t, nil, upstream{"eth", "a", n.URL})
+	for range 3 {
+		h.post("eth", rpcBody)
+	}
+	h.app.plane.Flush(context.Background()) // the isolate reports; no health check has run since
+	h.restartApp()                          // every object's memory is gone, storage stays
+	var stats struct{ Upstreams []StatsEntry }
+	h.admin(http.MethodGet, "/admin/stats", &stats)
+	if c := stats.Upstreams[0].Methods["eth_call"].Count; c != 3 {
+		t.Errorf("eth_call count after an eviction: %d, want 3", c)
 	}
 }
