@@ -36,31 +36,32 @@ type Settings struct {
 	ExpectedChainID uint64 `json:"chain_id,omitempty"`
 }
 
-// Defaults fills every zero field with its default and clamps fields to their ranges.
+// Defaults fills every zero field with its default (config.ChainDefaults) and clamps fields to their ranges.
 func (s Settings) Defaults() Settings {
+	d := SettingsOf(config.Chain{})
 	if s.MaxLagBlocks == 0 {
-		s.MaxLagBlocks = 10
+		s.MaxLagBlocks = d.MaxLagBlocks
 	}
 	s.MaxLagBlocks = min(s.MaxLagBlocks, 10_000)
 	if s.StaleAfter <= 0 {
-		s.StaleAfter = 60 * time.Second
+		s.StaleAfter = d.StaleAfter
 	}
 	s.StaleAfter = min(max(s.StaleAfter, time.Second), time.Hour)
 	if s.ConfirmAfter <= 0 {
-		s.ConfirmAfter = 60 * time.Second
+		s.ConfirmAfter = d.ConfirmAfter
 	}
 	s.ConfirmAfter = min(max(s.ConfirmAfter, time.Second), time.Hour)
 	if s.BreakerFailures <= 0 {
-		s.BreakerFailures = 5
+		s.BreakerFailures = d.BreakerFailures
 	}
 	if s.BreakerOpenFor <= 0 {
-		s.BreakerOpenFor = 30 * time.Second
+		s.BreakerOpenFor = d.BreakerOpenFor
 	}
 	if s.CooldownAfter429 <= 0 {
-		s.CooldownAfter429 = 60 * time.Second
+		s.CooldownAfter429 = d.CooldownAfter429
 	}
 	if s.ProbeShare <= 0 {
-		s.ProbeShare = 0.05
+		s.ProbeShare = d.ProbeShare
 	}
 	s.ProbeShare = min(s.ProbeShare, 0.5)
 	return s
@@ -79,8 +80,9 @@ func PollDelay(base time.Duration, failures int, max time.Duration) time.Duratio
 	return d
 }
 
-// SettingsOf maps a chain's configured settings to the table's (defaults are filled in by Settings.Defaults).
+// SettingsOf maps a chain's configured settings, defaults filled in, to the table's.
 func SettingsOf(c config.Chain) Settings {
+	c = c.WithDefaults()
 	return Settings{
 		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, ConfirmAfter: c.ConfirmAfter, BreakerFailures: c.BreakerFailures,
 		BreakerOpenFor: c.BreakerOpenFor, CooldownAfter429: c.CooldownAfter429, ProbeShare: c.ProbeShare,

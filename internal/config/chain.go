@@ -3,7 +3,7 @@ package config
 import "time"
 
 // Chain holds one chain's routing settings, from the richer (object) form of UPSTREAM_CONFIG. The zero value of a
-// field means "the default", which internal/balance documents and fills in; the array form yields zero values.
+// field means "the default", ChainDefaults, filled in by WithDefaults; the array form yields zero values.
 // Parse accepts each field only within the range its doc gives (key in parentheses; durations are Go duration
 // strings such as "30s"); a field left out keeps the zero value, so an explicit 0 is refused where 0 means the
 // default.
@@ -49,6 +49,43 @@ type Chain struct {
 	// DenyMethods, when set, replaces the default deny list for this chain (see DefaultDenyMethods).
 	// (deny_methods) an array of patterns (see MatchMethod); the empty array [] denies nothing. nil: not set.
 	DenyMethods []string
+}
+
+// ChainDefaults holds the default of every chain setting: the one place they are written. internal/balance and
+// internal/proxy fill a zero field from it (WithDefaults). HedgePercentile's default is 0 (off), ChainID's none.
+var ChainDefaults = Chain{
+	MaxLagBlocks: 10, StaleAfter: 60 * time.Second, ConfirmAfter: 60 * time.Second, BreakerFailures: 5,
+	BreakerOpenFor: 30 * time.Second, CooldownAfter429: 60 * time.Second, ProbeShare: 0.05, MaxAttempts: 3,
+	RequestTimeout: 30 * time.Second, HedgeMinDelay: 50 * time.Millisecond,
+}
+
+// WithDefaults returns c with every zero field set from ChainDefaults.
+func (c Chain) WithDefaults() Chain {
+	d := ChainDefaults
+	fill := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	if c.MaxLagBlocks == 0 {
+		c.MaxLagBlocks = d.MaxLagBlocks
+	}
+	fill(&c.StaleAfter, d.StaleAfter)
+	fill(&c.ConfirmAfter, d.ConfirmAfter)
+	if c.BreakerFailures <= 0 {
+		c.BreakerFailures = d.BreakerFailures
+	}
+	fill(&c.BreakerOpenFor, d.BreakerOpenFor)
+	fill(&c.CooldownAfter429, d.CooldownAfter429)
+	if c.ProbeShare <= 0 {
+		c.ProbeShare = d.ProbeShare
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = d.MaxAttempts
+	}
+	fill(&c.RequestTimeout, d.RequestTimeout)
+	fill(&c.HedgeMinDelay, d.HedgeMinDelay)
+	return c
 }
 
 // ChainSettings returns the settings of chain (the zero Chain when none are configured).

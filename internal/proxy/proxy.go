@@ -45,19 +45,10 @@ type Policy struct {
 	HedgeMinDelay   time.Duration
 }
 
-// PolicyOf fills the defaults of a chain's configured settings: the one place they are derived.
+// PolicyOf is a chain's policy, its defaults from config.ChainDefaults.
 func PolicyOf(c config.Chain) Policy {
-	p := Policy{MaxAttempts: c.MaxAttempts, RequestTimeout: c.RequestTimeout, HedgePercentile: c.HedgePercentile, HedgeMinDelay: c.HedgeMinDelay}
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 3
-	}
-	if p.RequestTimeout <= 0 {
-		p.RequestTimeout = 30 * time.Second
-	}
-	if p.HedgeMinDelay <= 0 {
-		p.HedgeMinDelay = 50 * time.Millisecond
-	}
-	return p
+	c = c.WithDefaults()
+	return Policy{MaxAttempts: c.MaxAttempts, RequestTimeout: c.RequestTimeout, HedgePercentile: c.HedgePercentile, HedgeMinDelay: c.HedgeMinDelay}
 }
 
 // Counters are the data plane's figures for this runtime (shown in /admin/stats).
