@@ -3,18 +3,14 @@ package durable
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"slices"
 	"sync"
-	"time"
 
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/protocol"
-	"github.com/evmlb/evmlb/internal/retry"
 	"github.com/evmlb/evmlb/internal/stats"
 )
 
@@ -40,7 +36,7 @@ func NewChains(env Env) *Chains {
 
 var _ http.Handler = (*Chains)(nil)
 
-// chain is one instance's memory: the routing table, loaded from storage on first use, and recent latencies.
+// chain is one instance's memory: the routing table, loaded from storage on first use, and the counts to hand over.
 type chain struct {
 	mu      sync.Mutex
 	table   *balance.Table // nil until loaded
@@ -205,87 +201,6 @@ func (cs *Chains) status(o *chain, name string) ChainStatus {
 	return s
 }
 
-// exchange takes a Worker isolate's report (protocol.Exchange: its attempts' outcomes, the head it served, its
-// per-method counts) into the table and answers the chain's snapshot. The first exchange an instance gets starts
-// the upstreams' health checks; on a blind table (a new deployment, cleared storage) it first runs one check of
-// every upstream, so that no isolate routes blind; exchanges arriving meanwhile wait for the same checks.
-func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
-	var ex protocol.Exchange
-	if err := json.NewDecoder(r.Body).Decode(&ex); err != nil {
-		jsonrpc.ErrInvalidRequest.With("exchange").Write(w, nil)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), firstCheckWait+time.Second)
-	defer cancel()
-	o.mu.Lock()
-	ensure := !o.ensured
-	o.ensured = true
-	checking := o.checked // closed once the first checks are done; nil when none were needed
-	if ensure && o.table.Blind() {
-		o.checked = make(chan struct{})
-		checking = nil
-	}
-	first := o.checked
-	o.mu.Unlock()
-	switch {
-	case ensure && first != nil:
-		cs.firstChecks(ctx, o, st, name)
-		close(first)
-	case ensure:
-		cs.fanOut(ctx, name, cs.names(name), protocol.PathEnsure)
-	case checking != nil:
-		select {
-		case <-checking:
-		case <-ctx.Done():
-		}
-	}
-	o.mu.Lock()
-	var touched []string
-	for _, oc := range ex.Outcomes {
-		if _, ok := o.table.Get(oc.Upstream); !ok {
-			continue
-		}
-		o.table.Observe(oc.Upstream, oc.Class, time.Duration(oc.LatencyUS)*time.Microsecond, time.UnixMilli(oc.At))
-		if !slices.Contains(touched, oc.Upstream) {
-			touched = append(touched, oc.Upstream)
-		}
-	}
-	for _, h := range ex.Seen {
-		if _, ok := o.table.Get(h.Upstream); !ok {
-			continue
-		}
-		if h.Behind {
-			o.table.Behind(h.Upstream, h.Height, time.UnixMilli(h.At))
-		} else {
-			o.table.ServeHead(h.Upstream, h.Height, time.UnixMilli(h.At))
-		}
-		if !slices.Contains(touched, h.Upstream) {
-			touched = append(touched, h.Upstream)
-		}
-	}
-	for up, m := range ex.Methods {
-		if _, ok := o.table.Get(up); !ok {
-			continue
-		}
-		s := o.stats[up]
-		if s == nil {
-			s = make(stats.Stats)
-			o.stats[up] = s
-		}
-		for method, c := range m {
-			s.Add(method, c)
-		}
-	}
-	snap := protocol.Snapshot{Floor: o.table.Floor()}
-	for _, n := range o.table.Names() {
-		u, _ := o.table.Get(n)
-		snap.Rows = append(snap.Rows, u)
-	}
-	o.mu.Unlock()
-	cs.saveRows(context.WithoutCancel(ctx), o, st, name, touched)
-	writeJSON(w, snap)
-}
-
 // saveRows stores the rows of the named upstreams (those whose state a request changed).
 func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, chain string, names []string) {
 	if len(names) == 0 {
@@ -310,159 +225,4 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 	if err := st.Put(ctx, kv); err != nil {
 		cs.env.P.Logf("chain %s: storage: %v", chain, err)
 	}
-}
-
-// Report is an upstream's health report to its chain.
-type Report struct {
-	Name    string      `json:"name"`
-	At      time.Time   `json:"at"`
-	Height  uint64      `json:"height"`
-	ChainID uint64      `json:"chain_id,omitempty"`
-	Syncing bool        `json:"syncing,omitempty"`
-	Err     retry.Class `json:"error_class,omitempty"`
-	// Unserved: the head claimed at the previous check that the upstream could not serve; Proven: the head it
-	// served (issue 8).
-	Unserved uint64 `json:"unserved,omitempty"`
-	Proven   uint64 `json:"proven,omitempty"`
-}
-
-// row is the report as the table takes it.
-func (r Report) row() balance.Report {
-	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Err: r.Err}
-}
-
-// ReportAnswer is the chain's answer to a health report: the Worker isolates' per-method counts of the upstream
-// since its last report, for its statistics.
-type ReportAnswer struct {
-	Methods map[string]stats.Counter `json:"methods,omitempty"`
-}
-
-func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
-	var rep Report
-	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
-		jsonrpc.ErrInvalidRequest.With("report").Write(w, nil)
-		return
-	}
-	o.mu.Lock()
-	_, known := o.table.Get(rep.Name)
-	var ans ReportAnswer
-	if known {
-		o.table.Report(rep.Name, rep.row())
-		if s := o.stats[rep.Name]; len(s) > 0 {
-			ans.Methods = make(map[string]stats.Counter, len(s))
-			for m, c := range s {
-				ans.Methods[m] = *c
-			}
-			delete(o.stats, rep.Name)
-		}
-	}
-	o.mu.Unlock()
-	if known {
-		cs.saveRows(r.Context(), o, st, name, []string{rep.Name})
-	}
-	writeJSON(w, ans)
-}
-
-// sync stores the configured list, drops the rows and objects of upstreams no longer configured, and starts
-// the health checks of the configured ones now.
-func (cs *Chains) sync(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
-	ctx := r.Context()
-	names := cs.names(name)
-	var old []string
-	if v, ok, err := st.Get(ctx, keyUpstreams); err == nil && ok {
-		_ = json.Unmarshal([]byte(v), &old)
-	}
-	var removed []string
-	for _, n := range old {
-		if !slices.Contains(names, n) {
-			removed = append(removed, n)
-		}
-	}
-	list, _ := json.Marshal(names)
-	err := st.Put(ctx, map[string]string{keyUpstreams: string(list)})
-	if err == nil && len(removed) > 0 {
-		keys := make([]string, len(removed))
-		for i, n := range removed {
-			keys[i] = keyRowPrefix + n
-		}
-		err = st.Delete(ctx, keys...)
-	}
-	if err != nil {
-		cs.env.P.Logf("chain %s: storage: %v", name, err)
-		jsonrpc.ErrInternal.With("storage").Write(w, nil)
-		return
-	}
-	o.mu.Lock()
-	o.ensured = true
-	o.table.SetUpstreams(names)
-	o.mu.Unlock()
-	cs.fanOut(ctx, name, removed, protocol.PathClear)
-	cs.fanOut(ctx, name, names, protocol.PathStart)
-	writeJSON(w, SyncResult{Chain: name, Upstreams: names, Removed: removed})
-}
-
-// firstCheckWait bounds how long a chain's first request waits for its upstreams' first health checks; once one
-// has reported, the others get firstCheckGrace more (a hung upstream then costs the first request that, not 2 s).
-const (
-	firstCheckWait  = 2 * time.Second
-	firstCheckGrace = 250 * time.Millisecond
-)
-
-// firstChecks runs a health check of every upstream of the chain now and applies the reports, for a request
-// that finds the table blind (no upstream ever reported: a new deployment, or cleared storage). Routing blind
-// would send it to whichever upstream comes first in the configuration, lagging or on the wrong chain. Checks
-// that take longer than firstCheckWait are not waited for; their upstreams report through their alarms later.
-func (cs *Chains) firstChecks(ctx context.Context, o *chain, st platform.Storage, name string) {
-	ctx, cancel := context.WithTimeout(ctx, firstCheckWait)
-	defer cancel()
-	names := cs.names(name)
-	reps := make(chan Report, len(names))
-	for _, n := range names {
-		go func() {
-			var rep Report
-			if err := cs.client.Upstream(ctx, name+"/"+n, http.MethodPost, protocol.PathCheck, &rep); err == nil && rep.Name == n {
-				reps <- rep
-				return
-			}
-			reps <- Report{} // not in time, or failed: the alarm set by the check (or /ensure) takes over
-		}()
-	}
-	var got []string
-	var grace <-chan struct{} // after the first report, the others get firstCheckGrace
-wait:
-	for range names {
-		var rep Report
-		select {
-		case rep = <-reps:
-		case <-grace:
-			break wait
-		}
-		if rep.Name == "" {
-			continue
-		}
-		if grace == nil {
-			grace = cs.env.P.After(ctx, firstCheckGrace)
-		}
-		o.mu.Lock()
-		o.table.Report(rep.Name, rep.row())
-		o.mu.Unlock()
-		got = append(got, rep.Name)
-	}
-	if len(got) < len(names) {
-		cs.fanOut(context.WithoutCancel(ctx), name, names, protocol.PathEnsure) // whoever did not answer gets an alarm
-	}
-	cs.saveRows(context.WithoutCancel(ctx), o, st, name, got)
-}
-
-// fanOut calls path on the named upstream objects of the chain concurrently; failures are logged.
-func (cs *Chains) fanOut(ctx context.Context, chain string, names []string, path string) {
-	var wg sync.WaitGroup
-	for _, n := range names {
-		wg.Go(func() {
-			if err := cs.client.Upstream(ctx, chain+"/"+n, http.MethodPost, path, nil); err != nil && !errors.Is(err, context.Canceled) {
-				cs.env.P.Logf("chain %s: %s of upstream %s: %v", chain, path, n, err)
-			}
-		})
-	}
-	wg.Wait()
 }

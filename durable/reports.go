@@ -1,0 +1,104 @@
+package durable
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/internal/protocol"
+	"github.com/evmlb/evmlb/internal/retry"
+	"github.com/evmlb/evmlb/internal/stats"
+)
+
+// Report is an upstream's health report to its chain.
+type Report struct {
+	Name    string      `json:"name"`
+	At      time.Time   `json:"at"`
+	Height  uint64      `json:"height"`
+	ChainID uint64      `json:"chain_id,omitempty"`
+	Syncing bool        `json:"syncing,omitempty"`
+	Err     retry.Class `json:"error_class,omitempty"`
+	// Unserved: the head claimed at the previous check that the upstream could not serve; Proven: the head it
+	// served (issue 8).
+	Unserved uint64 `json:"unserved,omitempty"`
+	Proven   uint64 `json:"proven,omitempty"`
+}
+
+// row is the report as the table takes it.
+func (r Report) row() balance.Report {
+	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Err: r.Err}
+}
+
+// ReportAnswer is the chain's answer to a health report: the Worker isolates' per-method counts of the upstream
+// since its last report, for its statistics.
+type ReportAnswer struct {
+	Methods map[string]stats.Counter `json:"methods,omitempty"`
+}
+
+func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
+	var rep Report
+	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+		jsonrpc.ErrInvalidRequest.With("report").Write(w, nil)
+		return
+	}
+	o.mu.Lock()
+	_, known := o.table.Get(rep.Name)
+	var ans ReportAnswer
+	if known {
+		o.table.Report(rep.Name, rep.row())
+		if s := o.stats[rep.Name]; len(s) > 0 {
+			ans.Methods = make(map[string]stats.Counter, len(s))
+			for m, c := range s {
+				ans.Methods[m] = *c
+			}
+			delete(o.stats, rep.Name)
+		}
+	}
+	o.mu.Unlock()
+	if known {
+		cs.saveRows(r.Context(), o, st, name, []string{rep.Name})
+	}
+	writeJSON(w, ans)
+}
+
+// sync stores the configured list, drops the rows and objects of upstreams no longer configured, and starts
+// the health checks of the configured ones now.
+func (cs *Chains) sync(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
+	ctx := r.Context()
+	names := cs.names(name)
+	var old []string
+	if v, ok, err := st.Get(ctx, keyUpstreams); err == nil && ok {
+		_ = json.Unmarshal([]byte(v), &old)
+	}
+	var removed []string
+	for _, n := range old {
+		if !slices.Contains(names, n) {
+			removed = append(removed, n)
+		}
+	}
+	list, _ := json.Marshal(names)
+	err := st.Put(ctx, map[string]string{keyUpstreams: string(list)})
+	if err == nil && len(removed) > 0 {
+		keys := make([]string, len(removed))
+		for i, n := range removed {
+			keys[i] = keyRowPrefix + n
+		}
+		err = st.Delete(ctx, keys...)
+	}
+	if err != nil {
+		cs.env.P.Logf("chain %s: storage: %v", name, err)
+		jsonrpc.ErrInternal.With("storage").Write(w, nil)
+		return
+	}
+	o.mu.Lock()
+	o.ensured = true
+	o.table.SetUpstreams(names)
+	o.mu.Unlock()
+	cs.fanOut(ctx, name, removed, protocol.PathClear)
+	cs.fanOut(ctx, name, names, protocol.PathStart)
+	writeJSON(w, SyncResult{Chain: name, Upstreams: names, Removed: removed})
+}
