@@ -28,16 +28,17 @@ func main() {
 	logger := log.New(os.Stderr, "evmlb: ", 0)
 	// Every I/O is an operation the host performs in the call's own context (CONTRACT.md §4, internal/hostcall).
 	a := app.New(platform.Platform{
-		Getenv:     jsbind.Getenv,
-		Chains:     hostcall.Namespace(contract.BindingChain),
-		Upstreams:  hostcall.Namespace(contract.BindingUpstream),
-		StorageFor: func(objectID string) platform.Storage { return hostcall.Storage{Object: objectID} },
-		Fetch:      hostcall.Fetch,
-		After:      hostcall.After,
-		Background: hostcall.Background,
-		Now:        time.Now,
-		Logf:       logger.Printf,
-		HostKind:   jsbind.HostKind(),
+		Getenv:      jsbind.Getenv,
+		Chains:      hostcall.Namespace(contract.BindingChain),
+		Upstreams:   hostcall.Namespace(contract.BindingUpstream),
+		StorageFor:  func(objectID string) platform.Storage { return hostcall.Storage{Object: objectID} },
+		Fetch:       hostcall.Fetch,
+		After:       hostcall.After,
+		WithTimeout: hostcall.WithTimeout,
+		Background:  hostcall.Background,
+		Now:         time.Now,
+		Logf:        logger.Printf,
+		HostKind:    jsbind.HostKind(),
 	})
 	jsbind.Serve(jsbind.Handlers{Fetch: a, Alarm: a.Alarm, MaxBodyBytes: a.MaxBodyBytes()})
 	workers.Ready()

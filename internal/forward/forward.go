@@ -38,6 +38,8 @@ type Target struct {
 	MaxBytes int64
 	// Now is the clock used to measure Latency.
 	Now func() time.Time
+	// WithTimeout bounds the attempt (platform.Platform.WithTimeout); nil is context.WithTimeout.
+	WithTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
 }
 
 // Result is an attempt's outcome.
@@ -63,7 +65,11 @@ func Do(ctx context.Context, t Target, body []byte) Result {
 }
 
 func do(parent context.Context, t Target, body []byte) Result {
-	ctx, cancel := context.WithTimeout(platform.WithResponseLimit(parent, t.MaxBytes), t.Timeout)
+	withTimeout := t.WithTimeout
+	if withTimeout == nil {
+		withTimeout = context.WithTimeout
+	}
+	ctx, cancel := withTimeout(platform.WithResponseLimit(parent, t.MaxBytes), t.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {

@@ -208,3 +208,32 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// WithTimeout is platform.Platform.WithTimeout: a context that reports the deadline (every operation hands what
+// is left of it to the host, which aborts the operation then) and ends with its parent or cancel, but sets no Go
+// timer. Err reports context.DeadlineExceeded once the deadline has passed.
+func WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	dl := time.Now().Add(d)
+	if pd, ok := parent.Deadline(); ok && pd.Before(dl) {
+		dl = pd
+	}
+	return deadlineCtx{Context: ctx, deadline: dl}, cancel
+}
+
+type deadlineCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c deadlineCtx) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}

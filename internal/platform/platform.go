@@ -49,6 +49,11 @@ type Platform struct {
 	// After returns a channel closed once d has passed, on the host's clock; it is never closed when ctx ends
 	// first (callers select on ctx.Done() too). On js/wasm it is a timer the host runs in the call's own context.
 	After func(ctx context.Context, d time.Duration) <-chan struct{}
+	// WithTimeout is context.WithTimeout where the host enforces deadlines itself (js/wasm: every operation
+	// carries what is left of its context's deadline, and the host aborts it then): the context reports the
+	// deadline but sets no Go timer, whose firing workerd may never deliver and whose scheduling costs two JS
+	// calls each time the runtime pauses. Natively it is context.WithTimeout.
+	WithTimeout func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
 	// Background runs fn on its own goroutine as work of ctx's call that may outlive the answer (workerd's
 	// waitUntil): the call does not end before fn returns. fn's context is not canceled with ctx.
 	Background func(ctx context.Context, fn func(context.Context))

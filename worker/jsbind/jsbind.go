@@ -31,6 +31,9 @@ type Handlers struct {
 	MaxBodyBytes int64
 }
 
+// uint8ArrayCtor is the Uint8Array constructor, looked up once: each Get makes a js.Value with a finalizer.
+var uint8ArrayCtor = js.Global().Get("Uint8Array")
+
 var (
 	mu    sync.Mutex
 	calls = map[int]*hostcall.Call{}
@@ -42,6 +45,11 @@ func Serve(h Handlers) {
 	b := js.Global().Get("context").Get("binding")
 	b.Set(contract.BindingContractVersion, contract.Version)
 	b.Set(contract.BindingMaxBodyBytes, float64(h.MaxBodyBytes))
+	names := make([]any, len(contract.RequestHeaders))
+	for i, n := range contract.RequestHeaders {
+		names[i] = n
+	}
+	b.Set(contract.BindingRequestHeaders, js.ValueOf(names))
 	b.Set(contract.BindingBegin, js.FuncOf(func(_ js.Value, args []js.Value) any {
 		if len(args) != 3 || args[0].Type() != js.TypeString || args[2].Type() != js.TypeFunction {
 			panic(js.Global().Get("Error").New("begin(call, body, deliver)"))
@@ -243,7 +251,7 @@ func flat(h http.Header) []string {
 }
 
 func uint8Array(b []byte) js.Value {
-	u8 := js.Global().Get("Uint8Array").New(len(b))
+	u8 := uint8ArrayCtor.New(len(b))
 	js.CopyBytesToJS(u8, b)
 	return u8
 }

@@ -251,7 +251,11 @@ async function fetchCall(env, request, role, extra) {
     const body = await readBody(call, request, rt.binding.maxBodyBytes);
     const ids = extra.ids;
     const fields = ["fetch", role, ids.object ?? "", ids.instance ?? "", request.method, request.url, call.bodyTooLarge ? "1" : "", "0"];
-    const response = await run(rt, env, [...fields, ...flat(request.headers)], body, extra);
+    for (const name of rt.binding.requestHeaders) {
+      const value = request.headers.get(name);
+      if (value !== null) fields.push(name, value);
+    }
+    const response = await run(rt, env, fields, body, extra);
     return response ?? internalError("request", new Error("no response"));
   } catch (error) {
     return internalError("request", error);

@@ -68,16 +68,17 @@ func New(env map[string]string, client *http.Client, start time.Time) *Host {
 // Platform is the platform the app is built on.
 func (h *Host) Platform() platform.Platform {
 	return platform.Platform{
-		Getenv:     func(name string) string { return h.env[name] },
-		Chains:     namespace{h, contract.RoleChain},
-		Upstreams:  namespace{h, contract.RoleUpstream},
-		StorageFor: h.storageFor,
-		Fetch:      h.client.Do,
-		Now:        h.clock.Now,
-		After:      h.clock.After,
-		Background: h.background,
-		Logf:       h.logf,
-		HostKind:   "memory",
+		Getenv:      func(name string) string { return h.env[name] },
+		Chains:      namespace{h, contract.RoleChain},
+		Upstreams:   namespace{h, contract.RoleUpstream},
+		StorageFor:  h.storageFor,
+		Fetch:       h.client.Do,
+		Now:         h.clock.Now,
+		After:       h.clock.After,
+		WithTimeout: context.WithTimeout,
+		Background:  h.background,
+		Logf:        h.logf,
+		HostKind:    "memory",
 	}
 }
 
