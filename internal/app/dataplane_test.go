@@ -128,3 +128,21 @@ func TestPendingStatsSurviveEviction(t *testing.T) {
 		t.Errorf("eth_call count after an eviction: %d, want 3", c)
 	}
 }
+
+// Exchanges are bounded per second whatever the traffic: with an upstream failing on every request, early
+// exchanges come at most every 100 ms, plus the TTL's.
+func TestExchangesBoundedPerSecond(t *testing.T) {
+	bad := evmtest.NewNode(t, "bad", 1, 105) // the only upstream: every request fails
+	h := started(t, nil, upstream{"eth", "bad", bad.URL})
+	h.post("eth", rpcBody)
+	bad.SetFault(evmtest.Status500)
+	ex := h.exchanges()
+	for range 100 { // one second of traffic, 10 ms apart, every request failing over
+		h.post("eth", rpcBody)
+		h.exchanges() // let a started exchange finish, as time would
+		h.host.Clock().Advance(10 * time.Millisecond)
+	}
+	if n := h.exchanges() - ex; n > 11 || n < 9 {
+		t.Errorf("one second with failures on every request: %d exchanges, want about 10 (one per 100 ms at most)", n)
+	}
+}
