@@ -64,6 +64,8 @@ type Op struct {
 	Target uint64
 	// done: an alarm's failure, "" when it succeeded
 	Err string
+	// response: the call's last message (it ended with its answer; no done follows)
+	Last bool
 }
 
 // Result is what the host answers to an Op.
@@ -218,6 +220,23 @@ func (c *Call) Respond(status int, header http.Header, body []byte) {
 	}
 	c.response = true
 	c.send(Op{Kind: OpResponse, Status: status, Header: header, Body: body})
+}
+
+// RespondAndFinish is Respond then Finish(""), the handler having returned: when nothing else is running, the
+// answer goes as the call's last message (Op.Last), and no done follows.
+func (c *Call) RespondAndFinish(status int, header http.Header, body []byte) <-chan struct{} {
+	c.mu.Lock()
+	if !c.response && !c.ended && c.bg == 0 && len(c.waiting) == 0 {
+		c.response, c.ending, c.ended = true, true, true
+		c.idle = make(chan struct{})
+		close(c.idle)
+		c.send(Op{Kind: OpResponse, Status: status, Header: header, Body: body, Last: true})
+		c.mu.Unlock()
+		return c.idle
+	}
+	c.mu.Unlock()
+	c.Respond(status, header, body)
+	return c.Finish("")
 }
 
 // Go runs fn on its own goroutine as background work of the call: the call does not end before fn returns, and

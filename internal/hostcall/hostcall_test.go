@@ -193,3 +193,29 @@ func TestFetchAndStorageOverTheCall(t *testing.T) {
 		t.Fatalf("I/O without a call: %v", err)
 	}
 }
+
+func TestRespondAndFinish(t *testing.T) {
+	h := newFakeHost()
+	c := New("", h.deliver)
+	<-c.RespondAndFinish(200, nil, []byte("a"))
+	if m := h.next(t); m.Kind != OpResponse || !m.Last {
+		t.Fatalf("an idle call's answer: %+v, want the last message", m)
+	}
+	if len(h.got) != 0 {
+		t.Fatal("a message after the last one")
+	}
+
+	h = newFakeHost()
+	c = New("", h.deliver)
+	release := make(chan struct{})
+	c.Go(context.Background(), func(context.Context) { <-release })
+	idle := c.RespondAndFinish(200, nil, []byte("b"))
+	if m := h.next(t); m.Kind != OpResponse || m.Last {
+		t.Fatalf("with background work: %+v, want a response that is not the last", m)
+	}
+	close(release)
+	<-idle
+	if m := h.next(t); m.Kind != OpDone {
+		t.Fatalf("then %+v, want done", m)
+	}
+}

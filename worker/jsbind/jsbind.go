@@ -137,8 +137,8 @@ func begin(h Handlers, args []js.Value) int {
 			h.Fetch.ServeHTTP(w, req)
 		}
 		w.WriteHeader(http.StatusOK)
-		c.Respond(w.status, w.header, w.body.Bytes())
-		end(id, c, "")
+		<-c.RespondAndFinish(w.status, w.header, w.body.Bytes())
+		forget(id)
 	}()
 	return id
 }
@@ -146,6 +146,10 @@ func begin(h Handlers, args []js.Value) int {
 // end finishes the call and forgets it once done has been delivered.
 func end(id int, c *hostcall.Call, msg string) {
 	<-c.Finish(msg)
+	forget(id)
+}
+
+func forget(id int) {
 	mu.Lock()
 	delete(calls, id)
 	mu.Unlock()
@@ -305,6 +309,10 @@ func encodeOp(op hostcall.Op) (string, []byte) {
 	case hostcall.OpResponse:
 		o.num("status", float64(op.Status))
 		o.strs("headers", flat(op.Header))
+		if op.Last {
+			o.key("done")
+			o.b = append(o.b, "true"...)
+		}
 		body = op.Body
 	case hostcall.OpDone:
 		if op.Err != "" {
@@ -334,7 +342,7 @@ func toResult(kind, text string, body js.Value) hostcall.Result {
 			return hostcall.Result{Err: hostcall.ErrInvalid, Message: "no status"}
 		}
 		r.Status, _ = strconv.Atoi(p[0])
-		r.Header = toHeader(p[1:])
+		r.Header = toHeader(p[1:]) // hosts send none: Go reads no answer header
 		r.Body = []byte{}
 		if body.Type() == js.TypeObject {
 			r.Body = bytesOf(body)

@@ -9,8 +9,10 @@ const CONTRACT_VERSION = 3;
 const INTERNAL_ERROR =
   '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
 
-// The live runtime: a promise of { binding, exited }, or null before the first call and after an exit.
+// The live runtime: a promise of { binding, exited }, or null before the first call and after an exit; live is
+// the same object once it has started, so that a call need not wait a microtask for it.
 let runtime = null;
+let live = null;
 
 function start(env) {
   const binding = {};
@@ -45,7 +47,11 @@ function start(env) {
     if (binding.contractVersion !== CONTRACT_VERSION) {
       throw new Error(`app.wasm implements host contract ${binding.contractVersion}, the shim ${CONTRACT_VERSION}`);
     }
-    return { binding, exited };
+    live = { binding, exited };
+    return live;
+  });
+  exited.catch(() => {
+    if (live !== null && live.binding === binding) live = null;
   });
   return started;
 }
@@ -119,7 +125,7 @@ async function perform(op, { env, storage, running }) {
         }
         const body = new Uint8Array(await resp.arrayBuffer());
         if (op.limit > 0 && body.byteLength > op.limit) return failed("too_large");
-        return { result: ["", "", String(resp.status), ...flat(resp.headers)], body };
+        return { result: ["", "", String(resp.status)], body }; // Go reads no answer header
       }
       case "sleep":
         await new Promise((resolve) => {
@@ -214,6 +220,7 @@ function run(rt, env, call, body, { storage, waitUntil }) {
         switch (m.op) {
           case "response":
             respond(new Response(m.body, { status: m.status, headers: pairs(m.headers) }));
+            if (m.done) return; // the call ended with its answer: no "done" follows
             break;
           case "abort":
             io.running.get(m.target)?.abort();
@@ -240,11 +247,13 @@ function run(rt, env, call, body, { storage, waitUntil }) {
 }
 
 async function fetchCall(env, request, role, extra) {
-  let rt;
-  try {
-    rt = await getRuntime(env);
-  } catch (error) {
-    return internalError("start", error);
+  let rt = live;
+  if (rt === null) {
+    try {
+      rt = await getRuntime(env);
+    } catch (error) {
+      return internalError("start", error);
+    }
   }
   try {
     const call = { bodyTooLarge: false };

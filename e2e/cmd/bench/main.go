@@ -83,13 +83,17 @@ func run(n int, d time.Duration, conc, hostList string) error {
 
 	var rows []result
 	var notes []string
-	measureAll := func(name, url string) {
-		for _, c := range levels {
-			r := measure(name, url, c, n, d)
-			rows = append(rows, r)
-			fmt.Fprintf(os.Stderr, "bench: %s c=%d done (%d requests)\n", name, c, r.requests)
+	// Targets are measured interleaved, in rounds (a share of each target's requests per round), so that a change
+	// in the machine's load during the run falls on every target alike: the comparison is the point.
+	type named struct{ name, url string }
+	var targets []named
+	measureAll := func(name, url string) { targets = append(targets, named{name, url}) }
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
 		}
-	}
+	}()
 	measureAll("anvil direct", node.URL)
 	if slices.Contains(strings.Split(hostList, ","), "workerd") && (target.Workerd{}).Available() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
@@ -102,7 +106,7 @@ func run(n int, d time.Duration, conc, hostList string) error {
 			floor.Stop()
 		} else {
 			measureAll("plain-JS floor in workerd", floor.URL)
-			floor.Stop()
+			stops = append(stops, floor.Stop)
 		}
 	}
 
@@ -159,7 +163,20 @@ func run(n int, d time.Duration, conc, hostList string) error {
 			continue
 		}
 		measureAll("balancer in "+h.Name(), url)
-		inst.Stop()
+		stops = append(stops, inst.Stop)
+	}
+	const rounds = 5
+	for _, c := range levels {
+		acc := make([]acc, len(targets))
+		for round := range rounds {
+			for i, t := range targets {
+				acc[i].add(loadRaw(t.url, c, n/rounds, d/rounds))
+				fmt.Fprintf(os.Stderr, "bench: %s c=%d round %d done\n", t.name, c, round+1)
+			}
+		}
+		for i, t := range targets {
+			rows = append(rows, acc[i].result(t.name, c))
+		}
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -201,21 +218,58 @@ func warm(url string) error {
 	return nil
 }
 
-// measure sends up to n eth_blockNumber requests to url from c workers, for
-// at most d, and summarizes their latencies.
-func measure(name, url string, c, n int, d time.Duration) result {
+// acc accumulates the rounds of one target at one concurrency.
+type acc struct {
+	lat     []time.Duration
+	errs    int
+	elapsed time.Duration
+}
+
+func (a *acc) add(r raw) {
+	a.lat = append(a.lat, r.lat...)
+	a.errs += r.errs
+	a.elapsed += r.elapsed
+}
+
+func (a *acc) result(name string, c int) result {
+	slices.Sort(a.lat)
+	r := result{target: name, concurrency: c, requests: len(a.lat) + a.errs, errors: a.errs}
+	if len(a.lat) > 0 {
+		r.p50 = a.lat[len(a.lat)*50/100]
+		r.p99 = a.lat[min(len(a.lat)-1, len(a.lat)*99/100)]
+		r.rps = float64(len(a.lat)) / a.elapsed.Seconds()
+	}
+	return r
+}
+
+// raw is one round's latencies.
+type raw struct {
+	lat     []time.Duration
+	errs    int
+	elapsed time.Duration
+}
+
+// loadRaw sends up to n eth_blockNumber requests from c workers, for at most d, and returns the raw figures.
+func loadRaw(url string, c, n int, d time.Duration) raw {
 	body := rpc.Request(1, "eth_blockNumber")
-	return load(name, url, c, n, d, func(int) ([]byte, func(*rpc.Response) bool) {
+	lat, errs, elapsed := run1(url, c, n, d, func(int) ([]byte, func(*rpc.Response) bool) {
 		return body, func(r *rpc.Response) bool {
 			return r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"result"`))
 		}
 	})
+	return raw{lat, errs, elapsed}
 }
 
-// load sends up to n requests to url from c workers, for at most d; next(i)
-// gives the i-th request's body and the check of its answer. Failed requests
-// count as errors and not in the latencies.
+// load sends up to n requests to url from c workers, for at most d; next(i) gives the i-th request's body and the
+// check of its answer. Failed requests count as errors and not in the latencies.
 func load(name, url string, c, n int, d time.Duration, next func(i int) ([]byte, func(*rpc.Response) bool)) result {
+	lat, errs, elapsed := run1(url, c, n, d, next)
+	a := acc{lat: lat, errs: errs, elapsed: elapsed}
+	return a.result(name, c)
+}
+
+// run1 sends up to n requests from c workers for at most d and returns their latencies, errors and the time taken.
+func run1(url string, c, n int, d time.Duration, next func(i int) ([]byte, func(*rpc.Response) bool)) ([]time.Duration, int, time.Duration) {
 	client := &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c},
@@ -245,16 +299,7 @@ func load(name, url string, c, n int, d time.Duration, next func(i int) ([]byte,
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	r := result{target: name, concurrency: c, requests: len(all) + int(errs.Load()), errors: int(errs.Load())}
-	if len(all) > 0 {
-		r.p50 = all[len(all)*50/100]
-		r.p99 = all[min(len(all)-1, len(all)*99/100)]
-		r.rps = float64(len(all)) / elapsed.Seconds()
-	}
-	return r
+	return slices.Concat(lat...), int(errs.Load()), time.Since(start)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
