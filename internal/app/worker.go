@@ -180,14 +180,18 @@ func shortMethod(m string) string {
 // of other origins, and a browser sends a preflight for a JSON POST. The admin API never sets them.
 func (a *App) cors(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	allow := a.env.Settings.AllowOrigin(r.Header.Get("Origin"))
+	var origin string
+	if o := r.Header["Origin"]; len(o) > 0 { // keys are canonical: no canonicalising on every request
+		origin = o[0]
+	}
+	allow := a.env.Settings.AllowOrigin(origin)
 	if allow != "*" {
-		h.Add("Vary", "Origin")
+		h["Vary"] = append(h["Vary"], "Origin")
 	}
 	if allow == "" {
 		return
 	}
-	h.Set("Access-Control-Allow-Origin", allow)
+	h["Access-Control-Allow-Origin"] = []string{allow}
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")

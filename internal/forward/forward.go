@@ -3,7 +3,6 @@
 package forward
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,8 @@ import (
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
+var jsonType = []string{"application/json"}
+
 // Classes this package returns beyond the HTTP and transport ones.
 const (
 	// TooLarge and Canceled are retry's (one table of classes); kept here for the callers that name them so.
@@ -30,8 +31,9 @@ const (
 type Target struct {
 	// Fetch sends the request (platform.Platform.Fetch).
 	Fetch func(*http.Request) (*http.Response, error)
-	// URL is the provider's endpoint, a secret.
-	URL string
+	// URL is the provider's endpoint, a secret; Parsed, when set, is the same URL parsed once (it is never changed).
+	URL    string
+	Parsed *url.URL
 	// Timeout bounds the whole attempt, body included.
 	Timeout time.Duration
 	// MaxBytes bounds the answer's body.
@@ -71,12 +73,20 @@ func do(parent context.Context, t Target, body []byte) Result {
 	}
 	ctx, cancel := withTimeout(platform.WithResponseLimit(parent, t.MaxBytes), t.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
-	if err != nil {
-		return Result{Class: retry.Network, Detail: "cannot build request"}
+	u := t.Parsed
+	if u == nil {
+		var err error
+		if u, err = url.Parse(t.URL); err != nil {
+			return Result{Class: retry.Network, Detail: "cannot build request"}
+		}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	req := (&http.Request{
+		Method: http.MethodPost, URL: u, Host: u.Host, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": jsonType, "Accept": jsonType},
+		Body:          platform.Body(body),
+		GetBody:       func() (io.ReadCloser, error) { return platform.Body(body), nil },
+		ContentLength: int64(len(body)),
+	}).WithContext(ctx)
 	resp, err := t.Fetch(req)
 	if errors.Is(err, platform.ErrTooLarge) { // a host that enforced the limit itself
 		return Result{Class: TooLarge, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}

@@ -64,6 +64,8 @@ var Table = []*Error{
 
 var null = json.RawMessage("null")
 
+var contentTypeJSON = []string{"application/json"}
+
 // Body is the JSON of one error response object with the given id (nil means null).
 func (e *Error) Body(id json.RawMessage) []byte {
 	if len(id) == 0 {
@@ -123,7 +125,7 @@ func (e *Error) Write(w http.ResponseWriter, req *Request) {
 
 // WriteJSON writes body with the status and Content-Type application/json.
 func WriteJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentTypeJSON // canonical already: Set would canonicalise it on every answer
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

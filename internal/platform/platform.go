@@ -4,8 +4,10 @@
 package platform
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 )
@@ -78,3 +80,14 @@ func ResponseLimit(ctx context.Context) int64 {
 
 // ErrTooLarge is Fetch's error for an answer over ResponseLimit (a host that enforces the limit itself).
 var ErrTooLarge = errors.New("answer over the response limit")
+
+// Body is a request body over b that a host can take as it is (its Bytes method), without reading a copy.
+func Body(b []byte) io.ReadCloser { return &body{Reader: bytes.NewReader(b), b: b} }
+
+type body struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*body) Close() error    { return nil }
+func (r *body) Bytes() []byte { return r.b }

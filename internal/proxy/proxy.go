@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -71,6 +72,8 @@ type Plane struct {
 	client   protocol.Client
 	ttl      time.Duration
 
+	parsed map[string]*url.URL // every upstream's URL, parsed once (read only)
+
 	mu     sync.Mutex
 	chains map[string]*chainView
 
@@ -83,7 +86,13 @@ func New(p platform.Platform, cfg *config.Config, s config.Settings) *Plane {
 	if ttl <= 0 {
 		ttl = config.DefaultSettings.SnapshotTTL
 	}
-	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}}
+	parsed := map[string]*url.URL{}
+	for _, u := range cfg.Upstreams {
+		if pu, err := url.Parse(u.URL); err == nil {
+			parsed[u.ID()] = pu
+		}
+	}
+	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}, parsed: parsed}
 }
 
 // Counters reads the runtime's figures.
@@ -510,7 +519,7 @@ func (pl *Plane) target(u config.Upstream) forward.Target {
 	if u.AttemptTimeout > 0 {
 		timeout = u.AttemptTimeout
 	}
-	return forward.Target{Fetch: pl.p.Fetch, URL: u.URL, Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout}
+	return forward.Target{Fetch: pl.p.Fetch, URL: u.URL, Parsed: pl.parsed[u.ID()], Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout}
 }
 
 // attempt sends body to the upstream up and classifies its answer; the outcome goes into the isolate's own
