@@ -179,6 +179,25 @@ func run(n int, d time.Duration, conc, hostList string) error {
 		}
 	}
 
+	// Large requests (issue 11): an eth_call whose calldata is 256 KiB and 1 MiB, at c=1, interleaved as above.
+	for _, size := range []int{256 << 10, 1 << 20} {
+		body := largeCall(size)
+		ok := func(r *rpc.Response) bool {
+			return r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"result"`))
+		}
+		acc := make([]acc, len(targets))
+		for range rounds {
+			for i, t := range targets {
+				lat, errs, elapsed := run1(t.url, 1, max(n/50, 20)/rounds, d/rounds, func(int) ([]byte, func(*rpc.Response) bool) { return body, ok })
+				acc[i].add(raw{lat, errs, elapsed})
+			}
+		}
+		for i, t := range targets {
+			rows = append(rows, acc[i].result(fmt.Sprintf("%s, eth_call %d KiB", t.name, size>>10), 1))
+		}
+		fmt.Fprintf(os.Stderr, "bench: eth_call of %d KiB done\n", size>>10)
+	}
+
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\tconcurrency\trequests\terrors\tp50\tp99\treq/s\t")
 	for _, r := range rows {
@@ -195,6 +214,12 @@ func run(n int, d time.Duration, conc, hostList string) error {
 		fmt.Println(note)
 	}
 	return nil
+}
+
+// largeCall is an eth_call to the dev account whose calldata makes the body about size bytes.
+func largeCall(size int) []byte {
+	data := strings.Repeat("ab", size/2)
+	return []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"` + anvil.DevAddress + `","data":"0x` + data + `"},"latest"]}`)
 }
 
 // warm waits until url answers eth_blockNumber, then sends a few more.
