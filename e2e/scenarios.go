@@ -48,6 +48,7 @@ func Scenarios() []Scenario {
 		{"state-survives-restart", 3, scRestart},
 		{"hostile-input", 4, scHostile},
 		{"write-not-retried", 4, scWriteNotRetried},
+		{"large-requests", 11, scLargeRequests},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
@@ -921,4 +922,65 @@ func scCORS(s *S) {
 	if r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "*" {
 		s.Errorf("POST: %d %v %s", r.Status, r.Header, r.Body)
 	}
+}
+
+// Large requests do not kill the runtime: ten concurrent bodies at the body limit at once are each answered, by
+// the node (admitted) or with 503 and -32069 (over EVMLB_MAX_INFLIGHT_BYTES), and the same Go runtime goes on
+// answering afterwards (the isolate survived: one start, no 500). Anvil refuses bodies over about 2 MB, so the
+// limits are scaled down: 1 MiB bodies, 2 MiB in flight.
+func scLargeRequests(s *S) {
+	n := s.Node(31337, 1)
+	_, up := s.Upstream(n, "ethereum", "big")
+	b := s.Start([]target.Upstream{up}, map[string]string{"EVMLB_MAX_BODY_BYTES": "1048576", "EVMLB_MAX_INFLIGHT_BYTES": "2097152"})
+	started := func() time.Time {
+		r := b.Admin(http.MethodGet, "/admin/stats")
+		var st struct {
+			Runtime struct {
+				StartedAt time.Time `json:"started_at"`
+			}
+		}
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &st) != nil {
+			s.Fatalf("/admin/stats: %d %s", r.Status, r.Body)
+		}
+		return st.Runtime.StartedAt
+	}
+	b.Post("ethereum", rpc.Request(1, "eth_chainId"))
+	before := started()
+	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"eth_call","params":[{"to":"` + anvil.DevAddress + `","data":"0x` + strings.Repeat("ab", (1<<20-4096)/2) + `"},"latest"]}`)
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	answers := make(chan answer, 10)
+	for range 10 {
+		go func() {
+			r, err := rpc.Post(s.Ctx, nil, b.Inst.URL+"/ethereum", body)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			answers <- answer{status: r.Status, body: r.Body}
+		}()
+	}
+	admitted := 0
+	for range 10 {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			s.Fatalf("a large request failed: %v", a.err)
+		case a.status == http.StatusOK && bytes.Contains(a.body, []byte(`"result"`)):
+			admitted++
+		case a.status == http.StatusServiceUnavailable && bytes.Contains(a.body, []byte(`-32069`)):
+		default:
+			s.Fatalf("a large request got %d %.200s", a.status, a.body)
+		}
+	}
+	s.must(admitted >= 1, "no large request was admitted")
+	for i := range 20 {
+		r := b.Post("ethereum", rpc.Request(100+i, "eth_blockNumber"))
+		s.must(r.Status == http.StatusOK, "after the large requests: %d %s", r.Status, r.Body)
+	}
+	s.must(started().Equal(before), "the runtime restarted under the large requests")
+	s.Record("large requests answered, runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
 }
