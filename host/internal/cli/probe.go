@@ -109,8 +109,8 @@ func printChainProbe(w io.Writer, chain string, set config.Chain, rs []probeResu
 				verdict = "ok (no batches: checked call by call)"
 			}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.u.Name, r.u.Endpoint(), r.chainID, r.head, lag,
-			r.latency.Round(time.Millisecond), batch, verdict)
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%.1fms\t%s\t%s\n", r.u.Name, r.u.Endpoint(), r.chainID, r.head, lag,
+			float64(r.latency.Microseconds())/1000, batch, verdict)
 	}
 	tw.Flush()
 	return bad
