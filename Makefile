@@ -6,12 +6,16 @@ PORT ?= 8787
 GO_SOURCES := $(shell find worker internal durable -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 WRANGLER := node_modules/.bin/wrangler
 
-.PHONY: help build run dev test test-unit test-e2e bench profile-workerd fuzz check fmt vet clean deps
+.PHONY: help build deploy run dev test test-unit test-e2e bench profile-workerd fuzz check fmt vet clean deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-build: build/app.wasm build/worker.mjs build/wasm_exec.js ## build/app.wasm (GOOS=js GOARCH=wasm) and the JS entry files
+build: build/app.wasm build/worker.mjs build/wasm_exec.js build/evmlb ## build/app.wasm (GOOS=js GOARCH=wasm), the JS entry files and build/evmlb
+
+build/evmlb: $(GO_SOURCES) $(shell find host -name '*.go' -not -name '*_test.go' 2>/dev/null)
+	@mkdir -p build
+	$(GO) build -trimpath -o $@ ./host
 
 build/app.wasm: $(GO_SOURCES)
 	@mkdir -p build
@@ -24,6 +28,10 @@ build/worker.mjs: worker/shim/worker.mjs
 build/wasm_exec.js: $(GOROOT)/lib/wasm/wasm_exec.js
 	@mkdir -p build
 	cp $< $@
+
+deploy: build node_modules/.package-lock.json ## check (wasm size vs PLAN=free|paid, validate, migrations), then wrangler deploy
+	build/evmlb deploy-check --plan $${PLAN:-free}
+	$(WRANGLER) deploy
 
 run: build ## serve the balancer on 127.0.0.1:$(PORT) in the wazero host (no Node, no account)
 	$(GO) run ./host serve -addr 127.0.0.1:$(PORT)

@@ -3,6 +3,7 @@ module github.com/evmlb/evmlb
 go 1.26.8
 
 require (
+	github.com/cloudflare/cloudflare-go/v6 v6.10.0
 	github.com/ethereum/go-ethereum v1.17.0
 	github.com/syumai/workers v0.33.0
 	github.com/tetratelabs/wazero v1.12.0
@@ -27,6 +28,10 @@ require (
 	github.com/holiman/uint256 v1.3.2 // indirect
 	github.com/shirou/gopsutil v3.21.4-0.20210419000835-c7a38de76ee5+incompatible // indirect
 	github.com/supranational/blst v0.3.16-0.20250831170142-f48500c1fdbe // indirect
+	github.com/tidwall/gjson v1.14.4 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.2.1 // indirect
+	github.com/tidwall/sjson v1.2.5 // indirect
 	github.com/tklauser/go-sysconf v0.3.12 // indirect
 	github.com/tklauser/numcpus v0.6.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect

@@ -1,13 +1,19 @@
-// Command host runs the balancer's wasm program (build/app.wasm) on wazero, with no Node.js or workerd:
+// Command evmlb (built as build/evmlb; `go run ./host` in the tree) serves the balancer's wasm program
+// (build/app.wasm) on wazero, with no Node.js or workerd, and operates a deployment:
 //
-//	go run ./host serve [-wasm build/app.wasm] [-addr 127.0.0.1:8787] [-state .evmlb/state]
-//	                    [-cache .evmlb/cache] [-env-file .dev.vars]
+//	evmlb serve [-wasm build/app.wasm] [-addr 127.0.0.1:8787] [-state .evmlb/state]
+//	            [-cache .evmlb/cache] [-env-file .dev.vars]
+//	evmlb validate [FILE|-] [--probe]          check UPSTREAM_CONFIG and EVMLB_* (package host/internal/cli)
+//	evmlb secrets push|list|delete             the deployed Worker's secrets, through the Cloudflare API
+//	evmlb status --url URL                     deployments, versions and the balancer's routing tables
+//	evmlb deploy-check                         make deploy's checks
 //
 // The env file holds KEY=VALUE lines; the environment's UPSTREAM_CONFIG, ADMIN_PASSWORD, ADMIN_USER and
 // EVMLB_* override it. PORT, when set, replaces the port of -addr. See package host/internal/server.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,10 +22,17 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/evmlb/evmlb/host/internal/cli"
 	"github.com/evmlb/evmlb/host/internal/server"
 )
 
 func main() {
+	if len(os.Args) > 1 && cli.Is(os.Args[1]) {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Run(ctx, os.Args[1:], cli.OS())
+		stop()
+		os.Exit(code)
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "evmlb host: "+err.Error())
 		os.Exit(1)
@@ -27,7 +40,7 @@ func main() {
 }
 
 func usage() error {
-	return errors.New("usage: host serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE]")
+	return errors.New("usage: evmlb serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] | " + cli.Commands)
 }
 
 func run(args []string) error {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -54,17 +53,14 @@ var _ http.Handler = (*App)(nil)
 // UPSTREAM_CONFIG is not an error: the App serves config.Default and says so in one log line and in GET /.
 func New(p platform.Platform) *App {
 	a := &App{p: p, auth: auth.New(p.Getenv), client: protocol.Client{P: p}, configSource: config.EnvUpstreams, started: p.Now()}
-	text := p.Getenv(config.EnvUpstreams)
-	if strings.TrimSpace(text) == "" {
-		text, a.configSource = config.Default, "embedded default"
+	cfg, s, source, problems := config.Load(p.Getenv) // exactly what `evmlb validate` checks
+	if source == config.SourceDefault {
+		a.configSource = source
 		p.Logf("%s is not set: serving the embedded default (chain ethereum over public endpoints)", config.EnvUpstreams)
 	}
-	cfg, err := config.Parse(text)
-	s, serr := config.LoadSettings(p.Getenv)
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
+	var err error
+	if len(problems) > 0 {
+		err = problems[0].Err()
 		p.Logf("configuration: %v", err)
 		cfg = &config.Config{}
 	}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -96,68 +97,114 @@ const chainRule = "must be 1 to 64 of A-Z a-z 0-9 _ -"
 
 // Parse validates the UPSTREAM_CONFIG text: the array form (a JSON array of {"chain","name","upstream"}) or the
 // object form ({"chains":{name:settings},"upstreams":[…]}, see parseObject). Errors start with "UPSTREAM_CONFIG"
-// and name the entry index or chain and the field; they never quote the input.
+// and name the entry index or chain and the field; they never quote the input. Parse returns the first of the
+// problems ParseAll finds: it accepts exactly what ParseAll accepts.
 func Parse(text string) (*Config, error) {
-	b := bytes.TrimSpace([]byte(text))
-	if len(b) == 0 {
-		return nil, fmt.Errorf("%s is not set", EnvUpstreams)
-	}
-	var v json.RawMessage
-	if err := json.Unmarshal(b, &v); err != nil {
-		if se, ok := err.(*json.SyntaxError); ok {
-			return nil, fmt.Errorf("%s: invalid JSON near byte %d", EnvUpstreams, se.Offset)
-		}
-		return nil, fmt.Errorf("%s: invalid JSON", EnvUpstreams)
-	}
-	if b[0] == '{' {
-		return parseObject(b)
-	}
-	var entries []json.RawMessage
-	if json.Unmarshal(b, &entries) != nil {
-		return nil, fmt.Errorf("%s: must be a JSON array of {\"chain\",\"name\",\"upstream\"} objects, or an object {\"chains\",\"upstreams\"}", EnvUpstreams)
-	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("%s: the array is empty", EnvUpstreams)
-	}
-	c := &Config{Upstreams: make([]Upstream, 0, len(entries))}
-	for i, e := range entries {
-		u, err := parseEntry(e, false)
-		if err == nil {
-			err = c.add(u)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: entry %d: %w", EnvUpstreams, i, err)
-		}
+	c, ps := ParseAll(text)
+	if len(ps) > 0 {
+		return nil, ps[0].Err()
 	}
 	return c, nil
 }
 
-// add appends u, refusing a second upstream of the same name in a chain.
-func (c *Config) add(u Upstream) error {
-	if _, dup := c.Lookup(u.Chain, u.Name); dup {
-		return fmt.Errorf("field \"name\": duplicate name within its chain")
+// ParseAll validates the UPSTREAM_CONFIG text as Parse does, but goes on past the first problem: it returns
+// every problem it finds, each with its JSON path, in the order Parse meets them, and the Config only when there
+// are none. A text that is not JSON, or not an array or object, has one problem at "$".
+func ParseAll(text string) (*Config, []Problem) {
+	var ps problems
+	b := bytes.TrimSpace([]byte(text))
+	if len(b) == 0 {
+		ps = append(ps, Problem{Path: "$", Msg: "is empty (" + EnvUpstreams + " is not set)", text: EnvUpstreams + " is not set"})
+		return nil, ps
 	}
-	c.Upstreams = append(c.Upstreams, u)
-	return nil
+	var v json.RawMessage
+	if err := json.Unmarshal(b, &v); err != nil {
+		msg := "invalid JSON"
+		if se, ok := err.(*json.SyntaxError); ok {
+			msg = fmt.Sprintf("invalid JSON near byte %d", se.Offset)
+		}
+		ps.add("$", "", msg, msg)
+		return nil, ps
+	}
+	var c *Config
+	if b[0] == '{' {
+		c = parseObject(b, &ps)
+	} else {
+		c = parseArray(b, &ps)
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return c, nil
 }
 
-// parseEntry reads one upstream entry; attempt_timeout is allowed in the object form only.
-func parseEntry(e json.RawMessage, object bool) (Upstream, error) {
+// parseArray reads the array form.
+func parseArray(b []byte, ps *problems) *Config {
+	var entries []json.RawMessage
+	if json.Unmarshal(b, &entries) != nil {
+		msg := "must be a JSON array of {\"chain\",\"name\",\"upstream\"} objects, or an object {\"chains\",\"upstreams\"}"
+		ps.add("$", "", msg, msg)
+		return nil
+	}
+	if len(entries) == 0 {
+		ps.add("$", "", "the array is empty", "the array is empty")
+		return nil
+	}
+	c, _ := parseEntries(entries, false, "$", "entry", ps)
+	return c
+}
+
+// parseEntries reads the upstream entries at path (whose elements the legacy messages call "<word> <index>").
+// named lists the valid chain names of the entries, a wrong entry's included: "chains" is checked against them,
+// so that one wrong field of an entry does not also make its chain's settings "unserved".
+func parseEntries(entries []json.RawMessage, object bool, path, word string, ps *problems) (c *Config, named []string) {
+	c = &Config{Upstreams: make([]Upstream, 0, len(entries))}
+	for i, e := range entries {
+		at, where := fmt.Sprintf("%s[%d]", path, i), fmt.Sprintf("%s %d", word, i)
+		before := len(*ps)
+		u, chainOK := parseEntry(e, object, at, where, ps)
+		if chainOK {
+			named = append(named, u.Chain)
+		}
+		if len(*ps) > before {
+			continue
+		}
+		if _, dup := c.Lookup(u.Chain, u.Name); dup {
+			ps.add(at+".name", where, "duplicate name within its chain", "field \"name\": duplicate name within its chain")
+			continue
+		}
+		c.Upstreams = append(c.Upstreams, u)
+	}
+	return c, named
+}
+
+// parseEntry reads one upstream entry at path; attempt_timeout is allowed in the object form only. It reports
+// whether the entry's chain field is a valid chain name (so that "chains" is checked against it even when
+// another field of the entry is wrong).
+func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems) (u Upstream, chainOK bool) {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(e, &fields) != nil || fields == nil {
-		return Upstream{}, fmt.Errorf("not an object")
+		ps.add(path, where, "not an object", "not an object")
+		return Upstream{}, false
 	}
+	allowed := "unknown field (allowed: chain, name, upstream)"
+	if object {
+		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout)"
+	}
+	unknown := 0
 	for k := range fields {
-		switch {
-		case k == "chain" || k == "name" || k == "upstream":
-		case k == "attempt_timeout" && object:
-		case object:
-			return Upstream{}, fmt.Errorf("unknown field (allowed: chain, name, upstream, attempt_timeout)")
-		default:
-			return Upstream{}, fmt.Errorf("unknown field (allowed: chain, name, upstream)")
+		if k != "chain" && k != "name" && k != "upstream" && (k != "attempt_timeout" || !object) {
+			unknown++
 		}
 	}
-	var u Upstream
+	if unknown > 0 {
+		msg := allowed
+		if unknown > 1 {
+			msg = fmt.Sprintf("%d %s", unknown, strings.Replace(allowed, "field", "fields", 1))
+		}
+		ps.add(path, where, msg, allowed)
+	}
+	valid := map[string]bool{}
 	for _, f := range []struct {
 		key string
 		dst *string
@@ -170,32 +217,42 @@ func parseEntry(e json.RawMessage, object bool) (Upstream, error) {
 	} {
 		raw, ok := fields[f.key]
 		if !ok {
-			return Upstream{}, fmt.Errorf("field %q is missing", f.key)
+			ps.field(path, where, f.key, "is missing")
+			continue
 		}
 		s, ok := jsonString(raw)
 		if !ok {
-			return Upstream{}, fmt.Errorf("field %q must be a string", f.key)
+			ps.field(path, where, f.key, "must be a string")
+			continue
 		}
 		*f.dst = s
 		if f.re != nil && !f.re.MatchString(*f.dst) {
-			return Upstream{}, fmt.Errorf("field %q %s", f.key, f.in)
+			ps.field(path, where, f.key, f.in)
+			*f.dst = ""
+			continue
+		}
+		valid[f.key] = true
+	}
+	if valid["chain"] {
+		if u.Chain == "admin" {
+			ps.add(path+".chain", where, "\"admin\" is reserved", "field \"chain\": \"admin\" is reserved")
+		} else {
+			chainOK = true
 		}
 	}
-	if u.Chain == "admin" {
-		return Upstream{}, fmt.Errorf("field \"chain\": \"admin\" is reserved")
+	if valid["upstream"] {
+		if p, err := url.Parse(u.URL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			ps.field(path, where, "upstream", "must be an absolute http or https URL")
+		}
 	}
-	p, err := url.Parse(u.URL)
-	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return Upstream{}, fmt.Errorf("field \"upstream\" must be an absolute http or https URL")
-	}
-	if raw, ok := fields["attempt_timeout"]; ok {
+	if raw, ok := fields["attempt_timeout"]; ok && object {
 		d, ok := durationIn(raw, 100*time.Millisecond, 5*time.Minute)
 		if !ok {
-			return Upstream{}, fmt.Errorf("field \"attempt_timeout\" must be a duration string from 100ms to 5m")
+			ps.field(path, where, "attempt_timeout", "must be a duration string from 100ms to 5m")
 		}
 		u.AttemptTimeout = d
 	}
-	return u, nil
+	return u, chainOK
 }
 
 // Redact reduces a URL to scheme://host[:port], dropping user-info, path, query and fragment, which often hold

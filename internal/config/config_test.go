@@ -160,6 +160,15 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(Default)
 	f.Fuzz(func(t *testing.T, text string) {
 		c, err := Parse(text)
+		_, all := ParseAll(text)
+		if (err == nil) != (len(all) == 0) || err != nil && err.Error() != all[0].Err().Error() {
+			t.Fatalf("Parse %v, ParseAll %v", err, all)
+		}
+		for _, p := range all {
+			if strings.Contains(p.String(), "://") {
+				t.Fatalf("problem %q holds a URL", p)
+			}
+		}
 		if err != nil {
 			msg := err.Error()
 			if !strings.HasPrefix(msg, EnvUpstreams) {

@@ -17,66 +17,70 @@ import (
 // "upstreams" is required and holds the array form's entries, each with an optional attempt_timeout. "chains" is
 // optional; each of its keys must be a chain that has an upstream, and every field of its value is optional (see
 // chainFields and the fields of Chain for meanings and ranges). Unknown keys are errors at every level.
-func parseObject(b []byte) (*Config, error) {
+func parseObject(b []byte, ps *problems) *Config {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(b, &top) != nil {
-		return nil, fmt.Errorf("%s: must be a JSON object {\"chains\",\"upstreams\"}", EnvUpstreams)
+		msg := "must be a JSON object {\"chains\",\"upstreams\"}"
+		ps.add("$", "", msg, msg)
+		return nil
 	}
 	for k := range top {
 		if k != "chains" && k != "upstreams" {
-			return nil, fmt.Errorf("%s: unknown top-level field (allowed: chains, upstreams)", EnvUpstreams)
+			msg := "unknown top-level field (allowed: chains, upstreams)"
+			ps.add("$", "", msg, msg)
+			break
 		}
 	}
+	var c *Config
+	var named []string
 	raw, ok := top["upstreams"]
-	if !ok {
-		return nil, fmt.Errorf("%s: field \"upstreams\" is missing", EnvUpstreams)
-	}
 	var entries []json.RawMessage
-	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &entries) != nil {
-		return nil, fmt.Errorf("%s: field \"upstreams\" must be an array of {\"chain\",\"name\",\"upstream\"} objects", EnvUpstreams)
-	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("%s: the upstreams array is empty", EnvUpstreams)
-	}
-	c := &Config{Upstreams: make([]Upstream, 0, len(entries))}
-	for i, e := range entries {
-		u, err := parseEntry(e, true)
-		if err == nil {
-			err = c.add(u)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: upstreams entry %d: %w", EnvUpstreams, i, err)
-		}
+	switch {
+	case !ok:
+		ps.add("$.upstreams", "", "is missing", "field \"upstreams\" is missing")
+	case len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &entries) != nil:
+		msg := "must be an array of {\"chain\",\"name\",\"upstream\"} objects"
+		ps.add("$.upstreams", "", msg, "field \"upstreams\" "+msg)
+	case len(entries) == 0:
+		ps.add("$.upstreams", "", "the upstreams array is empty", "the upstreams array is empty")
+	default:
+		c, named = parseEntries(entries, true, "$.upstreams", "upstreams entry", ps)
 	}
 	raw, ok = top["chains"]
 	if !ok {
-		return c, nil
+		return c
 	}
 	var chains map[string]json.RawMessage
 	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &chains) != nil {
-		return nil, fmt.Errorf("%s: field \"chains\" must be an object of chain name to settings", EnvUpstreams)
+		msg := "must be an object of chain name to settings"
+		ps.add("$.chains", "", msg, "field \"chains\" "+msg)
+		return c
 	}
-	c.Chain = make(map[string]Chain, len(chains))
+	settings := make(map[string]Chain, len(chains))
 	names := make([]string, 0, len(chains))
 	for name := range chains {
 		names = append(names, name)
 	}
-	slices.Sort(names) // the first error is the same on every run
+	slices.Sort(names) // the problems come in the same order on every run
 	for _, name := range names {
 		// A name is quoted only once it is known to be a chain name: a misplaced URL must not show.
 		if !chainRE.MatchString(name) {
-			return nil, fmt.Errorf("%s: chains: a chain name %s", EnvUpstreams, chainRule)
+			ps.add("$.chains", "chains", "a chain name "+chainRule, "a chain name "+chainRule)
+			continue
 		}
-		if !c.HasChain(name) {
-			return nil, fmt.Errorf("%s: chains %q: no upstream serves this chain", EnvUpstreams, name)
+		at, where := "$.chains."+name, "chains "+strconv.Quote(name)
+		if c != nil && !slices.Contains(named, name) { // with no readable upstreams, every chain would be "unserved"
+			ps.add(at, where, "no upstream serves this chain", "no upstream serves this chain")
+			continue
 		}
-		ch, err := parseChain(chains[name])
-		if err != nil {
-			return nil, fmt.Errorf("%s: chains %q: %w", EnvUpstreams, name, err)
+		if ch, ok := parseChain(chains[name], at, where, ps); ok {
+			settings[name] = ch
 		}
-		c.Chain[name] = ch
 	}
-	return c, nil
+	if c != nil {
+		c.Chain = settings
+	}
+	return c
 }
 
 // chainField is one field of a "chains" entry: the key, the rule its error states, and the setter, which reports
@@ -151,28 +155,39 @@ var chainFields = []chainField{
 	}},
 }
 
-// parseChain reads one "chains" entry.
-func parseChain(raw json.RawMessage) (Chain, error) {
+// parseChain reads one "chains" entry at path, reporting whether it is valid.
+func parseChain(raw json.RawMessage, path, where string, ps *problems) (Chain, bool) {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(raw, &fields) != nil || fields == nil {
-		return Chain{}, fmt.Errorf("not an object")
+		ps.add(path, where, "not an object", "not an object")
+		return Chain{}, false
 	}
+	before := len(*ps)
 	var ch Chain
+	unknown := 0
 	for k := range fields {
 		if !slices.ContainsFunc(chainFields, func(f chainField) bool { return f.key == k }) {
-			keys := make([]string, len(chainFields))
-			for i, f := range chainFields {
-				keys[i] = f.key
-			}
-			return Chain{}, fmt.Errorf("unknown field (allowed: %s)", strings.Join(keys, ", "))
+			unknown++
 		}
+	}
+	if unknown > 0 {
+		keys := make([]string, len(chainFields))
+		for i, f := range chainFields {
+			keys[i] = f.key
+		}
+		msg := "unknown field (allowed: " + strings.Join(keys, ", ") + ")"
+		pathMsg := msg
+		if unknown > 1 {
+			pathMsg = fmt.Sprintf("%d unknown fields (allowed: %s)", unknown, strings.Join(keys, ", "))
+		}
+		ps.add(path, where, pathMsg, msg)
 	}
 	for _, f := range chainFields {
 		if r, ok := fields[f.key]; ok && !f.set(&ch, r) {
-			return Chain{}, fmt.Errorf("field %q %s", f.key, f.rule)
+			ps.field(path, where, f.key, f.rule)
 		}
 	}
-	return ch, nil
+	return ch, len(*ps) == before
 }
 
 // jsonString decodes a JSON string (not null, which json.Unmarshal would take for "").

@@ -70,9 +70,21 @@ var DefaultSettings = Settings{
 	CORSOrigins:      []string{"*"},
 }
 
-// LoadSettings reads the settings through getenv.
+// LoadSettings reads the settings through getenv. Its error is the first of the problems LoadSettingsAll finds.
 func LoadSettings(getenv func(string) string) (Settings, error) {
+	s, ps := LoadSettingsAll(getenv)
+	if len(ps) > 0 {
+		return s, ps[0].Err()
+	}
+	return s, nil
+}
+
+// LoadSettingsAll reads the settings through getenv as LoadSettings does, returning every problem, each with the
+// variable's name as its Path. A variable with a problem keeps its default in the Settings returned.
+func LoadSettingsAll(getenv func(string) string) (Settings, []Problem) {
 	s := DefaultSettings
+	var ps []Problem
+	bad := func(env, rule string) { ps = append(ps, Problem{Path: env, Msg: rule, text: env + " " + rule}) }
 	for _, d := range []struct {
 		env      string
 		dst      *time.Duration
@@ -85,12 +97,14 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 		if v := getenv(d.env); v != "" {
 			x, err := time.ParseDuration(v)
 			if err != nil || x < d.min || x > d.max {
-				return s, fmt.Errorf("%s must be a duration from %v to %v", d.env, d.min, d.max)
+				bad(d.env, fmt.Sprintf("must be a duration from %v to %v", d.min, d.max))
+				continue
 			}
 			*d.dst = x
 		}
 	}
 	batch := int64(s.MaxBatch)
+	sized := true // the byte limits all parsed: their relation can be checked
 	for _, n := range []struct {
 		env      string
 		dst      *int64
@@ -104,30 +118,32 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 		if v := getenv(n.env); v != "" {
 			x, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || x < n.min || x > n.max {
-				return s, fmt.Errorf("%s must be an integer from %d to %d", n.env, n.min, n.max)
+				bad(n.env, fmt.Sprintf("must be an integer from %d to %d", n.min, n.max))
+				sized = sized && n.env == EnvMaxBatch
+				continue
 			}
 			*n.dst = x
 		}
 	}
 	s.MaxBatch = int(batch)
-	if s.MaxInflightBytes < s.MaxBodyBytes {
-		return s, fmt.Errorf("%s must be at least %s", EnvMaxInflightBytes, EnvMaxBodyBytes)
+	if sized && s.MaxInflightBytes < s.MaxBodyBytes {
+		bad(EnvMaxInflightBytes, "must be at least "+EnvMaxBodyBytes)
 	}
 	if v := getenv(EnvDenyMethods); v != "" {
-		d, ok := parseDenyEnv(v)
-		if !ok {
-			return s, fmt.Errorf("%s must be none or a comma-separated list of method names, each optionally ending in *", EnvDenyMethods)
+		if d, ok := parseDenyEnv(v); ok {
+			s.DenyMethods = d
+		} else {
+			bad(EnvDenyMethods, "must be none or a comma-separated list of method names, each optionally ending in *")
 		}
-		s.DenyMethods = d
 	}
 	if v := getenv(EnvCORSOrigins); v != "" {
-		o, ok := parseOrigins(v)
-		if !ok {
-			return s, fmt.Errorf("%s must be *, none, or a comma-separated list of origins (scheme://host[:port])", EnvCORSOrigins)
+		if o, ok := parseOrigins(v); ok {
+			s.CORSOrigins = o
+		} else {
+			bad(EnvCORSOrigins, "must be *, none, or a comma-separated list of origins (scheme://host[:port])")
 		}
-		s.CORSOrigins = o
 	}
-	return s, nil
+	return s, ps
 }
 
 // parseDenyEnv reads EVMLB_DENY_METHODS: "none" is the empty (non-nil) list.

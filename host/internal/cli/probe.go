@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/config"
+)
+
+// probeResult is what one upstream answered.
+type probeResult struct {
+	u       config.Upstream
+	chainID uint64
+	head    uint64
+	syncing bool
+	latency time.Duration // of eth_blockNumber, a single call
+	batch   bool
+	err     string // why the upstream could not be probed; never holds its URL
+}
+
+// runProbe asks every upstream at once (each within timeout) and prints a table per chain. It fails when an
+// upstream cannot be reached or serves another chain: likely a wrong key or URL. Lag and syncing are reported,
+// not failed: they pass.
+func runProbe(ctx context.Context, c *config.Config, _ config.Settings, timeout time.Duration, env Env) error {
+	results := make([]probeResult, len(c.Upstreams))
+	var wg sync.WaitGroup
+	for i, u := range c.Upstreams {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			results[i] = probeOne(ctx, env.HTTP, u)
+		})
+	}
+	wg.Wait()
+	bad := 0
+	for _, chain := range c.Chains() {
+		var rs []probeResult
+		for _, r := range results {
+			if r.u.Chain == chain {
+				rs = append(rs, r)
+			}
+		}
+		bad += printChainProbe(env.Stdout, chain, c.ChainSettings(chain).WithDefaults(), rs)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d upstream%s failed the probe", bad, plural(bad))
+	}
+	return nil
+}
+
+// printChainProbe prints one chain's table and returns how many of its upstreams failed.
+func printChainProbe(w io.Writer, chain string, set config.Chain, rs []probeResult) (bad int) {
+	want, how := set.ChainID, "configured"
+	if want == 0 {
+		counts := map[uint64]int{}
+		for _, r := range rs {
+			if r.err == "" {
+				counts[r.chainID]++
+			}
+		}
+		for id, n := range counts {
+			if n > counts[want] || n == counts[want] && id < want {
+				want = id
+			}
+		}
+		how = "majority"
+	}
+	var best uint64
+	for _, r := range rs {
+		if r.err == "" && r.chainID == want && !r.syncing {
+			best = max(best, r.head)
+		}
+	}
+	fmt.Fprintf(w, "\n%s: chain id %d (%s), best head %d\n", chain, want, how, best)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  UPSTREAM\tENDPOINT\tCHAIN ID\tHEAD\tLAG\tLATENCY\tBATCH\tVERDICT")
+	for _, r := range rs {
+		if r.err != "" {
+			bad++
+			fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\tFAIL: %s\n", r.u.Name, r.u.Endpoint(), r.err)
+			continue
+		}
+		lag := int64(best) - int64(r.head)
+		verdict := "ok"
+		switch {
+		case r.chainID != want:
+			bad++
+			verdict = fmt.Sprintf("FAIL: wrong chain (serves %d)", r.chainID)
+		case r.syncing:
+			verdict = "syncing: out of rotation until synced"
+		case lag > int64(set.MaxLagBlocks):
+			verdict = fmt.Sprintf("lagging: more than max_lag_blocks (%d) behind", set.MaxLagBlocks)
+		}
+		batch := "yes"
+		if !r.batch {
+			batch = "no"
+			if verdict == "ok" {
+				verdict = "ok (no batches: checked call by call)"
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%.1fms\t%s\t%s\n", r.u.Name, r.u.Endpoint(), r.chainID, r.head, lag,
+			float64(r.latency.Microseconds())/1000, batch, verdict)
+	}
+	tw.Flush()
+	return bad
+}
+
+// probeOne calls eth_chainId, eth_blockNumber and eth_syncing one by one, then the three in a batch.
+func probeOne(ctx context.Context, hc *http.Client, u config.Upstream) probeResult {
+	r := probeResult{u: u}
+	results := make([]json.RawMessage, 3)
+	for i, m := range []string{"eth_chainId", "eth_blockNumber", "eth_syncing"} {
+		start := time.Now()
+		body, err := rpc(ctx, hc, u, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":[]}`, i+1, m))
+		if err == nil {
+			results[i], err = resultOf(body)
+		}
+		if err != nil {
+			r.err = m + ": " + err.Error()
+			return r
+		}
+		if m == "eth_blockNumber" {
+			r.latency = time.Since(start)
+		}
+	}
+	var ok bool
+	if r.chainID, ok = quantity(results[0]); !ok {
+		r.err = "eth_chainId: not a quantity"
+		return r
+	}
+	if r.head, ok = quantity(results[1]); !ok {
+		r.err = "eth_blockNumber: not a quantity"
+		return r
+	}
+	r.syncing = string(results[2]) != "false"
+	body, err := rpc(ctx, hc, u, `[{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]},{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber","params":[]}]`)
+	var batch []struct {
+		Result json.RawMessage `json:"result"`
+	}
+	r.batch = err == nil && json.Unmarshal(body, &batch) == nil && len(batch) == 2 && batch[0].Result != nil && batch[1].Result != nil
+	return r
+}
+
+// rpc posts body to the upstream and returns the answer's body. Its errors never hold the URL.
+func rpc(ctx context.Context, hc *http.Client, u config.Upstream, body string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.URL, strings.NewReader(body))
+	if err != nil {
+		return nil, errors.New("bad URL")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		switch {
+		case ctx.Err() != nil:
+			return nil, errors.New("timeout")
+		case errors.As(err, &ue):
+			return nil, errors.New(strings.ReplaceAll(ue.Err.Error(), u.URL, u.Endpoint()))
+		}
+		return nil, errors.New("request failed")
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, errors.New("answer cut short")
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return b, nil
+}
+
+// resultOf reads a single JSON-RPC answer's result.
+func resultOf(body []byte) (json.RawMessage, error) {
+	var a struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(bytes.TrimSpace(body), &a) != nil {
+		return nil, errors.New("not a JSON-RPC answer")
+	}
+	if a.Error != nil {
+		msg := a.Error.Message
+		if len(msg) > 80 {
+			msg = msg[:80]
+		}
+		return nil, fmt.Errorf("JSON-RPC error %d %s", a.Error.Code, msg)
+	}
+	if a.Result == nil {
+		return nil, errors.New("no result")
+	}
+	return a.Result, nil
+}
+
+// quantity decodes a JSON-RPC quantity ("0x1a").
+func quantity(r json.RawMessage) (uint64, bool) {
+	var s string
+	if json.Unmarshal(r, &s) != nil {
+		return 0, false
+	}
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(h, 16, 64)
+	return n, err == nil
+}
