@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,7 +12,7 @@ import (
 
 // TestReferenceTableFlat sends many calls of every kind (client requests, object calls with storage, fetch and
 // sleep operations) and checks that, once Go has collected its garbage, the JS values it holds are back to
-// their baseline in every runtime, that no call or timer is left, and that memory stops growing. In runtimes that
+// their baseline in every runtime, that Go's live heap did not grow, that no call or timer is left, and that memory stops growing. In runtimes that
 // live for the isolate anything a call leaves behind is a leak.
 func TestReferenceTableFlat(t *testing.T) {
 	n := 20000
@@ -40,23 +41,43 @@ func TestReferenceTableFlat(t *testing.T) {
 			h.ok(fetch)
 		}
 	}
-	gc := func() {
-		for range 2 * len(h.workers) { // ties go round-robin: every worker runtime collects, twice
-			h.ok("/gc")
+	// gc has every runtime collect its garbage twice and returns each one's live Go heap (with warm, after
+	// growing the heap to its working size first).
+	gc := func(warm string) map[string]int {
+		heaps := map[string]int{}
+		record := func(s string) {
+			var tok string
+			var heap int
+			fmt.Sscanf(s, "runtime=%s heap=%d", &tok, &heap)
+			heaps[tok] = heap
 		}
-		h.ok("/do?name=flat&op=gc")
-		h.ok("/do?name=flat&op=gc")
+		for range 2 * len(h.workers) { // ties go round-robin: every worker runtime collects, twice
+			record(h.ok("/gc?warm=" + warm))
+		}
+		h.ok("/do?name=flat&op=gc&warm=" + warm)
+		record(h.ok("/do?name=flat&op=gc"))
+		if len(heaps) != len(h.workers)+1 {
+			t.Fatalf("not every runtime collected: %v", heaps)
+		}
+		return heaps
 	}
-	for i := range 2000 { // warm up: the Go heaps grow to their working size
+	for i := range 1000 {
 		mix(i)
 	}
-	gc()
+	gc("1")
+	heapsBefore := gc("")
 	base := h.Stats()
 	for i := range n {
 		mix(i)
 	}
-	gc()
+	heapsAfter := gc("")
 	after := h.Stats()
+	t.Logf("Go heaps after GC: %v → %v", heapsBefore, heapsAfter)
+	for tok, b := range heapsBefore {
+		if a := heapsAfter[tok]; a > b+64<<10 {
+			t.Errorf("runtime %s: the Go heap grew: %d → %d bytes", tok, b, a)
+		}
+	}
 	for i, b := range base.Runtimes {
 		a := after.Runtimes[i]
 		t.Logf("%s after %d requests: refs %d → %d, memory %d → %d bytes, timers %d → %d",
@@ -75,4 +96,3 @@ func TestReferenceTableFlat(t *testing.T) {
 		t.Fatalf("%+v", after)
 	}
 }
-

@@ -101,9 +101,12 @@ func durable(c *call) {
 		r := c.fetch(q.Get("url"), "GET", nil, 10000, 1<<20)
 		answer(200, fmt.Sprintf("status=%d body=%s%s", r.status, r.body, r.err))
 	case "gc":
+		warm(q.Get("warm") != "")
 		runtime.GC()
 		runtime.GC()
-		answer(200, "runtime="+token)
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		answer(200, fmt.Sprintf("runtime=%s heap=%d", token, m.HeapAlloc))
 	case "panic":
 		panic("probe: object panic")
 	default:

@@ -121,11 +121,12 @@ func worker(c *call) {
 		c.callObject("CHAIN", q.Get("name"), "/?op=put&k=bg&v=done", 10000)
 		c.done("")
 	case "/gc":
+		warm(q.Get("warm") != "")
 		runtime.GC()
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
-		answer(200, fmt.Sprintf("heap=%d runtime=%s", m.HeapAlloc, token))
+		answer(200, fmt.Sprintf("runtime=%s heap=%d", token, m.HeapAlloc))
 	case "/panic-recovered":
 		func() {
 			defer func() {
@@ -178,6 +179,21 @@ func worker(c *call) {
 	default:
 		answer(404, "no route "+u.Path)
 	}
+}
+
+// sink keeps warm's garbage from being optimized away.
+var sink []byte
+
+// warm allocates garbage until the Go heap has grown to its working size (GOGC's 4 MB minimum target), which a
+// few thousand small calls take to reach on their own.
+func warm(on bool) {
+	if !on {
+		return
+	}
+	for range 64 {
+		sink = make([]byte, 256<<10)
+	}
+	sink = nil
 }
 
 // catch runs fn and returns the message of the JS exception it raised.
