@@ -56,10 +56,12 @@ type op struct {
 	cancel func() // stops it; nil when there is nothing to stop
 }
 
-// completion is the result of an operation, to be handed to Go.
+// completion is the result of an operation as it will be handed to Go: encoded in the handler, so that the
+// loop only crosses into Go.
 type completion struct {
-	id float64
-	r  result
+	id   float64
+	text string
+	body []byte
 }
 
 // event is what a call's handler handles: a message from Go, the end of an operation, or the end of the call
@@ -81,11 +83,11 @@ func (s *Server) newCall(rt *runtime, x *executor, kind, role string) *call {
 	return &call{s: s, rt: rt, x: x, kind: kind, role: role, ops: map[float64]*op{}}
 }
 
-// deliverFunc is the call's deliver(message): it decodes the message (copying its body out of the realm) and
+// deliverFunc is the call's deliver(message, body): it decodes the message (copying its body out of the realm) and
 // queues it for the call's handler. It performs nothing. On the loop.
 func (c *call) deliverFunc() *jsrt.Func {
 	return jsrt.NewFunc("deliver", func(_ jsrt.Value, args []jsrt.Value) (jsrt.Value, error) {
-		m := decode(jsrt.Arg(args, 0))
+		m := decode(jsrt.Arg(args, 0), jsrt.Arg(args, 1))
 		if !c.x.pushMessage(c, m) {
 			c.s.violation(nil, "message %q after done (%s)", m.op, c.what)
 		}
@@ -119,7 +121,8 @@ func (c *call) settle(id float64, r result) {
 		return
 	}
 	o.done, o.cancel = true, nil
-	c.pending = append(c.pending, completion{id, r})
+	text, body := r.encode()
+	c.pending = append(c.pending, completion{id, text, body})
 }
 
 func (c *call) message(m *message) {
@@ -163,11 +166,14 @@ func (c *call) message(m *message) {
 			c.s.violation(c, "second response")
 		default:
 			if why := m.responseProblem(); why != "" {
-				c.s.violation(c, "%s", why)
-				return
+				c.s.violation(c, "%s", why) // answers 500
+				break
 			}
 			c.answered = true
 			c.answerTo(result{resp: true, status: m.status, headers: m.headers, body: m.body})
+		}
+		if m.last { // done: true, the call's last message
+			c.end()
 		}
 	case "done":
 		if c.kind == kindFetch && !c.answered {
@@ -270,7 +276,7 @@ func (x *executor) pushMessage(c *call, m *message) bool {
 		x.mu.Unlock()
 		return false
 	}
-	if m.op == "done" {
+	if m.ends() {
 		c.doneSent = true
 	}
 	x.queue = append(x.queue, event{c: c, msg: m})

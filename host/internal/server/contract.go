@@ -14,6 +14,7 @@ const (
 
 	bindingContractVersion = contract.BindingContractVersion
 	bindingMaxBodyBytes    = "maxBodyBytes"
+	bindingRequestHeaders  = "requestHeaders"
 	bindingBegin           = "begin"
 	bindingComplete        = "complete"
 )

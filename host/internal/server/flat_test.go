@@ -71,7 +71,7 @@ func TestReferenceTableFlat(t *testing.T) {
 		mix(i)
 	}
 	heapsAfter := gc("")
-	after := h.Stats()
+	after := h.settled()
 	t.Logf("Go heaps after GC: %v → %v", heapsBefore, heapsAfter)
 	for tok, b := range heapsBefore {
 		if a := heapsAfter[tok]; a > b+64<<10 {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/internal/contract"
 )
 
@@ -35,21 +34,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	url := scheme + "://" + r.Host + r.URL.RequestURI()
-	headers := flatHeaders(r.Header, r.Host)
-	rt.beginCall(c, func(realm *jsrt.Realm, o *jsrt.Plain) {
-		o.Set("kind", kindFetch)
-		o.Set("role", contract.RoleWorker)
-		o.Set("method", r.Method)
-		o.Set("url", url)
-		o.Set("headers", stringArray(realm, headers))
-		if body != nil {
-			o.Set("body", realm.NewUint8Array(body))
-		} else {
-			o.Set("body", nil)
-		}
-		o.Set("bodyTooLarge", tooLarge)
-	})
+	headers := rt.selectHeaders(func(name string) []string { return r.Header.Values(name) })
+	rt.beginCall(c, callMeta(kindFetch, contract.RoleWorker, "", "", r.Method,
+		scheme+"://"+r.Host+r.URL.RequestURI(), tooLarge, 0, headers), body)
 	for !c.answered && !c.ended {
 		evs, ok := x.wait(r.Context().Done())
 		if !ok {

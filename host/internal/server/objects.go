@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/host/internal/store"
 	"github.com/evmlb/evmlb/internal/contract"
 )
@@ -140,13 +139,7 @@ func (s *Server) beginAlarm(a store.Alarm) {
 			s.alarmFailed(a, c.alarmErr)
 		}
 	}
-	rt.beginCall(c, func(_ *jsrt.Realm, o *jsrt.Plain) {
-		o.Set("kind", kindAlarm)
-		o.Set("role", inst.role)
-		o.Set("object", inst.id)
-		o.Set("instance", inst.token)
-		o.Set("retryCount", float64(a.Retry))
-	})
+	rt.beginCall(c, callMeta(kindAlarm, inst.role, inst.id, inst.token, "", "", false, a.Retry, nil), nil)
 }
 
 // alarmFailed retries a failed alarm with exponential back-off (2 s, 4 s, …) at most AlarmMaxRetries times,

@@ -6,14 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/host/internal/store"
 	"github.com/evmlb/evmlb/internal/contract"
 )
@@ -85,6 +86,9 @@ func (s *Server) fetch(ctx context.Context, m *message) result {
 	}
 	defer res.Body.Close()
 	limit := int64(m.limit)
+	if limit == 0 {
+		limit = math.MaxInt64 - 1 // no limit
+	}
 	if res.ContentLength > limit {
 		return errResult(errTooLarge, fmt.Sprintf("the answer is longer than %d bytes", limit))
 	}
@@ -190,25 +194,38 @@ func (s *Server) objectOp(c *call, o *op, m *message) {
 		t.Stop()
 		caller.x.push(event{c: caller, res: &opResult{opID, r}})
 	}
-	headers := m.headers
-	for i := 0; i < len(headers); i += 2 {
-		headers[i] = strings.ToLower(headers[i])
-	}
-	rt.beginCall(oc, func(r *jsrt.Realm, obj *jsrt.Plain) {
-		obj.Set("kind", kindFetch)
-		obj.Set("role", role)
-		obj.Set("object", id)
-		obj.Set("instance", inst.token)
-		obj.Set("method", m.method)
-		obj.Set("url", objectURLBase+m.path)
-		obj.Set("headers", stringArray(r, headers))
-		if m.body != nil {
-			obj.Set("body", r.NewUint8Array(m.body))
-		} else {
-			obj.Set("body", nil)
+	headers := rt.selectHeaders(func(name string) []string {
+		var vs []string
+		for i := 0; i+1 < len(m.headers); i += 2 {
+			if strings.EqualFold(m.headers[i], name) {
+				vs = append(vs, m.headers[i+1])
+			}
 		}
-		obj.Set("bodyTooLarge", false)
+		return vs
 	})
+	rt.beginCall(oc, callMeta(kindFetch, role, id, inst.token, m.method, objectURLBase+m.path, false, 0, headers), m.body)
+}
+
+// callMeta is the call of begin (CONTRACT.md §3): [kind, role, object, instance, method, url, bodyTooLarge,
+// retryCount, name1, value1, …].
+func callMeta(kind, role, object, instance, method, url string, tooLarge bool, retry int, headers []string) []string {
+	large := ""
+	if tooLarge {
+		large = "1"
+	}
+	return append([]string{kind, role, object, instance, method, url, large, strconv.Itoa(retry)}, headers...)
+}
+
+// selectHeaders lists the request headers Go asked for (binding.requestHeaders) as [name, value, …], in name
+// order, the values of a name joined with ", " as a Headers object reads them.
+func (rt *runtime) selectHeaders(values func(name string) []string) []string {
+	var out []string
+	for _, name := range rt.requestHeaders {
+		if vs := values(name); len(vs) > 0 {
+			out = append(out, name, strings.Join(vs, ", "))
+		}
+	}
+	return out
 }
 
 // storageOp queues a storage call on the object's storage queue: the storage of one instance is read and

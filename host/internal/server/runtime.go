@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,7 @@ type runtime struct {
 	// Set on the loop before the runtime is handed out, read-only afterwards.
 	begin, complete jsrt.Callable
 	maxBody         int64
+	requestHeaders  []string // binding.requestHeaders: the only request headers Go gets, sorted
 
 	deadOnce sync.Once
 	dead     chan struct{}
@@ -108,15 +111,13 @@ func (rt *runtime) instance(role, id string) *instance {
 	return inst
 }
 
-// beginCall starts c in Go: fill sets the fields of the call object (CONTRACT.md §3), the host adds deliver.
-// Go's answer to begin, and anything going wrong, reaches c's handler as events.
-func (rt *runtime) beginCall(c *call, fill func(r *jsrt.Realm, o *jsrt.Plain)) {
+// beginCall starts c in Go with begin(call, body, deliver): meta are the call's fields (CONTRACT.md §3), encoded
+// here, off the loop. Go's answer, and anything going wrong, reach c's handler as events.
+func (rt *runtime) beginCall(c *call, meta []string, body []byte) {
+	text := jsonStrings(meta...)
 	if !rt.track(c) || !rt.loop.Post(func() {
 		r := rt.realm
-		o := r.NewObject()
-		fill(r, o)
-		o.Set("deliver", c.deliverFunc())
-		v, err := rt.begin.Call(rt.world.Binding(), []jsrt.Value{o})
+		v, err := rt.begin.Call(rt.world.Binding(), []jsrt.Value{text, bodyValue(r, body), c.deliverFunc()})
 		if err != nil {
 			c.x.push(event{c: c, dead: "begin threw: " + thrownMessage(r, err)})
 			return
@@ -132,7 +133,8 @@ func (rt *runtime) beginCall(c *call, fill func(r *jsrt.Realm, o *jsrt.Plain)) {
 	}
 }
 
-// completeOps hands Go the results of c's operations, in order, on the loop.
+// completeOps hands Go the results of c's operations, in order, on the loop; none after Go sent done (deliver
+// runs on the loop too, so this is exact).
 func (rt *runtime) completeOps(c *call, items []completion) {
 	rt.loop.Post(func() {
 		if !c.begun {
@@ -140,7 +142,13 @@ func (rt *runtime) completeOps(c *call, items []completion) {
 		}
 		r := rt.realm
 		for _, it := range items {
-			_, err := rt.complete.Call(rt.world.Binding(), []jsrt.Value{c.goID, it.id, it.r.js(r)})
+			c.x.mu.Lock()
+			ended := c.doneSent
+			c.x.mu.Unlock()
+			if ended {
+				return
+			}
+			_, err := rt.complete.Call(rt.world.Binding(), []jsrt.Value{c.goID, it.id, it.text, bodyValue(r, it.body)})
 			if err != nil {
 				if exited, _ := rt.gort.Exited(); exited {
 					return // the runtime's death tells the call
@@ -240,6 +248,18 @@ func (rt *runtime) checkContract() error {
 		return fmt.Errorf("%w: binding.maxBodyBytes is not a byte count", ErrContractVersion)
 	}
 	rt.maxBody = int64(n)
+	names, ok := b.Get(bindingRequestHeaders).(*jsrt.Array)
+	if !ok {
+		return fmt.Errorf("%w: binding.requestHeaders is not an array", ErrContractVersion)
+	}
+	for _, v := range names.Elems {
+		name, ok := v.(string)
+		if !ok || name != strings.ToLower(name) || name == "" {
+			return fmt.Errorf("%w: binding.requestHeaders holds %s, not a lower-case header name", ErrContractVersion, jsrt.ToString(v))
+		}
+		rt.requestHeaders = append(rt.requestHeaders, name)
+	}
+	sort.Strings(rt.requestHeaders)
 	return nil
 }
 

@@ -22,13 +22,16 @@ func TestProtocolViolations(t *testing.T) {
 		{"/direct-namespace", "I/O outside the call protocol: context.env.CHAIN.idFromName()", 200, "threw: I/O outside the call protocol: context.env.CHAIN.idFromName()"},
 		{"/storage", "storage operation from a worker call (request GET /storage)", 500, ""},
 		{"/unknown-op", `unknown op "teleport" (request GET /unknown-op)`, 500, ""},
-		{"/bad-message", "fetch: url is not a string (request GET /bad-message)", 500, ""},
+		{"/bad-message", "the message is not a message of the contract: json: cannot unmarshal number", 500, ""},
+		{"/unknown-field", `the message is not a message of the contract: json: unknown field "colour"`, 500, ""},
+		{"/body-with-storage", "sleep: a body with a message that carries none (request GET /body-with-storage)", 500, ""},
 		{"/no-response", "done before response (request GET /no-response)", 500, ""},
 		{"/double-response", "second response (request GET /double-response)", 200, "first"},
 		{"/bad-status", "response status 99 is outside 200–599", 500, ""},
 		{"/abort-unknown", "abort of unknown operation 999", 500, ""},
 		{"/reuse-id", "operation id 7 used twice", 500, ""},
 		{"/after-done", `message "sleep" after done (request GET /after-done)`, 200, "ok"},
+		{"/after-last", `message "sleep" after done (request GET /after-last)`, 200, "ok"},
 	} {
 		code, body := h.do("GET", tc.path, nil)
 		want := tc.body
@@ -43,8 +46,8 @@ func TestProtocolViolations(t *testing.T) {
 	if n := strings.Count(h.log.String(), "evmlb host: protocol violation: "); n != int(h.violations) {
 		t.Fatalf("%d violation lines for %d violations:\n%s", n, h.violations, h.log)
 	}
-	// The runtimes lived through all of it.
-	if st := h.Stats(); st.Starts != len(st.Runtimes) {
-		t.Fatalf("%+v", st.Runtimes)
+	// The runtimes lived through all of it, and no call was left waiting.
+	if st := h.settled(); st.Starts != len(st.Runtimes) {
+		t.Fatalf("%+v", st)
 	}
 }

@@ -33,7 +33,7 @@ func durable(c *call) {
 	switch q.Get("op") {
 	case "whoami":
 		answer(200, fmt.Sprintf("%s %s %s role=%s url=%s body=%s from=%s", c.object, c.instance, token, c.role, c.url,
-			c.body, header(c.headers, "x-from")))
+			c.body, header(c.headers, "x-custom")))
 	case "put":
 		if _, ok := st(map[string]any{"call": "put", "entries": list([]string{q.Get("k"), q.Get("v")})}); ok {
 			answer(200, "put")
@@ -52,8 +52,8 @@ func durable(c *call) {
 	case "list":
 		if r, ok := st(map[string]any{"call": "list", "prefix": q.Get("prefix")}); ok {
 			var parts []string
-			for i := 0; i+1 < len(r.entries); i += 2 {
-				parts = append(parts, r.entries[i]+"="+r.entries[i+1])
+			for i := 0; i+1 < len(r.payload); i += 2 {
+				parts = append(parts, r.payload[i]+"="+r.payload[i+1])
 			}
 			answer(200, strings.Join(parts, ","))
 		}
@@ -68,7 +68,7 @@ func durable(c *call) {
 		}
 	case "getAlarm":
 		if r, ok := st(map[string]any{"call": "getAlarm"}); ok {
-			if r.hasTime {
+			if r.hasValue {
 				answer(200, "set")
 			} else {
 				answer(200, "none")

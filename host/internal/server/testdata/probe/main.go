@@ -45,6 +45,7 @@ func main() {
 	}
 	binding.Set("contractVersion", version)
 	binding.Set("maxBodyBytes", maxBody)
+	binding.Set("requestHeaders", list([]string{"content-type", "x-custom", "x-evmlb-role"}))
 	binding.Set("begin", js.FuncOf(begin))
 	binding.Set("complete", js.FuncOf(complete))
 	ready()
@@ -55,10 +56,10 @@ func main() {
 type call struct {
 	id                                        int
 	kind, role, object, instance, method, url string
-	headers                                   []string
-	body                                      []byte
 	tooLarge                                  bool
 	retry                                     int
+	headers                                   []string
+	body                                      []byte
 	deliver                                   js.Value
 
 	mu     sync.Mutex
@@ -66,34 +67,15 @@ type call struct {
 	waits  map[int]chan result
 }
 
-// result is an operation's result, copied out of JS.
+// result is an operation's result, copied out of JS: [error, message, payload…] and the body.
 type result struct {
 	err, msg string
+	payload  []string
 	status   int
 	headers  []string
 	body     []byte
 	value    string
 	hasValue bool
-	entries  []string
-	hasTime  bool
-}
-
-func str(v js.Value) string {
-	if v.Type() == js.TypeString {
-		return v.String()
-	}
-	return ""
-}
-
-func strs(v js.Value) []string {
-	if v.Type() != js.TypeObject {
-		return nil
-	}
-	out := make([]string, v.Length())
-	for i := range out {
-		out[i] = v.Index(i).String()
-	}
-	return out
 }
 
 func bytesOf(v js.Value) []byte {
@@ -105,17 +87,16 @@ func bytesOf(v js.Value) []byte {
 	return b
 }
 
+// begin(call, body, deliver): call is the JSON text of [kind, role, object, instance, method, url,
+// bodyTooLarge, retryCount, name1, value1, …].
 func begin(_ js.Value, args []js.Value) any {
-	o := args[0]
-	c := &call{
-		kind: str(o.Get("kind")), role: str(o.Get("role")), object: str(o.Get("object")),
-		instance: str(o.Get("instance")), method: str(o.Get("method")), url: str(o.Get("url")),
-		headers: strs(o.Get("headers")), body: bytesOf(o.Get("body")), tooLarge: o.Get("bodyTooLarge").Truthy(),
-		deliver: o.Get("deliver"), waits: map[int]chan result{},
+	f, err := decodeStrings(args[0].String())
+	if err != nil || len(f) < 8 {
+		panic("probe: begin: " + args[0].String())
 	}
-	if r := o.Get("retryCount"); r.Type() == js.TypeNumber {
-		c.retry = r.Int()
-	}
+	c := &call{kind: f[0], role: f[1], object: f[2], instance: f[3], method: f[4], url: f[5], tooLarge: f[6] != "",
+		headers: f[8:], body: bytesOf(args[1]), deliver: args[2], waits: map[int]chan result{}}
+	c.retry, _ = strconv.Atoi(f[7])
 	mu.Lock()
 	nextID++
 	c.id = nextID
@@ -125,6 +106,7 @@ func begin(_ js.Value, args []js.Value) any {
 	return c.id
 }
 
+// complete(callId, opId, result, body).
 func complete(_ js.Value, args []js.Value) any {
 	mu.Lock()
 	c := calls[args[0].Int()]
@@ -133,16 +115,16 @@ func complete(_ js.Value, args []js.Value) any {
 		println("probe: complete for an unknown call")
 		return nil
 	}
-	o := args[2]
-	r := result{err: str(o.Get("error")), msg: str(o.Get("message"))}
-	if s := o.Get("status"); s.Type() == js.TypeNumber {
-		r.status, r.headers, r.body = s.Int(), strs(o.Get("headers")), bytesOf(o.Get("body"))
+	f, err := decodeStrings(args[2].String())
+	if err != nil || len(f) < 2 {
+		panic("probe: complete: " + args[2].String())
 	}
-	if v := o.Get("value"); v.Type() == js.TypeString {
-		r.value, r.hasValue = v.String(), true
+	r := result{err: f[0], msg: f[1], payload: f[2:], body: bytesOf(args[3])}
+	if len(r.payload) > 0 {
+		r.value, r.hasValue = r.payload[0], true
+		r.status, _ = strconv.Atoi(r.payload[0])
+		r.headers = r.payload[1:]
 	}
-	r.entries = strs(o.Get("entries"))
-	r.hasTime = o.Get("time").Type() == js.TypeNumber
 	c.mu.Lock()
 	ch := c.waits[args[1].Int()]
 	delete(c.waits, args[1].Int())
@@ -172,7 +154,15 @@ func list(ss []string) []any {
 	return out
 }
 
-func (c *call) send(m map[string]any) { c.deliver.Invoke(js.ValueOf(m)) }
+// send delivers a message: m's "body" (a Uint8Array or null) goes apart, the rest as JSON text.
+func (c *call) send(m map[string]any) {
+	body := js.Null()
+	if b, ok := m["body"].(js.Value); ok {
+		body = b
+	}
+	delete(m, "body")
+	c.deliver.Invoke(encode(m), body)
+}
 
 // start sends an operation and returns its id and where its result will come.
 func (c *call) start(m map[string]any) (int, chan result) {
@@ -193,7 +183,19 @@ func (c *call) op(m map[string]any) result {
 }
 
 func (c *call) respond(status int, body string, headers ...string) {
-	c.send(map[string]any{"op": "response", "status": status, "headers": list(append([]string{"content-type", "text/plain"}, headers...)), "body": u8([]byte(body))})
+	c.send(map[string]any{"op": "response", "status": status, "headers": append([]string{"content-type", "text/plain"}, headers...), "body": u8([]byte(body))})
+}
+
+// respondLast answers and ends the call in one message (response with done: true).
+func (c *call) respondLast(status int, body string) {
+	c.send(map[string]any{"op": "response", "status": status, "headers": []string{"content-type", "text/plain"}, "body": u8([]byte(body)), "done": true})
+	c.forget()
+}
+
+func (c *call) forget() {
+	mu.Lock()
+	delete(calls, c.id)
+	mu.Unlock()
 }
 
 func (c *call) done(err string) {
@@ -202,19 +204,17 @@ func (c *call) done(err string) {
 		m["error"] = err
 	}
 	c.send(m)
-	mu.Lock()
-	delete(calls, c.id)
-	mu.Unlock()
+	c.forget()
 }
 
 func (c *call) fetch(url, method string, body []byte, timeout, limit int) result {
-	return c.op(map[string]any{"op": "fetch", "url": url, "method": method, "headers": list([]string{"x-probe", "1"}),
+	return c.op(map[string]any{"op": "fetch", "url": url, "method": method, "headers": []string{"x-probe", "1"},
 		"body": u8(body), "timeout": timeout, "limit": limit})
 }
 
 func (c *call) callObject(ns, name, path string, timeout int) result {
 	return c.op(map[string]any{"op": "object", "namespace": ns, "name": name, "method": "POST", "path": path,
-		"headers": list([]string{"X-From", c.role}), "body": u8([]byte("from-" + c.role)), "timeout": timeout})
+		"headers": []string{"X-Custom", c.role, "x-not-asked-for", "x"}, "body": u8([]byte("from-" + c.role)), "timeout": timeout})
 }
 
 func (c *call) storage(m map[string]any) result {

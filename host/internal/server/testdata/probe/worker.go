@@ -36,9 +36,9 @@ func worker(c *call) {
 		c.done("")
 	}
 	switch u.Path {
-	case "/echo":
-		c.send(map[string]any{"op": "response", "status": 200, "headers": list([]string{"content-type", "application/octet-stream"}), "body": u8(c.body)})
-		c.done("")
+	case "/echo": // one message: response with done
+		c.send(map[string]any{"op": "response", "status": 200, "headers": []string{"content-type", "application/octet-stream"}, "body": u8(c.body), "done": true})
+		c.forget()
 	case "/roundtrip":
 		check(roundTrip())
 	case "/reenter":
@@ -53,7 +53,7 @@ func worker(c *call) {
 		answer(200, fmt.Sprintf("method=%s url=%s body=%d null=%v tooLarge=%v headers=%s", c.method, c.url, len(c.body),
 			c.body == nil, c.tooLarge, strings.Join(hs, ";")))
 	case "/whoami":
-		answer(200, fmt.Sprintf("role=%s object=%q instance=%q runtime=%s", c.role, c.object, c.instance, token))
+		c.respondLast(200, fmt.Sprintf("role=%s object=%q instance=%q runtime=%s", c.role, c.object, c.instance, token))
 	case "/runtime": // which runtime served this, after holding it ms
 		time.Sleep(time.Duration(num("ms", 0)) * time.Millisecond)
 		answer(200, token)
@@ -155,6 +155,12 @@ func worker(c *call) {
 	case "/after-done":
 		answer(200, "ok")
 		c.send(map[string]any{"op": "sleep", "id": 1, "ms": 1})
+	case "/unknown-field":
+		r := c.op(map[string]any{"op": "sleep", "ms": 1, "colour": "red"})
+		answer(200, "error="+r.err)
+	case "/body-with-storage":
+		r := c.op(map[string]any{"op": "sleep", "ms": 1, "body": u8([]byte("x"))})
+		answer(200, "error="+r.err)
 	case "/unknown-op":
 		r := c.op(map[string]any{"op": "teleport"})
 		answer(200, "error="+r.err)
@@ -163,6 +169,9 @@ func worker(c *call) {
 		answer(200, "error="+r.err)
 	case "/no-response":
 		c.done("")
+	case "/after-last": // response with done: true, then a message
+		c.respondLast(200, "ok")
+		c.send(map[string]any{"op": "sleep", "id": 1, "ms": 1})
 	case "/double-response":
 		c.respond(200, "first")
 		answer(200, "second")
