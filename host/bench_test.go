@@ -19,11 +19,12 @@ import (
 // benchBody is what each request sends: a JSON-RPC call's size.
 const benchBody = `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`
 
-// benchProgram is the wasm measured: EVMLB_BENCH_WASM (e.g. build/app.wasm, asked for "/"), or the host's probe
-// program, whose /echo answers the request's body (one worker call, no operation).
+// benchProgram is the wasm measured: EVMLB_BENCH_WASM (e.g. build/app.wasm, asked for eth_blockNumber on
+// /eth: a worker call, a call to the Chain object, one to an Upstream object and a fetch to a local fake node),
+// or the host's probe program, whose /echo answers the request's body (one worker call, no operation).
 func benchProgram(b *testing.B) (path, target string) {
 	if p := os.Getenv("EVMLB_BENCH_WASM"); p != "" {
-		return p, "/"
+		return p, "/eth"
 	}
 	p, err := testprog.Build("probe")
 	if err != nil {
@@ -32,8 +33,29 @@ func benchProgram(b *testing.B) (path, target string) {
 	return p, "/echo"
 }
 
-func newBenchServer(b *testing.B, path, cache string) *server.Server {
-	s, err := server.New(server.Options{WasmPath: path, StateDir: b.TempDir(), CacheDir: cache, Log: io.Discard})
+// benchEnv is the program's environment: for app.wasm, one chain with one fake node that answers at once.
+func benchEnv(b *testing.B, target string) map[string]string {
+	if target != "/eth" {
+		return nil
+	}
+	node := httptest.NewServer(fakeNode)
+	b.Cleanup(node.Close)
+	return map[string]string{"UPSTREAM_CONFIG": `[{"chain":"eth","name":"a","upstream":"` + node.URL + `"}]`}
+}
+
+// fakeNode answers every JSON-RPC call at once: chain id 1, block 0x10.
+var fakeNode = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	if bytes.Contains(body, []byte("eth_chainId")) {
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x1"}`)
+		return
+	}
+	io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x10"}`)
+})
+
+func newBenchServer(b *testing.B, path, cache, target string) *server.Server {
+	s, err := server.New(server.Options{WasmPath: path, StateDir: b.TempDir(), CacheDir: cache, Log: io.Discard, Env: benchEnv(b, target)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,9 +97,11 @@ func BenchmarkColdStart(b *testing.B) {
 // coldStart starts a host, asks it once and returns how long that took.
 func coldStart(b *testing.B, path, cache, target string) time.Duration {
 	start := time.Now()
-	s := newBenchServer(b, path, cache)
+	s := newBenchServer(b, path, cache, target)
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("POST", target, strings.NewReader(benchBody)))
+	req := httptest.NewRequest("POST", target, strings.NewReader(benchBody))
+	req.Header.Set("Content-Type", "application/json")
+	s.Handler().ServeHTTP(rec, req)
 	d := time.Since(start)
 	if rec.Code >= 500 {
 		b.Fatalf("first answer: %d %s", rec.Code, rec.Body)
@@ -94,12 +118,14 @@ func coldStart(b *testing.B, path, cache, target string) time.Duration {
 //	go test ./host -run - -bench Requests -benchtime 20000x
 func BenchmarkRequests(b *testing.B) {
 	path, target := benchProgram(b)
-	s := newBenchServer(b, path, os.TempDir()+"/evmlb-bench-cache")
+	s := newBenchServer(b, path, os.TempDir()+"/evmlb-bench-cache", target)
 	defer s.Close()
 	ask := func() {
 		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, httptest.NewRequest("POST", target, strings.NewReader(benchBody)))
-		if rec.Code >= 500 {
+		req := httptest.NewRequest("POST", target, strings.NewReader(benchBody))
+		req.Header.Set("Content-Type", "application/json")
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != 200 {
 			b.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	}
@@ -119,23 +145,27 @@ func BenchmarkRequests(b *testing.B) {
 }
 
 // BenchmarkHTTP measures requests over TCP through the wazero host (a pool of one runtime per core) and, for
-// comparison, through a plain Go echo server ("direct"), at 1 and 16 concurrent clients: requests per second
-// and the latency percentiles.
+// comparison, straight to what the program stands for ("direct": a Go echo server for the probe, the fake node
+// for app.wasm), at 1 and 16 concurrent clients: requests per second and the latency percentiles.
 //
 //	go test ./host -run - -bench HTTP -benchtime 20000x
 func BenchmarkHTTP(b *testing.B) {
 	path, target := benchProgram(b)
-	s := newBenchServer(b, path, os.TempDir()+"/evmlb-bench-cache")
+	s := newBenchServer(b, path, os.TempDir()+"/evmlb-bench-cache", target)
 	defer s.Close()
+	var direct http.Handler = fakeNode
+	if target != "/eth" {
+		direct = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(body)
+		})
+	}
 	hosts := []struct {
 		name    string
 		handler http.Handler
 	}{
-		{"direct", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Write(body)
-		})},
+		{"direct", direct},
 		{"wazero", s.Handler()},
 	}
 	for _, h := range hosts {
@@ -158,7 +188,7 @@ func loadHTTP(b *testing.B, url string, clients int) {
 		}
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != 200 || !bytes.Equal(body, []byte(benchBody)) && strings.HasSuffix(url, "/echo") {
+		if res.StatusCode != 200 || !bytes.Equal(body, []byte(benchBody)) && !strings.HasSuffix(url, "/eth") {
 			b.Fatalf("%d %s", res.StatusCode, body)
 		}
 		return time.Since(start)

@@ -13,12 +13,15 @@ import (
 	"testing"
 )
 
-// appHost serves the real build/app.wasm. It skips the test when app.wasm is missing (unless
+// appHost serves the real build/app.wasm (EVMLB_APP_WASM names another). It skips the test when app.wasm is missing (unless
 // EVMLB_E2E_REQUIRED=1) or still speaks an older host contract than this host (the Go side of version 3 lands
 // separately from host/).
 func appHost(t *testing.T, env map[string]string) *testHost {
 	t.Helper()
 	wasm, err := filepath.Abs("../../../build/app.wasm")
+	if p := os.Getenv("EVMLB_APP_WASM"); p != "" {
+		wasm = p
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

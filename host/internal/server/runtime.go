@@ -198,7 +198,9 @@ func (s *Server) start(name string) (*runtime, error) {
 				}
 			},
 			OnExit: func(err error) {
-				s.logf("Go runtime %s exited: %v", name, err)
+				if !errors.Is(err, gojs.ErrClosed) {
+					s.logf("Go runtime %s exited: %v", name, err)
+				}
 				rt.die()
 				select {
 				case ready <- fmt.Errorf("Go program exited before it was ready: %v", err):
