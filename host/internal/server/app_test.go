@@ -94,7 +94,9 @@ func TestAppMemoryFlat(t *testing.T) {
 	for i, b := range base.Runtimes {
 		a := after.Runtimes[i]
 		t.Logf("%s after %d more requests: memory %d → %d bytes, refs %d → %d", a.Name, n, b.MemoryBytes, a.MemoryBytes, b.LiveRefs, a.LiveRefs)
-		if a.MemoryBytes > b.MemoryBytes*3/2 {
+		// Below 16 MiB a runtime may still be growing to its working size (Go's GC starts at a 4 MB heap, and a
+		// few hundred requests do not get there); the leak this test exists for took 2,000 requests to 204 MB.
+		if a.MemoryBytes > b.MemoryBytes*3/2 && a.MemoryBytes > 16<<20 {
 			t.Errorf("%s: memory grew: %d → %d bytes", a.Name, b.MemoryBytes, a.MemoryBytes)
 		}
 	}
