@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,21 +16,55 @@ import (
 	"github.com/evmlb/evmlb/host/internal/testprog"
 )
 
-// benchProgram is the wasm measured: EVMLB_BENCH_WASM (e.g. build/app.wasm, asked for "/"), or the host's
-// test program built like the balancer (syumai/workers + net/http, asked for "/hello").
+// benchBody is what each request sends: a JSON-RPC call's size.
+const benchBody = `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`
+
+// benchProgram is the wasm measured: EVMLB_BENCH_WASM (e.g. build/app.wasm, asked for eth_blockNumber on
+// /eth: a worker call, a call to the Chain object, one to an Upstream object and a fetch to a local fake node),
+// or the host's probe program, whose /echo answers the request's body (one worker call, no operation).
 func benchProgram(b *testing.B) (path, target string) {
 	if p := os.Getenv("EVMLB_BENCH_WASM"); p != "" {
-		return p, "/"
+		return p, "/eth"
 	}
-	p, err := testprog.Build("workers")
+	p, err := testprog.Build("probe")
 	if err != nil {
 		b.Fatal(err)
 	}
-	return p, "/hello"
+	return p, "/echo"
 }
 
-// BenchmarkColdStart measures server.New (read, compile or load from the cache, instantiate, run Go's main
-// until workers.ready) to the first answer, without and with wazero's compilation cache.
+// benchEnv is the program's environment: for app.wasm, one chain with one fake node that answers at once.
+func benchEnv(b *testing.B, target string) map[string]string {
+	if target != "/eth" {
+		return nil
+	}
+	node := httptest.NewServer(fakeNode)
+	b.Cleanup(node.Close)
+	return map[string]string{"UPSTREAM_CONFIG": `[{"chain":"eth","name":"a","upstream":"` + node.URL + `"}]`}
+}
+
+// fakeNode answers every JSON-RPC call at once: chain id 1, block 0x10.
+var fakeNode = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	if bytes.Contains(body, []byte("eth_chainId")) {
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x1"}`)
+		return
+	}
+	io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x10"}`)
+})
+
+func newBenchServer(b *testing.B, path, cache, target string) *server.Server {
+	s, err := server.New(server.Options{WasmPath: path, StateDir: b.TempDir(), CacheDir: cache, Log: io.Discard, Env: benchEnv(b, target)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkColdStart measures server.New (read, compile or load from the cache, instantiate and run every
+// runtime of the pool and the objects runtime until workers.ready) to the first answer, without and with
+// wazero's compilation cache.
 //
 //	go test ./host -run - -bench ColdStart -benchtime 5x
 func BenchmarkColdStart(b *testing.B) {
@@ -58,12 +97,11 @@ func BenchmarkColdStart(b *testing.B) {
 // coldStart starts a host, asks it once and returns how long that took.
 func coldStart(b *testing.B, path, cache, target string) time.Duration {
 	start := time.Now()
-	s, err := server.New(server.Options{WasmPath: path, StateDir: b.TempDir(), CacheDir: cache, Log: io.Discard})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := newBenchServer(b, path, cache, target)
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+	req := httptest.NewRequest("POST", target, strings.NewReader(benchBody))
+	req.Header.Set("Content-Type", "application/json")
+	s.Handler().ServeHTTP(rec, req)
 	d := time.Since(start)
 	if rec.Code >= 500 {
 		b.Fatalf("first answer: %d %s", rec.Code, rec.Body)
@@ -74,21 +112,20 @@ func coldStart(b *testing.B, path, cache, target string) time.Duration {
 	return d
 }
 
-// BenchmarkRequests measures requests through the in-process handler on one runtime, and reports the
+// BenchmarkRequests measures requests through the in-process handler, one at a time, and reports the
 // reference table and linear memory before and after (they should stay flat).
 //
 //	go test ./host -run - -bench Requests -benchtime 20000x
 func BenchmarkRequests(b *testing.B) {
 	path, target := benchProgram(b)
-	s, err := server.New(server.Options{WasmPath: path, StateDir: b.TempDir(), CacheDir: os.TempDir() + "/evmlb-bench-cache", Log: io.Discard})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := newBenchServer(b, path, os.TempDir()+"/evmlb-bench-cache", target)
 	defer s.Close()
 	ask := func() {
 		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
-		if rec.Code >= 500 {
+		req := httptest.NewRequest("POST", target, strings.NewReader(benchBody))
+		req.Header.Set("Content-Type", "application/json")
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != 200 {
 			b.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	}
@@ -105,4 +142,89 @@ func BenchmarkRequests(b *testing.B) {
 	b.ReportMetric(float64(after.MemoryBytes)/1e6, "wasm-MB")
 	// Refs include garbage Go has not finalized yet (no forced GC here); the tests check flatness after a GC.
 	b.Logf("refs %d → %d, memory %d → %d", before.LiveRefs, after.LiveRefs, before.MemoryBytes, after.MemoryBytes)
+}
+
+// BenchmarkHTTP measures requests over TCP through the wazero host (a pool of one runtime per core) and, for
+// comparison, straight to what the program stands for ("direct": a Go echo server for the probe, the fake node
+// for app.wasm), at 1 and 16 concurrent clients: requests per second and the latency percentiles.
+//
+//	go test ./host -run - -bench HTTP -benchtime 20000x
+func BenchmarkHTTP(b *testing.B) {
+	path, target := benchProgram(b)
+	s := newBenchServer(b, path, os.TempDir()+"/evmlb-bench-cache", target)
+	defer s.Close()
+	var direct http.Handler = fakeNode
+	if target != "/eth" {
+		direct = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(body)
+		})
+	}
+	hosts := []struct {
+		name    string
+		handler http.Handler
+	}{
+		{"direct", direct},
+		{"wazero", s.Handler()},
+	}
+	for _, h := range hosts {
+		ts := httptest.NewServer(h.handler)
+		for _, c := range []int{1, 16} {
+			b.Run(h.name+"/c="+itoa(c), func(b *testing.B) { loadHTTP(b, ts.URL+target, c) })
+		}
+		ts.Close()
+	}
+}
+
+func loadHTTP(b *testing.B, url string, clients int) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	defer client.CloseIdleConnections()
+	ask := func() time.Duration {
+		start := time.Now()
+		res, err := client.Post(url, "application/json", strings.NewReader(benchBody))
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !bytes.Equal(body, []byte(benchBody)) && !strings.HasSuffix(url, "/eth") {
+			b.Fatalf("%d %s", res.StatusCode, body)
+		}
+		return time.Since(start)
+	}
+	for range 200 * clients { // warm up: connections, heaps
+		ask()
+	}
+	lat := make([][]time.Duration, clients)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range clients {
+		n := b.N / clients
+		if i < b.N%clients {
+			n++
+		}
+		wg.Go(func() {
+			for range n {
+				lat[i] = append(lat[i], ask())
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
 }

@@ -2,7 +2,7 @@
 // (build/app.wasm) on wazero, with no Node.js or workerd, and operates a deployment:
 //
 //	evmlb serve [-wasm build/app.wasm] [-addr 127.0.0.1:8787] [-state .evmlb/state]
-//	            [-cache .evmlb/cache] [-env-file .dev.vars]
+//	            [-cache .evmlb/cache] [-env-file .dev.vars] [-workers N]
 //	evmlb validate [FILE|-] [--probe]          check UPSTREAM_CONFIG and EVMLB_* (package host/internal/cli)
 //	evmlb secrets push|list|delete             the deployed Worker's secrets, through the Cloudflare API
 //	evmlb status --url URL                     deployments, versions and the balancer's routing tables
@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -39,21 +40,26 @@ func main() {
 	}
 }
 
-func usage() error {
-	return errors.New("usage: evmlb serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] | " + cli.Commands)
-}
+const usageLine = "usage: evmlb serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] [-workers N] | " + cli.Commands
+
+func usage() error { return errors.New(usageLine) }
 
 func run(args []string) error {
 	if len(args) == 0 || args[0] != "serve" {
 		return usage()
 	}
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fl.SetOutput(io.Discard) // errors are one line
 	wasm := fl.String("wasm", "build/app.wasm", "the program")
 	addr := fl.String("addr", "127.0.0.1:8787", "listen address (PORT overrides the port)")
 	state := fl.String("state", ".evmlb/state", "directory of Durable Object storage")
 	cache := fl.String("cache", ".evmlb/cache", "directory of the wazero compilation cache (\"\" for none)")
 	envFile := fl.String("env-file", ".dev.vars", "KEY=VALUE file of variables and secrets")
+	workers := fl.Int("workers", 0, "Go runtimes serving the Worker role (0: one per core)")
 	if err := fl.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%v; %s", err, usageLine)
+	}
+	if fl.NArg() > 0 || *workers < 0 {
 		return usage()
 	}
 	if port := os.Getenv("PORT"); port != "" {
@@ -75,13 +81,14 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
 	}
-	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env})
+	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers})
 	if err != nil {
 		l.Close()
 		return err
 	}
 	defer srv.Close()
-	fmt.Fprintf(os.Stderr, "evmlb host: serving %s on http://%s\n", *wasm, l.Addr())
+	fmt.Fprintf(os.Stderr, "evmlb host: serving %s on http://%s (%d worker runtimes and one for the objects)\n",
+		*wasm, l.Addr(), len(srv.Stats().Runtimes)-1)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	errc := make(chan error, 1)

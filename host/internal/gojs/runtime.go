@@ -61,6 +61,9 @@ type ctxKey struct{}
 // ErrExited is returned for calls into a program that has exited.
 var ErrExited = errors.New("Go program has already exited")
 
+// ErrClosed is the exit error of a runtime the host closed.
+var ErrClosed = errors.New("runtime closed")
+
 // Start instantiates compiled (whose host modules were set up with Install) and runs the program until it first
 // waits for events. Call it on the realm's loop.
 func Start(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, opts Options) (*Runtime, error) {
@@ -171,7 +174,7 @@ func (rt *Runtime) MemoryBytes() uint32 {
 // Close releases the module instance.
 func (rt *Runtime) Close() {
 	if !rt.exited {
-		rt.exit(errors.New("runtime closed"))
+		rt.exit(ErrClosed)
 	}
 	if rt.mod != nil {
 		rt.mod.Close(context.Background())

@@ -1,110 +1,86 @@
 // Package jsworld is the JavaScript world of the host contract (CONTRACT.md section 2) for the wazero host:
-// Headers, Request, Response, ReadableStream, AbortController, fetch (over net/http), fs and process (for Go's
-// syscall package; fd 1 and 2 go to the log), and `context` with the environment, the Durable Object
-// namespaces, their instances' storage (package store) and alarms.
+// fs and process (for Go's syscall package; fd 1 and 2 go to the log) and `context` with the environment, the
+// host's kind and the binding Go fills. Nothing in it performs I/O: under contract version 3 every fetch, object
+// call, storage call and timer is a message of a call (package server).
 //
-// A World belongs to the goroutine running its realm's loop. Network and storage I/O run on other goroutines
-// and post their completions back to the loop.
+// The I/O globals of earlier versions (fetch, Request, Response, Headers, streams, AbortController, timers,
+// context.host.state, the Durable Object namespaces in context.env) are traps: calling or constructing one logs
+// a protocol violation and throws `I/O outside the call protocol`, so that a regression fails loudly in tests.
+//
+// A World belongs to the goroutine running its realm's loop.
 package jsworld
 
 import (
-	"context"
 	"io"
-	"net/http"
 	"sort"
 
 	"github.com/evmlb/evmlb/host/internal/jsrt"
-	"github.com/evmlb/evmlb/host/internal/store"
+	"github.com/evmlb/evmlb/internal/contract"
 )
 
 // Config is what a World is made of.
 type Config struct {
 	// Env holds the variables and secrets of context.env (strings).
 	Env map[string]string
-	// DB persists Durable Object storage and alarms. Nil disables storage (state(id).storage rejects).
-	DB *store.DB
-	// Log receives fd 1 and 2, console output and the host's own lines.
+	// Log receives fd 1 and 2 and console output.
 	Log io.Writer
-	// Client sends fetch requests; nil means a default client.
-	Client *http.Client
 	// Kind is context.host.kind; "wazero" when empty.
 	Kind string
+	// Violation is called (on the loop) when the program touches a trapped global; what names it.
+	Violation func(what string)
 }
 
-// World is one JS world: the globals Go sees, and the Durable Object instances living in it.
+// World is one JS world: the globals Go sees.
 type World struct {
-	cfg    Config
-	realm  *jsrt.Realm
-	loop   *jsrt.Loop
-	ctx    context.Context
-	cancel context.CancelFunc
-	io     *serial
-
+	cfg     Config
+	realm   *jsrt.Realm
 	binding *jsrt.Plain
-	env     *jsrt.Plain
+}
 
-	headersCtor, requestCtor, responseCtor, streamCtor, abortCtor *jsrt.Func
+// ErrOutsideProtocol is the message of what a trap throws.
+const ErrOutsideProtocol = "I/O outside the call protocol"
 
-	instances map[string]*instance // live Durable Object instances by id
-	alarms    map[string]*armedAlarm
+// trapped are the globals of earlier contract versions (and the web platform's other I/O) that Go must not use.
+var trapped = []string{
+	"fetch", "Request", "Response", "Headers", "ReadableStream", "WritableStream", "TransformStream",
+	"AbortController", "AbortSignal", "setTimeout", "setInterval", "clearTimeout", "clearInterval",
+	"caches", "WebSocket",
 }
 
 // New installs the world's globals in realm.
 func New(realm *jsrt.Realm, cfg Config) *World {
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
-	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
 	if cfg.Kind == "" {
 		cfg.Kind = "wazero"
 	}
-	w := &World{
-		cfg:       cfg,
-		realm:     realm,
-		loop:      realm.Loop,
-		io:        newSerial(),
-		instances: map[string]*instance{},
-		alarms:    map[string]*armedAlarm{},
+	if cfg.Violation == nil {
+		cfg.Violation = func(string) {}
 	}
-	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w := &World{cfg: cfg, realm: realm}
 	g := realm.Global
-
-	w.headersCtor = &jsrt.Func{Name: "Headers", New: func(a []jsrt.Value) (jsrt.Value, error) { return w.headersFrom(jsrt.Arg(a, 0)) }}
-	w.requestCtor = &jsrt.Func{Name: "Request", New: w.newRequest}
-	w.responseCtor = &jsrt.Func{Name: "Response", New: w.newResponse}
-	w.streamCtor = &jsrt.Func{Name: "ReadableStream", New: func(a []jsrt.Value) (jsrt.Value, error) {
-		return w.NewStream(jsSource{w: w, obj: jsrt.Arg(a, 0)}), nil
-	}}
-	w.abortCtor = &jsrt.Func{Name: "AbortController", New: w.newAbortController}
-	for _, c := range []*jsrt.Func{w.headersCtor, w.requestCtor, w.responseCtor, w.streamCtor, w.abortCtor} {
-		g.Set(c.Name, c)
+	for _, name := range trapped {
+		g.Set(name, w.trap(name))
 	}
-	g.Set("fetch", jsrt.Method("fetch", w.fetch))
 	g.Set("fs", w.newFS())
 	g.Set("process", w.newProcess())
 
-	w.env = realm.NewObject()
+	env := realm.NewObject()
 	keys := make([]string, 0, len(cfg.Env))
 	for k := range cfg.Env {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		w.env.Set(k, cfg.Env[k])
+		env.Set(k, cfg.Env[k])
 	}
-	w.env.Set(bindingChain, w.newNamespace(classChain, roleChain))
-	w.env.Set(bindingUpstream, w.newNamespace(classUpstream, roleUpstream))
+	for _, ns := range []string{contract.BindingChain, contract.BindingUpstream} {
+		env.Set(ns, w.trap("context.env."+ns))
+	}
 	w.binding = realm.NewObject()
-	host := realm.NewObject("kind", cfg.Kind)
-	host.Set("state", jsrt.Method("state", func(a []jsrt.Value) (jsrt.Value, error) {
-		if inst, ok := w.instances[jsrt.ToString(jsrt.Arg(a, 0))]; ok {
-			return inst.state, nil
-		}
-		return jsrt.Undefined, nil
-	}))
-	g.Set("context", realm.NewObject("env", w.env, "ctx", jsrt.Undefined, "binding", w.binding, "host", host))
+	host := realm.NewObject("kind", cfg.Kind, "state", w.trap("context.host.state"))
+	g.Set("context", realm.NewObject("env", env, "binding", w.binding, "host", host))
 	return w
 }
 
@@ -114,24 +90,44 @@ func (w *World) Realm() *jsrt.Realm { return w.realm }
 // Binding is context.binding, which Go fills.
 func (w *World) Binding() *jsrt.Plain { return w.binding }
 
-// Logf writes one line to the log.
-func (w *World) Logf(line string) { io.WriteString(w.cfg.Log, line+"\n") }
-
-// HandleRequest hands req to Go's binding.handleRequest and returns the promise of its Response.
-func (w *World) HandleRequest(req *Request) *jsrt.Promise {
-	res, err := jsrt.Invoke(w.realm, w.binding, "handleRequest", req)
-	if err != nil {
-		return w.realm.RejectedWith(jsrt.ThrownValue(w.realm, err))
-	}
-	return w.realm.Resolved(res)
+// Trap is a global Go must not use: reading its properties yields more traps; calling or constructing any of
+// them reports a violation and throws.
+type Trap struct {
+	jsrt.Base
+	w    *World
+	name string
 }
 
-// Close cancels outbound requests and stops the storage worker; pending storage calls still complete.
-func (w *World) Close() {
-	w.cancel()
-	for id, a := range w.alarms {
-		w.loop.ClearTimeout(a.timer)
-		delete(w.alarms, id)
+func (w *World) trap(name string) *Trap { return &Trap{w: w, name: name} }
+
+// Get implements jsrt.Object.
+func (t *Trap) Get(key string) jsrt.Value {
+	if v, ok := t.Base.Own(key); ok {
+		return v
 	}
-	w.io.close()
+	return t.w.trap(t.name + "." + key)
 }
+
+// Call implements jsrt.Callable.
+func (t *Trap) Call(jsrt.Value, []jsrt.Value) (jsrt.Value, error) {
+	return nil, t.spring(t.name + "()")
+}
+
+// Construct implements jsrt.Constructor.
+func (t *Trap) Construct([]jsrt.Value) (jsrt.Value, error) {
+	return nil, t.spring("new " + t.name + "()")
+}
+
+func (t *Trap) spring(what string) error {
+	msg := ErrOutsideProtocol + ": " + what
+	t.w.cfg.Violation(msg)
+	return jsrt.Throw(t.w.realm.NewTypeError(msg))
+}
+
+// Every host object must be a jsrt.Object, or Go could not see its properties.
+var (
+	_ jsrt.Object      = (*Trap)(nil)
+	_ jsrt.Callable    = (*Trap)(nil)
+	_ jsrt.Constructor = (*Trap)(nil)
+	_ jsrt.Object      = (*fsObject)(nil)
+)

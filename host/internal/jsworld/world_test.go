@@ -9,16 +9,16 @@ import (
 	"github.com/evmlb/evmlb/host/internal/jsrt"
 )
 
-// onWorld runs fn on a fresh loop with a World and waits until fn calls done.
-func onWorld(t *testing.T, fn func(w *World, done func())) {
+// onWorld runs fn on a fresh loop with a World and waits until fn returns.
+func onWorld(t *testing.T, cfg Config, fn func(w *World)) {
 	t.Helper()
 	l := jsrt.NewLoop()
 	go l.Run()
 	defer l.Post(l.Stop)
 	finished := make(chan struct{})
 	l.Post(func() {
-		w := New(jsrt.NewRealm(l, io.Discard), Config{})
-		fn(w, func() { close(finished) })
+		defer close(finished)
+		fn(New(jsrt.NewRealm(l, io.Discard), cfg))
 	})
 	select {
 	case <-finished:
@@ -27,92 +27,62 @@ func onWorld(t *testing.T, fn func(w *World, done func())) {
 	}
 }
 
-func chunkOf(w *World, s string) *jsrt.Uint8Array { return w.realm.NewUint8Array([]byte(s)) }
-
-func TestStreamPullsOnDemand(t *testing.T) {
-	var pulls int
-	var got []byte
-	onWorld(t, func(w *World, done func()) {
-		src := w.realm.NewObject("pull", jsrt.NewFunc("pull", func(_ jsrt.Value, a []jsrt.Value) (jsrt.Value, error) {
-			c := a[0].(*Controller)
-			pulls++
-			if pulls > 3 {
-				c.Close()
-				return jsrt.Undefined, nil
-			}
-			return jsrt.Undefined, c.Enqueue(chunkOf(w, strings.Repeat("x", pulls)))
-		}))
-		s, _ := w.streamCtor.Construct([]jsrt.Value{src})
-		s.(*ReadableStream).ReadAll(func(data []byte, err jsrt.Value) { got = data; done() })
+func TestLegacyIOIsTrapped(t *testing.T) {
+	var violations []string
+	cfg := Config{Env: map[string]string{"UPSTREAM_CONFIG": "[]", "CHAIN": "not a namespace"},
+		Violation: func(what string) { violations = append(violations, what) }}
+	onWorld(t, cfg, func(w *World) {
+		r := w.Realm()
+		g := r.Global
+		if _, err := jsrt.Invoke(r, g, "fetch", "http://127.0.0.1/"); err == nil || !strings.Contains(jsrt.ToString(jsrt.ThrownValue(r, err)), ErrOutsideProtocol+": fetch()") {
+			t.Errorf("fetch: %v", err)
+		}
+		if _, err := g.Get("Response").(jsrt.Constructor).Construct(nil); err == nil {
+			t.Error("new Response() must throw")
+		}
+		ctx := g.Get("context")
+		if _, err := jsrt.Invoke(r, jsrt.Get(ctx, "host"), "state", "id"); err == nil {
+			t.Error("context.host.state must throw")
+		}
+		env := jsrt.Get(ctx, "env")
+		if _, err := jsrt.Invoke(r, jsrt.Get(env, "CHAIN"), "idFromName", "eth"); err == nil {
+			t.Error("env.CHAIN.idFromName must throw")
+		}
+		if jsrt.Get(env, "UPSTREAM_CONFIG") != "[]" || jsrt.Get(jsrt.Get(ctx, "host"), "kind") != "wazero" {
+			t.Error("env or kind")
+		}
+		// Reading a trap is no violation; only using it is.
+		_ = jsrt.Get(g, "setTimeout")
 	})
-	if string(got) != "xxxxxx" || pulls != 4 {
-		t.Fatalf("%q after %d pulls", got, pulls)
+	want := []string{
+		ErrOutsideProtocol + ": fetch()",
+		ErrOutsideProtocol + ": new Response()",
+		ErrOutsideProtocol + ": context.host.state()",
+		ErrOutsideProtocol + ": context.env.CHAIN.idFromName()",
+	}
+	if strings.Join(violations, "|") != strings.Join(want, "|") {
+		t.Fatalf("violations %q", violations)
 	}
 }
 
-func TestPipeDropsEmptyChunks(t *testing.T) {
-	var got []string
-	onWorld(t, func(w *World, done func()) {
-		src := w.NewStream(&nativeSource{start: func(c *Controller) {
-			for _, s := range []string{"", "a", "", "b"} {
-				c.Enqueue(chunkOf(w, s))
-			}
-			c.Close()
-		}})
-		p := w.pipe(src)
-		var next func()
-		next = func() {
-			p.Read().Then(func(res jsrt.Value) {
-				if jsrt.Truthy(jsrt.Get(res, "done")) {
-					done()
-					return
-				}
-				got = append(got, string(jsrt.Get(res, "value").(*jsrt.Uint8Array).Bytes()))
-				next()
-			}, nil)
+func TestFSWritesToLog(t *testing.T) {
+	var log strings.Builder
+	onWorld(t, Config{Log: &log}, func(w *World) {
+		r := w.Realm()
+		fs := r.Global.Get("fs")
+		if _, err := jsrt.Invoke(r, fs, "writeSync", 2.0, r.NewUint8Array([]byte("line\n"))); err != nil {
+			t.Error(err)
 		}
-		next()
-	})
-	if strings.Join(got, "|") != "a|b" {
-		t.Fatalf("%q", got)
-	}
-}
-
-func TestStreamCancelAndError(t *testing.T) {
-	var canceled bool
-	var reason string
-	onWorld(t, func(w *World, done func()) {
-		s := w.NewStream(&nativeSource{cancel: func() { canceled = true }})
-		s.Cancel(jsrt.Undefined)
-		e := w.NewStream(&nativeSource{start: func(c *Controller) { c.Error(w.realm.NewError("broken")) }})
-		e.Read().Then(nil, func(r jsrt.Value) { reason = jsrt.ToString(r); done() })
-	})
-	if !canceled || reason != "Error: broken" {
-		t.Fatal(canceled, reason)
-	}
-}
-
-func TestHeaders(t *testing.T) {
-	onWorld(t, func(w *World, done func()) {
-		defer done()
-		h, _ := w.headersFrom(w.realm.NewObject("X-B", "2", "x-a", "1"))
-		h.append("X-A", "3")
-		if v, _ := h.get("x-a"); v != "1, 3" {
-			t.Errorf("get: %q", v)
-		}
-		if e := h.sorted(); e[0] != [2]string{"x-a", "1, 3"} || e[1] != [2]string{"x-b", "2"} {
-			t.Errorf("sorted: %v", e)
-		}
-		h.Put("x-a", "9")
-		if got := h.HTTP().Values("X-A"); len(got) != 1 || got[0] != "9" {
-			t.Errorf("set: %v", got)
+		var code jsrt.Value
+		cb := jsrt.NewFunc("cb", func(_ jsrt.Value, a []jsrt.Value) (jsrt.Value, error) {
+			code = jsrt.Get(jsrt.Arg(a, 0), "code")
+			return jsrt.Undefined, nil
+		})
+		if _, err := jsrt.Invoke(r, fs, "open", "/etc/passwd", 0.0, 0.0, cb); err != nil || code != "ENOSYS" {
+			t.Errorf("open: %v %v", err, code)
 		}
 	})
-}
-
-func TestIDFromNameIsStable(t *testing.T) {
-	a, b := IDFromName(classChain, "ethereum"), IDFromName(classUpstream, "ethereum")
-	if a == b || len(a) != 64 || a != IDFromName(classChain, "ethereum") || strings.ToLower(a) != a {
-		t.Fatal(a, b)
+	if log.String() != "line\n" {
+		t.Fatalf("%q", log.String())
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,12 +13,15 @@ import (
 	"testing"
 )
 
-// TestAppMemoryFlat serves balancer requests with the real build/app.wasm (each one crosses the Worker, a Chain
-// and an Upstream object and a fetch, the JS bridge four times) and checks that the program's memory stops
-// growing. It caught the bridge of github.com/syumai/workers leaking ~100 KB per request in a long-lived runtime
-// (2,000 requests: 12 MB → 204 MB). It needs `make build`; without app.wasm it skips, unless EVMLB_E2E_REQUIRED=1.
-func TestAppMemoryFlat(t *testing.T) {
+// appHost serves the real build/app.wasm (EVMLB_APP_WASM names another). It skips the test when app.wasm is missing (unless
+// EVMLB_E2E_REQUIRED=1) or still speaks an older host contract than this host (the Go side of version 3 lands
+// separately from host/).
+func appHost(t *testing.T, env map[string]string) *testHost {
+	t.Helper()
 	wasm, err := filepath.Abs("../../../build/app.wasm")
+	if p := os.Getenv("EVMLB_APP_WASM"); p != "" {
+		wasm = p
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,18 +31,37 @@ func TestAppMemoryFlat(t *testing.T) {
 		}
 		t.Skipf("%s missing: run make build", wasm)
 	}
+	h := &testHost{t: t, log: &syncBuffer{}}
+	s, err := New(Options{WasmPath: wasm, StateDir: t.TempDir(), CacheDir: cacheDir, Log: h.log, Env: env})
+	if errors.Is(err, ErrContractVersion) {
+		t.Skipf("build/app.wasm does not speak this host's contract yet: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Server = s
+	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		if got := s.Stats().Violations; got != 0 {
+			t.Errorf("%d protocol violations; log:\n%s", got, h.log)
+		}
+	})
+	return h
+}
+
+// TestAppMemoryFlat serves balancer requests with the real build/app.wasm (each one a worker call, an object
+// call to the Chain object, one to an Upstream object and a fetch operation) and checks that memory stops
+// growing in every runtime. It caught the bridge of github.com/syumai/workers leaking ~100 KB per request in a
+// long-lived runtime (2,000 requests: 12 MB → 204 MB).
+func TestAppMemoryFlat(t *testing.T) {
 	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x10"}`)
 	}))
 	defer node.Close()
-	s, err := New(Options{WasmPath: wasm, StateDir: t.TempDir(), CacheDir: cacheDir, Log: io.Discard, Env: map[string]string{
+	h := appHost(t, map[string]string{
 		"UPSTREAM_CONFIG": `[{"chain":"eth","name":"a","upstream":"` + node.URL + `"}]`,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	})
 	n := 3000
 	if testing.Short() {
 		n = 600
@@ -54,7 +77,7 @@ func TestAppMemoryFlat(t *testing.T) {
 					req := httptest.NewRequest(http.MethodPost, "/eth", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`))
 					req.Header.Set("Content-Type", "application/json")
 					rec := httptest.NewRecorder()
-					s.serveHTTP(rec, req)
+					h.serveHTTP(rec, req)
 					if rec.Code != http.StatusOK {
 						t.Errorf("%d %s", rec.Code, rec.Body)
 						return
@@ -64,15 +87,20 @@ func TestAppMemoryFlat(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	send(n / 3) // warm up: the Go heap grows to its working size
-	base := s.Stats()
+	send(n / 3) // warm up: the Go heaps grow to their working size
+	base := h.Stats()
 	send(n)
-	after := s.Stats()
-	t.Logf("after %d more requests: memory %d → %d bytes, refs %d → %d", n, base.MemoryBytes, after.MemoryBytes, base.LiveRefs, after.LiveRefs)
-	if after.MemoryBytes > base.MemoryBytes*3/2 {
-		t.Fatalf("memory grew: %d → %d bytes", base.MemoryBytes, after.MemoryBytes)
+	after := h.Stats()
+	for i, b := range base.Runtimes {
+		a := after.Runtimes[i]
+		t.Logf("%s after %d more requests: memory %d → %d bytes, refs %d → %d", a.Name, n, b.MemoryBytes, a.MemoryBytes, b.LiveRefs, a.LiveRefs)
+		// Below 16 MiB a runtime may still be growing to its working size (Go's GC starts at a 4 MB heap, and a
+		// few hundred requests do not get there); the leak this test exists for took 2,000 requests to 204 MB.
+		if a.MemoryBytes > b.MemoryBytes*3/2 && a.MemoryBytes > 16<<20 {
+			t.Errorf("%s: memory grew: %d → %d bytes", a.Name, b.MemoryBytes, a.MemoryBytes)
+		}
 	}
-	if after.Starts != 1 {
-		t.Fatalf("the runtime restarted: %+v", after)
+	if after.Starts != len(after.Runtimes) {
+		t.Fatalf("a runtime restarted: %+v", after.Runtimes)
 	}
 }

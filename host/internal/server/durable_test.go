@@ -1,56 +1,125 @@
 package server
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/evmlb/evmlb/internal/contract"
 )
 
 func TestStoragePersistsAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := newServer(t, "probe", dir, nil)
-	expectOK(t, s, "/do?name=a&op=put&k=key1&v=one")
-	expectOK(t, s, "/do?name=a&op=put&k=key2&v=two")
-	expectOK(t, s, "/do?name=b&op=put&k=key1&v=other")
-	who1 := expectOK(t, s, "/do?name=a&op=whoami")
-	if got := expectOK(t, s, "/do?name=a&op=whoami"); got != who1 {
+	h := newHost(t, Options{StateDir: dir})
+	h.ok("/do?name=a&op=put&k=key1&v=one")
+	h.ok("/do?name=a&op=put&k=key2&v=two")
+	h.ok("/do?name=b&op=put&k=key1&v=other")
+	who1 := h.ok("/do?name=a&op=whoami")
+	if got := h.ok("/do?name=a&op=whoami"); got != who1 {
 		t.Fatalf("instance changed without a restart: %s, %s", who1, got)
 	}
-	s.Close()
+	h.Close()
 
-	s2, _ := newServer(t, "probe", dir, nil)
-	if got := expectOK(t, s2, "/do?name=a&op=get&k=key1"); got != "one" {
+	h2 := newHost(t, Options{StateDir: dir})
+	if got := h2.ok("/do?name=a&op=get&k=key1"); got != "one" {
 		t.Fatalf("after restart: %q", got)
 	}
-	if got := expectOK(t, s2, "/do?name=a&op=list&prefix=key"); got != "key1=one,key2=two" {
+	if got := h2.ok("/do?name=a&op=list&prefix=key"); got != "key1=one,key2=two" {
 		t.Fatalf("list: %q", got)
 	}
-	who2 := expectOK(t, s2, "/do?name=a&op=whoami")
-	id1, tok1, _ := strings.Cut(who1, " ")
-	id2, tok2, _ := strings.Cut(who2, " ")
-	if id1 != id2 || len(id1) != 64 || tok1 == tok2 {
+	who2 := h2.ok("/do?name=a&op=whoami")
+	f1, f2 := strings.Fields(who1), strings.Fields(who2)
+	if f1[0] != f2[0] || len(f1[0]) != 64 || f1[1] == f2[1] || f1[0] != IDFromName(contract.ClassChain, "a") {
 		t.Fatalf("ids must be stable and tokens new: %s / %s", who1, who2)
 	}
-	expectOK(t, s2, "/do?name=a&op=delete&k=key1")
-	if got := expectOK(t, s2, "/do?name=a&op=get&k=key1"); got != "<undefined>" {
+	h2.ok("/do?name=a&op=delete&k=key1")
+	if got := h2.ok("/do?name=a&op=get&k=key1"); got != "<none>" {
 		t.Fatalf("after delete: %q", got)
 	}
-	expectOK(t, s2, "/do?name=a&op=deleteAll")
-	if got := expectOK(t, s2, "/do?name=a&op=list&prefix="); got != "" {
+	h2.ok("/do?name=a&op=deleteAll")
+	if got := h2.ok("/do?name=a&op=list&prefix="); got != "" {
 		t.Fatalf("after deleteAll: %q", got)
 	}
-	if got := expectOK(t, s2, "/do?name=b&op=get&k=key1"); got != "other" {
+	if got := h2.ok("/do?name=b&op=get&k=key1"); got != "other" {
 		t.Fatalf("objects share storage: %q", got)
+	}
+	if got := h2.ok("/do?name=b&op=too-many"); got != "error=invalid" {
+		t.Fatalf("129 keys in one put: %q", got)
+	}
+}
+
+// TestObjectCall checks what an object receives: its role, id and instance token from the host, the path as
+// the url, headers (lower-case) and body; and a call from one object to another.
+func TestObjectCall(t *testing.T) {
+	h := newHost(t, Options{})
+	got := h.ok("/do?name=x&op=whoami")
+	f := strings.Fields(got)
+	if len(f) != 7 || f[0] != IDFromName(contract.ClassChain, "x") || len(f[1]) != 32 ||
+		f[3] != "role=chain" || f[4] != "url=https://object/?name=x&op=whoami" || f[6] != "from=worker" {
+		t.Fatal(got)
+	}
+	if !strings.Contains(got, " body=from-worker from=worker") {
+		t.Fatal(got)
+	}
+	worker := strings.TrimPrefix(strings.Fields(h.ok("/whoami"))[3], "runtime=")
+	if f[2] == worker {
+		t.Fatal("the objects share the worker's runtime")
+	}
+	up := strings.Fields(h.ok("/do?name=x&op=call-upstream"))
+	if up[0] != IDFromName(contract.ClassUpstream, "x") || up[3] != "role=upstream" || up[2] != f[2] || up[6] != "from=chain" {
+		t.Fatal(up)
+	}
+	if st := h.Stats(); st.Instances != 2 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// TestObjectCallsInOrder sends calls to one instance before any is answered: the instance sees them in order.
+func TestObjectCallsInOrder(t *testing.T) {
+	h := newHost(t, Options{})
+	want := make([]string, 30)
+	for i := range want {
+		want[i] = fmt.Sprint(i)
+	}
+	if got := h.ok("/do-order?name=ord&n=30"); got != strings.Join(want, ",") {
+		t.Fatal(got)
+	}
+}
+
+func TestObjectTimeoutAndCrash(t *testing.T) {
+	h := newHost(t, Options{})
+	if code, got := h.do("GET", "/do?name=slow&op=slow&ms=2000&timeout=100", nil); code != 502 || got != "error=timeout" {
+		t.Fatalf("%d %s", code, got)
+	}
+	who1 := strings.Fields(h.ok("/do?name=c&op=whoami"))
+	code, body := h.do("GET", "/do?name=c&op=panic", nil)
+	if code != 500 || body != contract.InternalErrorBody {
+		t.Fatalf("a crashed object answers 500: %d %s", code, body)
+	}
+	who2 := strings.Fields(h.ok("/do?name=c&op=whoami"))
+	if who1[0] != who2[0] || who1[1] == who2[1] || who1[2] == who2[2] {
+		t.Fatalf("after the crash: same id, new instance and runtime: %v / %v", who1, who2)
+	}
+	st := h.Stats()
+	if objects := st.Runtimes[len(st.Runtimes)-1]; objects.Name != "objects" || objects.Starts != 2 {
+		t.Fatalf("%+v", st.Runtimes)
+	}
+	for _, rs := range st.Runtimes[:len(st.Runtimes)-1] {
+		if rs.Starts != 1 {
+			t.Fatalf("a worker runtime restarted: %+v", st.Runtimes)
+		}
 	}
 }
 
 // waitFor polls the probe's alarm log of instance name until it equals want.
-func waitFor(t *testing.T, s *Server, name, want string, within time.Duration) {
+func waitFor(t *testing.T, h *testHost, name, want string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	got := ""
 	for time.Now().Before(deadline) {
-		got = expectOK(t, s, "/do?name="+name+"&op=get&k=alarms")
+		got = h.ok("/do?name=" + name + "&op=get&k=alarms")
 		if got == want {
 			return
 		}
@@ -60,27 +129,54 @@ func waitFor(t *testing.T, s *Server, name, want string, within time.Duration) {
 }
 
 func TestAlarmFiresAndRetries(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
-	expectOK(t, s, "/do?name=al&op=put&k=fail&v=yes")
-	expectOK(t, s, "/do?name=al&op=setAlarm&in=20")
-	if got := expectOK(t, s, "/do?name=al&op=getAlarm"); got != "set" {
+	h := newHost(t, Options{})
+	h.ok("/do?name=al&op=put&k=fail&v=yes")
+	h.ok("/do?name=al&op=setAlarm&in=20")
+	if got := h.ok("/do?name=al&op=getAlarm"); got != "set" {
 		t.Fatal(got)
 	}
-	waitFor(t, s, "al", "chain:0", 2*time.Second)
-	waitFor(t, s, "al", "chain:0,chain:1", 4*time.Second) // first retry after 2 s
-	expectOK(t, s, "/do?name=al&op=put&k=fail&v=no")
-	waitFor(t, s, "al", "chain:0,chain:1,chain:2", 6*time.Second) // second after 4 s more, succeeds
+	waitFor(t, h, "al", "chain:0", 2*time.Second)
+	waitFor(t, h, "al", "chain:0,chain:1", 4*time.Second) // first retry after 2 s
+	h.ok("/do?name=al&op=put&k=fail&v=no")
+	waitFor(t, h, "al", "chain:0,chain:1,chain:2", 6*time.Second) // second after 4 s more, succeeds
 	time.Sleep(100 * time.Millisecond)
-	if got := expectOK(t, s, "/do?name=al&op=getAlarm"); got != "none" {
+	if got := h.ok("/do?name=al&op=getAlarm"); got != "none" {
 		t.Fatalf("alarm after success: %s", got)
+	}
+	if st := h.Stats(); st.Alarms != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func TestAlarmDeleted(t *testing.T) {
+	h := newHost(t, Options{})
+	h.ok("/do?name=d&op=setAlarm&in=300")
+	h.ok("/do?name=d&op=deleteAlarm")
+	time.Sleep(500 * time.Millisecond)
+	if got := h.ok("/do?name=d&op=get&k=alarms"); got != "<none>" {
+		t.Fatalf("a deleted alarm fired: %s", got)
 	}
 }
 
 func TestAlarmSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := newServer(t, "probe", dir, nil)
-	expectOK(t, s, "/do?name=r&op=setAlarm&in=800")
-	s.Close()
-	s2, _ := newServer(t, "probe", dir, nil)
-	waitFor(t, s2, "r", "chain:0", 5*time.Second)
+	h := newHost(t, Options{StateDir: dir})
+	h.ok("/do?name=r&op=setAlarm&in=800")
+	h.Close()
+	h2 := newHost(t, Options{StateDir: dir})
+	waitFor(t, h2, "r", "chain:0", 5*time.Second)
+}
+
+// TestStorageOrder writes one key from many concurrent calls of one instance; every write lands, and reads
+// see the last.
+func TestStorageOrder(t *testing.T) {
+	h := newHost(t, Options{})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { h.ok(fmt.Sprintf("/do?name=so&op=put&k=k%02d&v=%d", i, i)) })
+	}
+	wg.Wait()
+	if got := strings.Count(h.ok("/do?name=so&op=list&prefix=k"), "="); got != 20 {
+		t.Fatalf("%d keys", got)
+	}
 }

@@ -1,56 +1,98 @@
 package server
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// TestReferenceTableFlat sends many requests and checks that the JS values Go holds return to their baseline
-// once Go has collected its garbage (finalizeRef), and that memory stops growing.
+// TestReferenceTableFlat sends many calls of every kind (client requests, object calls with storage, fetch and
+// sleep operations) and checks that, once Go has collected its garbage, the JS values it holds are back to
+// their baseline in every runtime, that Go's live heap did not grow, that no call or timer is left, and that memory stops growing. In runtimes that
+// live for the isolate anything a call leaves behind is a leak.
 func TestReferenceTableFlat(t *testing.T) {
 	n := 20000
 	if testing.Short() {
 		n = 2000
 	}
 	if v, err := strconv.Atoi(os.Getenv("EVMLB_FLAT_REQUESTS")); err == nil && v > 0 {
-		n = v // e.g. 100000 for the figure issue 3 asks for: go test ./host/internal/server -run Flat -v
+		n = v // e.g. 100000: go test ./host/internal/server -run Flat -v
 	}
-	s, _ := newServer(t, "probe", "", nil)
+	up := upstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up") })
+	h := newHost(t, Options{WorkerRuntimes: 2})
+	fetch := fetchPath(up.URL)
 	mix := func(i int) {
-		switch i % 4 {
+		switch i % 5 {
 		case 0:
-			do(t, s, "POST", "/echo", strings.NewReader("hello"))
+			if code, _ := h.do("POST", "/echo", strings.NewReader("hello")); code != 200 {
+				t.Fatal(code)
+			}
 		case 1:
-			expectOK(t, s, "/headers")
+			h.ok("/whoami")
 		case 2:
-			expectOK(t, s, "/do?name=flat&op=get&k=x")
+			h.ok("/do?name=flat&op=get&k=x")
+		case 3:
+			h.ok("/sleep-op?ms=0")
 		default:
-			expectOK(t, s, "/stream?n=2&delay=0")
+			h.ok(fetch)
 		}
 	}
-	for i := range 2000 { // warm up: the Go heap grows to its working size
+	// gc has every runtime collect its garbage twice and returns each one's live Go heap (with warm, after
+	// growing the heap to its working size first).
+	gc := func(warm string) map[string]int {
+		heaps := map[string]int{}
+		record := func(s string) {
+			var tok string
+			var heap int
+			fmt.Sscanf(s, "runtime=%s heap=%d", &tok, &heap)
+			heaps[tok] = heap
+		}
+		for range 2 * len(h.workers) { // ties go round-robin: every worker runtime collects, twice
+			record(h.ok("/gc?warm=" + warm))
+		}
+		h.ok("/do?name=flat&op=gc&warm=" + warm)
+		record(h.ok("/do?name=flat&op=gc"))
+		if len(heaps) != len(h.workers)+1 {
+			t.Fatalf("not every runtime collected: %v", heaps)
+		}
+		return heaps
+	}
+	for i := range 1000 {
 		mix(i)
 	}
-	expectOK(t, s, "/gc")
-	expectOK(t, s, "/gc")
-	base := s.Stats()
+	gc("1")
+	heapsBefore := gc("")
+	base := h.Stats()
 	for i := range n {
 		mix(i)
 	}
-	expectOK(t, s, "/gc")
-	expectOK(t, s, "/gc")
-	after := s.Stats()
-	t.Logf("after %d requests: refs %d → %d, memory %d → %d bytes, timers %d → %d",
-		n, base.LiveRefs, after.LiveRefs, base.MemoryBytes, after.MemoryBytes, base.Timers, after.Timers)
-	if after.LiveRefs > base.LiveRefs+16 {
-		t.Fatalf("reference table grew: %d → %d", base.LiveRefs, after.LiveRefs)
+	heapsAfter := gc("")
+	after := h.settled()
+	t.Logf("Go heaps after GC: %v → %v", heapsBefore, heapsAfter)
+	for tok, b := range heapsBefore {
+		if a := heapsAfter[tok]; a > b+64<<10 {
+			t.Errorf("runtime %s: the Go heap grew: %d → %d bytes", tok, b, a)
+		}
 	}
-	if after.MemoryBytes > base.MemoryBytes*3/2 {
-		t.Fatalf("memory grew: %d → %d", base.MemoryBytes, after.MemoryBytes)
+	for i, b := range base.Runtimes {
+		a := after.Runtimes[i]
+		t.Logf("%s after %d requests: refs %d → %d, memory %d → %d bytes, timers %d → %d",
+			a.Name, n, b.LiveRefs, a.LiveRefs, b.MemoryBytes, a.MemoryBytes, b.Timers, a.Timers)
+		if a.LiveRefs > b.LiveRefs+16 {
+			t.Errorf("%s: reference table grew: %d → %d", a.Name, b.LiveRefs, a.LiveRefs)
+		}
+		if a.MemoryBytes > b.MemoryBytes*3/2 {
+			t.Errorf("%s: memory grew: %d → %d", a.Name, b.MemoryBytes, a.MemoryBytes)
+		}
+		if a.Timers > b.Timers+2 {
+			t.Errorf("%s: timers grew: %d → %d", a.Name, b.Timers, a.Timers)
+		}
 	}
-	if after.Starts != 1 || after.Instances != 1 {
+	if after.Starts != len(after.Runtimes) || after.Instances != 1 || after.Calls != 0 {
 		t.Fatalf("%+v", after)
 	}
 }

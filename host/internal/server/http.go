@@ -3,137 +3,108 @@ package server
 import (
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
-	"github.com/evmlb/evmlb/host/internal/jsrt"
-	"github.com/evmlb/evmlb/host/internal/jsworld"
 	"github.com/evmlb/evmlb/internal/contract"
 )
 
-// head is the status and headers of Go's Response, and its body stream.
-type head struct {
-	status int
-	header http.Header
-	body   *jsworld.ReadableStream
-}
-
-// chunk is one read of a body.
-type chunk struct {
-	data []byte
-	done bool
-	err  string
-}
-
+// serveHTTP is the worker entry: one fetch call with role "worker" on a runtime of the pool. This goroutine is
+// the call's handler until the answer is out; background operations after that run on goroutines of their own.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// No write deadline while Go works on the answer (up to a chain's request_timeout): clear what the previous
-	// request of this connection left. writing sets one before each write. Not every ResponseWriter supports
-	// deadlines (httptest's recorder does not); those go without.
+	// request of this connection left, and set one only for writing the answer (WriteStallTimeout). Not every
+	// ResponseWriter supports deadlines (httptest's recorder does not); those go without.
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	stall := or(s.opts.WriteStallTimeout, DefaultWriteStallTimeout)
-	writing := func() { _ = rc.SetWriteDeadline(time.Now().Add(stall)) }
-	inst, err := s.instance()
+	sl := s.pick()
+	rt, err := sl.get()
 	if err != nil {
 		s.logf("start: %v", err)
 		internalError(w)
 		return
 	}
-	heads := make(chan head, 1)
-	fails := make(chan string, 1)
-	ok := inst.loop.Post(func() {
-		req := inst.world.IncomingRequest(r)
-		inst.world.HandleRequest(req).Then(func(v jsrt.Value) {
-			res, ok := jsworld.ResponseOf(v)
-			if !ok {
-				fails <- "handleRequest did not resolve to a Response"
-				return
-			}
-			heads <- head{status: res.Status, header: res.Headers.HTTP(), body: res.Body}
-		}, func(reason jsrt.Value) { fails <- jsworld.ErrorMessage(reason) })
-	})
-	if !ok {
-		s.logf("request: Go runtime is not running")
-		internalError(w)
-		return
+	body, tooLarge, err := readBody(r, rt.maxBody)
+	if err != nil {
+		return // the client went away
 	}
-	var h head
-	select {
-	case h = <-heads:
-	case msg := <-fails:
-		s.logf("request %s %s failed: %s", r.Method, r.URL.Path, msg)
-		internalError(w)
-		return
-	case <-inst.dead:
-		s.logf("request %s %s failed: Go runtime exited", r.Method, r.URL.Path)
-		internalError(w)
-		return
-	case <-r.Context().Done():
-		return
+	x := &executor{owned: true, wake: make(chan struct{}, 1)}
+	c := s.newCall(rt, x, kindFetch, contract.RoleWorker)
+	c.what = "request " + r.Method + " " + r.URL.Path
+	var reply *result
+	c.answerTo = func(res result) { reply = &res }
+	sl.calls.Add(1)
+	sl.served.Add(1)
+	c.onEnd = func() { sl.calls.Add(-1) }
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
 	}
-	for k, vs := range h.header {
-		w.Header()[k] = vs
+	headers := rt.selectHeaders(func(name string) []string { return r.Header.Values(name) })
+	rt.beginCall(c, callMeta(kindFetch, contract.RoleWorker, "", "", r.Method,
+		scheme+"://"+r.Host+r.URL.RequestURI(), tooLarge, 0, headers), body)
+	for !c.answered && !c.ended {
+		evs, ok := x.wait(r.Context().Done())
+		if !ok {
+			break
+		}
+		run(evs)
 	}
-	writing()
-	w.WriteHeader(h.status)
-	if h.body != nil {
-		s.streamBody(w, r, inst, h.body, writing)
+	answer := reply
+	x.release()
+	if answer != nil {
+		_ = rc.SetWriteDeadline(time.Now().Add(stall))
+		writeAnswer(w, answer)
 	}
 }
 
-// streamBody copies the JS body to w chunk by chunk, flushing each; a client that goes away, or that does not take
-// a chunk within the write deadline set by writing, cancels it.
-func (s *Server) streamBody(w http.ResponseWriter, r *http.Request, inst *instance, body *jsworld.ReadableStream, writing func()) {
-	flusher, _ := w.(http.Flusher)
-	chunks := make(chan chunk, 1)
-	read := func() {
-		body.Read().Then(func(v jsrt.Value) {
-			if jsrt.Truthy(jsrt.Get(v, "done")) {
-				chunks <- chunk{done: true}
-				return
-			}
-			u, ok := jsrt.Get(v, "value").(*jsrt.Uint8Array)
-			if !ok {
-				chunks <- chunk{err: "body chunk is not a Uint8Array"}
-				return
-			}
-			chunks <- chunk{data: append([]byte(nil), u.Bytes()...)}
-		}, func(reason jsrt.Value) { chunks <- chunk{err: jsworld.ErrorMessage(reason)} })
+// readBody reads the client's body, never more than max+1 bytes: nil when there is none, tooLarge (and nil)
+// when it is longer than max.
+func readBody(r *http.Request, max int64) (body []byte, tooLarge bool, err error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, false, nil
 	}
-	for {
-		if !inst.loop.Post(read) {
-			return
-		}
-		select {
-		case c := <-chunks:
-			if c.err != "" {
-				s.logf("response body of %s %s failed: %s", r.Method, r.URL.Path, c.err)
-				panic(http.ErrAbortHandler) // the client sees a truncated body, not a complete one
-			}
-			if c.done {
-				return
-			}
-			writing()
-			if _, err := w.Write(c.data); err != nil {
-				inst.loop.Post(func() { body.Cancel(jsrt.Undefined) })
-				return
-			}
-			if flusher != nil {
-				flusher.Flush()
-			}
-		case <-inst.dead:
-			panic(http.ErrAbortHandler)
-		case <-r.Context().Done():
-			inst.loop.Post(func() { body.Cancel(jsrt.Undefined) })
-			return
-		}
+	if r.ContentLength > max {
+		return nil, true, nil
+	}
+	b, err := readLimited(r.Body, r.ContentLength, max)
+	switch {
+	case err == errLimit:
+		return nil, true, nil
+	case err != nil:
+		return nil, false, err
+	case len(b) == 0:
+		return nil, false, nil
+	}
+	return b, false, nil
+}
+
+// hopByHop are the headers of Go's answer the host does not pass on: the connection is the host's.
+var hopByHop = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Trailer", "Content-Length"}
+
+func writeAnswer(w http.ResponseWriter, a *result) {
+	h := w.Header()
+	for i := 0; i+1 < len(a.headers); i += 2 {
+		h.Add(a.headers[i], a.headers[i+1])
+	}
+	for _, k := range hopByHop {
+		delete(h, k)
+	}
+	if !nullBodyStatus(a.status) {
+		h["Content-Length"] = []string{strconv.Itoa(len(a.body))}
+	}
+	w.WriteHeader(a.status)
+	if len(a.body) > 0 {
+		w.Write(a.body)
 	}
 }
 
 // internalError answers HTTP 500 with the contract's JSON-RPC error body.
 func internalError(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusInternalServerError)
-	w.Write([]byte(contract.InternalErrorBody))
+	r := internalErrorResult()
+	writeAnswer(w, &r)
 }
 
 func unwrapPathError(err error) error {

@@ -1,5 +1,5 @@
 // Package server runs the balancer's wasm program on wazero and serves it over HTTP: the wazero host of
-// CONTRACT.md.
+// CONTRACT.md (version 3).
 //
 // In-process use (the end-to-end tests do this):
 //
@@ -12,10 +12,17 @@
 //	defer srv.Close()
 //	ts := httptest.NewServer(srv.Handler()) // or srv.Serve(listener)
 //
-// New compiles the module and starts the Go runtime (one per Server, never one per request), waits for
-// workers.ready and checks binding.contractVersion. If the program exits or traps, calls in flight get HTTP 500
-// with contract.InternalErrorBody and the next call starts a new runtime (new Durable Object instance tokens,
-// same storage; persisted alarms are re-armed).
+// As in production, the Worker role runs in a pool of Go runtimes (Options.WorkerRuntimes, one per core by
+// default; each request goes to the least busy) and every Durable Object in one runtime of its own; nothing is
+// shared between runtimes but messages (byte copies). New compiles the module, starts every runtime, waits for
+// workers.ready and checks what Go registered on context.binding. A runtime whose program exits or traps fails
+// the calls it was running (HTTP 500 with contract.InternalErrorBody) and is started again by the next call
+// that needs it (the objects runtime with new instance tokens, the same storage; alarms stay armed).
+//
+// The host is stricter than workerd, never looser: a protocol violation (an unknown message, an operation of
+// a call that ended, storage from a worker call, any use of the I/O globals of earlier versions) is logged as
+// one line starting with "evmlb host: protocol violation:", fails the call and is counted in
+// Stats().Violations, which tests assert is zero.
 package server
 
 import (
@@ -27,7 +34,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -49,13 +58,16 @@ type Options struct {
 	Env map[string]string
 	// Log receives Go's fd 1 and 2 and the host's own lines; nil is os.Stderr.
 	Log io.Writer
-	// Client sends the program's outbound fetches; nil is a default client.
+	// Client sends the program's fetch operations; nil is a client kept for the host's life. Redirects are
+	// never followed whatever the client says.
 	Client *http.Client
 	// StartTimeout bounds the wait for workers.ready; 0 is 60 s.
 	StartTimeout time.Duration
-	// MemoryLimitMB caps the program's linear memory (workerd allows an isolate 128 MB); 0 is wazero's 4 GiB.
+	// MemoryLimitMB caps the linear memory of each runtime (workerd allows an isolate 128 MB); 0 is wazero's
+	// 4 GiB.
 	MemoryLimitMB int
-
+	// WorkerRuntimes is the size of the Worker role's pool; 0 is runtime.NumCPU().
+	WorkerRuntimes int
 	// Bounds of Serve's HTTP server, each 0 for its default (DEVELOPMENT.md says why these):
 	//
 	// ReadHeaderTimeout bounds reading a request's headers (DefaultReadHeaderTimeout); ReadTimeout reading the
@@ -100,10 +112,22 @@ type Server struct {
 	compiled wazero.CompiledModule
 	db       *store.DB
 	tmpState string
+	client   *http.Client
+	ctx      context.Context // canceled by Close: ends fetch operations
+	cancel   context.CancelFunc
+
+	workers []*slot
+	objects *slot
+	next    atomic.Uint64 // round-robin start of the least-busy scan
+
+	violations atomic.Int64
+
+	objMu     sync.Mutex
+	queues    map[string]*serialQueue // storage queues by object id
+	alarms    map[string]*armedAlarm  // armed alarms by object id
+	alarmsOff bool                    // closed
 
 	mu      sync.Mutex
-	cur     *instance
-	starts  int
 	closed  bool
 	servers []*http.Server
 }
@@ -111,9 +135,11 @@ type Server struct {
 // ErrContractVersion is wrapped by New when the program implements another contract version.
 var ErrContractVersion = errors.New("contract version mismatch")
 
-// New loads and compiles the program, opens the state and starts the runtime.
+// New loads and compiles the program, opens the state and starts the runtimes.
 func New(opts Options) (*Server, error) {
-	s := &Server{opts: opts, log: opts.Log}
+	s := &Server{opts: opts, log: opts.Log, client: newClient(opts.Client),
+		queues: map[string]*serialQueue{}, alarms: map[string]*armedAlarm{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = os.Stderr
 	}
@@ -155,9 +181,32 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("compile %s: %v", opts.WasmPath, err)
 	}
 	s.compiled = compiled
-	if _, err := s.instance(); err != nil {
+
+	n := opts.WorkerRuntimes
+	if n <= 0 {
+		n = goruntime.NumCPU()
+	}
+	for i := range n {
+		s.workers = append(s.workers, &slot{s: s, name: fmt.Sprintf("worker-%d", i)})
+	}
+	s.objects = &slot{s: s, name: "objects"}
+	slots := append(append([]*slot(nil), s.workers...), s.objects)
+	errs := make([]error, len(slots))
+	var wg sync.WaitGroup
+	for i, sl := range slots {
+		wg.Go(func() { _, errs[i] = sl.get() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		s.Close()
-		return nil, err
+		for _, e := range errs { // one line: the first error says it
+			if e != nil {
+				return nil, e
+			}
+		}
+	}
+	if err := s.armPersisted(); err != nil {
+		s.logf("re-arming alarms: %v", err)
 	}
 	return s, nil
 }
@@ -182,30 +231,23 @@ func (s *Server) openState() error {
 func (s *Server) closeState() {
 	if s.db != nil {
 		s.db.Close()
-		s.db = nil
 	}
 	if s.tmpState != "" {
 		os.RemoveAll(s.tmpState)
 	}
 }
 
-// instance returns the live runtime, starting one if there is none.
-func (s *Server) instance() (*instance, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errors.New("server closed")
+// pick returns the least busy runtime slot of the pool, scanning from a round-robin start so that ties spread.
+func (s *Server) pick() *slot {
+	n := uint64(len(s.workers))
+	start := s.next.Add(1)
+	best := s.workers[start%n]
+	for i := uint64(1); i < n && best.calls.Load() > 0; i++ {
+		if sl := s.workers[(start+i)%n]; sl.calls.Load() < best.calls.Load() {
+			best = sl
+		}
 	}
-	if s.cur != nil && !s.cur.isDead() {
-		return s.cur, nil
-	}
-	inst, err := s.start()
-	if err != nil {
-		return nil, err
-	}
-	s.cur = inst
-	s.starts++
-	return inst, nil
+	return best
 }
 
 // Handler is the HTTP handler of the worker entry.
@@ -233,20 +275,39 @@ func (s *Server) Serve(l net.Listener) error {
 	return hs.Serve(l)
 }
 
-// Close stops serving, the runtime and the state.
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close stops serving, the runtimes, the alarms and the state.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	servers, cur := s.servers, s.cur
-	s.servers, s.cur = nil, nil
+	servers := s.servers
+	s.servers = nil
 	s.mu.Unlock()
 	for _, hs := range servers {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		hs.Shutdown(ctx)
 		cancel()
 	}
-	if cur != nil {
-		cur.stop()
+	s.objMu.Lock()
+	s.alarmsOff = true
+	for id, a := range s.alarms {
+		a.timer.Stop()
+		delete(s.alarms, id)
+	}
+	s.objMu.Unlock()
+	s.cancel()
+	for _, sl := range append(append([]*slot(nil), s.workers...), s.objects) {
+		if sl == nil {
+			continue
+		}
+		if rt, _ := sl.current(); rt != nil {
+			rt.stop()
+		}
 	}
 	if s.wz != nil {
 		s.wz.Close(context.Background())
@@ -255,31 +316,74 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Stats describe the live runtime, for tests and benchmarks.
-type Stats struct {
-	Starts      int    // runtimes started so far
+// RuntimeStats describe one runtime of the host.
+type RuntimeStats struct {
+	Name        string // worker-0, worker-1, …, objects
+	Starts      int    // runtimes started in this slot so far
+	Served      int64  // calls begun in this slot
+	Calls       int    // calls in flight
 	LiveRefs    int    // JS values Go holds references to
 	MemoryBytes uint32 // the program's linear memory
-	Instances   int    // live Durable Object instances
-	Alarms      int    // armed alarms
-	Timers      int    // pending timers on the event loop
+	Timers      int    // Go's pending timers on the event loop
 }
 
-// Stats reads the live runtime's figures (zero values when none is running).
+// Stats describe the host, for tests and benchmarks: per runtime and in total.
+type Stats struct {
+	Runtimes    []RuntimeStats
+	Starts      int    // runtimes started so far, all slots
+	LiveRefs    int    // total
+	MemoryBytes uint64 // total linear memory
+	Timers      int    // total
+	Calls       int    // total calls in flight
+	Instances   int    // live Durable Object instances
+	Alarms      int    // armed alarms
+	Violations  int64  // protocol violations so far (each was logged)
+}
+
+// Stats reads every runtime's figures (zero values for a slot with no live runtime).
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	cur, st := s.cur, Stats{Starts: s.starts}
-	s.mu.Unlock()
-	if cur == nil {
-		return st
-	}
-	cur.loop.Do(func() {
-		if cur.gort != nil {
-			st.LiveRefs, st.MemoryBytes = cur.gort.LiveRefs(), cur.gort.MemoryBytes()
+	st := Stats{Violations: s.violations.Load()}
+	for _, sl := range append(append([]*slot(nil), s.workers...), s.objects) {
+		rt, starts := sl.current()
+		rs := RuntimeStats{Name: sl.name, Starts: starts, Served: sl.served.Load()}
+		if rt != nil && !rt.isDead() {
+			rt.loop.Do(func() {
+				if rt.gort != nil {
+					rs.LiveRefs, rs.MemoryBytes = rt.gort.LiveRefs(), rt.gort.MemoryBytes()
+				}
+				rs.Timers = rt.loop.Timers()
+			})
+			rt.mu.Lock()
+			rs.Calls = len(rt.calls)
+			if sl == s.objects {
+				st.Instances = len(rt.instances)
+			}
+			rt.mu.Unlock()
 		}
-		st.Instances, st.Alarms, st.Timers = cur.world.Instances(), cur.world.PendingAlarms(), cur.loop.Timers()
-	})
+		st.Runtimes = append(st.Runtimes, rs)
+		st.Starts += rs.Starts
+		st.LiveRefs += rs.LiveRefs
+		st.MemoryBytes += uint64(rs.MemoryBytes)
+		st.Timers += rs.Timers
+		st.Calls += rs.Calls
+	}
+	s.objMu.Lock()
+	st.Alarms = len(s.alarms)
+	s.objMu.Unlock()
 	return st
+}
+
+// violation logs a protocol violation, counts it and fails the call (when there is one: c's handler only).
+func (s *Server) violation(c *call, format string, args ...any) {
+	s.violations.Add(1)
+	what := fmt.Sprintf(format, args...)
+	if c != nil {
+		what += " (" + c.what + ")"
+	}
+	fmt.Fprintf(s.log, "evmlb host: protocol violation: %s\n", what)
+	if c != nil {
+		c.fail("protocol violation: " + what)
+	}
 }
 
 func (s *Server) logf(format string, args ...any) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 )
 
 var (
-	programs = map[string]string{}
+	probe    string // the probe program's wasm
 	cacheDir string // a compilation cache shared by the tests, so each start does not recompile
 )
 
@@ -28,13 +29,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	cacheDir = dir
-	for _, name := range []string{"probe", "workers"} {
-		p, err := testprog.Build(name)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		programs[name] = p
+	if probe, err = testprog.Build("probe"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -59,188 +56,231 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// newServer starts a host for a test program with its own state directory.
-func newServer(t testing.TB, program, stateDir string, env map[string]string) (*Server, *syncBuffer) {
+// testHost is a host serving the probe. When the test ends it must have seen exactly the protocol violations
+// the test expected (none unless it said otherwise).
+type testHost struct {
+	*Server
+	t          testing.TB
+	log        *syncBuffer
+	violations int64
+}
+
+// newHost starts a host for the probe; opts' zero fields get test defaults (own state, shared cache).
+func newHost(t testing.TB, opts Options) *testHost {
 	t.Helper()
-	log := &syncBuffer{}
-	if stateDir == "" {
-		stateDir = t.TempDir()
+	h := &testHost{t: t, log: &syncBuffer{}}
+	if opts.WasmPath == "" {
+		opts.WasmPath = probe
 	}
-	s, err := New(Options{WasmPath: programs[program], StateDir: stateDir, CacheDir: cacheDir, Env: env, Log: log})
+	if opts.StateDir == "" {
+		opts.StateDir = t.TempDir()
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = cacheDir
+	}
+	if opts.Log == nil {
+		opts.Log = h.log
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.Server = s
 	t.Cleanup(func() { s.Close() })
-	return s, log
+	t.Cleanup(func() { // runs first
+		if got := s.Stats().Violations; got != h.violations {
+			t.Errorf("%d protocol violations, want %d; log:\n%s", got, h.violations, h.log)
+		}
+	})
+	return h
 }
 
-// get runs one request through the handler in process.
-func do(t testing.TB, s *Server, method, target string, body io.Reader, hdr ...string) (int, string) {
-	t.Helper()
+// expectViolation waits until the host has counted one more violation and logged what.
+func (h *testHost) expectViolation(what string) {
+	h.t.Helper()
+	h.violations++
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Stats().Violations < h.violations && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := h.Stats().Violations; got != h.violations {
+		h.t.Fatalf("%d violations, want %d; log:\n%s", got, h.violations, h.log)
+	}
+	if !strings.Contains(h.log.String(), "evmlb host: protocol violation: "+what) {
+		h.t.Fatalf("log lacks the violation %q:\n%s", what, h.log)
+	}
+}
+
+// settled waits until no call is in flight (a call may go on briefly after its answer) and returns the stats.
+func (h *testHost) settled() Stats {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := h.Stats()
+		if st.Calls == 0 {
+			return st
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("calls still in flight: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// do runs one request through the handler in process.
+func (h *testHost) do(method, target string, body io.Reader, hdr ...string) (int, string) {
+	h.t.Helper()
 	req := httptest.NewRequest(method, target, body)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, req)
+	h.Handler().ServeHTTP(rec, req)
 	return rec.Code, rec.Body.String()
 }
 
-func expectOK(t testing.TB, s *Server, target string) string {
-	t.Helper()
-	code, body := do(t, s, "GET", target, nil)
+func (h *testHost) ok(target string) string {
+	h.t.Helper()
+	code, body := h.do("GET", target, nil)
 	if code != 200 {
-		t.Fatalf("GET %s: %d %s", target, code, body)
+		h.t.Fatalf("GET %s: %d %s", target, code, body)
 	}
 	return body
 }
 
 func TestValueRoundTrips(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
-	if got := expectOK(t, s, "/roundtrip"); got != "ok" {
+	h := newHost(t, Options{})
+	if got := h.ok("/roundtrip"); got != "ok" {
 		t.Fatal(got)
 	}
 }
 
 func TestCallbacksReenterGo(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
-	expectOK(t, s, "/reenter")
+	newHost(t, Options{}).ok("/reenter")
 }
 
 func TestPromiseOrderInGo(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
-	expectOK(t, s, "/order")
+	newHost(t, Options{}).ok("/order")
 }
 
+// TestTimers runs Go's own timers and sleep operations, concurrently.
 func TestTimers(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
+	h := newHost(t, Options{})
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if got := expectOK(t, s, "/sleep?ms=200"); got < "200" && len(got) <= 3 {
-				t.Errorf("slept %s ms, want ≥ 200", got)
+	for i := range 20 {
+		path := "/sleep?ms=200"
+		if i%2 == 1 {
+			path = "/sleep-op?ms=200"
+		}
+		wg.Go(func() {
+			code, got := h.do("GET", path, nil)
+			if code != 200 || len(got) < 3 || got < "200" {
+				t.Errorf("%s: %d %q, want ≥ 200 ms", path, code, got)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if d := time.Since(start); d < 200*time.Millisecond || d > 5*time.Second {
 		t.Fatalf("20 concurrent 200 ms sleeps took %v", d)
 	}
+	if got := h.ok("/sleep-abort"); got != "error=aborted" {
+		t.Fatal(got)
+	}
+	h.settled()
 }
 
 func TestEchoLargeBody(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
-	in := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB, many chunks
-	code, out := do(t, s, "POST", "/echo", strings.NewReader(in))
+	h := newHost(t, Options{})
+	in := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB, the probe's maxBodyBytes
+	code, out := h.do("POST", "/echo", strings.NewReader(in))
 	if code != 200 || out != in {
 		t.Fatalf("echo: %d, %d bytes back", code, len(out))
 	}
 }
 
-func TestRoleHeadersOverwritten(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
-	_, got := do(t, s, "GET", "/headers", nil, contract.HeaderRole, "chain", contract.HeaderObject, "x", contract.HeaderInstance, "y")
-	if got != "role=worker object=<null> instance=<null>" {
+// TestRequestFields checks the begin call of a client request: method, url, lower-case sorted headers with
+// host, the body, and a role that comes from the host, never the client.
+func TestRequestFields(t *testing.T) {
+	h := newHost(t, Options{})
+	_, got := h.do("POST", "/request?x=1", strings.NewReader("hello"), "X-Custom", "a", "X-Evmlb-Role", "chain")
+	want := "method=POST url=http://example.com/request?x=1 body=5 null=false tooLarge=false " +
+		"headers=x-custom=a;x-evmlb-role=chain" // only binding.requestHeaders
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if _, got := h.do("GET", "/request", nil); !strings.Contains(got, " body=0 null=true tooLarge=false") {
+		t.Fatal(got)
+	}
+	_, got = h.do("GET", "/whoami", nil, contract.HeaderRole, "chain", contract.HeaderObject, "x", contract.HeaderInstance, "y")
+	if !strings.HasPrefix(got, `role=worker object="" instance="" runtime=`) {
 		t.Fatal(got)
 	}
 }
 
-func TestResponseStreams(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
-	ts := httptest.NewServer(s.Handler())
-	defer ts.Close()
-	start := time.Now()
-	res, err := http.Get(ts.URL + "/stream?n=5&delay=150")
-	if err != nil {
-		t.Fatal(err)
+// countingReader counts what the host read of a client body.
+type countingReader struct {
+	mu sync.Mutex
+	n  int
+	r  io.Reader
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.mu.Lock()
+	c.n += n
+	c.mu.Unlock()
+	return n, err
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	h := newHost(t, Options{Env: map[string]string{"PROBE_MAX_BODY": "100"}})
+	if _, got := h.do("POST", "/request", strings.NewReader(strings.Repeat("x", 100))); !strings.Contains(got, "body=100 null=false tooLarge=false") {
+		t.Fatal(got)
 	}
-	defer res.Body.Close()
-	buf := make([]byte, 64)
-	n, _ := res.Body.Read(buf)
-	first := time.Since(start)
-	rest, _ := io.ReadAll(res.Body)
-	total := time.Since(start)
-	if got := string(buf[:n]) + string(rest); got != "chunk-0\nchunk-1\nchunk-2\nchunk-3\nchunk-4\n" {
-		t.Fatalf("body %q", got)
+	if _, got := h.do("POST", "/request", strings.NewReader(strings.Repeat("x", 101))); !strings.Contains(got, "body=0 null=true tooLarge=true") {
+		t.Fatal(got)
 	}
-	if first > total/2 {
-		t.Fatalf("first chunk after %v of %v: the body was buffered, not streamed", first, total)
+	// Of a body of unknown length the host reads no more than maxBodyBytes+1 bytes.
+	cr := &countingReader{r: io.MultiReader(strings.NewReader(strings.Repeat("y", 10<<20)))}
+	if _, got := h.do("POST", "/request", cr); !strings.Contains(got, "body=0 null=true tooLarge=true") {
+		t.Fatal(got)
+	}
+	if cr.n > 101+4096 { // at most one read's worth past the limit
+		t.Fatalf("the host read %d bytes of a body limited to 100", cr.n)
 	}
 }
 
 func TestPanicRecoveredKeepsRuntime(t *testing.T) {
-	s, _ := newServer(t, "probe", "", nil)
-	code, body := do(t, s, "GET", "/panic-recovered", nil)
+	h := newHost(t, Options{WorkerRuntimes: 1})
+	code, body := h.do("GET", "/panic-recovered", nil)
 	if code != 500 || !strings.Contains(body, "recovered") {
 		t.Fatalf("%d %s", code, body)
 	}
-	expectOK(t, s, "/roundtrip")
-	if st := s.Stats(); st.Starts != 1 {
-		t.Fatalf("runtime restarted: %+v", st)
+	h.ok("/roundtrip")
+	if st := h.Stats(); st.Starts != 2 { // the worker and the objects runtime
+		t.Fatalf("a runtime restarted: %+v", st)
 	}
 }
 
 func TestPanicKillsRuntimeThenRestarts(t *testing.T) {
-	s, log := newServer(t, "probe", "", nil)
-	code, body := do(t, s, "GET", "/panic", nil)
+	h := newHost(t, Options{WorkerRuntimes: 2})
+	before := h.ok("/runtime")
+	code, body := h.do("GET", "/panic", nil)
 	if code != 500 || body != contract.InternalErrorBody {
 		t.Fatalf("%d %s", code, body)
 	}
-	expectOK(t, s, "/roundtrip")
-	if st := s.Stats(); st.Starts != 2 {
-		t.Fatalf("starts %d, want 2", st.Starts)
+	if !strings.Contains(h.log.String(), "probe: unrecovered panic") {
+		t.Fatalf("log lacks Go's panic:\n%s", h.log)
 	}
-	if !strings.Contains(log.String(), "probe: unrecovered panic") {
-		t.Fatalf("log lacks Go's panic:\n%s", log)
+	for range 4 {
+		h.ok("/roundtrip")
 	}
-}
-
-func TestRejectionIs500(t *testing.T) {
-	s, log := newServer(t, "probe", "", nil)
-	code, body := do(t, s, "POST", "/reject", strings.NewReader("secret body"))
-	if code != 500 || body != contract.InternalErrorBody {
-		t.Fatalf("%d %s", code, body)
+	st := h.Stats()
+	if st.Starts != 4 || st.Runtimes[2].Starts != 1 || st.Runtimes[0].Starts+st.Runtimes[1].Starts != 3 {
+		t.Fatalf("only the crashed worker runtime restarts: %+v", st.Runtimes)
 	}
-	if l := log.String(); !strings.Contains(l, "rejected on purpose") || strings.Contains(l, "secret body") {
-		t.Fatalf("log: %s", l)
-	}
-}
-
-func TestFetchStreamsBody(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for i := range 3 {
-			fmt.Fprintf(w, "part%d;", i)
-			w.(http.Flusher).Flush()
-			time.Sleep(50 * time.Millisecond)
-		}
-	}))
-	defer up.Close()
-	s, _ := newServer(t, "probe", "", nil)
-	got := expectOK(t, s, "/fetch?url="+up.URL)
-	if !strings.HasPrefix(got, "status=200 chunks=") || !strings.HasSuffix(got, "body=part0;part1;part2;") || strings.HasPrefix(got, "status=200 chunks=1 ") {
-		t.Fatal(got)
-	}
-}
-
-func TestFetchAbortCancelsRequest(t *testing.T) {
-	canceled := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done()
-		close(canceled)
-	}))
-	defer up.Close()
-	s, _ := newServer(t, "probe", "", nil)
-	if got := expectOK(t, s, "/fetch-abort?url="+up.URL); !strings.HasPrefix(got, "aborted: ") {
-		t.Fatal(got)
-	}
-	select {
-	case <-canceled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream request was not canceled")
-	}
+	_ = before
 }
 
 func TestMissingWasm(t *testing.T) {
@@ -251,9 +291,12 @@ func TestMissingWasm(t *testing.T) {
 }
 
 func TestContractVersionChecked(t *testing.T) {
-	_, err := New(Options{WasmPath: programs["probe"], StateDir: t.TempDir(), Env: map[string]string{"PROBE_VERSION": "99"}, Log: io.Discard})
-	if err == nil || !strings.Contains(err.Error(), "implements host contract 99, this host 2") {
+	_, err := New(Options{WasmPath: probe, StateDir: t.TempDir(), CacheDir: cacheDir, Env: map[string]string{"PROBE_VERSION": "2"}, Log: io.Discard})
+	if !errors.Is(err, ErrContractVersion) || !strings.Contains(err.Error(), "implements host contract 2, this host 3") {
 		t.Fatal(err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("not one line: %q", err)
 	}
 }
 
@@ -277,3 +320,5 @@ func TestEnvironment(t *testing.T) {
 		t.Fatal(env, err)
 	}
 }
+
+var _ = http.StatusOK

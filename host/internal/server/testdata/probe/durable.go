@@ -3,120 +3,132 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
-	"syscall/js"
 	"time"
 )
 
-// toDurable forwards /do?name=…&op=… to the CHAIN instance named name.
-func toDurable(q url.Values) (js.Value, error) {
-	ns := global.Get("context").Get("env").Get("CHAIN")
-	stub := ns.Call("get", ns.Call("idFromName", q.Get("name")))
-	init := global.Get("Object").New()
-	init.Set("method", "POST")
-	res, err := await(stub.Call("fetch", global.Get("Request").New("https://do/?"+q.Encode(), init)))
-	if err != nil {
-		return js.Value{}, err
-	}
-	return res, nil
-}
+// appended is what op=append recorded, per instance: the memory of this runtime, gone when it restarts.
+var appended = map[string][]string{}
 
-// durable is the handler of a CHAIN instance: op is one storage call.
-func durable(req js.Value) (js.Value, error) {
-	h := req.Get("headers")
-	id, token := h.Call("get", "x-evmlb-object").String(), h.Call("get", "x-evmlb-instance").String()
-	u, _ := url.Parse(req.Get("url").String())
+// durable serves a call to a Durable Object: op is one storage call or another check.
+func durable(c *call) {
+	u, _ := url.Parse(c.url)
 	q := u.Query()
-	st := global.Get("context").Get("host").Call("state", id)
-	if st.Type() != js.TypeObject {
-		return response(500, "no state for "+id), nil
+	answer := func(status int, body string) {
+		c.respond(status, body)
+		c.done("")
 	}
-	s := st.Get("storage")
-	var out string
-	var err error
+	st := func(m map[string]any) (result, bool) {
+		r := c.storage(m)
+		if r.err != "" {
+			answer(500, "storage: "+r.err+": "+r.msg)
+			return r, false
+		}
+		return r, true
+	}
 	switch q.Get("op") {
 	case "whoami":
-		out = id + " " + token
+		answer(200, fmt.Sprintf("%s %s %s role=%s url=%s body=%s from=%s", c.object, c.instance, token, c.role, c.url,
+			c.body, header(c.headers, "x-custom")))
 	case "put":
-		o := global.Get("Object").New()
-		o.Set(q.Get("k"), q.Get("v"))
-		_, err = await(s.Call("put", o))
-		out = "put"
+		if _, ok := st(map[string]any{"call": "put", "entries": list([]string{q.Get("k"), q.Get("v")})}); ok {
+			answer(200, "put")
+		}
 	case "get":
-		var v js.Value
-		v, err = await(s.Call("get", q.Get("k")))
-		if err == nil {
-			out = fmt.Sprint(v)
+		if r, ok := st(map[string]any{"call": "get", "key": q.Get("k")}); ok {
+			if !r.hasValue {
+				r.value = "<none>"
+			}
+			answer(200, r.value)
 		}
 	case "delete":
-		keys := global.Get("Array").New()
-		keys.Call("push", q.Get("k"))
-		_, err = await(s.Call("delete", keys))
-		out = "deleted"
+		if _, ok := st(map[string]any{"call": "delete", "keys": list([]string{q.Get("k")})}); ok {
+			answer(200, "deleted")
+		}
 	case "list":
-		o := global.Get("Object").New()
-		o.Set("prefix", q.Get("prefix"))
-		var m js.Value
-		m, err = await(s.Call("list", o))
-		if err == nil {
-			entries := global.Get("Array").Call("from", m.Call("entries"))
+		if r, ok := st(map[string]any{"call": "list", "prefix": q.Get("prefix")}); ok {
 			var parts []string
-			for i := 0; i < entries.Length(); i++ {
-				parts = append(parts, entries.Index(i).Index(0).String()+"="+entries.Index(i).Index(1).String())
+			for i := 0; i+1 < len(r.payload); i += 2 {
+				parts = append(parts, r.payload[i]+"="+r.payload[i+1])
 			}
-			out = strings.Join(parts, ",")
+			answer(200, strings.Join(parts, ","))
 		}
 	case "deleteAll":
-		_, err = await(s.Call("deleteAll"))
-		out = "cleared"
+		if _, ok := st(map[string]any{"call": "deleteAll"}); ok {
+			answer(200, "cleared")
+		}
 	case "setAlarm":
 		ms, _ := strconv.Atoi(q.Get("in"))
-		_, err = await(s.Call("setAlarm", float64(time.Now().Add(time.Duration(ms)*time.Millisecond).UnixMilli())))
-		out = "armed"
+		if _, ok := st(map[string]any{"call": "setAlarm", "time": time.Now().Add(time.Duration(ms) * time.Millisecond).UnixMilli()}); ok {
+			answer(200, "armed")
+		}
 	case "getAlarm":
-		var v js.Value
-		v, err = await(s.Call("getAlarm"))
-		if err == nil {
-			out = "none"
-			if v.Type() == js.TypeNumber {
-				out = "set"
+		if r, ok := st(map[string]any{"call": "getAlarm"}); ok {
+			if r.hasValue {
+				answer(200, "set")
+			} else {
+				answer(200, "none")
 			}
 		}
+	case "deleteAlarm":
+		if _, ok := st(map[string]any{"call": "deleteAlarm"}); ok {
+			answer(200, "disarmed")
+		}
+	case "too-many":
+		entries := make([]string, 0, 2*129)
+		for i := range 129 {
+			entries = append(entries, strconv.Itoa(i), "v")
+		}
+		r := c.storage(map[string]any{"call": "put", "entries": list(entries)})
+		answer(200, "error="+r.err)
+	case "append":
+		appended[c.instance] = append(appended[c.instance], q.Get("i"))
+		answer(200, "ok")
+	case "appended":
+		answer(200, strings.Join(appended[c.instance], ","))
+	case "call-upstream":
+		r := c.callObject("UPSTREAM", q.Get("name"), "/?op=whoami", 10000)
+		answer(r.status, string(r.body))
+	case "slow":
+		ms, _ := strconv.Atoi(q.Get("ms"))
+		c.op(map[string]any{"op": "sleep", "ms": ms})
+		answer(200, "slept")
+	case "fetch":
+		r := c.fetch(q.Get("url"), "GET", nil, 10000, 1<<20)
+		answer(200, fmt.Sprintf("status=%d body=%s%s", r.status, r.body, r.err))
+	case "gc":
+		warm(q.Get("warm") != "")
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		answer(200, fmt.Sprintf("runtime=%s heap=%d", token, m.HeapAlloc))
+	case "panic":
+		panic("probe: object panic")
 	default:
-		return response(400, "bad op"), nil
+		answer(400, "bad op")
 	}
-	if err != nil {
-		return response(500, err.Error()), nil
-	}
-	return response(200, out), nil
 }
 
 // alarm appends "role:retry" to the instance's key "alarms"; it fails while the key "fail" is "yes".
-func alarm(role, id string, retry int) error {
-	s := global.Get("context").Get("host").Call("state", id).Get("storage")
-	prev, err := await(s.Call("get", "alarms"))
-	if err != nil {
-		return err
+func alarm(c *call) string {
+	prev := c.storage(map[string]any{"call": "get", "key": "alarms"})
+	if prev.err != "" {
+		return prev.err
 	}
 	log := ""
-	if prev.Type() == js.TypeString {
-		log = prev.String() + ","
+	if prev.hasValue {
+		log = prev.value + ","
 	}
-	o := global.Get("Object").New()
-	o.Set("alarms", log+role+":"+strconv.Itoa(retry))
-	if _, err := await(s.Call("put", o)); err != nil {
-		return err
+	if r := c.storage(map[string]any{"call": "put", "entries": list([]string{"alarms", log + c.role + ":" + strconv.Itoa(c.retry)})}); r.err != "" {
+		return r.err
 	}
-	fail, err := await(s.Call("get", "fail"))
-	if err != nil {
-		return err
+	if fail := c.storage(map[string]any{"call": "get", "key": "fail"}); fail.value == "yes" {
+		return "alarm failed on purpose"
 	}
-	if fail.Type() == js.TypeString && fail.String() == "yes" {
-		return errors.New("alarm failed on purpose")
-	}
-	return nil
+	return ""
 }

@@ -1,20 +1,18 @@
 //go:build js && wasm
 
-// Command probe is a test program for the wazero host written against syscall/js alone: each path of its
-// handleRequest exercises one part of the js/wasm runtime or the JS world, and answers "ok" or what failed.
-// Durable Object calls (role chain) use context.host.state(id).storage; handleAlarm records its calls in
-// storage and rejects while the key "fail" is set.
+// Command probe is a test program for the wazero host that speaks host contract version 3 through syscall/js
+// alone. Each path of a worker call exercises one part of the js/wasm runtime or of the protocol and answers
+// what it saw; some break the protocol on purpose, for the host's strictness tests. Durable Object calls
+// (durable.go) use storage operations; alarm calls record themselves in storage and fail while the key "fail"
+// is "yes".
 package main
 
 import (
-	"errors"
-	"fmt"
-	"net/url"
-	"runtime"
+	"crypto/rand"
+	"encoding/hex"
 	"strconv"
-	"strings"
+	"sync"
 	"syscall/js"
-	"time"
 )
 
 //go:wasmimport workers ready
@@ -23,235 +21,223 @@ func ready()
 var (
 	global  = js.Global()
 	binding = global.Get("context").Get("binding")
+	// token names this runtime: the host's pool tests tell runtimes apart by it.
+	token = func() string {
+		var b [8]byte
+		rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+
+	mu     sync.Mutex
+	calls  = map[int]*call{}
+	nextID int
 )
 
 func main() {
-	version := 2 // PROBE_VERSION in the environment overrides it, to test the host's check
-	if v := global.Get("context").Get("env").Get("PROBE_VERSION"); v.Type() == js.TypeString {
+	env := global.Get("context").Get("env")
+	version := 3 // PROBE_VERSION overrides it, to test the host's check
+	if v := env.Get("PROBE_VERSION"); v.Type() == js.TypeString {
 		version, _ = strconv.Atoi(v.String())
 	}
+	maxBody := 1 << 20
+	if v := env.Get("PROBE_MAX_BODY"); v.Type() == js.TypeString {
+		maxBody, _ = strconv.Atoi(v.String())
+	}
 	binding.Set("contractVersion", version)
-	binding.Set("handleRequest", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		req := args[0]
-		return promise(func() (js.Value, error) { return handle(req) })
-	}))
-	binding.Set("handleAlarm", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		role, id, retry := args[0].String(), args[1].String(), args[2].Int()
-		return promise(func() (js.Value, error) { return js.Undefined(), alarm(role, id, retry) })
-	}))
+	binding.Set("maxBodyBytes", maxBody)
+	binding.Set("requestHeaders", list([]string{"content-type", "x-custom", "x-evmlb-role"}))
+	binding.Set("begin", js.FuncOf(begin))
+	binding.Set("complete", js.FuncOf(complete))
 	ready()
 	select {}
 }
 
-// promise runs fn on a goroutine and settles a JS promise with its result.
-func promise(fn func() (js.Value, error)) js.Value {
-	var exec js.Func
-	exec = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		exec.Release()
-		resolve, reject := args[0], args[1]
-		go func() {
-			v, err := fn()
-			if err != nil {
-				reject.Invoke(global.Get("Error").New(err.Error()))
-				return
-			}
-			resolve.Invoke(v)
-		}()
+// call is a call the host began.
+type call struct {
+	id                                        int
+	kind, role, object, instance, method, url string
+	tooLarge                                  bool
+	retry                                     int
+	headers                                   []string
+	body                                      []byte
+	deliver                                   js.Value
+
+	mu     sync.Mutex
+	nextOp int
+	waits  map[int]chan result
+}
+
+// result is an operation's result, copied out of JS: [error, message, payload…] and the body.
+type result struct {
+	err, msg string
+	payload  []string
+	status   int
+	headers  []string
+	body     []byte
+	value    string
+	hasValue bool
+}
+
+func bytesOf(v js.Value) []byte {
+	if v.IsNull() || v.IsUndefined() {
 		return nil
-	})
-	return global.Get("Promise").New(exec)
+	}
+	b := make([]byte, v.Length())
+	js.CopyBytesToGo(b, v)
+	return b
 }
 
-// await waits for a promise.
-func await(p js.Value) (js.Value, error) {
-	ch := make(chan js.Value, 1)
-	errc := make(chan error, 1)
-	var ok, fail js.Func
-	ok = js.FuncOf(func(_ js.Value, a []js.Value) any { ok.Release(); fail.Release(); ch <- a[0]; return nil })
-	fail = js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ok.Release()
-		fail.Release()
-		errc <- errors.New(a[0].Get("message").String())
+// begin(call, body, deliver): call is the JSON text of [kind, role, object, instance, method, url,
+// bodyTooLarge, retryCount, name1, value1, …].
+func begin(_ js.Value, args []js.Value) any {
+	f, err := decodeStrings(args[0].String())
+	if err != nil || len(f) < 8 {
+		panic("probe: begin: " + args[0].String())
+	}
+	c := &call{kind: f[0], role: f[1], object: f[2], instance: f[3], method: f[4], url: f[5], tooLarge: f[6] != "",
+		headers: f[8:], body: bytesOf(args[1]), deliver: args[2], waits: map[int]chan result{}}
+	c.retry, _ = strconv.Atoi(f[7])
+	mu.Lock()
+	nextID++
+	c.id = nextID
+	calls[c.id] = c
+	mu.Unlock()
+	go serve(c)
+	return c.id
+}
+
+// complete(callId, opId, result, body).
+func complete(_ js.Value, args []js.Value) any {
+	mu.Lock()
+	c := calls[args[0].Int()]
+	mu.Unlock()
+	if c == nil {
+		println("probe: complete for an unknown call")
 		return nil
-	})
-	p.Call("then", ok, fail)
-	select {
-	case v := <-ch:
-		return v, nil
-	case err := <-errc:
-		return js.Value{}, err
 	}
+	f, err := decodeStrings(args[2].String())
+	if err != nil || len(f) < 2 {
+		panic("probe: complete: " + args[2].String())
+	}
+	r := result{err: f[0], msg: f[1], payload: f[2:], body: bytesOf(args[3])}
+	if len(r.payload) > 0 {
+		r.value, r.hasValue = r.payload[0], true
+		r.status, _ = strconv.Atoi(r.payload[0])
+		r.headers = r.payload[1:]
+	}
+	c.mu.Lock()
+	ch := c.waits[args[1].Int()]
+	delete(c.waits, args[1].Int())
+	c.mu.Unlock()
+	if ch == nil {
+		println("probe: complete for an unknown operation")
+		return nil
+	}
+	ch <- r
+	return nil
 }
 
-func response(status int, body string) js.Value {
-	init := global.Get("Object").New()
-	init.Set("status", status)
-	h := global.Get("Headers").New()
-	h.Call("set", "content-type", "text/plain")
-	init.Set("headers", h)
-	b := global.Get("Uint8Array").New(len(body))
-	js.CopyBytesToJS(b, []byte(body))
-	return global.Get("Response").New(b, init)
+func u8(b []byte) js.Value {
+	if b == nil {
+		return js.Null()
+	}
+	u := global.Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(u, b)
+	return u
 }
 
-func text(v js.Value) (string, error) {
-	buf, err := await(v.Call("arrayBuffer"))
-	if err != nil {
-		return "", err
+func list(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
 	}
-	u := global.Get("Uint8Array").New(buf)
-	b := make([]byte, u.Length())
-	js.CopyBytesToGo(b, u)
-	return string(b), nil
+	return out
 }
 
-func handle(req js.Value) (js.Value, error) {
-	u, _ := url.Parse(req.Get("url").String())
-	q := u.Query()
-	role := req.Get("headers").Call("get", "x-evmlb-role")
-	if role.Type() == js.TypeString && role.String() == "chain" {
-		return durable(req)
+// send delivers a message: m's "body" (a Uint8Array or null) goes apart, the rest as JSON text.
+func (c *call) send(m map[string]any) {
+	body := js.Null()
+	if b, ok := m["body"].(js.Value); ok {
+		body = b
 	}
-	check := func(err error) (js.Value, error) {
-		if err != nil {
-			return response(500, err.Error()), nil
+	delete(m, "body")
+	c.deliver.Invoke(encode(m), body)
+}
+
+// start sends an operation and returns its id and where its result will come.
+func (c *call) start(m map[string]any) (int, chan result) {
+	c.mu.Lock()
+	c.nextOp++
+	id := c.nextOp
+	ch := make(chan result, 1)
+	c.waits[id] = ch
+	c.mu.Unlock()
+	m["id"] = id
+	c.send(m)
+	return id, ch
+}
+
+func (c *call) op(m map[string]any) result {
+	_, ch := c.start(m)
+	return <-ch
+}
+
+func (c *call) respond(status int, body string, headers ...string) {
+	c.send(map[string]any{"op": "response", "status": status, "headers": append([]string{"content-type", "text/plain"}, headers...), "body": u8([]byte(body))})
+}
+
+// respondLast answers and ends the call in one message (response with done: true).
+func (c *call) respondLast(status int, body string) {
+	c.send(map[string]any{"op": "response", "status": status, "headers": []string{"content-type", "text/plain"}, "body": u8([]byte(body)), "done": true})
+	c.forget()
+}
+
+func (c *call) forget() {
+	mu.Lock()
+	delete(calls, c.id)
+	mu.Unlock()
+}
+
+func (c *call) done(err string) {
+	m := map[string]any{"op": "done"}
+	if err != "" {
+		m["error"] = err
+	}
+	c.send(m)
+	c.forget()
+}
+
+func (c *call) fetch(url, method string, body []byte, timeout, limit int) result {
+	return c.op(map[string]any{"op": "fetch", "url": url, "method": method, "headers": []string{"x-probe", "1"},
+		"body": u8(body), "timeout": timeout, "limit": limit})
+}
+
+func (c *call) callObject(ns, name, path string, timeout int) result {
+	return c.op(map[string]any{"op": "object", "namespace": ns, "name": name, "method": "POST", "path": path,
+		"headers": []string{"X-Custom", c.role, "x-not-asked-for", "x"}, "body": u8([]byte("from-" + c.role)), "timeout": timeout})
+}
+
+func (c *call) storage(m map[string]any) result {
+	m["op"] = "storage"
+	return c.op(m)
+}
+
+func header(flat []string, name string) string {
+	for i := 0; i+1 < len(flat); i += 2 {
+		if flat[i] == name {
+			return flat[i+1]
 		}
-		return response(200, "ok"), nil
 	}
-	switch u.Path {
-	case "/roundtrip":
-		return check(roundTrip())
-	case "/reenter":
-		return check(reenter())
-	case "/order":
-		return check(order())
-	case "/sleep":
-		ms, _ := strconv.Atoi(q.Get("ms"))
-		start := time.Now()
-		time.Sleep(time.Duration(ms) * time.Millisecond)
-		return response(200, strconv.FormatInt(time.Since(start).Milliseconds(), 10)), nil
-	case "/echo":
-		s, err := text(req)
-		if err != nil {
-			return js.Value{}, err
-		}
-		return response(200, s), nil
-	case "/big":
-		n, _ := strconv.Atoi(q.Get("bytes"))
-		return response(200, strings.Repeat("x", n)), nil
-	case "/headers":
-		h := req.Get("headers")
-		return response(200, fmt.Sprintf("role=%v object=%v instance=%v", h.Call("get", "x-evmlb-role"),
-			h.Call("get", "x-evmlb-object"), h.Call("get", "x-evmlb-instance"))), nil
-	case "/stream":
-		n, _ := strconv.Atoi(q.Get("n"))
-		delay, _ := strconv.Atoi(q.Get("delay"))
-		return streamResponse(n, time.Duration(delay)*time.Millisecond), nil
-	case "/panic-recovered":
-		return func() (v js.Value, err error) {
-			defer func() {
-				if recover() != nil {
-					v = response(500, `{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"recovered"}}`)
-				}
-			}()
-			var m map[string]int
-			m["boom"]++
-			return response(200, "unreachable"), nil
-		}()
-	case "/panic":
-		panic("probe: unrecovered panic")
-	case "/reject":
-		return js.Value{}, errors.New("rejected on purpose")
-	case "/gc":
-		runtime.GC()
-		runtime.GC()
-		return response(200, "ok"), nil
-	case "/fetch":
-		return fetchBody(q.Get("url"), false)
-	case "/fetch-abort":
-		return fetchBody(q.Get("url"), true)
-	case "/do":
-		return toDurable(q)
-	}
-	return response(404, "no route "+u.Path), nil
+	return ""
 }
 
-// streamResponse answers n chunks from a pull source, each after delay.
-func streamResponse(n int, delay time.Duration) js.Value {
-	i := 0
-	src := global.Get("Object").New()
-	var pull, cancel js.Func
-	pull = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		c := args[0]
-		return promise(func() (js.Value, error) {
-			time.Sleep(delay)
-			if i == n {
-				c.Call("close")
-				pull.Release()
-				cancel.Release()
-				return js.Undefined(), nil
-			}
-			s := fmt.Sprintf("chunk-%d\n", i)
-			b := global.Get("Uint8Array").New(len(s))
-			js.CopyBytesToJS(b, []byte(s))
-			c.Call("enqueue", b)
-			i++
-			return js.Undefined(), nil
-		})
-	})
-	cancel = js.FuncOf(func(js.Value, []js.Value) any { pull.Release(); cancel.Release(); return nil })
-	src.Set("pull", pull)
-	src.Set("cancel", cancel)
-	return global.Get("Response").New(global.Get("ReadableStream").New(src))
-}
-
-// fetchBody fetches url with the global fetch and reads the body with a reader; with abort, it aborts the
-// request after 100 ms and expects a rejection.
-func fetchBody(u string, abort bool) (js.Value, error) {
-	ac := global.Get("AbortController").New()
-	init := global.Get("Object").New()
-	init.Set("method", "GET")
-	init.Set("headers", global.Get("Headers").New())
-	init.Set("signal", ac.Get("signal"))
-	p := global.Call("fetch", u, init)
-	if abort {
-		time.Sleep(100 * time.Millisecond)
-		ac.Call("abort")
-	}
-	res, err := await(p)
-	if abort {
-		if err == nil {
-			// The head may have arrived before the abort; then the body read must fail.
-			if _, err = readAll(res.Get("body")); err == nil {
-				return response(500, "not aborted"), nil
-			}
-		}
-		return response(200, "aborted: "+err.Error()), nil
-	}
-	if err != nil {
-		return response(502, err.Error()), nil
-	}
-	chunks, err := readAll(res.Get("body"))
-	if err != nil {
-		return response(502, err.Error()), nil
-	}
-	return response(200, fmt.Sprintf("status=%d chunks=%d body=%s", res.Get("status").Int(), len(chunks), strings.Join(chunks, ""))), nil
-}
-
-func readAll(body js.Value) ([]string, error) {
-	r := body.Call("getReader")
-	var chunks []string
-	for {
-		res, err := await(r.Call("read"))
-		if err != nil {
-			return chunks, err
-		}
-		if res.Get("done").Bool() {
-			return chunks, nil
-		}
-		v := res.Get("value")
-		b := make([]byte, v.Length())
-		js.CopyBytesToGo(b, v)
-		chunks = append(chunks, string(b))
+func serve(c *call) {
+	switch {
+	case c.kind == "alarm":
+		c.done(alarm(c))
+	case c.role == "chain" || c.role == "upstream":
+		durable(c)
+	default:
+		worker(c)
 	}
 }

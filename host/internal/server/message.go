@@ -1,0 +1,340 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/evmlb/evmlb/host/internal/jsrt"
+	"github.com/evmlb/evmlb/internal/contract"
+)
+
+// The call protocol's metadata crosses as JSON text and bodies as Uint8Arrays (CONTRACT.md §3–4): a call is a
+// handful of crossings between JS and Go, not one per field.
+
+// message is a message of CONTRACT.md §4, decoded on the loop: strings and a byte copy, nothing of the realm.
+type message struct {
+	op    string
+	id    float64
+	hasID bool
+	bad   string // why the message cannot be understood; then nothing else counts
+
+	url, method, path string // fetch, object
+	namespace, name   string // object
+	headers           []string
+	body              []byte // nil: none
+	timeout, limit    float64
+	ms                float64 // sleep
+	target            float64 // abort
+	status            int     // response
+	last              bool    // response: done too
+
+	call    string // storage
+	key     string
+	prefix  string
+	entries []string
+	keys    []string
+	time    float64
+	errText string // done
+	hasErr  bool
+}
+
+// wire is a message's JSON; pointers tell absent fields apart.
+type wire struct {
+	Op        string    `json:"op"`
+	ID        *float64  `json:"id"`
+	URL       *string   `json:"url"`
+	Method    *string   `json:"method"`
+	Headers   *[]string `json:"headers"`
+	Timeout   *float64  `json:"timeout"`
+	Limit     *float64  `json:"limit"`
+	Namespace *string   `json:"namespace"`
+	Name      *string   `json:"name"`
+	Path      *string   `json:"path"`
+	Call      *string   `json:"call"`
+	Key       *string   `json:"key"`
+	Entries   *[]string `json:"entries"`
+	Keys      *[]string `json:"keys"`
+	Prefix    *string   `json:"prefix"`
+	Time      *float64  `json:"time"`
+	MS        *float64  `json:"ms"`
+	Target    *float64  `json:"target"`
+	Status    *float64  `json:"status"`
+	Error     *string   `json:"error"`
+	Done      *bool     `json:"done"`
+}
+
+// decoder checks the fields of one message, recording the first problem.
+type decoder struct {
+	w *wire
+	m *message
+}
+
+func (d *decoder) problem(format string, args ...any) {
+	if d.m.bad == "" {
+		d.m.bad = d.m.op + ": " + fmt.Sprintf(format, args...)
+	}
+}
+
+func (d *decoder) str(p *string, key string) string {
+	if p == nil {
+		d.problem("no %s", key)
+		return ""
+	}
+	return *p
+}
+
+func (d *decoder) num(p *float64, key string, min float64, strictlyAbove bool) float64 {
+	if p == nil || math.IsNaN(*p) || *p < min || strictlyAbove && *p == min {
+		d.problem("%s is missing or out of range", key)
+		return 0
+	}
+	return *p
+}
+
+func (d *decoder) strs(p *[]string, key string, pairs bool) []string {
+	if p == nil {
+		d.problem("no %s", key)
+		return nil
+	}
+	if pairs && len(*p)%2 != 0 {
+		d.problem("%s has an odd length", key)
+	}
+	return *p
+}
+
+func isInt(f float64) bool { return f == math.Trunc(f) && !math.IsInf(f, 0) }
+
+// decode reads a message Go delivered: its JSON text and its body (a Uint8Array, copied out of the realm, or
+// null). On the loop.
+func decode(text, body jsrt.Value) *message {
+	m := &message{op: "?"}
+	s, ok := text.(string)
+	if !ok {
+		m.bad = "the message is not JSON text"
+		return m
+	}
+	var w wire
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil || dec.More() {
+		m.bad = fmt.Sprintf("the message is not a message of the contract: %v", err)
+		var idOnly struct {
+			Op string   `json:"op"`
+			ID *float64 `json:"id"`
+		}
+		if json.Unmarshal([]byte(s), &idOnly) == nil && idOnly.ID != nil && isInt(*idOnly.ID) && *idOnly.ID >= 0 {
+			m.id, m.hasID = *idOnly.ID, true // so that the operation can be answered
+		}
+		return m
+	}
+	m.op = w.Op
+	if w.ID != nil && isInt(*w.ID) && *w.ID >= 0 {
+		m.id, m.hasID = *w.ID, true
+	}
+	d := &decoder{w: &w, m: m}
+	switch u := body.(type) {
+	case *jsrt.Uint8Array:
+		if m.op != "fetch" && m.op != "object" && m.op != "response" {
+			d.problem("a body with a message that carries none")
+		}
+		m.body = make([]byte, u.Length)
+		copy(m.body, u.Bytes())
+	case nil:
+	default:
+		if u != jsrt.Undefined {
+			d.problem("the body is not a Uint8Array or null")
+		}
+	}
+	needID := func() {
+		if !m.hasID {
+			d.problem("no operation id")
+		}
+	}
+	switch m.op {
+	case "fetch":
+		needID()
+		m.url, m.method = d.str(w.URL, "url"), d.str(w.Method, "method")
+		m.headers = d.strs(w.Headers, "headers", true)
+		m.timeout, m.limit = d.num(w.Timeout, "timeout", 0, true), d.num(w.Limit, "limit", 0, false)
+	case "object":
+		needID()
+		m.namespace, m.name = d.str(w.Namespace, "namespace"), d.str(w.Name, "name")
+		m.method, m.path = d.str(w.Method, "method"), d.str(w.Path, "path")
+		m.headers = d.strs(w.Headers, "headers", true)
+		m.timeout = d.num(w.Timeout, "timeout", 0, true)
+		if m.namespace != contract.BindingChain && m.namespace != contract.BindingUpstream {
+			d.problem("unknown namespace %q", m.namespace)
+		}
+		if !strings.HasPrefix(m.path, "/") {
+			d.problem("path does not start with /")
+		}
+	case "storage":
+		needID()
+		m.call = d.str(w.Call, "call")
+		switch m.call {
+		case "get":
+			m.key = d.str(w.Key, "key")
+		case "put":
+			m.entries = d.strs(w.Entries, "entries", true)
+		case "delete":
+			m.keys = d.strs(w.Keys, "keys", false)
+		case "list":
+			if w.Prefix != nil {
+				m.prefix = *w.Prefix
+			}
+		case "setAlarm":
+			m.time = d.num(w.Time, "time", 0, false)
+		case "deleteAll", "getAlarm", "deleteAlarm":
+		default:
+			d.problem("unknown storage call %q", m.call)
+		}
+	case "sleep":
+		needID()
+		m.ms = d.num(w.MS, "ms", 0, false)
+	case "abort":
+		m.target = d.num(w.Target, "target", 0, false)
+		if !isInt(m.target) {
+			d.problem("target is not an operation id")
+		}
+	case "response":
+		st := d.num(w.Status, "status", 0, false)
+		if !isInt(st) {
+			d.problem("status is not an integer")
+		}
+		m.status = int(st)
+		m.headers = d.strs(w.Headers, "headers", true)
+		m.last = w.Done != nil && *w.Done
+	case "done":
+		if w.Error != nil {
+			m.errText, m.hasErr = *w.Error, true
+		}
+	default:
+		m.bad = fmt.Sprintf("unknown op %q", m.op)
+	}
+	return m
+}
+
+// ends reports whether the message is the call's last.
+func (m *message) ends() bool { return m.op == "done" || m.op == "response" && m.last && m.bad == "" }
+
+// responseProblem is what workerd's Response would refuse: a status outside 200–599, a body with a null-body
+// status.
+func (m *message) responseProblem() string {
+	if m.status < 200 || m.status > 599 {
+		return fmt.Sprintf("response status %d is outside 200–599", m.status)
+	}
+	if len(m.body) > 0 && nullBodyStatus(m.status) {
+		return fmt.Sprintf("response with status %d has a body", m.status)
+	}
+	return ""
+}
+
+func nullBodyStatus(status int) bool {
+	return status == 101 || status == 204 || status == 205 || status == 304
+}
+
+// result is an operation's result (CONTRACT.md §4).
+type result struct {
+	err, msg string // a failed operation
+
+	resp    bool // fetch and object: status, headers, body
+	status  int
+	headers []string
+	body    []byte
+
+	value      string // storage get
+	hasValue   bool
+	entries    []string // storage list
+	hasEntries bool
+	time       float64 // storage getAlarm
+	hasTime    bool
+}
+
+func errResult(code, msg string) result { return result{err: code, msg: msg} }
+
+// internalErrorResult is the answer of a fetch call Go could not answer (CONTRACT.md §5).
+func internalErrorResult() result {
+	return result{resp: true, status: 500, headers: []string{"content-type", "application/json"},
+		body: []byte(contract.InternalErrorBody)}
+}
+
+// encode is the result's JSON text, [error, message, payload…], and its body (nil: null).
+func (r *result) encode() (string, []byte) {
+	if r.err != "" {
+		return jsonStrings(r.err, r.msg), nil
+	}
+	f := []string{"", ""}
+	var body []byte
+	switch {
+	case r.resp:
+		f = append(append(f, strconv.Itoa(r.status)), r.headers...)
+		body = r.body
+		if body == nil {
+			body = []byte{}
+		}
+	case r.hasValue:
+		f = append(f, r.value)
+	case r.hasEntries:
+		f = append(f, r.entries...)
+	case r.hasTime:
+		f = append(f, strconv.FormatFloat(r.time, 'f', -1, 64))
+	}
+	return jsonStrings(f...), body
+}
+
+// jsonStrings writes ss as a JSON array of strings.
+func jsonStrings(ss ...string) string {
+	n := 2
+	for _, s := range ss {
+		n += len(s) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return string(append(b, ']'))
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+			i++
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			i++
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	return append(b, '"')
+}
+
+// bodyValue is a body as Go receives it: a Uint8Array over b (handed over, not copied), or null.
+func bodyValue(r *jsrt.Realm, b []byte) jsrt.Value {
+	if b == nil {
+		return nil
+	}
+	return r.NewUint8Array(b)
+}

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/evmlb/evmlb/host/internal/jsrt"
+)
+
+func TestJSONStrings(t *testing.T) {
+	in := []string{"", `q"b\`, "ctl\x00\x1f\n", "ünï ✓ 𝄞", "<&>", "bad\xffutf8"}
+	var out []string
+	if err := json.Unmarshal([]byte(jsonStrings(in...)), &out); err != nil {
+		t.Fatal(err)
+	}
+	in[5] = "bad\ufffdutf8"
+	if strings.Join(out, "|") != strings.Join(in, "|") {
+		t.Fatalf("%q", out)
+	}
+	if jsonStrings() != "[]" {
+		t.Fatal(jsonStrings())
+	}
+}
+
+func TestDecode(t *testing.T) {
+	r := jsrt.NewRealm(jsrt.NewLoop(), io.Discard)
+	body := r.NewUint8Array([]byte("payload"))
+	m := decode(`{"op":"fetch","id":3,"url":"http://x/","method":"POST","headers":["a","1"],"timeout":100,"limit":0}`, body)
+	if m.bad != "" || m.id != 3 || !m.hasID || m.url != "http://x/" || string(m.body) != "payload" || m.limit != 0 || m.timeout != 100 {
+		t.Fatalf("%+v", m)
+	}
+	body.Bytes()[0] = 'P'
+	if string(m.body) != "payload" {
+		t.Fatal("the body must be copied out of the realm")
+	}
+	m = decode(`{"op":"response","status":200,"headers":[],"done":true}`, nil)
+	if m.bad != "" || !m.ends() || m.body != nil {
+		t.Fatalf("%+v", m)
+	}
+	for text, bad := range map[string]string{
+		`{"op":"fetch","id":1,"url":"u","method":"GET","headers":[],"limit":0}`:                                   "fetch: timeout is missing or out of range",
+		`{"op":"fetch","id":1,"url":"u","method":"GET","headers":["odd"],"timeout":1,"limit":0}`:                  "fetch: headers has an odd length",
+		`{"op":"sleep","id":1,"ms":1,"colour":"red"}`:                                                             `json: unknown field "colour"`,
+		`{"op":"object","id":1,"namespace":"NOPE","name":"n","method":"GET","path":"/","headers":[],"timeout":1}`: `unknown namespace "NOPE"`,
+		`{"op":"storage","id":1,"call":"drop"}`:                                                                   `unknown storage call "drop"`,
+		`{"op":"teleport","id":1}`:                                                                                `unknown op "teleport"`,
+		`{"op":"sleep","ms":1}`:                                                                                   "sleep: no operation id",
+		`not json`:                                                                                                "the message is not a message of the contract",
+	} {
+		if m := decode(text, nil); !strings.Contains(m.bad, bad) {
+			t.Errorf("%s: %q, want %q", text, m.bad, bad)
+		}
+	}
+	if m := decode(`{"op":"sleep","id":4,"ms":"soon"}`, nil); m.bad == "" || !m.hasID || m.id != 4 {
+		t.Fatalf("the id of a message that does not decode is kept, to answer it: %+v", m)
+	}
+	if m := decode(`{"op":"storage","id":1,"call":"deleteAll"}`, body); !strings.Contains(m.bad, "a body with a message that carries none") {
+		t.Fatal(m.bad)
+	}
+	if m := decode(42.0, nil); m.bad != "the message is not JSON text" {
+		t.Fatal(m.bad)
+	}
+}
+
+func TestResultEncode(t *testing.T) {
+	for _, tc := range []struct {
+		r        result
+		text     string
+		withBody bool
+	}{
+		{errResult(errTimeout, "late"), `["timeout","late"]`, false},
+		{result{resp: true, status: 307, headers: []string{"location", "/x"}}, `["","","307","location","/x"]`, true},
+		{result{value: "v", hasValue: true}, `["","","v"]`, false},
+		{result{}, `["",""]`, false},
+		{result{entries: []string{"a", "1"}, hasEntries: true}, `["","","a","1"]`, false},
+		{result{time: 1700000000123, hasTime: true}, `["","","1700000000123"]`, false},
+	} {
+		text, body := tc.r.encode()
+		if text != tc.text || (body != nil) != tc.withBody {
+			t.Errorf("%+v: %s %v", tc.r, text, body)
+		}
+	}
+}
+
+func TestCallMetaAndHeaders(t *testing.T) {
+	rt := &runtime{requestHeaders: []string{"content-type", "origin"}}
+	h := rt.selectHeaders(func(name string) []string {
+		return map[string][]string{"content-type": {"a", "b"}, "cookie": {"no"}}[name]
+	})
+	got := callMeta(kindFetch, "worker", "", "", "POST", "http://h/p", true, 0, h)
+	want := `["fetch","worker","","","POST","http://h/p","1","0","content-type","a, b"]`
+	if jsonStrings(got...) != want {
+		t.Fatal(jsonStrings(got...))
+	}
+}

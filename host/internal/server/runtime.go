@@ -1,0 +1,304 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evmlb/evmlb/host/internal/gojs"
+	"github.com/evmlb/evmlb/host/internal/jsrt"
+	"github.com/evmlb/evmlb/host/internal/jsworld"
+)
+
+// runtime is one Go runtime: an event loop, the JS world on it and the program instance. Everything in the
+// world belongs to the loop's goroutine; calls reach it with Post. The worker pool has several runtimes, the
+// Durable Objects one; nothing is shared between them but messages (byte copies).
+type runtime struct {
+	s     *Server
+	name  string
+	loop  *jsrt.Loop
+	realm *jsrt.Realm
+	world *jsworld.World
+	gort  *gojs.Runtime
+
+	// Set on the loop before the runtime is handed out, read-only afterwards.
+	begin, complete jsrt.Callable
+	maxBody         int64
+	requestHeaders  []string // binding.requestHeaders: the only request headers Go gets, sorted
+
+	deadOnce sync.Once
+	dead     chan struct{}
+
+	mu        sync.Mutex
+	closed    bool                 // dead: no new calls
+	calls     map[*call]struct{}   // calls begun and not ended, told when the runtime dies
+	instances map[string]*instance // the objects runtime: live Durable Object instances by id
+}
+
+// instance is a live Durable Object instance of the objects runtime. Its calls share one executor, so their
+// messages are handled in the order Go sent them, as an object's are in workerd.
+type instance struct {
+	id, role, token string
+	x               *executor
+}
+
+func (rt *runtime) isDead() bool {
+	select {
+	case <-rt.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// die marks the runtime dead, tells its calls (they fail) and stops the loop after the current task.
+func (rt *runtime) die() {
+	rt.deadOnce.Do(func() {
+		rt.mu.Lock()
+		rt.closed = true
+		calls := rt.calls
+		rt.calls = nil
+		rt.mu.Unlock()
+		close(rt.dead)
+		rt.loop.Post(rt.loop.Stop)
+		for c := range calls {
+			c.x.push(event{c: c, dead: "Go runtime exited"})
+		}
+	})
+}
+
+// stop ends the runtime and waits for its loop.
+func (rt *runtime) stop() {
+	rt.die()
+	<-rt.loop.Done()
+}
+
+func (rt *runtime) track(c *call) bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return false
+	}
+	rt.calls[c] = struct{}{}
+	return true
+}
+
+func (rt *runtime) untrack(c *call) {
+	rt.mu.Lock()
+	delete(rt.calls, c)
+	rt.mu.Unlock()
+}
+
+// instance returns the live instance id, constructing it (with a new token) on first use.
+func (rt *runtime) instance(role, id string) *instance {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if inst, ok := rt.instances[id]; ok {
+		return inst
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	inst := &instance{id: id, role: role, token: hex.EncodeToString(b[:]), x: &executor{}}
+	rt.instances[id] = inst
+	return inst
+}
+
+// beginCall starts c in Go with begin(call, body, deliver): meta are the call's fields (CONTRACT.md §3), encoded
+// here, off the loop. Go's answer, and anything going wrong, reach c's handler as events.
+func (rt *runtime) beginCall(c *call, meta []string, body []byte) {
+	text := jsonStrings(meta...)
+	if !rt.track(c) || !rt.loop.Post(func() {
+		r := rt.realm
+		v, err := rt.begin.Call(rt.world.Binding(), []jsrt.Value{text, bodyValue(r, body), c.deliverFunc()})
+		if err != nil {
+			c.x.push(event{c: c, dead: "begin threw: " + thrownMessage(r, err)})
+			return
+		}
+		id, ok := v.(float64)
+		if !ok || math.IsNaN(id) {
+			c.x.push(event{c: c, violation: "begin returned " + jsrt.TypeOf(v) + ", not a call id"})
+			return
+		}
+		c.goID, c.begun = id, true
+	}) {
+		c.x.push(event{c: c, dead: "Go runtime is not running"})
+	}
+}
+
+// completeOps hands Go the results of c's operations, in order, on the loop; none after Go sent done (deliver
+// runs on the loop too, so this is exact).
+func (rt *runtime) completeOps(c *call, items []completion) {
+	rt.loop.Post(func() {
+		if !c.begun {
+			return
+		}
+		r := rt.realm
+		for _, it := range items {
+			c.x.mu.Lock()
+			ended := c.doneSent
+			c.x.mu.Unlock()
+			if ended {
+				return
+			}
+			_, err := rt.complete.Call(rt.world.Binding(), []jsrt.Value{c.goID, it.id, it.text, bodyValue(r, it.body)})
+			if err != nil {
+				if exited, _ := rt.gort.Exited(); exited {
+					return // the runtime's death tells the call
+				}
+				c.x.push(event{c: c, violation: fmt.Sprintf("complete(%v, %v) threw: %s", c.goID, it.id, thrownMessage(r, err))})
+			}
+		}
+	})
+}
+
+func thrownMessage(r *jsrt.Realm, err error) string {
+	v := jsrt.ThrownValue(r, err)
+	if m, ok := jsrt.Get(v, "message").(string); ok {
+		return m
+	}
+	return jsrt.ToString(v)
+}
+
+// start starts a runtime and waits until Go is ready and speaks our contract version.
+func (s *Server) start(name string) (*runtime, error) {
+	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(), dead: make(chan struct{}),
+		calls: map[*call]struct{}{}, instances: map[string]*instance{}}
+	rt.loop.OnPanic = func(v any) {
+		s.logf("runtime %s failed: %v", name, v)
+		rt.die()
+	}
+	go func() {
+		rt.loop.Run()
+		rt.die()
+		if rt.gort != nil {
+			rt.gort.Close()
+		}
+	}()
+	ready := make(chan error, 1)
+	rt.loop.Post(func() {
+		rt.realm = jsrt.NewRealm(rt.loop, s.log)
+		rt.world = jsworld.New(rt.realm, jsworld.Config{Env: s.opts.Env, Log: s.log, Violation: func(what string) {
+			s.violation(nil, "%s (runtime %s)", what, name)
+		}})
+		gort, err := gojs.Start(context.Background(), s.wz, s.compiled, gojs.Options{
+			Realm: rt.realm,
+			Log:   s.log,
+			OnReady: func() {
+				select { // a second ready() is ignored
+				case ready <- rt.checkContract():
+				default:
+				}
+			},
+			OnExit: func(err error) {
+				if !errors.Is(err, gojs.ErrClosed) {
+					s.logf("Go runtime %s exited: %v", name, err)
+				}
+				rt.die()
+				select {
+				case ready <- fmt.Errorf("Go program exited before it was ready: %v", err):
+				default:
+				}
+			},
+		})
+		rt.gort = gort
+		if err != nil {
+			ready <- err
+		}
+	})
+	timeout := s.opts.StartTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	var err error
+	select {
+	case err = <-ready:
+	case <-time.After(timeout):
+		err = errors.New("Go program did not call workers.ready")
+	}
+	if err != nil {
+		rt.stop()
+		return nil, err
+	}
+	return rt, nil
+}
+
+// checkContract reads what Go registered on context.binding (CONTRACT.md §3). On the loop.
+func (rt *runtime) checkContract() error {
+	b := rt.world.Binding()
+	v := b.Get(bindingContractVersion)
+	if f, ok := v.(float64); !ok || f != contractVersion {
+		return fmt.Errorf("%w: app.wasm implements host contract %s, this host %d",
+			ErrContractVersion, jsrt.ToString(v), contractVersion)
+	}
+	var ok bool
+	if rt.begin, ok = b.Get(bindingBegin).(jsrt.Callable); !ok {
+		return fmt.Errorf("%w: binding.begin is not a function", ErrContractVersion)
+	}
+	if rt.complete, ok = b.Get(bindingComplete).(jsrt.Callable); !ok {
+		return fmt.Errorf("%w: binding.complete is not a function", ErrContractVersion)
+	}
+	n, ok := b.Get(bindingMaxBodyBytes).(float64)
+	if !ok || n < 0 || n != math.Trunc(n) || n > 1<<40 {
+		return fmt.Errorf("%w: binding.maxBodyBytes is not a byte count", ErrContractVersion)
+	}
+	rt.maxBody = int64(n)
+	names, ok := b.Get(bindingRequestHeaders).(*jsrt.Array)
+	if !ok {
+		return fmt.Errorf("%w: binding.requestHeaders is not an array", ErrContractVersion)
+	}
+	for _, v := range names.Elems {
+		name, ok := v.(string)
+		if !ok || name != strings.ToLower(name) || name == "" {
+			return fmt.Errorf("%w: binding.requestHeaders holds %s, not a lower-case header name", ErrContractVersion, jsrt.ToString(v))
+		}
+		rt.requestHeaders = append(rt.requestHeaders, name)
+	}
+	sort.Strings(rt.requestHeaders)
+	return nil
+}
+
+// slot holds one runtime of the pool (or the objects runtime) and starts a new one after a crash.
+type slot struct {
+	s    *Server
+	name string
+
+	mu     sync.Mutex
+	cur    *runtime
+	starts int
+
+	calls  atomic.Int64 // worker calls begun and not ended, for routing
+	served atomic.Int64 // calls begun
+}
+
+// get returns the live runtime, starting one if there is none.
+func (sl *slot) get() (*runtime, error) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.cur != nil && !sl.cur.isDead() {
+		return sl.cur, nil
+	}
+	if sl.s.isClosed() {
+		return nil, errors.New("server closed")
+	}
+	rt, err := sl.s.start(sl.name)
+	if err != nil {
+		return nil, err
+	}
+	sl.cur = rt
+	sl.starts++
+	return rt, nil
+}
+
+func (sl *slot) current() (*runtime, int) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.cur, sl.starts
+}
