@@ -850,20 +850,8 @@ func scOneRuntime(s *S) {
 	n := s.Node(31337, 1)
 	_, up := s.Upstream(n, "ethereum", "one")
 	b := s.Start([]target.Upstream{up}, nil)
-	type runtime struct {
-		StartedAt      time.Time `json:"started_at"`
-		RequestsServed uint64    `json:"requests_served"`
-	}
-	stats := func() runtime {
-		r := b.Admin(http.MethodGet, "/admin/stats")
-		var st struct{ Runtime runtime }
-		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &st) != nil || st.Runtime.StartedAt.IsZero() {
-			s.Fatalf("/admin/stats: %d %s", r.Status, r.Body)
-		}
-		return st.Runtime
-	}
 	b.Post("ethereum", rpc.Request(1, "eth_chainId")) // the chain and upstream objects exist from here on
-	before := stats()
+	before := runtimes(s, b)
 	for i := range 20 {
 		b.Post("ethereum", rpc.Request(i, "eth_blockNumber"))
 	}
@@ -877,10 +865,36 @@ func scOneRuntime(s *S) {
 	for range 20 {
 		<-done
 	}
-	after := stats()
-	s.must(after.StartedAt.Equal(before.StartedAt), "a new Go runtime started: %v, then %v", before.StartedAt, after.StartedAt)
-	s.must(after.RequestsServed >= before.RequestsServed+40, "requests served by the runtime: %d, then %d (40 sent)", before.RequestsServed, after.RequestsServed)
+	after := runtimes(s, b)
+	var servedBefore, servedAfter uint64
+	for start, n := range after {
+		m, ok := before[start]
+		s.must(ok, "a new Go runtime started (at %v): the runtimes before were %v", start, before)
+		servedBefore, servedAfter = servedBefore+m, servedAfter+n
+	}
+	s.must(servedAfter >= servedBefore+40, "requests served by the runtimes: %d, then %d (40 sent)", servedBefore, servedAfter)
 	s.Record("runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
+}
+
+// runtimes asks /admin/stats a few times and returns each Go runtime that answered (by its start) with the
+// most requests it said it served: a host may run the Worker in a pool of runtimes (the wazero host: one per core),
+// each answering in turn; workerd's isolate is one.
+func runtimes(s *S, b *Balancer) map[time.Time]uint64 {
+	out := map[time.Time]uint64{}
+	for range 8 {
+		r := b.Admin(http.MethodGet, "/admin/stats")
+		var st struct {
+			Runtime struct {
+				StartedAt      time.Time `json:"started_at"`
+				RequestsServed uint64    `json:"requests_served"`
+			}
+		}
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &st) != nil || st.Runtime.StartedAt.IsZero() {
+			s.Fatalf("/admin/stats: %d %s", r.Status, r.Body)
+		}
+		out[st.Runtime.StartedAt] = max(out[st.Runtime.StartedAt], st.Runtime.RequestsServed)
+	}
+	return out
 }
 
 // A notification gets no answer: the node says 204 with no body, and so does the balancer, for a single
@@ -932,20 +946,8 @@ func scLargeRequests(s *S) {
 	n := s.Node(31337, 1)
 	_, up := s.Upstream(n, "ethereum", "big")
 	b := s.Start([]target.Upstream{up}, map[string]string{"EVMLB_MAX_BODY_BYTES": "1048576", "EVMLB_MAX_INFLIGHT_BYTES": "2097152"})
-	started := func() time.Time {
-		r := b.Admin(http.MethodGet, "/admin/stats")
-		var st struct {
-			Runtime struct {
-				StartedAt time.Time `json:"started_at"`
-			}
-		}
-		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &st) != nil {
-			s.Fatalf("/admin/stats: %d %s", r.Status, r.Body)
-		}
-		return st.Runtime.StartedAt
-	}
 	b.Post("ethereum", rpc.Request(1, "eth_chainId"))
-	before := started()
+	before := runtimes(s, b)
 	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"eth_call","params":[{"to":"` + anvil.DevAddress + `","data":"0x` + strings.Repeat("ab", (1<<20-4096)/2) + `"},"latest"]}`)
 	type answer struct {
 		status int
@@ -981,6 +983,9 @@ func scLargeRequests(s *S) {
 		r := b.Post("ethereum", rpc.Request(100+i, "eth_blockNumber"))
 		s.must(r.Status == http.StatusOK, "after the large requests: %d %s", r.Status, r.Body)
 	}
-	s.must(started().Equal(before), "the runtime restarted under the large requests")
+	for start := range runtimes(s, b) {
+		_, ok := before[start]
+		s.must(ok, "a runtime restarted under the large requests (started at %v; before: %v)", start, before)
+	}
 	s.Record("large requests answered, runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
 }

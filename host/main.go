@@ -2,7 +2,7 @@
 // (build/app.wasm) on wazero, with no Node.js or workerd, and operates a deployment:
 //
 //	evmlb serve [-wasm build/app.wasm] [-addr 127.0.0.1:8787] [-state .evmlb/state]
-//	            [-cache .evmlb/cache] [-env-file .dev.vars] [-workers N]
+//	            [-cache .evmlb/cache] [-env-file .dev.vars] [-workers N] [-memory-mb 128]
 //	evmlb validate [FILE|-] [--probe]          check UPSTREAM_CONFIG and EVMLB_* (package host/internal/cli)
 //	evmlb secrets push|list|delete             the deployed Worker's secrets, through the Cloudflare API
 //	evmlb status --url URL                     deployments, versions and the balancer's routing tables
@@ -40,7 +40,7 @@ func main() {
 	}
 }
 
-const usageLine = "usage: evmlb serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] [-workers N] | " + cli.Commands
+const usageLine = "usage: evmlb serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] [-workers N] [-memory-mb MB] | " + cli.Commands
 
 func usage() error { return errors.New(usageLine) }
 
@@ -56,10 +56,11 @@ func run(args []string) error {
 	cache := fl.String("cache", ".evmlb/cache", "directory of the wazero compilation cache (\"\" for none)")
 	envFile := fl.String("env-file", ".dev.vars", "KEY=VALUE file of variables and secrets")
 	workers := fl.Int("workers", 0, "Go runtimes serving the Worker role (0: one per core)")
+	memory := fl.Int("memory-mb", 128, "wasm memory of each runtime, in MB, as workerd allows an isolate (0: wazero's 4 GiB)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%v; %s", err, usageLine)
 	}
-	if fl.NArg() > 0 || *workers < 0 {
+	if fl.NArg() > 0 || *workers < 0 || *memory < 0 {
 		return usage()
 	}
 	if port := os.Getenv("PORT"); port != "" {
@@ -81,7 +82,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
 	}
-	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers})
+	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers, MemoryLimitMB: *memory})
 	if err != nil {
 		l.Close()
 		return err
