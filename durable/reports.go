@@ -49,7 +49,10 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 	_, known := o.table.Get(rep.Name)
 	var ans ReportAnswer
 	if known {
+		now, names := cs.env.P.Now(), []string{rep.Name}
+		before := o.breakers(names, now)
 		o.table.Report(rep.Name, rep.row())
+		o.countTransitions(names, before, now)
 		if s := o.stats[rep.Name]; len(s) > 0 {
 			ans.Methods = make(map[string]stats.Counter, len(s))
 			for m, c := range s {
