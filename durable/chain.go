@@ -22,6 +22,7 @@ const (
 	keyRowPrefix = "up:"           // + name: the balance.Upstream row of that upstream
 	keyFloor     = "floor"         // the balance.Floor: the highest eth_blockNumber served (issue 8)
 	keyPending   = "pending_stats" // the isolates' per-method counts not yet handed to the upstreams' objects
+	keyHanded    = "handed_stats"  // counts handed to upstreams' objects and not yet acknowledged (ReportAnswer.Seq)
 	keyMetrics   = "metrics"       // the metrics.Chain: every isolate's Prometheus counts, and the recent history
 )
 
@@ -34,7 +35,9 @@ type Chains struct {
 
 // NewChains makes the Chain objects' handler.
 func NewChains(env Env) *Chains {
-	return &Chains{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *chain { return &chain{stats: map[string]stats.Stats{}, metrics: &metrics.Chain{}} })}
+	return &Chains{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *chain {
+		return &chain{stats: map[string]stats.Stats{}, handed: map[string]*handover{}, metrics: &metrics.Chain{}}
+	})}
 }
 
 var _ http.Handler = (*Chains)(nil)
@@ -48,6 +51,8 @@ type chain struct {
 	// stats are the Worker isolates' per-method counts of each upstream, handed to its object with the answer to
 	// its next health report.
 	stats map[string]stats.Stats
+	// handed are the counts handed to each upstream's object that it has not acknowledged yet.
+	handed map[string]*handover
 	// metrics are the chain's Prometheus counts, summed over every isolate and stored with every row save.
 	metrics *metrics.Chain
 }
@@ -135,6 +140,18 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 					s.Add(method, c)
 				}
 				o.stats[up] = s
+			}
+		}
+	}
+	if v, ok, err := st.Get(ctx, keyHanded); err != nil {
+		return err
+	} else if ok {
+		var h map[string]*handover
+		if json.Unmarshal([]byte(v), &h) == nil {
+			for up, hv := range h {
+				if hv != nil {
+					o.handed[up] = hv
+				}
 			}
 		}
 	}
@@ -265,6 +282,8 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 	fb, _ := json.Marshal(o.table.Floor()) // issue 8: the floor goes with every row save, and its notes to the log
 	kv[keyFloor] = string(fb)
 	kv[keyPending] = o.pendingStats() // so that an evicted object loses no counts
+	hb, _ := json.Marshal(o.handed)
+	kv[keyHanded] = string(hb)
 	mb, _ := json.Marshal(o.metrics)
 	kv[keyMetrics] = string(mb)
 	notes := o.table.Notes()
