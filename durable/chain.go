@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/metrics"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/stats"
@@ -20,6 +22,8 @@ const (
 	keyRowPrefix = "up:"           // + name: the balance.Upstream row of that upstream
 	keyFloor     = "floor"         // the balance.Floor: the highest eth_blockNumber served (issue 8)
 	keyPending   = "pending_stats" // the isolates' per-method counts not yet handed to the upstreams' objects
+	keyHanded    = "handed_stats"  // counts handed to upstreams' objects and not yet acknowledged (ReportAnswer.Seq)
+	keyMetrics   = "metrics"       // the metrics.Chain: every isolate's Prometheus counts, and the recent history
 )
 
 // Chains serves every ChainDurableObject instance of the runtime.
@@ -31,7 +35,9 @@ type Chains struct {
 
 // NewChains makes the Chain objects' handler.
 func NewChains(env Env) *Chains {
-	return &Chains{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *chain { return &chain{stats: map[string]stats.Stats{}} })}
+	return &Chains{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *chain {
+		return &chain{stats: map[string]stats.Stats{}, handed: map[string]*handover{}, metrics: &metrics.Chain{}}
+	})}
 }
 
 var _ http.Handler = (*Chains)(nil)
@@ -45,6 +51,10 @@ type chain struct {
 	// stats are the Worker isolates' per-method counts of each upstream, handed to its object with the answer to
 	// its next health report.
 	stats map[string]stats.Stats
+	// handed are the counts handed to each upstream's object that it has not acknowledged yet.
+	handed map[string]*handover
+	// metrics are the chain's Prometheus counts, summed over every isolate and stored with every row save.
+	metrics *metrics.Chain
 }
 
 // ChainStatus is the /status answer.
@@ -66,6 +76,12 @@ type UpstreamRow struct {
 	State balance.State `json:"state"`
 	// Reason says why the upstream is out of rotation ("" when it is in).
 	Reason string `json:"reason,omitempty"`
+}
+
+// ChainMetrics is the /metrics answer: the status and the chain's counts.
+type ChainMetrics struct {
+	ChainStatus
+	Metrics *metrics.Chain `json:"metrics"`
 }
 
 // SyncResult is the /sync answer.
@@ -127,6 +143,26 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 			}
 		}
 	}
+	if v, ok, err := st.Get(ctx, keyHanded); err != nil {
+		return err
+	} else if ok {
+		var h map[string]*handover
+		if json.Unmarshal([]byte(v), &h) == nil {
+			for up, hv := range h {
+				if hv != nil {
+					o.handed[up] = hv
+				}
+			}
+		}
+	}
+	if v, ok, err := st.Get(ctx, keyMetrics); err != nil {
+		return err
+	} else if ok {
+		var m metrics.Chain
+		if json.Unmarshal([]byte(v), &m) == nil {
+			o.metrics = &m
+		}
+	}
 	o.table = t
 	return nil
 }
@@ -169,6 +205,13 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cs.report(w, r, o, st, name)
 	case protocol.PathStatus:
 		writeJSON(w, cs.status(o, name))
+	case protocol.PathMetrics:
+		st := cs.status(o, name)
+		o.mu.Lock()
+		b, _ := json.Marshal(ChainMetrics{ChainStatus: st, Metrics: o.metrics})
+		o.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
 	case protocol.PathStats:
 		o.mu.Lock()
 		p := o.pendingStats()
@@ -201,9 +244,31 @@ func (cs *Chains) status(o *chain, name string) ChainStatus {
 	return s
 }
 
-// saveRows stores the rows of the named upstreams (those whose state a request changed).
-func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, chain string, names []string) {
-	if len(names) == 0 {
+// breakers is the breaker state of the named upstreams. The caller holds o.mu.
+func (o *chain) breakers(names []string, now time.Time) []balance.BreakerState {
+	out := make([]balance.BreakerState, len(names))
+	for i, n := range names {
+		if u, ok := o.table.Get(n); ok {
+			out[i] = u.Breaker.State(now)
+		}
+	}
+	return out
+}
+
+// countTransitions counts the breaker transitions between before (o.breakers of names) and now. The caller
+// holds o.mu.
+func (o *chain) countTransitions(names []string, before []balance.BreakerState, now time.Time) {
+	for i, after := range o.breakers(names, now) {
+		if after != before[i] && after != "" {
+			o.metrics.Transition(names[i], string(after))
+		}
+	}
+}
+
+// saveRows stores the rows of the named upstreams (those whose state a request changed), with the floor, the
+// pending counts and the metrics; with withMetrics, also when no row changed.
+func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, chain string, names []string, withMetrics ...bool) {
+	if len(names) == 0 && (len(withMetrics) == 0 || !withMetrics[0]) {
 		return
 	}
 	kv := map[string]string{}
@@ -217,6 +282,10 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 	fb, _ := json.Marshal(o.table.Floor()) // issue 8: the floor goes with every row save, and its notes to the log
 	kv[keyFloor] = string(fb)
 	kv[keyPending] = o.pendingStats() // so that an evicted object loses no counts
+	hb, _ := json.Marshal(o.handed)
+	kv[keyHanded] = string(hb)
+	mb, _ := json.Marshal(o.metrics)
+	kv[keyMetrics] = string(mb)
 	notes := o.table.Notes()
 	o.mu.Unlock()
 	for _, n := range notes {

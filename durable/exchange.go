@@ -48,6 +48,9 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 		}
 	}
 	o.mu.Lock()
+	now := cs.env.P.Now()
+	names := o.table.Names()
+	before := o.breakers(names, now)
 	var touched []string
 	for _, oc := range ex.Outcomes {
 		if _, ok := o.table.Get(oc.Upstream); !ok {
@@ -84,12 +87,14 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 			s.Add(method, c)
 		}
 	}
+	o.countTransitions(names, before, now)
+	o.metrics.Add(ex.Metrics, now, func(up string) bool { _, ok := o.table.Get(up); return ok })
 	snap := protocol.Snapshot{Floor: o.table.Floor()}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
 		snap.Rows = append(snap.Rows, u)
 	}
 	o.mu.Unlock()
-	cs.saveRows(context.WithoutCancel(ctx), o, st, name, touched)
+	cs.saveRows(context.WithoutCancel(ctx), o, st, name, touched, !ex.Metrics.Empty())
 	writeJSON(w, snap)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
+	"github.com/evmlb/evmlb/internal/stats"
 )
 
 // Failure classes of health checks, which read the answer (shown in admin; never sent as a request's class).
@@ -36,20 +37,36 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
 		return nil
 	}
-	if len(ans.Methods) == 0 {
+	if ans.Seq == 0 {
 		return nil
 	}
-	// The Worker isolates' counts of this upstream's methods, collected by the chain: stored at once.
+	// The Worker isolates' counts of this upstream's methods, collected by the chain: stored at once, with the
+	// handover's number, which the next report acknowledges. A handover already stored is not added again.
 	o := us.objs.get(objectID, "")
 	o.mu.Lock()
+	if ans.Seq <= o.seq {
+		o.mu.Unlock()
+		return nil
+	}
+	next := make(stats.Stats, len(o.stats))
+	for m, c := range o.stats {
+		next.Add(m, *c)
+	}
 	for m, c := range ans.Methods {
-		o.stats.Add(m, c)
+		next.Add(m, c)
 	}
-	sb, _ := json.Marshal(o.stats)
+	sb, _ := json.Marshal(next)
 	o.mu.Unlock()
-	if st := us.env.P.StorageFor(objectID); st != nil {
-		return st.Put(ctx, map[string]string{keyStats: string(sb)})
+	st := us.env.P.StorageFor(objectID)
+	if st == nil {
+		return nil
 	}
+	if err := st.Put(ctx, map[string]string{keyStats: string(sb), keySeq: strconv.FormatUint(ans.Seq, 10)}); err != nil {
+		return err // not acknowledged: the chain hands the counts again
+	}
+	o.mu.Lock()
+	o.stats, o.seq = next, ans.Seq
+	o.mu.Unlock()
 	return nil
 }
 
@@ -104,7 +121,10 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 		return Report{}, u, err
 	}
 	chainID, _ := blockref.ParseQuantity(h.ChainID)
-	return Report{Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Err: retry.Class(h.LastErrorClass)}, u, nil
+	o.mu.Lock()
+	ack := o.seq
+	o.mu.Unlock()
+	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Err: retry.Class(h.LastErrorClass)}, u, nil
 }
 
 // maxPollDelay bounds the back-off of a failing upstream's health checks.

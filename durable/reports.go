@@ -26,6 +26,8 @@ type Report struct {
 	// served (issue 8).
 	Unserved uint64 `json:"unserved,omitempty"`
 	Proven   uint64 `json:"proven,omitempty"`
+	// Ack is the sequence number of the last handover of counts (ReportAnswer.Seq) the upstream's object stored.
+	Ack uint64 `json:"ack,omitempty"`
 }
 
 // row is the report as the table takes it.
@@ -37,6 +39,17 @@ func (r Report) row() balance.Report {
 // since its last report, for its statistics.
 type ReportAnswer struct {
 	Methods map[string]stats.Counter `json:"methods,omitempty"`
+	// Seq numbers the handover: the upstream's object stores the counts and Seq together and acknowledges Seq in
+	// its next report. The chain keeps the counts until then, and hands them again (with what came since, under
+	// the same Seq) when the report does not acknowledge them: an answer lost, or an object evicted before it
+	// stored them, loses no counts, and none is counted twice.
+	Seq uint64 `json:"seq,omitempty"`
+}
+
+// handover is counts handed to an upstream's object and not yet acknowledged.
+type handover struct {
+	Seq     uint64                   `json:"seq"`
+	Methods map[string]stats.Counter `json:"methods"`
 }
 
 func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
@@ -49,13 +62,33 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 	_, known := o.table.Get(rep.Name)
 	var ans ReportAnswer
 	if known {
+		now, names := cs.env.P.Now(), []string{rep.Name}
+		before := o.breakers(names, now)
 		o.table.Report(rep.Name, rep.row())
-		if s := o.stats[rep.Name]; len(s) > 0 {
-			ans.Methods = make(map[string]stats.Counter, len(s))
+		o.countTransitions(names, before, now)
+		if hv := o.handed[rep.Name]; hv != nil && rep.Ack >= hv.Seq {
+			delete(o.handed, rep.Name) // stored by the upstream's object
+		}
+		if s := o.stats[rep.Name]; len(s) > 0 || o.handed[rep.Name] != nil {
+			hv := o.handed[rep.Name]
+			if hv == nil {
+				hv = &handover{Methods: map[string]stats.Counter{}}
+				o.handed[rep.Name] = hv
+			}
+			all := make(stats.Stats)
+			for m, c := range hv.Methods {
+				all.Add(m, c)
+			}
 			for m, c := range s {
-				ans.Methods[m] = *c
+				all.Add(m, *c)
+			}
+			hv.Seq = rep.Ack + 1
+			hv.Methods = make(map[string]stats.Counter, len(all))
+			for m, c := range all {
+				hv.Methods[m] = *c
 			}
 			delete(o.stats, rep.Name)
+			ans.Methods, ans.Seq = hv.Methods, hv.Seq
 		}
 	}
 	o.mu.Unlock()

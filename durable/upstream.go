@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,9 +20,10 @@ import (
 
 // Storage keys of an Upstream object.
 const (
-	keyName   = "name"   // chain + "/" + name, so that alarms know who they are
-	keyHealth = "health" // health JSON
-	keyStats  = "stats"  // stats.Stats JSON
+	keyName   = "name"      // chain + "/" + name, so that alarms know who they are
+	keyHealth = "health"    // health JSON
+	keyStats  = "stats"     // stats.Stats JSON
+	keySeq    = "stats_seq" // the last handover of counts from the chain stored in keyStats (ReportAnswer.Seq)
 )
 
 // Upstreams serves every UpstreamDurableObject instance of the runtime.
@@ -67,6 +69,7 @@ type upstream struct {
 	ident  string // chain + "/" + name, "" until known
 	health health
 	stats  stats.Stats
+	seq    uint64 // the last handover stored (keySeq)
 }
 
 // UpstreamStatus is the /status answer.
@@ -99,6 +102,7 @@ func (o *upstream) load(ctx context.Context, st platform.Storage, name string) e
 			_ = json.Unmarshal([]byte(v), &o.health) // a damaged value starts afresh
 		}
 		o.stats, _ = stats.Parse(kv[keyStats])
+		o.seq, _ = strconv.ParseUint(kv[keySeq], 10, 64)
 		o.loaded = true
 	}
 	if o.ident == "" && name != "" {

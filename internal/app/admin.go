@@ -22,6 +22,10 @@ import (
 // admin serves /admin/…, behind basic auth. Every answer is JSON; per-object failures are reported in the
 // object's entry ("error") rather than failing the whole answer.
 func (a *App) admin(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/admin/metrics" { // basic auth or METRICS_TOKEN
+		a.adminMetrics(w, r)
+		return
+	}
 	if !a.auth.Enabled() {
 		jsonrpc.ErrAdminDisabled.Write(w, nil)
 		return
@@ -35,6 +39,10 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
 		return
 	}
+	if r.URL.Path == "/admin" || r.URL.Path == "/admin/" {
+		a.dashboardPage(w, r)
+		return
+	}
 	routes := []struct {
 		method, path string
 		h            func(context.Context) any
@@ -45,6 +53,7 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		{http.MethodGet, "/admin/chains", a.adminChains},
 		{http.MethodGet, "/admin/upstreams", a.adminUpstreams},
 		{http.MethodGet, "/admin/stats", a.adminStats},
+		{http.MethodGet, "/admin/dashboard.json", a.dashboard},
 	}
 	var h func(context.Context) any
 	var allowed []string

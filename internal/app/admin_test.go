@@ -73,7 +73,9 @@ func TestAdminRoutes(t *testing.T) {
 		{http.MethodGet, "/admin/clear_storage", http.StatusMethodNotAllowed, "POST, DELETE"},
 		{http.MethodPost, "/admin/chains", http.StatusMethodNotAllowed, "GET"},
 		{http.MethodGet, "/admin/nope", http.StatusNotFound, ""},
-		{http.MethodGet, "/admin", http.StatusNotFound, ""},
+		{http.MethodGet, "/admin", http.StatusOK, ""}, // the dashboard
+		{http.MethodPost, "/admin", http.StatusMethodNotAllowed, "GET, HEAD"},
+		{http.MethodPost, "/admin/metrics", http.StatusMethodNotAllowed, "GET, HEAD"},
 		{http.MethodDelete, "/admin/clear_storage", http.StatusOK, ""},
 	} {
 		status, hdr, body := h.do(tc.method, tc.path, "", true)

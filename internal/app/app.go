@@ -29,6 +29,8 @@ var Version = "0.1.0"
 type App struct {
 	p    platform.Platform
 	auth auth.Basic
+	// metricsToken is METRICS_TOKEN: a bearer token that may read /admin/metrics (and nothing else).
+	metricsToken auth.Token
 	// env is the configuration; cfgErr, when set, is answered to every chain and admin request.
 	env       durable.Env
 	cfgErr    error
@@ -52,7 +54,7 @@ var _ http.Handler = (*App)(nil)
 // then answers every chain, admin and object request with ErrConfig naming the problem. An unset or blank
 // UPSTREAM_CONFIG is not an error: the App serves config.Default and says so in one log line and in GET /.
 func New(p platform.Platform) *App {
-	a := &App{p: p, auth: auth.New(p.Getenv), client: protocol.Client{P: p}, configSource: config.EnvUpstreams, started: p.Now()}
+	a := &App{p: p, auth: auth.New(p.Getenv), metricsToken: auth.NewToken(p.Getenv, auth.EnvMetricsToken), client: protocol.Client{P: p}, configSource: config.EnvUpstreams, started: p.Now()}
 	cfg, s, source, problems := config.Load(p.Getenv) // exactly what `evmlb validate` checks
 	if source == config.SourceDefault {
 		a.configSource = source

@@ -72,11 +72,19 @@ func (h *harness) restartApp() {
 
 func (h *harness) do(method, path, body string, withAuth bool) (int, http.Header, string) {
 	h.t.Helper()
+	return h.doWith(method, path, body, func(r *http.Request) {
+		if withAuth {
+			r.SetBasicAuth("admin", password)
+		}
+	})
+}
+
+// doWith sends a request that edit may change before it goes.
+func (h *harness) doWith(method, path, body string, edit func(*http.Request)) (int, http.Header, string) {
+	h.t.Helper()
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
-	if withAuth {
-		r.SetBasicAuth("admin", password)
-	}
+	edit(r)
 	rec := httptest.NewRecorder()
 	h.host.ServeHTTP(rec, r)
 	res := rec.Result()

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"strings"
 )
 
 // Environment variables of the admin credentials.
@@ -45,4 +46,33 @@ func (b Basic) Allow(r *http.Request) bool {
 	p := sha256.Sum256([]byte(pass))
 	match := subtle.ConstantTimeCompare(u[:], b.user[:]) & subtle.ConstantTimeCompare(p[:], b.pass[:])
 	return b.enabled && ok && match == 1
+}
+
+// EnvMetricsToken is the environment variable (a secret) of the bearer token that may read /admin/metrics.
+const EnvMetricsToken = "METRICS_TOKEN"
+
+// Token is a bearer token held as a SHA-256 digest, compared in constant time.
+type Token struct {
+	enabled bool
+	sum     [sha256.Size]byte
+}
+
+// NewToken reads the token named env through getenv; unset or empty disables it.
+func NewToken(getenv func(string) string, env string) Token {
+	v := getenv(env)
+	return Token{enabled: v != "", sum: sha256.Sum256([]byte(v))}
+}
+
+// Enabled reports whether a token is configured.
+func (t Token) Enabled() bool { return t.enabled }
+
+// Allow reports whether r carries "Authorization: Bearer <token>" with the right token.
+func (t Token) Allow(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
+	return t.enabled && subtle.ConstantTimeCompare(got[:], t.sum[:]) == 1
 }

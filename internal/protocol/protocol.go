@@ -24,15 +24,16 @@ const (
 
 // Paths the objects serve (all POST but /status and /stats).
 const (
-	PathRPC    = "/rpc"    // both: forward a JSON-RPC body
-	PathReport = "/report" // Chain: an upstream's health report
-	PathSync   = "/sync"   // Chain: store the configured upstream list, clear removed upstreams, start checks
-	PathEnsure = "/ensure" // Upstream: start health checks if none is scheduled
-	PathStart  = "/start"  // Upstream: run a health check now
-	PathCheck  = "/check"  // Upstream: run a health check now and answer its report (the chain applies it)
-	PathStatus = "/status" // both: state as JSON
-	PathStats  = "/stats"  // Upstream: per-method stats as JSON
-	PathClear  = "/clear"  // both: delete storage and alarm, forget memory
+	PathRPC     = "/rpc"     // both: forward a JSON-RPC body
+	PathReport  = "/report"  // Chain: an upstream's health report
+	PathSync    = "/sync"    // Chain: store the configured upstream list, clear removed upstreams, start checks
+	PathEnsure  = "/ensure"  // Upstream: start health checks if none is scheduled
+	PathStart   = "/start"   // Upstream: run a health check now
+	PathCheck   = "/check"   // Upstream: run a health check now and answer its report (the chain applies it)
+	PathStatus  = "/status"  // both: state as JSON
+	PathStats   = "/stats"   // Upstream: per-method stats as JSON
+	PathMetrics = "/metrics" // Chain: status and the Prometheus counts as JSON
+	PathClear   = "/clear"   // both: delete storage and alarm, forget memory
 )
 
 // Client calls the objects through the host's namespaces.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/metrics"
 	"github.com/evmlb/evmlb/internal/retry"
 	"github.com/evmlb/evmlb/internal/stats"
 )
@@ -41,13 +42,15 @@ type Seen struct {
 }
 
 // Exchange is what a Worker isolate reports to a chain: its attempts' outcomes and the heights its answers
-// showed, each in order (at most MaxOutcomes each; Dropped counts those left out), and per-method counts per
-// upstream.
+// showed, each in order (at most MaxOutcomes each; Dropped counts those left out), per-method counts per
+// upstream, and the Prometheus counts.
 type Exchange struct {
 	Outcomes []Outcome                           `json:"outcomes,omitempty"`
 	Seen     []Seen                              `json:"seen,omitempty"`
 	Dropped  int                                 `json:"dropped,omitempty"`
 	Methods  map[string]map[string]stats.Counter `json:"methods,omitempty"`
+	// Metrics are the isolate's Prometheus counts of the chain since its last exchange (internal/metrics).
+	Metrics *metrics.Chain `json:"metrics,omitempty"`
 }
 
 // MaxOutcomes bounds the outcomes of one Exchange: an isolate under load keeps the latest.

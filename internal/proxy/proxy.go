@@ -23,6 +23,8 @@ import (
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/methods"
+	"github.com/evmlb/evmlb/internal/metrics"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
@@ -112,6 +114,7 @@ type chainView struct {
 	cold       chan struct{} // closed when the first snapshot's fetch ends (nil: none running)
 	pending    protocol.Exchange
 	methods    map[string]stats.Stats // per upstream, since the last exchange
+	met        *metrics.Chain         // Prometheus counts since the last exchange
 	lat        latencies
 }
 
@@ -120,7 +123,7 @@ func (pl *Plane) view(chain string) *chainView {
 	defer pl.mu.Unlock()
 	v := pl.chains[chain]
 	if v == nil {
-		v = &chainView{methods: map[string]stats.Stats{}}
+		v = &chainView{methods: map[string]stats.Stats{}, met: &metrics.Chain{}}
 		pl.chains[chain] = v
 	}
 	return v
@@ -184,7 +187,10 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		}
 		ex.Methods[up] = m
 	}
-	v.pending, v.methods = protocol.Exchange{}, map[string]stats.Stats{}
+	if !v.met.Empty() {
+		ex.Metrics = v.met
+	}
+	v.pending, v.methods, v.met = protocol.Exchange{}, map[string]stats.Stats{}, &metrics.Chain{}
 	v.lastTry = pl.p.Now()
 	v.mu.Unlock()
 
@@ -204,6 +210,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 				v.methodStats(up).Add(name, c)
 			}
 		}
+		v.met.Add(ex.Metrics, time.Time{}, nil)
 		return false
 	}
 	t := balance.New(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), nil)
@@ -218,6 +225,13 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 	}
 	v.table, v.fetchedAt = t, pl.p.Now()
 	return true
+}
+
+// count changes v's metrics under its lock.
+func (v *chainView) count(f func(*metrics.Chain)) {
+	v.mu.Lock()
+	f(v.met)
+	v.mu.Unlock()
 }
 
 func (v *chainView) methodStats(up string) stats.Stats {
@@ -289,7 +303,7 @@ func (pl *Plane) maybeExchange(ctx context.Context, chain string, v *chainView, 
 
 // hasPending reports whether v has something to report. The caller holds v.mu.
 func (v *chainView) hasPending() bool {
-	return len(v.pending.Outcomes) > 0 || len(v.pending.Seen) > 0 || len(v.methods) > 0
+	return len(v.pending.Outcomes) > 0 || len(v.pending.Seen) > 0 || len(v.methods) > 0 || !v.met.Empty()
 }
 
 // background is a background exchange of v, which the caller marked exchanging.
@@ -331,6 +345,7 @@ type request struct {
 // to the next upstream only when retry's table says the write never left.
 func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string, req *jsonrpc.Request, body []byte) {
 	pl.requests.Add(1)
+	start := pl.p.Now()
 	pol := PolicyOf(pl.cfg.ChainSettings(chain))
 	ctx, cancel := pl.p.WithTimeout(ctx, pol.RequestTimeout)
 	defer cancel()
@@ -348,6 +363,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if v.table != nil {
 		// eth_chainId and net_version are answered from the verified chain id (internal/chainid).
 		if local, ok := chainid.Answer(req, v.table.ChainID()); ok {
+			v.met.Request(methodLabel(req), metrics.OutcomeLocal, pl.p.Now().Sub(start))
 			v.mu.Unlock()
 			jsonrpc.WriteJSON(w, http.StatusOK, local)
 			return
@@ -367,6 +383,15 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if req.Batch && res.body != nil && res.class != retry.OK { // the class says an element needs another upstream
 		res.body = pl.repairBatch(ctx, r, res.body, remaining(cands, res.up, failed))
 	}
+	outcome := metrics.OutcomeNoUpstream
+	switch {
+	case res.body != nil && res.class == retry.OK:
+		outcome = metrics.OutcomeOK
+	case res.body != nil:
+		outcome = metrics.OutcomeUpstreamError
+	case res.class != retry.OK && !retryableFor(req, res.class):
+		outcome = metrics.OutcomeFailed
+	}
 	switch {
 	case res.body != nil:
 		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
@@ -379,7 +404,19 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	default:
 		jsonrpc.ErrNoUpstream.Write(w, req)
 	}
+	v.mu.Lock()
+	v.met.Request(methodLabel(req), outcome, pl.p.Now().Sub(start))
+	v.mu.Unlock()
 	pl.maybeExchange(ctx, chain, v, len(failed) > 0)
+}
+
+// methodLabel is the request's method label in the metrics: the method's (methods.Label) for one call, batch
+// for a batch.
+func methodLabel(req *jsonrpc.Request) string {
+	if req.Batch || len(req.Calls) != 1 {
+		return metrics.Batch
+	}
+	return methods.Label(req.Calls[0].Method)
 }
 
 // requestNeeds is the highest block the request's calls name (blockref), and whether any call is a write.
@@ -453,7 +490,9 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 		select {
 		case <-timer:
 			timer = nil
-			launch()
+			if launch() {
+				r.v.count(func(m *metrics.Chain) { m.Hedges++ })
+			}
 			continue
 		case res := <-results:
 			inflight--
@@ -480,8 +519,8 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 				}
 				return res, failed
 			}
-			if inflight == 0 {
-				launch()
+			if inflight == 0 && launch() {
+				r.v.count(func(m *metrics.Chain) { m.Retries++ })
 			}
 		}
 	}
@@ -571,6 +610,11 @@ func (pl *Plane) observe(r *request, o outcome, body []byte) {
 		v.lat.add(o.latency)
 	}
 	v.pending.Outcomes = keepLatest(append(v.pending.Outcomes, protocol.OutcomeOf(o.up, o.class, o.latency, now)), &v.pending.Dropped)
+	label := metrics.Batch
+	if !r.req.Batch && len(body) == len(r.body) {
+		label = methodLabel(r.req)
+	}
+	v.met.Attempt(o.up, label, string(o.class), o.latency)
 	s := v.methodStats(o.up)
 	if len(body) == len(r.body) { // the whole request: its calls
 		for _, c := range r.req.Calls {

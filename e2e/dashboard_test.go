@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/evmlb/evmlb/e2e/internal/anvil"
+	"github.com/evmlb/evmlb/e2e/internal/faultproxy"
+	"github.com/evmlb/evmlb/e2e/internal/repo"
+	"github.com/evmlb/evmlb/e2e/internal/target"
+)
+
+// EnvChromium names the Chromium binary; by default `chromium` (Debian's package) on the PATH.
+const EnvChromium = "EVMLB_CHROMIUM"
+
+// dashboardRefresh is the page's refresh period (internal/app/dashboard/page.js).
+const dashboardRefresh = 5 * time.Second
+
+func chromiumPath() (string, error) {
+	if p := os.Getenv(EnvChromium); p != "" {
+		return p, nil
+	}
+	for _, n := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(n); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no chromium on the PATH (apt-get install -y chromium, or set %s)", EnvChromium)
+}
+
+func TestDashboardBrowserWorkerd(t *testing.T) { testDashboardBrowser(t, workerdHost) }
+func TestDashboardBrowserWazero(t *testing.T)  { testDashboardBrowser(t, wazeroHost) }
+
+// testDashboardBrowser loads /admin in headless Chromium: the page loads with no console error, shows every
+// upstream, and shows a fault injected in one upstream as its new state within one refresh of the moment the
+// chain's table has it. It writes a screenshot to build/dashboard.png (build/dashboard-<host>.png for wazero).
+func testDashboardBrowser(t *testing.T, h target.Host) {
+	needHost(t, h)
+	chromium, err := chromiumPath()
+	need(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	n := anvil.StartT(t, 31337)
+	if _, err := n.Mine(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	var proxies []*faultproxy.Proxy
+	var ups []target.Upstream
+	for _, name := range []string{"alpha", "beta", "gamma"} {
+		p := faultproxy.StartT(t, n.URL, faultproxy.Options{Path: "/v2/SECRETKEY"})
+		proxies = append(proxies, p)
+		ups = append(ups, target.Upstream{Chain: "ethereum", Name: name, URL: p.URL()})
+	}
+	const pw = "dash-pw"
+	inst := target.Start(t, h, target.Config{Upstreams: ups, AdminPassword: pw, Env: DefaultEnv})
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+pw))
+	get := func(path string) (int, []byte) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, inst.URL+path, nil)
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	// Some traffic, so that rates and sparklines have something to show.
+	for i := range 30 {
+		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"eth_blockNumber","params":[]}`, i)
+		resp, err := http.Post(inst.URL+"/ethereum", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun,
+		chromedp.WindowSize(1100, 760),
+	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+
+	var mu sync.Mutex
+	var problems []string
+	chromedp.ListenTarget(bctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError || e.Type == runtime.APITypeWarning || e.Type == runtime.APITypeAssert {
+				var args []string
+				for _, a := range e.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				problems = append(problems, fmt.Sprintf("console.%s: %s", e.Type, strings.Join(args, " ")))
+			}
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "exception: "+e.ExceptionDetails.Error())
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.LevelError || e.Entry.Level == cdplog.LevelWarning {
+				problems = append(problems, fmt.Sprintf("log %s (%s): %s %s", e.Entry.Level, e.Entry.Source, e.Entry.Text, e.Entry.URL))
+			}
+		}
+	})
+	if err := chromedp.Run(bctx,
+		network.Enable(), runtime.Enable(), cdplog.Enable(),
+		network.SetExtraHTTPHeaders(network.Headers{"Authorization": auth}),
+		chromedp.Navigate(inst.URL+"/admin"),
+		chromedp.WaitVisible(`tr[data-upstream="ethereum/gamma"]`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("loading the dashboard: %v\n%s", err, inst.Logs())
+	}
+	var rows []*cdp.Node
+	if err := chromedp.Run(bctx, chromedp.Nodes(`tr[data-upstream]`, &rows, chromedp.ByQueryAll)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(ups) {
+		t.Errorf("the page shows %d upstreams, want %d", len(rows), len(ups))
+	}
+	for _, u := range ups {
+		var text string
+		if err := chromedp.Run(bctx, chromedp.Text(fmt.Sprintf(`tr[data-upstream="ethereum/%s"]`, u.Name), &text, chromedp.ByQuery)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, u.Name) || strings.Contains(text, "SECRETKEY") {
+			t.Errorf("row of %s: %q", u.Name, text)
+		}
+	}
+	var html string
+	if err := chromedp.Run(bctx, chromedp.OuterHTML("html", &html, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, "SECRETKEY") || strings.Contains(html, "/v2/") {
+		t.Error("the page shows an upstream URL beyond scheme and host")
+	}
+
+	// A fault in beta: it answers 429, and its health check (every second) puts it in cool-down.
+	if err := proxies[1].SetFault(faultproxy.HTTP429); err != nil {
+		t.Fatal(err)
+	}
+	var state string
+	var since time.Time
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		_, b := get("/admin/chains")
+		var cs struct {
+			Chains []struct {
+				Table []struct {
+					Name  string `json:"name"`
+					State string `json:"state"`
+				} `json:"table"`
+			} `json:"chains"`
+		}
+		_ = json.Unmarshal(b, &cs)
+		for _, c := range cs.Chains {
+			for _, r := range c.Table {
+				if r.Name == "beta" && r.State != "healthy" && r.State != "" {
+					state, since = r.State, time.Now()
+				}
+			}
+		}
+		if state != "" {
+			break
+		}
+	}
+	if state == "" {
+		t.Fatalf("the chain's table never showed beta's fault\n%s", inst.Logs())
+	}
+	var shown string
+	for deadline := since.Add(dashboardRefresh + 2*time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := chromedp.Run(bctx, chromedp.Evaluate(`document.querySelector('tr[data-upstream="ethereum/beta"]').dataset.state`, &shown)); err != nil {
+			t.Fatal(err)
+		}
+		if shown == state || time.Now().After(deadline) {
+			break
+		}
+	}
+	if shown != state {
+		t.Errorf("beta is %s in the table since %v; the page still shows %q one refresh later", state, since, shown)
+	} else {
+		t.Logf("beta shown as %s %v after the table had it", state, time.Since(since).Round(100*time.Millisecond))
+	}
+
+	var png []byte
+	if err := chromedp.Run(bctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatal(err)
+	}
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "dashboard.png"
+	if h.Name() != "workerd" {
+		name = "dashboard-" + h.Name() + ".png"
+	}
+	out := filepath.Join(root, "build", name)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", out)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range problems {
+		t.Errorf("browser: %s", p)
+	}
+}

@@ -1,0 +1,68 @@
+"use strict";
+const REFRESH_MS = 5000;
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+function spark(values) {
+  const w = 120, h = 24, max = Math.max(1, ...values), n = values.length;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.setAttribute("role", "img"); svg.setAttribute("aria-label", "requests per minute, last " + n + " minutes");
+  const pl = document.createElementNS(ns, "polyline");
+  pl.setAttribute("points", values.map((v, i) => `${(i * (w - 2) / Math.max(1, n - 1) + 1).toFixed(1)},${(h - 1 - v * (h - 2) / max).toFixed(1)}`).join(" "));
+  svg.append(pl);
+  return svg;
+}
+const ms = v => v >= 100 ? v.toFixed(0) + " ms" : v.toFixed(1) + " ms";
+const pct = v => (v * 100).toFixed(v > 0 && v < 0.01 ? 2 : 1) + " %";
+const rps = v => v.toFixed(v < 10 ? 2 : 0);
+function render(data) {
+  const root = document.getElementById("chains");
+  const out = [];
+  for (const c of data.chains || []) {
+    const rows = c.upstreams.map(u => el("tr", {"data-upstream": c.chain + "/" + u.name, "data-state": u.state},
+      el("td", {}, el("b", {}, u.name), el("br"), el("small", {}, u.endpoint)),
+      el("td", {}, el("span", {class: "st st-" + u.state, "data-role": "state"}, u.state)),
+      el("td", {}, u.height || "–"), el("td", {}, u.lag),
+      el("td", {class: "opt"}, ms(u.p50_ms)), el("td", {class: "opt"}, ms(u.p99_ms)),
+      el("td", {}, pct(u.error_rate)), el("td", {}, rps(u.rps)),
+      el("td", {class: "opt"}, spark(u.spark)),
+      el("td", {class: "reason"}, u.reason || "")));
+    out.push(el("section", {class: "chain", "data-chain": c.chain},
+      el("h2", {}, c.chain),
+      el("div", {class: "sum"},
+        el("span", {}, "head ", el("b", {}, c.head || "–")),
+        el("span", {}, "req/s ", el("b", {}, rps(c.rps))),
+        el("span", {}, "errors ", el("b", {}, pct(c.error_rate))),
+        el("span", {}, "p50 ", el("b", {}, ms(c.p50_ms))), el("span", {}, "p99 ", el("b", {}, ms(c.p99_ms))),
+        spark(c.spark)),
+      c.error ? el("p", {id: "err"}, c.error) : "",
+      el("div", {class: "wrap"}, el("table", {},
+        el("thead", {}, el("tr", {}, el("th", {}, "upstream"), el("th", {}, "state"), el("th", {}, "head"),
+          el("th", {}, "lag"), el("th", {class: "opt"}, "p50"), el("th", {class: "opt"}, "p99"),
+          el("th", {}, "errors"), el("th", {}, "req/s"), el("th", {class: "opt"}, "last 30 min"), el("th", {}, "reason"))),
+        el("tbody", {}, ...rows)))));
+  }
+  root.replaceChildren(...out);
+  const upd = document.getElementById("updated");
+  upd.textContent = "updated " + new Date(data.at).toLocaleTimeString();
+  upd.dataset.at = data.at;
+  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+}
+async function refresh() {
+  const err = document.getElementById("status");
+  try {
+    const r = await fetch("/admin/dashboard.json", {credentials: "same-origin", cache: "no-store"});
+    if (!r.ok) throw new Error("HTTP " + r.status);
+    render(await r.json());
+    err.textContent = "";
+  } catch (e) {
+    err.textContent = "refresh failed: " + e.message;
+  }
+  setTimeout(refresh, REFRESH_MS);
+}
+refresh();

@@ -1,0 +1,269 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/evmtest"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+const metricsToken = "m3trics-t0ken-s3cret"
+
+// scrape reads /admin/metrics with the bearer token and parses it with expfmt.
+func (h *harness) scrape() map[string]*dto.MetricFamily {
+	h.t.Helper()
+	r := map[string]string{"Authorization": "Bearer " + metricsToken}
+	status, hdr, body := h.doHeaders(http.MethodGet, "/admin/metrics", r)
+	if status != http.StatusOK {
+		h.t.Fatalf("/admin/metrics: %d %s", status, body)
+	}
+	if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		h.t.Errorf("Content-Type %q", ct)
+	}
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		h.t.Fatalf("expfmt: %v in\n%s", err, body)
+	}
+	return fams
+}
+
+func (h *harness) doHeaders(method, path string, hdr map[string]string) (int, http.Header, string) {
+	h.t.Helper()
+	return h.doWith(method, path, "", func(r *http.Request) {
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+	})
+}
+
+// sum adds the values of the family's samples whose labels include want.
+func sum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	f := fams[name]
+	if f == nil {
+		return 0
+	}
+	var s float64
+	for _, m := range f.Metric {
+		ok := true
+		for k, v := range want {
+			found := false
+			for _, l := range m.Label {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			ok = ok && found
+		}
+		if !ok {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			s += m.Counter.GetValue()
+		case m.Gauge != nil:
+			s += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			s += float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return s
+}
+
+// The metrics count the traffic sent, summed in the chain object, and survive a new runtime (an evicted
+// isolate and object: memory gone, storage kept).
+func TestMetricsCountTraffic(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	b := evmtest.NewNode(t, "b", 1, 100)
+	h := started(t, map[string]string{"METRICS_TOKEN": metricsToken}, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
+	for range 10 {
+		if s, got := h.post("eth", rpcBody); s != 200 {
+			t.Fatalf("%d %s", s, got)
+		}
+	}
+	h.post("eth", `[{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x0"},"latest"]},{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":["0x0","latest"]}]`)
+	h.post("eth", `{"jsonrpc":"2.0","id":1,"method":"made_up_method","params":[]}`)
+	h.post("eth", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}`) // answered locally
+
+	// One upstream fails: each request that tries it first is retried on the other.
+	a.SetFault(evmtest.Status500)
+	for range 6 {
+		if s, got := h.post("eth", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0","latest"]}`); s != 200 {
+			t.Fatalf("%d %s", s, got)
+		}
+	}
+	check := func(fams map[string]*dto.MetricFamily) {
+		t.Helper()
+		for _, c := range []struct {
+			name   string
+			labels map[string]string
+			want   float64
+		}{
+			{"evmlb_requests_total", map[string]string{"chain": "eth", "method": "eth_call", "outcome": "ok"}, 10},
+			{"evmlb_requests_total", map[string]string{"chain": "eth", "method": "batch", "outcome": "ok"}, 1},
+			{"evmlb_requests_total", map[string]string{"chain": "eth", "method": "other"}, 1},
+			{"evmlb_requests_total", map[string]string{"chain": "eth", "method": "eth_chainId", "outcome": "local"}, 1},
+			{"evmlb_requests_total", map[string]string{"chain": "eth", "method": "eth_getBalance", "outcome": "ok"}, 6},
+			{"evmlb_requests_total", map[string]string{"chain": "eth"}, 19},
+			{"evmlb_request_duration_seconds", map[string]string{"chain": "eth"}, 19},
+			// every request but the local one had exactly one good attempt
+			{"evmlb_upstream_requests_total", map[string]string{"chain": "eth", "class": "ok"}, 18},
+			{"evmlb_upstream_requests_total", map[string]string{"chain": "eth", "upstream": "b", "method": "eth_getBalance", "class": "ok"}, 6},
+			{"evmlb_upstream_requests_total", map[string]string{"chain": "eth", "upstream": "a", "method": "eth_getBalance", "class": "ok"}, 0},
+			{"evmlb_upstream_state", map[string]string{"chain": "eth", "upstream": "b", "state": "healthy"}, 1},
+			{"evmlb_upstream_state", map[string]string{"chain": "eth", "upstream": "b"}, 1},
+			{"evmlb_upstream_head_block", map[string]string{"chain": "eth", "upstream": "b"}, 100},
+			{"evmlb_upstream_lag_blocks", map[string]string{"chain": "eth", "upstream": "b"}, 0},
+			{"evmlb_chain_head_block", map[string]string{"chain": "eth"}, 100},
+			{"evmlb_hedges_total", map[string]string{"chain": "eth"}, 0},
+		} {
+			if got := sum(fams, c.name, c.labels); got != c.want {
+				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+			}
+		}
+		// Failed attempts are a's, each followed by a retry; their durations are in a's histogram.
+		failed := sum(fams, "evmlb_upstream_requests_total", map[string]string{"upstream": "a"}) - sum(fams, "evmlb_upstream_requests_total", map[string]string{"upstream": "a", "class": "ok"})
+		if retries := sum(fams, "evmlb_retries_total", nil); failed == 0 || retries != failed {
+			t.Errorf("failed attempts %v, retries %v: want equal and > 0", failed, retries)
+		}
+		if got, want := sum(fams, "evmlb_upstream_request_duration_seconds", nil), sum(fams, "evmlb_upstream_requests_total", nil); got != want {
+			t.Errorf("upstream durations count %v, attempts %v", got, want)
+		}
+	}
+	fams := h.scrape()
+	check(fams)
+	for _, n := range []string{"evmlb_requests_total", "evmlb_request_duration_seconds", "evmlb_upstream_requests_total",
+		"evmlb_upstream_request_duration_seconds", "evmlb_upstream_head_block", "evmlb_upstream_lag_blocks",
+		"evmlb_upstream_state", "evmlb_chain_head_block", "evmlb_retries_total", "evmlb_hedges_total", "evmlb_breaker_transitions_total"} {
+		if fams[n] == nil {
+			t.Errorf("no %s", n)
+		}
+	}
+
+	// A new runtime (isolate and objects evicted): the chain object's counts come back from storage.
+	h.restartApp()
+	check(h.scrape())
+}
+
+// Breaker transitions are counted when the chain's table opens an upstream's breaker.
+func TestMetricsBreakerTransitions(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	b := evmtest.NewNode(t, "b", 1, 100)
+	h := started(t, map[string]string{"METRICS_TOKEN": metricsToken}, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
+	a.SetFault(evmtest.Status500)
+	h.post("eth", rpcBody)
+	for range 6 { // failing health checks open the breaker (5 consecutive failures)
+		h.checks(2 * time.Minute)
+	}
+	fams := h.scrape()
+	if got := sum(fams, "evmlb_breaker_transitions_total", map[string]string{"upstream": "a", "to": "open"}); got < 1 {
+		t.Errorf("breaker transitions to open: %v", got)
+	}
+	// the breaker's open time may have passed with the checks' back-off: failing or recovering (half-open)
+	if got := sum(fams, "evmlb_upstream_state", map[string]string{"upstream": "a", "state": "failing"}) + sum(fams, "evmlb_upstream_state", map[string]string{"upstream": "a", "state": "recovering"}); got != 1 {
+		t.Errorf("a neither failing nor recovering: %v", got)
+	}
+	if got := sum(fams, "evmlb_upstream_state", map[string]string{"upstream": "a"}); got != 1 {
+		t.Errorf("a in %v states", got)
+	}
+}
+
+// /admin/metrics takes admin basic auth or the bearer METRICS_TOKEN; the token opens nothing else.
+func TestMetricsAuth(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	h := newHarness(t, map[string]string{"METRICS_TOKEN": metricsToken}, upstream{"eth", "a", a.URL})
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+	for _, c := range []struct {
+		path string
+		hdr  map[string]string
+		want int
+	}{
+		{"/admin/metrics", bearer(metricsToken), 200},
+		{"/admin/metrics", map[string]string{"Authorization": "bearer " + metricsToken}, 200},
+		{"/admin/metrics", bearer(metricsToken + "x"), 401},
+		{"/admin/metrics", bearer(""), 401},
+		{"/admin/metrics", nil, 401},
+		{"/admin/chains", bearer(metricsToken), 401},
+		{"/admin", bearer(metricsToken), 401},
+	} {
+		if s, _, b := h.doHeaders(http.MethodGet, c.path, c.hdr); s != c.want {
+			t.Errorf("%s %v: %d %s, want %d", c.path, c.hdr, s, b, c.want)
+		}
+	}
+	if s, _, b := h.do(http.MethodGet, "/admin/metrics", "", true); s != 200 {
+		t.Errorf("basic auth: %d %s", s, b)
+	}
+	for _, l := range h.host.Logs() {
+		if strings.Contains(l, metricsToken) {
+			t.Errorf("log leaks the token: %s", l)
+		}
+	}
+	// No admin password: the token alone still opens the metrics.
+	h2 := startHarness(t, map[string]string{"UPSTREAM_CONFIG": configJSON(upstream{"eth", "a", a.URL}), "METRICS_TOKEN": metricsToken})
+	if s, _, b := h2.doHeaders(http.MethodGet, "/admin/metrics", bearer(metricsToken)); s != 200 {
+		t.Errorf("token without admin password: %d %s", s, b)
+	}
+	if s, _, _ := h2.doHeaders(http.MethodGet, "/admin/chains", bearer(metricsToken)); s != http.StatusServiceUnavailable {
+		t.Errorf("admin without password: %d", s)
+	}
+}
+
+// The dashboard is one self-contained page behind admin auth; its JSON shows each upstream's state.
+func TestDashboard(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	b := evmtest.NewNode(t, "b", 1, 100)
+	h := started(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
+	if s, _, _ := h.do(http.MethodGet, "/admin", "", false); s != 401 {
+		t.Errorf("no auth: %d", s)
+	}
+	s, hdr, page := h.do(http.MethodGet, "/admin", "", true)
+	if s != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || !strings.Contains(page, "/admin/dashboard.json") {
+		t.Fatalf("%d %v %.200s", s, hdr, page)
+	}
+	if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'sha256-") {
+		t.Errorf("CSP %q", csp)
+	}
+	for _, bad := range []string{"<script src", "<link rel=\"stylesheet\"", "https://"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page holds %q", bad)
+		}
+	}
+	if len(page) > 16<<10 {
+		t.Errorf("page is %d bytes", len(page))
+	}
+	a.SetFault(evmtest.Status500)
+	for range 6 { // failing health checks open the breaker (5 consecutive failures)
+		h.checks(2 * time.Minute)
+	}
+	for range 10 {
+		h.post("eth", rpcBody)
+	}
+	var d struct{ Chains []DashboardChain }
+	h.admin(http.MethodGet, "/admin/dashboard.json", &d)
+	if len(d.Chains) != 1 || len(d.Chains[0].Upstreams) != 2 {
+		t.Fatalf("%+v", d)
+	}
+	c := d.Chains[0]
+	if c.Head != 100 || c.RPS <= 0 || len(c.Spark) != dashboardMinutes || c.Spark[dashboardMinutes-1] != 10 {
+		t.Errorf("chain %+v", c)
+	}
+	for _, u := range c.Upstreams {
+		if strings.Contains(u.Endpoint, "/v3/") || strings.Count(u.Endpoint, "/") > 2 {
+			t.Errorf("endpoint %q is more than scheme and host", u.Endpoint)
+		}
+		switch u.Name {
+		case "a":
+			if (u.State != "failing" && u.State != "recovering") || u.Reason == "" {
+				t.Errorf("a: %+v", u)
+			}
+		case "b":
+			if u.State != "healthy" || u.ErrorRate != 0 || u.P50MS <= 0 || u.Height != 100 {
+				t.Errorf("b: %+v", u)
+			}
+		}
+	}
+}

@@ -1,0 +1,193 @@
+package metrics
+
+import (
+	"bufio"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ContentType is the text exposition format's media type.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// ChainView is what the exposition shows of one chain: its counts and its table now.
+type ChainView struct {
+	Name      string
+	Head      uint64 // the chain's head (0: unknown)
+	Metrics   *Chain
+	Upstreams []UpstreamView // in config order
+}
+
+// UpstreamView is one upstream's row in its chain's table now.
+type UpstreamView struct {
+	Name   string
+	Height uint64 // 0: unknown
+	State  string
+}
+
+// BreakerStates are the breaker states a transition enters (balance.BreakerState).
+var BreakerStates = []string{"closed", "open", "half_open"}
+
+type writer struct {
+	w *bufio.Writer
+}
+
+func (w writer) family(name, typ, help string) {
+	w.w.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
+}
+
+// sample writes one sample; labels alternate names and values.
+func (w writer) sample(name string, v float64, labels ...string) {
+	w.w.WriteString(name)
+	if len(labels) > 0 {
+		w.w.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				w.w.WriteByte(',')
+			}
+			w.w.WriteString(labels[i] + `="` + escape(labels[i+1]) + `"`)
+		}
+		w.w.WriteByte('}')
+	}
+	w.w.WriteByte(' ')
+	w.w.WriteString(formatFloat(v))
+	w.w.WriteByte('\n')
+}
+
+// histogram writes h's _bucket (cumulative), _sum and _count samples.
+func (w writer) histogram(name string, h Histogram, labels ...string) {
+	var cum uint64
+	for i, b := range append(slices.Clone(Buckets), math.Inf(1)) {
+		if i < len(h.Counts) {
+			cum += h.Counts[i]
+		}
+		w.sample(name+"_bucket", float64(cum), append(slices.Clone(labels), "le", formatFloat(b))...)
+	}
+	w.sample(name+"_sum", float64(h.SumUS)/1e6, labels...)
+	w.sample(name+"_count", float64(cum), labels...)
+}
+
+var escaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func escape(s string) string { return escaper.Replace(s) }
+
+func formatFloat(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// Write writes every chain's metrics in the text exposition format; states lists every upstream state, for
+// evmlb_upstream_state (1 for the current one, 0 for the others).
+func Write(out io.Writer, chains []ChainView, states []string) error {
+	w := writer{bufio.NewWriter(out)}
+	met := func(c ChainView) *Chain {
+		if c.Metrics == nil {
+			return &Chain{}
+		}
+		return c.Metrics
+	}
+
+	w.family("evmlb_requests_total", "counter", "Client JSON-RPC requests answered, by chain, method (batch for a batch, other for a method not on the known list) and outcome.")
+	for _, c := range chains {
+		m := met(c)
+		for _, method := range sortedKeys(m.Requests) {
+			for _, oc := range sortedKeys(m.Requests[method]) {
+				w.sample("evmlb_requests_total", float64(m.Requests[method][oc]), "chain", c.Name, "method", method, "outcome", oc)
+			}
+		}
+	}
+	w.family("evmlb_request_duration_seconds", "histogram", "Time to answer a client request, by chain.")
+	for _, c := range chains {
+		w.histogram("evmlb_request_duration_seconds", met(c).Duration, "chain", c.Name)
+	}
+	w.family("evmlb_upstream_requests_total", "counter", "Attempts at upstreams, by chain, upstream, method and class (ok, or the failure class).")
+	for _, c := range chains {
+		m := met(c)
+		for _, u := range c.Upstreams {
+			mu := m.Upstreams[u.Name]
+			if mu == nil {
+				continue
+			}
+			for _, method := range sortedKeys(mu.Requests) {
+				for _, cl := range sortedKeys(mu.Requests[method]) {
+					w.sample("evmlb_upstream_requests_total", float64(mu.Requests[method][cl]), "chain", c.Name, "upstream", u.Name, "method", method, "class", cl)
+				}
+			}
+		}
+	}
+	w.family("evmlb_upstream_request_duration_seconds", "histogram", "Duration of attempts at upstreams, by chain and upstream.")
+	for _, c := range chains {
+		m := met(c)
+		for _, u := range c.Upstreams {
+			var h Histogram
+			if mu := m.Upstreams[u.Name]; mu != nil {
+				h = mu.Duration
+			}
+			w.histogram("evmlb_upstream_request_duration_seconds", h, "chain", c.Name, "upstream", u.Name)
+		}
+	}
+	w.family("evmlb_upstream_head_block", "gauge", "The upstream's head block in its chain's table (0: unknown).")
+	for _, c := range chains {
+		for _, u := range c.Upstreams {
+			w.sample("evmlb_upstream_head_block", float64(u.Height), "chain", c.Name, "upstream", u.Name)
+		}
+	}
+	w.family("evmlb_upstream_lag_blocks", "gauge", "Blocks the upstream's head is below the chain's head.")
+	for _, c := range chains {
+		for _, u := range c.Upstreams {
+			lag := uint64(0)
+			if c.Head > u.Height {
+				lag = c.Head - u.Height
+			}
+			w.sample("evmlb_upstream_lag_blocks", float64(lag), "chain", c.Name, "upstream", u.Name)
+		}
+	}
+	w.family("evmlb_upstream_state", "gauge", "The upstream's routing state: 1 for the current state, 0 for the others.")
+	for _, c := range chains {
+		for _, u := range c.Upstreams {
+			for _, s := range states {
+				v := 0.0
+				if s == u.State {
+					v = 1
+				}
+				w.sample("evmlb_upstream_state", v, "chain", c.Name, "upstream", u.Name, "state", s)
+			}
+		}
+	}
+	w.family("evmlb_chain_head_block", "gauge", "The chain's head: the best height that counts, or the highest eth_blockNumber served if higher.")
+	for _, c := range chains {
+		w.sample("evmlb_chain_head_block", float64(c.Head), "chain", c.Name)
+	}
+	w.family("evmlb_retries_total", "counter", "Attempts made after a failed attempt of the same request, by chain.")
+	for _, c := range chains {
+		w.sample("evmlb_retries_total", float64(met(c).Retries), "chain", c.Name)
+	}
+	w.family("evmlb_hedges_total", "counter", "Hedged attempts (started beside a slow one), by chain.")
+	for _, c := range chains {
+		w.sample("evmlb_hedges_total", float64(met(c).Hedges), "chain", c.Name)
+	}
+	w.family("evmlb_breaker_transitions_total", "counter", "Circuit breaker transitions in the chain object's table, by chain, upstream and the state entered.")
+	for _, c := range chains {
+		m := met(c)
+		for _, u := range c.Upstreams {
+			var br map[string]uint64
+			if mu := m.Upstreams[u.Name]; mu != nil {
+				br = mu.Breaker
+			}
+			for _, to := range BreakerStates {
+				w.sample("evmlb_breaker_transitions_total", float64(br[to]), "chain", c.Name, "upstream", u.Name, "to", to)
+			}
+		}
+	}
+	return w.w.Flush()
+}
