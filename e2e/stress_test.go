@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,9 @@ import (
 // EnvStressDuration sets how long TestStress sends load (a Go duration); default stressDefaultDuration.
 const EnvStressDuration = "EVMLB_STRESS_DURATION"
 
+// EnvStressConcurrency overrides how many clients TestStress runs at once (default stressConcurrency).
+const EnvStressConcurrency = "EVMLB_STRESS_CONCURRENCY"
+
 // EnvStressLog, when set, names a file prefix: TestStress writes each host's whole output to PREFIX.HOST.log.
 const EnvStressLog = "EVMLB_STRESS_LOG"
 
@@ -33,10 +37,14 @@ const (
 	stressDefaultDuration = 15 * time.Second
 	stressConcurrency     = 32
 	stressAttemptTimeout  = "500ms"
-	// stressMaxErrorRate bounds the share of requests answered with an error (-32070) per chain. Every chain keeps
-	// an upstream that answers at once at every moment and a request may try all three, so an error means the
-	// balancer tried the healthy one too late or not at all. See e2e/README.md for the figures it was set from.
-	stressMaxErrorRate = 0.05
+	// stressMaxErrorRate bounds the share of requests per chain answered with an error (-32070), wrong or not at
+	// all. Every chain keeps an upstream that answers at once at every moment and a request may try all three, so
+	// an error means the balancer tried the healthy one too late or not at all, or the machine is so loaded that a
+	// healthy upstream's answer takes longer than the attempt timeout. Measured in workerd at concurrency 32 (15 s,
+	// with and without -race, and 60 s): 0 errors in 2,400 to 5,800 requests per chain. At concurrency 128 on 2
+	// cores, where correct answers take 490 ms at the median against a 500 ms attempt timeout: 1.5 to 1.9%. A
+	// balancer that failed every request of one phase in eight would be at 12% or more.
+	stressMaxErrorRate = 0.02
 	// stressMaxOnPathPerChain bounds the Durable Object calls client requests waited for, per chain: the cold
 	// start's first snapshot (concurrent first requests share it), with room for a retry.
 	stressMaxOnPathPerChain = 3
@@ -72,10 +80,17 @@ func TestStress(t *testing.T) {
 			t.Fatalf("%s=%q: want a positive Go duration such as 60s", EnvStressDuration, v)
 		}
 	}
+	conc := stressConcurrency
+	if v := os.Getenv(EnvStressConcurrency); v != "" {
+		var err error
+		if conc, err = strconv.Atoi(v); err != nil || conc < 1 || conc > 1024 {
+			t.Fatalf("%s=%q: want 1 to 1024", EnvStressConcurrency, v)
+		}
+	}
 	for _, h := range []target.Host{workerdHost, wazeroHost} {
 		t.Run(h.Name(), func(t *testing.T) {
 			needHost(t, h)
-			runStress(t, h, d)
+			runStress(t, h, d, conc)
 		})
 	}
 }
@@ -129,6 +144,7 @@ type stressRun struct {
 	b      *Balancer
 	client *http.Client
 	chains []*stressChain
+	conc   int // clients at once
 	sched  *schedule
 	seq    atomic.Int64
 
@@ -139,7 +155,7 @@ type stressRun struct {
 	nerr     int
 }
 
-func runStress(t *testing.T, h target.Host, d time.Duration) {
+func runStress(t *testing.T, h target.Host, d time.Duration, conc int) {
 	s := newS(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), d+5*time.Minute)
 	defer cancel()
@@ -197,10 +213,10 @@ func runStress(t *testing.T, h target.Host, d time.Duration) {
 		Env:               map[string]string{"EVMLB_ATTEMPT_TIMEOUT": stressAttemptTimeout},
 		Output:            watch,
 	})
-	tr := &http.Transport{MaxIdleConns: 2 * stressConcurrency, MaxIdleConnsPerHost: 2 * stressConcurrency, IdleConnTimeout: 90 * time.Second}
+	tr := &http.Transport{MaxIdleConns: 2 * conc, MaxIdleConnsPerHost: 2 * conc, IdleConnTimeout: 90 * time.Second}
 	defer tr.CloseIdleConnections()
 	r := &stressRun{
-		s: s, b: b, chains: chains,
+		s: s, b: b, chains: chains, conc: conc,
 		// Above the chains' request_timeout (30 s): a request not answered by then is a hang.
 		client: &http.Client{Timeout: 45 * time.Second, Transport: &secretCheck{s: s, next: tr}},
 		sched:  &schedule{chains: chains},
@@ -218,7 +234,7 @@ func runStress(t *testing.T, h target.Host, d time.Duration) {
 	go func() { defer bg.Done(); r.mine(loadCtx) }()
 	start := time.Now()
 	var workers sync.WaitGroup
-	for w := range stressConcurrency {
+	for w := range conc {
 		workers.Add(1)
 		go func() { defer workers.Done(); r.worker(loadCtx, uint64(w)) }()
 	}
@@ -587,7 +603,7 @@ func (r *stressRun) stats(ctx context.Context) runtimeStats {
 
 // report logs the figures and fails the test on what must not happen.
 func (r *stressRun) report(t *testing.T, elapsed time.Duration, before, after runtimeStats, watch *logWatch) {
-	t.Logf("%s: %d workers for %v; faults every %v:", r.s.Host.Name(), stressConcurrency, elapsed.Round(time.Millisecond), stressPhaseLength)
+	t.Logf("%s: %d workers for %v; faults every %v:", r.s.Host.Name(), r.conc, elapsed.Round(time.Millisecond), stressPhaseLength)
 	for _, l := range r.sched.log {
 		t.Log("  " + l)
 	}
