@@ -112,8 +112,8 @@ type schedule struct {
 	mu     sync.Mutex
 	chains []*stressChain
 	phase  int
-	log    []string // what was switched, when (for the report)
-	start  time.Time
+	log    []string  // what was switched, when (for the report)
+	start  time.Time // set before run, read by everyone
 }
 
 // apply puts every chain in phase i: modes that heal first, then those that break.
@@ -159,9 +159,8 @@ func (sc *schedule) modes(c *stressChain) (int, []string) {
 	return sc.phase, sc.modesLocked(c)
 }
 
-// run applies phase after phase until ctx ends, then heals every upstream.
+// run applies phase after phase until ctx ends, then heals every upstream. sc.start must be set.
 func (sc *schedule) run(ctx context.Context) error {
-	sc.start = time.Now()
 	tick := time.NewTicker(stressPhaseLength)
 	defer tick.Stop()
 	for i := 0; ; i++ {
