@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/evmlb/evmlb/e2e/internal/anvil"
@@ -53,7 +49,6 @@ func Scenarios() []Scenario {
 		{"hostile-input", 4, scHostile},
 		{"write-not-retried", 4, scWriteNotRetried},
 		{"large-requests", 11, scLargeRequests},
-		{"stress", 7, scStress},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
@@ -993,180 +988,4 @@ func scLargeRequests(s *S) {
 		s.must(ok, "a runtime restarted under the large requests (started at %v; before: %v)", start, before)
 	}
 	s.Record("large requests answered, runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
-}
-
-// stressDuration is how long the stress scenario loads the balancer: EVMLB_STRESS_DURATION (a Go duration), 8 s by
-// default; `EVMLB_STRESS_DURATION=60s go test ./e2e -run 'TestWorkerd/stress'` is the long run.
-func stressDuration() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("EVMLB_STRESS_DURATION")); err == nil && d > 0 {
-		return d
-	}
-	return 8 * time.Second
-}
-
-// forbiddenLog are lines of a host's own log that mean I/O crossed request contexts, or a request was lost.
-var forbiddenLog = []string{"Cannot perform I/O on behalf of a different", "hanging Promise", "restarted mid-request", "Uncaught", "protocol violation"}
-
-// Stress: two chains of three upstreams each, under load at concurrency 32, while the upstreams hang without
-// ever answering, answer slowly, 429, 500, or flap; one chain hedges. At every moment each chain has a healthy
-// upstream. Every answer is right (ids, shapes, the chain's own eth_chainId) or one of the balancer's JSON-RPC
-// errors with its HTTP status, and the host's log has none of forbiddenLog and no secret.
-func scStress(s *S) {
-	type chain struct {
-		name    string
-		id      uint64
-		proxies []*faultproxy.Proxy
-	}
-	chains := []*chain{{name: "alpha", id: 31337}, {name: "beta", id: 31338}}
-	var ups []string
-	for _, c := range chains {
-		n := s.Node(c.id, 5)
-		for i := range 3 {
-			p, up := s.Upstream(n, c.name, fmt.Sprintf("%s%d", c.name, i))
-			c.proxies = append(c.proxies, p)
-			b, _ := json.Marshal(up)
-			ups = append(ups, string(b))
-		}
-	}
-	cfg := `{"chains":{"alpha":{"hedge_percentile":0.9,"hedge_min_delay":"20ms"},"beta":{}},"upstreams":[` + strings.Join(ups, ",") + `]}`
-	b := s.StartConfig(target.Config{RawUpstreamConfig: cfg, Env: map[string]string{"EVMLB_ATTEMPT_TIMEOUT": "500ms"}})
-
-	ctx, cancel := context.WithTimeout(s.Ctx, stressDuration())
-	defer cancel()
-	// The faults' schedule: upstream 0 of each chain stays healthy; 1 and 2 go through the faults in turn, and
-	// upstream 2 flaps (fault on and off every 400 ms).
-	faults := []func(p *faultproxy.Proxy){
-		func(p *faultproxy.Proxy) { p.SetDelay(0); _ = p.SetFault(faultproxy.Hang) },
-		func(p *faultproxy.Proxy) { _ = p.SetFault(faultproxy.Pass); p.SetDelay(300 * time.Millisecond) },
-		func(p *faultproxy.Proxy) { p.SetDelay(0); _ = p.SetFault(faultproxy.HTTP429) },
-		func(p *faultproxy.Proxy) { p.SetDelay(0); _ = p.SetFault(faultproxy.HTTP500) },
-		func(p *faultproxy.Proxy) { _ = p.SetFault(faultproxy.Pass); p.SetDelay(700 * time.Millisecond) },
-	}
-	go func() {
-		tick := time.NewTicker(400 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			for _, c := range chains {
-				faults[(i/3)%len(faults)](c.proxies[1])
-				if i%2 == 0 {
-					faults[(i/2)%len(faults)](c.proxies[2])
-				} else {
-					c.proxies[2].SetDelay(0)
-					_ = c.proxies[2].SetFault(faultproxy.Pass)
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-
-	type tally struct{ ok, errs, bad atomic.Int64 }
-	counts := map[string]*tally{"alpha": {}, "beta": {}}
-	var firstBad atomic.Value
-	balancerCodes := map[float64]int{-32069: 503, -32070: 503, -32071: 502}
-	check := func(c *chain, r *rpc.Response, method string, id int) {
-		t := counts[c.name]
-		var one struct {
-			ID     int             `json:"id"`
-			Result json.RawMessage `json:"result"`
-			Error  *struct {
-				Code float64 `json:"code"`
-			} `json:"error"`
-		}
-		switch {
-		case r.Status == http.StatusOK && json.Unmarshal(r.Body, &one) == nil && one.ID == id && one.Error == nil && len(one.Result) > 0:
-			if method == "eth_chainId" && string(one.Result) != fmt.Sprintf(`"0x%x"`, c.id) {
-				break
-			}
-			t.ok.Add(1)
-			return
-		case json.Unmarshal(r.Body, &one) == nil && one.Error != nil && balancerCodes[one.Error.Code] == r.Status:
-			t.errs.Add(1)
-			return
-		case r.Status == http.StatusOK && one.Error != nil: // the node's own error, passed on
-			t.errs.Add(1)
-			return
-		}
-		t.bad.Add(1)
-		firstBad.CompareAndSwap(nil, fmt.Sprintf("%s %s: %d %.300s", c.name, method, r.Status, r.Body))
-	}
-	methods := []string{"eth_blockNumber", "eth_chainId", "eth_getBalance", "eth_getBlockByNumber"}
-	var wg sync.WaitGroup
-	var sent atomic.Int64
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	for w := range 32 {
-		wg.Go(func() {
-			for i := 0; ctx.Err() == nil; i++ {
-				c := chains[(w+i)%2]
-				method := methods[(w+i)%len(methods)]
-				id := w*1_000_000 + i
-				var params []any
-				switch method {
-				case "eth_getBalance":
-					params = []any{anvil.DevAddress, "latest"}
-				case "eth_getBlockByNumber":
-					params = []any{"latest", false}
-				}
-				r, err := rpc.Post(context.Background(), client, b.Inst.URL+"/"+c.name, rpc.Request(id, method, params...))
-				sent.Add(1)
-				if err != nil {
-					counts[c.name].bad.Add(1)
-					firstBad.CompareAndSwap(nil, fmt.Sprintf("%s %s: %v", c.name, method, err))
-					continue
-				}
-				check(c, r, method, id)
-			}
-		})
-	}
-	wg.Wait()
-	for _, c := range chains {
-		for _, p := range c.proxies {
-			p.SetDelay(0)
-			_ = p.SetFault(faultproxy.Pass)
-		}
-	}
-	total := sent.Load()
-	for _, c := range chains {
-		t := counts[c.name]
-		s.Logf("stress %s on %s: %d right, %d balancer or node errors, %d wrong", c.name, s.Host.Name(), t.ok.Load(), t.errs.Load(), t.bad.Load())
-		s.must(t.bad.Load() == 0, "wrong answers on %s, the first: %v", c.name, firstBad.Load())
-		s.must(t.errs.Load()*20 <= t.ok.Load()+t.errs.Load(), "%s: %d errors of %d answers, over 5%% while a healthy upstream was there", c.name, t.errs.Load(), t.ok.Load()+t.errs.Load())
-	}
-	s.must(total > 100, "only %d requests in %v", total, stressDuration())
-	// No object call on the request path past the cold start: one snapshot per chain and runtime, at most.
-	r := b.Admin(http.MethodGet, "/admin/stats")
-	var st struct {
-		Runtime struct {
-			DataPlane struct {
-				Requests          uint64 `json:"requests"`
-				ObjectCallsOnPath uint64 `json:"object_calls_on_path"`
-				Exchanges         uint64 `json:"exchanges"`
-			} `json:"data_plane"`
-		}
-	}
-	s.must(json.Unmarshal(r.Body, &st) == nil, "/admin/stats: %s", r.Body)
-	dp := st.Runtime.DataPlane
-	s.Logf("stress on %s: %d requests sent; the runtime that answered /admin/stats: %d requests, %d object calls on their path, %d exchanges", s.Host.Name(), total, dp.Requests, dp.ObjectCallsOnPath, dp.Exchanges)
-	s.must(dp.ObjectCallsOnPath <= 10 && dp.Requests > 50*dp.ObjectCallsOnPath, "object calls on the request path: %d for %d requests", dp.ObjectCallsOnPath, dp.Requests)
-	logs := b.Inst.Logs()
-	for _, f := range forbiddenLog {
-		s.must(!strings.Contains(logs, f), "the %s log has %q:\n%s", s.Host.Name(), f, lineWith(logs, f))
-	}
-	for _, secret := range []string{s.Secret(), s.Password} {
-		s.must(!strings.Contains(logs, secret), "the log holds a secret")
-	}
-	s.Record("stress answered", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
-}
-
-// lineWith is the first line of text that holds sub.
-func lineWith(text, sub string) string {
-	for l := range strings.SplitSeq(text, "\n") {
-		if strings.Contains(l, sub) {
-			return l
-		}
-	}
-	return ""
 }

@@ -107,7 +107,9 @@ type Proc struct {
 }
 
 // Start starts cmd in a new process group with stdout and stderr going to a new
-// LogBuffer (plus any writer already set on cmd.Stdout).
+// LogBuffer, plus any writers already set on cmd.Stdout and cmd.Stderr (a
+// writer set on both gets both streams, from two goroutines: it must be safe
+// for concurrent use).
 func Start(cmd *exec.Cmd) (*Proc, error) {
 	p := &Proc{Cmd: cmd, Logs: &LogBuffer{}, exited: make(chan struct{})}
 	if cmd.Stdout != nil {
@@ -115,7 +117,11 @@ func Start(cmd *exec.Cmd) (*Proc, error) {
 	} else {
 		cmd.Stdout = p.Logs
 	}
-	cmd.Stderr = p.Logs
+	if cmd.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(cmd.Stderr, p.Logs)
+	} else {
+		cmd.Stderr = p.Logs
+	}
 	setGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -42,6 +42,11 @@ type Config struct {
 	// instances started one after the other with the same StateDir share
 	// their state. Empty means a fresh temporary directory.
 	StateDir string
+	// Output, when set, gets every byte the host's processes write to stdout
+	// and stderr as they write it (Instance.Logs keeps only the last 4 MiB).
+	// It is written from two goroutines at once: it must be safe for
+	// concurrent use.
+	Output io.Writer
 }
 
 // Vars returns every variable the balancer gets, UPSTREAM_CONFIG included.

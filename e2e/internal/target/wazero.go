@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,7 +118,7 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 	}
 	// As for workerd: a port picked free can be taken before the host binds it; then try a new one.
 	for try := 1; ; try++ {
-		inst, err := startHost(ctx, root, bin, cache, state, vars)
+		inst, err := startHost(ctx, root, bin, cache, state, vars, cfg.Output)
 		if err == nil {
 			inst.cleanup = cleanup
 			return inst, nil
@@ -132,7 +133,7 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 }
 
 // startHost runs the host's serve command on a fresh port and waits until it serves.
-func startHost(ctx context.Context, root, bin, cache, state string, vars map[string]string) (*Instance, error) {
+func startHost(ctx context.Context, root, bin, cache, state string, vars map[string]string, output io.Writer) (*Instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -148,6 +149,9 @@ func startHost(ctx context.Context, root, bin, cache, state string, vars map[str
 	)
 	cmd.Dir = root
 	cmd.Env = envList(vars)
+	if output != nil {
+		cmd.Stdout, cmd.Stderr = output, output
+	}
 	proc, err := procutil.Start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("starting the wazero host: %w", err)

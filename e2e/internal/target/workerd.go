@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,7 +72,7 @@ func (Workerd) Start(ctx context.Context, cfg Config) (*Instance, error) {
 	// other tests run beside this one): then wrangler exits with "Address already in use", and a new pair of
 	// ports is tried.
 	for try := 1; ; try++ {
-		inst, err := startWrangler(ctx, root, state, envFile, tmp, nil)
+		inst, err := startWrangler(ctx, root, state, envFile, tmp, nil, cfg.Output)
 		if err == nil {
 			inst.cleanup = cleanupTmp
 			return inst, nil
@@ -84,7 +85,7 @@ func (Workerd) Start(ctx context.Context, cfg Config) (*Instance, error) {
 }
 
 // startWrangler runs wrangler dev on two fresh ports and waits until it serves.
-func startWrangler(ctx context.Context, root, state, envFile, tmp string, extra []string) (*Instance, error) {
+func startWrangler(ctx context.Context, root, state, envFile, tmp string, extra []string, output io.Writer) (*Instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -114,6 +115,9 @@ func startWrangler(ctx context.Context, root, state, envFile, tmp string, extra 
 		// settings into the worker.
 		"CLOUDFLARE_INCLUDE_PROCESS_ENV": "false",
 	})
+	if output != nil {
+		cmd.Stdout, cmd.Stderr = output, output
+	}
 	proc, err := procutil.Start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("starting wrangler dev: %w", err)
@@ -166,7 +170,7 @@ func StartFloor(ctx context.Context, upstream string) (*Instance, error) {
 		_ = os.RemoveAll(tmp)
 		return nil, err
 	}
-	inst, err := startWrangler(ctx, root, filepath.Join(tmp, "state"), envFile, tmp, []string{"--config", filepath.Join(root, "e2e", "testdata", "floor", "wrangler.toml")})
+	inst, err := startWrangler(ctx, root, filepath.Join(tmp, "state"), envFile, tmp, []string{"--config", filepath.Join(root, "e2e", "testdata", "floor", "wrangler.toml")}, nil)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return nil, err
