@@ -544,12 +544,20 @@ func (pl *Plane) behind(r *request, res outcome) bool {
 		return false
 	}
 	seen, behind := blockref.Behind(c.Method, c.Params, v.table.Served(), res.body)
-	if ref := blockref.Of(c.Method, c.Params); !behind && ref.Kind == blockref.Number && ref.Number > v.table.Served() && ref.Number <= v.table.Best()+1 {
-		// A block this isolate has not served, but that an upstream it trusts has, or the one after it: another
-		// isolate may have answered eth_blockNumber with it already (each isolate knows the heads it served, and
-		// the others' only at its next exchange). A null answer then goes to the next upstream; for a block
-		// nobody has yet, the last null is the answer (one more attempt, for a client polling the next block).
-		seen, behind = blockref.Behind(c.Method, c.Params, v.table.Best()+1, res.body)
+	if ref := blockref.Of(c.Method, c.Params); !behind && ref.Kind == blockref.Number && ref.Number > v.table.Served() {
+		// A block this isolate has not served, but that an upstream it trusts has, or the one after it, or that
+		// the answering upstream itself claimed: another isolate may have answered eth_blockNumber with it already
+		// (each isolate knows the heads it served, and the others' only at its next exchange), and an upstream
+		// that claimed a block it now says is missing was reset. A null answer then goes to the next upstream;
+		// for a block nobody has yet, the last null is the answer (one more attempt, for a client polling the
+		// next block).
+		head := v.table.Best() + 1
+		if u, ok := v.table.Get(res.up); ok {
+			head = max(head, u.Height)
+		}
+		if ref.Number <= head {
+			seen, behind = blockref.Behind(c.Method, c.Params, head, res.body)
+		}
 	}
 	if behind {
 		now := pl.p.Now()
