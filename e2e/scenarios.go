@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/evmlb/evmlb/e2e/internal/anvil"
 	"github.com/evmlb/evmlb/e2e/internal/faultproxy"
+	"github.com/evmlb/evmlb/e2e/internal/repo"
 	"github.com/evmlb/evmlb/e2e/internal/rpc"
 	"github.com/evmlb/evmlb/e2e/internal/target"
 )
@@ -49,6 +52,7 @@ func Scenarios() []Scenario {
 		{"hostile-input", 4, scHostile},
 		{"write-not-retried", 4, scWriteNotRetried},
 		{"large-requests", 11, scLargeRequests},
+		{"status-command", 9, scStatusCommand},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
@@ -988,4 +992,23 @@ func scLargeRequests(s *S) {
 		s.must(ok, "a runtime restarted under the large requests (started at %v; before: %v)", start, before)
 	}
 	s.Record("large requests answered, runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
+}
+
+// The operator's command reads a running balancer: `evmlb status --url` (build/evmlb, no Cloudflare token) shows
+// the chain's upstream and its state, and never the upstream's secret path or the admin password.
+func scStatusCommand(s *S) {
+	n := s.Node(31337, 3)
+	_, up := s.Upstream(n, "ethereum", "statusup")
+	b := s.Start([]target.Upstream{up}, nil)
+	s.must(b.Post("ethereum", rpc.Request(1, "eth_blockNumber")).Status == http.StatusOK, "eth_blockNumber")
+	bin, err := repo.Path("build", "evmlb")
+	s.must(err == nil, "build/evmlb: %v", err)
+	cmd := exec.CommandContext(s.Ctx, bin, "status", "--url", b.Inst.URL)
+	cmd.Env = append(os.Environ(), "ADMIN_PASSWORD="+s.Password, "CLOUDFLARE_API_TOKEN=")
+	out, err := cmd.CombinedOutput()
+	s.must(err == nil, "evmlb status: %v\n%s", err, out)
+	s.must(bytes.Contains(out, []byte("ethereum")) && bytes.Contains(out, []byte("statusup")), "evmlb status shows no upstream:\n%s", out)
+	s.checkNoSecret("evmlb status output", out)
+	s.must(!bytes.Contains(out, []byte(s.Password)), "evmlb status printed the admin password")
+	s.Record("evmlb status", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
 }
