@@ -82,7 +82,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
 	}
-	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers, MemoryLimitMB: *memory})
+	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers, MemoryLimitMB: *memory, ConnAffinity: true})
 	if err != nil {
 		l.Close()
 		return err

@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"net"
@@ -68,6 +69,9 @@ type Options struct {
 	MemoryLimitMB int
 	// WorkerRuntimes is the size of the Worker role's pool; 0 is runtime.NumCPU().
 	WorkerRuntimes int
+	// ConnAffinity keeps each client connection on one Worker runtime (as a keep-alive connection stays on one
+	// isolate at Cloudflare); false spreads every request to the least busy runtime.
+	ConnAffinity bool
 	// Bounds of Serve's HTTP server, each 0 for its default (DEVELOPMENT.md says why these):
 	//
 	// ReadHeaderTimeout bounds reading a request's headers (DefaultReadHeaderTimeout); ReadTimeout reading the
@@ -238,8 +242,15 @@ func (s *Server) closeState() {
 }
 
 // pick returns the least busy runtime slot of the pool, scanning from a round-robin start so that ties spread.
-func (s *Server) pick() *slot {
+func (s *Server) pick(conn string) *slot {
 	n := uint64(len(s.workers))
+	if conn != "" && s.opts.ConnAffinity {
+		// One client connection stays on one runtime, as a keep-alive connection stays on one isolate at
+		// Cloudflare: a client reading eth_blockNumber, then that block, asks the isolate that served the head.
+		h := fnv.New64a()
+		h.Write([]byte(conn))
+		return s.workers[h.Sum64()%n]
+	}
 	start := s.next.Add(1)
 	best := s.workers[start%n]
 	for i := uint64(1); i < n && best.calls.Load() > 0; i++ {
