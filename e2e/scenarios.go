@@ -856,6 +856,7 @@ func scOneRuntime(s *S) {
 	b := s.Start([]target.Upstream{up}, nil)
 	b.Post("ethereum", rpc.Request(1, "eth_chainId")) // the chain and upstream objects exist from here on
 	before := runtimes(s, b)
+	t0 := time.Now()
 	for i := range 20 {
 		b.Post("ethereum", rpc.Request(i, "eth_blockNumber"))
 	}
@@ -872,11 +873,12 @@ func scOneRuntime(s *S) {
 	after := runtimes(s, b)
 	var servedBefore, servedAfter uint64
 	for start, n := range after {
-		m, ok := before[start]
-		s.must(ok, "a new Go runtime started (at %v): the runtimes before were %v", start, before)
-		servedBefore, servedAfter = servedBefore+m, servedAfter+n
+		s.must(start.Before(t0), "a Go runtime started during the requests (at %v; they began at %v)", start, t0)
+		servedBefore, servedAfter = servedBefore+before[start], servedAfter+n
 	}
-	s.must(servedAfter >= servedBefore+40, "requests served by the runtimes: %d, then %d (40 sent)", servedBefore, servedAfter)
+	// A host may keep a connection on one runtime of a pool (the wazero host does): the admin calls then see the
+	// runtime of their connection, which served at least the 20 sequential requests sent on it.
+	s.must(servedAfter >= servedBefore+20, "requests served by the runtimes: %d, then %d (20 sent on this connection, 20 on others)", servedBefore, servedAfter)
 	s.Record("runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
 }
 
@@ -951,7 +953,8 @@ func scLargeRequests(s *S) {
 	_, up := s.Upstream(n, "ethereum", "big")
 	b := s.Start([]target.Upstream{up}, map[string]string{"EVMLB_MAX_BODY_BYTES": "1048576", "EVMLB_MAX_INFLIGHT_BYTES": "2097152"})
 	b.Post("ethereum", rpc.Request(1, "eth_chainId"))
-	before := runtimes(s, b)
+	_ = runtimes(s, b) // every runtime is up before the load
+	t0 := time.Now()
 	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"eth_call","params":[{"to":"` + anvil.DevAddress + `","data":"0x` + strings.Repeat("ab", (1<<20-4096)/2) + `"},"latest"]}`)
 	type answer struct {
 		status int
@@ -988,8 +991,7 @@ func scLargeRequests(s *S) {
 		s.must(r.Status == http.StatusOK, "after the large requests: %d %s", r.Status, r.Body)
 	}
 	for start := range runtimes(s, b) {
-		_, ok := before[start]
-		s.must(ok, "a runtime restarted under the large requests (started at %v; before: %v)", start, before)
+		s.must(start.Before(t0), "a runtime restarted under the large requests (started at %v; they began at %v)", start, t0)
 	}
 	s.Record("large requests answered, runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
 }

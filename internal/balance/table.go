@@ -254,6 +254,15 @@ func (t *Table) ServeHead(name string, n uint64, at time.Time) uint64 {
 // Served is the highest eth_blockNumber answered (0: none): reads at "latest" must not see a lower block.
 func (t *Table) Served() uint64 { return t.floor.Served }
 
+// KeepServed raises the served floor to n: a Worker isolate's copy keeps what it answered itself when a snapshot
+// from the chain object (which learns it at the isolate's next exchange, and may not trust the same upstreams at
+// that moment) says less.
+func (t *Table) KeepServed(n uint64) {
+	if n > t.floor.Served {
+		t.floor.Served = n
+	}
+}
+
 // Behind records that an answer of name showed it below the served head (blockref.Behind): its height is
 // lowered to seen (when seen is lower), so that it no longer serves reads at the head until its next check.
 func (t *Table) Behind(name string, seen uint64, at time.Time) {

@@ -110,12 +110,15 @@ type chainView struct {
 	fetchedAt  time.Time      // when the table's snapshot arrived
 	lastTry    time.Time      // when the last exchange started
 	exchanging bool
-	flushing   bool          // a flush of what is pending is scheduled (maybeExchange)
-	cold       chan struct{} // closed when the first snapshot's fetch ends (nil: none running)
-	pending    protocol.Exchange
-	methods    map[string]stats.Stats // per upstream, since the last exchange
-	met        *metrics.Chain         // Prometheus counts since the last exchange
-	lat        latencies
+	flushing   bool // a flush of what is pending is scheduled (maybeExchange)
+	// chainServed is the chain object's served floor in the last snapshot: when a snapshot says less, the chain
+	// yielded it, and the isolate follows.
+	chainServed uint64
+	cold        chan struct{} // closed when the first snapshot's fetch ends (nil: none running)
+	pending     protocol.Exchange
+	methods     map[string]stats.Stats // per upstream, since the last exchange
+	met         *metrics.Chain         // Prometheus counts since the last exchange
+	lat         latencies
 }
 
 func (pl *Plane) view(chain string) *chainView {
@@ -223,6 +226,12 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 	for _, h := range v.pending.Seen {
 		applySeen(t, h)
 	}
+	// eth_blockNumber never goes backwards in this isolate: the snapshot may say less than it answered, unless
+	// the chain object's own floor went down (it yielded to reality, or the chain id or upstreams changed).
+	if v.table != nil && snap.Floor.Served >= v.chainServed {
+		t.KeepServed(v.table.Served())
+	}
+	v.chainServed = snap.Floor.Served
 	v.table, v.fetchedAt = t, pl.p.Now()
 	return true
 }
