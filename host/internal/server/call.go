@@ -33,8 +33,9 @@ type call struct {
 	goID  float64
 	begun bool
 
-	// Guarded by x.mu: Go sent done (or the call ended); any later message is a violation.
-	doneSent bool
+	// Guarded by x.mu: Go sent done (or the call ended); any later message is a violation, unless the host
+	// ended the call itself (its runtime died): Go may still be finishing what it began before it heard.
+	doneSent, hostEnded bool
 
 	// The handler's own state.
 	ops      map[float64]*op
@@ -88,7 +89,7 @@ func (s *Server) newCall(rt *runtime, x *executor, kind, role string) *call {
 func (c *call) deliverFunc() *jsrt.Func {
 	return jsrt.NewFunc("deliver", func(_ jsrt.Value, args []jsrt.Value) (jsrt.Value, error) {
 		m := decode(jsrt.Arg(args, 0), jsrt.Arg(args, 1))
-		if !c.x.pushMessage(c, m) {
+		if late, imposed := c.x.pushMessage(c, m); late && !imposed {
 			c.s.violation(nil, "message %q after done (%s)", m.op, c.what)
 		}
 		return jsrt.Undefined, nil
@@ -104,6 +105,9 @@ func (c *call) handle(e event) {
 	case e.dead != "":
 		c.s.logf("%s failed: %s", c.what, e.dead)
 		c.fail(e.dead)
+		c.x.mu.Lock()
+		c.hostEnded = !c.doneSent
+		c.x.mu.Unlock()
 		c.end()
 	case e.violation != "":
 		c.s.violation(c, "%s", e.violation)
@@ -269,19 +273,21 @@ func (x *executor) push(e event) {
 	x.signal()
 }
 
-// pushMessage queues a message from Go, unless the call has already sent done.
-func (x *executor) pushMessage(c *call, m *message) bool {
+// pushMessage queues a message from Go, unless the call has already ended: late says it had, imposed that the
+// host ended it (so the message is dropped, not a violation).
+func (x *executor) pushMessage(c *call, m *message) (late, imposed bool) {
 	x.mu.Lock()
 	if c.doneSent {
+		imposed = c.hostEnded
 		x.mu.Unlock()
-		return false
+		return true, imposed
 	}
 	if m.ends() {
 		c.doneSent = true
 	}
 	x.queue = append(x.queue, event{c: c, msg: m})
 	x.signal()
-	return true
+	return false, false
 }
 
 // signal wakes whoever drains the queue, starting a goroutine if nobody does. Called with x.mu held; unlocks.

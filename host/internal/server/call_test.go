@@ -1,0 +1,34 @@
+package server
+
+import (
+	"io"
+	"testing"
+)
+
+// TestMessageAfterHostEnded: when the host ends a call itself (its runtime died), a message Go had already on
+// its way is dropped, not counted as a violation; after Go's own done, any message is one.
+func TestMessageAfterHostEnded(t *testing.T) {
+	s := &Server{log: io.Discard}
+	rt := &runtime{calls: map[*call]struct{}{}}
+	newCall := func() *call {
+		c := s.newCall(rt, &executor{}, kindAlarm, "chain")
+		c.answerTo = func(result) {}
+		rt.calls[c] = struct{}{}
+		return c
+	}
+
+	c := newCall()
+	c.handle(event{c: c, dead: "Go runtime exited"})
+	if late, imposed := c.x.pushMessage(c, &message{op: "done"}); !late || !imposed {
+		t.Fatalf("done after the host ended the call: late %v, imposed %v; want dropped quietly", late, imposed)
+	}
+
+	c = newCall()
+	if late, _ := c.x.pushMessage(c, &message{op: "done"}); late {
+		t.Fatal("the first done was refused")
+	}
+	c.handle(event{c: c, dead: "Go runtime exited"}) // the news arrives after Go's done
+	if late, imposed := c.x.pushMessage(c, &message{op: "sleep"}); !late || imposed {
+		t.Fatalf("message after Go's done: late %v, imposed %v; want a violation", late, imposed)
+	}
+}
