@@ -89,7 +89,7 @@ type callMeta struct {
 }
 
 func parseCall(text string) (callMeta, error) {
-	f, err := decodeStrings(text)
+	f, err := contract.DecodeStrings(text)
 	if err != nil || len(f) < 8 {
 		return callMeta{}, errors.New("begin: the call is not a JSON array of at least 8 strings")
 	}
@@ -296,59 +296,58 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // encodeOp writes an op as its JSON text (CONTRACT.md §4) and its body (nil when it has none).
 func encodeOp(op hostcall.Op) (string, []byte) {
-	o := newObject()
-	o.str("op", op.Kind)
+	o := contract.NewObject()
+	o.Str("op", op.Kind)
 	if op.ID != 0 {
-		o.num("id", float64(op.ID))
+		o.Num("id", float64(op.ID))
 	}
 	var body []byte
 	switch op.Kind {
 	case hostcall.OpFetch, hostcall.OpObject:
-		o.str("method", op.Method)
-		o.strs("headers", flat(op.Header))
-		o.num("timeout", ms(op.Timeout))
+		o.Str("method", op.Method)
+		o.Strs("headers", flat(op.Header))
+		o.Num("timeout", ms(op.Timeout))
 		if op.Kind == hostcall.OpFetch {
-			o.str("url", op.URL)
-			o.num("limit", float64(op.Limit))
+			o.Str("url", op.URL)
+			o.Num("limit", float64(op.Limit))
 		} else {
-			o.str("namespace", op.Namespace)
-			o.str("name", op.Name)
-			o.str("path", op.Path)
+			o.Str("namespace", op.Namespace)
+			o.Str("name", op.Name)
+			o.Str("path", op.Path)
 		}
 		body = op.Body
 	case hostcall.OpStorage:
-		o.str("call", op.Call)
+		o.Str("call", op.Call)
 		switch op.Call {
 		case "get":
-			o.str("key", op.Key)
+			o.Str("key", op.Key)
 		case "put":
 			kv := make([]string, 0, 2*len(op.Entries))
 			for k, v := range op.Entries {
 				kv = append(kv, k, v)
 			}
-			o.strs("entries", kv)
+			o.Strs("entries", kv)
 		case "delete":
-			o.strs("keys", op.Keys)
+			o.Strs("keys", op.Keys)
 		case "list":
-			o.str("prefix", op.Prefix)
+			o.Str("prefix", op.Prefix)
 		case "setAlarm":
-			o.num("time", float64(op.Time.UnixMilli()))
+			o.Num("time", float64(op.Time.UnixMilli()))
 		}
 	case hostcall.OpSleep:
-		o.num("ms", ms(op.Sleep))
+		o.Num("ms", ms(op.Sleep))
 	case hostcall.OpAbort:
-		o.num("target", float64(op.Target))
+		o.Num("target", float64(op.Target))
 	case hostcall.OpResponse:
-		o.num("status", float64(op.Status))
-		o.strs("headers", flat(op.Header))
+		o.Num("status", float64(op.Status))
+		o.Strs("headers", flat(op.Header))
 		if op.Last {
-			o.key("done")
-			o.b = append(o.b, "true"...)
+			o.True("done")
 		}
 		body = op.Body
 	case hostcall.OpDone:
 		if op.Err != "" {
-			o.str("error", op.Err)
+			o.Str("error", op.Err)
 		}
 	default:
 		panic(fmt.Sprintf("jsbind: unknown op %q", op.Kind))
@@ -359,7 +358,7 @@ func encodeOp(op hostcall.Op) (string, []byte) {
 // toResult reads the host's result of operation op (CONTRACT.md §4): a JSON array of strings, [error, message,
 // payload…], and the body (null when none).
 func toResult(kind, text string, body js.Value) hostcall.Result {
-	f, err := decodeStrings(text)
+	f, err := contract.DecodeStrings(text)
 	if err != nil || len(f) < 2 {
 		return hostcall.Result{Err: hostcall.ErrInvalid, Message: "the result is not a JSON array of at least 2 strings"}
 	}

@@ -6,7 +6,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/internal/contract"
@@ -265,7 +264,7 @@ func internalErrorResult() result {
 // encode is the result's JSON text, [error, message, payload…], and its body (nil: null).
 func (r *result) encode() (string, []byte) {
 	if r.err != "" {
-		return jsonStrings(r.err, r.msg), nil
+		return contract.Strings(r.err, r.msg), nil
 	}
 	f := []string{"", ""}
 	var body []byte
@@ -283,52 +282,7 @@ func (r *result) encode() (string, []byte) {
 	case r.hasTime:
 		f = append(f, strconv.FormatFloat(r.time, 'f', -1, 64))
 	}
-	return jsonStrings(f...), body
-}
-
-// jsonStrings writes ss as a JSON array of strings.
-func jsonStrings(ss ...string) string {
-	n := 2
-	for _, s := range ss {
-		n += len(s) + 3
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, s)
-	}
-	return string(append(b, ']'))
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-			i++
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			i++
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			i++
-		default:
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && n == 1 {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, s[i:i+n]...)
-			}
-			i += n
-		}
-	}
-	return append(b, '"')
+	return contract.Strings(f...), body
 }
 
 // bodyValue is a body as Go receives it: a Uint8Array over b (handed over, not copied), or null.

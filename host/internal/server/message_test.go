@@ -1,28 +1,13 @@
 package server
 
 import (
-	"encoding/json"
 	"io"
 	"strings"
 	"testing"
 
 	"github.com/evmlb/evmlb/host/internal/jsrt"
+	"github.com/evmlb/evmlb/internal/contract"
 )
-
-func TestJSONStrings(t *testing.T) {
-	in := []string{"", `q"b\`, "ctl\x00\x1f\n", "ünï ✓ 𝄞", "<&>", "bad\xffutf8"}
-	var out []string
-	if err := json.Unmarshal([]byte(jsonStrings(in...)), &out); err != nil {
-		t.Fatal(err)
-	}
-	in[5] = "bad\ufffdutf8"
-	if strings.Join(out, "|") != strings.Join(in, "|") {
-		t.Fatalf("%q", out)
-	}
-	if jsonStrings() != "[]" {
-		t.Fatal(jsonStrings())
-	}
-}
 
 func TestDecode(t *testing.T) {
 	r := jsrt.NewRealm(jsrt.NewLoop(), io.Discard)
@@ -91,7 +76,7 @@ func TestCallMetaAndHeaders(t *testing.T) {
 	})
 	got := callMeta(kindFetch, "worker", "", "", "POST", "http://h/p", true, 0, h)
 	want := `["fetch","worker","","","POST","http://h/p","1","0","content-type","a, b"]`
-	if jsonStrings(got...) != want {
-		t.Fatal(jsonStrings(got...))
+	if contract.Strings(got...) != want {
+		t.Fatal(contract.Strings(got...))
 	}
 }

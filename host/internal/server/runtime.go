@@ -16,6 +16,7 @@ import (
 	"github.com/evmlb/evmlb/host/internal/gojs"
 	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/host/internal/jsworld"
+	"github.com/evmlb/evmlb/internal/contract"
 )
 
 // runtime is one Go runtime: an event loop, the JS world on it and the program instance. Everything in the
@@ -114,7 +115,7 @@ func (rt *runtime) instance(role, id string) *instance {
 // beginCall starts c in Go with begin(call, body, deliver): meta are the call's fields (CONTRACT.md §3), encoded
 // here, off the loop. Go's answer, and anything going wrong, reach c's handler as events.
 func (rt *runtime) beginCall(c *call, meta []string, body []byte) {
-	text := jsonStrings(meta...)
+	text := contract.Strings(meta...)
 	if !rt.track(c) || !rt.loop.Post(func() {
 		r := rt.realm
 		v, err := rt.begin.Call(rt.world.Binding(), []jsrt.Value{text, bodyValue(r, body), c.deliverFunc()})

@@ -29,7 +29,10 @@ func Build(name string) (string, error) {
 		return "", fmt.Errorf("no test program %s", name)
 	}
 	sort.Strings(files)
-	for _, f := range append(files, filepath.Join(root, "go.sum")) {
+	// The programs import internal/contract (its names and JSON text), so its sources are part of the key.
+	shared, _ := filepath.Glob(filepath.Join(root, "internal", "contract", "*.go"))
+	sort.Strings(shared)
+	for _, f := range append(append(files, shared...), filepath.Join(root, "go.sum")) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return "", err

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"syscall/js"
+
+	"github.com/evmlb/evmlb/internal/contract"
 )
 
 //go:wasmimport workers ready
@@ -90,7 +92,7 @@ func bytesOf(v js.Value) []byte {
 // begin(call, body, deliver): call is the JSON text of [kind, role, object, instance, method, url,
 // bodyTooLarge, retryCount, name1, value1, …].
 func begin(_ js.Value, args []js.Value) any {
-	f, err := decodeStrings(args[0].String())
+	f, err := contract.DecodeStrings(args[0].String())
 	if err != nil || len(f) < 8 {
 		panic("probe: begin: " + args[0].String())
 	}
@@ -115,7 +117,7 @@ func complete(_ js.Value, args []js.Value) any {
 		println("probe: complete for an unknown call")
 		return nil
 	}
-	f, err := decodeStrings(args[2].String())
+	f, err := contract.DecodeStrings(args[2].String())
 	if err != nil || len(f) < 2 {
 		panic("probe: complete: " + args[2].String())
 	}

@@ -1,4 +1,4 @@
-package jsbind
+package contract
 
 import (
 	"errors"
@@ -7,12 +7,13 @@ import (
 	"unicode/utf8"
 )
 
-// The call protocol's metadata crosses as JSON text (CONTRACT.md §3–4): the host parses and writes it natively,
-// and Go reads and writes it here by hand. encoding/json's reflection costs about 100 µs per call in wasm (8×
-// native), measured; these take a few.
+// The call protocol's metadata crosses as JSON text (CONTRACT.md §3–4): workerd's shim parses and writes it with
+// JSON.parse and JSON.stringify, and Go (app.wasm, and the wazero host, which plays the shim's part) reads and
+// writes it here by hand. encoding/json's reflection costs about 100 µs per call in wasm (8× native), measured;
+// these take a few.
 
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
+// AppendString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -40,44 +41,69 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// object builds a JSON object.
-type object struct{ b []byte }
+// Object builds a JSON object.
+type Object struct{ b []byte }
 
-func newObject() *object { return &object{b: append(make([]byte, 0, 256), '{')} }
+// NewObject starts an empty object.
+func NewObject() *Object { return &Object{b: append(make([]byte, 0, 256), '{')} }
 
-func (o *object) key(k string) {
+func (o *Object) key(k string) {
 	if len(o.b) > 1 {
 		o.b = append(o.b, ',')
 	}
-	o.b = appendString(o.b, k)
+	o.b = AppendString(o.b, k)
 	o.b = append(o.b, ':')
 }
 
-func (o *object) str(k, v string) { o.key(k); o.b = appendString(o.b, v) }
+// Str adds a string member.
+func (o *Object) Str(k, v string) { o.key(k); o.b = AppendString(o.b, v) }
 
-func (o *object) num(k string, v float64) {
+// Num adds a number member.
+func (o *Object) Num(k string, v float64) {
 	o.key(k)
 	o.b = strconv.AppendFloat(o.b, v, 'f', -1, 64)
 }
 
-func (o *object) strs(k string, vs []string) {
+// Strs adds an array of strings.
+func (o *Object) Strs(k string, vs []string) {
 	o.key(k)
 	o.b = append(o.b, '[')
 	for i, v := range vs {
 		if i > 0 {
 			o.b = append(o.b, ',')
 		}
-		o.b = appendString(o.b, v)
+		o.b = AppendString(o.b, v)
 	}
 	o.b = append(o.b, ']')
 }
 
-func (o *object) String() string { return string(append(o.b, '}')) }
+// True adds the member k: true.
+func (o *Object) True(k string) { o.key(k); o.b = append(o.b, "true"...) }
+
+// String ends the object and returns its text.
+func (o *Object) String() string { return string(append(o.b, '}')) }
+
+// Strings writes ss as a JSON array of strings.
+func Strings(ss ...string) string {
+	n := 2
+	for _, s := range ss {
+		n += len(s) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, s)
+	}
+	return string(append(b, ']'))
+}
 
 var errStrings = errors.New("not a JSON array of strings")
 
-// decodeStrings reads a JSON array of strings, as JSON.stringify writes it.
-func decodeStrings(s string) ([]string, error) {
+// DecodeStrings reads a JSON array of strings, as JSON.stringify writes it.
+func DecodeStrings(s string) ([]string, error) {
 	i := skip(s, 0)
 	if i >= len(s) || s[i] != '[' {
 		return nil, errStrings
