@@ -19,7 +19,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Time{})
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	stall := or(s.opts.WriteStallTimeout, DefaultWriteStallTimeout)
-	sl := s.pick(r.RemoteAddr)
+	sl := s.pick(r)
 	rt, err := sl.get()
 	if err != nil {
 		s.logf("start: %v", err)

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -52,5 +55,43 @@ func TestMemoryLimitPerRuntime(t *testing.T) {
 		if rs.MemoryBytes == 0 || rs.MemoryBytes > 64<<20 {
 			t.Fatalf("%+v", rs)
 		}
+	}
+}
+
+// TestConnAffinity: with ConnAffinity, every request of a connection Serve accepted goes to one runtime, and
+// new connections take the runtimes in turn.
+func TestConnAffinity(t *testing.T) {
+	h := newHost(t, Options{WorkerRuntimes: 2, ConnAffinity: true})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = h.Serve(l) }()
+	conn := func() func() string { // one client, one keep-alive connection
+		c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+		t.Cleanup(c.CloseIdleConnections)
+		return func() string {
+			resp, err := c.Get("http://" + l.Addr().String() + "/runtime")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return string(b)
+		}
+	}
+	var seen []string
+	for range 3 {
+		get := conn()
+		first := get()
+		for range 4 {
+			if got := get(); got != first {
+				t.Fatalf("one connection went to runtimes %s and %s", first, got)
+			}
+		}
+		seen = append(seen, first)
+	}
+	if seen[0] == seen[1] || seen[2] != seen[0] {
+		t.Fatalf("three connections on two runtimes went to %v, want turns", seen)
 	}
 }

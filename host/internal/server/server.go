@@ -29,7 +29,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"io/fs"
 	"net"
@@ -69,8 +68,9 @@ type Options struct {
 	MemoryLimitMB int
 	// WorkerRuntimes is the size of the Worker role's pool; 0 is runtime.NumCPU().
 	WorkerRuntimes int
-	// ConnAffinity keeps each client connection on one Worker runtime (as a keep-alive connection stays on one
-	// isolate at Cloudflare); false spreads every request to the least busy runtime.
+	// ConnAffinity keeps each client connection that Serve accepts on one Worker runtime (as a keep-alive
+	// connection stays on one isolate at Cloudflare), the runtimes taking new connections in turn; false spreads
+	// every request to the least busy runtime.
 	ConnAffinity bool
 	// Bounds of Serve's HTTP server, each 0 for its default (DEVELOPMENT.md says why these):
 	//
@@ -123,6 +123,7 @@ type Server struct {
 	workers []*slot
 	objects *slot
 	next    atomic.Uint64 // round-robin start of the least-busy scan
+	conns   atomic.Uint64 // connections accepted, for ConnAffinity's turns
 
 	violations atomic.Int64
 
@@ -241,15 +242,17 @@ func (s *Server) closeState() {
 	}
 }
 
-// pick returns the least busy runtime slot of the pool, scanning from a round-robin start so that ties spread.
-func (s *Server) pick(conn string) *slot {
+// connSlotKey is the context key of a connection's turn (ConnAffinity).
+type connSlotKey struct{}
+
+// pick returns the runtime slot of r's connection (ConnAffinity), else the least busy one of the pool, scanning
+// from a round-robin start so that ties spread.
+func (s *Server) pick(r *http.Request) *slot {
 	n := uint64(len(s.workers))
-	if conn != "" && s.opts.ConnAffinity {
+	if turn, ok := r.Context().Value(connSlotKey{}).(uint64); ok {
 		// One client connection stays on one runtime, as a keep-alive connection stays on one isolate at
 		// Cloudflare: a client reading eth_blockNumber, then that block, asks the isolate that served the head.
-		h := fnv.New64a()
-		h.Write([]byte(conn))
-		return s.workers[h.Sum64()%n]
+		return s.workers[turn%n]
 	}
 	start := s.next.Add(1)
 	best := s.workers[start%n]
@@ -274,6 +277,11 @@ func (s *Server) Serve(l net.Listener) error {
 		IdleTimeout:       or(o.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    or(o.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		// No WriteTimeout: it would bound the whole exchange, cutting long answers; see WriteStallTimeout.
+	}
+	if o.ConnAffinity {
+		hs.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connSlotKey{}, s.conns.Add(1)-1)
+		}
 	}
 	l = limitListener(l, or(o.MaxConns, DefaultMaxConns))
 	s.mu.Lock()
