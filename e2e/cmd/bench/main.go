@@ -5,6 +5,8 @@
 // too, with the hosts' start times and the size of build/app.wasm.
 //
 //	go run ./e2e/cmd/bench [-n 2000] [-d 20s] [-c 1,16] [-hosts wazero,workerd]
+//	go run ./e2e/cmd/bench -memory [-memory-sizes 1024,5120] [-hosts wazero,workerd]
+//	go run ./e2e/cmd/bench -faults
 package main
 
 import (
@@ -37,12 +39,19 @@ func main() {
 	conc := flag.String("c", "1,16", "comma-separated concurrencies")
 	hosts := flag.String("hosts", "wazero,workerd", "hosts to measure, when available")
 	faults := flag.Bool("faults", false, "measure issue 4's fault table instead: fault × faulty upstreams of 3 → read success rate, p50, p99")
+	memory := flag.Bool("memory", false, "measure the runtime's memory growth for large requests instead (one, then ten at once)")
+	memSizes := flag.String("memory-sizes", "1024,5120", "with -memory: comma-separated request sizes in KiB")
+	memURL := flag.String("memory-url", "", "with -memory: measure the balancer running at this URL (chain ethereum, in front of anvil) at the first size")
+	memPassword := flag.String("memory-password", "", "with -memory-url: its ADMIN_PASSWORD")
 	flag.Parse()
 	var err error
 	defer target.Cleanup()
-	if *faults {
+	switch {
+	case *memory:
+		err = runMemory(*hosts, *memSizes, *memURL, *memPassword)
+	case *faults:
 		err = runFaults(min(*n, 200), *hosts)
-	} else {
+	default:
 		err = run(*n, *d, *conc, *hosts)
 	}
 	if err != nil {

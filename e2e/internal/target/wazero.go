@@ -22,6 +22,9 @@ type Wazero struct {
 	// CacheDir is the wazero compilation cache shared by every instance;
 	// empty means one temporary directory per test binary.
 	CacheDir string
+	// Workers, when not 0, is the size of the host's pool of Worker runtimes (serve -workers); 0 is the
+	// host's default, one per core.
+	Workers int
 }
 
 var _ Host = (*Wazero)(nil)
@@ -118,7 +121,7 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 	}
 	// As for workerd: a port picked free can be taken before the host binds it; then try a new one.
 	for try := 1; ; try++ {
-		inst, err := startHost(ctx, root, bin, cache, state, vars, cfg.Output)
+		inst, err := startHost(ctx, root, bin, cache, state, vars, cfg.Output, w.Workers)
 		if err == nil {
 			inst.cleanup = cleanup
 			return inst, nil
@@ -133,20 +136,24 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 }
 
 // startHost runs the host's serve command on a fresh port and waits until it serves.
-func startHost(ctx context.Context, root, bin, cache, state string, vars map[string]string, output io.Writer) (*Instance, error) {
+func startHost(ctx context.Context, root, bin, cache, state string, vars map[string]string, output io.Writer, workers int) (*Instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "serve",
+	args := []string{"serve",
 		"-addr", addr,
 		"-state", state,
 		"-cache", cache,
 		"-wasm", filepath.Join(root, "build", "app.wasm"),
 		// Not the repository's .dev.vars: only what the test sets.
 		"-env-file", os.DevNull,
-	)
+	}
+	if workers > 0 {
+		args = append(args, "-workers", strconv.Itoa(workers))
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = root
 	cmd.Env = envList(vars)
 	if output != nil {
