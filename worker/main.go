@@ -39,6 +39,7 @@ func main() {
 		Now:         time.Now,
 		Logf:        logger.Printf,
 		HostKind:    jsbind.HostKind(),
+		MemoryBytes: jsbind.MemoryBytes,
 	})
 	jsbind.Serve(jsbind.Handlers{Fetch: a, Alarm: a.Alarm, MaxBodyBytes: a.MaxBodyBytes()})
 	workers.Ready()

@@ -230,15 +230,20 @@ type Runtime struct {
 	Host           string    `json:"host"`
 	StartedAt      time.Time `json:"started_at"`
 	RequestsServed uint64    `json:"requests_served"`
-	// MemoryBytes is what the Go runtime has taken from its host (runtime.MemStats.Sys). In wasm that is the
-	// linear memory it grew, which never shrinks and counts against the isolate's 128 MB.
+	// MemoryBytes is the runtime's memory: in wasm, the linear memory as the host measures it, which never
+	// shrinks and counts against the isolate's 128 MB; natively, what Go took from the OS (MemStats.Sys).
 	MemoryBytes uint64 `json:"memory_bytes"`
 	// DataPlane is this runtime's data plane: client requests served, Durable Object calls a client request waited
 	// for (0 in the steady state: only a cold isolate's first snapshot), background exchanges.
 	DataPlane proxy.Counters `json:"data_plane"`
 }
 
-func memoryBytes() uint64 {
+func (a *App) memoryBytes() uint64 {
+	if a.p.MemoryBytes != nil {
+		if n := a.p.MemoryBytes(); n > 0 {
+			return n
+		}
+	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.Sys
@@ -246,7 +251,7 @@ func memoryBytes() uint64 {
 
 func (a *App) adminStats(ctx context.Context) any {
 	return map[string]any{
-		"runtime":   Runtime{Host: a.p.HostKind, StartedAt: a.started, RequestsServed: a.served.Load(), MemoryBytes: memoryBytes(), DataPlane: a.plane.Counters()},
+		"runtime":   Runtime{Host: a.p.HostKind, StartedAt: a.started, RequestsServed: a.served.Load(), MemoryBytes: a.memoryBytes(), DataPlane: a.plane.Counters()},
 		"upstreams": a.statsEntries(ctx),
 	}
 }

@@ -63,6 +63,8 @@ type Platform struct {
 	Logf func(format string, args ...any)
 	// HostKind names the host ("workerd", "wazero", "memory"); shown, never branched on.
 	HostKind string
+	// MemoryBytes, when set, is the program's linear memory now (wasm hosts); shown in /admin/stats.
+	MemoryBytes func() uint64
 }
 
 type responseLimitKey struct{}

@@ -419,6 +419,19 @@ func (w *bufferedResponse) Write(b []byte) (int, error) {
 // Getenv reads a string variable or secret from context.env; "" when unset or not a string.
 func Getenv(name string) string { return str(js.Global().Get("context").Get("env").Get(name)) }
 
+// MemoryBytes is context.host.memoryBytes(): the program's linear memory now; 0 when the host does not say.
+func MemoryBytes() uint64 {
+	f := js.Global().Get("context").Get("host").Get("memoryBytes")
+	if f.Type() != js.TypeFunction {
+		return 0
+	}
+	v := f.Invoke()
+	if v.Type() != js.TypeNumber {
+		return 0
+	}
+	return uint64(v.Float())
+}
+
 // HostKind is context.host.kind ("workerd", "wazero").
 func HostKind() string {
 	if k := str(js.Global().Get("context").Get("host").Get("kind")); k != "" {

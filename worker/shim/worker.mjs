@@ -16,7 +16,9 @@ let live = null;
 
 function start(env) {
   const binding = {};
-  globalThis.context = { env, ctx: undefined, binding, host: { kind: "workerd" } };
+  // memoryBytes reads the linear memory of this runtime's instance (made below, before Go can call it).
+  const host = { kind: "workerd", memoryBytes: () => instance.exports.mem.buffer.byteLength };
+  globalThis.context = { env, ctx: undefined, binding, host };
   globalThis.tryCatch = (fn) => {
     try {
       return { result: fn() };

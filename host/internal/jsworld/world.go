@@ -26,6 +26,8 @@ type Config struct {
 	Log io.Writer
 	// Kind is context.host.kind; "wazero" when empty.
 	Kind string
+	// MemoryBytes is context.host.memoryBytes(): the program's linear memory now. Called on the loop.
+	MemoryBytes func() uint32
 	// Violation is called (on the loop) when the program touches a trapped global; what names it.
 	Violation func(what string)
 }
@@ -80,6 +82,11 @@ func New(realm *jsrt.Realm, cfg Config) *World {
 	}
 	w.binding = realm.NewObject()
 	host := realm.NewObject("kind", cfg.Kind, "state", w.trap("context.host.state"))
+	if cfg.MemoryBytes != nil {
+		host.Set("memoryBytes", jsrt.Method("memoryBytes", func([]jsrt.Value) (jsrt.Value, error) {
+			return float64(cfg.MemoryBytes()), nil
+		}))
+	}
 	g.Set("context", realm.NewObject("env", env, "binding", w.binding, "host", host))
 	return w
 }

@@ -30,7 +30,8 @@ func onWorld(t *testing.T, cfg Config, fn func(w *World)) {
 func TestLegacyIOIsTrapped(t *testing.T) {
 	var violations []string
 	cfg := Config{Env: map[string]string{"UPSTREAM_CONFIG": "[]", "CHAIN": "not a namespace"},
-		Violation: func(what string) { violations = append(violations, what) }}
+		MemoryBytes: func() uint32 { return 65536 },
+		Violation:   func(what string) { violations = append(violations, what) }}
 	onWorld(t, cfg, func(w *World) {
 		r := w.Realm()
 		g := r.Global
@@ -50,6 +51,9 @@ func TestLegacyIOIsTrapped(t *testing.T) {
 		}
 		if jsrt.Get(env, "UPSTREAM_CONFIG") != "[]" || jsrt.Get(jsrt.Get(ctx, "host"), "kind") != "wazero" {
 			t.Error("env or kind")
+		}
+		if v, err := jsrt.Invoke(r, jsrt.Get(ctx, "host"), "memoryBytes"); err != nil || v != float64(65536) {
+			t.Errorf("context.host.memoryBytes() = %v, %v", v, err)
 		}
 		// Reading a trap is no violation; only using it is.
 		_ = jsrt.Get(g, "setTimeout")

@@ -186,7 +186,12 @@ func (s *Server) start(name string) (*runtime, error) {
 	ready := make(chan error, 1)
 	rt.loop.Post(func() {
 		rt.realm = jsrt.NewRealm(rt.loop, s.log)
-		rt.world = jsworld.New(rt.realm, jsworld.Config{Env: s.opts.Env, Log: s.log, Violation: func(what string) {
+		rt.world = jsworld.New(rt.realm, jsworld.Config{Env: s.opts.Env, Log: s.log, MemoryBytes: func() uint32 {
+			if rt.gort == nil {
+				return 0
+			}
+			return rt.gort.MemoryBytes()
+		}, Violation: func(what string) {
 			s.violation(nil, "%s (runtime %s)", what, name)
 		}})
 		gort, err := gojs.Start(context.Background(), s.wz, s.compiled, gojs.Options{

@@ -63,4 +63,3 @@ func encode(m map[string]any) string {
 	}
 	return string(append(b, '}'))
 }
-
