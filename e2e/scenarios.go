@@ -872,22 +872,27 @@ func scOneRuntime(s *S) {
 	}
 	after := runtimes(s, b)
 	var servedBefore, servedAfter uint64
-	for start, n := range after {
+	for start, rt := range after {
 		s.must(start.Before(t0), "a Go runtime started during the requests (at %v; they began at %v)", start, t0)
-		servedBefore, servedAfter = servedBefore+before[start], servedAfter+n
+		servedBefore, servedAfter = servedBefore+before[start].served, servedAfter+rt.served
 	}
 	// Every runtime was read before and after (runtimes), so together they served every request sent between.
 	s.must(servedAfter >= servedBefore+40, "requests served by the runtimes: %d, then %d (40 sent)", servedBefore, servedAfter)
 	s.Record("runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
 }
 
+// runtimeSeen is what /admin/stats said of one Go runtime.
+type runtimeSeen struct {
+	served uint64 // requests served (the most it said)
+	memory uint64 // its linear memory (the last it said)
+}
+
 // runtimes reads /admin/stats, each time on a new connection, until a runtime answers a second time, and returns
-// each Go runtime that answered (by its start) with the most requests it said it served. A host may run the
-// Worker in a pool of runtimes: the wazero host gives new connections to its runtimes in turn, so one round sees
-// every one of them; workerd's isolate is one.
-func runtimes(s *S, b *Balancer) map[time.Time]uint64 {
+// each Go runtime that answered, by its start. A host may run the Worker in a pool of runtimes: the wazero host
+// gives new connections to its runtimes in turn, so one round sees every one of them; workerd's isolate is one.
+func runtimes(s *S, b *Balancer) map[time.Time]runtimeSeen {
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	out := map[time.Time]uint64{}
+	out := map[time.Time]runtimeSeen{}
 	for range 64 {
 		r, err := rpc.Do(s.Ctx, client, http.MethodGet, b.Inst.URL+"/admin/stats", nil, map[string]string{"Authorization": basic("admin", s.Password)})
 		if err != nil {
@@ -897,13 +902,14 @@ func runtimes(s *S, b *Balancer) map[time.Time]uint64 {
 			Runtime struct {
 				StartedAt      time.Time `json:"started_at"`
 				RequestsServed uint64    `json:"requests_served"`
+				MemoryBytes    uint64    `json:"memory_bytes"`
 			}
 		}
-		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &st) != nil || st.Runtime.StartedAt.IsZero() {
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &st) != nil || st.Runtime.StartedAt.IsZero() || st.Runtime.MemoryBytes == 0 {
 			s.Fatalf("/admin/stats: %d %s", r.Status, r.Body)
 		}
-		_, again := out[st.Runtime.StartedAt]
-		out[st.Runtime.StartedAt] = max(out[st.Runtime.StartedAt], st.Runtime.RequestsServed)
+		prev, again := out[st.Runtime.StartedAt]
+		out[st.Runtime.StartedAt] = runtimeSeen{served: max(prev.served, st.Runtime.RequestsServed), memory: st.Runtime.MemoryBytes}
 		if again {
 			return out
 		}
@@ -962,7 +968,7 @@ func scLargeRequests(s *S) {
 	_, up := s.Upstream(n, "ethereum", "big")
 	b := s.Start([]target.Upstream{up}, map[string]string{"EVMLB_MAX_BODY_BYTES": "1048576", "EVMLB_MAX_INFLIGHT_BYTES": "2097152"})
 	b.Post("ethereum", rpc.Request(1, "eth_chainId"))
-	_ = runtimes(s, b) // every runtime is up before the load
+	before := runtimes(s, b) // every runtime is up before the load
 	t0 := time.Now()
 	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"eth_call","params":[{"to":"` + anvil.DevAddress + `","data":"0x` + strings.Repeat("ab", (1<<20-4096)/2) + `"},"latest"]}`)
 	type answer struct {
@@ -999,9 +1005,16 @@ func scLargeRequests(s *S) {
 		r := b.Post("ethereum", rpc.Request(100+i, "eth_blockNumber"))
 		s.must(r.Status == http.StatusOK, "after the large requests: %d %s", r.Status, r.Body)
 	}
-	for start := range runtimes(s, b) {
+	var grew uint64
+	for start, rt := range runtimes(s, b) {
 		s.must(start.Before(t0), "a runtime restarted under the large requests (started at %v; they began at %v)", start, t0)
+		grew += rt.memory - min(rt.memory, before[start].memory)
 	}
+	// Each runtime holds at most 2 MiB of bodies at once (EVMLB_MAX_INFLIGHT_BYTES), each held once: the ten
+	// bodies (10 MiB) must not grow memory by more than about two of them per runtime. Before issue 11 they grew
+	// one runtime by 54 MiB.
+	s.Logf("%s: ten concurrent 1 MiB requests grew the runtimes' memory by %.1f MiB in all (%d runtimes)", s.Host.Name(), float64(grew)/(1<<20), len(before))
+	s.must(grew <= uint64(len(before))*6<<20, "ten concurrent 1 MiB requests grew memory by %d bytes over %d runtimes", grew, len(before))
 	s.Record("large requests answered, runtime kept", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
 }
 
