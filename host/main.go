@@ -2,7 +2,7 @@
 // (build/app.wasm) on wazero, with no Node.js or workerd, and operates a deployment:
 //
 //	evmlb serve [-wasm build/app.wasm] [-addr 127.0.0.1:8787] [-state .evmlb/state]
-//	            [-cache .evmlb/cache] [-env-file .dev.vars] [-workers N] [-memory-mb 128]
+//	            [-cache .evmlb/cache] [-env-file .dev.vars] [-workers N] [-memory-mb 128] [-pprof ADDR]
 //	evmlb validate [FILE|-] [--probe]          check UPSTREAM_CONFIG and EVMLB_* (package host/internal/cli)
 //	evmlb secrets push|list|delete             the deployed Worker's secrets, through the Cloudflare API
 //	evmlb status --url URL                     deployments, versions and the balancer's routing tables
@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // -pprof: on http.DefaultServeMux, served only on -pprof's own address
 	"os"
 	"os/signal"
 	"syscall"
@@ -40,7 +42,7 @@ func main() {
 	}
 }
 
-const usageLine = "usage: evmlb serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] [-workers N] [-memory-mb MB] | " + cli.Commands
+const usageLine = "usage: evmlb serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] [-workers N] [-memory-mb MB] [-pprof ADDR] | " + cli.Commands
 
 func usage() error { return errors.New(usageLine) }
 
@@ -57,6 +59,7 @@ func run(args []string) error {
 	envFile := fl.String("env-file", ".dev.vars", "KEY=VALUE file of variables and secrets")
 	workers := fl.Int("workers", 0, "Go runtimes serving the Worker role (0: one per core)")
 	memory := fl.Int("memory-mb", 128, "wasm memory of each runtime, in MB, as workerd allows an isolate (0: wazero's 4 GiB)")
+	pprofAddr := fl.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, for profiling the host (off by default)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%v; %s", err, usageLine)
 	}
@@ -90,6 +93,14 @@ func run(args []string) error {
 	defer srv.Close()
 	fmt.Fprintf(os.Stderr, "evmlb host: serving %s on http://%s (%d worker runtimes and one for the objects)\n",
 		*wasm, l.Addr(), len(srv.Stats().Runtimes)-1)
+	if *pprofAddr != "" {
+		pl, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s: %v", *pprofAddr, listenCause(err))
+		}
+		fmt.Fprintf(os.Stderr, "evmlb host: profiles on http://%s/debug/pprof/\n", pl.Addr())
+		go func() { _ = http.Serve(pl, http.DefaultServeMux) }()
+	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	errc := make(chan error, 1)
