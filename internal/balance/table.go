@@ -310,7 +310,6 @@ func (t *Table) Observe(name string, class retry.Class, latency time.Duration, a
 		return
 	}
 	t.tick(at)
-	defer t.refresh(at)
 	u.Requests++
 	const alpha = 0.2
 	ms := float64(latency) / float64(time.Millisecond)
@@ -326,6 +325,15 @@ func (t *Table) Observe(name string, class retry.Class, latency time.Duration, a
 	u.ErrorRate += alpha * (failed - u.ErrorRate)
 	if failed == 1 {
 		t.fail(u, class, at)
+		t.refresh(at)
+		return
+	}
+	// A success changes what refresh derives (trust, the head, the floor) only when it closes the breaker: an
+	// isolate observes every attempt, and refresh on each was a good part of a request's cost in wasm. Time-driven
+	// changes (a lead held long enough, a floor that yields) come with the next report or height.
+	if !u.Breaker.OpenUntil.IsZero() {
+		u.Breaker.Success()
+		t.refresh(at)
 		return
 	}
 	u.Breaker.Success()
@@ -353,18 +361,24 @@ func (t *Table) expectedChainID() uint64 {
 	if t.settings.ExpectedChainID != 0 {
 		return t.settings.ExpectedChainID
 	}
-	votes := map[uint64]int{}
-	for _, u := range t.ups {
-		if u.ChainID != 0 {
-			votes[u.ChainID]++
-		}
-	}
+	// Counted without a map: a chain has a handful of upstreams, and this runs at every refresh.
 	var id uint64
-	for c, n := range votes {
+	best := 0
+	for _, u := range t.ups {
+		c := u.ChainID
+		if c == 0 {
+			continue
+		}
+		n := 0
+		for _, v := range t.ups {
+			if v.ChainID == c {
+				n++
+			}
+		}
 		switch {
-		case n > votes[id]:
-			id = c
-		case n < votes[id]:
+		case n > best:
+			id, best = c, n
+		case n < best:
 		case c == t.floor.ChainID, id != t.floor.ChainID && c < id:
 			id = c
 		}
@@ -390,13 +404,16 @@ func (t *Table) refresh(now time.Time) {
 		}
 		t.floor.ChainID = want
 	}
-	t.trusted = map[*Upstream]bool{}
+	if t.trusted == nil {
+		t.trusted, t.counted = map[*Upstream]bool{}, map[*Upstream]bool{}
+	}
+	clear(t.trusted)
 	for _, u := range t.ups {
 		if want != 0 && u.ChainID == want && !u.Syncing && u.Breaker.OpenUntil.IsZero() && u.Unserved == 0 && u.known() {
 			t.trusted[u] = true
 		}
 	}
-	t.counted = map[*Upstream]bool{}
+	clear(t.counted)
 	t.best, t.latestMove = 0, time.Time{}
 	for _, u := range t.ups {
 		if !t.trusted[u] {

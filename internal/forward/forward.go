@@ -42,6 +42,9 @@ type Target struct {
 	Now func() time.Time
 	// WithTimeout bounds the attempt (platform.Platform.WithTimeout); nil is context.WithTimeout.
 	WithTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
+	// Unchecked leaves a 2xx answer's body unchecked (Class OK whatever it holds): the caller classifies it
+	// with retry.Answer, which validates it, so that an answer is scanned once, not twice.
+	Unchecked bool
 }
 
 // Result is an attempt's outcome.
@@ -110,7 +113,7 @@ func do(parent context.Context, t Target, body []byte) Result {
 	if c := retry.HTTPStatus(resp.StatusCode); c != retry.OK {
 		return Result{Class: c, Status: resp.StatusCode, Body: b, Detail: "HTTP " + strconv.Itoa(resp.StatusCode)}
 	}
-	if !json.Valid(b) {
+	if !t.Unchecked && !json.Valid(b) {
 		return Result{Class: retry.NonJSON, Status: resp.StatusCode, Body: b, Detail: "answer is not JSON"}
 	}
 	return Result{Status: resp.StatusCode, Body: b}

@@ -26,18 +26,20 @@ const body = `{"jsonrpc":"2.0","id":"x","method":"eth_call","params":[]}`
 
 func TestDo(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		fault  evmtest.Fault
-		url    func(*evmtest.Node) string
-		max    int64
-		class  retry.Class
-		status int
+		name      string
+		fault     evmtest.Fault
+		url       func(*evmtest.Node) string
+		max       int64
+		unchecked bool
+		class     retry.Class
+		status    int
 	}{
 		{name: "ok", class: retry.OK, status: 200},
 		{name: "refused", url: func(*evmtest.Node) string { return evmtest.RefusingURL(t) }, class: retry.Refused},
 		{name: "500", fault: evmtest.Status500, class: retry.HTTP5xx, status: 500},
 		{name: "429", fault: evmtest.Status429, class: retry.HTTP429, status: 429},
 		{name: "non-JSON", fault: evmtest.NonJSON, class: retry.NonJSON, status: 200},
+		{name: "non-JSON unchecked", fault: evmtest.NonJSON, unchecked: true, class: retry.OK, status: 200},
 		{name: "hang", fault: evmtest.Hang, class: retry.Timeout},
 		{name: "user-info in URL", url: func(n *evmtest.Node) string { return strings.Replace(n.URL, "http://", "http://x:y@", 1) }, class: retry.OK, status: 200},
 		{name: "too large", max: 10, class: TooLarge, status: 200},
@@ -52,6 +54,7 @@ func TestDo(t *testing.T) {
 			if tc.max != 0 {
 				tg.MaxBytes = tc.max
 			}
+			tg.Unchecked = tc.unchecked
 			r := Do(context.Background(), tg, []byte(body))
 			if r.Class != tc.class || r.Status != tc.status {
 				t.Fatalf("class %q status %d (%s), want %q %d", r.Class, r.Status, r.Detail, tc.class, tc.status)
@@ -62,7 +65,7 @@ func TestDo(t *testing.T) {
 			if strings.Contains(r.Detail, evmtest.Secret) {
 				t.Errorf("detail %q holds the secret", r.Detail)
 			}
-			if tc.class == retry.OK && string(r.Body) != `{"jsonrpc":"2.0", "id":"x" ,"result":{"node":"n","method":"eth_call"}}` {
+			if tc.class == retry.OK && !tc.unchecked && string(r.Body) != `{"jsonrpc":"2.0", "id":"x" ,"result":{"node":"n","method":"eth_call"}}` {
 				t.Errorf("body %s", r.Body)
 			}
 		})

@@ -582,7 +582,7 @@ func (pl *Plane) target(u config.Upstream) forward.Target {
 	if u.AttemptTimeout > 0 {
 		timeout = u.AttemptTimeout
 	}
-	return forward.Target{Fetch: pl.p.Fetch, URL: u.URL, Parsed: pl.parsed[u.ID()], Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout}
+	return forward.Target{Fetch: pl.p.Fetch, URL: u.URL, Parsed: pl.parsed[u.ID()], Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
 }
 
 // attempt sends body to the upstream up and classifies its answer; the outcome goes into the isolate's own
@@ -594,11 +594,16 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	}
 	res := forward.Do(ctx, pl.target(u), body)
 	class := res.Class
-	switch {
-	case class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif:
-		class = retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
-	case class == retry.OK:
-		class = retry.Answer(res.Body) // an answer can still send the request elsewhere ("header not found")
+	if class == retry.OK {
+		// One pass validates and classifies the answer (forward left it unchecked); an answer can still send
+		// the request elsewhere ("header not found").
+		class = retry.Answer(res.Body)
+		if class == retry.NonJSON {
+			res.Class, res.Detail = retry.NonJSON, "answer is not JSON"
+		}
+	}
+	if class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif {
+		class, res.Class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
 	}
 	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
 	if class == forward.Canceled {
