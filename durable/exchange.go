@@ -56,7 +56,7 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 		if _, ok := o.table.Get(oc.Upstream); !ok {
 			continue
 		}
-		o.table.Observe(oc.Upstream, oc.Class, time.Duration(oc.LatencyUS)*time.Microsecond, time.UnixMilli(oc.At))
+		o.table.ObserveN(oc.Upstream, oc.Class, time.Duration(oc.LatencyUS)*time.Microsecond, oc.Count(), time.UnixMilli(oc.At))
 		if !slices.Contains(touched, oc.Upstream) {
 			touched = append(touched, oc.Upstream)
 		}

@@ -52,6 +52,16 @@ func TestSteadyStateMakesNoObjectCalls(t *testing.T) {
 	if n := h.exchanges() - ex; n != 1 {
 		t.Errorf("the TTL passed after 200 requests: %d exchanges, want 1", n)
 	}
+	// The report merged the successes into runs, and the chain object counted every one of them.
+	var chains struct{ Chains []ChainSummary }
+	h.admin(http.MethodGet, "/admin/chains", &chains)
+	var requests uint64
+	for _, row := range chains.Chains[0].Table {
+		requests += row.Requests
+	}
+	if requests != 201 {
+		t.Errorf("the chain object counted %d requests, want 201", requests)
+	}
 	// The snapshot is fresh again: 20 more requests make no call; nothing pending, time passing makes none either.
 	ex = h.exchanges()
 	for range 20 {

@@ -2,6 +2,7 @@ package balance
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -305,26 +306,36 @@ func (t *Table) Report(name string, r Report) {
 
 // Observe records the outcome of a live request to name.
 func (t *Table) Observe(name string, class retry.Class, latency time.Duration, at time.Time) {
+	t.ObserveN(name, class, latency, 1, at)
+}
+
+// ObserveN records n live requests to name that ended alike, latency being their mean (a run an isolate merged,
+// protocol.Outcome): as n Observe calls with that latency, in one step.
+func (t *Table) ObserveN(name string, class retry.Class, latency time.Duration, n int, at time.Time) {
 	u, ok := t.ups[name]
-	if !ok {
+	if !ok || n < 1 {
 		return
 	}
 	t.tick(at)
-	u.Requests++
+	u.Requests += uint64(n)
+	// Each sample moves the averages by alpha towards it; n equal samples leave (1-alpha)^n of the distance.
 	const alpha = 0.2
+	keep := math.Pow(1-alpha, float64(n))
 	ms := float64(latency) / float64(time.Millisecond)
 	if u.LatencyMS == 0 {
 		u.LatencyMS = ms
 	} else {
-		u.LatencyMS += alpha * (ms - u.LatencyMS)
+		u.LatencyMS = ms + (u.LatencyMS-ms)*keep
 	}
 	failed := 0.0
 	if retry.Lookup(class).Penalise {
 		failed = 1
 	}
-	u.ErrorRate += alpha * (failed - u.ErrorRate)
+	u.ErrorRate = failed + (u.ErrorRate-failed)*keep
 	if failed == 1 {
-		t.fail(u, class, at)
+		for range n {
+			t.fail(u, class, at)
+		}
 		t.refresh(at)
 		return
 	}

@@ -320,3 +320,24 @@ func TestReason(t *testing.T) {
 		t.Errorf("stale reason %q", got)
 	}
 }
+
+// ObserveN is n Observe calls with the same latency, in one step: requests, latency and error rate alike.
+func TestObserveNIsNObserves(t *testing.T) {
+	at := time.Unix(1000, 0)
+	one := New(Settings{}, []string{"a"}, nil)
+	many := New(Settings{}, []string{"a"}, nil)
+	for _, tb := range []*Table{one, many} {
+		tb.Observe("a", retry.OK, 40*time.Millisecond, at)
+		tb.Observe("a", retry.HTTP5xx, 10*time.Millisecond, at)
+	}
+	for range 7 {
+		one.Observe("a", retry.OK, 10*time.Millisecond, at)
+	}
+	many.ObserveN("a", retry.OK, 10*time.Millisecond, 7, at)
+	u1, _ := one.Get("a")
+	un, _ := many.Get("a")
+	near := func(x, y float64) bool { return x-y < 1e-9 && y-x < 1e-9 }
+	if u1.Requests != 9 || un.Requests != 9 || !near(u1.LatencyMS, un.LatencyMS) || !near(u1.ErrorRate, un.ErrorRate) || u1.Breaker != un.Breaker {
+		t.Errorf("7 observes %+v\nObserveN %+v", u1, un)
+	}
+}

@@ -23,12 +23,60 @@ type Snapshot struct {
 	Floor balance.Floor      `json:"floor"`
 }
 
-// Outcome is how one attempt of a Worker at one upstream ended.
+// Outcome is how one attempt of a Worker at one upstream ended, or (N > 1) a run of N successful attempts at it
+// with no other outcome of that upstream between them: LatencyUS is then their mean and At the last one's time.
+// An isolate merges its successes so that a report holds a few entries per upstream, not one per request: the
+// chain object takes reports from every isolate, and applying each attempt one by one cost it CPU in proportion
+// to the whole deployment's traffic.
 type Outcome struct {
 	Upstream  string      `json:"u"`
 	Class     retry.Class `json:"c,omitempty"` // retry.OK is ""
 	LatencyUS int64       `json:"l"`
-	At        int64       `json:"t"` // Unix milliseconds
+	At        int64       `json:"t"`           // Unix milliseconds
+	N         int         `json:"n,omitempty"` // attempts in the run; 0 means 1
+}
+
+// Count is the number of attempts o stands for.
+func (o Outcome) Count() int { return max(o.N, 1) }
+
+// AddOutcome appends o to the report's outcomes, merging a success into the latest entry of its upstream when
+// that entry is a run of successes too.
+func (ex *Exchange) AddOutcome(o Outcome) {
+	if o.Class == retry.OK {
+		for i := len(ex.Outcomes) - 1; i >= 0; i-- {
+			e := &ex.Outcomes[i]
+			if e.Upstream != o.Upstream {
+				continue
+			}
+			if e.Class == retry.OK {
+				n := int64(e.Count())
+				e.LatencyUS = (e.LatencyUS*n + o.LatencyUS*int64(o.Count())) / (n + int64(o.Count()))
+				e.N, e.At = int(n)+o.Count(), max(e.At, o.At)
+				return
+			}
+			break
+		}
+	}
+	ex.Outcomes = append(ex.Outcomes, o)
+}
+
+// AddSeen appends a height seen to the report, replacing the latest entry of its upstream when both are heads
+// it answered and the new one is not lower (a later, higher head says all the earlier one did).
+func (ex *Exchange) AddSeen(h Seen) {
+	if !h.Behind {
+		for i := len(ex.Seen) - 1; i >= 0; i-- {
+			e := &ex.Seen[i]
+			if e.Upstream != h.Upstream {
+				continue
+			}
+			if !e.Behind && h.Height >= e.Height {
+				*e = h
+				return
+			}
+			break
+		}
+	}
+	ex.Seen = append(ex.Seen, h)
 }
 
 // Seen is a height an answer showed of an upstream: an eth_blockNumber it answered, or (Behind) a block read that

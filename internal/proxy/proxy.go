@@ -205,8 +205,15 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		pl.exchangeErrors.Add(1)
 		pl.p.Logf("chain %s: exchange with the chain object failed: %v", chain, err)
 		// Put the report back (bounded), to go with the next exchange.
-		v.pending.Outcomes = keepLatest(append(ex.Outcomes, v.pending.Outcomes...), &v.pending.Dropped)
-		v.pending.Seen = keepLatest(append(ex.Seen, v.pending.Seen...), &v.pending.Dropped)
+		back := protocol.Exchange{Outcomes: ex.Outcomes, Seen: ex.Seen}
+		for _, o := range v.pending.Outcomes {
+			back.AddOutcome(o)
+		}
+		for _, h := range v.pending.Seen {
+			back.AddSeen(h)
+		}
+		v.pending.Outcomes = keepLatest(back.Outcomes, &v.pending.Dropped)
+		v.pending.Seen = keepLatest(back.Seen, &v.pending.Dropped)
 		v.pending.Dropped += ex.Dropped
 		for up, m := range ex.Methods {
 			for name, c := range m {
@@ -221,7 +228,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 	t.RestoreFloor(snap.Floor)
 	_ = t.Notes() // the chain object logs the floor's notes; an isolate's copy must not repeat them
 	for _, o := range v.pending.Outcomes {
-		t.Observe(o.Upstream, o.Class, time.Duration(o.LatencyUS)*time.Microsecond, time.UnixMilli(o.At))
+		applyOutcome(t, o)
 	}
 	for _, h := range v.pending.Seen {
 		applySeen(t, h)
@@ -250,6 +257,11 @@ func (v *chainView) methodStats(up string) stats.Stats {
 		v.methods[up] = s
 	}
 	return s
+}
+
+// applyOutcome applies an attempt's outcome (or a run of them) to a table, as the chain object does.
+func applyOutcome(t *balance.Table, o protocol.Outcome) {
+	t.ObserveN(o.Upstream, o.Class, time.Duration(o.LatencyUS)*time.Microsecond, o.Count(), time.UnixMilli(o.At))
 }
 
 // applySeen applies a height an answer showed to a table, as the chain object does.
@@ -571,7 +583,8 @@ func (pl *Plane) behind(r *request, res outcome) bool {
 	if behind {
 		now := pl.p.Now()
 		v.table.Behind(res.up, seen, now)
-		v.pending.Seen = keepLatest(append(v.pending.Seen, protocol.Seen{Upstream: res.up, Height: seen, Behind: true, At: now.UnixMilli()}), &v.pending.Dropped)
+		v.pending.AddSeen(protocol.Seen{Upstream: res.up, Height: seen, Behind: true, At: now.UnixMilli()})
+		v.pending.Seen = keepLatest(v.pending.Seen, &v.pending.Dropped)
 	}
 	return behind
 }
@@ -631,7 +644,8 @@ func (pl *Plane) observe(r *request, o outcome, body []byte) {
 	if o.class == retry.OK {
 		v.lat.add(o.latency)
 	}
-	v.pending.Outcomes = keepLatest(append(v.pending.Outcomes, protocol.OutcomeOf(o.up, o.class, o.latency, now)), &v.pending.Dropped)
+	v.pending.AddOutcome(protocol.OutcomeOf(o.up, o.class, o.latency, now))
+	v.pending.Outcomes = keepLatest(v.pending.Outcomes, &v.pending.Dropped)
 	label := metrics.Batch
 	if !r.req.Batch && len(body) == len(r.body) {
 		label = methodLabel(r.req)
@@ -682,7 +696,8 @@ func (pl *Plane) monotonicHead(v *chainView, up string, id json.RawMessage, answ
 	if v.table != nil {
 		head = v.table.ServeHead(up, n, now)
 	}
-	v.pending.Seen = keepLatest(append(v.pending.Seen, protocol.Seen{Upstream: up, Height: n, At: now.UnixMilli()}), &v.pending.Dropped)
+	v.pending.AddSeen(protocol.Seen{Upstream: up, Height: n, At: now.UnixMilli()})
+	v.pending.Seen = keepLatest(v.pending.Seen, &v.pending.Dropped)
 	v.mu.Unlock()
 	if head == n {
 		return answer
