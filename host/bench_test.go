@@ -20,8 +20,9 @@ import (
 const benchBody = `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`
 
 // benchProgram is the wasm measured: EVMLB_BENCH_WASM (e.g. build/app.wasm, asked for eth_blockNumber on
-// /eth: a worker call, a call to the Chain object, one to an Upstream object and a fetch to a local fake node),
-// or the host's probe program, whose /echo answers the request's body (one worker call, no operation).
+// /eth: a worker call answered from the isolate's snapshot with one fetch to a local fake node, the chain object
+// exchanged with in the background), or the host's probe program, whose /echo answers the request's body (one
+// worker call, no operation).
 func benchProgram(b *testing.B) (path, target string) {
 	if p := os.Getenv("EVMLB_BENCH_WASM"); p != "" {
 		return p, "/eth"

@@ -218,7 +218,7 @@ func toRequest(ctx context.Context, m *callMeta, body js.Value, maxBody int64) (
 		req.ContentLength = -1
 	case body.Type() == js.TypeObject:
 		n := body.Get("byteLength").Int()
-		req.Body = &jsBody{u8: body}
+		req.Body = &jsBody{u8: body, n: n}
 		req.ContentLength = int64(n)
 	}
 	return req, nil
@@ -229,13 +229,15 @@ func toRequest(ctx context.Context, m *callMeta, body js.Value, maxBody int64) (
 // never shrinks. Bytes hands the copy over without another.
 type jsBody struct {
 	u8 js.Value
+	n  int // its length, read once
 	r  *bytes.Reader
 	b  []byte
 }
 
 func (j *jsBody) Bytes() []byte {
 	if j.b == nil {
-		j.b = bytesOf(j.u8)
+		j.b = make([]byte, j.n)
+		js.CopyBytesToGo(j.b, j.u8)
 		j.u8 = js.Undefined()
 		j.r = bytes.NewReader(j.b)
 	}
