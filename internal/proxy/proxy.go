@@ -482,8 +482,11 @@ func onlyNotifications(req *jsonrpc.Request) bool {
 // lists the upstreams whose attempt failed. With hedge > 0, when the first attempt has not ended after hedge, the
 // next candidate is tried alongside it and the first good answer wins; the other attempt is canceled.
 func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time.Duration) (outcome, []string) {
-	ctx, cancelAll := context.WithCancel(ctx)
-	defer cancelAll() // cancels attempts still running when an answer has won
+	if hedge > 0 && len(cands) > 1 { // attempts may overlap: cancel those still running when an answer has won
+		var cancelAll context.CancelFunc
+		ctx, cancelAll = context.WithCancel(ctx)
+		defer cancelAll()
+	}
 	results := make(chan outcome, len(cands))
 	next, inflight := 0, 0
 	launch := func() bool {
