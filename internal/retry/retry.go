@@ -152,42 +152,31 @@ func Body(body []byte) Class {
 	}
 }
 
-// Element classifies one JSON-RPC response object. Answers can be megabytes (eth_getLogs), and in wasm every
-// pass over them costs: one without an "error" key anywhere is checked with a single validating scan; the others
-// are decoded, without copying the result.
+// Element classifies one JSON-RPC response object, in one pass over it (scanAnswer); only an error member is
+// decoded.
 func Element(raw []byte) Class {
-	if !bytes.Contains(raw, keyError) && bytes.Contains(raw, keyResult) && bytes.Contains(raw, keyJSONRPC) {
-		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && json.Valid(t) {
-			return OK
-		}
-	}
-	var r struct {
-		JSONRPC string    `json:"jsonrpc"`
-		Result  present   `json:"result"`
-		Error   *rpcError `json:"error"`
-	}
-	if json.Unmarshal(raw, &r) != nil {
+	m, _, isArray, ok := scanAnswer(raw)
+	if !ok || isArray {
 		return NonJSON
 	}
-	if r.Error == nil {
-		if !r.Result && r.JSONRPC == "" {
-			return NonJSON
-		}
-		return OK
-	}
-	return RPCError(r.Error.Code, r.Error.Message)
+	return classify(m)
 }
 
-var (
-	keyError   = []byte(`"error"`)
-	keyResult  = []byte(`"result"`)
-	keyJSONRPC = []byte(`"jsonrpc"`)
-)
-
-// present records that a member is there (null included) without keeping its value.
-type present bool
-
-func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
+// classify is the class of a response object with members m: its error's, OK with a result, else NonJSON (no
+// result, no error, no jsonrpc: not a JSON-RPC response).
+func classify(m members) Class {
+	if m.err != nil && string(m.err) != "null" {
+		var e rpcError
+		if json.Unmarshal(m.err, &e) != nil {
+			return NonJSON
+		}
+		return RPCError(e.Code, e.Message)
+	}
+	if m.result == nil && (m.jsonrpc == nil || string(m.jsonrpc) == `""` || string(m.jsonrpc) == "null") {
+		return NonJSON
+	}
+	return OK
+}
 
 // missingData are lower-case fragments of error messages by which nodes say they lack a block or state.
 var missingData = []string{
@@ -253,29 +242,25 @@ func Transport(err error, timedOut bool) Class {
 // Answer classifies a 2xx answer for routing: Body's class for a single response or a body that is not
 // JSON-RPC; for a batch, the class of its first element that sends the request to another upstream, or OK.
 func Answer(body []byte) Class {
-	b := bytes.TrimSpace(body)
-	if len(b) == 0 {
+	top, elems, isArray, ok := scanAnswer(body)
+	if !ok {
 		return NonJSON
 	}
-	switch b[0] {
-	case '{':
-		return Element(b)
-	case '[':
-		var elems []json.RawMessage
-		if json.Unmarshal(b, &elems) != nil {
+	if !isArray {
+		if b := bytes.TrimSpace(body); b[0] != '{' {
 			return NonJSON
 		}
-		class := OK
-		for _, e := range elems {
-			c := Element(e)
-			if c == NonJSON {
-				return NonJSON
-			}
-			if class == OK && Lookup(c).NextUpstream {
-				class = c
-			}
-		}
-		return class
+		return classify(top)
 	}
-	return NonJSON
+	class := OK
+	for _, m := range elems {
+		c := classify(m)
+		if c == NonJSON {
+			return NonJSON
+		}
+		if class == OK && Lookup(c).NextUpstream {
+			class = c
+		}
+	}
+	return class
 }

@@ -1,6 +1,8 @@
 package retry
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -154,4 +156,70 @@ func TestEveryClassHasARow(t *testing.T) {
 	if r := Lookup(Canceled); r.Penalise || r.NextUpstream {
 		t.Errorf("canceled: %+v", r)
 	}
+}
+
+// referenceAnswer is Answer as encoding/json reads an answer: the whole body decoded, members matched exactly
+// (after unescaping), the last of duplicates winning.
+func referenceAnswer(body []byte) Class {
+	if !json.Valid(body) {
+		return NonJSON
+	}
+	elem := func(raw json.RawMessage) Class {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil || m == nil {
+			return NonJSON
+		}
+		var mm members
+		if v, ok := m["jsonrpc"]; ok {
+			mm.jsonrpc = v
+		}
+		if v, ok := m["result"]; ok {
+			mm.result = v
+		}
+		if v, ok := m["error"]; ok {
+			mm.err = v
+		}
+		return classify(mm)
+	}
+	b := bytes.TrimSpace(body)
+	switch b[0] {
+	case '{':
+		return elem(b)
+	case '[':
+		var elems []json.RawMessage
+		if json.Unmarshal(b, &elems) != nil {
+			return NonJSON
+		}
+		class := OK
+		for _, e := range elems {
+			c := elem(e)
+			if c == NonJSON {
+				return NonJSON
+			}
+			if class == OK && Lookup(c).NextUpstream {
+				class = c
+			}
+		}
+		return class
+	}
+	return NonJSON
+}
+
+// FuzzAnswer: the one-pass scanner accepts exactly what json.Valid accepts, and Answer classifies as a full
+// encoding/json decode would.
+func FuzzAnswer(f *testing.F) {
+	for _, s := range []string{`{"jsonrpc":"2.0","id":1,"result":"0x1"}`, `[{"error":{"code":-32005,"message":"x"}}]`,
+		`{"jsonrpc":"2.0","error":null,"result":{"error":1}}`, `{"\u0065rror":{"code":-32000,"message":"header not found"}}`,
+		`[1,{"result":[]},"x"]`, `{"result":-0.5e+3,"a":[true,false,null,{}]}`, `{"result":"\ud83c\udf89\n"}`, `<html>`, `[]`, ` {} `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, _, ok := scanAnswer(b)
+		if ok != json.Valid(b) {
+			t.Fatalf("scanAnswer ok=%v, json.Valid %v: %q", ok, json.Valid(b), b)
+		}
+		if got, want := Answer(b), referenceAnswer(b); got != want {
+			t.Fatalf("Answer %q, encoding/json reads %q: %q", got, want, b)
+		}
+	})
 }
