@@ -219,3 +219,39 @@ func TestRespondAndFinish(t *testing.T) {
 		t.Fatalf("then %+v, want done", m)
 	}
 }
+
+// WithTimeout's context: the earlier deadline of its own and its parent's, Err once that passed or after cancel,
+// and its parent's cancellation (Done and Err) passed through.
+func TestWithTimeout(t *testing.T) {
+	parent, cancelParent := context.WithCancel(context.Background())
+	ctx, cancel := WithTimeout(parent, time.Hour)
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) < 59*time.Minute {
+		t.Fatalf("deadline %v %v", dl, ok)
+	}
+	if ctx.Err() != nil {
+		t.Fatal(ctx.Err())
+	}
+	inner, cancelInner := WithTimeout(ctx, 2*time.Hour)
+	if dl, _ := inner.Deadline(); time.Until(dl) > time.Hour {
+		t.Errorf("a child's deadline %v is later than its parent's", dl)
+	}
+	cancelInner()
+	if inner.Err() != context.Canceled || ctx.Err() != nil {
+		t.Errorf("after cancel: %v, parent %v", inner.Err(), ctx.Err())
+	}
+	cancelParent()
+	select {
+	case <-ctx.Done():
+	default:
+		t.Error("Done did not follow the parent's cancellation")
+	}
+	if ctx.Err() != context.Canceled {
+		t.Errorf("Err after the parent's cancellation: %v", ctx.Err())
+	}
+	cancel()
+	past, cancelPast := WithTimeout(context.Background(), -time.Second)
+	defer cancelPast()
+	if past.Err() != context.DeadlineExceeded {
+		t.Errorf("past deadline: %v", past.Err())
+	}
+}

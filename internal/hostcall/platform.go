@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/platform"
@@ -210,25 +211,36 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // WithTimeout is platform.Platform.WithTimeout: a context that reports the deadline (every operation hands what
-// is left of it to the host, which aborts the operation then) and ends with its parent or cancel, but sets no Go
-// timer. Err reports context.DeadlineExceeded once the deadline has passed.
+// is left of it to the host, which aborts the operation then) and sets no Go timer. Err reports
+// context.DeadlineExceeded once the deadline has passed, and context.Canceled after cancel.
+//
+// It makes no cancellation machinery of its own: Done is its parent's, and cancel marks it canceled without
+// closing a channel. Nothing waits on a deadline context once the code that made it returns (it cancels on its
+// way out), and attempts that overlap (hedging) run under a context.WithCancel of their own, which does close its
+// Done. A context.WithCancel here cost each request two cancel contexts and their registration in wasm.
 func WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(parent)
 	dl := time.Now().Add(d)
 	if pd, ok := parent.Deadline(); ok && pd.Before(dl) {
 		dl = pd
 	}
-	return deadlineCtx{Context: ctx, deadline: dl}, cancel
+	c := &deadlineCtx{Context: parent, deadline: dl}
+	return c, c.cancel
 }
 
 type deadlineCtx struct {
 	context.Context
 	deadline time.Time
+	canceled atomic.Bool
 }
 
-func (c deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *deadlineCtx) cancel() { c.canceled.Store(true) }
 
-func (c deadlineCtx) Err() error {
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *deadlineCtx) Err() error {
+	if c.canceled.Load() {
+		return context.Canceled
+	}
 	if err := c.Context.Err(); err != nil {
 		return err
 	}

@@ -75,6 +75,7 @@ type Plane struct {
 	ttl      time.Duration
 
 	parsed map[string]*url.URL // every upstream's URL, parsed once (read only)
+	byName map[string]map[string]config.Upstream // chain → upstream name → upstream (read only)
 
 	mu     sync.Mutex
 	chains map[string]*chainView
@@ -89,12 +90,17 @@ func New(p platform.Platform, cfg *config.Config, s config.Settings) *Plane {
 		ttl = config.DefaultSettings.SnapshotTTL
 	}
 	parsed := map[string]*url.URL{}
+	byName := map[string]map[string]config.Upstream{}
 	for _, u := range cfg.Upstreams {
 		if pu, err := url.Parse(u.URL); err == nil {
 			parsed[u.ID()] = pu
 		}
+		if byName[u.Chain] == nil {
+			byName[u.Chain] = map[string]config.Upstream{}
+		}
+		byName[u.Chain][u.Name] = u
 	}
-	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}, parsed: parsed}
+	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}, parsed: parsed, byName: byName}
 }
 
 // Counters reads the runtime's figures.
@@ -372,10 +378,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	defer cancel()
 	v := pl.view(chain)
 	pl.ensure(ctx, chain, v)
-	r := &request{chain: chain, req: req, body: body, v: v, ups: map[string]config.Upstream{}, notif: onlyNotifications(req)}
-	for _, u := range pl.cfg.ChainUpstreams(chain) {
-		r.ups[u.Name] = u
-	}
+	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req)}
 	now := pl.p.Now()
 	ref, write := requestNeeds(req)
 	var cands []string
