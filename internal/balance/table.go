@@ -1,10 +1,10 @@
 package balance
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/blockref"
@@ -571,21 +571,21 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 	}
 	served := t.floor.Served
 	atHead := func(c candidate) bool { return ref.Kind != blockref.Latest || c.u.Height >= served }
-	sort.SliceStable(ready, func(i, j int) bool {
-		a, b := ready[i], ready[j]
+	// slices.SortStableFunc rather than sort.SliceStable: no reflection, which costs on every request in wasm.
+	slices.SortStableFunc(ready, func(a, b candidate) int {
 		// For a tagged read, upstreams at the served head go before those below it, whatever else.
 		if ha, hb := atHead(a), atHead(b); ha != hb {
-			return ha
+			return before(ha)
 		}
 		// An upstream that failed since its last success goes behind those that did not, whatever its height:
 		// a request should not pay for a failure the table already knows of while the breaker counts.
 		if fa, fb := a.u.Breaker.Failures > 0, b.u.Breaker.Failures > 0; fa != fb {
-			return fb
+			return before(fb)
 		}
 		if a.u.Height != b.u.Height {
-			return a.u.Height > b.u.Height
+			return cmp.Compare(b.u.Height, a.u.Height) // highest first
 		}
-		return a.score < b.score
+		return cmp.Compare(a.score, b.score)
 	})
 	ready = t.spread(ready)
 	out := make([]string, 0, len(ready)+len(unknown)+len(probes))
@@ -608,7 +608,6 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 // the block the request needs, never serve. Trying these beats failing a request without trying: a lagging
 // node's answer beats none, and the table's view can be older than an upstream's recovery.
 func (t *Table) Fallback(ref blockref.Ref, now time.Time) []string {
-	rank := map[State]int{Lagging: 0, Syncing: 0, Unconfirmed: 1, CoolingDown: 2, Failing: 3}
 	var cs []candidate
 	for i, name := range t.order {
 		u := t.ups[name]
@@ -616,28 +615,53 @@ func (t *Table) Fallback(ref blockref.Ref, now time.Time) []string {
 		if ref.Kind == blockref.Number && u.known() && u.Height < ref.Number {
 			continue // known to lack the block
 		}
-		if _, ok := rank[st]; ok {
+		if fallbackRank(st) >= 0 {
 			cs = append(cs, candidate{u: u, state: st, index: i})
 		}
 	}
-	sort.SliceStable(cs, func(i, j int) bool {
-		a, b := cs[i], cs[j]
-		if rank[a.state] != rank[b.state] {
-			return rank[a.state] < rank[b.state]
+	if len(cs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(cs, func(a, b candidate) int {
+		if ra, rb := fallbackRank(a.state), fallbackRank(b.state); ra != rb {
+			return cmp.Compare(ra, rb)
 		}
 		switch a.state {
 		case Failing:
-			return a.u.Breaker.OpenUntil.Before(b.u.Breaker.OpenUntil)
+			return a.u.Breaker.OpenUntil.Compare(b.u.Breaker.OpenUntil)
 		case CoolingDown:
-			return a.u.CooldownUntil.Before(b.u.CooldownUntil)
+			return a.u.CooldownUntil.Compare(b.u.CooldownUntil)
 		}
-		return a.u.Height > b.u.Height
+		return cmp.Compare(b.u.Height, a.u.Height) // highest first
 	})
 	out := make([]string, len(cs))
 	for i, c := range cs {
 		out[i] = c.u.Name
 	}
 	return out
+}
+
+// fallbackRank orders Fallback's states; -1 for a state that never falls back.
+func fallbackRank(s State) int {
+	switch s {
+	case Lagging, Syncing:
+		return 0
+	case Unconfirmed:
+		return 1
+	case CoolingDown:
+		return 2
+	case Failing:
+		return 3
+	}
+	return -1
+}
+
+// before is a comparison's result when a and b differ in a yes/no property: -1 when a goes first, else 1.
+func before(first bool) int {
+	if first {
+		return -1
+	}
+	return 1
 }
 
 // spread rotates the leading run of equals (same height, score within 25% of the first) so that load is shared.

@@ -74,7 +74,7 @@ type Plane struct {
 	client   protocol.Client
 	ttl      time.Duration
 
-	parsed map[string]*url.URL // every upstream's URL, parsed once (read only)
+	parsed map[string]*url.URL                   // every upstream's URL, parsed once (read only)
 	byName map[string]map[string]config.Upstream // chain → upstream name → upstream (read only)
 
 	mu     sync.Mutex

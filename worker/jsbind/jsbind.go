@@ -201,12 +201,12 @@ func toRequest(ctx context.Context, m *callMeta, body js.Value, maxBody int64) (
 		return nil, errors.New("request URL does not parse")
 	}
 	h := toHeader(m.Headers)
-	h.Set(contract.HeaderRole, m.Role)
-	h.Del(contract.HeaderObject)
-	h.Del(contract.HeaderInstance)
+	h[canonRole] = []string{m.Role}
+	delete(h, canonObject)
+	delete(h, canonInstance)
 	if m.Object != "" {
-		h.Set(contract.HeaderObject, m.Object)
-		h.Set(contract.HeaderInstance, m.Instance)
+		h[canonObject] = []string{m.Object}
+		h[canonInstance] = []string{m.Instance}
 	}
 	req := (&http.Request{
 		Method: m.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -268,11 +268,30 @@ func bytesOf(u8 js.Value) []byte {
 	return buf
 }
 
+// The canonical forms of the header names a call carries, computed once: canonicalising each name on every
+// request is a parse per header in wasm.
+var (
+	canonRole     = http.CanonicalHeaderKey(contract.HeaderRole)
+	canonObject   = http.CanonicalHeaderKey(contract.HeaderObject)
+	canonInstance = http.CanonicalHeaderKey(contract.HeaderInstance)
+	canonical     = func() map[string]string {
+		m := map[string]string{}
+		for _, n := range contract.RequestHeaders {
+			m[n] = http.CanonicalHeaderKey(n)
+		}
+		return m
+	}()
+)
+
 // toHeader reads a flat [name, value, …] list.
 func toHeader(a []string) http.Header {
-	h := make(http.Header, len(a)/2)
+	h := make(http.Header, len(a)/2+1)
 	for i := 0; i+1 < len(a); i += 2 {
-		h.Add(a[i], a[i+1])
+		if k, ok := canonical[a[i]]; ok {
+			h[k] = append(h[k], a[i+1])
+		} else {
+			h.Add(a[i], a[i+1])
+		}
 	}
 	return h
 }
