@@ -39,11 +39,15 @@ type Outcome struct {
 // Count is the number of attempts o stands for.
 func (o Outcome) Count() int { return max(o.N, 1) }
 
+// mergeWindow bounds how far back AddOutcome and AddSeen look for an upstream's latest entry: a request pays for
+// the look, and in a storm of another upstream's failures an entry further back is simply not merged into.
+const mergeWindow = 64
+
 // AddOutcome appends o to the report's outcomes, merging a success into the latest entry of its upstream when
 // that entry is a run of successes too.
 func (ex *Exchange) AddOutcome(o Outcome) {
 	if o.Class == retry.OK {
-		for i := len(ex.Outcomes) - 1; i >= 0; i-- {
+		for i := len(ex.Outcomes) - 1; i >= max(0, len(ex.Outcomes)-mergeWindow); i-- {
 			e := &ex.Outcomes[i]
 			if e.Upstream != o.Upstream {
 				continue
@@ -64,7 +68,7 @@ func (ex *Exchange) AddOutcome(o Outcome) {
 // it answered and the new one is not lower (a later, higher head says all the earlier one did).
 func (ex *Exchange) AddSeen(h Seen) {
 	if !h.Behind {
-		for i := len(ex.Seen) - 1; i >= 0; i-- {
+		for i := len(ex.Seen) - 1; i >= max(0, len(ex.Seen)-mergeWindow); i-- {
 			e := &ex.Seen[i]
 			if e.Upstream != h.Upstream {
 				continue

@@ -67,3 +67,24 @@ func TestAddSeenKeepsDecreases(t *testing.T) {
 		}
 	}
 }
+
+// An upstream's run further back than the merge window is not searched for: the success starts a new run, and
+// the report still stands for every attempt.
+func TestAddOutcomeLooksBackABoundedWay(t *testing.T) {
+	var ex Exchange
+	ex.AddOutcome(Outcome{Upstream: "b", LatencyUS: 10})
+	for range mergeWindow {
+		ex.AddOutcome(Outcome{Upstream: "a", Class: retry.HTTP5xx})
+	}
+	ex.AddOutcome(Outcome{Upstream: "b", LatencyUS: 10})
+	if n := len(ex.Outcomes); n != mergeWindow+2 {
+		t.Fatalf("%d entries, want %d", n, mergeWindow+2)
+	}
+	total := 0
+	for _, o := range ex.Outcomes {
+		total += o.Count()
+	}
+	if total != mergeWindow+2 {
+		t.Errorf("the report stands for %d attempts", total)
+	}
+}
