@@ -59,7 +59,7 @@ func run(args []string) error {
 	envFile := fl.String("env-file", ".dev.vars", "KEY=VALUE file of variables and secrets")
 	workers := fl.Int("workers", 0, "Go runtimes serving the Worker role (0: one per core)")
 	memory := fl.Int("memory-mb", 128, "wasm memory of each runtime, in MB, as workerd allows an isolate (0: wazero's 4 GiB)")
-	pprofAddr := fl.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, for profiling the host (off by default)")
+	pprofAddr := fl.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, for profiling the host; no auth, so a loopback address only (off by default)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%v; %s", err, usageLine)
 	}
