@@ -139,19 +139,6 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-// Body classifies a 2xx answer's body: NonJSON when it is not a JSON-RPC response (or batch of them); for a
-// single response with an error, the class of that error; OK otherwise. Batches are classified per element by
-// the caller with Element.
-func Body(body []byte) Class {
-	if c := Answer(body); c == NonJSON {
-		return NonJSON
-	} else if b := bytes.TrimSpace(body); b[0] == '[' {
-		return OK // a batch's elements are classified one by one by the caller
-	} else {
-		return c
-	}
-}
-
 // Element classifies one JSON-RPC response object, in one pass over it (scanAnswer); only an error member is
 // decoded.
 func Element(raw []byte) Class {
