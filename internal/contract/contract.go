@@ -4,7 +4,7 @@
 package contract
 
 // Version of the host contract. The shim and the wazero host refuse to serve a program of another version.
-const Version = 3
+const Version = 4
 
 // Headers the host sets on every request it hands to Go.
 const (
@@ -39,10 +39,20 @@ const (
 	BindingRequestHeaders  = "requestHeaders"
 	BindingBegin           = "begin"
 	BindingComplete        = "complete"
-	// Version 2's names, kept until host/ speaks version 3.
-	BindingHandleRequest = "handleRequest"
-	BindingHandleAlarm   = "handleAlarm"
 )
+
+// The import module through which Go hands the host bytes and takes them (CONTRACT.md §1): plain wasm numbers,
+// addresses and lengths in the program's linear memory, so that no JS value (and no finalizer) is made per
+// message.
+const (
+	ImportModule  = "evmlb"
+	ImportDeliver = "deliver"
+	ImportTake    = "take"
+	ImportBody    = "body"
+)
+
+// NoBody is the body length that says "no body" (null) in begin, complete and deliver.
+const NoBody = -1
 
 // Alarm retry policy the hosts apply when handleAlarm rejects (as Cloudflare does).
 const (

@@ -61,6 +61,10 @@ func (o *Object) Str(k, v string) { o.key(k); o.b = AppendString(o.b, v) }
 // Num adds a number member.
 func (o *Object) Num(k string, v float64) {
 	o.key(k)
+	if v == float64(int64(v)) && v > -1<<53 && v < 1<<53 { // ids, lengths, ms: integers, without float formatting
+		o.b = strconv.AppendInt(o.b, int64(v), 10)
+		return
+	}
 	o.b = strconv.AppendFloat(o.b, v, 'f', -1, 64)
 }
 

@@ -32,14 +32,13 @@ type Handlers struct {
 	MaxBodyBytes int64
 }
 
-// uint8ArrayCtor is the Uint8Array constructor, looked up once: each Get makes a js.Value with a finalizer.
-var uint8ArrayCtor = js.Global().Get("Uint8Array")
-
 var (
 	mu    sync.Mutex
-	calls = map[int]*hostcall.Call{}
-	next  int
+	calls = map[uint32]*hostcall.Call{}
 )
+
+// throw panics with a JS Error, which the host's call of begin or complete throws.
+func throw(msg string) { panic(js.Global().Get("Error").New(msg)) }
 
 // Serve registers the binding's functions and version. Call it once, before the host is told Go is ready.
 func Serve(h Handlers) {
@@ -52,31 +51,57 @@ func Serve(h Handlers) {
 	}
 	b.Set(contract.BindingRequestHeaders, js.ValueOf(names))
 	b.Set(contract.BindingBegin, js.FuncOf(func(_ js.Value, args []js.Value) any {
-		if len(args) != 3 || args[0].Type() != js.TypeString || args[2].Type() != js.TypeFunction {
-			panic(js.Global().Get("Error").New("begin(call, body, deliver)"))
+		num, textLen, bodyLen, ok := numbers(args)
+		if !ok || len(args) != 3 {
+			throw("begin(call, textLen, bodyLen)")
 		}
-		return begin(h, args)
+		text, _ := take(textLen, bodyLen, false)
+		begin(h, num, text, bodyLen)
+		return nil
 	}))
 	b.Set(contract.BindingComplete, js.FuncOf(func(_ js.Value, args []js.Value) any {
-		if len(args) != 4 {
-			panic(js.Global().Get("Error").New("complete(callId, opId, result, body)"))
+		if len(args) != 4 || args[1].Type() != js.TypeNumber {
+			throw("complete(call, op, textLen, bodyLen)")
 		}
+		num, textLen, bodyLen, ok := numbers([]js.Value{args[0], args[2], args[3]})
+		if !ok {
+			throw("complete(call, op, textLen, bodyLen)")
+		}
+		text, body := take(textLen, bodyLen, true)
 		mu.Lock()
-		c := calls[args[0].Int()]
+		c := calls[num]
 		mu.Unlock()
 		if c == nil {
-			panic(js.Global().Get("Error").New("complete: no such call"))
+			throw("complete: no such call")
 		}
 		op := uint64(args[1].Int())
 		kind, ok := c.Kind(op)
 		if !ok {
-			panic(js.Global().Get("Error").New("complete: no such operation"))
+			throw("complete: no such operation")
 		}
-		if err := c.Complete(op, toResult(kind, str(args[2]), args[3])); err != nil {
-			panic(js.Global().Get("Error").New(err.Error()))
+		if err := c.Complete(op, toResult(kind, text, body)); err != nil {
+			throw(err.Error())
 		}
 		return nil
 	}))
+}
+
+// numbers reads an event's call number, text length and body length (CONTRACT.md §3): numbers, no JS value.
+func numbers(args []js.Value) (num uint32, textLen, bodyLen int, ok bool) {
+	if len(args) < 3 {
+		return 0, 0, 0, false
+	}
+	for _, a := range args[:3] {
+		if a.Type() != js.TypeNumber {
+			return 0, 0, 0, false
+		}
+	}
+	n, t, b := args[0].Float(), args[1].Float(), args[2].Float()
+	if n < 1 || n >= 1<<31 || n != float64(int64(n)) || t < 0 || t != float64(int64(t)) ||
+		b < contract.NoBody || b != float64(int64(b)) || t > 1<<31 || b > 1<<31 {
+		return 0, 0, 0, false
+	}
+	return uint32(n), int(t), int(b), true
 }
 
 // callMeta is what begin() receives (CONTRACT.md §3): a JSON array of strings, [kind, role, object, instance,
@@ -98,25 +123,22 @@ func parseCall(text string) (callMeta, error) {
 		BodyTooLarge: f[6] != "", RetryCount: retry, Headers: f[8:]}, nil
 }
 
-// begin registers a call and starts its handler on a goroutine; it returns the call's id.
-func begin(h Handlers, args []js.Value) int {
-	m, err := parseCall(args[0].String())
+// begin registers call num and starts its handler on a worker goroutine.
+func begin(h Handlers, num uint32, text string, bodyLen int) {
+	m, err := parseCall(text)
 	if err != nil {
-		panic(js.Global().Get("Error").New(err.Error()))
+		throw(err.Error())
 	}
-	deliver := args[2]
 	c := hostcall.New(m.Object, func(op hostcall.Op) {
 		meta, b := encodeOp(op)
-		if b == nil {
-			deliver.Invoke(meta, js.Null())
-			return
-		}
-		deliver.Invoke(meta, uint8Array(b))
+		deliver(num, meta, b)
 	})
 	mu.Lock()
-	next++
-	id := next
-	calls[id] = c
+	if calls[num] != nil {
+		mu.Unlock()
+		throw("begin: call number in use")
+	}
+	calls[num] = c
 	mu.Unlock()
 	ctx := hostcall.With(context.Background(), c)
 	if m.Kind == "alarm" {
@@ -125,11 +147,11 @@ func begin(h Handlers, args []js.Value) int {
 			if err := h.Alarm(ctx, m.Role, m.Object, m.RetryCount); err != nil {
 				msg = err.Error()
 			}
-			end(id, c, msg)
+			end(num, c, msg)
 		})
-		return id
+		return
 	}
-	req, err := toRequest(ctx, &m, args[1], h.MaxBodyBytes)
+	req, err := toRequest(ctx, &m, num, bodyLen, h.MaxBodyBytes)
 	spawn(func() {
 		w := &bufferedResponse{header: http.Header{}}
 		if err != nil {
@@ -139,9 +161,8 @@ func begin(h Handlers, args []js.Value) int {
 		}
 		w.WriteHeader(http.StatusOK)
 		<-c.RespondAndFinish(w.status, w.header, w.body.Bytes())
-		forget(id)
+		forget(num)
 	})
-	return id
 }
 
 // Calls run on long-lived worker goroutines rather than one new goroutine each: a new goroutine's stack grows by
@@ -176,14 +197,14 @@ func work(fn func()) {
 }
 
 // end finishes the call and forgets it once done has been delivered.
-func end(id int, c *hostcall.Call, msg string) {
+func end(num uint32, c *hostcall.Call, msg string) {
 	<-c.Finish(msg)
-	forget(id)
+	forget(num)
 }
 
-func forget(id int) {
+func forget(num uint32) {
 	mu.Lock()
-	delete(calls, id)
+	delete(calls, num)
 	mu.Unlock()
 }
 
@@ -195,7 +216,7 @@ func str(v js.Value) string {
 }
 
 // toRequest makes the *http.Request of a fetch call, with the contract headers set from the call's fields.
-func toRequest(ctx context.Context, m *callMeta, body js.Value, maxBody int64) (*http.Request, error) {
+func toRequest(ctx context.Context, m *callMeta, num uint32, bodyLen int, maxBody int64) (*http.Request, error) {
 	u, err := url.Parse(m.URL)
 	if err != nil {
 		return nil, errors.New("request URL does not parse")
@@ -216,43 +237,37 @@ func toRequest(ctx context.Context, m *callMeta, body js.Value, maxBody int64) (
 	case m.BodyTooLarge:
 		req.Body = tooLarge{limit: maxBody}
 		req.ContentLength = -1
-	case body.Type() == js.TypeObject:
-		n := body.Get("byteLength").Int()
-		req.Body = &jsBody{u8: body, n: n}
-		req.ContentLength = int64(n)
+	case bodyLen != contract.NoBody:
+		req.Body = &hostBody{num: num, n: bodyLen}
+		req.ContentLength = int64(bodyLen)
 	}
 	return req, nil
 }
 
-// jsBody is a request body still in the host's Uint8Array: it is copied into Go memory once, when it is first
-// read, so that the handler can refuse a large body (EVMLB_MAX_INFLIGHT_BYTES) before it costs wasm memory, which
-// never shrinks. Bytes hands the copy over without another.
-type jsBody struct {
-	u8 js.Value
-	n  int // its length, read once
-	r  *bytes.Reader
-	b  []byte
+// hostBody is a request body still in the host: it is copied into Go memory once, when it is first read, so
+// that the handler can refuse a large body (EVMLB_MAX_INFLIGHT_BYTES) before it costs wasm memory, which never
+// shrinks. Bytes hands the copy over without another.
+type hostBody struct {
+	num uint32 // the call's number
+	n   int
+	r   *bytes.Reader
+	b   []byte
 }
 
-func (j *jsBody) Bytes() []byte {
+func (j *hostBody) Bytes() []byte {
 	if j.b == nil {
-		j.b = make([]byte, j.n)
-		js.CopyBytesToGo(j.b, j.u8)
-		j.u8 = js.Undefined()
+		j.b = requestBody(j.num, j.n)
 		j.r = bytes.NewReader(j.b)
 	}
 	return j.b
 }
 
-func (j *jsBody) Read(p []byte) (int, error) {
+func (j *hostBody) Read(p []byte) (int, error) {
 	j.Bytes()
 	return j.r.Read(p)
 }
 
-func (j *jsBody) Close() error {
-	j.u8 = js.Undefined()
-	return nil
-}
+func (j *hostBody) Close() error { return nil }
 
 // tooLarge is the body of a request the host did not read because it is over the limit: reading it fails as
 // http.MaxBytesReader would.
@@ -260,13 +275,6 @@ type tooLarge struct{ limit int64 }
 
 func (t tooLarge) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: t.limit} }
 func (tooLarge) Close() error               { return nil }
-
-// bytesOf copies a Uint8Array into Go.
-func bytesOf(u8 js.Value) []byte {
-	buf := make([]byte, u8.Get("byteLength").Int())
-	js.CopyBytesToGo(buf, u8)
-	return buf
-}
 
 // The canonical forms of the header names a call carries, computed once: canonicalising each name on every
 // request is a parse per header in wasm.
@@ -305,12 +313,6 @@ func flat(h http.Header) []string {
 		}
 	}
 	return a
-}
-
-func uint8Array(b []byte) js.Value {
-	u8 := uint8ArrayCtor.New(len(b))
-	js.CopyBytesToJS(u8, b)
-	return u8
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -377,8 +379,8 @@ func encodeOp(op hostcall.Op) (string, []byte) {
 }
 
 // toResult reads the host's result of operation op (CONTRACT.md §4): a JSON array of strings, [error, message,
-// payload…], and the body (null when none).
-func toResult(kind, text string, body js.Value) hostcall.Result {
+// payload…], and the body (nil when none).
+func toResult(kind, text string, body []byte) hostcall.Result {
 	f, err := contract.DecodeStrings(text)
 	if err != nil || len(f) < 2 {
 		return hostcall.Result{Err: hostcall.ErrInvalid, Message: "the result is not a JSON array of at least 2 strings"}
@@ -395,9 +397,9 @@ func toResult(kind, text string, body js.Value) hostcall.Result {
 		}
 		r.Status, _ = strconv.Atoi(p[0])
 		r.Header = toHeader(p[1:]) // hosts send none: Go reads no answer header
-		r.Body = []byte{}
-		if body.Type() == js.TypeObject {
-			r.Body = bytesOf(body)
+		r.Body = body
+		if r.Body == nil {
+			r.Body = []byte{}
 		}
 	case "get":
 		if len(p) > 0 {

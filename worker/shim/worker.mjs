@@ -1,16 +1,19 @@
-// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 3).
+// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 4).
 // It keeps one Go runtime per isolate, hands every fetch and alarm to Go as a call, and performs the I/O each
 // call asks for inside that call's own context. It decides nothing itself.
 import "./wasm_exec.js";
 import mod from "./app.wasm";
 import { DurableObject } from "cloudflare:workers";
 
-const CONTRACT_VERSION = 3;
+const CONTRACT_VERSION = 4;
+const NO_BODY = -1;
+const utf8 = new TextEncoder();
+const fromUTF8 = new TextDecoder();
 const INTERNAL_ERROR =
   '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
 
-// The live runtime: a promise of { binding, exited }, or null before the first call and after an exit; live is
-// the same object once it has started, so that a call need not wait a microtask for it.
+// The live runtime: a promise of { begin, complete, calls, … }, or null before the first call and after an exit;
+// live is the same object once it has started, so that a call need not wait a microtask for it.
 let runtime = null;
 let live = null;
 
@@ -29,7 +32,35 @@ function start(env) {
   const go = new Go();
   let ready;
   const isReady = new Promise((resolve) => (ready = resolve));
-  const instance = new WebAssembly.Instance(mod, { ...go.importObject, workers: { ready: () => ready() } });
+  // The import module evmlb (CONTRACT.md §1): Go's bytes cross through its memory. calls maps a call's number to
+  // its deliver and its request body; pending is the event (begin, complete) Go is handling, for take(). A misuse
+  // is logged, never thrown: an exception unwinding through Go's frames would corrupt its runtime.
+  const calls = new Map();
+  let pending = null;
+  const memory = () => new Uint8Array(instance.exports.mem.buffer);
+  const evmlb = {
+    deliver(call, msg, msgLen, body, bodyLen) {
+      const c = calls.get(call);
+      if (c === undefined) return console.error(`evmlb: contract: deliver for call ${call}, which is not running`);
+      const m = memory();
+      c.deliver(fromUTF8.decode(m.subarray(msg >>> 0, (msg >>> 0) + msgLen)), bodyLen < 0 ? null : m.slice(body >>> 0, (body >>> 0) + bodyLen));
+    },
+    take(text, body) {
+      if (pending === null) return console.error("evmlb: contract: take outside begin and complete");
+      const p = pending;
+      pending = null; // once per event
+      const m = memory();
+      m.set(p.text, text >>> 0);
+      if (body !== 0 && p.body !== null) m.set(p.body, body >>> 0);
+    },
+    body(call, dst) {
+      const c = calls.get(call);
+      if (c === undefined || c.body === null) return console.error(`evmlb: contract: body for call ${call}, which has none to take`);
+      memory().set(c.body, dst >>> 0);
+      c.body = null;
+    },
+  };
+  const instance = new WebAssembly.Instance(mod, { ...go.importObject, workers: { ready: () => ready() }, evmlb });
   // wasm_exec.js calls go.exit(code) when Go exits; go.run()'s promise may never settle then (after a panic the
   // module traps inside a callback), so the exit is detected here, and the next call starts a new runtime.
   let onExit;
@@ -49,7 +80,42 @@ function start(env) {
     if (binding.contractVersion !== CONTRACT_VERSION) {
       throw new Error(`app.wasm implements host contract ${binding.contractVersion}, the shim ${CONTRACT_VERSION}`);
     }
-    live = { binding, exited };
+    // begin and complete are called as plain functions (this undefined) with numbers only, the text and body
+    // waiting in pending for Go's take(): Go then makes no JS value for them beyond the event.
+    const { begin, complete } = binding;
+    const event = (fn, args, text, body) => {
+      pending = { text, body };
+      try {
+        fn(...args);
+      } finally {
+        pending = null;
+      }
+    };
+    let nextCall = 0;
+    live = {
+      binding,
+      exited,
+      begin(text, body, deliver) {
+        nextCall = nextCall >= 0x7fffffff ? 1 : nextCall + 1;
+        const call = nextCall;
+        const t = utf8.encode(text);
+        calls.set(call, { deliver, body });
+        try {
+          event(begin, [call, t.byteLength, body === null ? NO_BODY : body.byteLength], t, null);
+        } catch (error) {
+          calls.delete(call);
+          throw error;
+        }
+        return call;
+      },
+      complete(call, op, text, body) {
+        const t = utf8.encode(text);
+        event(complete, [call, op, t.byteLength, body === null ? NO_BODY : body.byteLength], t, body);
+      },
+      end(call) {
+        calls.delete(call);
+      },
+    };
     return live;
   });
   exited.catch(() => {
@@ -208,7 +274,7 @@ function run(rt, env, call, body, { storage, waitUntil }) {
     };
     let id;
     try {
-      id = rt.binding.begin(JSON.stringify(call), body, deliver);
+      id = rt.begin(JSON.stringify(call), body, deliver);
     } catch (error) {
       fail(error);
       return;
@@ -234,7 +300,7 @@ function run(rt, env, call, body, { storage, waitUntil }) {
           default:
             perform(m, io).then(({ result, body }) => {
               try {
-                rt.binding.complete(id, m.id, JSON.stringify(result), body);
+                rt.complete(id, m.id, JSON.stringify(result), body);
               } catch (error) {
                 console.error(`evmlb: complete: ${error && error.message}`);
               }
@@ -243,7 +309,7 @@ function run(rt, env, call, body, { storage, waitUntil }) {
       }
     })();
     const finished = Promise.race([loop, rt.exited]);
-    finished.catch((error) => fail(error));
+    finished.catch((error) => fail(error)).finally(() => rt.end(id));
     if (waitUntil) waitUntil(finished.catch(() => {}));
   });
 }

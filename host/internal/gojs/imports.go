@@ -15,8 +15,8 @@ import (
 )
 
 // Install instantiates, in r, the host modules a Go js/wasm program imports: `gojs` (all of wasm_exec.js's
-// functions) and `workers` (ready, from github.com/syumai/workers). Once per wazero runtime; the functions find
-// their Runtime through the context of the call.
+// functions), `workers` (ready, from github.com/syumai/workers) and `evmlb` (the host contract's byte bridge, to
+// Options.Bridge). Once per wazero runtime; the functions find their Runtime through the context of the call.
 func Install(ctx context.Context, r wazero.Runtime) error {
 	b := r.NewHostModuleBuilder("gojs")
 	for name, fn := range imports {
@@ -35,7 +35,38 @@ func Install(ctx context.Context, r wazero.Runtime) error {
 		}), nil, nil).
 		Export("ready").
 		Instantiate(ctx)
+	if err != nil {
+		return err
+	}
+	i32 := api.ValueTypeI32
+	_, err = r.NewHostModuleBuilder("evmlb").
+		NewFunctionBuilder().WithGoModuleFunction(bridgeFunc(func(b Bridge, mem api.Memory, a []uint64) {
+		b.Deliver(mem, uint32(a[0]), uint32(a[1]), int32(a[2]), uint32(a[3]), int32(a[4]))
+	}), []api.ValueType{i32, i32, i32, i32, i32}, nil).Export("deliver").
+		NewFunctionBuilder().WithGoModuleFunction(bridgeFunc(func(b Bridge, mem api.Memory, a []uint64) {
+		b.Take(mem, uint32(a[0]), uint32(a[1]))
+	}), []api.ValueType{i32, i32}, nil).Export("take").
+		NewFunctionBuilder().WithGoModuleFunction(bridgeFunc(func(b Bridge, mem api.Memory, a []uint64) {
+		b.Body(mem, uint32(a[0]), uint32(a[1]))
+	}), []api.ValueType{i32, i32}, nil).Export("body").
+		Instantiate(ctx)
 	return err
+}
+
+// Bridge is the host side of the import module `evmlb` (CONTRACT.md §1): Go hands bytes over and takes them by
+// address and length in its memory. Called on the loop, from inside Go; none of them may call Go.
+type Bridge interface {
+	Deliver(mem api.Memory, call, msg uint32, msgLen int32, body uint32, bodyLen int32)
+	Take(mem api.Memory, text, body uint32)
+	Body(mem api.Memory, call, dst uint32)
+}
+
+func bridgeFunc(fn func(Bridge, api.Memory, []uint64)) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		if b := runtimeOf(ctx).opts.Bridge; b != nil {
+			fn(b, mod.Memory(), stack)
+		}
+	}
 }
 
 func runtimeOf(ctx context.Context) *Runtime { return ctx.Value(ctxKey{}).(*Runtime) }

@@ -29,6 +29,8 @@ type Options struct {
 	OnReady func()
 	// OnExit is called once, on the loop, when the program exits or traps. The runtime is dead afterwards.
 	OnExit func(err error)
+	// Bridge receives the calls of the import module evmlb; nil ignores them.
+	Bridge Bridge
 }
 
 // Runtime is one instance of a Go wasm program.

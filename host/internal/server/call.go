@@ -3,7 +3,6 @@ package server
 import (
 	"sync"
 
-	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/internal/contract"
 )
 
@@ -29,9 +28,11 @@ type call struct {
 	// what names the call in log lines: never a body or a full URL.
 	what string
 
-	// On the runtime's loop: Go's id for the call, once begin returned it.
-	goID  float64
-	begun bool
+	// On the runtime's loop: the call's number (CONTRACT.md §3), its request body until Go takes it.
+	num       uint32
+	begun     bool
+	reqBody   []byte
+	bodyTaken bool
 
 	// Guarded by x.mu: Go sent done (or the call ended); any later message is a violation, unless the host
 	// ended the call itself (its runtime died): Go may still be finishing what it began before it heard.
@@ -82,18 +83,6 @@ type opResult struct {
 
 func (s *Server) newCall(rt *runtime, x *executor, kind, role string) *call {
 	return &call{s: s, rt: rt, x: x, kind: kind, role: role, ops: map[float64]*op{}}
-}
-
-// deliverFunc is the call's deliver(message, body): it decodes the message (copying its body out of the realm) and
-// queues it for the call's handler. It performs nothing. On the loop.
-func (c *call) deliverFunc() *jsrt.Func {
-	return jsrt.NewFunc("deliver", func(_ jsrt.Value, args []jsrt.Value) (jsrt.Value, error) {
-		m := decode(jsrt.Arg(args, 0), jsrt.Arg(args, 1))
-		if late, imposed := c.x.pushMessage(c, m); late && !imposed {
-			c.s.violation(nil, "message %q after done (%s)", m.op, c.what)
-		}
-		return jsrt.Undefined, nil
-	})
 }
 
 // handle handles one event. In the handler.
@@ -240,6 +229,11 @@ func (c *call) end() {
 	c.doneSent = true
 	c.x.mu.Unlock()
 	c.rt.untrack(c)
+	c.rt.loop.Post(func() { // the number is free once Go's late messages, if any, have been seen
+		if c.rt.byNum[c.num] == c {
+			delete(c.rt.byNum, c.num)
+		}
+	})
 	if c.onEnd != nil {
 		c.onEnd()
 	}

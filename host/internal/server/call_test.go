@@ -3,13 +3,15 @@ package server
 import (
 	"io"
 	"testing"
+
+	"github.com/evmlb/evmlb/host/internal/jsrt"
 )
 
 // TestMessageAfterHostEnded: when the host ends a call itself (its runtime died), a message Go had already on
 // its way is dropped, not counted as a violation; after Go's own done, any message is one.
 func TestMessageAfterHostEnded(t *testing.T) {
 	s := &Server{log: io.Discard}
-	rt := &runtime{calls: map[*call]struct{}{}}
+	rt := &runtime{calls: map[*call]struct{}{}, loop: jsrt.NewLoop(), byNum: map[uint32]*call{}}
 	newCall := func() *call {
 		c := s.newCall(rt, &executor{}, kindAlarm, "chain")
 		c.answerTo = func(result) {}

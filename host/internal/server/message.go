@@ -1,13 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
-	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/internal/contract"
 )
 
@@ -107,17 +107,12 @@ func (d *decoder) strs(p *[]string, key string, pairs bool) []string {
 
 func isInt(f float64) bool { return f == math.Trunc(f) && !math.IsInf(f, 0) }
 
-// decode reads a message Go delivered: its JSON text and its body (a Uint8Array, copied out of the realm, or
-// null). On the loop.
-func decode(text, body jsrt.Value) *message {
+// decode reads a message Go delivered: its JSON text and its body (copied out of Go's memory; nil: none). On
+// the loop.
+func decode(text, body []byte) *message {
 	m := &message{op: "?"}
-	s, ok := text.(string)
-	if !ok {
-		m.bad = "the message is not JSON text"
-		return m
-	}
 	var w wire
-	dec := json.NewDecoder(strings.NewReader(s))
+	dec := json.NewDecoder(bytes.NewReader(text))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil || dec.More() {
 		m.bad = fmt.Sprintf("the message is not a message of the contract: %v", err)
@@ -125,7 +120,7 @@ func decode(text, body jsrt.Value) *message {
 			Op string   `json:"op"`
 			ID *float64 `json:"id"`
 		}
-		if json.Unmarshal([]byte(s), &idOnly) == nil && idOnly.ID != nil && isInt(*idOnly.ID) && *idOnly.ID >= 0 {
+		if json.Unmarshal(text, &idOnly) == nil && idOnly.ID != nil && isInt(*idOnly.ID) && *idOnly.ID >= 0 {
 			m.id, m.hasID = *idOnly.ID, true // so that the operation can be answered
 		}
 		return m
@@ -135,18 +130,11 @@ func decode(text, body jsrt.Value) *message {
 		m.id, m.hasID = *w.ID, true
 	}
 	d := &decoder{w: &w, m: m}
-	switch u := body.(type) {
-	case *jsrt.Uint8Array:
+	if body != nil {
 		if m.op != "fetch" && m.op != "object" && m.op != "response" {
 			d.problem("a body with a message that carries none")
 		}
-		m.body = make([]byte, u.Length)
-		copy(m.body, u.Bytes())
-	case nil:
-	default:
-		if u != jsrt.Undefined {
-			d.problem("the body is not a Uint8Array or null")
-		}
+		m.body = body
 	}
 	needID := func() {
 		if !m.hasID {
@@ -283,12 +271,4 @@ func (r *result) encode() (string, []byte) {
 		f = append(f, strconv.FormatFloat(r.time, 'f', -1, 64))
 	}
 	return contract.Strings(f...), body
-}
-
-// bodyValue is a body as Go receives it: a Uint8Array over b (handed over, not copied), or null.
-func bodyValue(r *jsrt.Realm, b []byte) jsrt.Value {
-	if b == nil {
-		return nil
-	}
-	return r.NewUint8Array(b)
 }

@@ -30,6 +30,11 @@ type runtime struct {
 	world *jsworld.World
 	gort  *gojs.Runtime
 
+	// On the loop: calls by number (CONTRACT.md §3), the last number given, the event Go may take() from.
+	byNum   map[uint32]*call
+	lastNum uint32
+	pending *pendingEvent
+
 	// Set on the loop before the runtime is handed out, read-only afterwards.
 	begin, complete jsrt.Callable
 	maxBody         int64
@@ -112,23 +117,23 @@ func (rt *runtime) instance(role, id string) *instance {
 	return inst
 }
 
-// beginCall starts c in Go with begin(call, body, deliver): meta are the call's fields (CONTRACT.md §3), encoded
-// here, off the loop. Go's answer, and anything going wrong, reach c's handler as events.
+// beginCall starts c in Go with begin(call, textLen, bodyLen): meta are the call's fields (CONTRACT.md §3),
+// encoded here, off the loop. Go's messages, and anything going wrong, reach c's handler as events.
 func (rt *runtime) beginCall(c *call, meta []string, body []byte) {
 	text := contract.Strings(meta...)
 	if !rt.track(c) || !rt.loop.Post(func() {
-		r := rt.realm
-		v, err := rt.begin.Call(rt.world.Binding(), []jsrt.Value{text, bodyValue(r, body), c.deliverFunc()})
+		c.num = rt.newNum()
+		c.reqBody, c.bodyTaken = body, body == nil
+		rt.byNum[c.num] = c
+		rt.pending = &pendingEvent{text: text}
+		_, err := rt.begin.Call(jsrt.Undefined, []jsrt.Value{float64(c.num), float64(len(text)), bodyLen(body)})
+		rt.pending = nil
 		if err != nil {
-			c.x.push(event{c: c, dead: "begin threw: " + thrownMessage(r, err)})
+			delete(rt.byNum, c.num)
+			c.x.push(event{c: c, dead: "begin threw: " + thrownMessage(rt.realm, err)})
 			return
 		}
-		id, ok := v.(float64)
-		if !ok || math.IsNaN(id) {
-			c.x.push(event{c: c, violation: "begin returned " + jsrt.TypeOf(v) + ", not a call id"})
-			return
-		}
-		c.goID, c.begun = id, true
+		c.begun = true
 	}) {
 		c.x.push(event{c: c, dead: "Go runtime is not running"})
 	}
@@ -149,15 +154,38 @@ func (rt *runtime) completeOps(c *call, items []completion) {
 			if ended {
 				return
 			}
-			_, err := rt.complete.Call(rt.world.Binding(), []jsrt.Value{c.goID, it.id, it.text, bodyValue(r, it.body)})
+			rt.pending = &pendingEvent{text: it.text, body: it.body}
+			_, err := rt.complete.Call(jsrt.Undefined, []jsrt.Value{float64(c.num), it.id, float64(len(it.text)), bodyLen(it.body)})
+			rt.pending = nil
 			if err != nil {
 				if exited, _ := rt.gort.Exited(); exited {
 					return // the runtime's death tells the call
 				}
-				c.x.push(event{c: c, violation: fmt.Sprintf("complete(%v, %v) threw: %s", c.goID, it.id, thrownMessage(r, err))})
+				c.x.push(event{c: c, violation: fmt.Sprintf("complete(%v, %v) threw: %s", c.num, it.id, thrownMessage(r, err))})
 			}
 		}
 	})
+}
+
+// newNum returns a call number no running call has (CONTRACT.md §3). On the loop.
+func (rt *runtime) newNum() uint32 {
+	for {
+		rt.lastNum++
+		if rt.lastNum >= 1<<31 {
+			rt.lastNum = 1
+		}
+		if rt.byNum[rt.lastNum] == nil {
+			return rt.lastNum
+		}
+	}
+}
+
+// bodyLen is a body's length as begin and complete give it: NoBody for none.
+func bodyLen(b []byte) float64 {
+	if b == nil {
+		return contract.NoBody
+	}
+	return float64(len(b))
 }
 
 func thrownMessage(r *jsrt.Realm, err error) string {
@@ -171,7 +199,7 @@ func thrownMessage(r *jsrt.Realm, err error) string {
 // start starts a runtime and waits until Go is ready and speaks our contract version.
 func (s *Server) start(name string) (*runtime, error) {
 	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(), dead: make(chan struct{}),
-		calls: map[*call]struct{}{}, instances: map[string]*instance{}}
+		calls: map[*call]struct{}{}, instances: map[string]*instance{}, byNum: map[uint32]*call{}}
 	rt.loop.OnPanic = func(v any) {
 		s.logf("runtime %s failed: %v", name, v)
 		rt.die()
@@ -195,8 +223,9 @@ func (s *Server) start(name string) (*runtime, error) {
 			s.violation(nil, "%s (runtime %s)", what, name)
 		}})
 		gort, err := gojs.Start(context.Background(), s.wz, s.compiled, gojs.Options{
-			Realm: rt.realm,
-			Log:   s.log,
+			Realm:  rt.realm,
+			Log:    s.log,
+			Bridge: bridge{rt},
 			OnReady: func() {
 				select { // a second ready() is ignored
 				case ready <- rt.checkContract():

@@ -32,6 +32,9 @@ func TestProtocolViolations(t *testing.T) {
 		{"/reuse-id", "operation id 7 used twice", 500, ""},
 		{"/after-done", `message "sleep" after done (request GET /after-done)`, 200, "ok"},
 		{"/after-last", `message "sleep" after done (request GET /after-last)`, 200, "ok"},
+		{"/deliver-unknown", "deliver for call 1073741831, which is not running (runtime worker-", 200, "ok"},
+		{"/take-outside", "take outside begin and complete (runtime worker-", 200, "ok"},
+		{"/body-none", "body for call ", 200, "ok"},
 	} {
 		code, body := h.do("GET", tc.path, nil)
 		want := tc.body

@@ -1,7 +1,7 @@
 //go:build js && wasm
 
-// Command probe is a test program for the wazero host that speaks host contract version 3 through syscall/js
-// alone. Each path of a worker call exercises one part of the js/wasm runtime or of the protocol and answers
+// Command probe is a test program for the wazero host that speaks host contract version 4 through syscall/js
+// and the evmlb imports. Each path of a worker call exercises one part of the js/wasm runtime or of the protocol and answers
 // what it saw; some break the protocol on purpose, for the host's strictness tests. Durable Object calls
 // (durable.go) use storage operations; alarm calls record themselves in storage and fail while the key "fail"
 // is "yes".
@@ -13,12 +13,41 @@ import (
 	"strconv"
 	"sync"
 	"syscall/js"
+	"unsafe"
 
 	"github.com/evmlb/evmlb/internal/contract"
 )
 
 //go:wasmimport workers ready
 func ready()
+
+//go:wasmimport evmlb deliver
+func importDeliver(call uint32, msg unsafe.Pointer, msgLen int32, body unsafe.Pointer, bodyLen int32)
+
+//go:wasmimport evmlb take
+func importTake(text unsafe.Pointer, body unsafe.Pointer)
+
+//go:wasmimport evmlb body
+func importBody(call uint32, dst unsafe.Pointer)
+
+// ptr is b's address for an import (nil for an empty or nil b).
+func ptr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+// take copies the event's text and body (bodyLen -1: none) out of the host.
+func take(textLen, bodyLen int) ([]byte, []byte) {
+	text := make([]byte, textLen)
+	var body []byte
+	if bodyLen >= 0 {
+		body = make([]byte, bodyLen)
+	}
+	importTake(ptr(text), ptr(body))
+	return text, body
+}
 
 var (
 	global  = js.Global()
@@ -30,14 +59,13 @@ var (
 		return hex.EncodeToString(b[:])
 	}()
 
-	mu     sync.Mutex
-	calls  = map[int]*call{}
-	nextID int
+	mu    sync.Mutex
+	calls = map[int]*call{}
 )
 
 func main() {
 	env := global.Get("context").Get("env")
-	version := 3 // PROBE_VERSION overrides it, to test the host's check
+	version := 4 // PROBE_VERSION overrides it, to test the host's check
 	if v := env.Get("PROBE_VERSION"); v.Type() == js.TypeString {
 		version, _ = strconv.Atoi(v.String())
 	}
@@ -62,7 +90,6 @@ type call struct {
 	retry                                     int
 	headers                                   []string
 	body                                      []byte
-	deliver                                   js.Value
 
 	mu     sync.Mutex
 	nextOp int
@@ -80,36 +107,31 @@ type result struct {
 	hasValue bool
 }
 
-func bytesOf(v js.Value) []byte {
-	if v.IsNull() || v.IsUndefined() {
-		return nil
-	}
-	b := make([]byte, v.Length())
-	js.CopyBytesToGo(b, v)
-	return b
-}
-
-// begin(call, body, deliver): call is the JSON text of [kind, role, object, instance, method, url,
-// bodyTooLarge, retryCount, name1, value1, …].
+// begin(call, textLen, bodyLen): the text is the JSON text of [kind, role, object, instance, method, url,
+// bodyTooLarge, retryCount, name1, value1, …]; the body is taken at once.
 func begin(_ js.Value, args []js.Value) any {
-	f, err := contract.DecodeStrings(args[0].String())
+	text, _ := take(args[1].Int(), -1)
+	f, err := contract.DecodeStrings(string(text))
 	if err != nil || len(f) < 8 {
-		panic("probe: begin: " + args[0].String())
+		panic("probe: begin: " + string(text))
 	}
-	c := &call{kind: f[0], role: f[1], object: f[2], instance: f[3], method: f[4], url: f[5], tooLarge: f[6] != "",
-		headers: f[8:], body: bytesOf(args[1]), deliver: args[2], waits: map[int]chan result{}}
+	c := &call{id: args[0].Int(), kind: f[0], role: f[1], object: f[2], instance: f[3], method: f[4], url: f[5],
+		tooLarge: f[6] != "", headers: f[8:], waits: map[int]chan result{}}
+	if n := args[2].Int(); n >= 0 {
+		c.body = make([]byte, n)
+		importBody(uint32(c.id), ptr(c.body))
+	}
 	c.retry, _ = strconv.Atoi(f[7])
 	mu.Lock()
-	nextID++
-	c.id = nextID
 	calls[c.id] = c
 	mu.Unlock()
 	go serve(c)
-	return c.id
+	return nil
 }
 
-// complete(callId, opId, result, body).
+// complete(call, op, textLen, bodyLen).
 func complete(_ js.Value, args []js.Value) any {
+	text, body := take(args[2].Int(), args[3].Int())
 	mu.Lock()
 	c := calls[args[0].Int()]
 	mu.Unlock()
@@ -117,11 +139,11 @@ func complete(_ js.Value, args []js.Value) any {
 		println("probe: complete for an unknown call")
 		return nil
 	}
-	f, err := contract.DecodeStrings(args[2].String())
+	f, err := contract.DecodeStrings(string(text))
 	if err != nil || len(f) < 2 {
-		panic("probe: complete: " + args[2].String())
+		panic("probe: complete: " + string(text))
 	}
-	r := result{err: f[0], msg: f[1], payload: f[2:], body: bytesOf(args[3])}
+	r := result{err: f[0], msg: f[1], payload: f[2:], body: body}
 	if len(r.payload) > 0 {
 		r.value, r.hasValue = r.payload[0], true
 		r.status, _ = strconv.Atoi(r.payload[0])
@@ -139,14 +161,8 @@ func complete(_ js.Value, args []js.Value) any {
 	return nil
 }
 
-func u8(b []byte) js.Value {
-	if b == nil {
-		return js.Null()
-	}
-	u := global.Get("Uint8Array").New(len(b))
-	js.CopyBytesToJS(u, b)
-	return u
-}
+// u8 marks b as a message's body (nil: none).
+func u8(b []byte) []byte { return b }
 
 func list(ss []string) []any {
 	out := make([]any, len(ss))
@@ -156,14 +172,21 @@ func list(ss []string) []any {
 	return out
 }
 
-// send delivers a message: m's "body" (a Uint8Array or null) goes apart, the rest as JSON text.
+// send delivers a message: m's "body" ([]byte; absent or nil: none) goes apart, the rest as JSON text.
 func (c *call) send(m map[string]any) {
-	body := js.Null()
-	if b, ok := m["body"].(js.Value); ok {
-		body = b
-	}
+	body, _ := m["body"].([]byte)
 	delete(m, "body")
-	c.deliver.Invoke(encode(m), body)
+	c.deliverRaw(uint32(c.id), encode(m), body)
+}
+
+// deliverRaw hands the host a message of call num.
+func (c *call) deliverRaw(num uint32, text string, body []byte) {
+	n := int32(-1)
+	if body != nil {
+		n = int32(len(body))
+	}
+	t := []byte(text)
+	importDeliver(num, ptr(t), int32(len(t)), ptr(body), n)
 }
 
 // start sends an operation and returns its id and where its result will come.

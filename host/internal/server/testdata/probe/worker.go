@@ -172,6 +172,15 @@ func worker(c *call) {
 		answer(200, "error="+r.err)
 	case "/no-response":
 		c.done("")
+	case "/deliver-unknown": // a message for a call number the host never gave
+		c.deliverRaw(1<<30+7, `{"op":"done"}`, nil)
+		answer(200, "ok")
+	case "/take-outside": // take() outside begin and complete
+		importTake(nil, nil)
+		answer(200, "ok")
+	case "/body-none": // body() for a call without a body (GET)
+		importBody(uint32(c.id), nil)
+		answer(200, "ok")
 	case "/after-last": // response with done: true, then a message
 		c.respondLast(200, "ok")
 		c.send(map[string]any{"op": "sleep", "id": 1, "ms": 1})

@@ -1,0 +1,84 @@
+package server
+
+import (
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/evmlb/evmlb/internal/contract"
+)
+
+// bridge is the host side of the import module evmlb (CONTRACT.md §1): Go hands over its messages, and takes the
+// texts and bodies of begin and complete, by address and length in its memory. On the loop, inside Go.
+type bridge struct{ rt *runtime }
+
+// pendingEvent is what begin or complete hands Go through take: set on the loop around the call into Go.
+type pendingEvent struct {
+	text string
+	body []byte // nil: none
+}
+
+func (b bridge) violation(format string, args ...any) {
+	b.rt.s.violation(nil, format+" (runtime %s)", append(args, b.rt.name)...)
+}
+
+// read copies n bytes at p out of Go's memory.
+func read(mem api.Memory, p uint32, n int32) ([]byte, bool) {
+	if n < 0 {
+		return nil, false
+	}
+	v, ok := mem.Read(p, uint32(n))
+	if !ok {
+		return nil, false
+	}
+	return append(make([]byte, 0, n), v...), true
+}
+
+func (b bridge) Deliver(mem api.Memory, num, msg uint32, msgLen int32, body uint32, bodyLen int32) {
+	text, ok := read(mem, msg, msgLen)
+	var bb []byte
+	if ok && bodyLen != contract.NoBody {
+		bb, ok = read(mem, body, bodyLen)
+	}
+	if !ok {
+		b.violation("deliver: the message or its body is not in Go's memory")
+		return
+	}
+	c := b.rt.byNum[num]
+	if c == nil {
+		b.violation("deliver for call %d, which is not running", num)
+		return
+	}
+	m := decode(text, bb)
+	if late, imposed := c.x.pushMessage(c, m); late && !imposed {
+		c.s.violation(nil, "message %q after done (%s)", m.op, c.what)
+	}
+}
+
+func (b bridge) Take(mem api.Memory, text, body uint32) {
+	p := b.rt.pending
+	if p == nil {
+		b.violation("take outside begin and complete")
+		return
+	}
+	b.rt.pending = nil // once per event: a second take, or one from another goroutine, is a violation
+	ok := len(p.text) == 0 || mem.WriteString(text, p.text)
+	if body != 0 && len(p.body) > 0 {
+		ok = ok && mem.Write(body, p.body)
+	}
+	if !ok {
+		b.violation("take: the text or body does not fit in Go's memory there")
+	}
+}
+
+func (b bridge) Body(mem api.Memory, num, dst uint32) {
+	c := b.rt.byNum[num]
+	if c == nil || c.bodyTaken {
+		b.violation("body for call %d, which has none to take", num)
+		return
+	}
+	c.bodyTaken = true
+	body := c.reqBody
+	c.reqBody = nil
+	if len(body) > 0 && !mem.Write(dst, body) {
+		b.violation("body: the body does not fit in Go's memory there")
+	}
+}
