@@ -16,6 +16,14 @@ import (
 func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
+		start := i // a run that needs no escaping goes in one append: byte by byte costs a call each in wasm
+		for i < len(s) && s[i] >= 0x20 && s[i] < utf8.RuneSelf && s[i] != '"' && s[i] != '\\' {
+			i++
+		}
+		b = append(b, s[start:i]...)
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
@@ -144,6 +152,9 @@ func skip(s string, i int) int {
 	}
 	return i
 }
+
+// ReadString reads the JSON string at s[i] (i at its opening quote) and returns it and the index after it.
+func ReadString(s string, i int) (string, int, error) { return readString(s, i) }
 
 // readString reads the JSON string at s[i] and returns it and the index after it.
 func readString(s string, i int) (string, int, error) {

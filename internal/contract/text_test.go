@@ -58,3 +58,37 @@ func TestStringsInvalidUTF8(t *testing.T) {
 		t.Fatal(Strings())
 	}
 }
+
+// FuzzStrings holds the writer and reader to encoding/json: what Strings writes is valid JSON that encoding/json
+// reads back as the same strings (invalid UTF-8 as U+FFFD, as encoding/json itself does), and DecodeStrings
+// reads what encoding/json writes.
+func FuzzStrings(f *testing.F) {
+	for _, s := range []string{"", "a", `q"b\`, "ctl\x00\x1f\n", "ünï ✓ 𝄞", "bad\xffutf8", "\u2028<&>"} {
+		f.Add(s, "x")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		text := Strings(a, b)
+		var out []string
+		if err := json.Unmarshal([]byte(text), &out); err != nil {
+			t.Fatalf("%q %q: wrote invalid JSON %s: %v", a, b, text, err)
+		}
+		want := []string{perByte(a), perByte(b)}
+		if len(out) != 2 || out[0] != want[0] || out[1] != want[1] {
+			t.Fatalf("%q %q: read back %q", a, b, out)
+		}
+		std, _ := json.Marshal([]string{a, b})
+		back, err := DecodeStrings(string(std))
+		if err != nil || len(back) != 2 || back[0] != out[0] || back[1] != out[1] {
+			t.Fatalf("%s: DecodeStrings %q %v, want %q", std, back, err, out)
+		}
+	})
+}
+
+// perByte replaces each byte of invalid UTF-8 with U+FFFD, as encoding/json does.
+func perByte(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r) // ranging yields U+FFFD for each invalid byte
+	}
+	return b.String()
+}

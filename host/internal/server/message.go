@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -112,16 +110,10 @@ func isInt(f float64) bool { return f == math.Trunc(f) && !math.IsInf(f, 0) }
 func decode(text, body []byte) *message {
 	m := &message{op: "?"}
 	var w wire
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil || dec.More() {
+	if err := readWire(string(text), &w); err != nil {
 		m.bad = fmt.Sprintf("the message is not a message of the contract: %v", err)
-		var idOnly struct {
-			Op string   `json:"op"`
-			ID *float64 `json:"id"`
-		}
-		if json.Unmarshal(text, &idOnly) == nil && idOnly.ID != nil && isInt(*idOnly.ID) && *idOnly.ID >= 0 {
-			m.id, m.hasID = *idOnly.ID, true // so that the operation can be answered
+		if w.ID != nil && isInt(*w.ID) && *w.ID >= 0 {
+			m.id, m.hasID = *w.ID, true // so that the operation can be answered
 		}
 		return m
 	}

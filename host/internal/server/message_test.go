@@ -1,6 +1,10 @@
 package server
 
 import (
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -70,3 +74,40 @@ func TestCallMetaAndHeaders(t *testing.T) {
 		t.Fatal(contract.Strings(got...))
 	}
 }
+
+// FuzzReadWire holds the hand reader of messages to encoding/json with DisallowUnknownFields: the same texts are
+// accepted, and they read the same.
+func FuzzReadWire(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"fetch","id":3,"url":"http://x/","method":"POST","headers":["a","1"],"timeout":100,"limit":0}`,
+		`{"op":"response","status":200,"headers":[],"done":true}`, `{"op":"storage","id":1,"call":"put","entries":["k","v"]}`,
+		`{"op":"sleep","id":1,"ms":1,"colour":"red"}`, `{"op":"fetch","url":42}`, `{"op":null,"id":1e3,"done":false}`,
+		`{"op":"x","keys":null,"headers":[1]}`, `{"a":{"b":[1,{"c":null}]}}`, `not json`, `{"op":"done"} x`, `{"id":-0.5e-3}`,
+		`{"op":"\u00e9\ud83c\udf89","error":"\n"}`, `[]`, `{"id":01}`, `{"done":"yes"}`, `{"entries":["a",]}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		var got, want wire
+		err := readWire(text, &got)
+		dec := json.NewDecoder(strings.NewReader(text))
+		dec.DisallowUnknownFields()
+		werr := dec.Decode(&want)
+		if werr == nil && dec.More() {
+			werr = errors.New("more")
+		}
+		if werr == nil {
+			if _, terr := dec.Token(); terr != io.EOF {
+				werr = errors.New("trailing data")
+			}
+		}
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: hand reader %v, encoding/json %v", text, err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: read %s, encoding/json %s", text, dump(got), dump(want))
+		}
+	})
+}
+
+func dump(w wire) string { b, _ := json.Marshal(w); return string(b) }
