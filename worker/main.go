@@ -33,6 +33,7 @@ func main() {
 		Upstreams:   hostcall.Namespace(contract.BindingUpstream),
 		StorageFor:  func(objectID string) platform.Storage { return hostcall.Storage{Object: objectID} },
 		Fetch:       hostcall.Fetch,
+		Post:        hostcall.Post,
 		After:       hostcall.After,
 		WithTimeout: hostcall.WithTimeout,
 		Background:  hostcall.Background,

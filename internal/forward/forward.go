@@ -31,6 +31,8 @@ const (
 type Target struct {
 	// Fetch sends the request (platform.Platform.Fetch).
 	Fetch func(*http.Request) (*http.Response, error)
+	// Post, when set, sends instead of Fetch (platform.Platform.Post).
+	Post func(ctx context.Context, url string, body []byte, limit int64) (int, []byte, error)
 	// URL is the provider's endpoint, a secret; Parsed, when set, is the same URL parsed once (it is never changed).
 	URL    string
 	Parsed *url.URL
@@ -74,13 +76,52 @@ func do(parent context.Context, t Target, body []byte) Result {
 	if withTimeout == nil {
 		withTimeout = context.WithTimeout
 	}
-	ctx, cancel := withTimeout(platform.WithResponseLimit(parent, t.MaxBytes), t.Timeout)
-	defer cancel()
+	var (
+		ctx    context.Context
+		cancel context.CancelFunc
+		status int
+		b      []byte
+		err    error
+	)
+	if t.Post != nil {
+		ctx, cancel = withTimeout(parent, t.Timeout)
+		defer cancel()
+		status, b, err = t.Post(ctx, t.URL, body, t.MaxBytes)
+	} else {
+		ctx, cancel = withTimeout(platform.WithResponseLimit(parent, t.MaxBytes), t.Timeout)
+		defer cancel()
+		var redirected bool
+		status, b, redirected, err = fetch(ctx, t, body)
+		if redirected {
+			// The platform followed a redirect, which it must not (platform.Platform.Fetch): whatever the other
+			// end answered is not the configured upstream's answer, so it is never served.
+			return Result{Class: retry.HTTPRedirect, Status: status, Detail: "a redirect was followed"}
+		}
+	}
+	switch {
+	case errors.Is(err, platform.ErrTooLarge): // a host that enforced the limit itself
+		return Result{Class: TooLarge, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
+	case err != nil:
+		return failure(parent, ctx, err, t.URL)
+	case int64(len(b)) > t.MaxBytes:
+		return Result{Class: TooLarge, Status: status, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
+	}
+	if c := retry.HTTPStatus(status); c != retry.OK {
+		return Result{Class: c, Status: status, Body: b, Detail: "HTTP " + strconv.Itoa(status)}
+	}
+	if !t.Unchecked && !json.Valid(b) {
+		return Result{Class: retry.NonJSON, Status: status, Body: b, Detail: "answer is not JSON"}
+	}
+	return Result{Status: status, Body: b}
+}
+
+// fetch sends body through t.Fetch and reads at most MaxBytes+1 bytes of the answer. redirected reports an answer
+// from another URL than t's (the platform followed a redirect).
+func fetch(ctx context.Context, t Target, body []byte) (status int, b []byte, redirected bool, err error) {
 	u := t.Parsed
 	if u == nil {
-		var err error
 		if u, err = url.Parse(t.URL); err != nil {
-			return Result{Class: retry.Network, Detail: "cannot build request"}
+			return 0, nil, false, errCannotBuild
 		}
 	}
 	req := (&http.Request{
@@ -91,33 +132,19 @@ func do(parent context.Context, t Target, body []byte) Result {
 		ContentLength: int64(len(body)),
 	}).WithContext(ctx)
 	resp, err := t.Fetch(req)
-	if errors.Is(err, platform.ErrTooLarge) { // a host that enforced the limit itself
-		return Result{Class: TooLarge, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
-	}
 	if err != nil {
-		return failure(parent, ctx, err, t.URL)
+		return 0, nil, false, err
 	}
 	defer resp.Body.Close()
 	if resp.Request != nil && resp.Request.URL != nil && resp.Request.URL.String() != req.URL.String() {
-		// The platform followed a redirect, which it must not (platform.Platform.Fetch): whatever the other end
-		// answered is not the configured upstream's answer, so it is never served.
-		return Result{Class: retry.HTTPRedirect, Status: resp.StatusCode, Detail: "a redirect was followed"}
+		return resp.StatusCode, nil, true, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, t.MaxBytes+1))
-	switch {
-	case err != nil:
-		return failure(parent, ctx, err, t.URL)
-	case int64(len(b)) > t.MaxBytes:
-		return Result{Class: TooLarge, Status: resp.StatusCode, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
-	}
-	if c := retry.HTTPStatus(resp.StatusCode); c != retry.OK {
-		return Result{Class: c, Status: resp.StatusCode, Body: b, Detail: "HTTP " + strconv.Itoa(resp.StatusCode)}
-	}
-	if !t.Unchecked && !json.Valid(b) {
-		return Result{Class: retry.NonJSON, Status: resp.StatusCode, Body: b, Detail: "answer is not JSON"}
-	}
-	return Result{Status: resp.StatusCode, Body: b}
+	b, err = io.ReadAll(io.LimitReader(resp.Body, t.MaxBytes+1))
+	return resp.StatusCode, b, false, err
 }
+
+// errCannotBuild is a URL that does not parse (config validation makes it unreachable).
+var errCannotBuild = errors.New("cannot build request")
 
 // failure classifies a transport error: the caller's cancellation, else as retry.Transport says.
 func failure(parent, attempt context.Context, err error, rawURL string) Result {

@@ -1,8 +1,10 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/internal/evmtest"
+	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
@@ -44,31 +47,61 @@ func TestDo(t *testing.T) {
 		{name: "user-info in URL", url: func(n *evmtest.Node) string { return strings.Replace(n.URL, "http://", "http://x:y@", 1) }, class: retry.OK, status: 200},
 		{name: "too large", max: 10, class: TooLarge, status: 200},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n := evmtest.NewNode(t, "n", 1, 5)
-			n.SetFault(tc.fault)
-			tg := target(n.URL)
-			if tc.url != nil {
-				tg.URL = tc.url(n)
-			}
-			if tc.max != 0 {
-				tg.MaxBytes = tc.max
-			}
-			tg.Unchecked = tc.unchecked
-			r := Do(context.Background(), tg, []byte(body))
-			if r.Class != tc.class || r.Status != tc.status {
-				t.Fatalf("class %q status %d (%s), want %q %d", r.Class, r.Status, r.Detail, tc.class, tc.status)
-			}
-			if r.Latency != 7*time.Millisecond {
-				t.Errorf("latency %v", r.Latency)
-			}
-			if strings.Contains(r.Detail, evmtest.Secret) {
-				t.Errorf("detail %q holds the secret", r.Detail)
-			}
-			if tc.class == retry.OK && !tc.unchecked && string(r.Body) != `{"jsonrpc":"2.0", "id":"x" ,"result":{"node":"n","method":"eth_call"}}` {
-				t.Errorf("body %s", r.Body)
-			}
-		})
+		for _, mode := range []string{"fetch", "post"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				n := evmtest.NewNode(t, "n", 1, 5)
+				n.SetFault(tc.fault)
+				tg := target(n.URL)
+				if mode == "post" {
+					tg.Post = post
+				}
+				if tc.url != nil {
+					tg.URL = tc.url(n)
+				}
+				if tc.max != 0 {
+					tg.MaxBytes = tc.max
+				}
+				tg.Unchecked = tc.unchecked
+				r := Do(context.Background(), tg, []byte(body))
+				if r.Class != tc.class || r.Status != tc.status {
+					t.Fatalf("class %q status %d (%s), want %q %d", r.Class, r.Status, r.Detail, tc.class, tc.status)
+				}
+				if r.Latency != 7*time.Millisecond {
+					t.Errorf("latency %v", r.Latency)
+				}
+				if strings.Contains(r.Detail, evmtest.Secret) {
+					t.Errorf("detail %q holds the secret", r.Detail)
+				}
+				if tc.class == retry.OK && !tc.unchecked && string(r.Body) != `{"jsonrpc":"2.0", "id":"x" ,"result":{"node":"n","method":"eth_call"}}` {
+					t.Errorf("body %s", r.Body)
+				}
+			})
+		}
+	}
+}
+
+// post is a platform.Platform.Post over net/http, as memplatform's.
+func post(ctx context.Context, u string, body []byte, limit int64) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	return resp.StatusCode, b, err
+}
+
+// TestDoPostTooLarge: a host that enforces the answer limit itself fails with platform.ErrTooLarge.
+func TestDoPostTooLarge(t *testing.T) {
+	tg := target("http://unused.example/")
+	tg.Post = func(context.Context, string, []byte, int64) (int, []byte, error) { return 0, nil, platform.ErrTooLarge }
+	if r := Do(context.Background(), tg, []byte(body)); r.Class != TooLarge {
+		t.Fatalf("%+v", r)
 	}
 }
 

@@ -52,6 +52,26 @@ func Fetch(req *http.Request) (*http.Response, error) {
 	return response(req, r), nil
 }
 
+// jsonHeader is what Post sends: shared, never changed (encodeOp only reads it).
+var jsonHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}
+
+// Post is platform.Platform.Post: a fetch operation of ctx's call, with no request or response object.
+func Post(ctx context.Context, url string, body []byte, limit int64) (int, []byte, error) {
+	c := From(ctx)
+	if c == nil {
+		return 0, nil, errNoCall
+	}
+	r, err := c.Do(ctx, Op{Kind: OpFetch, URL: url, Method: http.MethodPost, Header: jsonHeader, Body: body,
+		Timeout: timeout(ctx), Limit: limit})
+	if err != nil {
+		if r.Err == ErrTooLarge {
+			return 0, nil, platform.ErrTooLarge
+		}
+		return 0, nil, err
+	}
+	return r.Status, r.Body, nil
+}
+
 func readBody(rc io.ReadCloser) ([]byte, error) {
 	if rc == nil || rc == http.NoBody {
 		return nil, nil

@@ -601,7 +601,7 @@ func (pl *Plane) target(u config.Upstream) forward.Target {
 	if u.AttemptTimeout > 0 {
 		timeout = u.AttemptTimeout
 	}
-	return forward.Target{Fetch: pl.p.Fetch, URL: u.URL, Parsed: pl.parsed[u.ID()], Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
+	return forward.Target{Fetch: pl.p.Fetch, Post: pl.p.Post, URL: u.URL, Parsed: pl.parsed[u.ID()], Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
 }
 
 // attempt sends body to the upstream up and classifies its answer; the outcome goes into the isolate's own

@@ -396,7 +396,9 @@ func toResult(kind, text string, body []byte) hostcall.Result {
 			return hostcall.Result{Err: hostcall.ErrInvalid, Message: "no status"}
 		}
 		r.Status, _ = strconv.Atoi(p[0])
-		r.Header = toHeader(p[1:]) // hosts send none: Go reads no answer header
+		if len(p) > 1 { // hosts send none: Go reads no answer header
+			r.Header = toHeader(p[1:])
+		}
 		r.Body = body
 		if r.Body == nil {
 			r.Body = []byte{}

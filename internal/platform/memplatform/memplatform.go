@@ -4,10 +4,12 @@
 package memplatform
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -73,6 +75,7 @@ func (h *Host) Platform() platform.Platform {
 		Upstreams:   namespace{h, contract.RoleUpstream},
 		StorageFor:  h.storageFor,
 		Fetch:       h.client.Do,
+		Post:        h.post,
 		Now:         h.clock.Now,
 		After:       h.clock.After,
 		WithTimeout: context.WithTimeout,
@@ -80,6 +83,23 @@ func (h *Host) Platform() platform.Platform {
 		Logf:        h.logf,
 		HostKind:    "memory",
 	}
+}
+
+// post is platform.Platform.Post over the host's client (which follows no redirect).
+func (h *Host) post(ctx context.Context, url string, body []byte, limit int64) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	return resp.StatusCode, b, err
 }
 
 type backgroundKey struct{}
