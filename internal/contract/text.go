@@ -89,11 +89,33 @@ func (o *Object) Strs(k string, vs []string) {
 	o.b = append(o.b, ']')
 }
 
+// Pairs adds h as a flat array of strings [name1, value1, …] (an http.Header's shape), without building it.
+func (o *Object) Pairs(k string, h map[string][]string) {
+	o.key(k)
+	o.b = append(o.b, '[')
+	first := true
+	for name, vs := range h {
+		for _, v := range vs {
+			if !first {
+				o.b = append(o.b, ',')
+			}
+			first = false
+			o.b = AppendString(o.b, name)
+			o.b = append(o.b, ',')
+			o.b = AppendString(o.b, v)
+		}
+	}
+	o.b = append(o.b, ']')
+}
+
 // True adds the member k: true.
 func (o *Object) True(k string) { o.key(k); o.b = append(o.b, "true"...) }
 
 // String ends the object and returns its text.
 func (o *Object) String() string { return string(append(o.b, '}')) }
+
+// Bytes closes the object and returns its text, without a copy; the Object must not be used afterwards.
+func (o *Object) Bytes() []byte { return append(o.b, '}') }
 
 // Strings writes ss as a JSON array of strings.
 func Strings(ss ...string) string {
@@ -125,6 +147,7 @@ func DecodeStrings(s string) ([]string, error) {
 	if i < len(s) && s[i] == ']' {
 		return out, nil
 	}
+	out = make([]string, 0, 16) // a call's fields and a few headers: one allocation, not five
 	for {
 		v, n, err := readString(s, i)
 		if err != nil {

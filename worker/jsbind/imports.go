@@ -21,14 +21,14 @@ func importTake(text unsafe.Pointer, body unsafe.Pointer)
 func importBody(call uint32, dst unsafe.Pointer)
 
 // deliver hands the host a message of call num: its JSON text and its body (nil: none).
-func deliver(num uint32, text string, body []byte) {
+func deliver(num uint32, text, body []byte) {
 	n := int32(contract.NoBody)
 	var p unsafe.Pointer
 	if body != nil {
 		n = int32(len(body))
 		p = unsafe.Pointer(unsafe.SliceData(body))
 	}
-	importDeliver(num, unsafe.Pointer(unsafe.StringData(text)), int32(len(text)), p, n)
+	importDeliver(num, unsafe.Pointer(unsafe.SliceData(text)), int32(len(text)), p, n)
 }
 
 // take copies the text of the event being handled (begin or complete) and, when wantBody and bodyLen is not

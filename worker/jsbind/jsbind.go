@@ -130,8 +130,8 @@ func begin(h Handlers, num uint32, text string, bodyLen int) {
 		throw(err.Error())
 	}
 	c := hostcall.New(m.Object, func(op hostcall.Op) {
-		meta, b := encodeOp(op)
-		deliver(num, meta, b)
+		text, b := encodeOp(op)
+		deliver(num, text, b)
 	})
 	mu.Lock()
 	if calls[num] != nil {
@@ -276,49 +276,43 @@ type tooLarge struct{ limit int64 }
 func (t tooLarge) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: t.limit} }
 func (tooLarge) Close() error               { return nil }
 
-// The canonical forms of the header names a call carries, computed once: canonicalising each name on every
-// request is a parse per header in wasm.
+// The canonical forms of the header names a call carries, without canonicalising (a parse per header) or a map
+// lookup (a string hash, slow in wasm) on every request.
 var (
 	canonRole     = http.CanonicalHeaderKey(contract.HeaderRole)
 	canonObject   = http.CanonicalHeaderKey(contract.HeaderObject)
 	canonInstance = http.CanonicalHeaderKey(contract.HeaderInstance)
-	canonical     = func() map[string]string {
-		m := map[string]string{}
-		for _, n := range contract.RequestHeaders {
-			m[n] = http.CanonicalHeaderKey(n)
-		}
-		return m
-	}()
 )
+
+// canonical is http.CanonicalHeaderKey, without a parse for the names Go asks for.
+func canonical(name string) string {
+	if c, ok := contract.CanonicalRequestHeader(name); ok {
+		return c
+	}
+	return http.CanonicalHeaderKey(name)
+}
 
 // toHeader reads a flat [name, value, …] list.
 func toHeader(a []string) http.Header {
 	h := make(http.Header, len(a)/2+1)
+	vals := make([]string, len(a)/2) // one array for the values of every name
 	for i := 0; i+1 < len(a); i += 2 {
-		if k, ok := canonical[a[i]]; ok {
-			h[k] = append(h[k], a[i+1])
-		} else {
-			h.Add(a[i], a[i+1])
+		k := canonical(a[i])
+		if prev := h[k]; prev != nil {
+			h[k] = append(prev, a[i+1])
+			continue
 		}
+		v := vals[i/2 : i/2+1 : i/2+1]
+		v[0] = a[i+1]
+		h[k] = v
 	}
 	return h
-}
-
-// flat writes h as a flat [name, value, …] list.
-func flat(h http.Header) []string {
-	a := make([]string, 0, 2*len(h))
-	for k, vs := range h {
-		for _, v := range vs {
-			a = append(a, k, v)
-		}
-	}
-	return a
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // encodeOp writes an op as its JSON text (CONTRACT.md §4) and its body (nil when it has none).
-func encodeOp(op hostcall.Op) (string, []byte) {
+func encodeOp(op hostcall.Op) ([]byte, []byte) {
 	o := contract.NewObject()
 	o.Str("op", op.Kind)
 	if op.ID != 0 {
@@ -328,7 +322,7 @@ func encodeOp(op hostcall.Op) (string, []byte) {
 	switch op.Kind {
 	case hostcall.OpFetch, hostcall.OpObject:
 		o.Str("method", op.Method)
-		o.Strs("headers", flat(op.Header))
+		o.Pairs("headers", op.Header)
 		o.Num("timeout", ms(op.Timeout))
 		if op.Kind == hostcall.OpFetch {
 			o.Str("url", op.URL)
@@ -363,7 +357,7 @@ func encodeOp(op hostcall.Op) (string, []byte) {
 		o.Num("target", float64(op.Target))
 	case hostcall.OpResponse:
 		o.Num("status", float64(op.Status))
-		o.Strs("headers", flat(op.Header))
+		o.Pairs("headers", op.Header)
 		if op.Last {
 			o.True("done")
 		}
@@ -375,7 +369,7 @@ func encodeOp(op hostcall.Op) (string, []byte) {
 	default:
 		panic(fmt.Sprintf("jsbind: unknown op %q", op.Kind))
 	}
-	return o.String(), body
+	return o.Bytes(), body
 }
 
 // toResult reads the host's result of operation op (CONTRACT.md §4): a JSON array of strings, [error, message,

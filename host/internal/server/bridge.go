@@ -42,12 +42,17 @@ func (b bridge) Deliver(mem api.Memory, num, msg uint32, msgLen int32, body uint
 		b.violation("deliver: the message or its body is not in Go's memory")
 		return
 	}
-	c := b.rt.byNum[num]
+	c := b.rt.call(num)
 	if c == nil {
 		b.violation("deliver for call %d, which is not running", num)
 		return
 	}
 	m := decode(text, bb)
+	if m.ends() && b.rt.byNum[num] == c { // Go ended the call: its number is free, without a task on the loop
+		delete(b.rt.byNum, num)
+		b.rt.recent[num%uint32(len(b.rt.recent))] = c
+		c.goEnded.Store(true)
+	}
 	if late, imposed := c.x.pushMessage(c, m); late && !imposed {
 		c.s.violation(nil, "message %q after done (%s)", m.op, c.what)
 	}
@@ -81,4 +86,15 @@ func (b bridge) Body(mem api.Memory, num, dst uint32) {
 	if len(body) > 0 && !mem.Write(dst, body) {
 		b.violation("body: the body does not fit in Go's memory there")
 	}
+}
+
+// call returns the running call num, or one Go ended lately (so that a message after its end is named as such).
+func (rt *runtime) call(num uint32) *call {
+	if c := rt.byNum[num]; c != nil {
+		return c
+	}
+	if c := rt.recent[num%uint32(len(rt.recent))]; c != nil && c.num == num {
+		return c
+	}
+	return nil
 }

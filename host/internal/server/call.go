@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/evmlb/evmlb/internal/contract"
 )
@@ -33,6 +34,7 @@ type call struct {
 	begun     bool
 	reqBody   []byte
 	bodyTaken bool
+	goEnded   atomic.Bool // Go sent the call's last message (set on the loop before the message is queued)
 
 	// Guarded by x.mu: Go sent done (or the call ended); any later message is a violation, unless the host
 	// ended the call itself (its runtime died): Go may still be finishing what it began before it heard.
@@ -229,11 +231,13 @@ func (c *call) end() {
 	c.doneSent = true
 	c.x.mu.Unlock()
 	c.rt.untrack(c)
-	c.rt.loop.Post(func() { // the number is free once Go's late messages, if any, have been seen
-		if c.rt.byNum[c.num] == c {
-			delete(c.rt.byNum, c.num)
-		}
-	})
+	if !c.goEnded.Load() { // the host ended it (Go's last message frees the number on the loop itself)
+		c.rt.loop.Post(func() {
+			if c.rt.byNum[c.num] == c {
+				delete(c.rt.byNum, c.num)
+			}
+		})
+	}
 	if c.onEnd != nil {
 		c.onEnd()
 	}

@@ -32,6 +32,7 @@ type runtime struct {
 
 	// On the loop: calls by number (CONTRACT.md §3), the last number given, the event Go may take() from.
 	byNum   map[uint32]*call
+	recent  [64]*call // calls Go ended lately, by number modulo 64
 	lastNum uint32
 	pending *pendingEvent
 
