@@ -149,32 +149,34 @@ func (pl *Plane) names(chain string) []string {
 
 // ensure makes sure v has a table: the first request of a chain in this isolate fetches the snapshot on its
 // path (concurrent first requests wait for the same fetch), and so does one that finds it older than maxStale;
-// later ones never wait. It reports false when no snapshot could be had: the request then routes from the old
-// one, or blind, in config order.
-func (pl *Plane) ensure(ctx context.Context, chain string, v *chainView) bool {
+// later ones never wait. When no snapshot could be had, the request routes from the old one, or blind, in config
+// order. now is the request's start; waited reports that it waited (its clock reading is then old).
+func (pl *Plane) ensure(ctx context.Context, chain string, v *chainView, now time.Time) (waited bool) {
 	for {
 		v.mu.Lock()
-		if v.table != nil && (pl.p.Now().Sub(v.fetchedAt) < maxStale || v.exchanging) {
+		if v.table != nil && (now.Sub(v.fetchedAt) < maxStale || v.exchanging) {
 			v.mu.Unlock()
-			return true
+			return waited
 		}
+		waited = true
 		wait := v.cold
 		if wait == nil {
 			v.cold = make(chan struct{})
 			v.mu.Unlock()
 			pl.onPath.Add(1)
-			ok := pl.exchange(ctx, chain, v)
+			pl.exchange(ctx, chain, v)
 			v.mu.Lock()
 			close(v.cold)
 			v.cold = nil
 			v.mu.Unlock()
-			return ok
+			return true
 		}
 		v.mu.Unlock()
 		select {
 		case <-wait:
+			now = pl.p.Now()
 		case <-ctx.Done():
-			return false
+			return true
 		}
 	}
 }
@@ -290,8 +292,7 @@ func keepLatest[T any](o []T, dropped *int) []T {
 
 // maybeExchange starts a background exchange when the snapshot is older than the TTL, or, after a failure,
 // when the last exchange is at least failureExchangeGap old. At most one runs per chain and isolate.
-func (pl *Plane) maybeExchange(ctx context.Context, chain string, v *chainView, failed bool) {
-	now := pl.p.Now()
+func (pl *Plane) maybeExchange(ctx context.Context, chain string, v *chainView, failed bool, now time.Time) {
 	v.mu.Lock()
 	due := v.table != nil && !v.exchanging &&
 		(now.Sub(v.fetchedAt) >= pl.ttl || (failed && now.Sub(v.lastTry) >= failureExchangeGap))
@@ -377,9 +378,11 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	ctx, cancel := pl.p.WithTimeout(ctx, pol.RequestTimeout)
 	defer cancel()
 	v := pl.view(chain)
-	pl.ensure(ctx, chain, v)
+	now := start
+	if pl.ensure(ctx, chain, v, start) {
+		now = pl.p.Now() // it waited for a snapshot
+	}
 	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req)}
-	now := pl.p.Now()
 	ref, write := requestNeeds(req)
 	var cands []string
 	var hedge time.Duration
@@ -428,10 +431,11 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	default:
 		jsonrpc.ErrNoUpstream.Write(w, req)
 	}
+	end := pl.p.Now()
 	v.mu.Lock()
-	v.met.Request(methodLabel(req), outcome, pl.p.Now().Sub(start))
+	v.met.Request(methodLabel(req), outcome, end.Sub(start))
 	v.mu.Unlock()
-	pl.maybeExchange(ctx, chain, v, len(failed) > 0)
+	pl.maybeExchange(ctx, chain, v, len(failed) > 0, end)
 }
 
 // methodLabel is the request's method label in the metrics: the method's (methods.Label) for one call, batch

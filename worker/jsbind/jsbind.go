@@ -221,10 +221,8 @@ func toRequest(ctx context.Context, m *callMeta, num uint32, bodyLen int, maxBod
 	if err != nil {
 		return nil, errors.New("request URL does not parse")
 	}
-	h := toHeader(m.Headers)
+	h := toHeader(m.Headers) // never holds the contract's own headers: toHeader drops them
 	h[canonRole] = []string{m.Role}
-	delete(h, canonObject)
-	delete(h, canonInstance)
 	if m.Object != "" {
 		h[canonObject] = []string{m.Object}
 		h[canonInstance] = []string{m.Instance}
@@ -298,6 +296,9 @@ func toHeader(a []string) http.Header {
 	vals := make([]string, len(a)/2) // one array for the values of every name
 	for i := 0; i+1 < len(a); i += 2 {
 		k := canonical(a[i])
+		if k == canonRole || k == canonObject || k == canonInstance {
+			continue // set from the call's fields, never from a header a host passed
+		}
 		if prev := h[k]; prev != nil {
 			h[k] = append(prev, a[i+1])
 			continue
