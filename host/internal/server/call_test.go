@@ -13,7 +13,7 @@ func TestMessageAfterHostEnded(t *testing.T) {
 	s := &Server{log: io.Discard}
 	rt := &runtime{calls: map[*call]struct{}{}, loop: jsrt.NewLoop(), byNum: map[uint32]*call{}}
 	newCall := func() *call {
-		c := s.newCall(rt, &executor{}, kindAlarm, "chain")
+		c := s.newCall(rt, &executor{owned: true, wake: make(chan struct{}, 1)}, kindAlarm, "chain") // nobody drains: the test handles
 		c.answerTo = func(result) {}
 		rt.calls[c] = struct{}{}
 		return c
