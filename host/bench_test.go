@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/evmlb/evmlb/host/internal/server"
 	"github.com/evmlb/evmlb/host/internal/testprog"
+	"github.com/evmlb/evmlb/host/internal/wasmprof"
 )
 
 // benchBody is what each request sends: a JSON-RPC call's size.
@@ -228,4 +230,62 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// BenchmarkWasmProfile profiles the Go code inside the program, which pprof sees only as
+// runtime._ExternalCode: every function of one Worker runtime, through wazero's function listeners
+// (host/internal/wasmprof), over b.N in-process requests after a warm-up. It reports wasm calls per request and
+// logs the top functions by inclusive and by own time. A listener on every function inflates small functions'
+// times; EVMLB_WASMPROF_ONLY (a regular expression of function names, e.g. 'wasm_export_resume$|Plane_.Serve$')
+// watches only those, for accurate times.
+//
+//	EVMLB_BENCH_WASM=$(mktemp) && GOOS=js GOARCH=wasm go build -trimpath -o $EVMLB_BENCH_WASM ./worker && \
+//	  go test ./host -run - -bench WasmProfile -benchtime 2000x -v
+//
+// (app.wasm needs its name section: build it without -ldflags=-s.)
+func BenchmarkWasmProfile(b *testing.B) {
+	path, target := benchProgram(b)
+	var only *regexp.Regexp
+	if v := os.Getenv("EVMLB_WASMPROF_ONLY"); v != "" {
+		only = regexp.MustCompile(v)
+	}
+	prof := wasmprof.New(only)
+	s, err := server.New(server.Options{WasmPath: path, StateDir: b.TempDir(), Log: io.Discard, Env: benchEnv(b, target),
+		WorkerRuntimes: 1, Listener: prof})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ask := func() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", target, strings.NewReader(benchBody))
+		req.Header.Set("Content-Type", "application/json")
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+	for range 300 {
+		ask()
+	}
+	prof.Start()
+	b.ResetTimer()
+	for range b.N {
+		ask()
+	}
+	b.StopTimer()
+	prof.Stop()
+	stats := prof.Busiest()
+	if len(stats) == 0 {
+		b.Fatal("no wasm function was seen: is the program built with its name section?")
+	}
+	var calls int64
+	for _, st := range stats {
+		calls += st.Calls
+		if st.Name == "wasm_export_resume" && only != nil { // every entry into Go: its time in wasm, when accurate
+			b.ReportMetric(float64(st.Incl.Microseconds())/float64(b.N), "wasm-µs/req")
+		}
+	}
+	b.ReportMetric(float64(calls)/float64(b.N), "wasm-calls/req")
+	b.Logf("%s", wasmprof.Report(stats, b.N, 40))
 }

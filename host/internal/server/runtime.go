@@ -17,6 +17,7 @@ import (
 	"github.com/evmlb/evmlb/host/internal/jsrt"
 	"github.com/evmlb/evmlb/host/internal/jsworld"
 	"github.com/evmlb/evmlb/internal/contract"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 // runtime is one Go runtime: an event loop, the JS world on it and the program instance. Everything in the
@@ -223,7 +224,11 @@ func (s *Server) start(name string) (*runtime, error) {
 		}, Violation: func(what string) {
 			s.violation(nil, "%s (runtime %s)", what, name)
 		}})
-		gort, err := gojs.Start(context.Background(), s.wz, s.compiled, gojs.Options{
+		ctx := context.Background()
+		if s.opts.Listener != nil {
+			ctx = experimental.WithFunctionListenerFactory(ctx, s.opts.Listener)
+		}
+		gort, err := gojs.Start(ctx, s.wz, s.compiled, gojs.Options{
 			Realm:  rt.realm,
 			Log:    s.log,
 			Bridge: bridge{rt},

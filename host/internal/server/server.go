@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/evmlb/evmlb/host/internal/gojs"
 	"github.com/evmlb/evmlb/host/internal/store"
@@ -66,6 +67,10 @@ type Options struct {
 	// MemoryLimitMB caps the linear memory of each runtime (workerd allows an isolate 128 MB); 0 is wazero's
 	// 4 GiB.
 	MemoryLimitMB int
+	// Listener, when set, is told of the calls of the program's functions (wazero's experimental function
+	// listeners: host/internal/wasmprof). For profiling only: it slows every call it watches. CacheDir is not
+	// used with it (cached code has no listener).
+	Listener experimental.FunctionListenerFactory
 	// WorkerRuntimes is the size of the Worker role's pool; 0 is runtime.NumCPU().
 	WorkerRuntimes int
 	// ConnAffinity keeps each client connection that Serve accepts on one Worker runtime (as a keep-alive
@@ -167,7 +172,9 @@ func New(opts Options) (*Server, error) {
 	if opts.MemoryLimitMB > 0 {
 		cfg = cfg.WithMemoryLimitPages(uint32(opts.MemoryLimitMB) * 16) // 64 KiB pages
 	}
-	if opts.CacheDir != "" {
+	if opts.Listener != nil {
+		ctx = experimental.WithFunctionListenerFactory(ctx, opts.Listener)
+	} else if opts.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
 		if err != nil {
 			s.closeState()
