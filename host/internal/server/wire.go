@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/evmlb/evmlb/internal/contract"
@@ -101,6 +102,10 @@ func (r *wireReader) str() (string, bool) {
 }
 
 func (r *wireReader) object(w *wire) {
+	if r.peek() == 'n' && strings.HasPrefix(r.s[r.i:], "null") { // as encoding/json: null leaves w as it is
+		r.i += len("null")
+		return
+	}
 	if !r.expect('{') {
 		return
 	}
