@@ -36,6 +36,7 @@ const (
 // refTable holds the JS values Go has references to, with Go's reference counts. Ids of released values are
 // reused, so a program that releases what it takes keeps the table flat.
 type refTable struct {
+	made   uint64 // references made to a value Go held none to: each a finalizer in Go
 	values []jsrt.Value
 	counts []int
 	ids    map[any]uint32
@@ -106,6 +107,7 @@ func (t *refTable) store(v jsrt.Value) ref {
 			t.counts = append(t.counts, 0)
 		}
 		t.ids[v] = id
+		t.made++
 	}
 	if id >= predefined {
 		t.counts[id]++

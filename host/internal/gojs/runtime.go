@@ -165,6 +165,10 @@ func (rt *Runtime) Exited() (bool, error) { return rt.exited, rt.exitErr }
 // LiveRefs is the number of JS values Go currently holds references to (beyond the predefined ones).
 func (rt *Runtime) LiveRefs() int { return rt.refs.live() }
 
+// RefsMade counts the references Go was given to JS values it held none to, since the start: each costs Go a
+// finalizer and several crossings.
+func (rt *Runtime) RefsMade() uint64 { return rt.refs.made }
+
 // MemoryBytes is the size of the program's linear memory.
 func (rt *Runtime) MemoryBytes() uint32 {
 	if rt.exited {

@@ -103,3 +103,49 @@ func TestAppMemoryFlat(t *testing.T) {
 		t.Fatalf("a runtime restarted: %+v", after.Runtimes)
 	}
 }
+
+// TestAppJSValuesPerRequest: a worker request answered by the real app.wasm gives Go 4 JS values, those of the
+// two events (begin, complete) syscall/js reads its arguments from; everything else crosses as bytes through
+// linear memory (CONTRACT.md, contract 4). Each value is a finalizer and several crossings in Go: a request
+// made 15 before.
+func TestAppJSValuesPerRequest(t *testing.T) {
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(string(body), "eth_chainId") {
+			io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x1"}`)
+			return
+		}
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x10"}`)
+	}))
+	defer node.Close()
+	h := appHost(t, map[string]string{"UPSTREAM_CONFIG": `[{"chain":"eth","name":"a","upstream":"` + node.URL + `"}]`})
+	ask := func() {
+		req := httptest.NewRequest(http.MethodPost, "/eth", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.serveHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+	for range 50 { // the first requests fetch the snapshot and start the runtime's goroutines
+		ask()
+	}
+	made := func() (n uint64) {
+		for _, rs := range h.Stats().Runtimes[:len(h.Stats().Runtimes)-1] { // the Worker's runtimes
+			n += rs.RefsMade
+		}
+		return n
+	}
+	const requests = 200
+	before := made()
+	for range requests {
+		ask()
+	}
+	perRequest := float64(made()-before) / requests
+	t.Logf("%.2f JS values per request", perRequest)
+	if perRequest > 4.5 { // 4, and now and then a timer's
+		t.Fatalf("%.2f JS values per request, want 4", perRequest)
+	}
+}

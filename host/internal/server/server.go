@@ -349,6 +349,7 @@ type RuntimeStats struct {
 	Served      int64  // calls begun in this slot
 	Calls       int    // calls in flight
 	LiveRefs    int    // JS values Go holds references to
+	RefsMade    uint64 // references to JS values Go was given since the runtime started
 	MemoryBytes uint32 // the program's linear memory
 	Timers      int    // Go's pending timers on the event loop
 }
@@ -375,7 +376,7 @@ func (s *Server) Stats() Stats {
 		if rt != nil && !rt.isDead() {
 			rt.loop.Do(func() {
 				if rt.gort != nil {
-					rs.LiveRefs, rs.MemoryBytes = rt.gort.LiveRefs(), rt.gort.MemoryBytes()
+					rs.LiveRefs, rs.MemoryBytes, rs.RefsMade = rt.gort.LiveRefs(), rt.gort.MemoryBytes(), rt.gort.RefsMade()
 				}
 				rs.Timers = rt.loop.Timers()
 			})
