@@ -115,15 +115,10 @@ func coldStart(b *testing.B, path, cache, target string) time.Duration {
 	return d
 }
 
-// BenchmarkRequests measures requests through the in-process handler, one at a time, and reports the
-// reference table and linear memory before and after (they should stay flat).
-//
-//	go test ./host -run - -bench Requests -benchtime 20000x
-func BenchmarkRequests(b *testing.B) {
-	path, target := benchProgram(b)
-	s := newBenchServer(b, path, os.TempDir()+"/evmlb-bench-cache", target)
-	defer s.Close()
-	ask := func() {
+// asker returns a function that sends benchBody to target through s's in-process handler and fails b unless the
+// answer is 200.
+func asker(b *testing.B, s *server.Server, target string) func() {
+	return func() {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", target, strings.NewReader(benchBody))
 		req.Header.Set("Content-Type", "application/json")
@@ -132,6 +127,17 @@ func BenchmarkRequests(b *testing.B) {
 			b.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	}
+}
+
+// BenchmarkRequests measures requests through the in-process handler, one at a time, and reports the
+// reference table and linear memory before and after (they should stay flat).
+//
+//	go test ./host -run - -bench Requests -benchtime 20000x
+func BenchmarkRequests(b *testing.B) {
+	path, target := benchProgram(b)
+	s := newBenchServer(b, path, os.TempDir()+"/evmlb-bench-cache", target)
+	defer s.Close()
+	ask := asker(b, s, target)
 	for range 1000 {
 		ask()
 	}
@@ -256,15 +262,7 @@ func BenchmarkWasmProfile(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	ask := func() {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("POST", target, strings.NewReader(benchBody))
-		req.Header.Set("Content-Type", "application/json")
-		s.Handler().ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			b.Fatalf("%d %s", rec.Code, rec.Body)
-		}
-	}
+	ask := asker(b, s, target)
 	for range 300 {
 		ask()
 	}

@@ -48,6 +48,15 @@ func appHost(t *testing.T, env map[string]string) *testHost {
 	return h
 }
 
+// blockNumber asks the chain eth for eth_blockNumber through the in-process handler.
+func (h *testHost) blockNumber() (int, string) {
+	req := httptest.NewRequest(http.MethodPost, "/eth", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.serveHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}
+
 // TestAppMemoryFlat serves balancer requests with the real build/app.wasm (each one a worker call, an object
 // call to the Chain object, one to an Upstream object and a fetch operation) and checks that memory stops
 // growing in every runtime. It caught the bridge of github.com/syumai/workers leaking ~100 KB per request in a
@@ -73,12 +82,8 @@ func TestAppMemoryFlat(t *testing.T) {
 		for range 4 {
 			wg.Go(func() {
 				for range count / 4 {
-					req := httptest.NewRequest(http.MethodPost, "/eth", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`))
-					req.Header.Set("Content-Type", "application/json")
-					rec := httptest.NewRecorder()
-					h.serveHTTP(rec, req)
-					if rec.Code != http.StatusOK {
-						t.Errorf("%d %s", rec.Code, rec.Body)
+					if code, body := h.blockNumber(); code != http.StatusOK {
+						t.Errorf("%d %s", code, body)
 						return
 					}
 				}
@@ -121,12 +126,8 @@ func TestAppJSValuesPerRequest(t *testing.T) {
 	defer node.Close()
 	h := appHost(t, map[string]string{"UPSTREAM_CONFIG": `[{"chain":"eth","name":"a","upstream":"` + node.URL + `"}]`})
 	ask := func() {
-		req := httptest.NewRequest(http.MethodPost, "/eth", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`))
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		h.serveHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("%d %s", rec.Code, rec.Body)
+		if code, body := h.blockNumber(); code != http.StatusOK {
+			t.Fatalf("%d %s", code, body)
 		}
 	}
 	for range 50 { // the first requests fetch the snapshot and start the runtime's goroutines
