@@ -111,9 +111,6 @@ func (o *Object) Pairs(k string, h map[string][]string) {
 // True adds the member k: true.
 func (o *Object) True(k string) { o.key(k); o.b = append(o.b, "true"...) }
 
-// String ends the object and returns its text.
-func (o *Object) String() string { return string(append(o.b, '}')) }
-
 // Bytes closes the object and returns its text, without a copy; the Object must not be used afterwards.
 func (o *Object) Bytes() []byte { return append(o.b, '}') }
 

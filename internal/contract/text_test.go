@@ -13,8 +13,8 @@ func TestStringsRoundTrip(t *testing.T) {
 		o := NewObject()
 		o.Strs("x", in)
 		var got struct{ X []string }
-		if err := json.Unmarshal([]byte(o.String()), &got); err != nil {
-			t.Fatalf("%q: encoder wrote invalid JSON %s: %v", in, o.String(), err)
+		if err := json.Unmarshal([]byte(string(o.Bytes())), &got); err != nil {
+			t.Fatalf("%q: encoder wrote invalid JSON %s: %v", in, string(o.Bytes()), err)
 		}
 		var arr []string
 		if err := json.Unmarshal([]byte(Strings(in...)), &arr); err != nil || strings.Join(arr, "|") != strings.Join(in, "|") {
