@@ -12,8 +12,8 @@ const fromUTF8 = new TextDecoder();
 const INTERNAL_ERROR =
   '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
 
-// The live runtime: a promise of { begin, complete, calls, … }, or null before the first call and after an exit;
-// live is the same object once it has started, so that a call need not wait a microtask for it.
+// The live runtime: a promise of { binding, exited, begin, complete, end }, or null before the first call and after
+// an exit; live is the same object once it has started, so that a call need not wait a microtask for it.
 let runtime = null;
 let live = null;
 
@@ -96,7 +96,8 @@ function start(env) {
       binding,
       exited,
       begin(text, body, deliver) {
-        nextCall = nextCall >= 0x7fffffff ? 1 : nextCall + 1;
+        do nextCall = nextCall >= 0x7fffffff ? 1 : nextCall + 1;
+        while (calls.has(nextCall)); // a number no running call has (CONTRACT.md §3)
         const call = nextCall;
         const t = utf8.encode(text);
         calls.set(call, { deliver, body });
