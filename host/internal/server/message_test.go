@@ -83,7 +83,7 @@ func FuzzReadWire(f *testing.F) {
 		`{"op":"response","status":200,"headers":[],"done":true}`, `{"op":"storage","id":1,"call":"put","entries":["k","v"]}`,
 		`{"op":"sleep","id":1,"ms":1,"colour":"red"}`, `{"op":"fetch","url":42}`, `{"op":null,"id":1e3,"done":false}`,
 		`{"op":"x","keys":null,"headers":[1]}`, `{"a":{"b":[1,{"c":null}]}}`, `not json`, `{"op":"done"} x`, `{"id":-0.5e-3}`,
-		`{"op":"\u00e9\ud83c\udf89","error":"\n"}`, `[]`, `{"id":01}`, `{"done":"yes"}`, `{"entries":["a",]}`,
+		`{"op":"\u00e9\ud83c\udf89","error":"\n"}`, `{"OP":"done","Id":1,"ſtatus":200,"K\u212aey":"x"}`, `[]`, `{"id":01}`, `{"done":"yes"}`, `{"entries":["a",]}`,
 	} {
 		f.Add(s)
 	}

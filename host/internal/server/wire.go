@@ -132,8 +132,27 @@ func (r *wireReader) object(w *wire) {
 	}
 }
 
+// wireKeys are wire's members, as encoding/json matches them: exactly, else case-insensitively.
+var wireKeys = []string{"op", "id", "url", "method", "headers", "timeout", "limit", "namespace", "name", "path",
+	"call", "key", "entries", "keys", "prefix", "time", "ms", "target", "status", "error", "done"}
+
+func wireKey(key string) string {
+	for _, k := range wireKeys {
+		if k == key {
+			return k
+		}
+	}
+	for _, k := range wireKeys {
+		if strings.EqualFold(k, key) {
+			return k
+		}
+	}
+	return key
+}
+
 // member reads the value of the member key into w.
 func (r *wireReader) member(w *wire, key string) {
+	key = wireKey(key)
 	var s **string
 	var f **float64
 	var a **[]string
