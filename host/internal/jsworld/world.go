@@ -1,6 +1,6 @@
 // Package jsworld is the JavaScript world of the host contract (CONTRACT.md section 2) for the wazero host:
 // fs and process (for Go's syscall package; fd 1 and 2 go to the log) and `context` with the environment, the
-// host's kind and the binding Go fills. Nothing in it performs I/O: under contract version 3 every fetch, object
+// host's kind and the binding Go fills. Nothing in it performs I/O: since contract version 3 every fetch, object
 // call, storage call and timer is a message of a call (package server).
 //
 // The I/O globals of earlier versions (fetch, Request, Response, Headers, streams, AbortController, timers,
