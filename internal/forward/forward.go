@@ -33,9 +33,8 @@ type Target struct {
 	Fetch func(*http.Request) (*http.Response, error)
 	// Post, when set, sends instead of Fetch (platform.Platform.Post).
 	Post func(ctx context.Context, url string, body []byte, limit int64) (int, []byte, error)
-	// URL is the provider's endpoint, a secret; Parsed, when set, is the same URL parsed once (it is never changed).
-	URL    string
-	Parsed *url.URL
+	// URL is the provider's endpoint, a secret.
+	URL string
 	// Timeout bounds the whole attempt, body included.
 	Timeout time.Duration
 	// MaxBytes bounds the answer's body.
@@ -118,11 +117,9 @@ func do(parent context.Context, t Target, body []byte) Result {
 // fetch sends body through t.Fetch and reads at most MaxBytes+1 bytes of the answer. redirected reports an answer
 // from another URL than t's (the platform followed a redirect).
 func fetch(ctx context.Context, t Target, body []byte) (status int, b []byte, redirected bool, err error) {
-	u := t.Parsed
-	if u == nil {
-		if u, err = url.Parse(t.URL); err != nil {
-			return 0, nil, false, errCannotBuild
-		}
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return 0, nil, false, errCannotBuild
 	}
 	req := (&http.Request{
 		Method: http.MethodPost, URL: u, Host: u.Host, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -74,7 +73,6 @@ type Plane struct {
 	client   protocol.Client
 	ttl      time.Duration
 
-	parsed map[string]*url.URL                   // every upstream's URL, parsed once (read only)
 	byName map[string]map[string]config.Upstream // chain → upstream name → upstream (read only)
 
 	mu     sync.Mutex
@@ -89,18 +87,14 @@ func New(p platform.Platform, cfg *config.Config, s config.Settings) *Plane {
 	if ttl <= 0 {
 		ttl = config.DefaultSettings.SnapshotTTL
 	}
-	parsed := map[string]*url.URL{}
 	byName := map[string]map[string]config.Upstream{}
 	for _, u := range cfg.Upstreams {
-		if pu, err := url.Parse(u.URL); err == nil {
-			parsed[u.ID()] = pu
-		}
 		if byName[u.Chain] == nil {
 			byName[u.Chain] = map[string]config.Upstream{}
 		}
 		byName[u.Chain][u.Name] = u
 	}
-	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}, parsed: parsed, byName: byName}
+	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}, byName: byName}
 }
 
 // Counters reads the runtime's figures.
@@ -605,7 +599,7 @@ func (pl *Plane) target(u config.Upstream) forward.Target {
 	if u.AttemptTimeout > 0 {
 		timeout = u.AttemptTimeout
 	}
-	return forward.Target{Fetch: pl.p.Fetch, Post: pl.p.Post, URL: u.URL, Parsed: pl.parsed[u.ID()], Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
+	return forward.Target{Fetch: pl.p.Fetch, Post: pl.p.Post, URL: u.URL, Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
 }
 
 // attempt sends body to the upstream up and classifies its answer; the outcome goes into the isolate's own

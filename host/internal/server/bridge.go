@@ -20,23 +20,23 @@ func (b bridge) violation(format string, args ...any) {
 	b.rt.s.violation(nil, format+" (runtime %s)", append(args, b.rt.name)...)
 }
 
-// read copies n bytes at p out of Go's memory.
-func read(mem api.Memory, p uint32, n int32) ([]byte, bool) {
+// view returns the n bytes at p in Go's memory, not copied.
+func view(mem api.Memory, p uint32, n int32) ([]byte, bool) {
 	if n < 0 {
 		return nil, false
 	}
-	v, ok := mem.Read(p, uint32(n))
-	if !ok {
-		return nil, false
-	}
-	return append(make([]byte, 0, n), v...), true
+	return mem.Read(p, uint32(n))
 }
 
 func (b bridge) Deliver(mem api.Memory, num, msg uint32, msgLen int32, body uint32, bodyLen int32) {
-	text, ok := read(mem, msg, msgLen)
+	tv, ok := view(mem, msg, msgLen)
+	text := string(tv) // the one copy of the text
 	var bb []byte
 	if ok && bodyLen != contract.NoBody {
-		bb, ok = read(mem, body, bodyLen)
+		var bv []byte
+		if bv, ok = view(mem, body, bodyLen); ok {
+			bb = append(make([]byte, 0, len(bv)), bv...)
+		}
 	}
 	if !ok {
 		b.violation("deliver: the message or its body is not in Go's memory")

@@ -107,10 +107,10 @@ func isInt(f float64) bool { return f == math.Trunc(f) && !math.IsInf(f, 0) }
 
 // decode reads a message Go delivered: its JSON text and its body (copied out of Go's memory; nil: none). On
 // the loop.
-func decode(text, body []byte) *message {
+func decode(text string, body []byte) *message {
 	m := &message{op: "?"}
 	var w wire
-	if err := readWire(string(text), &w); err != nil {
+	if err := readWire(text, &w); err != nil {
 		m.bad = fmt.Sprintf("the message is not a message of the contract: %v", err)
 		if w.ID != nil && isInt(*w.ID) && *w.ID >= 0 {
 			m.id, m.hasID = *w.ID, true // so that the operation can be answered

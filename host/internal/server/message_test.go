@@ -13,11 +13,11 @@ import (
 
 func TestDecode(t *testing.T) {
 	body := []byte("payload")
-	m := decode([]byte(`{"op":"fetch","id":3,"url":"http://x/","method":"POST","headers":["a","1"],"timeout":100,"limit":0}`), body)
+	m := decode(`{"op":"fetch","id":3,"url":"http://x/","method":"POST","headers":["a","1"],"timeout":100,"limit":0}`, body)
 	if m.bad != "" || m.id != 3 || !m.hasID || m.url != "http://x/" || string(m.body) != "payload" || m.limit != 0 || m.timeout != 100 {
 		t.Fatalf("%+v", m)
 	}
-	m = decode([]byte(`{"op":"response","status":200,"headers":[],"done":true}`), nil)
+	m = decode(`{"op":"response","status":200,"headers":[],"done":true}`, nil)
 	if m.bad != "" || !m.ends() || m.body != nil {
 		t.Fatalf("%+v", m)
 	}
@@ -31,14 +31,14 @@ func TestDecode(t *testing.T) {
 		`{"op":"sleep","ms":1}`:                                                                                   "sleep: no operation id",
 		`not json`:                                                                                                "the message is not a message of the contract",
 	} {
-		if m := decode([]byte(text), nil); !strings.Contains(m.bad, bad) {
+		if m := decode(text, nil); !strings.Contains(m.bad, bad) {
 			t.Errorf("%s: %q, want %q", text, m.bad, bad)
 		}
 	}
-	if m := decode([]byte(`{"op":"sleep","id":4,"ms":"soon"}`), nil); m.bad == "" || !m.hasID || m.id != 4 {
+	if m := decode(`{"op":"sleep","id":4,"ms":"soon"}`, nil); m.bad == "" || !m.hasID || m.id != 4 {
 		t.Fatalf("the id of a message that does not decode is kept, to answer it: %+v", m)
 	}
-	if m := decode([]byte(`{"op":"storage","id":1,"call":"deleteAll"}`), body); !strings.Contains(m.bad, "a body with a message that carries none") {
+	if m := decode(`{"op":"storage","id":1,"call":"deleteAll"}`, body); !strings.Contains(m.bad, "a body with a message that carries none") {
 		t.Fatal(m.bad)
 	}
 }

@@ -127,9 +127,7 @@ func (rt *runtime) beginCall(c *call, meta []string, body []byte) {
 		c.num = rt.newNum()
 		c.reqBody, c.bodyTaken = body, body == nil
 		rt.byNum[c.num] = c
-		rt.pending = &pendingEvent{text: text}
-		_, err := rt.begin.Call(jsrt.Undefined, []jsrt.Value{float64(c.num), float64(len(text)), bodyLen(body)})
-		rt.pending = nil
+		err := rt.event(rt.begin, text, nil, float64(c.num), float64(len(text)), bodyLen(body))
 		if err != nil {
 			delete(rt.byNum, c.num)
 			c.x.push(event{c: c, dead: "begin threw: " + thrownMessage(rt.realm, err)})
@@ -156,9 +154,7 @@ func (rt *runtime) completeOps(c *call, items []completion) {
 			if ended {
 				return
 			}
-			rt.pending = &pendingEvent{text: it.text, body: it.body}
-			_, err := rt.complete.Call(jsrt.Undefined, []jsrt.Value{float64(c.num), it.id, float64(len(it.text)), bodyLen(it.body)})
-			rt.pending = nil
+			err := rt.event(rt.complete, it.text, it.body, float64(c.num), it.id, float64(len(it.text)), bodyLen(it.body))
 			if err != nil {
 				if exited, _ := rt.gort.Exited(); exited {
 					return // the runtime's death tells the call
@@ -167,6 +163,15 @@ func (rt *runtime) completeOps(c *call, items []completion) {
 			}
 		}
 	})
+}
+
+// event calls fn (begin or complete) as a plain function with numbers, the text and body waiting for Go's take.
+// On the loop.
+func (rt *runtime) event(fn jsrt.Callable, text string, body []byte, args ...jsrt.Value) error {
+	rt.pending = &pendingEvent{text: text, body: body}
+	_, err := fn.Call(jsrt.Undefined, args)
+	rt.pending = nil
+	return err
 }
 
 // newNum returns a call number no running call has (CONTRACT.md §3). On the loop.
