@@ -1,6 +1,7 @@
 package jsrt
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -131,5 +132,31 @@ func TestFormatNumber(t *testing.T) {
 		if got := FormatNumber(f); got != want {
 			t.Errorf("%v: %s, want %s", f, got, want)
 		}
+	}
+}
+
+// Waiting sees both the tasks left in the batch being run and those posted since.
+func TestWaiting(t *testing.T) {
+	l := NewLoop()
+	var got []bool
+	posted := make(chan struct{})
+	for range 3 { // posted before Run: one batch of three
+		l.Post(func() { got = append(got, l.Waiting()) })
+	}
+	l.Post(func() {
+		got = append(got, l.Waiting()) // the last of its batch, nothing posted yet
+		l.Post(func() {})
+		got = append(got, l.Waiting()) // posted during the batch
+		close(posted)
+	})
+	go l.Run()
+	<-posted
+	done := make(chan struct{})
+	l.Post(func() { close(done) })
+	<-done
+	l.Post(l.Stop)
+	<-l.Done()
+	if fmt.Sprint(got) != "[true true true false true]" {
+		t.Fatalf("Waiting in turn: %v, want [true true true false true]", got)
 	}
 }

@@ -22,6 +22,7 @@ type Loop struct {
 	byID   map[int]*timer
 	nextID int
 	stop   bool
+	rest   int // tasks of the batch being run still to run after the current one
 
 	// OnPanic is called (on the loop) when a task panics; the loop stops afterwards. Nil re-panics.
 	OnPanic func(v any)
@@ -71,6 +72,16 @@ func (l *Loop) ClearTimeout(id int) {
 // Timers is the number of pending timers. Loop goroutine only.
 func (l *Loop) Timers() int { return len(l.byID) }
 
+// Waiting reports whether a posted task waits to run after the current one. Loop goroutine only.
+func (l *Loop) Waiting() bool {
+	if l.rest > 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.posted) > 0
+}
+
 // Stop makes Run return after the current task. Loop goroutine only; use Post(l.Stop) from elsewhere.
 func (l *Loop) Stop() { l.stop = true }
 
@@ -105,6 +116,7 @@ func (l *Loop) Run() {
 		l.mu.Unlock()
 		if len(tasks) > 0 {
 			for i, fn := range tasks {
+				l.rest = len(tasks) - i - 1
 				l.run(fn)
 				if l.stop {
 					l.requeue(tasks[i+1:])
@@ -112,6 +124,7 @@ func (l *Loop) Run() {
 				}
 				l.drain()
 			}
+			l.rest = 0
 			continue
 		}
 		var timerC <-chan time.Time
