@@ -66,7 +66,7 @@ fmt: ## gofmt the tree
 
 vet: ## go vet, natively and for js/wasm
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./worker/...
+	GOOS=js GOARCH=wasm $(GO) vet ./worker/... ./e2e/testdata/floorgo
 
 check: build vet ## build every target, vet, gofmt and go mod tidy; fail on a dirty tree
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -34,6 +34,9 @@ import (
 )
 
 func main() {
+	if up := os.Getenv(goProxyEnv); up != "" {
+		os.Exit(serveGoProxy(up))
+	}
 	n := flag.Int("n", 2000, "requests per target and concurrency (upper bound)")
 	d := flag.Duration("d", 20*time.Second, "time per target and concurrency (upper bound)")
 	conc := flag.String("c", "1,16", "comma-separated concurrencies")
@@ -94,9 +97,12 @@ func run(n int, d time.Duration, conc, hostList string) error {
 	var notes []string
 	// Targets are measured interleaved, in rounds (a share of each target's requests per round), so that a change
 	// in the machine's load during the run falls on every target alike: the comparison is the point.
-	type named struct{ name, url string }
+	type named struct {
+		name, url string
+		small     bool // measured with eth_blockNumber only (it answers without the node)
+	}
 	var targets []named
-	measureAll := func(name, url string) { targets = append(targets, named{name, url}) }
+	measureAll := func(name, url string) { targets = append(targets, named{name: name, url: url}) }
 	var stops []func()
 	defer func() {
 		for _, stop := range stops {
@@ -124,6 +130,29 @@ func run(n int, d time.Duration, conc, hostList string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if slices.Contains(strings.Split(hostList, ","), "wazero") && (&target.Wazero{}).Available() == nil {
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		if url, stop, err := startGoProxy(sctx, node.URL); err != nil {
+			notes = append(notes, fmt.Sprintf("native Go proxy: failed to start: %v", firstLine(err)))
+		} else if err := warm(url); err != nil {
+			notes = append(notes, fmt.Sprintf("native Go proxy: not answering: %v", err))
+			stop()
+		} else {
+			measureAll("native Go reverse proxy", url)
+			stops = append(stops, stop)
+		}
+		if floor, err := startGoWasmFloor(sctx, tmp, filepath.Join(tmp, "floorgo-cache"), node.URL); err != nil {
+			notes = append(notes, fmt.Sprintf("Go-wasm floor: failed to start: %v", firstLine(err)))
+		} else if err := warm(floor.URL); err != nil {
+			notes = append(notes, fmt.Sprintf("Go-wasm floor: not answering: %v", err))
+			floor.Stop()
+		} else {
+			measureAll("Go-wasm floor in wazero", floor.URL)
+			targets = append(targets, named{name: "Go-wasm floor, answering itself", url: floor.URL + floorgoAnswerPath, small: true})
+			stops = append(stops, floor.Stop)
+		}
+		cancel()
+	}
 	cfg := target.Config{
 		Upstreams:     []target.Upstream{{Chain: "ethereum", Name: "anvil", URL: node.URL}},
 		AdminPassword: "bench",
@@ -197,12 +226,17 @@ func run(n int, d time.Duration, conc, hostList string) error {
 		acc := make([]acc, len(targets))
 		for range rounds {
 			for i, t := range targets {
+				if t.small {
+					continue
+				}
 				lat, errs, elapsed := run1(t.url, 1, max(n/50, 20)/rounds, d/rounds, func(int) ([]byte, func(*rpc.Response) bool) { return body, ok })
 				acc[i].add(raw{lat, errs, elapsed})
 			}
 		}
 		for i, t := range targets {
-			rows = append(rows, acc[i].result(fmt.Sprintf("%s, eth_call %d KiB", t.name, size>>10), 1))
+			if !t.small {
+				rows = append(rows, acc[i].result(fmt.Sprintf("%s, eth_call %d KiB", t.name, size>>10), 1))
+			}
 		}
 		fmt.Fprintf(os.Stderr, "bench: eth_call of %d KiB done\n", size>>10)
 	}

@@ -25,6 +25,8 @@ type Wazero struct {
 	// Workers, when not 0, is the size of the host's pool of Worker runtimes (serve -workers); 0 is the
 	// host's default, one per core.
 	Workers int
+	// Wasm, when not empty, is the program the host runs instead of build/app.wasm (the bench's Go-wasm floor).
+	Wasm string
 }
 
 var _ Host = (*Wazero)(nil)
@@ -121,7 +123,11 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 	}
 	// As for workerd: a port picked free can be taken before the host binds it; then try a new one.
 	for try := 1; ; try++ {
-		inst, err := startHost(ctx, root, bin, cache, state, vars, cfg.Output, w.Workers)
+		wasm := w.Wasm
+		if wasm == "" {
+			wasm = filepath.Join(root, "build", "app.wasm")
+		}
+		inst, err := startHost(ctx, root, bin, cache, state, wasm, vars, cfg.Output, w.Workers)
 		if err == nil {
 			inst.cleanup = cleanup
 			return inst, nil
@@ -136,7 +142,7 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 }
 
 // startHost runs the host's serve command on a fresh port and waits until it serves.
-func startHost(ctx context.Context, root, bin, cache, state string, vars map[string]string, output io.Writer, workers int) (*Instance, error) {
+func startHost(ctx context.Context, root, bin, cache, state, wasm string, vars map[string]string, output io.Writer, workers int) (*Instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -146,7 +152,7 @@ func startHost(ctx context.Context, root, bin, cache, state string, vars map[str
 		"-addr", addr,
 		"-state", state,
 		"-cache", cache,
-		"-wasm", filepath.Join(root, "build", "app.wasm"),
+		"-wasm", wasm,
 		// Not the repository's .dev.vars: only what the test sets.
 		"-env-file", os.DevNull,
 	}
