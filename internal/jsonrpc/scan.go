@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/evmlb/evmlb/internal/strscan"
 )
 
 // MaxDepth is how deeply arrays and objects may nest in a request: far beyond what any EVM call needs, and a
@@ -373,22 +375,11 @@ func (s *scanner) notUTF8() bool {
 	return s.failf("not UTF-8 at byte %d", s.i)
 }
 
-// plain marks the bytes that stand for themselves in a JSON string and need no check: printable ASCII but '"'
-// and '\\'.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // str reads a string value.
 func (s *scanner) str() bool {
 	b, i := s.b, s.i+1
 	for {
-		for i < len(b) && plain[b[i]] {
-			i++
-		}
+		i = strscan.SkipASCII(b, i) // past the bytes that stand for themselves: printable ASCII but '"' and '\\'
 		if i >= len(b) {
 			s.i = i
 			return s.syntax()
