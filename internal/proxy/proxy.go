@@ -358,7 +358,8 @@ type request struct {
 	body  []byte
 	v     *chainView
 	ups   map[string]config.Upstream
-	notif bool // every call is a notification
+	notif bool         // every call is a notification
+	ref   blockref.Ref // the highest block the calls name (requestNeeds), read once: params may be megabytes
 }
 
 // Serve answers a client's request, already validated, for chain: candidates in the table's order, the next one
@@ -378,6 +379,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	}
 	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req)}
 	ref, write := requestNeeds(req)
+	r.ref = ref
 	var cands []string
 	var hedge time.Duration
 	v.mu.Lock()
@@ -569,7 +571,7 @@ func (pl *Plane) behind(r *request, res outcome) bool {
 		return false
 	}
 	seen, behind := blockref.Behind(c.Method, c.Params, v.table.Served(), res.body)
-	if ref := blockref.Of(c.Method, c.Params); !behind && ref.Kind == blockref.Number && ref.Number > v.table.Served() {
+	if ref := r.ref; !behind && ref.Kind == blockref.Number && ref.Number > v.table.Served() { // r is one call
 		// A block this isolate has not served, but that an upstream it trusts has, or the one after it, or that
 		// the answering upstream itself claimed: another isolate may have answered eth_blockNumber with it already
 		// (each isolate knows the heads it served, and the others' only at its next exchange), and an upstream
