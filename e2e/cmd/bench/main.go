@@ -109,20 +109,33 @@ func run(n int, d time.Duration, conc, hostList string) error {
 			stop()
 		}
 	}()
+	// floor adds a floor's target once it started and answers; a note says why not otherwise.
+	floor := func(what, name, url string, stop func(), err error) bool {
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: failed to start: %v", what, firstLine(err)))
+			return false
+		}
+		if err := warm(url); err != nil {
+			notes = append(notes, fmt.Sprintf("%s: not answering: %v", what, err))
+			stop()
+			return false
+		}
+		measureAll(name, url)
+		stops = append(stops, stop)
+		return true
+	}
+	instance := func(inst *target.Instance, err error) (string, func(), error) {
+		if err != nil {
+			return "", nil, err
+		}
+		return inst.URL, inst.Stop, nil
+	}
 	measureAll("anvil direct", node.URL)
 	if slices.Contains(strings.Split(hostList, ","), "workerd") && (target.Workerd{}).Available() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		floor, err := target.StartFloor(sctx, node.URL)
+		url, stop, err := instance(target.StartFloor(sctx, node.URL))
 		cancel()
-		if err != nil {
-			notes = append(notes, fmt.Sprintf("plain-JS floor: failed to start: %v", firstLine(err)))
-		} else if err := warm(floor.URL); err != nil {
-			notes = append(notes, fmt.Sprintf("plain-JS floor: not answering: %v", err))
-			floor.Stop()
-		} else {
-			measureAll("plain-JS floor in workerd", floor.URL)
-			stops = append(stops, floor.Stop)
-		}
+		floor("plain-JS floor", "plain-JS floor in workerd", url, stop, err)
 	}
 
 	tmp, err := os.MkdirTemp("", "evmlb-bench-")
@@ -132,24 +145,11 @@ func run(n int, d time.Duration, conc, hostList string) error {
 	defer os.RemoveAll(tmp)
 	if slices.Contains(strings.Split(hostList, ","), "wazero") && (&target.Wazero{}).Available() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		if url, stop, err := startGoProxy(sctx, node.URL); err != nil {
-			notes = append(notes, fmt.Sprintf("native Go proxy: failed to start: %v", firstLine(err)))
-		} else if err := warm(url); err != nil {
-			notes = append(notes, fmt.Sprintf("native Go proxy: not answering: %v", err))
-			stop()
-		} else {
-			measureAll("native Go reverse proxy", url)
-			stops = append(stops, stop)
-		}
-		if floor, err := startGoWasmFloor(sctx, tmp, filepath.Join(tmp, "floorgo-cache"), node.URL); err != nil {
-			notes = append(notes, fmt.Sprintf("Go-wasm floor: failed to start: %v", firstLine(err)))
-		} else if err := warm(floor.URL); err != nil {
-			notes = append(notes, fmt.Sprintf("Go-wasm floor: not answering: %v", err))
-			floor.Stop()
-		} else {
-			measureAll("Go-wasm floor in wazero", floor.URL)
-			targets = append(targets, named{name: "Go-wasm floor, answering itself", url: floor.URL + floorgoAnswerPath, small: true})
-			stops = append(stops, floor.Stop)
+		url, stop, err := startGoProxy(sctx, node.URL)
+		floor("native Go proxy", "native Go reverse proxy", url, stop, err)
+		url, stop, err = instance(startGoWasmFloor(sctx, tmp, filepath.Join(tmp, "floorgo-cache"), node.URL))
+		if floor("Go-wasm floor", "Go-wasm floor in wazero", url, stop, err) {
+			targets = append(targets, named{name: "Go-wasm floor, answering itself", url: url + floorgoAnswerPath, small: true})
 		}
 		cancel()
 	}
