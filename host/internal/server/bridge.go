@@ -62,8 +62,8 @@ func (b bridge) Deliver(mem api.Memory, num, msg uint32, msgLen int32, body uint
 	// The handler just woken waits in this goroutine's run queue slot until Go's event returns (tens of µs more
 	// of wasm). When no other task waits for the loop, yield, so that the handler starts the operation, or
 	// writes the answer, while Go finishes (RATIONALE.md, "Why does deliver yield?"). Under load, tasks wait, and
-	// yielding would only add switches.
-	if !b.rt.loop.Waiting() {
+	// yielding would only add switches. Not while profiling (Options.Listener).
+	if b.rt.s.opts.Listener == nil && !b.rt.loop.Waiting() {
 		goruntime.Gosched()
 	}
 }

@@ -69,7 +69,8 @@ type Options struct {
 	MemoryLimitMB int
 	// Listener, when set, is told of the calls of the program's functions (wazero's experimental function
 	// listeners: host/internal/wasmprof). For profiling only: it slows every call it watches. CacheDir is not
-	// used with it (cached code has no listener).
+	// used with it (cached code has no listener), and deliver does not yield (a profile times Go's own work in
+	// wasm, which a yield would stretch by the handler's turn).
 	Listener experimental.FunctionListenerFactory
 	// WorkerRuntimes is the size of the Worker role's pool; 0 is runtime.NumCPU().
 	WorkerRuntimes int
