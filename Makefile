@@ -6,19 +6,29 @@ PORT ?= 8787
 GO_SOURCES := $(shell find worker internal durable -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 WRANGLER := node_modules/.bin/wrangler
 
-.PHONY: help build deploy run dev test test-unit test-e2e bench profile-workerd fuzz check fmt vet clean deps
+.PHONY: help build deploy run dev test test-unit bench profile-workerd fuzz check fmt vet clean deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-build: build/app.wasm build/worker.mjs build/wasm_exec.js build/evmlb ## build/app.wasm (GOOS=js GOARCH=wasm), the JS entry files and build/evmlb
+HOST_SOURCES := $(shell find host -name '*.go' -not -name '*_test.go' 2>/dev/null)
 
-build/evmlb: $(GO_SOURCES) $(shell find host -name '*.go' -not -name '*_test.go' 2>/dev/null)
+build: build/app.wasm build/worker.mjs build/wasm_exec.js build/evmlb build/evmlb-serve ## build/app.wasm (GOOS=js GOARCH=wasm), the JS entry files, build/evmlb and build/evmlb-serve
+
+build/evmlb: $(GO_SOURCES) $(HOST_SOURCES)
 	@mkdir -p build
+	@echo "make: compiling build/evmlb, the operator's command (serve, validate, secrets, status, deploy-check)"
 	$(GO) build -trimpath -o $@ ./host
+
+# serve alone: what make run needs, without the Cloudflare SDK that the operator's commands link.
+build/evmlb-serve: $(GO_SOURCES) $(HOST_SOURCES)
+	@mkdir -p build
+	@echo "make: compiling build/evmlb-serve, the wazero host (a minute or so on a fresh machine)"
+	$(GO) build -trimpath -o $@ ./host/cmd/evmlb-serve
 
 build/app.wasm: $(GO_SOURCES)
 	@mkdir -p build
+	@echo "make: compiling build/app.wasm, the balancer for GOOS=js GOARCH=wasm (a minute or so on a fresh machine)"
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $@ ./worker
 
 build/worker.mjs: worker/shim/worker.mjs
@@ -33,8 +43,9 @@ deploy: build node_modules/.package-lock.json ## check (wasm size vs PLAN=free|p
 	build/evmlb deploy-check --plan $${PLAN:-free}
 	$(WRANGLER) deploy
 
-run: build ## serve the balancer on 127.0.0.1:$(PORT) in the wazero host (no Node, no account)
-	$(GO) run ./host serve -addr 127.0.0.1:$(PORT)
+run: build/app.wasm build/evmlb-serve ## serve the balancer on 127.0.0.1:$(PORT) in the wazero host (no Node, no account)
+	@echo "make: starting the wazero host (it compiles app.wasm for this machine on its first start, then caches it)"
+	build/evmlb-serve -addr 127.0.0.1:$(PORT)
 
 dev: build node_modules/.package-lock.json ## serve the balancer on 127.0.0.1:$(PORT) in workerd (wrangler dev)
 	PORT=$(PORT) scripts/dev.sh
@@ -43,8 +54,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-deps: node_modules/.package-lock.json ## install Go modules and the npm dev dependencies (wrangler, anvil)
-	$(GO) mod download
+deps: ## install what the tests need: npm dev dependencies (wrangler, anvil), Go modules, Debian's chromium
+	GO=$(GO) scripts/deps.sh
 
 test: build deps ## every test: unit, fuzz seeds, end to end in the wazero host and in workerd against anvil
 	EVMLB_E2E_REQUIRED=1 $(GO) test -race -count=1 -timeout 40m ./...
@@ -52,10 +63,10 @@ test: build deps ## every test: unit, fuzz seeds, end to end in the wazero host 
 test-unit: ## the native unit tests only
 	$(GO) test -race -count=1 ./internal/... ./durable/... ./host/...
 
-bench: build deps ## latency and throughput through each host and directly; app.wasm size
+bench: build node_modules/.package-lock.json ## latency and throughput through each host and directly; app.wasm size
 	$(GO) run ./e2e/cmd/bench
 
-profile-workerd: build deps ## a V8 CPU profile of the balancer in workerd under load (PROFILE_REQUESTS, PROFILE_CONCURRENCY)
+profile-workerd: build node_modules/.package-lock.json ## a V8 CPU profile of the balancer in workerd under load (PROFILE_REQUESTS, PROFILE_CONCURRENCY)
 	scripts/profile-workerd.sh
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)

@@ -10,23 +10,18 @@
 //
 // The env file holds KEY=VALUE lines; the environment's UPSTREAM_CONFIG, ADMIN_PASSWORD, ADMIN_USER and
 // EVMLB_* override it. PORT, when set, replaces the port of -addr. See package host/internal/server.
+// host/cmd/evmlb-serve is the same `serve` without the operator's commands (what `make run` builds).
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	_ "net/http/pprof" // -pprof: on http.DefaultServeMux, served only on -pprof's own address
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/evmlb/evmlb/host/internal/cli"
-	"github.com/evmlb/evmlb/host/internal/server"
+	"github.com/evmlb/evmlb/host/internal/serve"
 )
 
 func main() {
@@ -36,92 +31,8 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
-	if err := run(os.Args[1:]); err != nil {
+	if err := serve.Run(os.Args[1:], "usage: evmlb serve "+serve.Flags+" | "+cli.Commands); err != nil {
 		fmt.Fprintln(os.Stderr, "evmlb host: "+err.Error())
 		os.Exit(1)
 	}
-}
-
-const usageLine = "usage: evmlb serve [-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] [-workers N] [-memory-mb MB] [-pprof ADDR] | " + cli.Commands
-
-func usage() error { return errors.New(usageLine) }
-
-func run(args []string) error {
-	if len(args) == 0 || args[0] != "serve" {
-		return usage()
-	}
-	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fl.SetOutput(io.Discard) // errors are one line
-	wasm := fl.String("wasm", "build/app.wasm", "the program")
-	addr := fl.String("addr", "127.0.0.1:8787", "listen address (PORT overrides the port)")
-	state := fl.String("state", ".evmlb/state", "directory of Durable Object storage")
-	cache := fl.String("cache", ".evmlb/cache", "directory of the wazero compilation cache (\"\" for none)")
-	envFile := fl.String("env-file", ".dev.vars", "KEY=VALUE file of variables and secrets")
-	workers := fl.Int("workers", 0, "Go runtimes serving the Worker role (0: one per core)")
-	memory := fl.Int("memory-mb", 128, "wasm memory of each runtime, in MB, as workerd allows an isolate (0: wazero's 4 GiB)")
-	pprofAddr := fl.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, for profiling the host; no auth, so a loopback address only (off by default)")
-	if err := fl.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%v; %s", err, usageLine)
-	}
-	if fl.NArg() > 0 || *workers < 0 || *memory < 0 {
-		return usage()
-	}
-	if port := os.Getenv("PORT"); port != "" {
-		host, _, err := net.SplitHostPort(*addr)
-		if err != nil {
-			return fmt.Errorf("bad -addr %q", *addr)
-		}
-		*addr = net.JoinHostPort(host, port)
-	}
-	env, err := server.LoadEnvFile(*envFile)
-	if err != nil {
-		return err
-	}
-	server.OverrideFromEnviron(env, os.Environ())
-	if _, err := os.Stat(*wasm); err != nil {
-		return fmt.Errorf("%s not found: run `make build`", *wasm)
-	}
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
-	}
-	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers, MemoryLimitMB: *memory, ConnAffinity: true})
-	if err != nil {
-		l.Close()
-		return err
-	}
-	defer srv.Close()
-	fmt.Fprintf(os.Stderr, "evmlb host: serving %s on http://%s (%d worker runtimes and one for the objects)\n",
-		*wasm, l.Addr(), len(srv.Stats().Runtimes)-1)
-	if *pprofAddr != "" {
-		pl, err := net.Listen("tcp", *pprofAddr)
-		if err != nil {
-			return fmt.Errorf("cannot listen on %s: %v", *pprofAddr, listenCause(err))
-		}
-		fmt.Fprintf(os.Stderr, "evmlb host: profiles on http://%s/debug/pprof/\n", pl.Addr())
-		go func() { _ = http.Serve(pl, http.DefaultServeMux) }()
-	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case <-stop:
-		return nil
-	case err := <-errc:
-		return err
-	}
-}
-
-// listenCause shortens a listen error to its cause ("address already in use").
-func listenCause(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) {
-		var sys *os.SyscallError
-		if errors.As(op.Err, &sys) {
-			return sys.Err
-		}
-		return op.Err
-	}
-	return err
 }
