@@ -32,27 +32,20 @@ func TestReadmeSettingsTables(t *testing.T) {
 
 // compareSettings lists how rows (README.md's) differ from table, each difference naming its row.
 func compareSettings(rows []readme.Row, table []*Setting) []string {
-	var out []string
-	for i := range max(len(rows), len(table)) {
-		if i >= len(rows) {
-			out = append(out, fmt.Sprintf("row `%s` is missing from README.md (after line %d)", table[i].Name, rows[len(rows)-1].Line))
-			continue
-		}
-		r := rows[i]
-		if i >= len(table) {
-			out = append(out, fmt.Sprintf("README.md:%d: row %s is not a setting (or is out of order)", r.Line, r.Cells[0]))
-			continue
-		}
-		s := table[i]
-		name := "`" + s.Name + "`"
-		if r.Cells[0] != name {
-			out = append(out, fmt.Sprintf("README.md:%d: row %s, where the code has %s", r.Line, r.Cells[0], name))
+	keys := make([]string, len(table))
+	for i, s := range table {
+		keys[i] = "`" + s.Name + "`"
+	}
+	aligned, out := readme.Align(rows, keys)
+	for i, s := range table {
+		r := aligned[i]
+		if r == nil {
 			continue
 		}
 		for j, want := range []string{s.DefaultCell(), s.RangeCell(), s.Doc} {
 			if got := r.Cells[j+1]; got != want {
 				col := []string{"default", "range", "meaning"}[j]
-				out = append(out, fmt.Sprintf("README.md:%d: row %s: %s is %q, the code's is %q", r.Line, name, col, got, want))
+				out = append(out, fmt.Sprintf("README.md:%d: row %s: %s is %q, the code's is %q", r.Line, keys[i], col, got, want))
 			}
 		}
 	}

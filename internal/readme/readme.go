@@ -88,3 +88,39 @@ func read() (string, error) {
 		dir = up
 	}
 }
+
+// Align pairs the code's rows, named by keys (as README.md writes a row's first cell), with rows by their first
+// cell. It returns each key's row (nil when README.md lacks it) and the problems: each row missing from
+// README.md, each row README.md has and the code does not, each name README.md has twice and, when the rows are
+// the same, the first one out of the code's order.
+func Align(rows []Row, keys []string) ([]*Row, []string) {
+	var problems []string
+	byName := map[string]*Row{}
+	for i, r := range rows {
+		if byName[r.Cells[0]] != nil {
+			problems = append(problems, fmt.Sprintf("README.md:%d: row %s a second time", r.Line, r.Cells[0]))
+			continue
+		}
+		byName[r.Cells[0]] = &rows[i]
+	}
+	out := make([]*Row, len(keys))
+	for i, k := range keys {
+		if out[i] = byName[k]; out[i] == nil {
+			problems = append(problems, fmt.Sprintf("row %s is missing from README.md", k))
+		}
+	}
+	for _, r := range rows {
+		if !slices.Contains(keys, r.Cells[0]) {
+			problems = append(problems, fmt.Sprintf("README.md:%d: row %s is not in the code's table", r.Line, r.Cells[0]))
+		}
+	}
+	if len(problems) == 0 {
+		for i, r := range rows {
+			if r.Cells[0] != keys[i] {
+				problems = append(problems, fmt.Sprintf("README.md:%d: row %s is out of order: the code's table has %s here", r.Line, r.Cells[0], keys[i]))
+				break
+			}
+		}
+	}
+	return out, problems
+}

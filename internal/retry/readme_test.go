@@ -37,31 +37,24 @@ func yesNo(cell string) string {
 }
 
 func compareClasses(rows []readme.Row, table []Row) []string {
-	var out []string
 	word := map[bool]string{true: "yes", false: "no"}
-	for i := range max(len(rows), len(table)) {
-		if i >= len(rows) {
-			out = append(out, fmt.Sprintf("row %s is missing from README.md (after line %d)", classCell(table[i].Class), rows[len(rows)-1].Line))
-			continue
-		}
-		r := rows[i]
-		if i >= len(table) {
-			out = append(out, fmt.Sprintf("README.md:%d: row %s is not a class of retry.Table", r.Line, r.Cells[0]))
-			continue
-		}
-		c := table[i]
-		name := classCell(c.Class)
-		if r.Cells[0] != name {
-			out = append(out, fmt.Sprintf("README.md:%d: row %s, where retry.Table has %s (a row missing, extra or out of order)", r.Line, r.Cells[0], name))
+	keys := make([]string, len(table))
+	for i, c := range table {
+		keys[i] = classCell(c.Class)
+	}
+	aligned, out := readme.Align(rows, keys)
+	for i, c := range table {
+		r := aligned[i]
+		if r == nil {
 			continue
 		}
 		if r.Cells[1] != c.Doc {
-			out = append(out, fmt.Sprintf("README.md:%d: row %s: when is %q, retry.Table's Doc is %q", r.Line, name, r.Cells[1], c.Doc))
+			out = append(out, fmt.Sprintf("README.md:%d: row %s: when is %q, retry.Table's Doc is %q", r.Line, keys[i], r.Cells[1], c.Doc))
 		}
 		for j, want := range []bool{c.NextUpstream, c.NextUpstream && c.WriteSafe, c.Penalise} {
 			if got := yesNo(r.Cells[j+2]); got != word[want] {
 				col := []string{"next upstream for reads", "next upstream for writes", "counts against the upstream"}[j]
-				out = append(out, fmt.Sprintf("README.md:%d: row %s: %s says %q, retry.Table says %s", r.Line, name, col, got, word[want]))
+				out = append(out, fmt.Sprintf("README.md:%d: row %s: %s says %q, retry.Table says %s", r.Line, keys[i], col, got, word[want]))
 			}
 		}
 	}
