@@ -128,3 +128,14 @@ func TestRules(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallBodyInDoc: EVMLB_MAX_INFLIGHT_BYTES's line states the size below which a body is always admitted.
+func TestSmallBodyInDoc(t *testing.T) {
+	const text = "64 KiB"
+	if n, err := readValue(Bytes, text); err != nil || int64(n) != SmallBodyBytes {
+		t.Fatalf("SmallBodyBytes is %d, not %s: change %s's Doc (and README.md) with it", SmallBodyBytes, text, EnvMaxInflightBytes)
+	}
+	if !strings.Contains(TuningMaxInflightBytes.Doc, "a body over "+text) {
+		t.Errorf("%s's Doc does not state the small-body size, %s: %q", EnvMaxInflightBytes, text, TuningMaxInflightBytes.Doc)
+	}
+}

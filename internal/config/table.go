@@ -123,6 +123,11 @@ var (
 		Doc: "browser origins allowed to call `POST /{chain}` (preflight `OPTIONS` answered 204); the admin API never answers cross-origin"})
 )
 
+// SmallBodyBytes is the size below which a request body is always admitted, whatever EVMLB_MAX_INFLIGHT_BYTES:
+// that bound is for large bodies, and nearly every request is small. Fixed, not a setting: README.md states it in
+// EVMLB_MAX_INFLIGHT_BYTES's line (a test holds the two together).
+const SmallBodyBytes = 64 << 10
+
 // TuningTable is every EVMLB_* setting, in the order the README lists them and errors are reported: the numbers
 // first (their relations, AtLeast, are checked once all are read), then the lists.
 var TuningTable = []*Setting{

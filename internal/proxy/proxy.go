@@ -30,13 +30,20 @@ import (
 	"github.com/evmlb/evmlb/internal/stats"
 )
 
-// Defaults of the data plane.
+// Fixed constants of the data plane. They are not settings (config.TuningTable): each is a bound on how the
+// isolate keeps its snapshot fresh, not a policy an operator would tune per deployment, and README.md states the
+// first two ("How requests are routed").
 const (
-	// failureExchangeGap is the least time between two exchanges that local failures trigger early.
+	// failureExchangeGap is the least time between two exchanges that local failures trigger early: the chain
+	// object hears of a failure within it, and a burst of failures makes at most one exchange per gap.
 	failureExchangeGap = 100 * time.Millisecond
 	// maxStale is the age past which a snapshot is not routed from at all: the request that finds it so old (an
-	// isolate that was idle) waits for a fresh one. Under any steady traffic snapshots never get this old.
+	// isolate that was idle) waits for a fresh one. Under any steady traffic snapshots never get this old
+	// (EVMLB_SNAPSHOT_TTL's default is 1s).
 	maxStale = 30 * time.Second
+	// exchangeTimeout bounds a background exchange with the chain object. It is off every client's path; what
+	// did not go out goes with the next exchange.
+	exchangeTimeout = 10 * time.Second
 )
 
 // Policy is how a chain's requests are tried, beyond the table's thresholds.
@@ -336,7 +343,7 @@ func (pl *Plane) background(chain string, v *chainView) func(context.Context) {
 			v.exchanging = false
 			v.mu.Unlock()
 		}()
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 		defer cancel()
 		pl.exchange(ctx, chain, v)
 	}
