@@ -402,9 +402,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
 	}
-	if pol.HedgePercentile > 0 && !write {
-		hedge = max(pol.HedgeMinDelay, v.lat.percentile(pol.HedgePercentile))
-	}
+	hedge = hedgeDelay(pol, write, &v.lat)
 	v.mu.Unlock()
 	if len(cands) > pol.MaxAttempts {
 		cands = cands[:pol.MaxAttempts]
@@ -439,6 +437,16 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	v.met.Request(methodLabel(req), outcome, end.Sub(start))
 	v.mu.Unlock()
 	pl.maybeExchange(ctx, chain, v, len(failed) > 0, end)
+}
+
+// hedgeDelay is how long a request waits for its first attempt before it starts a second one beside it: 0
+// (never) when the chain does not hedge or the request holds a write (a write is never sent twice); else the
+// policy's percentile of the chain's recent latencies, at least HedgeMinDelay. The caller holds lat's lock.
+func hedgeDelay(pol Policy, write bool, lat *latencies) time.Duration {
+	if pol.HedgePercentile <= 0 || write {
+		return 0
+	}
+	return max(pol.HedgeMinDelay, lat.percentile(pol.HedgePercentile))
 }
 
 // methodLabel is the request's method label in the metrics: the method's (methods.Label) for one call, batch
