@@ -139,3 +139,24 @@ func TestSmallBodyInDoc(t *testing.T) {
 		t.Errorf("%s's Doc does not state the small-body size, %s: %q", EnvMaxInflightBytes, text, TuningMaxInflightBytes.Doc)
 	}
 }
+
+// TestEveryRowIsRead: every row of the tables is parsed: a bad value of each is refused with the row's rule.
+func TestEveryRowIsRead(t *testing.T) {
+	for _, s := range TuningTable {
+		_, ps := LoadSettingsAll(func(k string) string {
+			if k == s.Name {
+				return "x!"
+			}
+			return ""
+		})
+		if len(ps) != 1 || ps[0].Path != s.Name || ps[0].Msg != s.rule() {
+			t.Errorf("%s=x!: problems %v, want one: %s", s.Name, ps, s.rule())
+		}
+	}
+	for _, s := range ChainTable {
+		_, ps := ParseAll(`{"chains": {"eth": {"` + s.Name + `": "x!"}}, "upstreams": [{"chain": "eth", "name": "a", "upstream": "https://h"}]}`)
+		if len(ps) != 1 || ps[0].Path != "$.chains.eth."+s.Name || ps[0].Msg != s.rule() {
+			t.Errorf("%s: \"x!\": problems %v, want one: %s", s.Name, ps, s.rule())
+		}
+	}
+}

@@ -77,8 +77,8 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 }
 
 // LoadSettingsAll reads the settings through getenv as LoadSettings does, returning every problem, each with the
-// variable's name as its Path, in TuningTable's order. A variable with a problem keeps its default in the
-// Settings returned.
+// variable's name as its Path: first the numbers' in TuningTable's order, then their relations (AtLeast), then
+// the lists'. A variable with a problem keeps its default in the Settings returned.
 func LoadSettingsAll(getenv func(string) string) (Settings, []Problem) {
 	s := DefaultSettings
 	var ps []Problem
@@ -89,76 +89,78 @@ func LoadSettingsAll(getenv func(string) string) (Settings, []Problem) {
 		TuningMaxBodyBytes: &s.MaxBodyBytes, TuningMaxResponseBytes: &s.MaxResponseBytes,
 		TuningMaxInflightBytes: &s.MaxInflightBytes, TuningMaxBatch: &batch,
 	}
-	read := map[string]int64{} // the numbers, by variable, for AtLeast
-	failed := map[string]bool{}
-	checked := false
+	read := map[string]bool{} // the numbers that read, or kept their default
 	for _, t := range TuningTable {
-		if t.Kind == Patterns || t.Kind == Origins {
-			if !checked {
-				checked = true
-				atLeast(numbers, read, failed, bad)
-			}
+		dst := numbers[t]
+		if dst == nil {
+			continue
 		}
 		v := getenv(t.Name)
-		switch dst := numbers[t].(type) {
-		case *time.Duration:
-			read[t.Name] = int64(*dst)
-			if v == "" {
-				continue
-			}
-			x, err := time.ParseDuration(v)
-			if err != nil || x < t.MinDuration() || x > t.MaxDuration() {
-				bad(t.Name, t.rule())
-				failed[t.Name] = true
-				continue
-			}
-			*dst, read[t.Name] = x, int64(x)
-		case *int64:
-			read[t.Name] = *dst
-			if v == "" {
-				continue
-			}
-			x, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || x != Clamp(t, x) {
-				bad(t.Name, t.rule())
-				failed[t.Name] = true
-				continue
-			}
-			*dst, read[t.Name] = x, x
-		}
+		read[t.Name] = true
 		if v == "" {
 			continue
 		}
-		switch t {
-		case TuningDenyMethods:
-			if d, ok := parseDenyEnv(v); ok {
-				s.DenyMethods = d
-			} else {
-				bad(t.Name, t.rule())
+		ok := false
+		switch dst := dst.(type) {
+		case *time.Duration:
+			x, err := time.ParseDuration(v)
+			if ok = err == nil && x == Clamp(t, x); ok {
+				*dst = x
 			}
-		case TuningCORSOrigins:
-			if o, ok := parseOrigins(v); ok {
-				s.CORSOrigins = o
-			} else {
-				bad(t.Name, t.rule())
+		case *int64:
+			x, err := strconv.ParseInt(v, 10, 64)
+			if ok = err == nil && x == Clamp(t, x); ok {
+				*dst = x
 			}
+		}
+		if !ok {
+			bad(t.Name, t.rule())
+			read[t.Name] = false
 		}
 	}
 	s.MaxBatch = int(batch)
-	return s, ps
-}
-
-// atLeast checks the AtLeast relations of the numbers read, when both sides read (a value that did not read is
-// reported already).
-func atLeast(numbers map[*Setting]any, read map[string]int64, failed map[string]bool, bad func(env, rule string)) {
-	for _, t := range TuningTable {
-		if t.AtLeast == "" || numbers[t] == nil || failed[t.Name] || failed[t.AtLeast] {
-			continue
+	value := func(t *Setting) int64 { // a number read, as an integer (a duration in nanoseconds)
+		switch dst := numbers[t].(type) {
+		case *time.Duration:
+			return int64(*dst)
+		case *int64:
+			return *dst
 		}
-		if read[t.Name] < read[t.AtLeast] {
+		return 0
+	}
+	for _, t := range TuningTable {
+		if t.AtLeast == "" || !read[t.Name] || !read[t.AtLeast] {
+			continue // a value that did not read is reported already
+		}
+		if other := settingNamed(TuningTable, t.AtLeast); value(t) < value(other) {
 			bad(t.Name, "must be at least "+t.AtLeast)
 		}
 	}
+	if v := getenv(EnvDenyMethods); v != "" {
+		if d, ok := parseDenyEnv(v); ok {
+			s.DenyMethods = d
+		} else {
+			bad(EnvDenyMethods, TuningDenyMethods.rule())
+		}
+	}
+	if v := getenv(EnvCORSOrigins); v != "" {
+		if o, ok := parseOrigins(v); ok {
+			s.CORSOrigins = o
+		} else {
+			bad(EnvCORSOrigins, TuningCORSOrigins.rule())
+		}
+	}
+	return s, ps
+}
+
+// settingNamed is the row of table named name (nil if none).
+func settingNamed(table []*Setting, name string) *Setting {
+	for _, t := range table {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // parseDenyEnv reads EVMLB_DENY_METHODS: "none" is the empty (non-nil) list.
