@@ -261,7 +261,7 @@ func (s *Setting) RangeCell() string {
 	return r
 }
 
-// durationIn decodes a JSON string holding a Go duration within s's range.
+// duration decodes a JSON string holding a Go duration within s's range.
 func (s *Setting) duration(r []byte) (time.Duration, bool) {
 	return durationIn(r, time.Duration(s.min), time.Duration(s.max))
 }
