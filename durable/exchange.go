@@ -23,7 +23,7 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 		jsonrpc.ErrInvalidRequest.With("exchange").Write(w, nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), firstCheckWait+time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), firstExchangeWait)
 	defer cancel()
 	o.mu.Lock()
 	ensure := !o.ensured

@@ -127,11 +127,14 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Err: retry.Class(h.LastErrorClass)}, u, nil
 }
 
-// maxPollDelay bounds the back-off of a failing upstream's health checks.
+// maxPollDelay bounds the back-off of a failing upstream's health checks (never below EVMLB_HEALTH_INTERVAL).
+// Fixed, not a setting: it says how soon a dead upstream's recovery is seen at worst, which EVMLB_HEALTH_INTERVAL
+// already tunes; README.md states it.
 const maxPollDelay = 2 * time.Minute
 
 // batchRetry is how long an upstream that refused a batch health check is checked call by call before a batch is
-// tried again.
+// tried again. Fixed, not a setting: a node's batch support changes with its software, rarely; README.md states
+// it.
 const batchRetry = time.Hour
 
 // check returns h updated by one health check. Every check asks eth_chainId (so that an upstream that switches

@@ -13,9 +13,14 @@ import (
 
 // firstCheckWait bounds how long a chain's first request waits for its upstreams' first health checks; once one
 // has reported, the others get firstCheckGrace more (a hung upstream then costs the first request that, not 2 s).
+// firstExchangeWait bounds the exchange that waits for them: the checks, and a second to answer.
+//
+// They are fixed, not settings: they bound one wait of a new deployment's first requests, which an operator
+// has no reason to tune; README.md states them ("How requests are routed").
 const (
-	firstCheckWait  = 2 * time.Second
-	firstCheckGrace = 250 * time.Millisecond
+	firstCheckWait    = 2 * time.Second
+	firstCheckGrace   = 250 * time.Millisecond
+	firstExchangeWait = firstCheckWait + time.Second
 )
 
 // firstChecks runs a health check of every upstream of the chain now and applies the reports, for a request

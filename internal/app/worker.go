@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
 
@@ -108,7 +109,7 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 }
 
 // smallBody is the size below which a request is always admitted: the in-flight bound is for large bodies.
-const smallBody = 64 << 10
+const smallBody = config.SmallBodyBytes
 
 // admit reserves n bytes of the runtime's in-flight budget (EVMLB_MAX_INFLIGHT_BYTES) for a request body; it
 // reports false when a large body would take the runtime past it. Small and unknown-length bodies pass (an

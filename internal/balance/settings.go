@@ -9,61 +9,63 @@ import (
 	"github.com/evmlb/evmlb/internal/config"
 )
 
-// Settings are the routing thresholds of one chain. The zero value of a field means its default.
+// Settings are the routing thresholds of one chain. The zero value of a field means its default. Each field is
+// the chain setting of its JSON name: its meaning, default and range are that row of config.ChainTable.
 type Settings struct {
 	// MaxLagBlocks: an upstream more than this many blocks behind the best is lagging (out of rotation).
-	// Default 10 (dshackle uses 6, eRPC 16). Range 1–10,000.
+	// (dshackle uses 6, eRPC 16.)
 	MaxLagBlocks uint64 `json:"max_lag_blocks,omitempty"`
 	// StaleAfter: an upstream whose head has not moved for this long while another's did is lagging.
-	// Default 60s. Range 1s–1h.
 	StaleAfter time.Duration `json:"stale_after,omitempty"`
 	// ConfirmAfter: a trusted upstream's head more than MaxLagBlocks above every other trusted upstream's is
 	// believed (counts for the best and the head) once that lead has held this long and the head moved meanwhile,
 	// if nothing confirmed it first (another upstream within MaxLagBlocks of it, or a block within MaxLagBlocks of
-	// it that the upstream served to a health check). Default 60s. Range 1s–1h.
+	// it that the upstream served to a health check).
 	ConfirmAfter time.Duration `json:"confirm_after,omitempty"`
-	// BreakerFailures: consecutive failures (live or health check) that open the circuit breaker. Default 5.
+	// BreakerFailures: consecutive failures (live or health check) that open the circuit breaker.
 	BreakerFailures int `json:"breaker_failures,omitempty"`
 	// BreakerOpenFor: how long an open breaker keeps the upstream out before one probe is let through (half-open).
-	// Default 30s.
 	BreakerOpenFor time.Duration `json:"breaker_open_for,omitempty"`
-	// CooldownAfter429: how long an upstream that answered HTTP 429 gets no traffic. Default 60s (dshackle).
+	// CooldownAfter429: how long an upstream that answered HTTP 429 gets no traffic (dshackle's default).
 	CooldownAfter429 time.Duration `json:"cooldown_after_429,omitempty"`
-	// ProbeShare: the share of requests that go first to a recovering (half-open) upstream. Default 0.05.
-	// Range 0–0.5.
+	// ProbeShare: the share of requests that go first to a recovering (half-open) upstream.
 	ProbeShare float64 `json:"probe_share,omitempty"`
 	// ExpectedChainID: the chain id every upstream must serve; 0 means the majority of reported ids decides.
 	ExpectedChainID uint64 `json:"chain_id,omitempty"`
 }
 
-// Defaults fills every zero field with its default (config.ChainDefaults) and clamps fields to their ranges.
+// Defaults fills every zero field with its default (config.ChainDefaults) and clamps every field to its range
+// in config.ChainTable, so that Settings made in code rather than parsed keep the same bounds.
 func (s Settings) Defaults() Settings {
 	d := SettingsOf(config.Chain{})
 	if s.MaxLagBlocks == 0 {
 		s.MaxLagBlocks = d.MaxLagBlocks
 	}
-	s.MaxLagBlocks = min(s.MaxLagBlocks, 10_000)
+	s.MaxLagBlocks = config.Clamp(config.ChainMaxLagBlocks, s.MaxLagBlocks)
 	if s.StaleAfter <= 0 {
 		s.StaleAfter = d.StaleAfter
 	}
-	s.StaleAfter = min(max(s.StaleAfter, time.Second), time.Hour)
+	s.StaleAfter = config.Clamp(config.ChainStaleAfter, s.StaleAfter)
 	if s.ConfirmAfter <= 0 {
 		s.ConfirmAfter = d.ConfirmAfter
 	}
-	s.ConfirmAfter = min(max(s.ConfirmAfter, time.Second), time.Hour)
+	s.ConfirmAfter = config.Clamp(config.ChainConfirmAfter, s.ConfirmAfter)
 	if s.BreakerFailures <= 0 {
 		s.BreakerFailures = d.BreakerFailures
 	}
+	s.BreakerFailures = config.Clamp(config.ChainBreakerFailures, s.BreakerFailures)
 	if s.BreakerOpenFor <= 0 {
 		s.BreakerOpenFor = d.BreakerOpenFor
 	}
+	s.BreakerOpenFor = config.Clamp(config.ChainBreakerOpenFor, s.BreakerOpenFor)
 	if s.CooldownAfter429 <= 0 {
 		s.CooldownAfter429 = d.CooldownAfter429
 	}
+	s.CooldownAfter429 = config.Clamp(config.ChainCooldownAfter429, s.CooldownAfter429)
 	if s.ProbeShare <= 0 {
 		s.ProbeShare = d.ProbeShare
 	}
-	s.ProbeShare = min(s.ProbeShare, 0.5)
+	s.ProbeShare = config.Clamp(config.ChainProbeShare, s.ProbeShare)
 	return s
 }
 

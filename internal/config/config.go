@@ -246,9 +246,9 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 		}
 	}
 	if raw, ok := fields["attempt_timeout"]; ok && object {
-		d, ok := durationIn(raw, 100*time.Millisecond, 5*time.Minute)
+		d, ok := UpstreamAttemptTimeout.duration(raw)
 		if !ok {
-			ps.field(path, where, "attempt_timeout", "must be a duration string from 100ms to 5m")
+			ps.field(path, where, UpstreamAttemptTimeout.Name, UpstreamAttemptTimeout.rule())
 		}
 		u.AttemptTimeout = d
 	}

@@ -16,7 +16,7 @@ import (
 //
 // "upstreams" is required and holds the array form's entries, each with an optional attempt_timeout. "chains" is
 // optional; each of its keys must be a chain that has an upstream, and every field of its value is optional (see
-// chainFields and the fields of Chain for meanings and ranges). Unknown keys are errors at every level.
+// ChainTable for meanings, defaults and ranges). Unknown keys are errors at every level.
 func parseObject(b []byte, ps *problems) *Config {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(b, &top) != nil {
@@ -83,69 +83,67 @@ func parseObject(b []byte, ps *problems) *Config {
 	return c
 }
 
-// chainField is one field of a "chains" entry: the key, the rule its error states, and the setter, which reports
-// whether the raw value keeps the rule.
+// chainField is one field of a "chains" entry: its row of the settings table (key, range, the rule its error
+// states) and the setter, which reports whether the raw value keeps the row's rule.
 type chainField struct {
-	key, rule string
-	set       func(*Chain, json.RawMessage) bool
+	*Setting
+	set func(*Chain, json.RawMessage) bool
 }
 
-// chainFields are the fields of a "chains" entry. Ranges are also in Chain's field docs and README.md.
+// chainFields are the fields of a "chains" entry, in ChainTable's order (a test holds them to it).
 var chainFields = []chainField{
-	{"chain_id", "must be a chain id from 1 to 2^64-1: a JSON number, or a decimal or 0x-hex string", func(c *Chain, r json.RawMessage) (ok bool) {
+	{ChainChainID, func(c *Chain, r json.RawMessage) (ok bool) {
 		c.ChainID, ok = chainID(r)
 		return ok
 	}},
-	{"max_lag_blocks", "must be an integer from 1 to 10000", func(c *Chain, r json.RawMessage) bool {
-		n, ok := integerIn(r, 1, 10000)
+	{ChainMaxLagBlocks, func(c *Chain, r json.RawMessage) bool {
+		n, ok := ChainMaxLagBlocks.integer(r)
 		c.MaxLagBlocks = uint64(n)
 		return ok
 	}},
-	{"stale_after", "must be a duration string from 1s to 1h", func(c *Chain, r json.RawMessage) (ok bool) {
-		c.StaleAfter, ok = durationIn(r, time.Second, time.Hour)
+	{ChainStaleAfter, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.StaleAfter, ok = ChainStaleAfter.duration(r)
 		return ok
 	}},
-	{"confirm_after", "must be a duration string from 1s to 1h", func(c *Chain, r json.RawMessage) (ok bool) {
-		c.ConfirmAfter, ok = durationIn(r, time.Second, time.Hour)
+	{ChainConfirmAfter, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.ConfirmAfter, ok = ChainConfirmAfter.duration(r)
 		return ok
 	}},
-	{"breaker_failures", "must be an integer from 1 to 1000", func(c *Chain, r json.RawMessage) bool {
-		n, ok := integerIn(r, 1, 1000)
+	{ChainBreakerFailures, func(c *Chain, r json.RawMessage) bool {
+		n, ok := ChainBreakerFailures.integer(r)
 		c.BreakerFailures = int(n)
 		return ok
 	}},
-	{"breaker_open_for", "must be a duration string from 1s to 1h", func(c *Chain, r json.RawMessage) (ok bool) {
-		c.BreakerOpenFor, ok = durationIn(r, time.Second, time.Hour)
+	{ChainBreakerOpenFor, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.BreakerOpenFor, ok = ChainBreakerOpenFor.duration(r)
 		return ok
 	}},
-	{"cooldown_after_429", "must be a duration string from 1s to 1h", func(c *Chain, r json.RawMessage) (ok bool) {
-		c.CooldownAfter429, ok = durationIn(r, time.Second, time.Hour)
+	{ChainCooldownAfter429, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.CooldownAfter429, ok = ChainCooldownAfter429.duration(r)
 		return ok
 	}},
-	{"probe_share", "must be a number above 0 and at most 0.5", func(c *Chain, r json.RawMessage) bool {
-		x, ok := number(r)
-		c.ProbeShare = x
-		return ok && x > 0 && x <= 0.5
+	{ChainProbeShare, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.ProbeShare, ok = ChainProbeShare.number(r)
+		return ok
 	}},
-	{"max_attempts", "must be an integer from 1 to 10", func(c *Chain, r json.RawMessage) bool {
-		n, ok := integerIn(r, 1, 10)
+	{ChainMaxAttempts, func(c *Chain, r json.RawMessage) bool {
+		n, ok := ChainMaxAttempts.integer(r)
 		c.MaxAttempts = int(n)
 		return ok
 	}},
-	{"request_timeout", "must be a duration string from 1s to 5m", func(c *Chain, r json.RawMessage) (ok bool) {
-		c.RequestTimeout, ok = durationIn(r, time.Second, 5*time.Minute)
+	{ChainRequestTimeout, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.RequestTimeout, ok = ChainRequestTimeout.duration(r)
 		return ok
 	}},
-	{"hedge_percentile", "must be 0 (off) or a number from 0.5 to 0.99", func(c *Chain, r json.RawMessage) bool {
-		x, ok := number(r)
-		c.HedgePercentile = x
-		return ok && (x == 0 || x >= 0.5 && x <= 0.99)
-	}},
-	{"hedge_min_delay", "must be a duration string from 1ms to 10s", func(c *Chain, r json.RawMessage) (ok bool) {
-		c.HedgeMinDelay, ok = durationIn(r, time.Millisecond, 10*time.Second)
+	{ChainHedgePercentile, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.HedgePercentile, ok = ChainHedgePercentile.number(r)
 		return ok
 	}},
-	{"deny_methods", "must be an array of method names, each optionally ending in *", func(c *Chain, r json.RawMessage) bool {
+	{ChainHedgeMinDelay, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.HedgeMinDelay, ok = ChainHedgeMinDelay.duration(r)
+		return ok
+	}},
+	{ChainDenyMethods, func(c *Chain, r json.RawMessage) bool {
 		var d []string
 		if len(r) == 0 || r[0] != '[' || json.Unmarshal(r, &d) != nil {
 			return false
@@ -166,14 +164,14 @@ func parseChain(raw json.RawMessage, path, where string, ps *problems) (Chain, b
 	var ch Chain
 	unknown := 0
 	for k := range fields {
-		if !slices.ContainsFunc(chainFields, func(f chainField) bool { return f.key == k }) {
+		if !slices.ContainsFunc(chainFields, func(f chainField) bool { return f.Name == k }) {
 			unknown++
 		}
 	}
 	if unknown > 0 {
 		keys := make([]string, len(chainFields))
 		for i, f := range chainFields {
-			keys[i] = f.key
+			keys[i] = f.Name
 		}
 		msg := "unknown field (allowed: " + strings.Join(keys, ", ") + ")"
 		pathMsg := msg
@@ -183,8 +181,8 @@ func parseChain(raw json.RawMessage, path, where string, ps *problems) (Chain, b
 		ps.add(path, where, pathMsg, msg)
 	}
 	for _, f := range chainFields {
-		if r, ok := fields[f.key]; ok && !f.set(&ch, r) {
-			ps.field(path, where, f.key, f.rule)
+		if r, ok := fields[f.Name]; ok && !f.set(&ch, r) {
+			ps.field(path, where, f.Name, f.rule())
 		}
 	}
 	return ch, len(*ps) == before

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -10,29 +9,27 @@ import (
 
 // Settings are the balancer's tunables, read from EVMLB_* environment variables. An unset or empty variable
 // takes the default; a value that does not parse or is out of range is a configuration error naming the variable.
+// Each field's variable, default and range are its row of TuningTable, and written there only.
 type Settings struct {
 	// HealthInterval (EVMLB_HEALTH_INTERVAL, a Go duration) is the time between two health checks of an upstream.
-	// Default 5s; range 1s to 1h.
 	HealthInterval time.Duration
 	// AttemptTimeout (EVMLB_ATTEMPT_TIMEOUT, a Go duration) bounds one request to one upstream, reading the answer
-	// included, and each health-check call. Default 10s; range 100ms to 5m.
+	// included, and each health-check call.
 	AttemptTimeout time.Duration
 	// SnapshotTTL (EVMLB_SNAPSHOT_TTL, a Go duration) is how old a Worker isolate's snapshot of a chain's routing
-	// table may grow before the isolate exchanges its outcomes for a fresh one, in the background. Default 1s;
-	// range 100ms to 1m.
+	// table may grow before the isolate exchanges its outcomes for a fresh one, in the background.
 	SnapshotTTL time.Duration
-	// MaxBodyBytes (EVMLB_MAX_BODY_BYTES) bounds a client's request body; beyond it the answer is 413.
-	// Default 5 MiB (a blob transaction's hex fits); range 1 KiB to 100 MiB (Cloudflare's request limit).
+	// MaxBodyBytes (EVMLB_MAX_BODY_BYTES) bounds a client's request body; beyond it the answer is 413. The default
+	// fits a blob transaction's hex; the maximum is Cloudflare's request limit.
 	MaxBodyBytes int64
 	// MaxInflightBytes (EVMLB_MAX_INFLIGHT_BYTES) bounds the request bodies a runtime holds at once: a request
 	// over 64 KiB that would take it past the bound is refused with 503 (-32069) instead of growing the runtime's
-	// memory, which never shrinks (an isolate has 128 MB). Default 24 MiB; range 1 MiB to 100 MiB, and at least
-	// MaxBodyBytes.
+	// memory, which never shrinks (an isolate has 128 MB). At least MaxBodyBytes.
 	MaxInflightBytes int64
 	// MaxResponseBytes (EVMLB_MAX_RESPONSE_BYTES) bounds an upstream's answer; a longer one is a failure of class
-	// too_large and the next upstream is tried. Default 32 MiB; range 1 KiB to 100 MiB (an isolate has 128 MB).
+	// too_large and the next upstream is tried (an isolate has 128 MB).
 	MaxResponseBytes int64
-	// MaxBatch (EVMLB_MAX_BATCH) is the largest batch accepted. Default 100 (as proxyd); range 1 to 10000.
+	// MaxBatch (EVMLB_MAX_BATCH) is the largest batch accepted (the default is proxyd's).
 	MaxBatch int
 	// DenyMethods (EVMLB_DENY_METHODS) are the methods refused on every chain whose deny_methods is not set: a
 	// comma-separated list of patterns (see MatchMethod; spaces around a pattern are ignored), or "none" to deny
@@ -57,15 +54,15 @@ const (
 	EnvCORSOrigins      = "EVMLB_CORS_ORIGINS"
 )
 
-// DefaultSettings are the settings with every variable unset.
+// DefaultSettings are the settings with every variable unset: TuningTable's defaults.
 var DefaultSettings = Settings{
-	HealthInterval:   5 * time.Second,
-	AttemptTimeout:   10 * time.Second,
-	SnapshotTTL:      time.Second,
-	MaxBodyBytes:     5 << 20,
-	MaxResponseBytes: 32 << 20,
-	MaxInflightBytes: 24 << 20,
-	MaxBatch:         100,
+	HealthInterval:   TuningHealthInterval.DefaultDuration(),
+	AttemptTimeout:   TuningAttemptTimeout.DefaultDuration(),
+	SnapshotTTL:      TuningSnapshotTTL.DefaultDuration(),
+	MaxBodyBytes:     TuningMaxBodyBytes.DefaultInt(),
+	MaxResponseBytes: TuningMaxResponseBytes.DefaultInt(),
+	MaxInflightBytes: TuningMaxInflightBytes.DefaultInt(),
+	MaxBatch:         int(TuningMaxBatch.DefaultInt()),
 	DenyMethods:      DefaultDenyMethods,
 	CORSOrigins:      []string{"*"},
 }
@@ -80,70 +77,90 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 }
 
 // LoadSettingsAll reads the settings through getenv as LoadSettings does, returning every problem, each with the
-// variable's name as its Path. A variable with a problem keeps its default in the Settings returned.
+// variable's name as its Path: first the numbers' in TuningTable's order, then their relations (AtLeast), then
+// the lists'. A variable with a problem keeps its default in the Settings returned.
 func LoadSettingsAll(getenv func(string) string) (Settings, []Problem) {
 	s := DefaultSettings
 	var ps []Problem
 	bad := func(env, rule string) { ps = append(ps, Problem{Path: env, Msg: rule, text: env + " " + rule}) }
-	for _, d := range []struct {
-		env      string
-		dst      *time.Duration
-		min, max time.Duration
-	}{
-		{EnvHealthInterval, &s.HealthInterval, time.Second, time.Hour},
-		{EnvAttemptTimeout, &s.AttemptTimeout, 100 * time.Millisecond, 5 * time.Minute},
-		{EnvSnapshotTTL, &s.SnapshotTTL, 100 * time.Millisecond, time.Minute},
-	} {
-		if v := getenv(d.env); v != "" {
-			x, err := time.ParseDuration(v)
-			if err != nil || x < d.min || x > d.max {
-				bad(d.env, fmt.Sprintf("must be a duration from %v to %v", d.min, d.max))
-				continue
-			}
-			*d.dst = x
-		}
-	}
 	batch := int64(s.MaxBatch)
-	sized := true // the byte limits all parsed: their relation can be checked
-	for _, n := range []struct {
-		env      string
-		dst      *int64
-		min, max int64
-	}{
-		{EnvMaxBodyBytes, &s.MaxBodyBytes, 1 << 10, 100 << 20},
-		{EnvMaxResponseBytes, &s.MaxResponseBytes, 1 << 10, 100 << 20},
-		{EnvMaxInflightBytes, &s.MaxInflightBytes, 1 << 20, 100 << 20},
-		{EnvMaxBatch, &batch, 1, 10000},
-	} {
-		if v := getenv(n.env); v != "" {
-			x, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || x < n.min || x > n.max {
-				bad(n.env, fmt.Sprintf("must be an integer from %d to %d", n.min, n.max))
-				sized = sized && n.env == EnvMaxBatch
-				continue
+	numbers := map[*Setting]any{ // where each number goes: a *time.Duration or an *int64
+		TuningHealthInterval: &s.HealthInterval, TuningAttemptTimeout: &s.AttemptTimeout, TuningSnapshotTTL: &s.SnapshotTTL,
+		TuningMaxBodyBytes: &s.MaxBodyBytes, TuningMaxResponseBytes: &s.MaxResponseBytes,
+		TuningMaxInflightBytes: &s.MaxInflightBytes, TuningMaxBatch: &batch,
+	}
+	read := map[string]bool{} // the numbers that read, or kept their default
+	for _, t := range TuningTable {
+		dst := numbers[t]
+		if dst == nil {
+			continue
+		}
+		v := getenv(t.Name)
+		read[t.Name] = true
+		if v == "" {
+			continue
+		}
+		ok := false
+		switch dst := dst.(type) {
+		case *time.Duration:
+			x, err := time.ParseDuration(v)
+			if ok = err == nil && x == Clamp(t, x); ok {
+				*dst = x
 			}
-			*n.dst = x
+		case *int64:
+			x, err := strconv.ParseInt(v, 10, 64)
+			if ok = err == nil && x == Clamp(t, x); ok {
+				*dst = x
+			}
+		}
+		if !ok {
+			bad(t.Name, t.rule())
+			read[t.Name] = false
 		}
 	}
 	s.MaxBatch = int(batch)
-	if sized && s.MaxInflightBytes < s.MaxBodyBytes {
-		bad(EnvMaxInflightBytes, "must be at least "+EnvMaxBodyBytes)
+	value := func(t *Setting) int64 { // a number read, as an integer (a duration in nanoseconds)
+		switch dst := numbers[t].(type) {
+		case *time.Duration:
+			return int64(*dst)
+		case *int64:
+			return *dst
+		}
+		return 0
+	}
+	for _, t := range TuningTable {
+		if t.AtLeast == "" || !read[t.Name] || !read[t.AtLeast] {
+			continue // a value that did not read is reported already
+		}
+		if other := settingNamed(TuningTable, t.AtLeast); value(t) < value(other) {
+			bad(t.Name, "must be at least "+t.AtLeast)
+		}
 	}
 	if v := getenv(EnvDenyMethods); v != "" {
 		if d, ok := parseDenyEnv(v); ok {
 			s.DenyMethods = d
 		} else {
-			bad(EnvDenyMethods, "must be none or a comma-separated list of method names, each optionally ending in *")
+			bad(EnvDenyMethods, TuningDenyMethods.rule())
 		}
 	}
 	if v := getenv(EnvCORSOrigins); v != "" {
 		if o, ok := parseOrigins(v); ok {
 			s.CORSOrigins = o
 		} else {
-			bad(EnvCORSOrigins, "must be *, none, or a comma-separated list of origins (scheme://host[:port])")
+			bad(EnvCORSOrigins, TuningCORSOrigins.rule())
 		}
 	}
 	return s, ps
+}
+
+// settingNamed is the row of table named name (nil if none).
+func settingNamed(table []*Setting, name string) *Setting {
+	for _, t := range table {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // parseDenyEnv reads EVMLB_DENY_METHODS: "none" is the empty (non-nil) list.

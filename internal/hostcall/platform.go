@@ -17,7 +17,11 @@ import (
 // of its own instead of its call's. It is a bug, reported as an error rather than a crash.
 var errNoCall = errors.New("hostcall: I/O outside a call (the context carries none)")
 
-// defaultTimeout bounds an operation whose context has no deadline.
+// defaultTimeout bounds an operation whose context has no deadline. It is not a setting: every request's
+// operations have a deadline from the settings (request_timeout, EVMLB_ATTEMPT_TIMEOUT); this only keeps an
+// operation started without one from waiting for ever. It is the longest bound those settings allow (their range's
+// maximum, config.ChainRequestTimeout and config.TuningAttemptTimeout; a test holds it so), so that it never cuts
+// short what a setting allows.
 const defaultTimeout = 5 * time.Minute
 
 // timeout is what is left of ctx's deadline, or defaultTimeout.

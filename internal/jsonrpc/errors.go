@@ -36,7 +36,6 @@ func (e *Error) With(detail string) *Error {
 
 // The error table. Codes -32700..-32600 are JSON-RPC 2.0's; the balancer's own codes sit in -32060..-32079,
 // clear of EIP-1474's -32000..-32005, which clients read as node errors (for example -32005 as rate limiting).
-// docs are generated from Table.
 var (
 	ErrParse            = &Error{Code: -32700, Status: http.StatusBadRequest, Message: "parse error"}
 	ErrInvalidRequest   = &Error{Code: -32600, Status: http.StatusBadRequest, Message: "invalid request"}
@@ -55,7 +54,8 @@ var (
 	ErrUpstreamFailed   = &Error{Code: -32071, Status: http.StatusBadGateway, Message: "upstream failed"}
 )
 
-// Table lists every error the balancer answers itself, in documentation order.
+// Table lists every error the balancer answers itself, in the order of README.md's table of errors, which
+// readme_test.go holds to it (code and HTTP status).
 var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
 	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrBusy, ErrNoUpstream,

@@ -5,9 +5,19 @@ import (
 	"time"
 )
 
+// The hedging window: fixed, not settings. hedge_percentile and hedge_min_delay (config.ChainTable) are the
+// policy; these only say how much history makes a percentile worth trusting.
+const (
+	// latencyWindow is how many of a chain's latest successful attempts the percentile is taken over.
+	latencyWindow = 128
+	// latencyMinSamples is the fewest latencies a percentile is taken of; with fewer, any percentile is noise, and
+	// hedge_min_delay applies.
+	latencyMinSamples = 8
+)
+
 // latencies keeps a chain's most recent successful attempt latencies, for the hedging delay.
 type latencies struct {
-	ring [128]time.Duration
+	ring [latencyWindow]time.Duration
 	n    int // how many were added, all time
 }
 
@@ -16,11 +26,10 @@ func (l *latencies) add(d time.Duration) {
 	l.n++
 }
 
-// percentile returns the p-quantile (0 < p < 1) of the window, or 0 when fewer than 8 latencies were seen: with
-// so few, any percentile is noise, and the configured minimum delay applies.
+// percentile returns the p-quantile (0 < p < 1) of the window, or 0 when fewer than latencyMinSamples were seen.
 func (l *latencies) percentile(p float64) time.Duration {
 	k := min(l.n, len(l.ring))
-	if k < 8 {
+	if k < latencyMinSamples {
 		return 0
 	}
 	s := slices.Clone(l.ring[:k])

@@ -30,13 +30,20 @@ import (
 	"github.com/evmlb/evmlb/internal/stats"
 )
 
-// Defaults of the data plane.
+// Fixed constants of the data plane. They are not settings (config.TuningTable): each is a bound on how the
+// isolate keeps its snapshot fresh, not a policy an operator would tune per deployment, and README.md states the
+// first two ("How requests are routed").
 const (
-	// failureExchangeGap is the least time between two exchanges that local failures trigger early.
+	// failureExchangeGap is the least time between two exchanges that local failures trigger early: the chain
+	// object hears of a failure within it, and a burst of failures makes at most one exchange per gap.
 	failureExchangeGap = 100 * time.Millisecond
 	// maxStale is the age past which a snapshot is not routed from at all: the request that finds it so old (an
-	// isolate that was idle) waits for a fresh one. Under any steady traffic snapshots never get this old.
+	// isolate that was idle) waits for a fresh one. Under any steady traffic snapshots never get this old
+	// (EVMLB_SNAPSHOT_TTL's default is 1s).
 	maxStale = 30 * time.Second
+	// exchangeTimeout bounds a background exchange with the chain object. It is off every client's path; what
+	// did not go out goes with the next exchange.
+	exchangeTimeout = 10 * time.Second
 )
 
 // Policy is how a chain's requests are tried, beyond the table's thresholds.
@@ -336,7 +343,7 @@ func (pl *Plane) background(chain string, v *chainView) func(context.Context) {
 			v.exchanging = false
 			v.mu.Unlock()
 		}()
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 		defer cancel()
 		pl.exchange(ctx, chain, v)
 	}
@@ -395,9 +402,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
 	}
-	if pol.HedgePercentile > 0 && !write {
-		hedge = max(pol.HedgeMinDelay, v.lat.percentile(pol.HedgePercentile))
-	}
+	hedge = hedgeDelay(pol, write, &v.lat)
 	v.mu.Unlock()
 	if len(cands) > pol.MaxAttempts {
 		cands = cands[:pol.MaxAttempts]
@@ -432,6 +437,16 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	v.met.Request(methodLabel(req), outcome, end.Sub(start))
 	v.mu.Unlock()
 	pl.maybeExchange(ctx, chain, v, len(failed) > 0, end)
+}
+
+// hedgeDelay is how long a request waits for its first attempt before it starts a second one beside it: 0
+// (never) when the chain does not hedge or the request holds a write (a write is never sent twice); else the
+// policy's percentile of the chain's recent latencies, at least HedgeMinDelay. The caller holds lat's lock.
+func hedgeDelay(pol Policy, write bool, lat *latencies) time.Duration {
+	if pol.HedgePercentile <= 0 || write {
+		return 0
+	}
+	return max(pol.HedgeMinDelay, lat.percentile(pol.HedgePercentile))
 }
 
 // methodLabel is the request's method label in the metrics: the method's (methods.Label) for one call, batch

@@ -51,29 +51,33 @@ type Row struct {
 	// Answer: the upstream answered with JSON-RPC, so when no other upstream does better its answer is passed
 	// on unchanged (a "header not found" from the last upstream tried is more useful than a balancer error).
 	Answer bool
-	// Doc says when the class applies, for the docs.
+	// Doc says when the class applies: README.md's "when" cell of the class.
 	Doc string
 }
 
-// Table is every class with its policy, in the order the docs list them.
+// Table is every class with its policy, in the order README.md's class table lists them; Doc is that table's
+// "when" cell, and readme_test.go holds the README's table to this one.
 var Table = []Row{
-	{OK, false, false, false, true, "an answer: results, and JSON-RPC errors that are the caller's (reverts, invalid params, nonce too low, …), passed through unchanged"},
-	{Refused, true, true, true, false, "connection refused or host not found: the request never left, so even a write goes to the next upstream"},
+	{OK, false, false, false, true, "a result, or a JSON-RPC error that is the caller's (revert, invalid params, nonce too low, …)"},
+	// Even a write goes to the next upstream: it never reached this one.
+	{Refused, true, true, true, false, "connection refused, host not found: the request never left"},
 	{Network, true, false, true, false, "the connection broke after it was made, or another transport error"},
 	{Timeout, true, false, true, false, "no answer within the attempt timeout"},
 	{HTTP5xx, true, false, true, false, "HTTP 500–599"},
-	{HTTP429, true, false, true, false, "HTTP 429: the upstream cools down before it gets traffic again"},
-	{HTTPRedirect, true, false, true, false, "HTTP 300–399: a redirect is never followed (it could send the request, and its keys, elsewhere) and its body is never served"},
-	{HTTPOther, true, false, true, false, "another non-2xx HTTP status (401/403 bad key, 404 wrong path, …)"},
-	{NonJSON, true, false, true, false, "a 2xx body that is not JSON-RPC (HTML error pages, truncated bodies)"},
-	{MissingData, true, false, false, true, "the node lacks the block or state: \"header not found\", \"missing trie node\", \"unknown block\", …"},
-	{Overloaded, true, false, true, true, "JSON-RPC -32005 and \"limit exceeded\", \"rate limit\", \"too many requests\", …"},
-	{Unsupported, true, false, false, true, "JSON-RPC -32601 method not found / not supported by this node"},
-	{WrongChain, true, false, true, false, "the upstream's eth_chainId differs from the chain's: it is quarantined"},
-	{TooLarge, true, false, false, false, "the answer is over `EVMLB_MAX_RESPONSE_BYTES`: another upstream may answer, but the request, not the upstream, is to blame (else one client's huge `eth_getLogs` could open every breaker)"},
-	{Canceled, false, false, false, false, "the attempt was canceled: the client went away, or a hedged attempt won; nobody is blamed"},
-	{NoAttempt, false, false, false, false, "no upstream could be tried (answered -32070)"},
-	{HealthRPCError, true, false, true, false, "health checks only: the answer to eth_chainId or eth_blockNumber is a JSON-RPC error"},
+	{HTTP429, true, false, true, false, "HTTP 429 (the upstream then cools down)"},
+	// A redirect is not followed: it could send the request, and its keys, elsewhere.
+	{HTTPRedirect, true, false, true, false, "HTTP 300–399: a redirect is never followed, and its body never served"},
+	{HTTPOther, true, false, true, false, "another non-2xx status (401/403 bad key, 404 wrong path)"},
+	{NonJSON, true, false, true, false, "a 2xx body that is not JSON-RPC"},
+	{MissingData, true, false, false, true, "\"header not found\", \"missing trie node\", \"unknown block\", …"},
+	{Overloaded, true, false, true, true, "JSON-RPC -32005, \"limit exceeded\", \"rate limit\", …"},
+	{Unsupported, true, false, false, true, "JSON-RPC -32601 method not found on this node"},
+	{WrongChain, true, false, true, false, "the upstream's `eth_chainId` differs from the chain's (it is then quarantined)"},
+	// Not the upstream's failure: else one client's huge eth_getLogs could open every breaker.
+	{TooLarge, true, false, false, false, "the answer is over `EVMLB_MAX_RESPONSE_BYTES`"},
+	{Canceled, false, false, false, false, "the client went away, or a hedged attempt won"},
+	{NoAttempt, false, false, false, false, "no upstream could be tried (answered 503, -32070)"},
+	{HealthRPCError, true, false, true, false, "health checks only: the answer to `eth_chainId` or `eth_blockNumber` is a JSON-RPC error"},
 	{HealthBadResult, true, false, true, false, "health checks only: the result is not a hex quantity"},
 }
 
