@@ -198,7 +198,7 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 		if !strings.Contains(reason, "(last: "+words+")") || strings.Contains(reason, "SECRETKEY") || strings.Contains(reason, "127.0.0.1") {
 			t.Errorf("%s's reason on the page: %q, want it to name %q and nothing of its URL", name, reason, words)
 		} else {
-			t.Logf("%s shown as down: %s", name, reason)
+			t.Logf("%s's reason on the page: %s", name, reason)
 		}
 	}
 
