@@ -3,7 +3,9 @@ SHELL := /bin/bash
 GO ?= go
 GOROOT := $(shell $(GO) env GOROOT)
 PORT ?= 8787
-GO_SOURCES := $(shell find worker internal durable -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+# The dashboard's page, CSS and JS are embedded in the program: a change to them rebuilds it.
+GO_SOURCES := $(shell find worker internal durable -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum \
+	$(shell find worker internal durable -path '*/dashboard/*' -type f 2>/dev/null)
 WRANGLER := node_modules/.bin/wrangler
 
 .PHONY: help build deploy run dev test test-unit bench profile-workerd fuzz check fmt vet clean deps

@@ -124,7 +124,7 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 	o.mu.Lock()
 	ack := o.seq
 	o.mu.Unlock()
-	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Err: retry.Class(h.LastErrorClass)}, u, nil
+	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus}, u, nil
 }
 
 // maxPollDelay bounds the back-off of a failing upstream's health checks (never below EVMLB_HEALTH_INTERVAL).
@@ -164,7 +164,7 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) hea
 		r = us.checkCalls(ctx, u, prev)
 	}
 	if r.class != retry.OK {
-		h.OK, h.LastErrorClass = false, string(r.class)
+		h.OK, h.LastErrorClass, h.LastStatus = false, string(r.class), r.status
 		h.Failures++
 		return h
 	}
@@ -182,13 +182,14 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) hea
 	case r.probe == blockThere:
 		h.Proven = prev
 	}
-	h.OK, h.LastOK, h.LastErrorClass, h.Failures = true, h.LastCheck, "", 0
+	h.OK, h.LastOK, h.LastErrorClass, h.LastStatus, h.Failures = true, h.LastCheck, "", 0, 0
 	return h
 }
 
 // checkResult is what one health check found.
 type checkResult struct {
 	class   retry.Class // retry.OK when eth_chainId and eth_blockNumber both answered quantities
+	status  int         // the HTTP status of a failed check's answer (0: none came)
 	chainID string      // eth_chainId's quantity
 	height  uint64
 	syncing bool
@@ -227,7 +228,7 @@ func (us *Upstreams) checkBatch(ctx context.Context, u config.Upstream, prev uin
 	case res.Class == retry.HTTPOther:
 		return checkResult{}, false
 	case res.Class != retry.OK:
-		return checkResult{class: res.Class}, true
+		return checkResult{class: res.Class, status: failedStatus(res)}, true
 	}
 	var elems []json.RawMessage
 	if json.Unmarshal(res.Body, &elems) != nil {
@@ -264,11 +265,11 @@ func (us *Upstreams) checkBatch(ctx context.Context, u config.Upstream, prev uin
 // checkCalls runs the check's calls one by one, for upstreams that do not take batches.
 func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uint64) checkResult {
 	var r checkResult
-	if r.chainID, r.class = us.call(ctx, u, "eth_chainId"); r.class != retry.OK {
+	if r.chainID, r.class, r.status = us.call(ctx, u, "eth_chainId"); r.class != retry.OK {
 		return r
 	}
 	var num string
-	if num, r.class = us.call(ctx, u, "eth_blockNumber"); r.class != retry.OK {
+	if num, r.class, r.status = us.call(ctx, u, "eth_blockNumber"); r.class != retry.OK {
 		return r
 	}
 	r.height, _ = strconv.ParseUint(num[2:], 16, 64) // call checked the quantity
@@ -340,13 +341,23 @@ func syncingResult(answer []byte) bool {
 	return cur || high
 }
 
-// call makes a parameterless call whose result is a hex quantity, and returns that quantity.
-func (us *Upstreams) call(ctx context.Context, u config.Upstream, method string) (string, retry.Class) {
+// call makes a parameterless call whose result is a hex quantity, and returns that quantity; on a failure with
+// an HTTP answer that is not 2xx, its status.
+func (us *Upstreams) call(ctx context.Context, u config.Upstream, method string) (string, retry.Class, int) {
 	res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"`+method+`","params":[]}`))
 	if res.Class != retry.OK {
-		return "", res.Class
+		return "", res.Class, failedStatus(res)
 	}
-	return quantity(res.Body)
+	q, class := quantity(res.Body)
+	return q, class, 0
+}
+
+// failedStatus is the HTTP status of a failed attempt when the status is the failure (not 2xx); else 0.
+func failedStatus(res forward.Result) int {
+	if res.Status/100 == 2 {
+		return 0
+	}
+	return res.Status
 }
 
 // quantity reads a JSON-RPC answer whose result must be a hex quantity.

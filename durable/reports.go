@@ -22,6 +22,8 @@ type Report struct {
 	ChainID uint64      `json:"chain_id,omitempty"`
 	Syncing bool        `json:"syncing,omitempty"`
 	Err     retry.Class `json:"error_class,omitempty"`
+	// Status is the HTTP status of a failed check's answer (0: none came).
+	Status int `json:"http_status,omitempty"`
 	// Unserved: the head claimed at the previous check that the upstream could not serve; Proven: the head it
 	// served (issue 8).
 	Unserved uint64 `json:"unserved,omitempty"`
@@ -32,7 +34,7 @@ type Report struct {
 
 // row is the report as the table takes it.
 func (r Report) row() balance.Report {
-	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Err: r.Err}
+	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Err: r.Err, Status: r.Status}
 }
 
 // ReportAnswer is the chain's answer to a health report: the Worker isolates' per-method counts of the upstream

@@ -48,6 +48,8 @@ type health struct {
 	LastCheck      time.Time `json:"last_check,omitzero"`
 	LastOK         time.Time `json:"last_ok,omitzero"`
 	LastErrorClass string    `json:"last_error_class,omitempty"`
+	// LastStatus is the HTTP status of the last check's answer when it failed with one (0: none came).
+	LastStatus int `json:"last_http_status,omitempty"`
 	// Syncing is eth_syncing's verdict at the last check (false when the node does not offer the method).
 	Syncing bool `json:"syncing,omitempty"`
 	// Failures counts consecutive failed checks; the next check waits longer with each (see balance.PollDelay).

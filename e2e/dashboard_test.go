@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,8 +51,11 @@ func TestDashboardBrowserWorkerd(t *testing.T) { testDashboardBrowser(t, workerd
 func TestDashboardBrowserWazero(t *testing.T)  { testDashboardBrowser(t, wazeroHost) }
 
 // testDashboardBrowser loads /admin in headless Chromium: the page loads with no console error, shows every
-// upstream, and shows a fault injected in one upstream as its new state within one refresh of the moment the
-// chain's table has it. It writes a screenshot to build/dashboard.png (build/dashboard-<host>.png for wazero).
+// upstream, shows two upstreams that never answered (one refusing connections, one answering HTTP 404) as down
+// with the reason, and shows a fault injected in one upstream as its new state within one refresh of the moment
+// the chain's table has it. Opened in a second browser as http://admin:…@host/admin (credentials in the
+// URL), the page refreshes without error. It writes a screenshot to build/dashboard.png
+// (build/dashboard-<host>.png for wazero).
 func testDashboardBrowser(t *testing.T, h target.Host) {
 	needHost(t, h)
 	chromium, err := chromiumPath()
@@ -69,6 +74,25 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 		proxies = append(proxies, p)
 		ups = append(ups, target.Upstream{Chain: "ethereum", Name: name, URL: p.URL()})
 	}
+	// Two that never answer: a port where nothing listens, and a server answering 404 to everything.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusing := "http://" + l.Addr().String() + "/v2/SECRETKEY"
+	l.Close()
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	dead := map[string]string{ // name → what its reason names
+		"refused":  "connection refused or host not found",
+		"notfound": "HTTP 404",
+	}
+	if h.Name() == "workerd" {
+		// workerd's fetch error for a refused connection does not say so: it is classed network there.
+		dead["refused"] = "network"
+	}
+	ups = append(ups, target.Upstream{Chain: "ethereum", Name: "refused", URL: refusing},
+		target.Upstream{Chain: "ethereum", Name: "notfound", URL: notFound.URL + "/v2/SECRETKEY"})
 	const pw = "dash-pw"
 	inst := target.Start(t, h, target.Config{Upstreams: ups, AdminPassword: pw, Env: DefaultEnv})
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+pw))
@@ -107,7 +131,7 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 
 	var mu sync.Mutex
 	var problems []string
-	chromedp.ListenTarget(bctx, func(ev any) {
+	listen := func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch e := ev.(type) {
@@ -126,7 +150,8 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 				problems = append(problems, fmt.Sprintf("log %s (%s): %s %s", e.Entry.Level, e.Entry.Source, e.Entry.Text, e.Entry.URL))
 			}
 		}
-	})
+	}
+	chromedp.ListenTarget(bctx, listen)
 	if err := chromedp.Run(bctx,
 		network.Enable(), runtime.Enable(), cdplog.Enable(),
 		network.SetExtraHTTPHeaders(network.Headers{"Authorization": auth}),
@@ -157,6 +182,28 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 	}
 	if strings.Contains(html, "SECRETKEY") || strings.Contains(html, "/v2/") {
 		t.Error("the page shows an upstream URL beyond scheme and host")
+	}
+
+	// The two that never answered: down, with how they fail (their health checks run every second, and the
+	// first failure makes them down; 5 open the breaker after about 15 s of back-off, then they are failing).
+	deadShown := fmt.Sprintf(`[%q, %q].every(n => {
+		const r = document.querySelector('tr[data-upstream="ethereum/' + n + '"]');
+		return r && r.dataset.state === "down" && r.querySelector("td.reason").textContent.includes("never answered a health check");
+	})`, "refused", "notfound")
+	if err := chromedp.Run(bctx, chromedp.Poll(deadShown, nil, chromedp.WithPollingTimeout(2*dashboardRefresh+5*time.Second))); err != nil {
+		_, b := get("/admin/upstreams")
+		t.Errorf("the page does not show refused and notfound as down: %v\n/admin/upstreams: %s", err, b)
+	}
+	for name, words := range dead {
+		var reason string
+		if err := chromedp.Run(bctx, chromedp.Text(fmt.Sprintf(`tr[data-upstream="ethereum/%s"] td.reason`, name), &reason, chromedp.ByQuery)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(reason, "(last: "+words+")") || strings.Contains(reason, "SECRETKEY") || strings.Contains(reason, "127.0.0.1") {
+			t.Errorf("%s's reason on the page: %q, want it to name %q and nothing of its URL", name, reason, words)
+		} else {
+			t.Logf("%s's reason on the page: %s", name, reason)
+		}
 	}
 
 	// A fault in beta: it answers 429, and its health check (every second) puts it in cool-down.
@@ -225,6 +272,30 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", out)
+
+	// Opened with credentials in the URL, in a browser of its own (no credentials cached): the page refreshes
+	// (twice: the first load and one refresh later), with no error, and shows every upstream.
+	cctx, ccancel := chromedp.NewContext(actx)
+	defer ccancel()
+	chromedp.ListenTarget(cctx, listen)
+	withCreds := strings.Replace(inst.URL, "http://", "http://admin:"+pw+"@", 1) + "/admin"
+	refreshed := `Number(document.body.dataset.loaded || 0) >= 2 && document.getElementById("status").textContent === ""`
+	var status, credHTML string
+	err = chromedp.Run(cctx, network.Enable(), runtime.Enable(), cdplog.Enable(),
+		chromedp.Navigate(withCreds),
+		chromedp.Poll(refreshed, nil, chromedp.WithPollingTimeout(2*dashboardRefresh+5*time.Second)))
+	if err := chromedp.Run(cctx, chromedp.Evaluate(`document.getElementById("status").textContent`, &status), chromedp.OuterHTML("html", &credHTML, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Errorf("opened with credentials in the URL, the page did not refresh twice without error: %v; status %q", err, status)
+	}
+	if got := strings.Count(credHTML, "<tr data-upstream="); got != len(ups) {
+		t.Errorf("opened with credentials in the URL, the page shows %d upstreams, want %d", got, len(ups))
+	}
+	if strings.Contains(credHTML, pw) {
+		t.Error("the page shows the admin password of its URL")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, p := range problems {

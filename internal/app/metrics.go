@@ -14,11 +14,13 @@ import (
 )
 
 // states is every routing state, for evmlb_upstream_state.
-var states = []string{
-	string(balance.Healthy), string(balance.Unknown), string(balance.WrongChain), string(balance.Syncing),
-	string(balance.CoolingDown), string(balance.Failing), string(balance.Recovering), string(balance.Unconfirmed),
-	string(balance.Lagging),
-}
+var states = func() []string {
+	out := make([]string, len(balance.States))
+	for i, s := range balance.States {
+		out[i] = string(s)
+	}
+	return out
+}()
 
 // chainMetrics is one chain's /metrics answer from its object.
 type chainMetrics struct {

@@ -2,10 +2,12 @@ package app
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/evmtest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -264,6 +266,53 @@ func TestDashboard(t *testing.T) {
 			if u.State != "healthy" || u.ErrorRate != 0 || u.P50MS <= 0 || u.Height != 100 {
 				t.Errorf("b: %+v", u)
 			}
+		}
+	}
+}
+
+// An upstream that never answered a health check and fails them (one refusing connections, one answering HTTP
+// 404) is down, with a reason that says how it fails and nothing of its URL, in /admin/upstreams, /admin/chains,
+// the dashboard's JSON and evmlb_upstream_state; a healthy one beside them stays healthy.
+func TestNeverAnsweredShownDown(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	h := started(t, map[string]string{"METRICS_TOKEN": metricsToken},
+		upstream{"eth", "a", a.URL}, upstream{"eth", "refused", evmtest.RefusingURL(t)},
+		upstream{"eth", "missing", notFound.URL + "/v3/" + evmtest.Secret})
+	for i := 0; i < 10 && h.upstreamEntry("missing").Failures < 3; i++ {
+		h.checks(5 * time.Second)
+	}
+	want := map[string]string{
+		"refused": "never answered a health check: 3 consecutive failures (last: connection refused or host not found)",
+		"missing": "never answered a health check: 3 consecutive failures (last: HTTP 404)",
+	}
+	for name, reason := range want {
+		e := h.upstreamEntry(name)
+		if e.Failures != 3 || e.State != balance.Down || e.Reason != reason {
+			t.Errorf("/admin/upstreams %s: %d failures, state %q, reason %q; want 3, down, %q", name, e.Failures, e.State, e.Reason, reason)
+		}
+		if state, r, _ := h.chainRow(name); state != "down" || r != reason {
+			t.Errorf("/admin/chains %s: %q %q", name, state, r)
+		}
+	}
+	if e := h.upstreamEntry("missing"); e.LastStatus != 404 || e.LastErrorClass != "http_status" {
+		t.Errorf("missing: last_http_status %d, class %q", e.LastStatus, e.LastErrorClass)
+	}
+	var d struct{ Chains []DashboardChain }
+	h.admin(http.MethodGet, "/admin/dashboard.json", &d)
+	for _, u := range d.Chains[0].Upstreams {
+		if r, dead := want[u.Name]; (dead && (u.State != balance.Down || u.Reason != r)) || (!dead && u.State != balance.Healthy) {
+			t.Errorf("dashboard %s: %q %q", u.Name, u.State, u.Reason)
+		}
+	}
+	fams := h.scrape()
+	for name, state := range map[string]string{"a": "healthy", "refused": "down", "missing": "down"} {
+		if got := sum(fams, "evmlb_upstream_state", map[string]string{"upstream": name, "state": state}); got != 1 {
+			t.Errorf("evmlb_upstream_state{upstream=%q,state=%q} = %v", name, state, got)
+		}
+		if got := sum(fams, "evmlb_upstream_state", map[string]string{"upstream": name}); got != 1 {
+			t.Errorf("%s in %v states", name, got)
 		}
 	}
 }

@@ -18,6 +18,7 @@ type State string
 const (
 	Healthy     State = "healthy"
 	Unknown     State = "unknown"      // nothing reported yet; served in config order until something is
+	Down        State = "down"         // it never answered a health check and failed since: served as unknown ones are
 	WrongChain  State = "wrong_chain"  // quarantined: its chain id differs from the chain's
 	Syncing     State = "syncing"      // eth_syncing says it is catching up
 	CoolingDown State = "cooling_down" // it answered 429; no traffic until the cool-down ends
@@ -26,6 +27,9 @@ const (
 	Unconfirmed State = "unconfirmed"  // its head is not believed: far above every other, or not servable by itself
 	Lagging     State = "lagging"      // too far behind the best, or its head stopped while others moved
 )
+
+// States is every state, for output that lists them all (evmlb_upstream_state).
+var States = []State{Healthy, Unknown, Down, WrongChain, Syncing, CoolingDown, Failing, Recovering, Unconfirmed, Lagging}
 
 // Report is one health check of an upstream.
 type Report struct {
@@ -41,6 +45,7 @@ type Report struct {
 	// on a first check the one it answered); 0 when it was not shown.
 	Proven uint64
 	Err    retry.Class // the check's failure class, retry.OK when it succeeded
+	Status int         // the HTTP status of a failed check's answer; 0 when none came
 }
 
 // Upstream is what the table knows of one upstream. Fields are exported for admin output and persistence.
@@ -67,6 +72,8 @@ type Upstream struct {
 	// LeadSince is when its height became more than max_lag_blocks above every other trusted upstream's
 	// (zero: it is not); with ConfirmAfter it decides when such a lead is believed.
 	LeadSince time.Time `json:"lead_since,omitzero"`
+	// LastStatus is the HTTP status of LastError when a health check's answer had one (0: none known).
+	LastStatus int `json:"last_http_status,omitempty"`
 }
 
 // known reports whether u's height was ever reported (a height of 0 is a real one once reported).
@@ -289,6 +296,7 @@ func (t *Table) Report(name string, r Report) {
 	}
 	if r.Err != retry.OK {
 		t.fail(u, r.Err, r.At)
+		u.LastStatus = r.Status
 		t.refresh(r.At)
 		return
 	}
@@ -351,7 +359,7 @@ func (t *Table) ObserveN(name string, class retry.Class, latency time.Duration, 
 }
 
 func (t *Table) fail(u *Upstream, class retry.Class, at time.Time) {
-	u.LastError, u.LastErrorAt = class, at
+	u.LastError, u.LastErrorAt, u.LastStatus = class, at, 0
 	if class == retry.HTTP429 {
 		u.CooldownUntil = at.Add(t.settings.CooldownAfter429)
 	}
@@ -515,6 +523,9 @@ func (t *Table) state(u *Upstream, now time.Time) State {
 	case BreakerHalfOpen:
 		return Recovering
 	}
+	if !u.known() && u.Breaker.Failures > 0 {
+		return Down
+	}
 	if !u.known() || u.ChainID == 0 {
 		return Unknown
 	}
@@ -554,7 +565,7 @@ func (t *Table) Candidates(ref blockref.Ref, now time.Time) []string {
 		switch c.state {
 		case Healthy:
 			ready = append(ready, c)
-		case Unknown:
+		case Unknown, Down:
 			unknown = append(unknown, c)
 		case Recovering:
 			probes = append(probes, c)
@@ -706,11 +717,13 @@ func (t *Table) Reason(name string, now time.Time) string {
 		return "eth_syncing reports a sync in progress"
 	case CoolingDown:
 		return "answered HTTP 429: no traffic until " + u.CooldownUntil.UTC().Format(time.RFC3339)
+	case Down:
+		return fmt.Sprintf("never answered a health check: %d consecutive failures (last: %s)", u.Breaker.Failures, lastFailure(u))
 	case Failing:
 		return fmt.Sprintf("circuit breaker open after %d consecutive failures (last: %s) until %s",
-			u.Breaker.Failures, u.LastError, u.Breaker.OpenUntil.UTC().Format(time.RFC3339))
+			u.Breaker.Failures, lastFailure(u), u.Breaker.OpenUntil.UTC().Format(time.RFC3339)) + neverAnswered(u)
 	case Recovering:
-		return "circuit breaker half-open: a share of requests probes it"
+		return "circuit breaker half-open: a share of requests probes it" + neverAnswered(u)
 	case Unconfirmed:
 		if u.Unserved != 0 {
 			return fmt.Sprintf("claimed head %d but could not serve block %d: its height is not believed", u.Unserved, u.Unserved)
@@ -724,6 +737,27 @@ func (t *Table) Reason(name string, now time.Time) string {
 		return fmt.Sprintf("head has not moved for over %v while others' did", t.settings.StaleAfter)
 	}
 	return ""
+}
+
+// lastFailure names u's last failure for a reason: the HTTP status when a check's answer had one, else its class
+// (a refused connection in words). Nothing of the upstream's URL.
+func lastFailure(u *Upstream) string {
+	switch {
+	case u.LastStatus != 0:
+		return fmt.Sprintf("HTTP %d", u.LastStatus)
+	case u.LastError == retry.Refused:
+		return "connection refused or host not found"
+	}
+	return string(u.LastError)
+}
+
+// neverAnswered is a reason's ending for an upstream out of rotation that never answered a health check: it is
+// dead since it was configured, not one that broke.
+func neverAnswered(u *Upstream) string {
+	if u.known() {
+		return ""
+	}
+	return "; it never answered a health check"
 }
 
 // sorted returns a sorted copy of names.

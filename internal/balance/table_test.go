@@ -2,6 +2,7 @@ package balance
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -339,5 +340,64 @@ func TestObserveNIsNObserves(t *testing.T) {
 	near := func(x, y float64) bool { return x-y < 1e-9 && y-x < 1e-9 }
 	if u1.Requests != 9 || un.Requests != 9 || !near(u1.LatencyMS, un.LatencyMS) || !near(u1.ErrorRate, un.ErrorRate) || u1.Breaker != un.Breaker {
 		t.Errorf("7 observes %+v\nObserveN %+v", u1, un)
+	}
+}
+
+// An upstream that never answered a health check and keeps failing them is down, with a reason that says how it
+// fails; one not checked yet stays unknown. Down is routed as unknown is (after the healthy ones) until its
+// breaker opens, and once open the reason still says it never answered. A success makes it healthy.
+func TestNeverAnsweredIsDown(t *testing.T) {
+	names := []string{"ok", "refused", "404", "new"}
+	tb := New(Settings{BreakerFailures: 5, BreakerOpenFor: 30 * time.Second}, names, nil)
+	var at time.Time
+	for i := range 3 {
+		at = t0.Add(time.Duration(i) * 5 * time.Second)
+		report(tb, "ok", at, 100, 1)
+		tb.Report("refused", Report{At: at, Err: retry.Refused})
+		tb.Report("404", Report{At: at, Err: retry.HTTPOther, Status: 404})
+	}
+	for name, want := range map[string]struct {
+		state  State
+		reason string
+	}{
+		"ok":      {Healthy, ""},
+		"refused": {Down, "never answered a health check: 3 consecutive failures (last: connection refused or host not found)"},
+		"404":     {Down, "never answered a health check: 3 consecutive failures (last: HTTP 404)"},
+		"new":     {Unknown, ""},
+	} {
+		if got := tb.State(name, at); got != want.state {
+			t.Errorf("State(%s) = %q, want %q", name, got, want.state)
+		}
+		if got := tb.Reason(name, at); got != want.reason {
+			t.Errorf("Reason(%s) = %q, want %q", name, got, want.reason)
+		}
+	}
+	if got := tb.Candidates(latest(), at); !reflect.DeepEqual(got, []string{"ok", "refused", "404", "new"}) {
+		t.Errorf("candidates %v: down goes where unknown does", got)
+	}
+	if slices.Index(States, Down) < 0 {
+		t.Error("States lacks down")
+	}
+	// A live failure carries no status: the class is shown.
+	tb.Observe("404", retry.Timeout, time.Millisecond, at)
+	if got := tb.Reason("404", at); got != "never answered a health check: 4 consecutive failures (last: timeout)" {
+		t.Errorf("after a live timeout: %q", got)
+	}
+	// Two more failures open the breaker: failing, and the reason still says it never answered.
+	for i := range 2 {
+		tb.Report("refused", Report{At: at.Add(time.Duration(i+1) * time.Second), Err: retry.Refused})
+	}
+	now := at.Add(3 * time.Second)
+	if got, reason := tb.State("refused", now), tb.Reason("refused", now); got != Failing || !strings.HasSuffix(reason, "; it never answered a health check") || !strings.Contains(reason, "(last: connection refused or host not found)") {
+		t.Errorf("refused after 5 failures: %s %q", got, reason)
+	}
+	if reason := tb.Reason("refused", now.Add(time.Minute)); !strings.HasSuffix(reason, "half-open: a share of requests probes it; it never answered a health check") {
+		t.Errorf("refused half-open: %q", reason)
+	}
+	// Its first answer makes it healthy; failures after that are a known upstream's, not down.
+	report(tb, "404", now, 100, 1)
+	tb.Report("404", Report{At: now.Add(time.Second), Err: retry.HTTPOther, Status: 404})
+	if got := tb.State("404", now.Add(time.Second)); got != Healthy {
+		t.Errorf("404 after answering once, then failing once: %q", got)
 	}
 }

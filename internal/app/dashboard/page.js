@@ -56,7 +56,10 @@ function render(data) {
 async function refresh() {
   const err = document.getElementById("status");
   try {
-    const r = await fetch("/admin/dashboard.json", {credentials: "same-origin", cache: "no-store"});
+    // From the origin, not relative: a page opened as http://admin:…@host/admin would lend its URL's
+    // credentials to a relative URL, and fetch refuses a URL with credentials. The browser's own basic auth
+    // (asked for or remembered for the origin) goes with the request instead.
+    const r = await fetch(location.origin + "/admin/dashboard.json", {credentials: "same-origin", cache: "no-store"});
     if (!r.ok) throw new Error("HTTP " + r.status);
     render(await r.json());
     err.textContent = "";
