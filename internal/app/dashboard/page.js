@@ -27,7 +27,7 @@ function render(data) {
     const rows = c.upstreams.map(u => el("tr", {"data-upstream": c.chain + "/" + u.name, "data-state": u.state},
       el("td", {}, el("b", {}, u.name), el("br"), el("small", {}, u.endpoint)),
       el("td", {}, el("span", {class: "st st-" + u.state, "data-role": "state"}, u.state)),
-      el("td", {}, u.height || "–"), el("td", {}, u.lag),
+      el("td", {}, u.height || "–"), el("td", {}, u.height ? u.lag : "–"),
       el("td", {class: "opt"}, ms(u.p50_ms)), el("td", {class: "opt"}, ms(u.p99_ms)),
       el("td", {}, pct(u.error_rate)), el("td", {}, rps(u.rps)),
       el("td", {class: "opt"}, spark(u.spark)),
