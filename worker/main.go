@@ -11,10 +11,10 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/evmlb/evmlb/internal/app"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/hostcall"
 	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/worker/app"
 	"github.com/evmlb/evmlb/worker/jsbind"
 	"github.com/syumai/workers"
 )

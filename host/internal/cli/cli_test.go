@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/durable"
-	"github.com/evmlb/evmlb/internal/app"
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/evmtest"
+	"github.com/evmlb/evmlb/worker/app"
 )
 
 const (

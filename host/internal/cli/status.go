@@ -14,8 +14,8 @@ import (
 
 	cloudflare "github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
-	"github.com/evmlb/evmlb/internal/app"
 	"github.com/evmlb/evmlb/internal/auth"
+	"github.com/evmlb/evmlb/worker/app"
 )
 
 // status shows the script's deployments and versions (through cloudflare-go, when CLOUDFLARE_API_TOKEN and
