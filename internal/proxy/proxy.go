@@ -226,8 +226,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		return false
 	}
 	t := balance.New(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), nil)
-	t.RestoreAll(snap.Rows)
-	t.RestoreFloor(snap.Floor)
+	snap.Restore(t)
 	_ = t.Notes() // the chain object logs the floor's notes; an isolate's copy must not repeat them
 	for _, o := range v.pending.Outcomes {
 		applyOutcome(t, o)

@@ -17,10 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evmlb/evmlb/durable"
-	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/evmtest"
-	"github.com/evmlb/evmlb/worker/app"
 )
 
 const (
@@ -348,17 +346,17 @@ func TestCloudflareErrors(t *testing.T) {
 
 // adminServer serves /admin/chains and /admin/upstreams as the balancer does, from its own types.
 func adminServer(t *testing.T) string {
-	chains := map[string]any{"chains": []app.ChainSummary{{
+	chains := map[string]any{"chains": []adminapi.ChainSummary{{
 		Chain: "eth", BestHeight: 1000, Head: 1000, ChainID: 1, Upstreams: 2, Healthy: 1,
-		Table: []durable.UpstreamRow{
-			{Upstream: balance.Upstream{Name: "a", Height: 1000, ChainID: 1, LatencyMS: 42.4, ErrorRate: 0.012}, State: balance.Healthy},
-			{Upstream: balance.Upstream{Name: "b", Height: 980, ChainID: 1, LatencyMS: 180, ErrorRate: 0.5}, State: balance.Lagging, Reason: "20 blocks behind the best"},
+		Table: []adminapi.UpstreamRow{
+			{Name: "a", Height: 1000, ChainID: 1, LatencyMS: 42.4, ErrorRate: 0.012, State: "healthy"},
+			{Name: "b", Height: 980, ChainID: 1, LatencyMS: 180, ErrorRate: 0.5, State: "lagging", Reason: "20 blocks behind the best"},
 		},
 	}}}
-	var a, b app.UpstreamEntry
-	a.Chain, a.Name, a.Endpoint, a.State = "eth", "a", "https://a.example", balance.Healthy
-	b.Chain, b.Name, b.Endpoint, b.State = "eth", "b", "https://b.example", balance.Lagging
-	ups := map[string]any{"upstreams": []app.UpstreamEntry{a, b}}
+	var a, b adminapi.UpstreamEntry
+	a.Chain, a.Name, a.Endpoint, a.State = "eth", "a", "https://a.example", "healthy"
+	b.Chain, b.Name, b.Endpoint, b.State = "eth", "b", "https://b.example", "lagging"
+	ups := map[string]any{"upstreams": []adminapi.UpstreamEntry{a, b}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != adminSecret {
 			w.WriteHeader(http.StatusUnauthorized)
