@@ -115,7 +115,7 @@ func (us *Upstreams) target(u config.Upstream) forward.Target {
 	if u.AttemptTimeout > 0 {
 		timeout = u.AttemptTimeout
 	}
-	return forward.Target{Fetch: us.env.P.Fetch, Post: us.env.P.Post, URL: u.URL, Timeout: timeout, MaxBytes: s.MaxResponseBytes, Now: us.env.P.Now}
+	return forward.Target{Post: us.env.P.Post, URL: u.URL, Timeout: timeout, MaxBytes: s.MaxResponseBytes, Now: us.env.P.Now}
 }
 
 // ServeHTTP serves the object named by the contract's object header.

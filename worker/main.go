@@ -32,7 +32,6 @@ func main() {
 		Chains:      hostcall.Namespace(contract.BindingChain),
 		Upstreams:   hostcall.Namespace(contract.BindingUpstream),
 		StorageFor:  func(objectID string) platform.Storage { return hostcall.Storage{Object: objectID} },
-		Fetch:       hostcall.Fetch,
 		Post:        hostcall.Post,
 		After:       hostcall.After,
 		WithTimeout: hostcall.WithTimeout,
