@@ -18,12 +18,6 @@ import (
 	"github.com/evmlb/evmlb/internal/stats"
 )
 
-// Failure classes of health checks, which read the answer (shown in admin; never sent as a request's class).
-const (
-	ClassRPCError  = retry.HealthRPCError
-	ClassBadResult = retry.HealthBadResult
-)
-
 // Alarm runs one health check of the Upstream object objectID (runCheck) and reports it to the chain object.
 // It fails (and the host retries) only when storage fails; an unreachable chain object is logged.
 func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
@@ -353,14 +347,14 @@ func quantity(answer []byte) (string, retry.Class) {
 		Error  json.RawMessage `json:"error"`
 	}
 	if json.Unmarshal(answer, &a) != nil {
-		return "", ClassBadResult
+		return "", retry.HealthBadResult
 	}
 	if len(a.Error) > 0 && string(a.Error) != "null" {
-		return "", ClassRPCError
+		return "", retry.HealthRPCError
 	}
 	var q string
 	if json.Unmarshal(a.Result, &q) != nil || !isQuantity(q) {
-		return "", ClassBadResult
+		return "", retry.HealthBadResult
 	}
 	return q, retry.OK
 }

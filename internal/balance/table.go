@@ -113,9 +113,6 @@ func New(settings Settings, names []string, rand func() float64) *Table {
 	return t
 }
 
-// Settings returns the table's settings, with defaults filled in.
-func (t *Table) Settings() Settings { return t.settings }
-
 // SetUpstreams sets the configured upstreams, keeping what is known of those that stay. A different set drops
 // the served floor: what the old set answered says nothing of the new one (see Floor).
 func (t *Table) SetUpstreams(names []string) {
@@ -134,7 +131,6 @@ func (t *Table) SetUpstreams(names []string) {
 	t.refresh(t.now)
 }
 
-// Restore puts back a persisted upstream's state (ignored when name is not configured).
 // RestoreAll puts back every persisted row at once (a snapshot, or the rows in storage), then works out what
 // counts: restoring rows one by one would judge each against a half-restored table (a lead with no witness yet
 // loses its LeadSince). Rows of upstreams not configured are ignored.
@@ -146,14 +142,6 @@ func (t *Table) RestoreAll(rows []Upstream) {
 		}
 	}
 	t.refresh(t.now)
-}
-
-func (t *Table) Restore(u Upstream) {
-	if cur, ok := t.ups[u.Name]; ok {
-		*cur = u
-		t.tick(u.ReportedAt)
-		t.refresh(t.now)
-	}
 }
 
 // Floor returns the floor to persist.

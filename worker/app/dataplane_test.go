@@ -24,14 +24,15 @@ func TestSteadyStateMakesNoObjectCalls(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 1, 100)
 	b := evmtest.NewNode(t, "b", 1, 100)
 	h := started(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
-	h.post("eth", rpcBody) // warm: this isolate has its snapshot
-	chainCalls := func() int {
+	h.post("eth", rpcBody)     // warm: this isolate has its snapshot
+	chainCalls := func() int { // every call of every object, on any path
 		h.host.Wait()
 		n := 0
-		for _, p := range []string{protocol.PathExchange, protocol.PathRPC, protocol.PathStatus, protocol.PathReport} {
-			n += h.host.ObjectCalls(contract.RoleChain, p)
+		for _, p := range []string{protocol.PathExchange, protocol.PathReport, protocol.PathSync, protocol.PathEnsure,
+			protocol.PathStart, protocol.PathCheck, protocol.PathStatus, protocol.PathStats, protocol.PathMetrics, protocol.PathClear} {
+			n += h.host.ObjectCalls(contract.RoleChain, p) + h.host.ObjectCalls(contract.RoleUpstream, p)
 		}
-		return n + h.host.ObjectCalls(contract.RoleUpstream, protocol.PathRPC)
+		return n
 	}
 	before := chainCalls()
 	for range 200 {

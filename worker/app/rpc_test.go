@@ -66,7 +66,7 @@ func TestNoInitNeeded(t *testing.T) {
 			t.Errorf("%s has no alarm", name)
 		}
 	}
-	// Only once per instance: a later request asks no upstream object anything but /rpc.
+	// Only once per instance: a later request asks the upstream objects nothing.
 	st := h.host.Storage("upstream", "eth/b")
 	st.DeleteAlarm(t.Context())
 	h.post("eth", rpcBody)
