@@ -37,7 +37,7 @@ var layers = []struct {
 	// balancer: of the core only the contract it shares with the shim, the admin API's types, the
 	// configuration (validate), admin auth's names (status) and the health check's reading of answers (probe).
 	{"host", []string{"host/..."}, []string{"host/...", "internal/contract", "internal/adminapi", "internal/config",
-		"internal/auth", "internal/health"}},
+		"internal/auth", "internal/healthcheck"}},
 	// End-to-end tests and the bench: they drive the built programs from outside.
 	{"e2e", []string{"e2e/..."}, []string{"e2e/..."}},
 }
