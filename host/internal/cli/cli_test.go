@@ -128,6 +128,8 @@ func TestValidateProbe(t *testing.T) {
 	hang.SetFault(evmtest.Hang)
 	sick := evmtest.NewNode(t, "sick", 1, 1000)
 	sick.SetFault(evmtest.Status500)
+	odd := evmtest.NewNode(t, "odd", 1, 1000)
+	odd.SetUnsupported("eth_chainId")
 	cfg := `{"chains":{"eth":{"chain_id":1}},"upstreams":[
 		{"chain":"eth","name":"good","upstream":"` + good.URL + `"},
 		{"chain":"eth","name":"behind","upstream":"` + behind.URL + `"},
@@ -135,6 +137,7 @@ func TestValidateProbe(t *testing.T) {
 		{"chain":"eth","name":"syncing","upstream":"` + syncing.URL + `"},
 		{"chain":"eth","name":"hang","upstream":"` + hang.URL + `"},
 		{"chain":"eth","name":"sick","upstream":"` + sick.URL + `"},
+		{"chain":"eth","name":"odd","upstream":"` + odd.URL + `"},
 		{"chain":"eth","name":"refused","upstream":"` + evmtest.RefusingURL(t) + `"},
 		{"chain":"base","name":"single","upstream":"` + noBatchNode(t, 8453, 77) + `"}]}`
 	dir := t.TempDir()
@@ -144,7 +147,7 @@ func TestValidateProbe(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("the probe took %v: not in parallel", time.Since(start))
 	}
-	if code != 1 || errs != "evmlb: 4 upstreams failed the probe\n" {
+	if code != 1 || errs != "evmlb: 5 upstreams failed the probe\n" {
 		t.Errorf("code %d, stderr %q", code, errs)
 	}
 	rows := map[string]string{}
@@ -161,6 +164,7 @@ func TestValidateProbe(t *testing.T) {
 		"syncing": {"syncing: out of rotation until synced"},
 		"hang":    {"FAIL: eth_chainId: timeout"},
 		"sick":    {"FAIL: eth_chainId: HTTP 500"},
+		"odd":     {"FAIL: eth_chainId: JSON-RPC error -32601 the method eth_chainId does not exist/is not available"},
 		"refused": {"FAIL: eth_chainId: dial tcp", "connection refused"},
 		"base:":   {"chain id 8453 (majority), best head 77"},
 		"single":  {"8453", "77", " no ", "ok (no batches: checked call by call)"},
