@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
@@ -19,7 +20,7 @@ import (
 // Storage keys of a Chain object.
 const (
 	keyUpstreams = "upstreams"     // JSON array of the upstream names stored by the last sync
-	keyRowPrefix = "up:"           // + name: the balance.Upstream row of that upstream
+	keyRowPrefix = "up:"           // + name: the storedRow of that upstream
 	keyFloor     = "floor"         // the balance.Floor: the highest eth_blockNumber served (issue 8)
 	keyPending   = "pending_stats" // the isolates' per-method counts not yet handed to the upstreams' objects
 	keyHanded    = "handed_stats"  // counts handed to upstreams' objects and not yet acknowledged (ReportAnswer.Seq)
@@ -57,38 +58,10 @@ type chain struct {
 	metrics *metrics.Chain
 }
 
-// ChainStatus is the /status answer.
-type ChainStatus struct {
-	Chain string `json:"chain"`
-	// BestHeight is the highest height that counts (balance.Table.Best): trusted and confirmed.
-	BestHeight uint64 `json:"best_height"`
-	// Head is the best height that counts, or the highest eth_blockNumber served if higher: eth_blockNumber
-	// never answers less (until the floor yields; see balance.Table.Head).
-	Head uint64 `json:"head"`
-	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
-	ChainID   uint64        `json:"chain_id,omitempty"`
-	Upstreams []UpstreamRow `json:"upstreams"`
-}
-
-// UpstreamRow is one upstream in the chain's table, with its state now.
-type UpstreamRow struct {
-	balance.Upstream
-	State balance.State `json:"state"`
-	// Reason says why the upstream is out of rotation ("" when it is in).
-	Reason string `json:"reason,omitempty"`
-}
-
 // ChainMetrics is the /metrics answer: the status and the chain's counts.
 type ChainMetrics struct {
-	ChainStatus
+	adminapi.ChainStatus
 	Metrics *metrics.Chain `json:"metrics"`
-}
-
-// SyncResult is the /sync answer.
-type SyncResult struct {
-	Chain     string   `json:"chain"`
-	Upstreams []string `json:"upstreams"`
-	Removed   []string `json:"removed"`
 }
 
 func (cs *Chains) names(chain string) []string {
@@ -113,9 +86,9 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 	t := balance.New(balance.SettingsOf(cs.env.Config.ChainSettings(name)), cs.names(name), nil)
 	var rows []balance.Upstream
 	for _, v := range kv {
-		var u balance.Upstream
-		if json.Unmarshal([]byte(v), &u) == nil {
-			rows = append(rows, u)
+		var r storedRow
+		if json.Unmarshal([]byte(v), &r) == nil {
+			rows = append(rows, r.row())
 		}
 	}
 	t.RestoreAll(rows) // a row of an upstream no longer configured is ignored
@@ -232,14 +205,14 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (cs *Chains) status(o *chain, name string) ChainStatus {
+func (cs *Chains) status(o *chain, name string) adminapi.ChainStatus {
 	now := cs.env.P.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), ChainID: o.table.ChainID(), Upstreams: []UpstreamRow{}}
+	s := adminapi.ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), ChainID: o.table.ChainID(), Upstreams: []adminapi.UpstreamRow{}}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
-		s.Upstreams = append(s.Upstreams, UpstreamRow{Upstream: u, State: o.table.State(n, now), Reason: o.table.Reason(n, now)})
+		s.Upstreams = append(s.Upstreams, rowView(u, o.table.State(n, now), o.table.Reason(n, now)))
 	}
 	return s
 }
@@ -275,7 +248,7 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 	o.mu.Lock()
 	for _, n := range names {
 		if u, ok := o.table.Get(n); ok {
-			b, _ := json.Marshal(u)
+			b, _ := json.Marshal(storedRowOf(u))
 			kv[keyRowPrefix+n] = string(b)
 		}
 	}

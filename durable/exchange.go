@@ -89,11 +89,7 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 	}
 	o.countTransitions(names, before, now)
 	o.metrics.Add(ex.Metrics, now, func(up string) bool { _, ok := o.table.Get(up); return ok })
-	snap := protocol.Snapshot{Floor: o.table.Floor()}
-	for _, n := range o.table.Names() {
-		u, _ := o.table.Get(n)
-		snap.Rows = append(snap.Rows, u)
-	}
+	snap := protocol.SnapshotOf(o.table)
 	o.mu.Unlock()
 	cs.saveRows(context.WithoutCancel(ctx), o, st, name, touched, !ex.Metrics.Empty())
 	writeJSON(w, snap)

@@ -1,27 +1,20 @@
 package durable
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/blockref"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/forward"
+	"github.com/evmlb/evmlb/internal/healthcheck"
 	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
 	"github.com/evmlb/evmlb/internal/stats"
-)
-
-// Failure classes of health checks, which read the answer (shown in admin; never sent as a request's class).
-const (
-	ClassRPCError  = retry.HealthRPCError
-	ClassBadResult = retry.HealthBadResult
 )
 
 // Alarm runs one health check of the Upstream object objectID (runCheck) and reports it to the chain object.
@@ -150,7 +143,7 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) hea
 	if !h.LastOK.IsZero() {
 		prev = h.Height
 	}
-	var r checkResult
+	var r healthcheck.Result
 	batched := false
 	if h.BatchOff.IsZero() || h.LastCheck.Sub(h.BatchOff) >= batchRetry {
 		r, batched = us.checkBatch(ctx, u, prev)
@@ -163,193 +156,81 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) hea
 	if !batched {
 		r = us.checkCalls(ctx, u, prev)
 	}
-	if r.class != retry.OK {
-		h.OK, h.LastErrorClass, h.LastStatus = false, string(r.class), r.status
+	if r.Class != retry.OK {
+		h.OK, h.LastErrorClass, h.LastStatus = false, string(r.Class), r.Status
 		h.Failures++
 		return h
 	}
-	h.ChainID, h.Height, h.Syncing = r.chainID, r.height, r.syncing
+	h.ChainID, h.Height, h.Syncing = r.ChainID, r.Height, r.Syncing
 	h.Unserved, h.Proven = 0, 0
-	if prev == 0 && r.height > 0 {
+	if prev == 0 && r.Height > 0 {
 		// No previous head to verify (a first check): the head just claimed is asked for, once, so that a lie is
 		// caught before its height ever counts (two liars agreeing would otherwise confirm each other).
-		prev = r.height
-		r.probe = us.probe(ctx, u, prev)
+		prev = r.Height
+		r.Probe = us.probe(ctx, u, prev)
 	}
 	switch {
-	case r.probe == blockMissing && r.height >= prev:
+	case r.Probe == healthcheck.BlockMissing && r.Height >= prev:
 		h.Unserved = prev
-	case r.probe == blockThere:
+	case r.Probe == healthcheck.BlockThere:
 		h.Proven = prev
 	}
 	h.OK, h.LastOK, h.LastErrorClass, h.LastStatus, h.Failures = true, h.LastCheck, "", 0, 0
 	return h
 }
 
-// checkResult is what one health check found.
-type checkResult struct {
-	class   retry.Class // retry.OK when eth_chainId and eth_blockNumber both answered quantities
-	status  int         // the HTTP status of a failed check's answer (0: none came)
-	chainID string      // eth_chainId's quantity
-	height  uint64
-	syncing bool
-	probe   blockProbe // what the upstream said of the block at the previous head
-}
-
-// blockProbe is what an upstream said when asked for a block.
-type blockProbe int
-
-const (
-	blockUnknown blockProbe = iota // not asked, or an answer that proves nothing
-	blockThere                     // the block's transaction count: it has it
-	blockMissing                   // null, or an error saying the block is not there
-)
-
-// Ids of the calls in a batch health check.
-const (
-	idChainID = "1"
-	idBlock   = "2"
-	idSyncing = "3"
-	idProbe   = "4"
-)
-
 // checkBatch runs the check's calls in one batch. ok is false when the upstream does not seem to take batches
-// (an HTTP 4xx other than 429, an answer that is not an array, or one lacking an answer to eth_chainId or
-// eth_blockNumber): the caller then asks call by call.
-func (us *Upstreams) checkBatch(ctx context.Context, u config.Upstream, prev uint64) (checkResult, bool) {
-	body := `[{"jsonrpc":"2.0","id":` + idChainID + `,"method":"eth_chainId","params":[]},` +
-		`{"jsonrpc":"2.0","id":` + idBlock + `,"method":"eth_blockNumber","params":[]},` +
-		`{"jsonrpc":"2.0","id":` + idSyncing + `,"method":"eth_syncing","params":[]}`
-	if prev != 0 {
-		body += `,{"jsonrpc":"2.0","id":` + idProbe + `,"method":"eth_getBlockTransactionCountByNumber","params":["0x` + strconv.FormatUint(prev, 16) + `"]}`
-	}
-	res := forward.Do(ctx, us.target(u), []byte(body+"]"))
+// (an HTTP 4xx other than 429, or an answer that is not the batch's: healthcheck.ReadBatch): the caller then asks
+// call by call.
+func (us *Upstreams) checkBatch(ctx context.Context, u config.Upstream, prev uint64) (healthcheck.Result, bool) {
+	res := forward.Do(ctx, us.target(u), healthcheck.Batch(prev))
 	switch {
 	case res.Class == retry.HTTPOther:
-		return checkResult{}, false
+		return healthcheck.Result{}, false
 	case res.Class != retry.OK:
-		return checkResult{class: res.Class, status: failedStatus(res)}, true
+		return healthcheck.Result{Class: res.Class, Status: failedStatus(res)}, true
 	}
-	var elems []json.RawMessage
-	if json.Unmarshal(res.Body, &elems) != nil {
-		return checkResult{}, false
-	}
-	byID := map[string]json.RawMessage{}
-	for _, e := range elems {
-		var m struct {
-			ID json.RawMessage `json:"id"`
-		}
-		if json.Unmarshal(e, &m) == nil {
-			byID[string(bytes.TrimSpace(m.ID))] = e
-		}
-	}
-	if byID[idChainID] == nil || byID[idBlock] == nil {
-		return checkResult{}, false
-	}
-	r := checkResult{}
-	if r.chainID, r.class = quantity(byID[idChainID]); r.class != retry.OK {
-		return r, true
-	}
-	var num string
-	if num, r.class = quantity(byID[idBlock]); r.class != retry.OK {
-		return r, true
-	}
-	r.height, _ = strconv.ParseUint(num[2:], 16, 64) // quantity checked it
-	r.syncing = syncingResult(byID[idSyncing])
-	if prev != 0 {
-		r.probe = probeAnswer(byID[idProbe])
-	}
-	return r, true
+	return healthcheck.ReadBatch(res.Body, prev)
 }
 
 // checkCalls runs the check's calls one by one, for upstreams that do not take batches.
-func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uint64) checkResult {
-	var r checkResult
-	if r.chainID, r.class, r.status = us.call(ctx, u, "eth_chainId"); r.class != retry.OK {
+func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uint64) healthcheck.Result {
+	var r healthcheck.Result
+	if r.ChainID, _, r.Class, r.Status = us.call(ctx, u, "eth_chainId"); r.Class != retry.OK {
 		return r
 	}
-	var num string
-	if num, r.class, r.status = us.call(ctx, u, "eth_blockNumber"); r.class != retry.OK {
+	if _, r.Height, r.Class, r.Status = us.call(ctx, u, "eth_blockNumber"); r.Class != retry.OK {
 		return r
 	}
-	r.height, _ = strconv.ParseUint(num[2:], 16, 64) // call checked the quantity
-	r.syncing = us.syncing(ctx, u)
+	res := forward.Do(ctx, us.target(u), healthcheck.Call("eth_syncing"))
+	r.Syncing = res.Class == retry.OK && healthcheck.Syncing(res.Body)
 	if prev != 0 {
-		r.probe = us.probe(ctx, u, prev)
+		r.Probe = us.probe(ctx, u, prev)
 	}
 	return r
 }
 
 // probe asks the upstream for block n (eth_getBlockTransactionCountByNumber: a small answer).
-func (us *Upstreams) probe(ctx context.Context, u config.Upstream, n uint64) blockProbe {
-	res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockTransactionCountByNumber","params":["0x`+strconv.FormatUint(n, 16)+`"]}`))
+func (us *Upstreams) probe(ctx context.Context, u config.Upstream, n uint64) healthcheck.Block {
+	res := forward.Do(ctx, us.target(u), healthcheck.BlockCall(n))
 	if res.Class != retry.OK {
-		return blockUnknown
+		return healthcheck.BlockUnknown
 	}
-	return probeAnswer(res.Body)
+	return healthcheck.ReadBlock(res.Body)
 }
 
-// probeAnswer reads an answer to eth_getBlockTransactionCountByNumber: a quantity says the block is there; a null
-// result (geth) or an error saying so ("header not found", anvil's "BlockOutOfRangeError: block height is 0 but
-// requested was 100") that it is missing. Any other answer, or none, proves nothing.
-func probeAnswer(answer []byte) blockProbe {
-	if answer == nil {
-		return blockUnknown
-	}
-	if _, class := quantity(answer); class == retry.OK {
-		return blockThere
-	}
-	var a struct {
-		Result json.RawMessage `json:"result"`
-		Error  *struct {
-			Code    int64  `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	switch {
-	case json.Unmarshal(answer, &a) != nil:
-		return blockUnknown
-	case a.Error != nil:
-		m := strings.ToLower(a.Error.Message)
-		if retry.RPCError(a.Error.Code, a.Error.Message) == retry.MissingData || strings.Contains(m, "out of range") || strings.Contains(m, "outofrange") {
-			return blockMissing
-		}
-		return blockUnknown
-	case len(a.Result) == 0 || string(bytes.TrimSpace(a.Result)) == "null":
-		return blockMissing
-	}
-	return blockUnknown
-}
-
-// syncing asks eth_syncing: a sync-progress object (with currentBlock or highestBlock) means syncing; false, an
-// error, anything else or no answer means not.
-func (us *Upstreams) syncing(ctx context.Context, u config.Upstream) bool {
-	res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_syncing","params":[]}`))
-	return res.Class == retry.OK && syncingResult(res.Body)
-}
-
-// syncingResult reads an answer to eth_syncing: true for a sync-progress object.
-func syncingResult(answer []byte) bool {
-	var a struct {
-		Result map[string]json.RawMessage `json:"result"`
-	}
-	if answer == nil || json.Unmarshal(answer, &a) != nil || a.Result == nil {
-		return false
-	}
-	_, cur := a.Result["currentBlock"]
-	_, high := a.Result["highestBlock"]
-	return cur || high
-}
-
-// call makes a parameterless call whose result is a hex quantity, and returns that quantity; on a failure with
-// an HTTP answer that is not 2xx, its status.
-func (us *Upstreams) call(ctx context.Context, u config.Upstream, method string) (string, retry.Class, int) {
-	res := forward.Do(ctx, us.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"`+method+`","params":[]}`))
+// call makes a parameterless call whose result is a hex quantity, and returns that quantity and its value; on a
+// failure with an HTTP answer that is not 2xx, its status.
+func (us *Upstreams) call(ctx context.Context, u config.Upstream, method string) (string, uint64, retry.Class, int) {
+	res := forward.Do(ctx, us.target(u), healthcheck.Call(method))
 	if res.Class != retry.OK {
-		return "", res.Class, failedStatus(res)
+		return "", 0, res.Class, failedStatus(res)
 	}
-	q, class := quantity(res.Body)
-	return q, class, 0
+	q, n, err := healthcheck.ReadQuantity(res.Body)
+	if err != nil {
+		return "", 0, healthcheck.ClassOf(err), 0
+	}
+	return q, n, retry.OK, 0
 }
 
 // failedStatus is the HTTP status of a failed attempt when the status is the failure (not 2xx); else 0.
@@ -358,33 +239,4 @@ func failedStatus(res forward.Result) int {
 		return 0
 	}
 	return res.Status
-}
-
-// quantity reads a JSON-RPC answer whose result must be a hex quantity.
-func quantity(answer []byte) (string, retry.Class) {
-	var a struct {
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(answer, &a) != nil {
-		return "", ClassBadResult
-	}
-	if len(a.Error) > 0 && string(a.Error) != "null" {
-		return "", ClassRPCError
-	}
-	var q string
-	if json.Unmarshal(a.Result, &q) != nil || !isQuantity(q) {
-		return "", ClassBadResult
-	}
-	return q, retry.OK
-}
-
-// isQuantity reports whether q is a hex quantity as JSON-RPC writes them: 0x followed by 1 to 16 hex digits.
-func isQuantity(q string) bool {
-	digits, ok := strings.CutPrefix(q, "0x")
-	if !ok || len(digits) == 0 || len(digits) > 16 {
-		return false
-	}
-	_, err := strconv.ParseUint(digits, 16, 64)
-	return err == nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
@@ -135,5 +136,5 @@ func (cs *Chains) sync(w http.ResponseWriter, r *http.Request, o *chain, st plat
 	o.mu.Unlock()
 	cs.fanOut(ctx, name, removed, protocol.PathClear)
 	cs.fanOut(ctx, name, names, protocol.PathStart)
-	writeJSON(w, SyncResult{Chain: name, Upstreams: names, Removed: removed})
+	writeJSON(w, adminapi.SyncResult{Chain: name, Upstreams: names, Removed: removed})
 }

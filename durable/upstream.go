@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/forward"
@@ -40,7 +41,8 @@ func NewUpstreams(env Env) *Upstreams {
 
 var _ http.Handler = (*Upstreams)(nil)
 
-// health is what an upstream's health checks found. Its JSON form is stored and shown.
+// health is what an upstream's health checks found, as stored (keyHealth); admin shows it as
+// adminapi.UpstreamHealth (health.view).
 type health struct {
 	OK             bool      `json:"ok"`
 	Height         uint64    `json:"height"`
@@ -72,22 +74,6 @@ type upstream struct {
 	health health
 	stats  stats.Stats
 	seq    uint64 // the last handover stored (keySeq)
-}
-
-// UpstreamStatus is the /status answer.
-type UpstreamStatus struct {
-	Chain    string `json:"chain"`
-	Name     string `json:"name"`
-	Endpoint string `json:"endpoint"`
-	health
-	NextCheck time.Time `json:"next_check,omitzero"`
-}
-
-// UpstreamStats is the /stats answer.
-type UpstreamStats struct {
-	Chain   string                `json:"chain"`
-	Name    string                `json:"name"`
-	Methods map[string]stats.View `json:"methods"`
 }
 
 // load reads the instance's storage once; name (from the caller's header, "" on alarms) is stored if none is.
@@ -131,7 +117,7 @@ func (us *Upstreams) target(u config.Upstream) forward.Target {
 	if u.AttemptTimeout > 0 {
 		timeout = u.AttemptTimeout
 	}
-	return forward.Target{Fetch: us.env.P.Fetch, Post: us.env.P.Post, URL: u.URL, Timeout: timeout, MaxBytes: s.MaxResponseBytes, Now: us.env.P.Now}
+	return forward.Target{Post: us.env.P.Post, URL: u.URL, Timeout: timeout, MaxBytes: s.MaxResponseBytes, Now: us.env.P.Now}
 }
 
 // ServeHTTP serves the object named by the contract's object header.
@@ -192,7 +178,7 @@ func (us *Upstreams) status(w http.ResponseWriter, r *http.Request, o *upstream,
 	}
 	u, _ := o.config(us.env.Config)
 	o.mu.Lock()
-	s := UpstreamStatus{Chain: u.Chain, Name: u.Name, health: o.health, NextCheck: next}
+	s := adminapi.UpstreamStatus{Chain: u.Chain, Name: u.Name, UpstreamHealth: o.health.view(), NextCheck: next}
 	o.mu.Unlock()
 	if u.URL != "" {
 		s.Endpoint = u.Endpoint()
@@ -204,7 +190,7 @@ func (us *Upstreams) statsOf(w http.ResponseWriter, o *upstream) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	chain, name, _ := strings.Cut(o.ident, "/")
-	writeJSON(w, UpstreamStats{Chain: chain, Name: name, Methods: o.stats.Views()})
+	writeJSON(w, adminapi.UpstreamStats{Chain: chain, Name: name, Methods: o.stats.Views()})
 }
 
 func (us *Upstreams) clear(w http.ResponseWriter, ctx context.Context, id string, st platform.Storage) {

@@ -32,7 +32,7 @@ import (
 // EnvChromium names the Chromium binary; by default `chromium` (Debian's package) on the PATH.
 const EnvChromium = "EVMLB_CHROMIUM"
 
-// dashboardRefresh is the page's refresh period (internal/app/dashboard/page.js).
+// dashboardRefresh is the page's refresh period (worker/app/dashboard/page.js).
 const dashboardRefresh = 5 * time.Second
 
 func chromiumPath() (string, error) {

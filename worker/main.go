@@ -11,10 +11,10 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/evmlb/evmlb/internal/app"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/hostcall"
 	"github.com/evmlb/evmlb/internal/platform"
+	"github.com/evmlb/evmlb/worker/app"
 	"github.com/evmlb/evmlb/worker/jsbind"
 	"github.com/syumai/workers"
 )
@@ -32,7 +32,6 @@ func main() {
 		Chains:      hostcall.Namespace(contract.BindingChain),
 		Upstreams:   hostcall.Namespace(contract.BindingUpstream),
 		StorageFor:  func(objectID string) platform.Storage { return hostcall.Storage{Object: objectID} },
-		Fetch:       hostcall.Fetch,
 		Post:        hostcall.Post,
 		After:       hostcall.After,
 		WithTimeout: hostcall.WithTimeout,

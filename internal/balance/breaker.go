@@ -14,8 +14,8 @@ const (
 
 // Breaker is one upstream's circuit breaker, fed by live traffic and health checks alike. The zero value is closed.
 type Breaker struct {
-	Failures  int       `json:"consecutive_failures"`
-	OpenUntil time.Time `json:"open_until"`
+	Failures  int
+	OpenUntil time.Time
 }
 
 // State is the breaker's state at now.

@@ -274,9 +274,7 @@ func TestRestoreFloor(t *testing.T) {
 	}
 	restore := func(s Settings, names []string) *Table {
 		tb := New(s, names, nil)
-		for _, u := range rows {
-			tb.Restore(u)
-		}
+		tb.RestoreAll(rows)
 		tb.RestoreFloor(floor)
 		return tb
 	}

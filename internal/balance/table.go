@@ -48,32 +48,34 @@ type Report struct {
 	Status int         // the HTTP status of a failed check's answer; 0 when none came
 }
 
-// Upstream is what the table knows of one upstream. Fields are exported for admin output and persistence.
+// Upstream is what the table knows of one upstream: the table's row. It has no JSON form of its own: the chain
+// object stores it (durable's storedRow), ships it to the isolates (protocol.Row) and shows it
+// (adminapi.UpstreamRow), each in a form of its own, converted in one place each.
 type Upstream struct {
-	Name          string      `json:"name"`
-	Height        uint64      `json:"height"`
-	HeightMovedAt time.Time   `json:"height_moved_at"`
-	ChainID       uint64      `json:"chain_id,omitempty"`
-	Syncing       bool        `json:"syncing,omitempty"`
-	ReportedAt    time.Time   `json:"reported_at"`
-	LastError     retry.Class `json:"last_error,omitempty"`
-	LastErrorAt   time.Time   `json:"last_error_at"`
-	CooldownUntil time.Time   `json:"cooldown_until"`
-	Breaker       Breaker     `json:"breaker"`
-	LatencyMS     float64     `json:"latency_ewma_ms"`
-	ErrorRate     float64     `json:"error_rate_ewma"`
-	Requests      uint64      `json:"requests"`
+	Name          string
+	Height        uint64
+	HeightMovedAt time.Time
+	ChainID       uint64
+	Syncing       bool
+	ReportedAt    time.Time
+	LastError     retry.Class
+	LastErrorAt   time.Time
+	CooldownUntil time.Time
+	Breaker       Breaker
+	LatencyMS     float64 // the moving average (EWMA) of its live latency, in ms
+	ErrorRate     float64 // the moving average (EWMA) of its live failures, 0 to 1
+	Requests      uint64  // live requests observed
 	// HeightAt is when Height was last reported by a successful check (zero: never; Height 0 is then unknown).
-	HeightAt time.Time `json:"height_at,omitzero"`
+	HeightAt time.Time
 	// Unserved is the claimed head the last check found it could not serve (Report.Unserved); 0: none.
-	Unserved uint64 `json:"unserved,omitempty"`
+	Unserved uint64
 	// Proven is the highest head its checks found it serving (Report.Proven).
-	Proven uint64 `json:"proven,omitempty"`
+	Proven uint64
 	// LeadSince is when its height became more than max_lag_blocks above every other trusted upstream's
 	// (zero: it is not); with ConfirmAfter it decides when such a lead is believed.
-	LeadSince time.Time `json:"lead_since,omitzero"`
+	LeadSince time.Time
 	// LastStatus is the HTTP status of LastError when a health check's answer had one (0: none known).
-	LastStatus int `json:"last_http_status,omitempty"`
+	LastStatus int
 }
 
 // known reports whether u's height was ever reported (a height of 0 is a real one once reported).
@@ -118,9 +120,6 @@ func New(settings Settings, names []string, rand func() float64) *Table {
 	return t
 }
 
-// Settings returns the table's settings, with defaults filled in.
-func (t *Table) Settings() Settings { return t.settings }
-
 // SetUpstreams sets the configured upstreams, keeping what is known of those that stay. A different set drops
 // the served floor: what the old set answered says nothing of the new one (see Floor).
 func (t *Table) SetUpstreams(names []string) {
@@ -139,7 +138,6 @@ func (t *Table) SetUpstreams(names []string) {
 	t.refresh(t.now)
 }
 
-// Restore puts back a persisted upstream's state (ignored when name is not configured).
 // RestoreAll puts back every persisted row at once (a snapshot, or the rows in storage), then works out what
 // counts: restoring rows one by one would judge each against a half-restored table (a lead with no witness yet
 // loses its LeadSince). Rows of upstreams not configured are ignored.
@@ -151,14 +149,6 @@ func (t *Table) RestoreAll(rows []Upstream) {
 		}
 	}
 	t.refresh(t.now)
-}
-
-func (t *Table) Restore(u Upstream) {
-	if cur, ok := t.ups[u.Name]; ok {
-		*cur = u
-		t.tick(u.ReportedAt)
-		t.refresh(t.now)
-	}
 }
 
 // Floor returns the floor to persist.

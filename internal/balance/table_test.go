@@ -214,8 +214,7 @@ func TestPollDelay(t *testing.T) {
 
 func TestRestoreAndSetUpstreams(t *testing.T) {
 	tb := New(Settings{}, []string{"a", "b"}, nil)
-	tb.Restore(Upstream{Name: "a", Height: 42, ChainID: 1})
-	tb.Restore(Upstream{Name: "zz", Height: 99})
+	tb.RestoreAll([]Upstream{{Name: "a", Height: 42, ChainID: 1}, {Name: "zz", Height: 99}})
 	if u, _ := tb.Get("a"); u.Height != 42 || tb.Head() != 42 {
 		t.Fatalf("restore: %+v head %d", u, tb.Head())
 	}
@@ -272,7 +271,7 @@ func TestBlind(t *testing.T) {
 		t.Fatal("blind after a served request")
 	}
 	tb = New(Settings{}, []string{"a"}, nil)
-	tb.Restore(Upstream{Name: "a", ReportedAt: t0, Height: 5})
+	tb.RestoreAll([]Upstream{{Name: "a", ReportedAt: t0, Height: 5}})
 	if tb.Blind() {
 		t.Fatal("blind after restoring a reported row")
 	}

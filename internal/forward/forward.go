@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,20 +16,9 @@ import (
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
-var jsonType = []string{"application/json"}
-
-// Classes this package returns beyond the HTTP and transport ones.
-const (
-	// TooLarge and Canceled are retry's (one table of classes); kept here for the callers that name them so.
-	TooLarge = retry.TooLarge
-	Canceled = retry.Canceled
-)
-
 // Target is where and how to send.
 type Target struct {
-	// Fetch sends the request (platform.Platform.Fetch).
-	Fetch func(*http.Request) (*http.Response, error)
-	// Post, when set, sends instead of Fetch (platform.Platform.Post).
+	// Post sends (platform.Platform.Post): it follows no redirect.
 	Post func(ctx context.Context, url string, body []byte, limit int64) (int, []byte, error)
 	// URL is the provider's endpoint, a secret.
 	URL string
@@ -62,7 +49,7 @@ type Result struct {
 
 // Do posts body to t.URL with Content-Type application/json and classifies the outcome with internal/retry's
 // classes: transport errors, then the HTTP status, then whether the body is JSON. JSON-RPC errors inside the body
-// are not looked at here. A redirect (3xx) is retry.HTTPRedirect; t.Fetch must not follow it.
+// are not looked at here. A redirect (3xx) is retry.HTTPRedirect; t.Post must not follow it.
 func Do(ctx context.Context, t Target, body []byte) Result {
 	start := t.Now()
 	r := do(ctx, t, body)
@@ -75,35 +62,16 @@ func do(parent context.Context, t Target, body []byte) Result {
 	if withTimeout == nil {
 		withTimeout = context.WithTimeout
 	}
-	var (
-		ctx    context.Context
-		cancel context.CancelFunc
-		status int
-		b      []byte
-		err    error
-	)
-	if t.Post != nil {
-		ctx, cancel = withTimeout(parent, t.Timeout)
-		defer cancel()
-		status, b, err = t.Post(ctx, t.URL, body, t.MaxBytes)
-	} else {
-		ctx, cancel = withTimeout(platform.WithResponseLimit(parent, t.MaxBytes), t.Timeout)
-		defer cancel()
-		var redirected bool
-		status, b, redirected, err = fetch(ctx, t, body)
-		if redirected {
-			// The platform followed a redirect, which it must not (platform.Platform.Fetch): whatever the other
-			// end answered is not the configured upstream's answer, so it is never served.
-			return Result{Class: retry.HTTPRedirect, Status: status, Detail: "a redirect was followed"}
-		}
-	}
+	ctx, cancel := withTimeout(parent, t.Timeout)
+	defer cancel()
+	status, b, err := t.Post(ctx, t.URL, body, t.MaxBytes)
 	switch {
 	case errors.Is(err, platform.ErrTooLarge): // a host that enforced the limit itself
-		return Result{Class: TooLarge, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
+		return Result{Class: retry.TooLarge, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
 	case err != nil:
 		return failure(parent, ctx, err, t.URL)
 	case int64(len(b)) > t.MaxBytes:
-		return Result{Class: TooLarge, Status: status, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
+		return Result{Class: retry.TooLarge, Status: status, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
 	}
 	if c := retry.HTTPStatus(status); c != retry.OK {
 		return Result{Class: c, Status: status, Body: b, Detail: "HTTP " + strconv.Itoa(status)}
@@ -114,39 +82,10 @@ func do(parent context.Context, t Target, body []byte) Result {
 	return Result{Status: status, Body: b}
 }
 
-// fetch sends body through t.Fetch and reads at most MaxBytes+1 bytes of the answer. redirected reports an answer
-// from another URL than t's (the platform followed a redirect).
-func fetch(ctx context.Context, t Target, body []byte) (status int, b []byte, redirected bool, err error) {
-	u, err := url.Parse(t.URL)
-	if err != nil {
-		return 0, nil, false, errCannotBuild
-	}
-	req := (&http.Request{
-		Method: http.MethodPost, URL: u, Host: u.Host, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{"Content-Type": jsonType, "Accept": jsonType},
-		Body:          platform.Body(body),
-		GetBody:       func() (io.ReadCloser, error) { return platform.Body(body), nil },
-		ContentLength: int64(len(body)),
-	}).WithContext(ctx)
-	resp, err := t.Fetch(req)
-	if err != nil {
-		return 0, nil, false, err
-	}
-	defer resp.Body.Close()
-	if resp.Request != nil && resp.Request.URL != nil && resp.Request.URL.String() != req.URL.String() {
-		return resp.StatusCode, nil, true, nil
-	}
-	b, err = io.ReadAll(io.LimitReader(resp.Body, t.MaxBytes+1))
-	return resp.StatusCode, b, false, err
-}
-
-// errCannotBuild is a URL that does not parse (config validation makes it unreachable).
-var errCannotBuild = errors.New("cannot build request")
-
 // failure classifies a transport error: the caller's cancellation, else as retry.Transport says.
 func failure(parent, attempt context.Context, err error, rawURL string) Result {
 	if parent.Err() != nil {
-		return Result{Class: Canceled, Detail: "caller canceled"}
+		return Result{Class: retry.Canceled, Detail: "caller canceled"}
 	}
 	timedOut := attempt.Err() != nil || errors.Is(err, context.DeadlineExceeded)
 	c := retry.Transport(err, timedOut)

@@ -17,10 +17,13 @@ import (
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
+// noFollow is a client that follows no redirect, as every host's fetch.
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 func target(u string) Target {
 	var ticks atomic.Int64 // a fake clock that moves 7 ms per reading
 	return Target{
-		Fetch: (&http.Client{}).Do, URL: u, Timeout: 300 * time.Millisecond, MaxBytes: 1 << 10,
+		Post: postWith(noFollow, "application/json"), URL: u, Timeout: 300 * time.Millisecond, MaxBytes: 1 << 10,
 		Now: func() time.Time { return time.Unix(0, ticks.Add(1)*int64(7*time.Millisecond)) },
 	}
 }
@@ -45,49 +48,52 @@ func TestDo(t *testing.T) {
 		{name: "non-JSON unchecked", fault: evmtest.NonJSON, unchecked: true, class: retry.OK, status: 200},
 		{name: "hang", fault: evmtest.Hang, class: retry.Timeout},
 		{name: "user-info in URL", url: func(n *evmtest.Node) string { return strings.Replace(n.URL, "http://", "http://x:y@", 1) }, class: retry.OK, status: 200},
-		{name: "too large", max: 10, class: TooLarge, status: 200},
+		{name: "too large", max: 10, class: retry.TooLarge, status: 200},
 	} {
-		for _, mode := range []string{"fetch", "post"} {
-			t.Run(tc.name+"/"+mode, func(t *testing.T) {
-				n := evmtest.NewNode(t, "n", 1, 5)
-				n.SetFault(tc.fault)
-				tg := target(n.URL)
-				if mode == "post" {
-					tg.Post = post
-				}
-				if tc.url != nil {
-					tg.URL = tc.url(n)
-				}
-				if tc.max != 0 {
-					tg.MaxBytes = tc.max
-				}
-				tg.Unchecked = tc.unchecked
-				r := Do(context.Background(), tg, []byte(body))
-				if r.Class != tc.class || r.Status != tc.status {
-					t.Fatalf("class %q status %d (%s), want %q %d", r.Class, r.Status, r.Detail, tc.class, tc.status)
-				}
-				if r.Latency != 7*time.Millisecond {
-					t.Errorf("latency %v", r.Latency)
-				}
-				if strings.Contains(r.Detail, evmtest.Secret) {
-					t.Errorf("detail %q holds the secret", r.Detail)
-				}
-				if tc.class == retry.OK && !tc.unchecked && string(r.Body) != `{"jsonrpc":"2.0", "id":"x" ,"result":{"node":"n","method":"eth_call"}}` {
-					t.Errorf("body %s", r.Body)
-				}
-			})
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			n := evmtest.NewNode(t, "n", 1, 5)
+			n.SetFault(tc.fault)
+			tg := target(n.URL)
+			if tc.url != nil {
+				tg.URL = tc.url(n)
+			}
+			if tc.max != 0 {
+				tg.MaxBytes = tc.max
+			}
+			tg.Unchecked = tc.unchecked
+			r := Do(context.Background(), tg, []byte(body))
+			if r.Class != tc.class || r.Status != tc.status {
+				t.Fatalf("class %q status %d (%s), want %q %d", r.Class, r.Status, r.Detail, tc.class, tc.status)
+			}
+			if r.Latency != 7*time.Millisecond {
+				t.Errorf("latency %v", r.Latency)
+			}
+			if strings.Contains(r.Detail, evmtest.Secret) {
+				t.Errorf("detail %q holds the secret", r.Detail)
+			}
+			if tc.class == retry.OK && !tc.unchecked && string(r.Body) != `{"jsonrpc":"2.0", "id":"x" ,"result":{"node":"n","method":"eth_call"}}` {
+				t.Errorf("body %s", r.Body)
+			}
+		})
 	}
 }
 
-// post is a platform.Platform.Post over net/http, as memplatform's.
-func post(ctx context.Context, u string, body []byte, limit int64) (int, []byte, error) {
+// postWith is a platform.Platform.Post over c, as memplatform's, sending contentType ("": none).
+func postWith(c *http.Client, contentType string) func(context.Context, string, []byte, int64) (int, []byte, error) {
+	return func(ctx context.Context, u string, body []byte, limit int64) (int, []byte, error) {
+		return post(ctx, c, contentType, u, body, limit)
+	}
+}
+
+func post(ctx context.Context, c *http.Client, contentType, u string, body []byte, limit int64) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -100,7 +106,7 @@ func post(ctx context.Context, u string, body []byte, limit int64) (int, []byte,
 func TestDoPostTooLarge(t *testing.T) {
 	tg := target("http://unused.example/")
 	tg.Post = func(context.Context, string, []byte, int64) (int, []byte, error) { return 0, nil, platform.ErrTooLarge }
-	if r := Do(context.Background(), tg, []byte(body)); r.Class != TooLarge {
+	if r := Do(context.Background(), tg, []byte(body)); r.Class != retry.TooLarge {
 		t.Fatalf("%+v", r)
 	}
 }
@@ -108,48 +114,23 @@ func TestDoPostTooLarge(t *testing.T) {
 func TestDoHTTPOther(t *testing.T) {
 	n := evmtest.NewNode(t, "n", 1, 5)
 	tg := target(n.URL)
-	tg.Fetch = (&http.Client{Transport: headerStripper{}}).Do
+	tg.Post = postWith(noFollow, "") // evmtest nodes answer 415 to a body without Content-Type
 	if r := Do(context.Background(), tg, []byte(body)); r.Class != retry.HTTPOther || r.Status != http.StatusUnsupportedMediaType {
 		t.Errorf("class %q status %d", r.Class, r.Status)
 	}
 }
 
-// headerStripper drops the Content-Type, which evmtest nodes answer with 415.
-type headerStripper struct{}
-
-func (headerStripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Del("Content-Type")
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// A 3xx is a failure of its own class, never followed: the server it points to receives nothing. Were a
-// platform to follow it anyway, the other server's answer is still not taken for the upstream's.
+// A 3xx is a failure of its own class, never followed: the server it points to receives nothing.
 func TestDoRedirect(t *testing.T) {
-	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	for _, tc := range []struct {
-		name   string
-		client *http.Client
-		status int
-		hits   int64
-	}{
-		{"not followed", &http.Client{CheckRedirect: noFollow}, http.StatusTemporaryRedirect, 0},
-		{"followed by the platform", &http.Client{}, http.StatusOK, 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			trap := evmtest.NewTrap(t)
-			n := evmtest.NewNode(t, "n", 1, 5)
-			n.SetRedirect(trap.URL)
-			tg := target(n.URL)
-			tg.Fetch = tc.client.Do
-			r := Do(context.Background(), tg, []byte(body))
-			if r.Class != retry.HTTPRedirect || r.Status != tc.status || trap.Hits() != tc.hits {
-				t.Fatalf("class %q status %d, trap hit %d times", r.Class, r.Status, trap.Hits())
-			}
-			if strings.Contains(string(r.Body), evmtest.TrapMarker) {
-				t.Errorf("body %s is the redirect target's", r.Body)
-			}
-		})
+	trap := evmtest.NewTrap(t)
+	n := evmtest.NewNode(t, "n", 1, 5)
+	n.SetRedirect(trap.URL)
+	r := Do(context.Background(), target(n.URL), []byte(body))
+	if r.Class != retry.HTTPRedirect || r.Status != http.StatusTemporaryRedirect || trap.Hits() != 0 {
+		t.Fatalf("class %q status %d, trap hit %d times", r.Class, r.Status, trap.Hits())
+	}
+	if strings.Contains(string(r.Body), evmtest.TrapMarker) {
+		t.Errorf("body %s is the redirect target's", r.Body)
 	}
 }
 
@@ -158,7 +139,7 @@ func TestDoCanceled(t *testing.T) {
 	n.SetFault(evmtest.Hang)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	if r := Do(ctx, target(n.URL), []byte(body)); r.Class != Canceled {
+	if r := Do(ctx, target(n.URL), []byte(body)); r.Class != retry.Canceled {
 		t.Errorf("class %q", r.Class)
 	}
 }

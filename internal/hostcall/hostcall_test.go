@@ -3,12 +3,13 @@ package hostcall
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/evmlb/evmlb/internal/platform"
 )
 
 // fakeHost records the messages of one call and lets the test answer them.
@@ -144,7 +145,7 @@ func TestBackgroundKeepsTheCallOpen(t *testing.T) {
 	}
 }
 
-func TestFetchAndStorageOverTheCall(t *testing.T) {
+func TestPostAndStorageOverTheCall(t *testing.T) {
 	h := newFakeHost()
 	c := New("obj-1", h.deliver)
 	ctx, cancel := context.WithTimeout(With(context.Background(), c), time.Minute)
@@ -153,12 +154,16 @@ func TestFetchAndStorageOverTheCall(t *testing.T) {
 		for op := range h.got {
 			switch op.Kind {
 			case OpFetch:
-				if op.Timeout <= 0 || op.Timeout > time.Minute || string(op.Body) != "ping" || op.Header.Get("Content-Type") != "application/json" {
+				if op.Timeout <= 0 || op.Timeout > time.Minute || string(op.Body) != "ping" || op.Header.Get("Content-Type") != "application/json" || op.Method != http.MethodPost || op.Limit != 100 {
 					c.Complete(op.ID, Result{Err: ErrInvalid, Message: "bad op"})
 					continue
 				}
 				if strings.HasSuffix(op.URL, "/slow") {
 					c.Complete(op.ID, Result{Err: ErrTimeout})
+					continue
+				}
+				if strings.HasSuffix(op.URL, "/big") {
+					c.Complete(op.ID, Result{Err: ErrTooLarge})
 					continue
 				}
 				c.Complete(op.ID, Result{Status: 200, Header: http.Header{"X": {"1"}}, Body: []byte("pong")})
@@ -167,20 +172,15 @@ func TestFetchAndStorageOverTheCall(t *testing.T) {
 			}
 		}
 	}()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://node/rpc", strings.NewReader("ping"))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := Fetch(req)
-	if err != nil {
-		t.Fatal(err)
+	status, b, err := Post(ctx, "http://node/rpc", []byte("ping"), 100)
+	if err != nil || status != 200 || string(b) != "pong" {
+		t.Fatalf("answer %d %q %v", status, b, err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || string(b) != "pong" || resp.Header.Get("X") != "1" {
-		t.Fatalf("answer %d %q %v", resp.StatusCode, b, resp.Header)
-	}
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, "http://node/slow", strings.NewReader("ping"))
-	req.Header.Set("Content-Type", "application/json")
-	if _, err := Fetch(req); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, err := Post(ctx, "http://node/slow", []byte("ping"), 100); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a host timeout is %v, want DeadlineExceeded", err)
+	}
+	if _, _, err := Post(ctx, "http://node/big", []byte("ping"), 100); !errors.Is(err, platform.ErrTooLarge) {
+		t.Fatalf("an answer over the limit is %v, want platform.ErrTooLarge", err)
 	}
 	v, ok, err := Storage{Object: "obj-1"}.Get(ctx, "k")
 	if err != nil || !ok || v != "get:k" {
@@ -189,7 +189,7 @@ func TestFetchAndStorageOverTheCall(t *testing.T) {
 	if _, _, err := (Storage{Object: "obj-2"}).Get(ctx, "k"); err == nil {
 		t.Fatal("a call used another object's storage")
 	}
-	if _, err := Fetch(req.WithContext(context.Background())); !errors.Is(err, errNoCall) {
+	if _, _, err := Post(context.Background(), "http://node/rpc", []byte("ping"), 100); !errors.Is(err, errNoCall) {
 		t.Fatalf("I/O without a call: %v", err)
 	}
 }

@@ -32,30 +32,6 @@ func timeout(ctx context.Context) time.Duration {
 	return defaultTimeout
 }
 
-// Fetch is platform.Platform.Fetch over the call of req's context: an outbound request performed by the host
-// (redirects not followed), with the context's deadline handed to the host and platform.ResponseLimit as the
-// largest body accepted.
-func Fetch(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	c := From(ctx)
-	if c == nil {
-		return nil, errNoCall
-	}
-	body, err := readBody(req.Body)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.Do(ctx, Op{Kind: OpFetch, URL: req.URL.String(), Method: req.Method, Header: req.Header, Body: body,
-		Timeout: timeout(ctx), Limit: platform.ResponseLimit(ctx)})
-	if err != nil {
-		if r.Err == ErrTooLarge {
-			return nil, platform.ErrTooLarge
-		}
-		return nil, err
-	}
-	return response(req, r), nil
-}
-
 // jsonHeader is what Post sends: shared, never changed (encodeOp only reads it).
 var jsonHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}
 
@@ -81,9 +57,6 @@ func readBody(rc io.ReadCloser) ([]byte, error) {
 		return nil, nil
 	}
 	defer rc.Close()
-	if b, ok := rc.(interface{ Bytes() []byte }); ok { // no copy of a body we made ourselves
-		return b.Bytes(), nil
-	}
 	return io.ReadAll(rc)
 }
 

@@ -54,9 +54,6 @@ var list = []string{
 	"txpool_content", "txpool_contentFrom", "txpool_inspect", "txpool_status",
 }
 
-// Known reports whether method is on the list.
-func Known(method string) bool { return known[method] }
-
 // Label is method when it is on the list, else Other.
 func Label(method string) string {
 	if known[method] {
@@ -64,6 +61,3 @@ func Label(method string) string {
 	}
 	return Other
 }
-
-// List returns every method on the list (a copy), in no promised order.
-func List() []string { return append([]string(nil), list...) }

@@ -21,13 +21,13 @@ func TestLabel(t *testing.T) {
 func TestListIsWellFormed(t *testing.T) {
 	name := regexp.MustCompile(`^(eth|net|web3|debug|trace|txpool)_[A-Za-z0-9_]+$`)
 	seen := map[string]bool{}
-	for _, m := range List() {
+	for _, m := range list {
 		if !name.MatchString(m) || seen[m] || len(m) > 64 {
 			t.Errorf("%q: malformed, duplicated or too long", m)
 		}
 		seen[m] = true
 	}
-	if Known(Other) {
+	if known[Other] {
 		t.Error("the other bucket is a method name")
 	}
 }

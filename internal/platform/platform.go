@@ -4,10 +4,8 @@
 package platform
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 )
@@ -41,15 +39,12 @@ type Platform struct {
 	Chains, Upstreams Namespace
 	// StorageFor returns the storage of the live Durable Object instance objectID, or nil if there is none.
 	StorageFor func(objectID string) Storage
-	// Fetch makes an outbound request to an RPC provider, like http.Client.Do. It must honour the request's
-	// context (cancellation) and never follow a redirect: a 3xx is returned as it is (a redirect would send the
-	// client's request to an endpoint nobody configured). On js/wasm it is the host's fetch with
-	// redirect "manual" (worker/jsbind), natively an http.Client's Do with a CheckRedirect that stops.
-	Fetch func(*http.Request) (*http.Response, error)
-	// Post, when set, is Fetch for what forwarding sends: a POST of a JSON body with Content-Type and Accept
-	// application/json, an answer body of at most limit bytes (more fails with ErrTooLarge, or is cut just
-	// past limit), no redirect followed. It spares the request and response objects, and the URL's parse
-	// and print, that Fetch costs on every attempt: tens of µs in wasm.
+	// Post makes an outbound request to an RPC provider, what forwarding and health checks send: a POST of a JSON
+	// body with Content-Type and Accept application/json, an answer body of at most limit bytes (more fails with
+	// ErrTooLarge, or is cut just past limit). It must honour ctx (cancellation) and never follow a redirect: a
+	// 3xx is returned as it is (a redirect would send the client's request to an endpoint nobody configured). On
+	// js/wasm it is the host's fetch with redirect "manual" (internal/hostcall), natively an http.Client's Do
+	// with a CheckRedirect that stops (memplatform).
 	Post func(ctx context.Context, url string, body []byte, limit int64) (status int, answer []byte, err error)
 	// Now is the clock.
 	Now func() time.Time
@@ -72,29 +67,5 @@ type Platform struct {
 	MemoryBytes func() uint64
 }
 
-type responseLimitKey struct{}
-
-// WithResponseLimit returns ctx carrying n, the largest answer body Fetch may accept under it.
-func WithResponseLimit(ctx context.Context, n int64) context.Context {
-	return context.WithValue(ctx, responseLimitKey{}, n)
-}
-
-// ResponseLimit is the limit WithResponseLimit set, or 0 (none).
-func ResponseLimit(ctx context.Context) int64 {
-	n, _ := ctx.Value(responseLimitKey{}).(int64)
-	return n
-}
-
-// ErrTooLarge is Fetch's error for an answer over ResponseLimit (a host that enforces the limit itself).
+// ErrTooLarge is Post's error for an answer over its limit (a host that enforces the limit itself).
 var ErrTooLarge = errors.New("answer over the response limit")
-
-// Body is a request body over b that a host can take as it is (its Bytes method), without reading a copy.
-func Body(b []byte) io.ReadCloser { return &body{Reader: bytes.NewReader(b), b: b} }
-
-type body struct {
-	*bytes.Reader
-	b []byte
-}
-
-func (*body) Close() error    { return nil }
-func (r *body) Bytes() []byte { return r.b }

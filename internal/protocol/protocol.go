@@ -18,13 +18,10 @@ import (
 const (
 	// HeaderName names the object: the chain for a Chain object, chain + "/" + name for an Upstream object.
 	HeaderName = "x-evmlb-name"
-	// HeaderFailure is the failure class of an Upstream's /rpc answer that is not the provider's answer.
-	HeaderFailure = "x-evmlb-failure"
 )
 
 // Paths the objects serve (all POST but /status and /stats).
 const (
-	PathRPC     = "/rpc"     // both: forward a JSON-RPC body
 	PathReport  = "/report"  // Chain: an upstream's health report
 	PathSync    = "/sync"    // Chain: store the configured upstream list, clear removed upstreams, start checks
 	PathEnsure  = "/ensure"  // Upstream: start health checks if none is scheduled
@@ -53,16 +50,6 @@ func (c Client) call(ctx context.Context, ns platform.Namespace, name, method, p
 		req.Header.Set("Content-Type", "application/json")
 	}
 	return ns.Fetch(ctx, name, req)
-}
-
-// ChainRPC forwards a client's body to the chain's object; the caller closes the answer.
-func (c Client) ChainRPC(ctx context.Context, chain string, body []byte) (*http.Response, error) {
-	return c.call(ctx, c.P.Chains, chain, http.MethodPost, PathRPC, body)
-}
-
-// UpstreamRPC forwards a body to the upstream object u (chain + "/" + name); the caller closes the answer.
-func (c Client) UpstreamRPC(ctx context.Context, u string, body []byte) (*http.Response, error) {
-	return c.call(ctx, c.P.Upstreams, u, http.MethodPost, PathRPC, body)
 }
 
 // Chain calls path on the chain's object and decodes its JSON answer into out (nil: discard).

@@ -17,10 +17,77 @@ import (
 const PathExchange = "/exchange"
 
 // Snapshot is a chain's routing table as the Chain object holds it: every configured upstream's row and the head
-// served. A Worker isolate routes from it (internal/proxy) until it is older than the snapshot TTL.
+// served. A Worker isolate routes from it (internal/proxy) until it is older than the snapshot TTL. SnapshotOf
+// and Restore are its only conversions from and to the table.
 type Snapshot struct {
-	Rows  []balance.Upstream `json:"rows"`
-	Floor balance.Floor      `json:"floor"`
+	Rows  []Row         `json:"rows"`
+	Floor balance.Floor `json:"floor"`
+}
+
+// Row is an upstream's row of the table as a snapshot carries it: what a Worker isolate's copy of the table routes
+// by. It leaves out what only the chain object's table or admin uses (the last failure's class and time, the
+// request count): an isolate counts its own from there. Its JSON names are those of the rows admin shows and the
+// chain object stores; zero times are left out.
+type Row struct {
+	Name          string    `json:"name"`
+	Height        uint64    `json:"height"`
+	HeightAt      time.Time `json:"height_at,omitzero"`
+	HeightMovedAt time.Time `json:"height_moved_at,omitzero"`
+	ChainID       uint64    `json:"chain_id,omitempty"`
+	Syncing       bool      `json:"syncing,omitempty"`
+	// ReportedAt moves the isolate's table to the chain's time as it restores (balance.Table.RestoreAll).
+	ReportedAt    time.Time `json:"reported_at,omitzero"`
+	CooldownUntil time.Time `json:"cooldown_until,omitzero"`
+	Breaker       Breaker   `json:"breaker,omitzero"`
+	LatencyMS     float64   `json:"latency_ewma_ms,omitempty"`
+	ErrorRate     float64   `json:"error_rate_ewma,omitempty"`
+	Unserved      uint64    `json:"unserved,omitempty"`
+	Proven        uint64    `json:"proven,omitempty"`
+	LeadSince     time.Time `json:"lead_since,omitzero"`
+}
+
+// Breaker is an upstream's circuit breaker in a Row.
+type Breaker struct {
+	Failures  int       `json:"consecutive_failures,omitempty"`
+	OpenUntil time.Time `json:"open_until,omitzero"`
+}
+
+// SnapshotOf is the snapshot of t: its rows in configuration order and its floor.
+func SnapshotOf(t *balance.Table) Snapshot {
+	s := Snapshot{Floor: t.Floor(), Rows: make([]Row, 0, len(t.Names()))}
+	for _, n := range t.Names() {
+		u, _ := t.Get(n)
+		s.Rows = append(s.Rows, rowOf(u))
+	}
+	return s
+}
+
+// Restore puts the snapshot's rows, then its floor, into t (balance.Table.RestoreAll and RestoreFloor).
+func (s Snapshot) Restore(t *balance.Table) {
+	rows := make([]balance.Upstream, len(s.Rows))
+	for i, r := range s.Rows {
+		rows[i] = r.upstream()
+	}
+	t.RestoreAll(rows)
+	t.RestoreFloor(s.Floor)
+}
+
+func rowOf(u balance.Upstream) Row {
+	return Row{
+		Name: u.Name, Height: u.Height, HeightAt: u.HeightAt, HeightMovedAt: u.HeightMovedAt, ChainID: u.ChainID,
+		Syncing: u.Syncing, ReportedAt: u.ReportedAt, CooldownUntil: u.CooldownUntil,
+		Breaker:   Breaker{Failures: u.Breaker.Failures, OpenUntil: u.Breaker.OpenUntil},
+		LatencyMS: u.LatencyMS, ErrorRate: u.ErrorRate, Unserved: u.Unserved, Proven: u.Proven, LeadSince: u.LeadSince,
+	}
+}
+
+func (r Row) upstream() balance.Upstream {
+	return balance.Upstream{
+		Name: r.Name, Height: r.Height, HeightAt: r.HeightAt, HeightMovedAt: r.HeightMovedAt, ChainID: r.ChainID,
+		Syncing: r.Syncing, ReportedAt: r.ReportedAt, CooldownUntil: r.CooldownUntil,
+		Breaker:   balance.Breaker{Failures: r.Breaker.Failures, OpenUntil: r.Breaker.OpenUntil},
+		LatencyMS: r.LatencyMS, ErrorRate: r.ErrorRate, Unserved: r.Unserved, Proven: r.Proven, LeadSince: r.LeadSince,
+	}
 }
 
 // Outcome is how one attempt of a Worker at one upstream ended, or (N > 1) a run of N successful attempts at it

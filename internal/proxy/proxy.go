@@ -233,8 +233,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		return false
 	}
 	t := balance.New(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), nil)
-	t.RestoreAll(snap.Rows)
-	t.RestoreFloor(snap.Floor)
+	snap.Restore(t)
 	_ = t.Notes() // the chain object logs the floor's notes; an isolate's copy must not repeat them
 	for _, o := range v.pending.Outcomes {
 		applyOutcome(t, o)
@@ -538,7 +537,7 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 			continue
 		case res := <-results:
 			inflight--
-			if res.class == forward.Canceled {
+			if res.class == retry.Canceled {
 				continue // an attempt this request canceled: no one is to blame
 			}
 			if res.class == retry.OK && !r.req.Batch && pl.behind(r, res) {
@@ -616,7 +615,7 @@ func (pl *Plane) target(u config.Upstream) forward.Target {
 	if u.AttemptTimeout > 0 {
 		timeout = u.AttemptTimeout
 	}
-	return forward.Target{Fetch: pl.p.Fetch, Post: pl.p.Post, URL: u.URL, Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
+	return forward.Target{Post: pl.p.Post, URL: u.URL, Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
 }
 
 // attempt sends body to the upstream up and classifies its answer; the outcome goes into the isolate's own
@@ -640,7 +639,7 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 		class, res.Class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
 	}
 	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
-	if class == forward.Canceled {
+	if class == retry.Canceled {
 		return o
 	}
 	if res.Class != retry.OK && class != retry.OK {

@@ -46,12 +46,7 @@ func (c *chainObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, h := range ex.Seen {
 		applySeen(c.table, h)
 	}
-	snap := protocol.Snapshot{Floor: c.table.Floor()}
-	for _, n := range c.names {
-		u, _ := c.table.Get(n)
-		snap.Rows = append(snap.Rows, u)
-	}
-	b, _ := json.Marshal(snap)
+	b, _ := json.Marshal(protocol.SnapshotOf(c.table))
 	c.mu.Unlock()
 	jsonrpc.WriteJSON(w, http.StatusOK, b)
 }

@@ -1,7 +1,7 @@
 // Package stats counts an upstream's traffic per JSON-RPC method: calls, errors, latency sum and maximum.
 //
 // Methods are counted under their name only when it is on internal/methods' list; every other call counts under
-// Other. So the stats (stored as one value in Durable Object storage) hold at most the list and Other, whatever
+// methods.Other. So the stats (stored as one value in Durable Object storage) hold at most the list and that, whatever
 // method names clients make up, and made-up names never take the place of real ones.
 package stats
 
@@ -11,9 +11,6 @@ import (
 
 	"github.com/evmlb/evmlb/internal/methods"
 )
-
-// Other is the key of the methods not on internal/methods' list.
-const Other = methods.Other
 
 // Counter is one method's counts. The JSON form is the storage form.
 type Counter struct {
@@ -35,7 +32,7 @@ type View struct {
 // Stats maps method names to counters. The zero value is not usable; use make(Stats) or Parse.
 type Stats map[string]*Counter
 
-// Record counts one call of method that took latency, under Other when the method is not on the list; failed
+// Record counts one call of method that took latency, under methods.Other when the method is not on the list; failed
 // counts it as an error too.
 func (s Stats) Record(method string, latency time.Duration, failed bool) {
 	method = methods.Label(method)
@@ -76,7 +73,7 @@ func (c *Counter) add(o *Counter) {
 
 // Parse reads the storage form; empty text gives empty stats. Counters stored under a name that is not on the
 // list (stats written before it existed, when the first 200 names seen were kept, junk included) are folded
-// into Other.
+// into methods.Other.
 func Parse(text string) (Stats, error) {
 	if text == "" {
 		return make(Stats), nil
@@ -99,7 +96,7 @@ func Parse(text string) (Stats, error) {
 	return s, nil
 }
 
-// Add adds c to method's counter (another isolate's counts of the same method), under Other when the method is
+// Add adds c to method's counter (another isolate's counts of the same method), under methods.Other when the method is
 // not on the list, as Record does: a report cannot bring junk names in either.
 func (s Stats) Add(method string, c Counter) {
 	method = methods.Label(method)

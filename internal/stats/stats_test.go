@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evmlb/evmlb/internal/methods"
 )
 
 func TestRecordAndViews(t *testing.T) {
@@ -22,7 +24,7 @@ func TestRecordAndViews(t *testing.T) {
 	}
 }
 
-// Junk method names count under Other and never take the place of real methods: 210 of them (more than the 200
+// Junk method names count under methods.Other and never take the place of real methods: 210 of them (more than the 200
 // names the stats used to keep) before the real ones.
 func TestJunkCannotEvictRealMethods(t *testing.T) {
 	s := make(Stats)
@@ -32,12 +34,12 @@ func TestJunkCannotEvictRealMethods(t *testing.T) {
 	s.Record(strings.Repeat("x", 1000), time.Millisecond, true)
 	s.Record("eth_call", 2*time.Millisecond, false)
 	s.Record("eth_getLogs", 3*time.Millisecond, false)
-	if len(s) != 3 || s[Other].Count != 211 || s[Other].Errors != 1 || s["eth_call"].Count != 1 || s["eth_getLogs"].Count != 1 {
-		t.Errorf("%d keys; other %+v, eth_call %+v", len(s), s[Other], s["eth_call"])
+	if len(s) != 3 || s[methods.Other].Count != 211 || s[methods.Other].Errors != 1 || s["eth_call"].Count != 1 || s["eth_getLogs"].Count != 1 {
+		t.Errorf("%d keys; other %+v, eth_call %+v", len(s), s[methods.Other], s["eth_call"])
 	}
 }
 
-// Stats stored before the list existed hold junk names (and the old "(other)" key): they are folded into Other
+// Stats stored before the list existed hold junk names (and the old "(other)" key): they are folded into methods.Other
 // on load.
 func TestParseFoldsUnknownNames(t *testing.T) {
 	stored := map[string]*Counter{
@@ -57,7 +59,7 @@ func TestParseFoldsUnknownNames(t *testing.T) {
 	if len(s) != 2 || *s["eth_call"] != *stored["eth_call"] {
 		t.Fatalf("%d keys, eth_call %+v", len(s), s["eth_call"])
 	}
-	if got, want := *s[Other], (Counter{Count: 216, Errors: 3, SumMicros: 2151, MaxMicros: 25}); got != want {
+	if got, want := *s[methods.Other], (Counter{Count: 216, Errors: 3, SumMicros: 2151, MaxMicros: 25}); got != want {
 		t.Errorf("other %+v, want %+v", got, want)
 	}
 }

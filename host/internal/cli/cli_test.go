@@ -17,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evmlb/evmlb/durable"
-	"github.com/evmlb/evmlb/internal/app"
-	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/evmtest"
 )
 
@@ -130,6 +128,8 @@ func TestValidateProbe(t *testing.T) {
 	hang.SetFault(evmtest.Hang)
 	sick := evmtest.NewNode(t, "sick", 1, 1000)
 	sick.SetFault(evmtest.Status500)
+	odd := evmtest.NewNode(t, "odd", 1, 1000)
+	odd.SetUnsupported("eth_chainId")
 	cfg := `{"chains":{"eth":{"chain_id":1}},"upstreams":[
 		{"chain":"eth","name":"good","upstream":"` + good.URL + `"},
 		{"chain":"eth","name":"behind","upstream":"` + behind.URL + `"},
@@ -137,6 +137,7 @@ func TestValidateProbe(t *testing.T) {
 		{"chain":"eth","name":"syncing","upstream":"` + syncing.URL + `"},
 		{"chain":"eth","name":"hang","upstream":"` + hang.URL + `"},
 		{"chain":"eth","name":"sick","upstream":"` + sick.URL + `"},
+		{"chain":"eth","name":"odd","upstream":"` + odd.URL + `"},
 		{"chain":"eth","name":"refused","upstream":"` + evmtest.RefusingURL(t) + `"},
 		{"chain":"base","name":"single","upstream":"` + noBatchNode(t, 8453, 77) + `"}]}`
 	dir := t.TempDir()
@@ -146,7 +147,7 @@ func TestValidateProbe(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("the probe took %v: not in parallel", time.Since(start))
 	}
-	if code != 1 || errs != "evmlb: 4 upstreams failed the probe\n" {
+	if code != 1 || errs != "evmlb: 5 upstreams failed the probe\n" {
 		t.Errorf("code %d, stderr %q", code, errs)
 	}
 	rows := map[string]string{}
@@ -163,6 +164,7 @@ func TestValidateProbe(t *testing.T) {
 		"syncing": {"syncing: out of rotation until synced"},
 		"hang":    {"FAIL: eth_chainId: timeout"},
 		"sick":    {"FAIL: eth_chainId: HTTP 500"},
+		"odd":     {"FAIL: eth_chainId: JSON-RPC error -32601 the method eth_chainId does not exist/is not available"},
 		"refused": {"FAIL: eth_chainId: dial tcp", "connection refused"},
 		"base:":   {"chain id 8453 (majority), best head 77"},
 		"single":  {"8453", "77", " no ", "ok (no batches: checked call by call)"},
@@ -348,17 +350,17 @@ func TestCloudflareErrors(t *testing.T) {
 
 // adminServer serves /admin/chains and /admin/upstreams as the balancer does, from its own types.
 func adminServer(t *testing.T) string {
-	chains := map[string]any{"chains": []app.ChainSummary{{
+	chains := map[string]any{"chains": []adminapi.ChainSummary{{
 		Chain: "eth", BestHeight: 1000, Head: 1000, ChainID: 1, Upstreams: 2, Healthy: 1,
-		Table: []durable.UpstreamRow{
-			{Upstream: balance.Upstream{Name: "a", Height: 1000, ChainID: 1, LatencyMS: 42.4, ErrorRate: 0.012}, State: balance.Healthy},
-			{Upstream: balance.Upstream{Name: "b", Height: 980, ChainID: 1, LatencyMS: 180, ErrorRate: 0.5}, State: balance.Lagging, Reason: "20 blocks behind the best"},
+		Table: []adminapi.UpstreamRow{
+			{Name: "a", Height: 1000, ChainID: 1, LatencyMS: 42.4, ErrorRate: 0.012, State: "healthy"},
+			{Name: "b", Height: 980, ChainID: 1, LatencyMS: 180, ErrorRate: 0.5, State: "lagging", Reason: "20 blocks behind the best"},
 		},
 	}}}
-	var a, b app.UpstreamEntry
-	a.Chain, a.Name, a.Endpoint, a.State = "eth", "a", "https://a.example", balance.Healthy
-	b.Chain, b.Name, b.Endpoint, b.State = "eth", "b", "https://b.example", balance.Lagging
-	ups := map[string]any{"upstreams": []app.UpstreamEntry{a, b}}
+	var a, b adminapi.UpstreamEntry
+	a.Chain, a.Name, a.Endpoint, a.State = "eth", "a", "https://a.example", "healthy"
+	b.Chain, b.Name, b.Endpoint, b.State = "eth", "b", "https://b.example", "lagging"
+	ups := map[string]any{"upstreams": []adminapi.UpstreamEntry{a, b}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != adminSecret {
 			w.WriteHeader(http.StatusUnauthorized)

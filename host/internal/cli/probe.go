@@ -3,19 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/healthcheck"
 )
 
 // probeResult is what one upstream answered.
@@ -116,15 +115,17 @@ func printChainProbe(w io.Writer, chain string, set config.Chain, rs []probeResu
 	return bad
 }
 
-// probeOne calls eth_chainId, eth_blockNumber and eth_syncing one by one, then the three in a batch.
+// probeOne sends the health check's calls (internal/healthcheck) one by one, eth_chainId, eth_blockNumber and
+// eth_syncing, and reads their answers as the check does; then the check's batch, which it takes or not as the
+// check would (BATCH no: the balancer's checks go call by call).
 func probeOne(ctx context.Context, hc *http.Client, u config.Upstream) probeResult {
 	r := probeResult{u: u}
-	results := make([]json.RawMessage, 3)
+	answers := make([][]byte, 3)
 	for i, m := range []string{"eth_chainId", "eth_blockNumber", "eth_syncing"} {
 		start := time.Now()
-		body, err := rpc(ctx, hc, u, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":[]}`, i+1, m))
+		body, err := rpc(ctx, hc, u, healthcheck.Call(m))
 		if err == nil {
-			results[i], err = resultOf(body)
+			_, err = healthcheck.Read(body)
 		}
 		if err != nil {
 			r.err = m + ": " + err.Error()
@@ -133,28 +134,27 @@ func probeOne(ctx context.Context, hc *http.Client, u config.Upstream) probeResu
 		if m == "eth_blockNumber" {
 			r.latency = time.Since(start)
 		}
+		answers[i] = body
 	}
-	var ok bool
-	if r.chainID, ok = quantity(results[0]); !ok {
-		r.err = "eth_chainId: not a quantity"
+	var err error
+	if _, r.chainID, err = healthcheck.ReadQuantity(answers[0]); err != nil {
+		r.err = "eth_chainId: " + err.Error()
 		return r
 	}
-	if r.head, ok = quantity(results[1]); !ok {
-		r.err = "eth_blockNumber: not a quantity"
+	if _, r.head, err = healthcheck.ReadQuantity(answers[1]); err != nil {
+		r.err = "eth_blockNumber: " + err.Error()
 		return r
 	}
-	r.syncing = string(results[2]) != "false"
-	body, err := rpc(ctx, hc, u, `[{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]},{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber","params":[]}]`)
-	var batch []struct {
-		Result json.RawMessage `json:"result"`
+	r.syncing = healthcheck.Syncing(answers[2])
+	if body, err := rpc(ctx, hc, u, healthcheck.Batch(0)); err == nil {
+		_, r.batch = healthcheck.ReadBatch(body, 0)
 	}
-	r.batch = err == nil && json.Unmarshal(body, &batch) == nil && len(batch) == 2 && batch[0].Result != nil && batch[1].Result != nil
 	return r
 }
 
 // rpc posts body to the upstream and returns the answer's body. Its errors never hold the URL.
-func rpc(ctx context.Context, hc *http.Client, u config.Upstream, body string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.URL, strings.NewReader(body))
+func rpc(ctx context.Context, hc *http.Client, u config.Upstream, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, errors.New("bad URL")
 	}
@@ -179,43 +179,4 @@ func rpc(ctx context.Context, hc *http.Client, u config.Upstream, body string) (
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return b, nil
-}
-
-// resultOf reads a single JSON-RPC answer's result.
-func resultOf(body []byte) (json.RawMessage, error) {
-	var a struct {
-		Result json.RawMessage `json:"result"`
-		Error  *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(bytes.TrimSpace(body), &a) != nil {
-		return nil, errors.New("not a JSON-RPC answer")
-	}
-	if a.Error != nil {
-		msg := a.Error.Message
-		if len(msg) > 80 {
-			msg = msg[:80]
-		}
-		return nil, fmt.Errorf("JSON-RPC error %d %s", a.Error.Code, msg)
-	}
-	if a.Result == nil {
-		return nil, errors.New("no result")
-	}
-	return a.Result, nil
-}
-
-// quantity decodes a JSON-RPC quantity ("0x1a").
-func quantity(r json.RawMessage) (uint64, bool) {
-	var s string
-	if json.Unmarshal(r, &s) != nil {
-		return 0, false
-	}
-	h, ok := strings.CutPrefix(s, "0x")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(h, 16, 64)
-	return n, err == nil
 }

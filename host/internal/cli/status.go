@@ -14,7 +14,7 @@ import (
 
 	cloudflare "github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
-	"github.com/evmlb/evmlb/internal/app"
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/auth"
 )
 
@@ -66,11 +66,11 @@ func status(ctx context.Context, args []string, env Env) error {
 		defer cancel()
 		return adminGet(ctx, env.HTTP, u, path, *user, pass, into)
 	}
-	var chains struct{ Chains []app.ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	if err := get("/admin/chains", &chains); err != nil {
 		return err
 	}
-	var ups struct{ Upstreams []app.UpstreamEntry }
+	var ups struct{ Upstreams []adminapi.UpstreamEntry }
 	if err := get("/admin/upstreams", &ups); err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func adminGet(ctx context.Context, hc *http.Client, base *url.URL, path, user, p
 }
 
 // renderStatus prints one table of every chain's upstreams.
-func renderStatus(w io.Writer, base string, chains []app.ChainSummary, ups []app.UpstreamEntry) {
+func renderStatus(w io.Writer, base string, chains []adminapi.ChainSummary, ups []adminapi.UpstreamEntry) {
 	endpoint := map[string]string{}
 	upErr := map[string]string{}
 	for _, u := range ups {

@@ -74,7 +74,6 @@ func (h *Host) Platform() platform.Platform {
 		Chains:      namespace{h, contract.RoleChain},
 		Upstreams:   namespace{h, contract.RoleUpstream},
 		StorageFor:  h.storageFor,
-		Fetch:       h.client.Do,
 		Post:        h.post,
 		Now:         h.clock.Now,
 		After:       h.clock.After,

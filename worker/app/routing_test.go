@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/evmtest"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
@@ -28,9 +29,9 @@ func started(t *testing.T, env map[string]string, ups ...upstream) *harness {
 }
 
 // upstreamEntry is name's entry in /admin/upstreams.
-func (h *harness) upstreamEntry(name string) UpstreamEntry {
+func (h *harness) upstreamEntry(name string) adminapi.UpstreamEntry {
 	h.t.Helper()
-	var ups struct{ Upstreams []UpstreamEntry }
+	var ups struct{ Upstreams []adminapi.UpstreamEntry }
 	h.admin(http.MethodGet, "/admin/upstreams", &ups)
 	for _, u := range ups.Upstreams {
 		if u.Name == name {
@@ -38,7 +39,7 @@ func (h *harness) upstreamEntry(name string) UpstreamEntry {
 		}
 	}
 	h.t.Fatalf("no upstream %s in %+v", name, ups.Upstreams)
-	return UpstreamEntry{}
+	return adminapi.UpstreamEntry{}
 }
 
 // count is how many non-health calls of method the node received.
@@ -302,7 +303,7 @@ func TestCooldownAfter429(t *testing.T) {
 // chainRow is name's row in the chain's table (/admin/chains).
 func (h *harness) chainRow(name string) (state, reason string, failures int) {
 	h.t.Helper()
-	var chains struct{ Chains []ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)
 	for _, r := range chains.Chains[0].Table {
 		if r.Name == name {

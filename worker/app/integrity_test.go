@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/blockref"
 	"github.com/evmlb/evmlb/internal/evmtest"
 )
@@ -92,7 +93,7 @@ func TestSwitchedNetworkQuarantined(t *testing.T) {
 	if n := count(a, "eth_getBlockByNumber") - reads; n != 0 {
 		t.Errorf("the switched upstream served %d block reads", n)
 	}
-	var chains struct{ Chains []ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)
 	if chains.Chains[0].ChainID != 1 {
 		t.Errorf("admin: chain id %d", chains.Chains[0].ChainID)
@@ -138,7 +139,7 @@ func TestLyingHeadNotServed(t *testing.T) {
 					t.Fatalf("%s: %+v", n.Name, e)
 				}
 			}
-			var chains struct{ Chains []ChainSummary }
+			var chains struct{ Chains []adminapi.ChainSummary }
 			h.admin(http.MethodGet, "/admin/chains", &chains)
 			if cs := chains.Chains[0]; cs.Head != honest.Height() || cs.BestHeight != honest.Height() {
 				t.Errorf("admin: head %d best %d, the chain is at %d", cs.Head, cs.BestHeight, honest.Height())

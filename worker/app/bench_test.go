@@ -14,7 +14,7 @@ import (
 // Upstream object, forward) natively on the in-memory host, against a local fake node: the Go side's own cost,
 // without the wasm runtime or the JS bridge. Compare with `make bench`, which measures the same path in the hosts.
 //
-//	go test ./internal/app -run - -bench Request -benchmem
+//	go test ./worker/app -run - -bench Request -benchmem
 func BenchmarkRequest(b *testing.B) {
 	n := evmtest.NewNode(b, "a", 1, 100)
 	m := evmtest.NewNode(b, "b", 1, 100)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evmlb/evmlb/internal/adminapi"
 )
 
 // TestHealthCheckClasses runs an upstream's health check against answers a real node might give.
@@ -40,7 +42,7 @@ func TestHealthCheckClasses(t *testing.T) {
 			h := newHarness(t, nil, upstream{"eth", "a", srv.URL})
 			h.admin(http.MethodPost, "/admin/init_upstreams", nil)
 			h.checks(0)
-			var ups struct{ Upstreams []UpstreamEntry }
+			var ups struct{ Upstreams []adminapi.UpstreamEntry }
 			h.admin(http.MethodGet, "/admin/upstreams", &ups)
 			u := ups.Upstreams[0]
 			if u.OK != tc.ok || u.LastErrorClass != tc.class || u.Height != tc.height {
@@ -49,7 +51,7 @@ func TestHealthCheckClasses(t *testing.T) {
 			if !u.NextCheck.Equal(t0.Add(5 * time.Second)) {
 				t.Errorf("next check %v", u.NextCheck)
 			}
-			var chains struct{ Chains []ChainSummary }
+			var chains struct{ Chains []adminapi.ChainSummary }
 			h.admin(http.MethodGet, "/admin/chains", &chains)
 			if row := chains.Chains[0].Table[0]; (row.State == "healthy") != tc.ok || string(row.LastError) != tc.class {
 				t.Errorf("chain row %+v", row)
@@ -93,7 +95,7 @@ func TestChainIDEveryCheck(t *testing.T) {
 		if requests != wantRequests || batchRequests != wantBatches {
 			t.Errorf("batches %v: %d requests, %d of them batches; want %d and %d", batches, requests, batchRequests, wantRequests, wantBatches)
 		}
-		var ups struct{ Upstreams []UpstreamEntry }
+		var ups struct{ Upstreams []adminapi.UpstreamEntry }
 		h.admin(http.MethodGet, "/admin/upstreams", &ups)
 		if u := ups.Upstreams[0]; !u.LastCheck.Equal(t0.Add(12*time.Second)) || u.ChainID != "0x5" || !u.OK || u.Height != 5 {
 			t.Errorf("batches %v: upstream %+v", batches, u)

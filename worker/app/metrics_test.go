@@ -289,7 +289,7 @@ func TestNeverAnsweredShownDown(t *testing.T) {
 	}
 	for name, reason := range want {
 		e := h.upstreamEntry(name)
-		if e.Failures != 3 || e.State != balance.Down || e.Reason != reason {
+		if e.Failures != 3 || e.State != string(balance.Down) || e.Reason != reason {
 			t.Errorf("/admin/upstreams %s: %d failures, state %q, reason %q; want 3, down, %q", name, e.Failures, e.State, e.Reason, reason)
 		}
 		if state, r, _ := h.chainRow(name); state != "down" || r != reason {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/durable"
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/evmtest"
 	"github.com/evmlb/evmlb/internal/protocol"
 )
@@ -15,7 +16,7 @@ import (
 // upstreamCalls is the upstream's eth_call count in /admin/stats (its object's, plus the chain's pending).
 func (h *harness) upstreamCalls(name string) uint64 {
 	h.t.Helper()
-	var s struct{ Upstreams []StatsEntry }
+	var s struct{ Upstreams []adminapi.StatsEntry }
 	h.admin(http.MethodGet, "/admin/stats", &s)
 	for _, u := range s.Upstreams {
 		if u.Name == name {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/evmtest"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
@@ -65,7 +66,7 @@ func TestNoInitNeeded(t *testing.T) {
 			t.Errorf("%s has no alarm", name)
 		}
 	}
-	// Only once per instance: a later request asks no upstream object anything but /rpc.
+	// Only once per instance: a later request asks the upstream objects nothing.
 	st := h.host.Storage("upstream", "eth/b")
 	st.DeleteAlarm(t.Context())
 	h.post("eth", rpcBody)
@@ -104,7 +105,7 @@ func TestHigherUpstreamWins(t *testing.T) {
 			t.Errorf("step %d: served by %s, want %s", step, servedBy(t, got), tc.want)
 		}
 	}
-	var chains struct{ Chains []ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)
 	// a is 21 blocks behind the best, over the default max lag of 10: out of rotation, with the reason shown.
 	if cs := chains.Chains; len(cs) != 1 || cs[0].BestHeight != 121 || cs[0].Upstreams != 3 || cs[0].Healthy != 2 ||
@@ -123,7 +124,7 @@ func TestTwoChains(t *testing.T) {
 		}
 	}
 	h.checks(0)
-	var ups struct{ Upstreams []UpstreamEntry }
+	var ups struct{ Upstreams []adminapi.UpstreamEntry }
 	h.admin(http.MethodGet, "/admin/upstreams", &ups)
 	want := map[string]string{"e": "0x1", "p": "0x89"}
 	for _, u := range ups.Upstreams {
@@ -174,7 +175,7 @@ func TestFailover(t *testing.T) {
 			if f.fault == evmtest.Hang && time.Since(start) > 5*time.Second {
 				t.Errorf("hang took %v, the attempt timeout is 300ms", time.Since(start))
 			}
-			var chains struct{ Chains []ChainSummary }
+			var chains struct{ Chains []adminapi.ChainSummary }
 			h.admin(http.MethodGet, "/admin/chains", &chains)
 			row := chains.Chains[0].Table[0]
 			if row.Name != "bad" || row.Breaker.Failures == 0 || string(row.LastError) != f.class {
@@ -219,7 +220,7 @@ func TestAllDown(t *testing.T) {
 		t.Errorf("batch: got %d %s", status, got)
 	}
 	// Attempts are bounded: max_attempts (default 3) upstreams tried once each, never one twice.
-	var stats struct{ Upstreams []StatsEntry }
+	var stats struct{ Upstreams []adminapi.StatsEntry }
 	h.admin(http.MethodGet, "/admin/stats", &stats)
 	tried := 0
 	for _, s := range stats.Upstreams {
@@ -247,7 +248,7 @@ func TestStatsAndRestart(t *testing.T) {
 	h.checks(5 * time.Second) // the next alarm persists the stats
 	want := map[string]uint64{"eth_call": 4, "eth_getBalance": 1}
 	check := func(when string) {
-		var stats struct{ Upstreams []StatsEntry }
+		var stats struct{ Upstreams []adminapi.StatsEntry }
 		h.admin(http.MethodGet, "/admin/stats", &stats)
 		m := stats.Upstreams[0].Methods
 		if len(m) != len(want) {
@@ -279,7 +280,7 @@ func TestStatsAndRestart(t *testing.T) {
 	want = map[string]uint64{"eth_getCode": 5, "other": 213, "eth_call": 1}
 	check("after 210 junk methods")
 	// The chain's table came back from storage too: healthy, height known.
-	var chains struct{ Chains []ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)
 	if c := chains.Chains[0]; c.BestHeight != 100 || c.Healthy != 1 {
 		t.Errorf("chain after restart %+v", c)
@@ -377,7 +378,7 @@ func TestNotifications(t *testing.T) {
 	if status, got := h.post("eth", `[{"jsonrpc":"2.0","method":"eth_call"},{"jsonrpc":"2.0","id":3,"method":"eth_chainId"}]`); status != http.StatusOK || strings.Count(got, `"id"`) != 1 {
 		t.Errorf("mixed batch: %d %s", status, got)
 	}
-	var stats struct{ Upstreams []StatsEntry }
+	var stats struct{ Upstreams []adminapi.StatsEntry }
 	h.admin(http.MethodGet, "/admin/stats", &stats)
 	if m := stats.Upstreams[0].Methods["eth_call"]; m.Count != 3 || m.Errors != 0 {
 		t.Errorf("eth_call stats %+v: a notification's empty answer is not the upstream's failure", m)

@@ -66,7 +66,7 @@ func (a *App) adminMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 		v := metrics.ChainView{Name: c.chain, Head: c.m.Head, Metrics: c.m.Metrics}
 		for _, u := range c.m.Upstreams {
-			v.Upstreams = append(v.Upstreams, metrics.UpstreamView{Name: u.Name, Height: u.Height, State: string(u.State)})
+			v.Upstreams = append(v.Upstreams, metrics.UpstreamView{Name: u.Name, Height: u.Height, State: u.State})
 		}
 		views = append(views, v)
 	}
@@ -146,7 +146,7 @@ func (a *App) dashboard(ctx context.Context) any {
 		d.Spark, _ = metrics.Series(m.Minutes, now, dashboardMinutes)
 		d.P50MS, d.P99MS = m.Duration.Quantile(0.5)*1000, m.Duration.Quantile(0.99)*1000
 		for _, u := range c.m.Upstreams {
-			du := DashboardUpstream{Name: u.Name, Endpoint: endpoints[c.chain+"/"+u.Name], State: u.State, Reason: u.Reason, Height: u.Height}
+			du := DashboardUpstream{Name: u.Name, Endpoint: endpoints[c.chain+"/"+u.Name], State: balance.State(u.State), Reason: u.Reason, Height: u.Height}
 			if c.m.Head > u.Height {
 				du.Lag = c.m.Head - u.Height
 			}

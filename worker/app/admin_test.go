@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/evmtest"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform/memplatform"
@@ -89,7 +90,7 @@ func TestInitUpstreamsDropsRemoved(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 1, 100)
 	b := evmtest.NewNode(t, "b", 1, 105) // higher, within max lag: served first
 	h := newHarness(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
-	var res struct{ Chains []ChainSync }
+	var res struct{ Chains []adminapi.ChainSync }
 	h.admin(http.MethodPost, "/admin/init_upstreams", &res)
 	if c := res.Chains[0]; strings.Join(c.Upstreams, ",") != "a,b" || len(c.Removed) != 0 || c.Error != "" {
 		t.Fatalf("first init %+v", c)
@@ -120,7 +121,7 @@ func TestInitUpstreamsDropsRemoved(t *testing.T) {
 	if _, got := h2.post("eth", rpcBody); servedBy(t, got) != "a" {
 		t.Errorf("served by %s", servedBy(t, got))
 	}
-	var chains struct{ Chains []ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	h2.admin(http.MethodGet, "/admin/chains", &chains)
 	if c := chains.Chains[0]; c.Upstreams != 1 {
 		t.Errorf("chain %+v", c)
@@ -174,7 +175,7 @@ func TestClearStorage(t *testing.T) {
 					t.Errorf("%s %s: alarm %v, keys %v", o.role, o.name, set, st.Keys())
 				}
 			}
-			var stats struct{ Upstreams []StatsEntry }
+			var stats struct{ Upstreams []adminapi.StatsEntry }
 			h.admin(http.MethodGet, "/admin/stats", &stats)
 			if m := stats.Upstreams[0].Methods; len(m) != 0 {
 				t.Errorf("stats after clear %v", m)

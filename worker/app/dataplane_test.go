@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/evmtest"
 	"github.com/evmlb/evmlb/internal/protocol"
@@ -23,14 +24,15 @@ func TestSteadyStateMakesNoObjectCalls(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 1, 100)
 	b := evmtest.NewNode(t, "b", 1, 100)
 	h := started(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
-	h.post("eth", rpcBody) // warm: this isolate has its snapshot
-	chainCalls := func() int {
+	h.post("eth", rpcBody)     // warm: this isolate has its snapshot
+	chainCalls := func() int { // every call of every object, on any path
 		h.host.Wait()
 		n := 0
-		for _, p := range []string{protocol.PathExchange, protocol.PathRPC, protocol.PathStatus, protocol.PathReport} {
-			n += h.host.ObjectCalls(contract.RoleChain, p)
+		for _, p := range []string{protocol.PathExchange, protocol.PathReport, protocol.PathSync, protocol.PathEnsure,
+			protocol.PathStart, protocol.PathCheck, protocol.PathStatus, protocol.PathStats, protocol.PathMetrics, protocol.PathClear} {
+			n += h.host.ObjectCalls(contract.RoleChain, p) + h.host.ObjectCalls(contract.RoleUpstream, p)
 		}
-		return n + h.host.ObjectCalls(contract.RoleUpstream, protocol.PathRPC)
+		return n
 	}
 	before := chainCalls()
 	for range 200 {
@@ -53,7 +55,7 @@ func TestSteadyStateMakesNoObjectCalls(t *testing.T) {
 		t.Errorf("the TTL passed after 200 requests: %d exchanges, want 1", n)
 	}
 	// The report merged the successes into runs, and the chain object counted every one of them.
-	var chains struct{ Chains []ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)
 	var requests uint64
 	for _, row := range chains.Chains[0].Table {
@@ -115,7 +117,7 @@ func TestIsolateReactsToFailuresAtOnce(t *testing.T) {
 		t.Errorf("%d exchanges within 100 ms of each other, want at most 1", n)
 	}
 	// What the isolate saw reaches the chain object: the admin view shows bad's failure.
-	var chains struct{ Chains []ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)
 	if row := chains.Chains[0].Table[0]; row.Name != "bad" || row.LastError != "http_5xx" {
 		t.Errorf("bad's row after the exchange: %+v", row)
@@ -132,7 +134,7 @@ func TestPendingStatsSurviveEviction(t *testing.T) {
 	}
 	h.app.plane.Flush(context.Background()) // the isolate reports; no health check has run since
 	h.restartApp()                          // every object's memory is gone, storage stays
-	var stats struct{ Upstreams []StatsEntry }
+	var stats struct{ Upstreams []adminapi.StatsEntry }
 	h.admin(http.MethodGet, "/admin/stats", &stats)
 	if c := stats.Upstreams[0].Methods["eth_call"].Count; c != 3 {
 		t.Errorf("eth_call count after an eviction: %d, want 3", c)

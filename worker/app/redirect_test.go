@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/evmtest"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
@@ -24,7 +25,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 	if status != http.StatusOK || servedBy(t, got) != "good" {
 		t.Fatalf("got %d %s", status, got)
 	}
-	var chains struct{ Chains []ChainSummary }
+	var chains struct{ Chains []adminapi.ChainSummary }
 	h.admin(http.MethodGet, "/admin/chains", &chains)
 	if row := chains.Chains[0].Table[0]; row.Name != "bad" || string(row.LastError) != "http_redirect" {
 		t.Errorf("bad's row %+v, want class http_redirect", row)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/evmlb/evmlb/durable"
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/auth"
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/config"
@@ -122,17 +122,11 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// ChainSync is one chain's entry in the init_upstreams answer.
-type ChainSync struct {
-	durable.SyncResult
-	Error string `json:"error,omitempty"`
-}
-
 // initUpstreams syncs every configured chain: its object stores the upstream list, clears the upstreams no longer
 // configured and starts the health checks of the others now.
 func (a *App) initUpstreams(ctx context.Context) any {
-	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) ChainSync {
-		s := ChainSync{SyncResult: durable.SyncResult{Chain: chain}}
+	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) adminapi.ChainSync {
+		s := adminapi.ChainSync{SyncResult: adminapi.SyncResult{Chain: chain}}
 		s.Error = errText(a.client.Chain(ctx, chain, http.MethodPost, protocol.PathSync, nil, &s.SyncResult))
 		return s
 	})}
@@ -156,29 +150,13 @@ func (a *App) clearStorage(ctx context.Context) any {
 	return map[string]any{"cleared_chains": len(chains), "cleared_upstreams": len(ups), "errors": errs}
 }
 
-// ChainSummary is one chain's entry in /admin/chains.
-type ChainSummary struct {
-	Chain      string `json:"chain"`
-	BestHeight uint64 `json:"best_height"`
-	Upstreams  int    `json:"upstreams"`
-	Healthy    int    `json:"healthy"`
-	// Head is the best height that counts, or the highest eth_blockNumber served if higher; eth_blockNumber never
-	// answers less until that floor yields to what every trusted upstream reports.
-	Head uint64 `json:"head"`
-	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
-	ChainID uint64 `json:"chain_id,omitempty"`
-	// Table is the chain object's routing table.
-	Table []durable.UpstreamRow `json:"table"`
-	Error string                `json:"error,omitempty"`
-}
-
 func (a *App) adminChains(ctx context.Context) any {
-	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) ChainSummary {
-		var s durable.ChainStatus
+	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) adminapi.ChainSummary {
+		var s adminapi.ChainStatus
 		err := a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStatus, nil, &s)
-		sum := ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, ChainID: s.ChainID, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
+		sum := adminapi.ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, ChainID: s.ChainID, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
 		for _, u := range s.Upstreams {
-			if u.State == balance.Healthy {
+			if u.State == string(balance.Healthy) {
 				sum.Healthy++
 			}
 		}
@@ -186,28 +164,18 @@ func (a *App) adminChains(ctx context.Context) any {
 	})}
 }
 
-// UpstreamEntry is one upstream's entry in /admin/upstreams.
-type UpstreamEntry struct {
-	durable.UpstreamStatus
-	// State is the upstream's routing state in its chain's table (healthy, lagging, syncing, wrong_chain, …);
-	// Reason says why it is out of rotation, when it is.
-	State  balance.State `json:"state,omitempty"`
-	Reason string        `json:"reason,omitempty"`
-	Error  string        `json:"error,omitempty"`
-}
-
 func (a *App) adminUpstreams(ctx context.Context) any {
-	rows := map[string]durable.UpstreamRow{} // chain + "/" + name → row of the chain's table
+	rows := map[string]adminapi.UpstreamRow{} // chain + "/" + name → row of the chain's table
 	for _, chain := range a.env.Config.Chains() {
-		var s durable.ChainStatus
+		var s adminapi.ChainStatus
 		if a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStatus, nil, &s) == nil {
 			for _, r := range s.Upstreams {
 				rows[chain+"/"+r.Name] = r
 			}
 		}
 	}
-	return map[string]any{"upstreams": each(a.env.Config.Upstreams, func(u config.Upstream) UpstreamEntry {
-		var e UpstreamEntry
+	return map[string]any{"upstreams": each(a.env.Config.Upstreams, func(u config.Upstream) adminapi.UpstreamEntry {
+		var e adminapi.UpstreamEntry
 		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, protocol.PathStatus, &e.UpstreamStatus))
 		e.Chain, e.Name, e.Endpoint = u.Chain, u.Name, u.Endpoint()
 		if r, ok := rows[u.ID()]; ok {
@@ -215,12 +183,6 @@ func (a *App) adminUpstreams(ctx context.Context) any {
 		}
 		return e
 	})}
-}
-
-// StatsEntry is one upstream's entry in /admin/stats.
-type StatsEntry struct {
-	durable.UpstreamStats
-	Error string `json:"error,omitempty"`
 }
 
 // Runtime describes the Go runtime that answered: when it started and how many requests (of every role: the
@@ -258,7 +220,7 @@ func (a *App) adminStats(ctx context.Context) any {
 
 // statsEntries reads each upstream's statistics: what its object stored, plus the counts the chain's object has
 // collected from the Worker isolates since the upstream's last health report.
-func (a *App) statsEntries(ctx context.Context) []StatsEntry {
+func (a *App) statsEntries(ctx context.Context) []adminapi.StatsEntry {
 	pending := map[string]map[string]map[string]stats.Counter{} // chain → upstream → method
 	for _, chain := range a.env.Config.Chains() {
 		var p map[string]map[string]stats.Counter
@@ -266,8 +228,8 @@ func (a *App) statsEntries(ctx context.Context) []StatsEntry {
 			pending[chain] = p
 		}
 	}
-	return each(a.env.Config.Upstreams, func(u config.Upstream) StatsEntry {
-		var e StatsEntry
+	return each(a.env.Config.Upstreams, func(u config.Upstream) adminapi.StatsEntry {
+		var e adminapi.StatsEntry
 		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, protocol.PathStats, &e.UpstreamStats))
 		e.Chain, e.Name = u.Chain, u.Name
 		if p := pending[u.Chain][u.Name]; len(p) > 0 {

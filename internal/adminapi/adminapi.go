@@ -1,0 +1,151 @@
+// Package adminapi is the JSON of the admin API that crosses packages: what the Durable Objects answer to the
+// Worker's admin calls (ChainStatus, UpstreamStatus, UpstreamStats, SyncResult) and what the Worker serves on
+// /admin/chains, /admin/upstreams, /admin/stats and /admin/init_upstreams from them, which `evmlb status` reads.
+// Pure types: the objects (durable/) fill them, the Worker (worker/app) serves them, the CLI (host/internal/cli)
+// decodes them, and none of these has to import another for it. Field names are the API: keep them.
+//
+// The dashboard's JSON (/admin/dashboard.json) and the runtime's (/admin/stats "runtime") stay in worker/app: only
+// the Worker makes them and only the page reads them.
+package adminapi
+
+import (
+	"time"
+
+	"github.com/evmlb/evmlb/internal/stats"
+)
+
+// ChainStatus is a chain object's /status answer.
+type ChainStatus struct {
+	Chain string `json:"chain"`
+	// BestHeight is the highest height that counts (balance.Table.Best): trusted and confirmed.
+	BestHeight uint64 `json:"best_height"`
+	// Head is the best height that counts, or the highest eth_blockNumber served if higher: eth_blockNumber
+	// never answers less (until the floor yields; see balance.Table.Head).
+	Head uint64 `json:"head"`
+	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
+	ChainID   uint64        `json:"chain_id,omitempty"`
+	Upstreams []UpstreamRow `json:"upstreams"`
+}
+
+// UpstreamRow is one upstream in the chain's routing table as admin shows it: what the table knows of it
+// (balance.Upstream), with its state now. durable makes it from the table's row.
+type UpstreamRow struct {
+	Name          string    `json:"name"`
+	Height        uint64    `json:"height"`
+	HeightMovedAt time.Time `json:"height_moved_at"`
+	ChainID       uint64    `json:"chain_id,omitempty"`
+	Syncing       bool      `json:"syncing,omitempty"`
+	ReportedAt    time.Time `json:"reported_at"`
+	// LastError is the failure class (internal/retry) of its last failure.
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorAt   time.Time `json:"last_error_at"`
+	CooldownUntil time.Time `json:"cooldown_until"`
+	Breaker       Breaker   `json:"breaker"`
+	LatencyMS     float64   `json:"latency_ewma_ms"`
+	ErrorRate     float64   `json:"error_rate_ewma"`
+	Requests      uint64    `json:"requests"`
+	// HeightAt is when Height was last reported by a successful check (zero: never; Height 0 is then unknown).
+	HeightAt time.Time `json:"height_at,omitzero"`
+	// Unserved is the claimed head the last check found it could not serve; 0: none.
+	Unserved uint64 `json:"unserved,omitempty"`
+	// Proven is the highest head its checks found it serving.
+	Proven uint64 `json:"proven,omitempty"`
+	// LeadSince is when its height became more than max_lag_blocks above every other trusted upstream's.
+	LeadSince time.Time `json:"lead_since,omitzero"`
+	// LastStatus is the HTTP status of LastError when a health check's answer had one (0: none known).
+	LastStatus int `json:"last_http_status,omitempty"`
+	// State is its routing state (balance.State: healthy, lagging, syncing, wrong_chain, …).
+	State string `json:"state"`
+	// Reason says why the upstream is out of rotation ("" when it is in).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Breaker is an upstream's circuit breaker (balance.Breaker).
+type Breaker struct {
+	Failures  int       `json:"consecutive_failures"`
+	OpenUntil time.Time `json:"open_until"`
+}
+
+// SyncResult is a chain object's /sync answer.
+type SyncResult struct {
+	Chain     string   `json:"chain"`
+	Upstreams []string `json:"upstreams"`
+	Removed   []string `json:"removed"`
+}
+
+// UpstreamHealth is what an upstream's health checks found.
+type UpstreamHealth struct {
+	OK             bool      `json:"ok"`
+	Height         uint64    `json:"height"`
+	ChainID        string    `json:"chain_id,omitempty"`
+	LastCheck      time.Time `json:"last_check,omitzero"`
+	LastOK         time.Time `json:"last_ok,omitzero"`
+	LastErrorClass string    `json:"last_error_class,omitempty"`
+	// Syncing is eth_syncing's verdict at the last check (false when the node does not offer the method).
+	Syncing bool `json:"syncing,omitempty"`
+	// Failures counts consecutive failed checks; the next check waits longer with each.
+	Failures int `json:"consecutive_failures,omitempty"`
+	// Unserved is the head the previous check found, which the upstream still claims but could not serve at the
+	// last check (0: none).
+	Unserved uint64 `json:"unserved,omitempty"`
+	// Proven is the head the last check found the upstream able to serve; 0: not proven at that check.
+	Proven uint64 `json:"proven,omitempty"`
+	// BatchOff is when the upstream refused a batch health check; checks go call by call for a while.
+	BatchOff time.Time `json:"batch_off,omitzero"`
+	// LastStatus is the HTTP status of the last check's answer when it failed with one (0: none came).
+	LastStatus int `json:"last_http_status,omitempty"`
+}
+
+// UpstreamStatus is an upstream object's /status answer.
+type UpstreamStatus struct {
+	Chain    string `json:"chain"`
+	Name     string `json:"name"`
+	Endpoint string `json:"endpoint"`
+	UpstreamHealth
+	NextCheck time.Time `json:"next_check,omitzero"`
+}
+
+// UpstreamStats is an upstream object's /stats answer.
+type UpstreamStats struct {
+	Chain   string                `json:"chain"`
+	Name    string                `json:"name"`
+	Methods map[string]stats.View `json:"methods"`
+}
+
+// ChainSync is one chain's entry in the /admin/init_upstreams answer.
+type ChainSync struct {
+	SyncResult
+	Error string `json:"error,omitempty"`
+}
+
+// ChainSummary is one chain's entry in /admin/chains.
+type ChainSummary struct {
+	Chain      string `json:"chain"`
+	BestHeight uint64 `json:"best_height"`
+	Upstreams  int    `json:"upstreams"`
+	Healthy    int    `json:"healthy"`
+	// Head is the best height that counts, or the highest eth_blockNumber served if higher; eth_blockNumber never
+	// answers less until that floor yields to what every trusted upstream reports.
+	Head uint64 `json:"head"`
+	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
+	ChainID uint64 `json:"chain_id,omitempty"`
+	// Table is the chain object's routing table.
+	Table []UpstreamRow `json:"table"`
+	Error string        `json:"error,omitempty"`
+}
+
+// UpstreamEntry is one upstream's entry in /admin/upstreams.
+type UpstreamEntry struct {
+	UpstreamStatus
+	// State is the upstream's routing state in its chain's table (healthy, lagging, syncing, wrong_chain, …);
+	// Reason says why it is out of rotation, when it is.
+	State  string `json:"state,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// StatsEntry is one upstream's entry in /admin/stats.
+type StatsEntry struct {
+	UpstreamStats
+	Error string `json:"error,omitempty"`
+}

@@ -1,0 +1,206 @@
+// Package healthcheck is the health check's pure part: the calls a check sends an upstream and how it reads the
+// answers. The Upstream objects (durable) send them on alarms and take the result into the routing table;
+// `evmlb validate --probe` (host/internal/cli) sends the same calls once and reads them the same way, so that what
+// it prints is what the balancer's checks will find.
+package healthcheck
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/retry"
+)
+
+// Ids of the calls in a batch check.
+const (
+	idChainID = "1"
+	idBlock   = "2"
+	idSyncing = "3"
+	idProbe   = "4"
+)
+
+// Call is the body of a single call of method without parameters (eth_chainId, eth_blockNumber, eth_syncing).
+func Call(method string) []byte {
+	return []byte(`{"jsonrpc":"2.0","id":1,"method":"` + method + `","params":[]}`)
+}
+
+// BlockCall is the body of eth_getBlockTransactionCountByNumber for block n: a small answer that says whether the
+// upstream has the block.
+func BlockCall(n uint64) []byte {
+	return []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockTransactionCountByNumber","params":["0x` + strconv.FormatUint(n, 16) + `"]}`)
+}
+
+// Batch is a check's calls in one batch: eth_chainId, eth_blockNumber, eth_syncing and, when prev is not 0,
+// eth_getBlockTransactionCountByNumber at prev (the head the previous check found).
+func Batch(prev uint64) []byte {
+	body := `[{"jsonrpc":"2.0","id":` + idChainID + `,"method":"eth_chainId","params":[]},` +
+		`{"jsonrpc":"2.0","id":` + idBlock + `,"method":"eth_blockNumber","params":[]},` +
+		`{"jsonrpc":"2.0","id":` + idSyncing + `,"method":"eth_syncing","params":[]}`
+	if prev != 0 {
+		body += `,{"jsonrpc":"2.0","id":` + idProbe + `,"method":"eth_getBlockTransactionCountByNumber","params":["0x` + strconv.FormatUint(prev, 16) + `"]}`
+	}
+	return []byte(body + "]")
+}
+
+// Result is what one check found.
+type Result struct {
+	Class   retry.Class // retry.OK when eth_chainId and eth_blockNumber both answered quantities
+	Status  int         // the HTTP status of a failed check's answer when that status is the failure (0: none)
+	ChainID string      // eth_chainId's quantity, as answered
+	Height  uint64
+	Syncing bool
+	Probe   Block // what the upstream said of the block at the previous head
+}
+
+// Block is what an upstream said when asked for a block.
+type Block int
+
+const (
+	BlockUnknown Block = iota // not asked, or an answer that proves nothing
+	BlockThere                // the block's transaction count: it has it
+	BlockMissing              // null, or an error saying the block is not there
+)
+
+// ReadBatch reads the answer to Batch(prev), a 2xx JSON body. ok is false when it is not a batch's answer (not an
+// array, or lacking an answer to eth_chainId or eth_blockNumber): the upstream does not seem to take batches and
+// is asked call by call. An answer to eth_syncing that is missing or fails means not syncing (many providers do
+// not offer it).
+func ReadBatch(body []byte, prev uint64) (r Result, ok bool) {
+	var elems []json.RawMessage
+	if json.Unmarshal(body, &elems) != nil {
+		return Result{}, false
+	}
+	byID := map[string]json.RawMessage{}
+	for _, e := range elems {
+		var m struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(e, &m) == nil {
+			byID[string(bytes.TrimSpace(m.ID))] = e
+		}
+	}
+	if byID[idChainID] == nil || byID[idBlock] == nil {
+		return Result{}, false
+	}
+	var err error
+	if r.ChainID, _, err = ReadQuantity(byID[idChainID]); err != nil {
+		return Result{Class: ClassOf(err)}, true
+	}
+	if _, r.Height, err = ReadQuantity(byID[idBlock]); err != nil {
+		return Result{Class: ClassOf(err), ChainID: r.ChainID}, true
+	}
+	r.Syncing = Syncing(byID[idSyncing])
+	if prev != 0 {
+		r.Probe = ReadBlock(byID[idProbe])
+	}
+	return r, true
+}
+
+// Failure is why an answer did not give what a check asked for.
+type Failure struct {
+	Class retry.Class // retry.HealthRPCError or retry.HealthBadResult
+	Text  string      // for a person: "JSON-RPC error -32601 the method does not exist", "not a quantity", …
+}
+
+func (f *Failure) Error() string { return f.Text }
+
+// ClassOf is err's class: a *Failure's, else retry.HealthBadResult.
+func ClassOf(err error) retry.Class {
+	if f, ok := err.(*Failure); ok {
+		return f.Class
+	}
+	return retry.HealthBadResult
+}
+
+// Read reads a single JSON-RPC answer: its result, or a *Failure saying why there is none.
+func Read(answer []byte) (json.RawMessage, error) {
+	var a struct {
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(answer, &a) != nil {
+		return nil, &Failure{retry.HealthBadResult, "not a JSON-RPC answer"}
+	}
+	if len(a.Error) > 0 && string(a.Error) != "null" {
+		var e struct {
+			Code    int64  `json:"code"`
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(a.Error, &e)
+		if len(e.Message) > 80 {
+			e.Message = e.Message[:80]
+		}
+		return nil, &Failure{retry.HealthRPCError, fmt.Sprintf("JSON-RPC error %d %s", e.Code, e.Message)}
+	}
+	if a.Result == nil {
+		return nil, &Failure{retry.HealthBadResult, "no result"}
+	}
+	return a.Result, nil
+}
+
+// ReadQuantity reads an answer whose result must be a hex quantity: the quantity as answered and its value.
+func ReadQuantity(answer []byte) (string, uint64, error) {
+	res, err := Read(answer)
+	if err != nil {
+		return "", 0, err
+	}
+	var q string
+	n, ok := uint64(0), false
+	if json.Unmarshal(res, &q) == nil {
+		n, ok = blockref.ParseQuantity(q)
+	}
+	if !ok {
+		return "", 0, &Failure{retry.HealthBadResult, "not a quantity"}
+	}
+	return q, n, nil
+}
+
+// Syncing reads an answer to eth_syncing: true for a sync-progress object (with currentBlock or highestBlock);
+// false, an error, anything else or no answer (nil) mean not syncing.
+func Syncing(answer []byte) bool {
+	var a struct {
+		Result map[string]json.RawMessage `json:"result"`
+	}
+	if answer == nil || json.Unmarshal(answer, &a) != nil || a.Result == nil {
+		return false
+	}
+	_, cur := a.Result["currentBlock"]
+	_, high := a.Result["highestBlock"]
+	return cur || high
+}
+
+// ReadBlock reads an answer to eth_getBlockTransactionCountByNumber: a quantity says the block is there; a null
+// result (geth) or an error saying so ("header not found", anvil's "BlockOutOfRangeError: block height is 0 but
+// requested was 100") that it is missing. Any other answer, or none (nil), proves nothing.
+func ReadBlock(answer []byte) Block {
+	if answer == nil {
+		return BlockUnknown
+	}
+	if _, _, err := ReadQuantity(answer); err == nil {
+		return BlockThere
+	}
+	var a struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int64  `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	switch {
+	case json.Unmarshal(answer, &a) != nil:
+		return BlockUnknown
+	case a.Error != nil:
+		m := strings.ToLower(a.Error.Message)
+		if retry.RPCError(a.Error.Code, a.Error.Message) == retry.MissingData || strings.Contains(m, "out of range") || strings.Contains(m, "outofrange") {
+			return BlockMissing
+		}
+		return BlockUnknown
+	case len(a.Result) == 0 || string(bytes.TrimSpace(a.Result)) == "null":
+		return BlockMissing
+	}
+	return BlockUnknown
+}
