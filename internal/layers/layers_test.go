@@ -216,3 +216,29 @@ func TestViolations(t *testing.T) {
 		t.Errorf("%d violations, want 5 (durable -> internal/balance is allowed): %q", len(got), got)
 	}
 }
+
+// serveAlone is the host command `make run` builds; it must not link the operator's commands, whose Cloudflare SDK
+// is most of the compile time on a fresh machine (host/cmd/evmlb-serve).
+const serveAlone = "host/cmd/evmlb-serve"
+
+// serveMustNotLink are what serveAlone may not depend on, even indirectly (prefixes of import paths).
+var serveMustNotLink = []string{module + "/host/internal/cli", "github.com/cloudflare/"}
+
+// TestServeAlone: `make run` builds only what serving needs.
+func TestServeAlone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	for _, p := range list(t) {
+		if p.ImportPath != module+"/"+serveAlone {
+			continue
+		}
+		for _, no := range serveMustNotLink {
+			if i := slices.IndexFunc(p.Deps, func(d string) bool { return strings.HasPrefix(d, no) }); i >= 0 {
+				t.Errorf("%s depends on %s: make run would compile the operator's commands", serveAlone, p.Deps[i])
+			}
+		}
+		return
+	}
+	t.Fatalf("%s not found", serveAlone)
+}
