@@ -132,14 +132,14 @@ func (s *Server) beginAlarm(a store.Alarm) {
 	}
 	s.objects.served.Add(1)
 	inst := rt.instance(a.Role, a.ObjectID)
-	c := s.newCall(rt, inst.x, kindAlarm, inst.role)
+	c := s.newCall(rt, inst.x, contract.CallAlarm, inst.role)
 	c.object, c.instance, c.what = inst.id, inst.token, "alarm of "+inst.role+" object "+inst.id[:12]
 	c.onEnd = func() {
 		if c.alarmErr != "" {
 			s.alarmFailed(a, c.alarmErr)
 		}
 	}
-	rt.beginCall(c, callMeta(kindAlarm, inst.role, inst.id, inst.token, "", "", false, a.Retry, nil), nil)
+	rt.beginCall(c, callMeta(contract.CallAlarm, inst.role, inst.id, inst.token, "", "", false, a.Retry, nil), nil)
 }
 
 // alarmFailed retries a failed alarm with exponential back-off (2 s, 4 s, …) at most AlarmMaxRetries times,
@@ -157,7 +157,7 @@ func (s *Server) alarmFailed(a store.Alarm, why string) {
 		return
 	}
 	next := store.Alarm{ObjectID: a.ObjectID, Role: a.Role, Retry: a.Retry + 1,
-		At: time.Now().Add(alarmBackoff(a.Retry)).UnixMilli()}
+		At: time.Now().Add(contract.AlarmBackoff(a.Retry)).UnixMilli()}
 	s.storageQueue(a.ObjectID).add(func() {
 		if err := s.db.SetAlarm(next); err != nil {
 			s.logf("alarm of %s %s: %v", a.Role, a.ObjectID[:12], err)

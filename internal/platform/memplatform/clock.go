@@ -109,7 +109,7 @@ func (c *Clock) Advance(d time.Duration) {
 		if err := c.host.bound().Alarm(context.Background(), role, id, retry); err != nil && retry < contract.AlarmMaxRetries {
 			s.mu.Lock()
 			if s.alarm.IsZero() {
-				s.alarm = at.Add(time.Duration(contract.AlarmFirstBackoffMsec) * time.Millisecond << retry)
+				s.alarm = at.Add(contract.AlarmBackoff(retry))
 				s.retries = retry + 1
 			}
 			s.mu.Unlock()
