@@ -163,7 +163,7 @@ func flatHeaders(h http.Header, host string) []string {
 
 // sleepOp is a timer of the call.
 func (s *Server) sleepOp(c *call, o *op, m *message) {
-	t := time.AfterFunc(ms(m.ms), func() { c.x.push(event{c: c, res: &opResult{m.id, result{}}}) })
+	t := s.clock.AfterFunc(ms(m.ms), func() { c.x.push(event{c: c, res: &opResult{m.id, result{}}}) })
 	o.cancel = func() { t.Stop() }
 }
 
@@ -186,7 +186,7 @@ func (s *Server) objectOp(c *call, o *op, m *message) {
 	oc := s.newCall(rt, inst.x, contract.CallFetch, role)
 	oc.object, oc.instance, oc.what = id, inst.token, role+" object "+id[:12]
 	caller, opID := c, m.id
-	t := time.AfterFunc(ms(m.timeout), func() {
+	t := s.clock.AfterFunc(ms(m.timeout), func() {
 		caller.x.push(event{c: caller, res: &opResult{opID, errResult(contract.ErrTimeout, "the object did not answer in time")}})
 	})
 	o.cancel = func() { t.Stop() }

@@ -205,7 +205,7 @@ func thrownMessage(r *jsrt.Realm, err error) string {
 
 // start starts a runtime and waits until Go is ready and speaks our contract version.
 func (s *Server) start(name string) (*runtime, error) {
-	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(), dead: make(chan struct{}),
+	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(s.clock), dead: make(chan struct{}),
 		calls: map[*call]struct{}{}, instances: map[string]*instance{}, byNum: map[uint32]*call{}}
 	rt.loop.OnPanic = func(v any) {
 		s.logf("runtime %s failed: %v", name, v)
