@@ -448,8 +448,8 @@ func scHigherWins(s *S) {
 	// The lagging one comes first, so "first in the config" cannot pass.
 	b := s.Start([]target.Upstream{ulag, uhead}, nil)
 	b.waitHead("ethereum", "0x1e")
-	// Both heights are known after a health round or two.
-	time.Sleep(2 * time.Second)
+	// Both heights are known after a health round or two: wait until the admin view has them.
+	b.waitHeights("ethereum", map[string]uint64{"lagging": 20, "head": 30})
 	lag.ResetCounts()
 	for i := range 10 {
 		r := b.Post("ethereum", rpc.Request(i, "eth_blockNumber"))

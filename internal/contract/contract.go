@@ -3,6 +3,8 @@
 // together, and bump Version.
 package contract
 
+import "time"
+
 // Version of the host contract. The shim and the wazero host refuse to serve a program of another version.
 const Version = 4
 
@@ -51,14 +53,73 @@ const (
 	ImportBody    = "body"
 )
 
+// Call kinds, the first member of begin's text (CONTRACT.md §3).
+const (
+	CallFetch = "fetch"
+	CallAlarm = "alarm"
+)
+
+// Kinds of message, the `op` member of what Go delivers (CONTRACT.md §4).
+const (
+	OpFetch    = "fetch"
+	OpObject   = "object"
+	OpStorage  = "storage"
+	OpSleep    = "sleep"
+	OpAbort    = "abort"
+	OpResponse = "response"
+	OpDone     = "done"
+)
+
+// Error kinds of a failed operation's result (its first member; "" is success).
+const (
+	ErrTimeout  = "timeout"
+	ErrAborted  = "aborted"
+	ErrTooLarge = "too_large"
+	ErrNetwork  = "network"
+	ErrStorage  = "storage"
+	ErrInvalid  = "invalid"
+)
+
+// Storage calls, the `call` member of a storage operation.
+const (
+	StorageGet         = "get"
+	StoragePut         = "put"
+	StorageDelete      = "delete"
+	StorageList        = "list"
+	StorageDeleteAll   = "deleteAll"
+	StorageGetAlarm    = "getAlarm"
+	StorageSetAlarm    = "setAlarm"
+	StorageDeleteAlarm = "deleteAlarm"
+)
+
+// MaxKeys is the most keys one storage put or delete may carry (Cloudflare's limit): callers split larger ones,
+// hosts refuse them (invalid).
+const MaxKeys = 128
+
+// ObjectURLBase prefixes an object operation's path to make the url of the call the object receives.
+const ObjectURLBase = "https://object"
+
+// Host kinds, context.host.kind.
+const (
+	HostWorkerd = "workerd"
+	HostWazero  = "wazero"
+)
+
 // NoBody is the body length that says "no body" (null) in begin, complete and deliver.
 const NoBody = -1
 
-// Alarm retry policy the hosts apply when handleAlarm rejects (as Cloudflare does).
+// Alarm retry policy the hosts apply when an alarm call's done carries an error (as Cloudflare does): at most
+// AlarmMaxRetries retries, the first AlarmFirstBackoffMsec after the failure, each next one twice as long.
 const (
 	AlarmMaxRetries       = 6
 	AlarmFirstBackoffMsec = 2000
 )
+
+// AlarmBackoff is the delay before retry n+1 of an alarm, n being the retry count of the try that failed
+// (0 for the first try): 2 s, 4 s, 8 s, …
+func AlarmBackoff(n int) time.Duration {
+	return time.Duration(AlarmFirstBackoffMsec) * time.Millisecond << n
+}
 
 // InternalErrorBody is what a host answers (HTTP 500) when Go could not answer at all.
 const InternalErrorBody = `{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}`

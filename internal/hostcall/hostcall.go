@@ -15,33 +15,14 @@ import (
 	"net/http"
 	"sync"
 	"time"
-)
 
-// Kinds of Op (CONTRACT.md §4).
-const (
-	OpFetch    = "fetch"
-	OpObject   = "object"
-	OpStorage  = "storage"
-	OpSleep    = "sleep"
-	OpAbort    = "abort"
-	OpResponse = "response"
-	OpDone     = "done"
-)
-
-// Error kinds of a failed Result.
-const (
-	ErrTimeout  = "timeout"
-	ErrAborted  = "aborted"
-	ErrTooLarge = "too_large"
-	ErrNetwork  = "network"
-	ErrStorage  = "storage"
-	ErrInvalid  = "invalid"
+	"github.com/evmlb/evmlb/internal/contract"
 )
 
 // Op is one message of a call to its host. Which fields count depends on Kind.
 type Op struct {
 	ID   uint64 // every kind but abort, response and done
-	Kind string
+	Kind string // one of contract's Op* kinds
 	// fetch, object and response
 	URL, Method string
 	Header      http.Header
@@ -51,7 +32,7 @@ type Op struct {
 	Status      int   // response
 	// object
 	Namespace, Name, Path string
-	// storage: Call is get, put, delete, list, deleteAll, getAlarm, setAlarm or deleteAlarm
+	// storage: Call is one of contract's Storage* calls
 	Call    string
 	Key     string
 	Entries map[string]string
@@ -70,7 +51,7 @@ type Op struct {
 
 // Result is what the host answers to an Op.
 type Result struct {
-	// Err is "" on success, else one of the Err* kinds; Message says more (never a URL: the host's text).
+	// Err is "" on success, else one of contract's Err* kinds; Message says more (never a URL: the host's text).
 	Err, Message string
 	// fetch and object
 	Status int
@@ -95,7 +76,7 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Is(target error) bool {
-	return (e.Kind == ErrTimeout && target == context.DeadlineExceeded) || (e.Kind == ErrAborted && target == context.Canceled)
+	return (e.Kind == contract.ErrTimeout && target == context.DeadlineExceeded) || (e.Kind == contract.ErrAborted && target == context.Canceled)
 }
 
 // ErrEnded is returned for an Op of a call that has already ended.
@@ -132,7 +113,7 @@ type waiter struct {
 	kind string
 }
 
-// Kind is what the waiting operation id is: its kind, or for a storage operation its call ("get", "list", …).
+// Kind is what the waiting operation id is: its kind, or for a storage operation its call (contract.StorageGet, …).
 func (c *Call) Kind(id uint64) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -172,7 +153,7 @@ func (c *Call) Do(ctx context.Context, op Op) (Result, error) {
 	c.next++
 	op.ID = c.next
 	kind := op.Kind
-	if kind == OpStorage {
+	if kind == contract.OpStorage {
 		kind = op.Call
 	}
 	c.waiting[op.ID] = waiter{ch: ch, kind: kind}
@@ -185,10 +166,10 @@ func (c *Call) Do(ctx context.Context, op Op) (Result, error) {
 		}
 		return r, nil
 	case <-ctx.Done():
-		if op.Kind == OpFetch || op.Kind == OpObject || op.Kind == OpSleep {
+		if op.Kind == contract.OpFetch || op.Kind == contract.OpObject || op.Kind == contract.OpSleep {
 			c.mu.Lock()
 			if _, open := c.waiting[op.ID]; open && !c.ended {
-				c.send(Op{Kind: OpAbort, Target: op.ID})
+				c.send(Op{Kind: contract.OpAbort, Target: op.ID})
 			}
 			c.mu.Unlock()
 		}
@@ -219,7 +200,7 @@ func (c *Call) Respond(status int, header http.Header, body []byte) {
 		return
 	}
 	c.response = true
-	c.send(Op{Kind: OpResponse, Status: status, Header: header, Body: body})
+	c.send(Op{Kind: contract.OpResponse, Status: status, Header: header, Body: body})
 }
 
 // RespondAndFinish is Respond then Finish(""), the handler having returned: when nothing else is running, the
@@ -230,7 +211,7 @@ func (c *Call) RespondAndFinish(status int, header http.Header, body []byte) <-c
 		c.response, c.ending, c.ended = true, true, true
 		c.idle = make(chan struct{})
 		close(c.idle)
-		c.send(Op{Kind: OpResponse, Status: status, Header: header, Body: body, Last: true})
+		c.send(Op{Kind: contract.OpResponse, Status: status, Header: header, Body: body, Last: true})
 		c.mu.Unlock()
 		return c.idle
 	}
@@ -290,6 +271,6 @@ func (c *Call) maybeEnd() {
 		return
 	}
 	c.ended = true
-	c.send(Op{Kind: OpDone, Err: c.doneErr})
+	c.send(Op{Kind: contract.OpDone, Err: c.doneErr})
 	close(c.idle)
 }

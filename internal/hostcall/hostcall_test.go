@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/platform"
 )
 
@@ -45,14 +46,14 @@ func TestDoAndComplete(t *testing.T) {
 	ctx := With(context.Background(), c)
 	done := make(chan Result, 1)
 	go func() {
-		r, err := c.Do(ctx, Op{Kind: OpSleep, Sleep: time.Second})
+		r, err := c.Do(ctx, Op{Kind: contract.OpSleep, Sleep: time.Second})
 		if err != nil {
 			t.Error(err)
 		}
 		done <- r
 	}()
 	op := h.next(t)
-	if op.Kind != OpSleep || op.ID == 0 || op.Sleep != time.Second {
+	if op.Kind != contract.OpSleep || op.ID == 0 || op.Sleep != time.Second {
 		t.Fatalf("op = %+v", op)
 	}
 	if err := c.Complete(op.ID, Result{Value: "x"}); err != nil {
@@ -75,7 +76,7 @@ func TestCanceledDoAbortsAndCallWaitsForTheResult(t *testing.T) {
 	ctx, cancel := context.WithCancel(With(context.Background(), c))
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.Do(ctx, Op{Kind: OpFetch, URL: "http://x"})
+		_, err := c.Do(ctx, Op{Kind: contract.OpFetch, URL: "http://x"})
 		errc <- err
 	}()
 	fetch := h.next(t)
@@ -84,7 +85,7 @@ func TestCanceledDoAbortsAndCallWaitsForTheResult(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	abort := h.next(t)
-	if abort.Kind != OpAbort || abort.Target != fetch.ID {
+	if abort.Kind != contract.OpAbort || abort.Target != fetch.ID {
 		t.Fatalf("abort = %+v, want target %d", abort, fetch.ID)
 	}
 	idle := c.Finish("")
@@ -93,14 +94,14 @@ func TestCanceledDoAbortsAndCallWaitsForTheResult(t *testing.T) {
 		t.Fatal("the call ended while the host still ran an operation")
 	case <-time.After(20 * time.Millisecond):
 	}
-	if err := c.Complete(fetch.ID, Result{Err: ErrAborted}); err != nil {
+	if err := c.Complete(fetch.ID, Result{Err: contract.ErrAborted}); err != nil {
 		t.Fatal(err)
 	}
 	<-idle
-	if done := h.next(t); done.Kind != OpDone {
+	if done := h.next(t); done.Kind != contract.OpDone {
 		t.Fatalf("last message = %+v", done)
 	}
-	if _, err := c.Do(context.Background(), Op{Kind: OpSleep}); !errors.Is(err, ErrEnded) {
+	if _, err := c.Do(context.Background(), Op{Kind: contract.OpSleep}); !errors.Is(err, ErrEnded) {
 		t.Fatalf("Do after the end: %v", err)
 	}
 }
@@ -124,7 +125,7 @@ func TestBackgroundKeepsTheCallOpen(t *testing.T) {
 	if c.Go(ctx, func(context.Context) {}) {
 		t.Fatal("Go accepted work after Finish")
 	}
-	if r := h.next(t); r.Kind != OpResponse || r.Status != 200 || string(r.Body) != "hi" {
+	if r := h.next(t); r.Kind != contract.OpResponse || r.Status != 200 || string(r.Body) != "hi" {
 		t.Fatalf("response = %+v", r)
 	}
 	select {
@@ -137,7 +138,7 @@ func TestBackgroundKeepsTheCallOpen(t *testing.T) {
 	if sawCanceled {
 		t.Fatal("the background context was canceled with the handler's")
 	}
-	if d := h.next(t); d.Kind != OpDone || d.Err != "failed" {
+	if d := h.next(t); d.Kind != contract.OpDone || d.Err != "failed" {
 		t.Fatalf("done = %+v", d)
 	}
 	if len(h.got) != 0 {
@@ -153,21 +154,21 @@ func TestPostAndStorageOverTheCall(t *testing.T) {
 	go func() {
 		for op := range h.got {
 			switch op.Kind {
-			case OpFetch:
+			case contract.OpFetch:
 				if op.Timeout <= 0 || op.Timeout > time.Minute || string(op.Body) != "ping" || op.Header.Get("Content-Type") != "application/json" || op.Method != http.MethodPost || op.Limit != 100 {
-					c.Complete(op.ID, Result{Err: ErrInvalid, Message: "bad op"})
+					c.Complete(op.ID, Result{Err: contract.ErrInvalid, Message: "bad op"})
 					continue
 				}
 				if strings.HasSuffix(op.URL, "/slow") {
-					c.Complete(op.ID, Result{Err: ErrTimeout})
+					c.Complete(op.ID, Result{Err: contract.ErrTimeout})
 					continue
 				}
 				if strings.HasSuffix(op.URL, "/big") {
-					c.Complete(op.ID, Result{Err: ErrTooLarge})
+					c.Complete(op.ID, Result{Err: contract.ErrTooLarge})
 					continue
 				}
 				c.Complete(op.ID, Result{Status: 200, Header: http.Header{"X": {"1"}}, Body: []byte("pong")})
-			case OpStorage:
+			case contract.OpStorage:
 				c.Complete(op.ID, Result{Value: op.Call + ":" + op.Key, Found: true})
 			}
 		}
@@ -198,7 +199,7 @@ func TestRespondAndFinish(t *testing.T) {
 	h := newFakeHost()
 	c := New("", h.deliver)
 	<-c.RespondAndFinish(200, nil, []byte("a"))
-	if m := h.next(t); m.Kind != OpResponse || !m.Last {
+	if m := h.next(t); m.Kind != contract.OpResponse || !m.Last {
 		t.Fatalf("an idle call's answer: %+v, want the last message", m)
 	}
 	if len(h.got) != 0 {
@@ -210,12 +211,12 @@ func TestRespondAndFinish(t *testing.T) {
 	release := make(chan struct{})
 	c.Go(context.Background(), func(context.Context) { <-release })
 	idle := c.RespondAndFinish(200, nil, []byte("b"))
-	if m := h.next(t); m.Kind != OpResponse || m.Last {
+	if m := h.next(t); m.Kind != contract.OpResponse || m.Last {
 		t.Fatalf("with background work: %+v, want a response that is not the last", m)
 	}
 	close(release)
 	<-idle
-	if m := h.next(t); m.Kind != OpDone {
+	if m := h.next(t); m.Kind != contract.OpDone {
 		t.Fatalf("then %+v, want done", m)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/platform"
 )
 
@@ -41,10 +42,10 @@ func Post(ctx context.Context, url string, body []byte, limit int64) (int, []byt
 	if c == nil {
 		return 0, nil, errNoCall
 	}
-	r, err := c.Do(ctx, Op{Kind: OpFetch, URL: url, Method: http.MethodPost, Header: jsonHeader, Body: body,
+	r, err := c.Do(ctx, Op{Kind: contract.OpFetch, URL: url, Method: http.MethodPost, Header: jsonHeader, Body: body,
 		Timeout: timeout(ctx), Limit: limit})
 	if err != nil {
-		if r.Err == ErrTooLarge {
+		if r.Err == contract.ErrTooLarge {
 			return 0, nil, platform.ErrTooLarge
 		}
 		return 0, nil, err
@@ -86,7 +87,7 @@ func (ns Namespace) Fetch(ctx context.Context, name string, req *http.Request) (
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.Do(ctx, Op{Kind: OpObject, Namespace: string(ns), Name: name, Method: req.Method, Path: req.URL.Path,
+	r, err := c.Do(ctx, Op{Kind: contract.OpObject, Namespace: string(ns), Name: name, Method: req.Method, Path: req.URL.Path,
 		Header: req.Header, Body: body, Timeout: timeout(ctx)})
 	if err != nil {
 		return nil, err
@@ -102,7 +103,7 @@ func After(ctx context.Context, d time.Duration) <-chan struct{} {
 		return ch // never fires: the caller's own context ends its wait
 	}
 	go func() {
-		if _, err := c.Do(ctx, Op{Kind: OpSleep, Sleep: d}); err == nil {
+		if _, err := c.Do(ctx, Op{Kind: contract.OpSleep, Sleep: d}); err == nil {
 			close(ch)
 		}
 	}()
@@ -131,27 +132,24 @@ func (s Storage) do(ctx context.Context, op Op) (Result, error) {
 	if c.Object != s.Object {
 		return Result{}, errors.New("hostcall: storage of another object")
 	}
-	op.Kind = OpStorage
+	op.Kind = contract.OpStorage
 	return c.Do(ctx, op)
 }
 
 func (s Storage) Get(ctx context.Context, key string) (string, bool, error) {
-	r, err := s.do(ctx, Op{Call: "get", Key: key})
+	r, err := s.do(ctx, Op{Call: contract.StorageGet, Key: key})
 	return r.Value, r.Found, err
 }
-
-// maxKeys is Cloudflare's limit of keys per storage call.
-const maxKeys = 128
 
 func (s Storage) Put(ctx context.Context, entries map[string]string) error {
 	keys := sortedKeys(entries)
 	for len(keys) > 0 {
-		n := min(len(keys), maxKeys)
+		n := min(len(keys), contract.MaxKeys)
 		part := make(map[string]string, n)
 		for _, k := range keys[:n] {
 			part[k] = entries[k]
 		}
-		if _, err := s.do(ctx, Op{Call: "put", Entries: part}); err != nil {
+		if _, err := s.do(ctx, Op{Call: contract.StoragePut, Entries: part}); err != nil {
 			return err
 		}
 		keys = keys[n:]
@@ -161,8 +159,8 @@ func (s Storage) Put(ctx context.Context, entries map[string]string) error {
 
 func (s Storage) Delete(ctx context.Context, keys ...string) error {
 	for len(keys) > 0 {
-		n := min(len(keys), maxKeys)
-		if _, err := s.do(ctx, Op{Call: "delete", Keys: keys[:n]}); err != nil {
+		n := min(len(keys), contract.MaxKeys)
+		if _, err := s.do(ctx, Op{Call: contract.StorageDelete, Keys: keys[:n]}); err != nil {
 			return err
 		}
 		keys = keys[n:]
@@ -171,7 +169,7 @@ func (s Storage) Delete(ctx context.Context, keys ...string) error {
 }
 
 func (s Storage) List(ctx context.Context, prefix string) (map[string]string, error) {
-	r, err := s.do(ctx, Op{Call: "list", Prefix: prefix})
+	r, err := s.do(ctx, Op{Call: contract.StorageList, Prefix: prefix})
 	if r.Entries == nil {
 		r.Entries = map[string]string{}
 	}
@@ -179,22 +177,22 @@ func (s Storage) List(ctx context.Context, prefix string) (map[string]string, er
 }
 
 func (s Storage) DeleteAll(ctx context.Context) error {
-	_, err := s.do(ctx, Op{Call: "deleteAll"})
+	_, err := s.do(ctx, Op{Call: contract.StorageDeleteAll})
 	return err
 }
 
 func (s Storage) GetAlarm(ctx context.Context) (time.Time, bool, error) {
-	r, err := s.do(ctx, Op{Call: "getAlarm"})
+	r, err := s.do(ctx, Op{Call: contract.StorageGetAlarm})
 	return r.Time, r.Found, err
 }
 
 func (s Storage) SetAlarm(ctx context.Context, at time.Time) error {
-	_, err := s.do(ctx, Op{Call: "setAlarm", Time: at})
+	_, err := s.do(ctx, Op{Call: contract.StorageSetAlarm, Time: at})
 	return err
 }
 
 func (s Storage) DeleteAlarm(ctx context.Context) error {
-	_, err := s.do(ctx, Op{Call: "deleteAlarm"})
+	_, err := s.do(ctx, Op{Call: contract.StorageDeleteAlarm})
 	return err
 }
 

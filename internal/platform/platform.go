@@ -11,7 +11,7 @@ import (
 )
 
 // Storage is one Durable Object instance's storage. Values are strings (JSON text by convention).
-// Put and Delete take at most 128 keys per call; implementations split larger calls.
+// Put and Delete take at most contract.MaxKeys (128) keys per call; implementations split larger calls.
 type Storage interface {
 	Get(ctx context.Context, key string) (value string, ok bool, err error)
 	Put(ctx context.Context, entries map[string]string) error

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/platform"
 )
 
@@ -41,7 +42,7 @@ func (c Client) call(ctx context.Context, ns platform.Namespace, name, method, p
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://object"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, contract.ObjectURLBase+path, rd)
 	if err != nil {
 		return nil, err
 	}

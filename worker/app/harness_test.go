@@ -176,3 +176,40 @@ func errorCode(t *testing.T, body string) int {
 	}
 	return a.Error.Code
 }
+
+// postTimingOut is post for a request that node may hold (a hang) until its attempt times out, on the host's
+// fake clock: if node gets the request, the clock is advanced by d (past the attempt timeout). The background
+// work the request started is waited for, as the outcomes it reports are.
+func (h *harness) postTimingOut(chain, body string, node *evmtest.Node, d time.Duration) (int, string) {
+	h.t.Helper()
+	before := node.Calls()
+	type answer struct {
+		status int
+		body   string
+	}
+	done := make(chan answer, 1)
+	go func() { // not h.do: the harness records bodies without a lock
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/"+chain, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		h.host.ServeHTTP(rec, r)
+		done <- answer{rec.Code, rec.Body.String()}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for advanced := false; ; {
+		select {
+		case a := <-done:
+			h.host.Wait()
+			return a.status, a.body
+		default:
+		}
+		if !advanced && node.Calls() != before {
+			h.host.Clock().Advance(d)
+			advanced = true
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatal("no answer after 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -16,7 +16,7 @@ import (
 func TestInflightBytesBound(t *testing.T) {
 	slow := evmtest.NewNode(t, "slow", 1, 100)
 	h := started(t, map[string]string{"EVMLB_MAX_BODY_BYTES": "1048576", "EVMLB_MAX_INFLIGHT_BYTES": "1048576"}, upstream{"eth", "slow", slow.URL})
-	slow.SetFault(evmtest.Hang) // holds the first large request in flight until its attempt times out (300 ms)
+	slow.SetFault(evmtest.Hang) // holds the first large request in flight until its attempt times out (300 ms, when the test advances the clock)
 	large := `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"data":"0x` + strings.Repeat("ab", 300<<10) + `"},"latest"]}`
 	calls := slow.Calls()
 	first := make(chan int, 1)
@@ -37,6 +37,7 @@ func TestInflightBytesBound(t *testing.T) {
 	if status, got := h.post("eth", rpcBody); status != http.StatusOK {
 		t.Errorf("a small request while a large one is in flight: %d %s", status, got)
 	}
+	h.host.Clock().Advance(time.Second) // the first request's attempt times out (300 ms, on the host's clock)
 	<-first
 	if status, got := h.post("eth", large); status != http.StatusOK {
 		t.Errorf("a large request once the first is done: %d %s", status, got)

@@ -416,7 +416,7 @@ func TestHedging(t *testing.T) {
 	t.Run("write", func(t *testing.T) {
 		h, slow, fast := setup(t, "300ms")
 		callsBefore := slow.Calls()
-		status, got := h.post("eth", `{"jsonrpc":"2.0","id":9,"method":"eth_sendRawTransaction","params":["0x02"]}`)
+		status, got := h.postTimingOut("eth", `{"jsonrpc":"2.0","id":9,"method":"eth_sendRawTransaction","params":["0x02"]}`, slow, 300*time.Millisecond)
 		if status != http.StatusBadGateway || errorCode(t, got) != jsonrpc.ErrUpstreamFailed.Code {
 			t.Errorf("got %d %s", status, got)
 		}

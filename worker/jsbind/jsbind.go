@@ -141,7 +141,7 @@ func begin(h Handlers, num uint32, text string, bodyLen int) {
 	calls[num] = c
 	mu.Unlock()
 	ctx := hostcall.With(context.Background(), c)
-	if m.Kind == "alarm" {
+	if m.Kind == contract.CallAlarm {
 		spawn(func() {
 			msg := ""
 			if err := h.Alarm(ctx, m.Role, m.Object, m.RetryCount); err != nil {
@@ -321,11 +321,11 @@ func encodeOp(op hostcall.Op) ([]byte, []byte) {
 	}
 	var body []byte
 	switch op.Kind {
-	case hostcall.OpFetch, hostcall.OpObject:
+	case contract.OpFetch, contract.OpObject:
 		o.Str("method", op.Method)
 		o.Pairs("headers", op.Header)
 		o.Num("timeout", ms(op.Timeout))
-		if op.Kind == hostcall.OpFetch {
+		if op.Kind == contract.OpFetch {
 			o.Str("url", op.URL)
 			o.Num("limit", float64(op.Limit))
 		} else {
@@ -334,36 +334,36 @@ func encodeOp(op hostcall.Op) ([]byte, []byte) {
 			o.Str("path", op.Path)
 		}
 		body = op.Body
-	case hostcall.OpStorage:
+	case contract.OpStorage:
 		o.Str("call", op.Call)
 		switch op.Call {
-		case "get":
+		case contract.StorageGet:
 			o.Str("key", op.Key)
-		case "put":
+		case contract.StoragePut:
 			kv := make([]string, 0, 2*len(op.Entries))
 			for k, v := range op.Entries {
 				kv = append(kv, k, v)
 			}
 			o.Strs("entries", kv)
-		case "delete":
+		case contract.StorageDelete:
 			o.Strs("keys", op.Keys)
-		case "list":
+		case contract.StorageList:
 			o.Str("prefix", op.Prefix)
-		case "setAlarm":
+		case contract.StorageSetAlarm:
 			o.Num("time", float64(op.Time.UnixMilli()))
 		}
-	case hostcall.OpSleep:
+	case contract.OpSleep:
 		o.Num("ms", ms(op.Sleep))
-	case hostcall.OpAbort:
+	case contract.OpAbort:
 		o.Num("target", float64(op.Target))
-	case hostcall.OpResponse:
+	case contract.OpResponse:
 		o.Num("status", float64(op.Status))
 		o.Pairs("headers", op.Header)
 		if op.Last {
 			o.True("done")
 		}
 		body = op.Body
-	case hostcall.OpDone:
+	case contract.OpDone:
 		if op.Err != "" {
 			o.Str("error", op.Err)
 		}
@@ -378,7 +378,7 @@ func encodeOp(op hostcall.Op) ([]byte, []byte) {
 func toResult(kind, text string, body []byte) hostcall.Result {
 	f, err := contract.DecodeStrings(text)
 	if err != nil || len(f) < 2 {
-		return hostcall.Result{Err: hostcall.ErrInvalid, Message: "the result is not a JSON array of at least 2 strings"}
+		return hostcall.Result{Err: contract.ErrInvalid, Message: "the result is not a JSON array of at least 2 strings"}
 	}
 	if f[0] != "" {
 		return hostcall.Result{Err: f[0], Message: f[1]}
@@ -386,9 +386,9 @@ func toResult(kind, text string, body []byte) hostcall.Result {
 	p := f[2:]
 	var r hostcall.Result
 	switch kind {
-	case hostcall.OpFetch, hostcall.OpObject:
+	case contract.OpFetch, contract.OpObject:
 		if len(p) < 1 {
-			return hostcall.Result{Err: hostcall.ErrInvalid, Message: "no status"}
+			return hostcall.Result{Err: contract.ErrInvalid, Message: "no status"}
 		}
 		r.Status, _ = strconv.Atoi(p[0])
 		if len(p) > 1 { // hosts send none: Go reads no answer header
@@ -398,16 +398,16 @@ func toResult(kind, text string, body []byte) hostcall.Result {
 		if r.Body == nil {
 			r.Body = []byte{}
 		}
-	case "get":
+	case contract.StorageGet:
 		if len(p) > 0 {
 			r.Value, r.Found = p[0], true
 		}
-	case "getAlarm":
+	case contract.StorageGetAlarm:
 		if len(p) > 0 {
 			ms, _ := strconv.ParseInt(p[0], 10, 64)
 			r.Time, r.Found = time.UnixMilli(ms), true
 		}
-	case "list":
+	case contract.StorageList:
 		r.Entries = make(map[string]string, len(p)/2)
 		for i := 0; i+1 < len(p); i += 2 {
 			r.Entries[p[i]] = p[i+1]

@@ -5,12 +5,25 @@ import "./wasm_exec.js";
 import mod from "./app.wasm";
 import { DurableObject } from "cloudflare:workers";
 
+// --- contract constants: begin ---
+// The host contract's names and numbers, the same as internal/contract's: TestShimConstants reads this block (one
+// `const NAME = value;` a line, values in JSON or single-quoted) and fails on any difference, or on one of these
+// values written as a literal elsewhere in this file.
 const CONTRACT_VERSION = 4;
 const NO_BODY = -1;
+const HOST_KIND = "workerd";
+const OBJECT_URL_BASE = "https://object";
+const IMPORT_MODULE = "evmlb";
+const INTERNAL_ERROR = '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
+const CALL = { fetch: "fetch", alarm: "alarm" };
+const ROLE = { worker: "worker", chain: "chain", upstream: "upstream" };
+const OP = { fetch: "fetch", object: "object", storage: "storage", sleep: "sleep", abort: "abort", response: "response", done: "done" };
+const ERR = { timeout: "timeout", aborted: "aborted", tooLarge: "too_large", network: "network", storage: "storage", invalid: "invalid" };
+const STORAGE = { get: "get", put: "put", delete: "delete", list: "list", deleteAll: "deleteAll", getAlarm: "getAlarm", setAlarm: "setAlarm", deleteAlarm: "deleteAlarm" };
+// --- contract constants: end ---
+
 const utf8 = new TextEncoder();
 const fromUTF8 = new TextDecoder();
-const INTERNAL_ERROR =
-  '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
 
 // The live runtime: a promise of { binding, exited, begin, complete, end }, or null before the first call and after
 // an exit; live is the same object once it has started, so that a call need not wait a microtask for it.
@@ -20,7 +33,7 @@ let live = null;
 function start(env) {
   const binding = {};
   // memoryBytes reads the linear memory of this runtime's instance (made below, before Go can call it).
-  const host = { kind: "workerd", memoryBytes: () => instance.exports.mem.buffer.byteLength };
+  const host = { kind: HOST_KIND, memoryBytes: () => instance.exports.mem.buffer.byteLength };
   globalThis.context = { env, ctx: undefined, binding, host };
   globalThis.tryCatch = (fn) => {
     try {
@@ -60,7 +73,7 @@ function start(env) {
       c.body = null;
     },
   };
-  const instance = new WebAssembly.Instance(mod, { ...go.importObject, workers: { ready: () => ready() }, evmlb });
+  const instance = new WebAssembly.Instance(mod, { ...go.importObject, workers: { ready: () => ready() }, [IMPORT_MODULE]: evmlb });
   // wasm_exec.js calls go.exit(code) when Go exits; go.run()'s promise may never settle then (after a panic the
   // module traps inside a callback), so the exit is detected here, and the next call starts a new runtime.
   let onExit;
@@ -177,41 +190,41 @@ async function perform(op, { env, storage, running }) {
   const timer = op.timeout > 0 ? setTimeout(() => ((timedOut = true), ac.abort()), op.timeout) : undefined;
   try {
     switch (op.op) {
-      case "fetch":
-      case "object": {
+      case OP.fetch:
+      case OP.object: {
         const init = { method: op.method, headers: pairs(op.headers), body: op.body, signal: ac.signal, redirect: "manual" };
         let resp;
-        if (op.op === "fetch") {
+        if (op.op === OP.fetch) {
           resp = await fetch(op.url, init);
         } else {
           const ns = env[op.namespace];
-          resp = await ns.get(ns.idFromName(op.name)).fetch("https://object" + op.path, init);
+          resp = await ns.get(ns.idFromName(op.name)).fetch(OBJECT_URL_BASE + op.path, init);
         }
         const length = Number(resp.headers.get("content-length"));
         if (op.limit > 0 && length > op.limit) {
           ac.abort();
-          return failed("too_large");
+          return failed(ERR.tooLarge);
         }
         const body = new Uint8Array(await resp.arrayBuffer());
-        if (op.limit > 0 && body.byteLength > op.limit) return failed("too_large");
+        if (op.limit > 0 && body.byteLength > op.limit) return failed(ERR.tooLarge);
         return { result: ["", "", String(resp.status)], body }; // Go reads no answer header
       }
-      case "sleep":
+      case OP.sleep:
         await new Promise((resolve) => {
           const t = setTimeout(resolve, op.ms);
           ac.signal.addEventListener("abort", () => (clearTimeout(t), resolve()));
         });
-        return ac.signal.aborted ? failed("aborted") : ok();
-      case "storage":
+        return ac.signal.aborted ? failed(ERR.aborted) : ok();
+      case OP.storage:
         return ok(...(await storageOp(storage, op)));
       default:
-        return failed("invalid", `unknown op ${op.op}`);
+        return failed(ERR.invalid, `unknown op ${op.op}`);
     }
   } catch (error) {
-    if (op.op === "storage") return failed("storage", error && error.message);
-    if (timedOut) return failed("timeout");
-    if (ac.signal.aborted) return failed("aborted");
-    return failed("network", error && error.message);
+    if (op.op === OP.storage) return failed(ERR.storage, error && error.message);
+    if (timedOut) return failed(ERR.timeout);
+    if (ac.signal.aborted) return failed(ERR.aborted);
+    return failed(ERR.network, error && error.message);
   } finally {
     clearTimeout(timer);
     running.delete(op.id);
@@ -226,32 +239,32 @@ const failed = (error, message = "") => ({ result: [error, String(message)], bod
 async function storageOp(storage, op) {
   if (!storage) throw new Error("storage outside a Durable Object");
   switch (op.call) {
-    case "get": {
+    case STORAGE.get: {
       const value = await storage.get(op.key);
       return value === undefined ? [] : [value];
     }
-    case "put": {
+    case STORAGE.put: {
       const entries = {};
       for (let i = 0; i + 1 < op.entries.length; i += 2) entries[op.entries[i]] = op.entries[i + 1];
       await storage.put(entries);
       return [];
     }
-    case "delete":
+    case STORAGE.delete:
       await storage.delete(op.keys);
       return [];
-    case "list":
+    case STORAGE.list:
       return flat(await storage.list({ prefix: op.prefix }));
-    case "deleteAll":
+    case STORAGE.deleteAll:
       await storage.deleteAll();
       return [];
-    case "getAlarm": {
+    case STORAGE.getAlarm: {
       const time = await storage.getAlarm();
       return time === null ? [] : [String(time)];
     }
-    case "setAlarm":
+    case STORAGE.setAlarm:
       await storage.setAlarm(op.time);
       return [];
-    case "deleteAlarm":
+    case STORAGE.deleteAlarm:
       await storage.deleteAlarm();
       return [];
   }
@@ -287,14 +300,14 @@ function run(rt, env, call, body, { storage, waitUntil }) {
         const m = JSON.parse(queue.shift());
         m.body = queue.shift();
         switch (m.op) {
-          case "response":
+          case OP.response:
             respond(new Response(m.body, { status: m.status, headers: pairs(m.headers) }));
             if (m.done) return; // the call ended with its answer: no "done" follows
             break;
-          case "abort":
+          case OP.abort:
             io.running.get(m.target)?.abort();
             break;
-          case "done":
+          case OP.done:
             if (m.error) throw new Error(m.error);
             respond(null);
             return;
@@ -328,7 +341,7 @@ async function fetchCall(env, request, role, extra) {
     const call = { bodyTooLarge: false };
     const body = await readBody(call, request, rt.binding.maxBodyBytes);
     const ids = extra.ids;
-    const fields = ["fetch", role, ids.object ?? "", ids.instance ?? "", request.method, request.url, call.bodyTooLarge ? "1" : "", "0"];
+    const fields = [CALL.fetch, role, ids.object ?? "", ids.instance ?? "", request.method, request.url, call.bodyTooLarge ? "1" : "", "0"];
     for (const name of rt.binding.requestHeaders) {
       const value = request.headers.get(name);
       if (value !== null) fields.push(name, value);
@@ -353,25 +366,25 @@ class GoDurableObject extends DurableObject {
   // A rejection makes workerd retry the alarm with back-off, as the contract says.
   async alarm(info) {
     const rt = await getRuntime(this.env);
-    const call = ["alarm", this.role, this.ids.object, this.ids.instance, "", "", "", String((info && info.retryCount) || 0)];
+    const call = [CALL.alarm, this.role, this.ids.object, this.ids.instance, "", "", "", String((info && info.retryCount) || 0)];
     await run(rt, this.env, call, null, { storage: this.ctx.storage });
   }
 }
 
 export class ChainDurableObject extends GoDurableObject {
   get role() {
-    return "chain";
+    return ROLE.chain;
   }
 }
 
 export class UpstreamDurableObject extends GoDurableObject {
   get role() {
-    return "upstream";
+    return ROLE.upstream;
   }
 }
 
 export default {
   fetch(request, env, ctx) {
-    return fetchCall(env, request, "worker", { ids: {}, waitUntil: (p) => ctx.waitUntil(p) });
+    return fetchCall(env, request, ROLE.worker, { ids: {}, waitUntil: (p) => ctx.waitUntil(p) });
   },
 };

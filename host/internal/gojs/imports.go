@@ -168,9 +168,6 @@ func (f *frame) result(off uint32, v jsrt.Value, err error) {
 	f.setBool(off+8, true)
 }
 
-// epoch anchors nanotime1 to the wall clock, as wasm_exec.js does, while staying monotonic.
-var epoch = time.Now()
-
 // preparedString is valuePrepareString's result, held in the table until Go copies it out.
 type preparedString struct{ b []byte }
 
@@ -189,10 +186,11 @@ var imports = map[string]func(*frame){
 	},
 	"runtime.resetMemoryDataView": func(*frame) {},
 	"runtime.nanotime1": func(f *frame) {
-		f.setU64(8, uint64(epoch.UnixNano()+int64(time.Since(epoch))))
+		epoch := f.rt.epoch // nanotime1 is anchored to the wall clock, as wasm_exec.js does, while staying monotonic
+		f.setU64(8, uint64(epoch.UnixNano()+int64(f.rt.realm.Loop.Now().Sub(epoch))))
 	},
 	"runtime.walltime": func(f *frame) {
-		now := time.Now()
+		now := f.rt.realm.Loop.Now() // the loop's clock: the host's (a test's fake one moves only when advanced)
 		f.setU64(8, uint64(now.Unix()))
 		f.setU32(16, uint32(now.Nanosecond()))
 	},

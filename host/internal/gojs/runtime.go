@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -46,6 +47,7 @@ type Runtime struct {
 	depth     int
 	reentries uint64 // counts calls into Go, so imports know when Go's stack may have moved
 
+	epoch       time.Time     // the loop's clock when the runtime started: nanotime1 counts from it
 	timeouts    map[int32]int // Go's timeout ids → loop timer ids
 	nextTimeout int32
 
@@ -72,6 +74,7 @@ func Start(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 	rt := &Runtime{
 		opts:     opts,
 		realm:    opts.Realm,
+		epoch:    opts.Realm.Loop.Now(),
 		fns:      map[fnKey]api.Function{},
 		timeouts: map[int32]int{},
 	}

@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evmlb/evmlb/host/internal/clock"
 )
 
 // onLoop runs fn on a fresh loop and waits until fn calls done.
 func onLoop(t *testing.T, fn func(r *Realm, done func())) {
 	t.Helper()
-	l := NewLoop()
+	l := NewLoop(nil)
 	go l.Run()
 	defer l.Post(l.Stop)
 	finished := make(chan struct{})
@@ -107,7 +109,7 @@ func TestTimersFireInOrder(t *testing.T) {
 }
 
 func TestPostFromOtherGoroutines(t *testing.T) {
-	l := NewLoop()
+	l := NewLoop(nil)
 	go l.Run()
 	n := 0
 	done := make(chan struct{})
@@ -137,7 +139,7 @@ func TestFormatNumber(t *testing.T) {
 
 // Waiting sees both the tasks left in the batch being run and those posted since.
 func TestWaiting(t *testing.T) {
-	l := NewLoop()
+	l := NewLoop(nil)
 	var got []bool
 	posted := make(chan struct{})
 	for range 3 { // posted before Run: one batch of three
@@ -158,5 +160,31 @@ func TestWaiting(t *testing.T) {
 	<-l.Done()
 	if fmt.Sprint(got) != "[true true true false true]" {
 		t.Fatalf("Waiting in turn: %v, want [true true true false true]", got)
+	}
+}
+
+// The loop's timers run on its clock: with a fake one, a timer fires when the clock is advanced to it, not before.
+func TestTimersOnTheLoopsClock(t *testing.T) {
+	c := clock.NewFake(time.Unix(1_700_000_000, 0))
+	l := NewLoop(c)
+	go l.Run()
+	defer func() { l.Post(l.Stop); <-l.Done() }()
+	fired := make(chan time.Time, 1)
+	l.Do(func() { l.SetTimeout(5*time.Second, func() { fired <- l.Now() }) })
+	c.Advance(4 * time.Second)
+	l.Do(func() {}) // the loop has looked at its timers since the clock moved
+	select {
+	case <-fired:
+		t.Fatal("a 5 s timer fired after 4 s")
+	default:
+	}
+	c.Advance(time.Second)
+	select {
+	case at := <-fired:
+		if want := time.Unix(1_700_000_005, 0); !at.Equal(want) {
+			t.Fatalf("fired at %v, want %v", at, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the timer did not fire once the clock reached it")
 	}
 }

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/evmlb/evmlb/host/internal/clock"
 )
 
 // Loop is an event loop: one goroutine (the one in Run) owns the realm and everything in it. Other goroutines
 // hand it work with Post. After each task the microtask queue is drained, as in JavaScript.
 type Loop struct {
+	clock  clock.Clock
 	mu     sync.Mutex
 	posted []func()
 	closed bool
@@ -28,9 +31,20 @@ type Loop struct {
 	OnPanic func(v any)
 }
 
-// NewLoop returns a loop; start it with Run.
-func NewLoop() *Loop {
-	return &Loop{wake: make(chan struct{}, 1), done: make(chan struct{}), byID: map[int]*timer{}}
+// NewLoop returns a loop whose timers run on c (nil: the real clock); start it with Run.
+func NewLoop(c clock.Clock) *Loop {
+	return &Loop{clock: clock.Or(c), wake: make(chan struct{}, 1), done: make(chan struct{}), byID: map[int]*timer{}}
+}
+
+// Now is the loop's clock's time (Date reads it).
+func (l *Loop) Now() time.Time { return l.clock.Now() }
+
+// poke wakes Run; a wake-up that finds nothing due costs one turn.
+func (l *Loop) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Post queues fn to run on the loop. It never blocks; false means the loop has stopped and fn will not run.
@@ -42,10 +56,7 @@ func (l *Loop) Post(fn func()) bool {
 	}
 	l.posted = append(l.posted, fn)
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	l.poke()
 	return true
 }
 
@@ -55,7 +66,7 @@ func (l *Loop) Microtask(fn func()) { l.micro = append(l.micro, fn) }
 // SetTimeout runs fn after d; the id cancels it with ClearTimeout. Loop goroutine only.
 func (l *Loop) SetTimeout(d time.Duration, fn func()) int {
 	l.nextID++
-	t := &timer{id: l.nextID, when: time.Now().Add(d), fn: fn}
+	t := &timer{id: l.nextID, when: l.clock.Now().Add(d), fn: fn}
 	l.byID[t.id] = t
 	heap.Push(&l.timers, t)
 	return t.id
@@ -97,14 +108,14 @@ func (l *Loop) Run() {
 		l.mu.Unlock()
 		close(l.done)
 	}()
-	idle := time.NewTimer(time.Hour)
+	idle := l.clock.AfterFunc(time.Hour, l.poke) // wakes the loop when its first timer is due
 	defer idle.Stop()
 	for {
 		l.drain()
 		if l.stop {
 			return
 		}
-		if len(l.timers) > 0 && !l.timers[0].when.After(time.Now()) {
+		if len(l.timers) > 0 && !l.timers[0].when.After(l.clock.Now()) {
 			t := heap.Pop(&l.timers).(*timer)
 			delete(l.byID, t.id)
 			l.run(t.fn)
@@ -127,15 +138,10 @@ func (l *Loop) Run() {
 			l.rest = 0
 			continue
 		}
-		var timerC <-chan time.Time
 		if len(l.timers) > 0 {
-			idle.Reset(time.Until(l.timers[0].when))
-			timerC = idle.C
+			idle.Reset(l.timers[0].when.Sub(l.clock.Now()))
 		}
-		select {
-		case <-l.wake:
-		case <-timerC:
-		}
+		<-l.wake
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"time"
 )
 
 // Realm is one JS global environment: the global object, the built-in constructors and the loop.
@@ -81,14 +80,14 @@ func NewRealm(loop *Loop, log io.Writer) *Realm {
 	}
 
 	r.DateCtor = &Func{Name: "Date", New: func(args []Value) (Value, error) {
-		d := &Date{ms: float64(time.Now().UnixMilli())}
+		d := &Date{ms: float64(loop.Now().UnixMilli())}
 		if len(args) > 0 {
 			d.ms = ToNumber(args[0])
 		}
 		d.Class = r.DateCtor
 		return d, nil
 	}}
-	r.DateCtor.Set("now", Method("now", func([]Value) (Value, error) { return float64(time.Now().UnixMilli()), nil }))
+	r.DateCtor.Set("now", Method("now", func([]Value) (Value, error) { return float64(loop.Now().UnixMilli()), nil }))
 
 	r.ErrorCtor = r.errorClass("Error")
 	typeError := r.errorClass("TypeError")

@@ -55,7 +55,7 @@ func New(realm *jsrt.Realm, cfg Config) *World {
 		cfg.Log = io.Discard
 	}
 	if cfg.Kind == "" {
-		cfg.Kind = "wazero"
+		cfg.Kind = contract.HostWazero
 	}
 	if cfg.Violation == nil {
 		cfg.Violation = func(string) {}

@@ -12,7 +12,7 @@ import (
 // onWorld runs fn on a fresh loop with a World and waits until fn returns.
 func onWorld(t *testing.T, cfg Config, fn func(w *World)) {
 	t.Helper()
-	l := jsrt.NewLoop()
+	l := jsrt.NewLoop(nil)
 	go l.Run()
 	defer l.Post(l.Stop)
 	finished := make(chan struct{})

@@ -7,12 +7,6 @@ import (
 	"github.com/evmlb/evmlb/internal/contract"
 )
 
-// Call kinds (the `kind` of begin).
-const (
-	kindFetch = "fetch"
-	kindAlarm = "alarm"
-)
-
 // call is one call of CONTRACT.md §3: a request to the worker or to an object, or an alarm. Go sends its
 // messages through deliver, which runs on the runtime's loop and only queues them on the call's executor; the
 // call's handler (whichever goroutine drains that executor) performs them and hands results back with
@@ -125,12 +119,12 @@ func (c *call) message(m *message) {
 		c.s.violation(c, "%s", m.bad)
 		if m.hasID && c.ops[m.id] == nil { // answer it, so that Go does not wait for ever
 			c.ops[m.id] = &op{}
-			c.settle(m.id, errResult(errInvalid, m.bad))
+			c.settle(m.id, errResult(contract.ErrInvalid, m.bad))
 		}
 		return
 	}
 	switch m.op {
-	case "fetch", "object", "storage", "sleep":
+	case contract.OpFetch, contract.OpObject, contract.OpStorage, contract.OpSleep:
 		if _, used := c.ops[m.id]; used {
 			c.s.violation(c, "operation id %v used twice", m.id)
 			return
@@ -138,7 +132,7 @@ func (c *call) message(m *message) {
 		o := &op{}
 		c.ops[m.id] = o
 		c.start(o, m)
-	case "abort":
+	case contract.OpAbort:
 		o, ok := c.ops[m.target]
 		if !ok {
 			c.s.violation(c, "abort of unknown operation %v", m.target)
@@ -150,10 +144,10 @@ func (c *call) message(m *message) {
 		if o.cancel != nil {
 			o.cancel()
 		}
-		c.settle(m.target, errResult(errAborted, "the operation was aborted"))
-	case "response":
+		c.settle(m.target, errResult(contract.ErrAborted, "the operation was aborted"))
+	case contract.OpResponse:
 		switch {
-		case c.kind != kindFetch:
+		case c.kind != contract.CallFetch:
 			c.s.violation(c, "response in an alarm call")
 		case c.answered && c.failed:
 			// the host already answered 500
@@ -170,11 +164,11 @@ func (c *call) message(m *message) {
 		if m.last { // done: true, the call's last message
 			c.end()
 		}
-	case "done":
-		if c.kind == kindFetch && !c.answered {
+	case contract.OpDone:
+		if c.kind == contract.CallFetch && !c.answered {
 			c.s.violation(c, "done before response")
 		}
-		if c.kind == kindAlarm && m.hasErr && c.alarmErr == "" {
+		if c.kind == contract.CallAlarm && m.hasErr && c.alarmErr == "" {
 			c.alarmErr = m.errText
 			if c.alarmErr == "" {
 				c.alarmErr = "failed"
@@ -187,16 +181,16 @@ func (c *call) message(m *message) {
 // start performs a new operation.
 func (c *call) start(o *op, m *message) {
 	switch m.op {
-	case "fetch":
+	case contract.OpFetch:
 		c.s.fetchOp(c, o, m)
-	case "object":
+	case contract.OpObject:
 		c.s.objectOp(c, o, m)
-	case "sleep":
+	case contract.OpSleep:
 		c.s.sleepOp(c, o, m)
-	case "storage":
+	case contract.OpStorage:
 		if c.role == contract.RoleWorker {
 			c.s.violation(c, "storage operation from a worker call")
-			c.settle(m.id, errResult(errInvalid, "a worker call has no storage"))
+			c.settle(m.id, errResult(contract.ErrInvalid, "a worker call has no storage"))
 			return
 		}
 		c.s.storageOp(c, o, m)
@@ -209,11 +203,11 @@ func (c *call) fail(why string) {
 		return
 	}
 	c.failed = true
-	if c.kind == kindFetch && !c.answered {
+	if c.kind == contract.CallFetch && !c.answered {
 		c.answered = true
 		c.answerTo(internalErrorResult())
 	}
-	if c.kind == kindAlarm && c.alarmErr == "" {
+	if c.kind == contract.CallAlarm && c.alarmErr == "" {
 		c.alarmErr = why
 	}
 }

@@ -5,15 +5,16 @@ import (
 	"testing"
 
 	"github.com/evmlb/evmlb/host/internal/jsrt"
+	"github.com/evmlb/evmlb/internal/contract"
 )
 
 // TestMessageAfterHostEnded: when the host ends a call itself (its runtime died), a message Go had already on
 // its way is dropped, not counted as a violation; after Go's own done, any message is one.
 func TestMessageAfterHostEnded(t *testing.T) {
 	s := &Server{log: io.Discard}
-	rt := &runtime{calls: map[*call]struct{}{}, loop: jsrt.NewLoop(), byNum: map[uint32]*call{}}
+	rt := &runtime{calls: map[*call]struct{}{}, loop: jsrt.NewLoop(nil), byNum: map[uint32]*call{}}
 	newCall := func() *call {
-		c := s.newCall(rt, &executor{owned: true, wake: make(chan struct{}, 1)}, kindAlarm, "chain") // nobody drains: the test handles
+		c := s.newCall(rt, &executor{owned: true, wake: make(chan struct{}, 1)}, contract.CallAlarm, "chain") // nobody drains: the test handles
 		c.answerTo = func(result) {}
 		rt.calls[c] = struct{}{}
 		return c

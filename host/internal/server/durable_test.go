@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/host/internal/clock"
 	"github.com/evmlb/evmlb/internal/contract"
 )
 
@@ -128,18 +129,52 @@ func waitFor(t *testing.T, h *testHost, name, want string, within time.Duration)
 	t.Fatalf("alarm log %q, want %q", got, want)
 }
 
+// objectCalls is the number of calls begun in the objects runtime so far (requests to objects and alarms).
+func objectCalls(h *testHost) int64 {
+	st := h.Stats()
+	return st.Runtimes[len(st.Runtimes)-1].Served
+}
+
+// waitAlarms polls until n alarms are armed (at most 10 s): an alarm call's failure arms its retry after the
+// call has ended.
+func waitAlarms(t *testing.T, h *testHost, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Stats().Alarms != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d alarms armed, want %d", h.Stats().Alarms, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The alarm and its retries run on the host's clock (Options.Clock): the test advances it by the contract's
+// back-off, 2 s then 4 s, instead of waiting for it.
 func TestAlarmFiresAndRetries(t *testing.T) {
-	h := newHost(t, Options{})
+	c := clock.NewFake(time.Now())
+	h := newHost(t, Options{Clock: c})
 	h.ok("/do?name=al&op=put&k=fail&v=yes")
 	h.ok("/do?name=al&op=setAlarm&in=20")
 	if got := h.ok("/do?name=al&op=getAlarm"); got != "set" {
 		t.Fatal(got)
 	}
-	waitFor(t, h, "al", "chain:0", 2*time.Second)
-	waitFor(t, h, "al", "chain:0,chain:1", 4*time.Second) // first retry after 2 s
+	c.Advance(20 * time.Millisecond)
+	waitFor(t, h, "al", "chain:0", 5*time.Second)
+	waitAlarms(t, h, 1) // the first retry, due after contract.AlarmBackoff(0)
+	c.Advance(contract.AlarmBackoff(0) - time.Millisecond)
+	if got := h.ok("/do?name=al&op=get&k=alarms"); got != "chain:0" {
+		t.Fatalf("the retry ran before its back-off: %s", got)
+	}
+	c.Advance(time.Millisecond)
+	waitFor(t, h, "al", "chain:0,chain:1", 5*time.Second)
 	h.ok("/do?name=al&op=put&k=fail&v=no")
-	waitFor(t, h, "al", "chain:0,chain:1,chain:2", 6*time.Second) // second after 4 s more, succeeds
-	time.Sleep(100 * time.Millisecond)
+	waitAlarms(t, h, 1)
+	c.Advance(contract.AlarmBackoff(1)) // the second retry, 4 s later; it succeeds
+	waitFor(t, h, "al", "chain:0,chain:1,chain:2", 5*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Stats().Calls != 0 && time.Now().Before(deadline) { // the alarm call ends after its last write
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := h.ok("/do?name=al&op=getAlarm"); got != "none" {
 		t.Fatalf("alarm after success: %s", got)
 	}
@@ -148,22 +183,33 @@ func TestAlarmFiresAndRetries(t *testing.T) {
 	}
 }
 
+// A deleted alarm does not fire when its time comes: the clock is advanced past it, and the objects runtime
+// begins no call but the test's own.
 func TestAlarmDeleted(t *testing.T) {
-	h := newHost(t, Options{})
+	c := clock.NewFake(time.Now())
+	h := newHost(t, Options{Clock: c})
 	h.ok("/do?name=d&op=setAlarm&in=300")
 	h.ok("/do?name=d&op=deleteAlarm")
-	time.Sleep(500 * time.Millisecond)
+	before := objectCalls(h)
+	c.Advance(time.Second)
+	// A fired alarm would have begun its call (on the instance's storage queue) before this request's storage
+	// operation runs.
 	if got := h.ok("/do?name=d&op=get&k=alarms"); got != "<none>" {
 		t.Fatalf("a deleted alarm fired: %s", got)
+	}
+	if n := objectCalls(h) - before; n != 1 {
+		t.Fatalf("%d calls in the objects runtime, want 1 (the test's own): a deleted alarm fired", n)
 	}
 }
 
 func TestAlarmSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	h := newHost(t, Options{StateDir: dir})
+	c := clock.NewFake(time.Now())
+	h := newHost(t, Options{StateDir: dir, Clock: c})
 	h.ok("/do?name=r&op=setAlarm&in=800")
 	h.Close()
-	h2 := newHost(t, Options{StateDir: dir})
+	h2 := newHost(t, Options{StateDir: dir, Clock: c})
+	c.Advance(800 * time.Millisecond)
 	waitFor(t, h2, "r", "chain:0", 5*time.Second)
 }
 

@@ -31,7 +31,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the client went away
 	}
 	x := &executor{owned: true, wake: make(chan struct{}, 1)}
-	c := s.newCall(rt, x, kindFetch, contract.RoleWorker)
+	c := s.newCall(rt, x, contract.CallFetch, contract.RoleWorker)
 	c.what = "request " + r.Method + " " + r.URL.Path
 	var reply *result
 	c.answerTo = func(res result) { reply = &res }
@@ -43,7 +43,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		scheme = "https"
 	}
 	headers := rt.selectHeaders(func(name string) []string { return r.Header.Values(name) })
-	rt.beginCall(c, callMeta(kindFetch, contract.RoleWorker, "", "", r.Method,
+	rt.beginCall(c, callMeta(contract.CallFetch, contract.RoleWorker, "", "", r.Method,
 		scheme+"://"+r.Host+r.URL.RequestURI(), tooLarge, 0, headers), body)
 	for !c.answered && !c.ended {
 		evs, ok := x.wait(r.Context().Done())

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -160,7 +161,19 @@ func TestWriteStallDropsClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("16 MiB through the program")
 	}
-	addr := serveWith(t, Options{WriteStallTimeout: 300 * time.Millisecond})
+	opts := Options{WriteStallTimeout: 300 * time.Millisecond, WasmPath: probe, StateDir: t.TempDir(), CacheDir: cacheDir, Log: io.Discard}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{}) // the server closed the (only) connection it accepted
+	go s.Serve(&closeNotifier{Listener: l, closed: closed})
+	addr := l.Addr().String()
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
 	}}
@@ -171,7 +184,11 @@ func TestWriteStallDropsClient(t *testing.T) {
 	defer c.Close()
 	const size = 16 << 20 // far beyond what the kernel buffers between the two ends
 	io.WriteString(c, "GET /big?bytes=16777216 HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(2 * time.Second) // not reading: the server's writes stall
+	select { // not reading: the server's writes stall, and it drops the connection
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server still holds the stalled connection after 10 s")
+	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	n, err := io.Copy(io.Discard, c)
 	var ne net.Error
@@ -184,4 +201,30 @@ func TestWriteStallDropsClient(t *testing.T) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal(err)
 	}
+}
+
+// closeNotifier closes closed when the server closes the first connection it accepted.
+type closeNotifier struct {
+	net.Listener
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *closeNotifier) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &notifyingConn{Conn: c, l: l}, nil
+}
+
+type notifyingConn struct {
+	net.Conn
+	l *closeNotifier
+}
+
+func (c *notifyingConn) Close() error {
+	err := c.Conn.Close()
+	c.l.once.Do(func() { close(c.l.closed) })
+	return err
 }

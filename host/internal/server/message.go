@@ -123,7 +123,7 @@ func decode(text string, body []byte) *message {
 	}
 	d := &decoder{w: &w, m: m}
 	if body != nil {
-		if m.op != "fetch" && m.op != "object" && m.op != "response" {
+		if m.op != contract.OpFetch && m.op != contract.OpObject && m.op != contract.OpResponse {
 			d.problem("a body with a message that carries none")
 		}
 		m.body = body
@@ -134,12 +134,12 @@ func decode(text string, body []byte) *message {
 		}
 	}
 	switch m.op {
-	case "fetch":
+	case contract.OpFetch:
 		needID()
 		m.url, m.method = d.str(w.URL, "url"), d.str(w.Method, "method")
 		m.headers = d.strs(w.Headers, "headers", true)
 		m.timeout, m.limit = d.num(w.Timeout, "timeout", 0, true), d.num(w.Limit, "limit", 0, false)
-	case "object":
+	case contract.OpObject:
 		needID()
 		m.namespace, m.name = d.str(w.Namespace, "namespace"), d.str(w.Name, "name")
 		m.method, m.path = d.str(w.Method, "method"), d.str(w.Path, "path")
@@ -151,35 +151,35 @@ func decode(text string, body []byte) *message {
 		if !strings.HasPrefix(m.path, "/") {
 			d.problem("path does not start with /")
 		}
-	case "storage":
+	case contract.OpStorage:
 		needID()
 		m.call = d.str(w.Call, "call")
 		switch m.call {
-		case "get":
+		case contract.StorageGet:
 			m.key = d.str(w.Key, "key")
-		case "put":
+		case contract.StoragePut:
 			m.entries = d.strs(w.Entries, "entries", true)
-		case "delete":
+		case contract.StorageDelete:
 			m.keys = d.strs(w.Keys, "keys", false)
-		case "list":
+		case contract.StorageList:
 			if w.Prefix != nil {
 				m.prefix = *w.Prefix
 			}
-		case "setAlarm":
+		case contract.StorageSetAlarm:
 			m.time = d.num(w.Time, "time", 0, false)
-		case "deleteAll", "getAlarm", "deleteAlarm":
+		case contract.StorageDeleteAll, contract.StorageGetAlarm, contract.StorageDeleteAlarm:
 		default:
 			d.problem("unknown storage call %q", m.call)
 		}
-	case "sleep":
+	case contract.OpSleep:
 		needID()
 		m.ms = d.num(w.MS, "ms", 0, false)
-	case "abort":
+	case contract.OpAbort:
 		m.target = d.num(w.Target, "target", 0, false)
 		if !isInt(m.target) {
 			d.problem("target is not an operation id")
 		}
-	case "response":
+	case contract.OpResponse:
 		st := d.num(w.Status, "status", 0, false)
 		if !isInt(st) {
 			d.problem("status is not an integer")
@@ -187,7 +187,7 @@ func decode(text string, body []byte) *message {
 		m.status = int(st)
 		m.headers = d.strs(w.Headers, "headers", true)
 		m.last = w.Done != nil && *w.Done
-	case "done":
+	case contract.OpDone:
 		if w.Error != nil {
 			m.errText, m.hasErr = *w.Error, true
 		}
@@ -198,7 +198,9 @@ func decode(text string, body []byte) *message {
 }
 
 // ends reports whether the message is the call's last.
-func (m *message) ends() bool { return m.op == "done" || m.op == "response" && m.last && m.bad == "" }
+func (m *message) ends() bool {
+	return m.op == contract.OpDone || m.op == contract.OpResponse && m.last && m.bad == ""
+}
 
 // responseProblem is what workerd's Response would refuse: a status outside 200–599, a body with a null-body
 // status.

@@ -49,7 +49,7 @@ func TestResultEncode(t *testing.T) {
 		text     string
 		withBody bool
 	}{
-		{errResult(errTimeout, "late"), `["timeout","late"]`, false},
+		{errResult(contract.ErrTimeout, "late"), `["timeout","late"]`, false},
 		{result{resp: true, status: 307, headers: []string{"location", "/x"}}, `["","","307","location","/x"]`, true},
 		{result{value: "v", hasValue: true}, `["","","v"]`, false},
 		{result{}, `["",""]`, false},
@@ -68,7 +68,7 @@ func TestCallMetaAndHeaders(t *testing.T) {
 	h := rt.selectHeaders(func(name string) []string {
 		return map[string][]string{"content-type": {"a", "b"}, "cookie": {"no"}}[name]
 	})
-	got := callMeta(kindFetch, "worker", "", "", "POST", "http://h/p", true, 0, h)
+	got := callMeta(contract.CallFetch, "worker", "", "", "POST", "http://h/p", true, 0, h)
 	want := `["fetch","worker","","","POST","http://h/p","1","0","content-type","a, b"]`
 	if contract.Strings(got...) != want {
 		t.Fatal(contract.Strings(got...))

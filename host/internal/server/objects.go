@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evmlb/evmlb/host/internal/clock"
 	"github.com/evmlb/evmlb/host/internal/store"
 	"github.com/evmlb/evmlb/internal/contract"
 )
@@ -67,7 +68,7 @@ func (s *Server) storageQueue(id string) *serialQueue {
 // armedAlarm is an alarm waiting for its time.
 type armedAlarm struct {
 	alarm store.Alarm
-	timer *time.Timer
+	timer clock.Timer
 }
 
 // arm (re)schedules the alarm of a.ObjectID.
@@ -81,7 +82,7 @@ func (s *Server) arm(a store.Alarm) {
 		old.timer.Stop()
 	}
 	armed := &armedAlarm{alarm: a}
-	armed.timer = time.AfterFunc(time.Until(time.UnixMilli(a.At)), func() { s.fire(armed) })
+	armed.timer = s.clock.AfterFunc(time.UnixMilli(a.At).Sub(s.clock.Now()), func() { s.fire(armed) })
 	s.alarms[a.ObjectID] = armed
 }
 
@@ -132,14 +133,14 @@ func (s *Server) beginAlarm(a store.Alarm) {
 	}
 	s.objects.served.Add(1)
 	inst := rt.instance(a.Role, a.ObjectID)
-	c := s.newCall(rt, inst.x, kindAlarm, inst.role)
+	c := s.newCall(rt, inst.x, contract.CallAlarm, inst.role)
 	c.object, c.instance, c.what = inst.id, inst.token, "alarm of "+inst.role+" object "+inst.id[:12]
 	c.onEnd = func() {
 		if c.alarmErr != "" {
 			s.alarmFailed(a, c.alarmErr)
 		}
 	}
-	rt.beginCall(c, callMeta(kindAlarm, inst.role, inst.id, inst.token, "", "", false, a.Retry, nil), nil)
+	rt.beginCall(c, callMeta(contract.CallAlarm, inst.role, inst.id, inst.token, "", "", false, a.Retry, nil), nil)
 }
 
 // alarmFailed retries a failed alarm with exponential back-off (2 s, 4 s, …) at most AlarmMaxRetries times,
@@ -157,7 +158,7 @@ func (s *Server) alarmFailed(a store.Alarm, why string) {
 		return
 	}
 	next := store.Alarm{ObjectID: a.ObjectID, Role: a.Role, Retry: a.Retry + 1,
-		At: time.Now().Add(alarmBackoff(a.Retry)).UnixMilli()}
+		At: s.clock.Now().Add(contract.AlarmBackoff(a.Retry)).UnixMilli()}
 	s.storageQueue(a.ObjectID).add(func() {
 		if err := s.db.SetAlarm(next); err != nil {
 			s.logf("alarm of %s %s: %v", a.Role, a.ObjectID[:12], err)

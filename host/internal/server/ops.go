@@ -60,10 +60,10 @@ func (s *Server) fetchOp(c *call, o *op, m *message) {
 func (s *Server) fetch(ctx context.Context, m *message) result {
 	u, err := url.Parse(m.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errResult(errInvalid, "fetch: invalid URL")
+		return errResult(contract.ErrInvalid, "fetch: invalid URL")
 	}
 	if m.body != nil && (m.method == http.MethodGet || m.method == http.MethodHead) {
-		return errResult(errInvalid, "fetch: a GET or HEAD request cannot have a body")
+		return errResult(contract.ErrInvalid, "fetch: a GET or HEAD request cannot have a body")
 	}
 	var body io.Reader
 	if m.body != nil {
@@ -71,7 +71,7 @@ func (s *Server) fetch(ctx context.Context, m *message) result {
 	}
 	req, err := http.NewRequestWithContext(ctx, m.method, m.url, body)
 	if err != nil {
-		return errResult(errInvalid, "fetch: invalid request")
+		return errResult(contract.ErrInvalid, "fetch: invalid request")
 	}
 	for i := 0; i+1 < len(m.headers); i += 2 {
 		if strings.EqualFold(m.headers[i], "host") {
@@ -90,12 +90,12 @@ func (s *Server) fetch(ctx context.Context, m *message) result {
 		limit = math.MaxInt64 - 1 // no limit
 	}
 	if res.ContentLength > limit {
-		return errResult(errTooLarge, fmt.Sprintf("the answer is longer than %d bytes", limit))
+		return errResult(contract.ErrTooLarge, fmt.Sprintf("the answer is longer than %d bytes", limit))
 	}
 	data, err := readLimited(res.Body, res.ContentLength, limit)
 	if err != nil {
 		if errors.Is(err, errLimit) {
-			return errResult(errTooLarge, fmt.Sprintf("the answer is longer than %d bytes", limit))
+			return errResult(contract.ErrTooLarge, fmt.Sprintf("the answer is longer than %d bytes", limit))
 		}
 		return fetchError(ctx, err)
 	}
@@ -122,15 +122,15 @@ func readLimited(r io.Reader, length, limit int64) ([]byte, error) {
 func fetchError(ctx context.Context, err error) result {
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return errResult(errTimeout, "the operation timed out")
+		return errResult(contract.ErrTimeout, "the operation timed out")
 	case ctx.Err() != nil:
-		return errResult(errAborted, "the operation was aborted")
+		return errResult(contract.ErrAborted, "the operation was aborted")
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return errResult(errNetwork, err.Error())
+	return errResult(contract.ErrNetwork, err.Error())
 }
 
 // flatHeaders lists h as [name, value, …], names lower-case and sorted, the values of a name joined with ", "
@@ -163,7 +163,7 @@ func flatHeaders(h http.Header, host string) []string {
 
 // sleepOp is a timer of the call.
 func (s *Server) sleepOp(c *call, o *op, m *message) {
-	t := time.AfterFunc(ms(m.ms), func() { c.x.push(event{c: c, res: &opResult{m.id, result{}}}) })
+	t := s.clock.AfterFunc(ms(m.ms), func() { c.x.push(event{c: c, res: &opResult{m.id, result{}}}) })
 	o.cancel = func() { t.Stop() }
 }
 
@@ -183,11 +183,11 @@ func (s *Server) objectOp(c *call, o *op, m *message) {
 	s.objects.served.Add(1)
 	id := IDFromName(class, m.name)
 	inst := rt.instance(role, id)
-	oc := s.newCall(rt, inst.x, kindFetch, role)
+	oc := s.newCall(rt, inst.x, contract.CallFetch, role)
 	oc.object, oc.instance, oc.what = id, inst.token, role+" object "+id[:12]
 	caller, opID := c, m.id
-	t := time.AfterFunc(ms(m.timeout), func() {
-		caller.x.push(event{c: caller, res: &opResult{opID, errResult(errTimeout, "the object did not answer in time")}})
+	t := s.clock.AfterFunc(ms(m.timeout), func() {
+		caller.x.push(event{c: caller, res: &opResult{opID, errResult(contract.ErrTimeout, "the object did not answer in time")}})
 	})
 	o.cancel = func() { t.Stop() }
 	oc.answerTo = func(r result) {
@@ -203,7 +203,7 @@ func (s *Server) objectOp(c *call, o *op, m *message) {
 		}
 		return vs
 	})
-	rt.beginCall(oc, callMeta(kindFetch, role, id, inst.token, m.method, objectURLBase+m.path, false, 0, headers), m.body)
+	rt.beginCall(oc, callMeta(contract.CallFetch, role, id, inst.token, m.method, contract.ObjectURLBase+m.path, false, 0, headers), m.body)
 }
 
 // callMeta is the call of begin (CONTRACT.md §3): [kind, role, object, instance, method, url, bodyTooLarge,
@@ -239,17 +239,17 @@ func (s *Server) storageOp(c *call, o *op, m *message) {
 
 func (s *Server) storage(c *call, m *message) result {
 	db, id := s.db, c.object
-	fail := func(err error) result { return errResult(errStorage, err.Error()) }
+	fail := func(err error) result { return errResult(contract.ErrStorage, err.Error()) }
 	switch m.call {
-	case "get":
+	case contract.StorageGet:
 		v, ok, err := db.Get(id, m.key)
 		if err != nil {
 			return fail(err)
 		}
 		return result{value: v, hasValue: ok}
-	case "put":
-		if len(m.entries)/2 > maxKeys {
-			return errResult(errInvalid, "too many keys in one call (at most 128)")
+	case contract.StoragePut:
+		if len(m.entries)/2 > contract.MaxKeys {
+			return errResult(contract.ErrInvalid, fmt.Sprintf("too many keys in one call (at most %d)", contract.MaxKeys))
 		}
 		kvs := make([]store.KV, 0, len(m.entries)/2)
 		for i := 0; i+1 < len(m.entries); i += 2 {
@@ -258,14 +258,14 @@ func (s *Server) storage(c *call, m *message) result {
 		if err := db.Put(id, kvs); err != nil {
 			return fail(err)
 		}
-	case "delete":
-		if len(m.keys) > maxKeys {
-			return errResult(errInvalid, "too many keys in one call (at most 128)")
+	case contract.StorageDelete:
+		if len(m.keys) > contract.MaxKeys {
+			return errResult(contract.ErrInvalid, fmt.Sprintf("too many keys in one call (at most %d)", contract.MaxKeys))
 		}
 		if _, err := db.Delete(id, m.keys); err != nil {
 			return fail(err)
 		}
-	case "list":
+	case contract.StorageList:
 		kvs, err := db.List(id, m.prefix, 0)
 		if err != nil {
 			return fail(err)
@@ -275,23 +275,23 @@ func (s *Server) storage(c *call, m *message) result {
 			entries = append(entries, kv.Key, kv.Value)
 		}
 		return result{entries: entries, hasEntries: true}
-	case "deleteAll":
+	case contract.StorageDeleteAll:
 		if err := db.DeleteAll(id); err != nil {
 			return fail(err)
 		}
-	case "getAlarm":
+	case contract.StorageGetAlarm:
 		a, ok, err := db.GetAlarm(id)
 		if err != nil {
 			return fail(err)
 		}
 		return result{time: float64(a.At), hasTime: ok}
-	case "setAlarm":
+	case contract.StorageSetAlarm:
 		a := store.Alarm{ObjectID: id, Role: c.role, At: int64(m.time)}
 		if err := db.SetAlarm(a); err != nil {
 			return fail(err)
 		}
 		s.arm(a)
-	case "deleteAlarm":
+	case contract.StorageDeleteAlarm:
 		if err := db.DeleteAlarm(id); err != nil {
 			return fail(err)
 		}

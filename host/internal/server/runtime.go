@@ -205,7 +205,7 @@ func thrownMessage(r *jsrt.Realm, err error) string {
 
 // start starts a runtime and waits until Go is ready and speaks our contract version.
 func (s *Server) start(name string) (*runtime, error) {
-	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(), dead: make(chan struct{}),
+	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(s.clock), dead: make(chan struct{}),
 		calls: map[*call]struct{}{}, instances: map[string]*instance{}, byNum: map[uint32]*call{}}
 	rt.loop.OnPanic = func(v any) {
 		s.logf("runtime %s failed: %v", name, v)
@@ -279,24 +279,24 @@ func (s *Server) start(name string) (*runtime, error) {
 // checkContract reads what Go registered on context.binding (CONTRACT.md §3). On the loop.
 func (rt *runtime) checkContract() error {
 	b := rt.world.Binding()
-	v := b.Get(bindingContractVersion)
-	if f, ok := v.(float64); !ok || f != contractVersion {
+	v := b.Get(contract.BindingContractVersion)
+	if f, ok := v.(float64); !ok || f != contract.Version {
 		return fmt.Errorf("%w: app.wasm implements host contract %s, this host %d",
-			ErrContractVersion, jsrt.ToString(v), contractVersion)
+			ErrContractVersion, jsrt.ToString(v), contract.Version)
 	}
 	var ok bool
-	if rt.begin, ok = b.Get(bindingBegin).(jsrt.Callable); !ok {
+	if rt.begin, ok = b.Get(contract.BindingBegin).(jsrt.Callable); !ok {
 		return fmt.Errorf("%w: binding.begin is not a function", ErrContractVersion)
 	}
-	if rt.complete, ok = b.Get(bindingComplete).(jsrt.Callable); !ok {
+	if rt.complete, ok = b.Get(contract.BindingComplete).(jsrt.Callable); !ok {
 		return fmt.Errorf("%w: binding.complete is not a function", ErrContractVersion)
 	}
-	n, ok := b.Get(bindingMaxBodyBytes).(float64)
+	n, ok := b.Get(contract.BindingMaxBodyBytes).(float64)
 	if !ok || n < 0 || n != math.Trunc(n) || n > 1<<40 {
 		return fmt.Errorf("%w: binding.maxBodyBytes is not a byte count", ErrContractVersion)
 	}
 	rt.maxBody = int64(n)
-	names, ok := b.Get(bindingRequestHeaders).(*jsrt.Array)
+	names, ok := b.Get(contract.BindingRequestHeaders).(*jsrt.Array)
 	if !ok {
 		return fmt.Errorf("%w: binding.requestHeaders is not an array", ErrContractVersion)
 	}

@@ -42,6 +42,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 
+	"github.com/evmlb/evmlb/host/internal/clock"
 	"github.com/evmlb/evmlb/host/internal/gojs"
 	"github.com/evmlb/evmlb/host/internal/store"
 )
@@ -72,6 +73,11 @@ type Options struct {
 	// used with it (cached code has no listener), and deliver does not yield (a profile times Go's own work in
 	// wasm, which a yield would stretch by the handler's turn).
 	Listener experimental.FunctionListenerFactory
+	// Clock is the host's time (nil: the real clock): the event loops' timers (Go's own, in each runtime), sleep
+	// operations, object-call timeouts, alarms and their retries' back-off, and the time Go and JS read (Go's
+	// time.Now, Date.now). A test passes a clock.Fake and advances it instead of sleeping. Network deadlines
+	// (fetch operations' timeouts, the bounds of Serve's HTTP server) stay on the real clock: they bound real I/O.
+	Clock clock.Clock
 	// WorkerRuntimes is the size of the Worker role's pool; 0 is runtime.NumCPU().
 	WorkerRuntimes int
 	// ConnAffinity keeps each client connection that Serve accepts on one Worker runtime (as a keep-alive
@@ -123,6 +129,7 @@ type Server struct {
 	db       *store.DB
 	tmpState string
 	client   *http.Client
+	clock    clock.Clock
 	ctx      context.Context // canceled by Close: ends fetch operations
 	cancel   context.CancelFunc
 
@@ -148,7 +155,7 @@ var ErrContractVersion = errors.New("contract version mismatch")
 
 // New loads and compiles the program, opens the state and starts the runtimes.
 func New(opts Options) (*Server, error) {
-	s := &Server{opts: opts, log: opts.Log, client: newClient(opts.Client),
+	s := &Server{opts: opts, log: opts.Log, client: newClient(opts.Client), clock: clock.Or(opts.Clock),
 		queues: map[string]*serialQueue{}, alarms: map[string]*armedAlarm{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.log == nil {

@@ -16,9 +16,10 @@ type Clock struct {
 	// fire serialises Advance calls.
 	fire sync.Mutex
 
-	mu     sync.Mutex
-	now    time.Time
-	timers []timer
+	mu        sync.Mutex
+	now       time.Time
+	timers    []timer
+	deadlines map[*deadlineCtx]struct{} // WithTimeout's contexts not yet ended
 }
 
 // timer is a pending After of the platform: ch is closed once the clock reaches at.
@@ -45,7 +46,7 @@ func (c *Clock) After(ctx context.Context, d time.Duration) <-chan struct{} {
 	return ch
 }
 
-// fireTimers closes the channels of the timers that are due.
+// fireTimers closes the channels of the timers that are due and ends the WithTimeout contexts that are.
 func (c *Clock) fireTimers() {
 	c.mu.Lock()
 	keep := c.timers[:0]
@@ -61,7 +62,17 @@ func (c *Clock) fireTimers() {
 		}
 	}
 	c.timers = keep
+	var due []*deadlineCtx
+	for d := range c.deadlines {
+		if !d.deadline.After(c.now) {
+			due = append(due, d)
+			delete(c.deadlines, d)
+		}
+	}
 	c.mu.Unlock()
+	for _, d := range due {
+		d.end(context.DeadlineExceeded)
+	}
 	if woken > 0 {
 		c.host.sleeping(-woken)
 	}
@@ -109,7 +120,7 @@ func (c *Clock) Advance(d time.Duration) {
 		if err := c.host.bound().Alarm(context.Background(), role, id, retry); err != nil && retry < contract.AlarmMaxRetries {
 			s.mu.Lock()
 			if s.alarm.IsZero() {
-				s.alarm = at.Add(time.Duration(contract.AlarmFirstBackoffMsec) * time.Millisecond << retry)
+				s.alarm = at.Add(contract.AlarmBackoff(retry))
 				s.retries = retry + 1
 			}
 			s.mu.Unlock()
@@ -138,3 +149,64 @@ func (h *Host) role(objectID string) string {
 	defer h.mu.Unlock()
 	return h.instances[objectID].role
 }
+
+// WithTimeout is platform.Platform.WithTimeout on the fake clock: the context's deadline is the clock's time plus
+// d (or its parent's, when earlier), and it ends with context.DeadlineExceeded once the clock is advanced to it,
+// as the rest of the host's time does. It ends with its parent too, and with context.Canceled on cancel.
+func (c *Clock) WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	dl := c.Now().Add(d)
+	if pd, ok := parent.Deadline(); ok && pd.Before(dl) {
+		dl = pd
+	}
+	ctx := &deadlineCtx{Context: parent, deadline: dl, done: make(chan struct{})}
+	stop := context.AfterFunc(parent, func() { ctx.end(parent.Err()) })
+	c.mu.Lock()
+	if c.deadlines == nil {
+		c.deadlines = map[*deadlineCtx]struct{}{}
+	}
+	c.deadlines[ctx] = struct{}{}
+	c.mu.Unlock()
+	c.fireTimers() // d <= 0: due now
+	return ctx, func() {
+		stop()
+		c.mu.Lock()
+		delete(c.deadlines, ctx)
+		c.mu.Unlock()
+		ctx.end(context.Canceled)
+	}
+}
+
+// deadlineCtx is a context whose deadline is on the fake clock. It has its own Done channel, so that contexts
+// derived from it see its own Err (context.DeadlineExceeded), not its parent's.
+type deadlineCtx struct {
+	context.Context // the parent: values
+	deadline        time.Time
+	done            chan struct{}
+
+	mu  sync.Mutex
+	err error
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *deadlineCtx) Done() <-chan struct{}       { return c.done }
+
+func (c *deadlineCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *deadlineCtx) end(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+		close(c.done)
+	}
+}
+
+// realDeadline hides a context's deadline from the real network stack (a dialer would take the fake clock's time
+// for the real one); its cancellation, and so the fake deadline's end, still reaches the request.
+type realDeadline struct{ context.Context }
+
+func (realDeadline) Deadline() (time.Time, bool) { return time.Time{}, false }

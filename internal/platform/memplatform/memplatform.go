@@ -77,16 +77,17 @@ func (h *Host) Platform() platform.Platform {
 		Post:        h.post,
 		Now:         h.clock.Now,
 		After:       h.clock.After,
-		WithTimeout: context.WithTimeout,
+		WithTimeout: h.clock.WithTimeout,
 		Background:  h.background,
 		Logf:        h.logf,
 		HostKind:    "memory",
 	}
 }
 
-// post is platform.Platform.Post over the host's client (which follows no redirect).
+// post is platform.Platform.Post over the host's client (which follows no redirect); a deadline of the fake clock
+// ends the request, the real network never sees it.
 func (h *Host) post(ctx context.Context, url string, body []byte, limit int64) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(realDeadline{ctx}, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}

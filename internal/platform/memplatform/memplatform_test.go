@@ -171,3 +171,32 @@ func TestAlarms(t *testing.T) {
 		t.Error("alarm left after the last retry")
 	}
 }
+
+// WithTimeout's deadline is on the fake clock: the context ends when the clock is advanced to it, not before,
+// with context.DeadlineExceeded, which contexts derived from it report too; cancel ends it with Canceled.
+func TestWithTimeoutOnFakeClock(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := New(nil, nil, start)
+	ctx, cancel := h.Platform().WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	child, stop := context.WithCancel(ctx)
+	defer stop()
+	if dl, ok := ctx.Deadline(); !ok || !dl.Equal(start.Add(300*time.Millisecond)) {
+		t.Fatalf("deadline %v %v, want the clock's time plus 300ms", dl, ok)
+	}
+	h.Clock().Advance(299 * time.Millisecond)
+	if err := ctx.Err(); err != nil {
+		t.Fatalf("ended before its deadline on the fake clock: %v", err)
+	}
+	h.Clock().Advance(time.Millisecond)
+	<-ctx.Done()
+	<-child.Done()
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) || !errors.Is(child.Err(), context.DeadlineExceeded) {
+		t.Fatalf("%v, derived %v; want context.DeadlineExceeded", ctx.Err(), child.Err())
+	}
+	ctx2, cancel2 := h.Platform().WithTimeout(context.Background(), time.Second)
+	cancel2()
+	if !errors.Is(ctx2.Err(), context.Canceled) {
+		t.Fatalf("after cancel: %v", ctx2.Err())
+	}
+}

@@ -8,11 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/platform"
 )
-
-// maxKeys is Cloudflare's limit of keys per put or delete; the in-memory storage enforces it to catch misuse.
-const maxKeys = 128
 
 // Storage is one instance's in-memory storage and alarm.
 type Storage struct {
@@ -38,9 +36,10 @@ func (s *Storage) Get(_ context.Context, key string) (string, bool, error) {
 	return v, ok, nil
 }
 
+// Put and Delete enforce contract.MaxKeys, as the hosts do, to catch misuse.
 func (s *Storage) Put(_ context.Context, entries map[string]string) error {
-	if len(entries) > maxKeys {
-		return fmt.Errorf("put of %d keys, at most %d", len(entries), maxKeys)
+	if len(entries) > contract.MaxKeys {
+		return fmt.Errorf("put of %d keys, at most %d", len(entries), contract.MaxKeys)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -49,8 +48,8 @@ func (s *Storage) Put(_ context.Context, entries map[string]string) error {
 }
 
 func (s *Storage) Delete(_ context.Context, keys ...string) error {
-	if len(keys) > maxKeys {
-		return fmt.Errorf("delete of %d keys, at most %d", len(keys), maxKeys)
+	if len(keys) > contract.MaxKeys {
+		return fmt.Errorf("delete of %d keys, at most %d", len(keys), contract.MaxKeys)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
