@@ -25,12 +25,12 @@ build/evmlb: $(GO_SOURCES) $(HOST_SOURCES)
 # serve alone: what make run needs, without the Cloudflare SDK that the operator's commands link.
 build/evmlb-serve: $(GO_SOURCES) $(HOST_SOURCES)
 	@mkdir -p build
-	@echo "make: compiling build/evmlb-serve, the wazero host (a minute or so on a fresh machine)"
+	@echo "make: compiling build/evmlb-serve, the wazero host (about half a minute on a fresh machine)"
 	$(GO) build -trimpath -o $@ ./host/cmd/evmlb-serve
 
 build/app.wasm: $(GO_SOURCES)
 	@mkdir -p build
-	@echo "make: compiling build/app.wasm, the balancer for GOOS=js GOARCH=wasm (a minute or so on a fresh machine)"
+	@echo "make: compiling build/app.wasm, the balancer for GOOS=js GOARCH=wasm (about half a minute on a fresh machine)"
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $@ ./worker
 
 build/worker.mjs: worker/shim/worker.mjs
