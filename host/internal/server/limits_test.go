@@ -18,6 +18,12 @@ import (
 // serveWith runs Serve for a probe host with opts on a random port and returns its address.
 func serveWith(t *testing.T, opts Options) string {
 	t.Helper()
+	return serveOn(t, opts, func(l net.Listener) net.Listener { return l })
+}
+
+// serveOn is serveWith on the listener wrap makes of the random port's.
+func serveOn(t *testing.T, opts Options, wrap func(net.Listener) net.Listener) string {
+	t.Helper()
 	opts.WasmPath, opts.StateDir, opts.CacheDir, opts.Log = probe, t.TempDir(), cacheDir, io.Discard
 	s, err := New(opts)
 	if err != nil {
@@ -28,7 +34,7 @@ func serveWith(t *testing.T, opts Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve(l)
+	go s.Serve(wrap(l))
 	return l.Addr().String()
 }
 
@@ -161,19 +167,10 @@ func TestWriteStallDropsClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("16 MiB through the program")
 	}
-	opts := Options{WriteStallTimeout: 300 * time.Millisecond, WasmPath: probe, StateDir: t.TempDir(), CacheDir: cacheDir, Log: io.Discard}
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	closed := make(chan struct{}) // the server closed the (only) connection it accepted
-	go s.Serve(&closeNotifier{Listener: l, closed: closed})
-	addr := l.Addr().String()
+	addr := serveOn(t, Options{WriteStallTimeout: 300 * time.Millisecond}, func(l net.Listener) net.Listener {
+		return &closeNotifier{Listener: l, closed: closed}
+	})
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
 	}}
