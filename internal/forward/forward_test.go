@@ -138,7 +138,12 @@ func TestDoCanceled(t *testing.T) {
 	n := evmtest.NewNode(t, "n", 1, 5)
 	n.SetFault(evmtest.Hang)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	go func() { // the client goes away once the node has the request
+		for n.Calls() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
 	if r := Do(ctx, target(n.URL), []byte(body)); r.Class != retry.Canceled {
 		t.Errorf("class %q", r.Class)
 	}
