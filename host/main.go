@@ -8,8 +8,8 @@
 //	evmlb status --url URL                     deployments, versions and the balancer's routing tables
 //	evmlb deploy-check                         make deploy's checks
 //
-// The env file holds KEY=VALUE lines; the environment's UPSTREAM_CONFIG, ADMIN_PASSWORD, ADMIN_USER and
-// EVMLB_* override it. PORT, when set, replaces the port of -addr. See package host/internal/server.
+// The env file holds KEY=VALUE lines; the environment's UPSTREAM_CONFIG, ADMIN_PASSWORD, ADMIN_USER,
+// METRICS_TOKEN and EVMLB_* (config.Environment) override it. PORT, when set, replaces the port of -addr. See package host/internal/server.
 // host/cmd/evmlb-serve is the same `serve` without the operator's commands (what `make run` builds).
 package main
 

@@ -23,6 +23,7 @@ func TestAnswer(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`, 1, ""},                                                   // another method
 		{`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["x"]}`, 1, ""},                                        // params
 		{`{"jsonrpc":"2.0","method":"eth_chainId"}`, 1, ""},                                                              // notification
+		{`[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","method":"net_version"}]`, 1, ""},            // a notification in a batch
 		{`{"jsonrpc":"2.0","id":1.5,"method":"eth_chainId"}`, 1, ""},                                                     // an id nodes refuse
 		{`{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"eth_chainId"}`, 1, ""},                          // beyond 64 bits
 		{`[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}]`, 1, ""}, // mixed batch

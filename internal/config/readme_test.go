@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -158,5 +159,67 @@ func TestEveryRowIsRead(t *testing.T) {
 		if len(ps) != 1 || ps[0].Path != "$.chains.eth."+s.Name || ps[0].Msg != s.rule() {
 			t.Errorf("%s: \"x!\": problems %v, want one: %s", s.Name, ps, s.rule())
 		}
+	}
+}
+
+// TestReadmeConfigurationTable holds README.md's Configuration table to Environment: the same variables in the
+// same order, each a secret or a var as the code treats it.
+func TestReadmeConfigurationTable(t *testing.T) {
+	rows, err := readme.Table("name", "kind", "meaning")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, len(Environment))
+	for i, v := range Environment {
+		keys[i] = "`" + v.Name + "`"
+	}
+	aligned, problems := readme.Align(rows, keys)
+	for i, v := range Environment {
+		r := aligned[i]
+		if r == nil {
+			continue
+		}
+		want := map[bool]string{true: "secret", false: "var"}[v.Secret]
+		if kind, _, _ := strings.Cut(r.Cells[1], " "); kind != want {
+			problems = append(problems, fmt.Sprintf("README.md:%d: row %s: kind is %q, the code's is %s", r.Line, keys[i], r.Cells[1], want))
+		}
+	}
+	for _, p := range problems {
+		t.Errorf("README.md's Configuration table differs from config.Environment: %s", p)
+	}
+}
+
+// TestDevScriptVariables: scripts/dev.sh (make dev, wrangler dev) lets the environment override .dev.vars for
+// exactly Environment's variables, as the wazero host does (server.OverrideFromEnviron).
+func TestDevScriptVariables(t *testing.T) {
+	b, err := os.ReadFile("../../scripts/dev.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, v := range Environment {
+		want = append(want, v.Name)
+	}
+	pattern := strings.Join(want, "|")
+	if !strings.Contains(string(b), `case "$name" in `+pattern+")") {
+		t.Errorf("scripts/dev.sh does not pass exactly %s from the environment (case \"$name\" in %s)", pattern, pattern)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(string(b)), " "), "("+strings.Join(want, ", ")+")") {
+		t.Errorf("scripts/dev.sh's opening comment does not name (%s)", strings.Join(want, ", "))
+	}
+}
+
+// TestIsVariable: the names the hosts take from the environment.
+func TestIsVariable(t *testing.T) {
+	for name, want := range map[string]bool{
+		"UPSTREAM_CONFIG": true, "ADMIN_PASSWORD": true, "ADMIN_USER": true, "METRICS_TOKEN": true,
+		"EVMLB_MAX_BATCH": true, "HOME": false, "METRICS_TOKENS": false, "EVMLB": false, "ADMIN_X": false,
+	} {
+		if IsVariable(name) != want {
+			t.Errorf("IsVariable(%s) = %v", name, !want)
+		}
+	}
+	if got := strings.Join(Secrets(), ","); got != "UPSTREAM_CONFIG,ADMIN_PASSWORD,METRICS_TOKEN" {
+		t.Errorf("Secrets() = %s", got)
 	}
 }

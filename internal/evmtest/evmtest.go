@@ -57,6 +57,7 @@ type Node struct {
 	fault   atomic.Int32
 	target  atomic.Pointer[string] // the Location of Redirect answers
 	sync    atomic.Bool
+	notes   atomic.Bool // notifications are answered (with a null id), as some providers do
 	calls   atomic.Int64
 	stop    chan struct{} // closed when the test ends: hanging requests return
 
@@ -183,6 +184,10 @@ func (n *Node) SetUnsupported(methods ...string) {
 	}
 }
 
+// SetAnswerNotifications makes the node answer notifications as it answers calls, with "id":null (some providers
+// do; geth and anvil do not, the default).
+func (n *Node) SetAnswerNotifications(on bool) { n.notes.Store(on) }
+
 // Calls is the number of requests the node received.
 func (n *Node) Calls() int64 { return n.calls.Load() }
 
@@ -292,11 +297,11 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 		// Unusual spacing, so that a re-encoding balancer would be caught.
 		answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0", "id":%s ,"result":%s}`, id, result)
 	}
-	// A notification (no id) gets no answer; a request of notifications only gets 204 and no body, as geth
-	// and anvil answer it.
+	// A notification (no id) gets no answer (unless SetAnswerNotifications); a request of notifications only gets
+	// 204 and no body, as geth and anvil answer it.
 	var kept []string
 	for i, a := range answers {
-		if batch[i].ID != nil {
+		if batch[i].ID != nil || n.notes.Load() {
 			kept = append(kept, a)
 		}
 	}

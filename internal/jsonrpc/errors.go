@@ -64,13 +64,19 @@ var Table = []*Error{
 
 var null = json.RawMessage("null")
 
+// IDOrNull is id as an answer writes it: a notification's missing id (nil or empty) is null. A JSON-RPC object the
+// balancer writes itself with a client's id goes through it, so that no answer reads `"id":,`.
+func IDOrNull(id json.RawMessage) json.RawMessage {
+	if len(id) == 0 {
+		return null
+	}
+	return id
+}
+
 var contentTypeJSON = []string{"application/json"}
 
 // Body is the JSON of one error response object with the given id (nil means null).
 func (e *Error) Body(id json.RawMessage) []byte {
-	if len(id) == 0 {
-		id = null
-	}
 	var b bytes.Buffer
 	e.appendTo(&b, id)
 	return b.Bytes()
@@ -110,7 +116,7 @@ func (e *Error) BodyFor(req *Request) []byte {
 func (e *Error) appendTo(b *bytes.Buffer, id json.RawMessage) {
 	msg, _ := json.Marshal(e.Error()) // a string always marshals
 	b.WriteString(`{"jsonrpc":"2.0","id":`)
-	b.Write(id)
+	b.Write(IDOrNull(id))
 	b.WriteString(`,"error":{"code":`)
 	b.WriteString(strconv.Itoa(e.Code))
 	b.WriteString(`,"message":`)

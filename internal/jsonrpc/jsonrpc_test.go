@@ -1,6 +1,7 @@
 package jsonrpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -97,6 +98,7 @@ func TestBodyFor(t *testing.T) {
 	batch, _ := Parse([]byte(`[{"jsonrpc":"2.0","id":"a","method":"x"},{"jsonrpc":"2.0","method":"n"},{"jsonrpc":"2.0","id":2,"method":"y"}]`), 10)
 	single, _ := Parse([]byte(`{"jsonrpc":"2.0","id":"z","method":"x"}`), 10)
 	notes, _ := Parse([]byte(`[{"jsonrpc":"2.0","method":"n"}]`), 10)
+	note, _ := Parse([]byte(`{"jsonrpc":"2.0","method":"n"}`), 10)
 	e := ErrNoUpstream.With(`say "hi"`)
 	msg := `{"code":-32070,"message":"no upstream could answer: say \"hi\""}`
 	for _, tc := range []struct {
@@ -108,6 +110,7 @@ func TestBodyFor(t *testing.T) {
 		{"single", single, `{"jsonrpc":"2.0","id":"z","error":` + msg + `}`},
 		{"batch skips notifications", batch, `[{"jsonrpc":"2.0","id":"a","error":` + msg + `},{"jsonrpc":"2.0","id":2,"error":` + msg + `}]`},
 		{"notifications only", notes, `{"jsonrpc":"2.0","id":null,"error":` + msg + `}`},
+		{"single notification", note, `{"jsonrpc":"2.0","id":null,"error":` + msg + `}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := string(e.BodyFor(tc.req))
@@ -118,6 +121,26 @@ func TestBodyFor(t *testing.T) {
 				t.Error("not JSON")
 			}
 		})
+	}
+}
+
+// TestNoEmptyID: every writer of an error object writes a missing id (a notification's) as null, never `"id":,`.
+func TestNoEmptyID(t *testing.T) {
+	for _, id := range []json.RawMessage{nil, {}} {
+		if got := string(IDOrNull(id)); got != "null" {
+			t.Errorf("IDOrNull(%q) = %s", id, got)
+		}
+		var b bytes.Buffer
+		ErrNoUpstream.appendTo(&b, id)
+		if !json.Valid(b.Bytes()) || !strings.Contains(b.String(), `"id":null,`) {
+			t.Errorf("appendTo(%q): %s", id, b.String())
+		}
+		if body := ErrNoUpstream.Body(id); !json.Valid(body) {
+			t.Errorf("Body(%q): %s", id, body)
+		}
+	}
+	if got := string(IDOrNull(json.RawMessage(`"a"`))); got != `"a"` {
+		t.Errorf("IDOrNull kept %s", got)
 	}
 }
 

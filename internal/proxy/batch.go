@@ -98,7 +98,8 @@ func elemID(elem json.RawMessage) string {
 	return idKey(m.ID)
 }
 
-// encodeBatch writes calls as a JSON-RPC batch; id and params stay the client's bytes.
+// encodeBatch writes calls as a JSON-RPC batch; id and params stay the client's bytes, and a notification stays
+// one (no id member).
 func encodeBatch(calls []jsonrpc.Call) []byte {
 	var b bytes.Buffer
 	b.WriteByte('[')
@@ -107,9 +108,13 @@ func encodeBatch(calls []jsonrpc.Call) []byte {
 			b.WriteByte(',')
 		}
 		method, _ := json.Marshal(c.Method)
-		b.WriteString(`{"jsonrpc":"2.0","id":`)
-		b.Write(c.ID)
-		b.WriteString(`,"method":`)
+		b.WriteString(`{"jsonrpc":"2.0",`)
+		if len(c.ID) > 0 { // not a notification
+			b.WriteString(`"id":`)
+			b.Write(c.ID)
+			b.WriteByte(',')
+		}
+		b.WriteString(`"method":`)
 		b.Write(method)
 		if len(c.Params) > 0 {
 			b.WriteString(`,"params":`)

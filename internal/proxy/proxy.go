@@ -696,7 +696,8 @@ func remaining(cands []string, answered string, failed []string) []string {
 
 // monotonicHead answers eth_blockNumber with the table's head (balance.Table.ServeHead): never less than served
 // before, never a height that does not count (an upstream's lie); the upstream's bytes when they say the same.
-// What the answer showed of the upstream goes into the next report.
+// What the answer showed of the upstream goes into the next report. An upstream that answers a notification (some
+// do) gets it rewritten with a null id, as the balancer's own errors write a notification's (jsonrpc.IDOrNull).
 func (pl *Plane) monotonicHead(v *chainView, up string, id json.RawMessage, answer []byte) []byte {
 	f, ok := jsonrpc.Fields(answer, "result") // not encoding/json: it costs tens of µs per answer in wasm
 	if !ok || f[0] == nil {
@@ -722,7 +723,7 @@ func (pl *Plane) monotonicHead(v *chainView, up string, id json.RawMessage, answ
 	if head == n {
 		return answer
 	}
-	return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
+	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
 }
 
 // Flush exchanges, now, every chain this isolate has seen: the chain objects then hold everything it saw. The

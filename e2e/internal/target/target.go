@@ -176,13 +176,14 @@ func waitServing(ctx context.Context, url string, proc *procutil.Proc) error {
 }
 
 // envList returns os.Environ() without the balancer's own variables
-// (UPSTREAM_CONFIG, ADMIN_*, EVMLB_*: a test's configuration must not come
+// (UPSTREAM_CONFIG, ADMIN_*, METRICS_TOKEN, EVMLB_*: internal/config's
+// Environment, which e2e may not import; a test's configuration must not come
 // from the shell that runs it), with vars added.
 func envList(vars map[string]string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := vars[k]; ok || k == "UPSTREAM_CONFIG" || strings.HasPrefix(k, "ADMIN_") || strings.HasPrefix(k, "EVMLB_") {
+		if _, ok := vars[k]; ok || k == "UPSTREAM_CONFIG" || k == "METRICS_TOKEN" || strings.HasPrefix(k, "ADMIN_") || strings.HasPrefix(k, "EVMLB_") {
 			continue
 		}
 		out = append(out, kv)

@@ -22,8 +22,9 @@ import (
 )
 
 const (
-	adminSecret = "adm1n-pa55-s3cr3t"
-	tokenSecret = "cf-t0ken-s3cr3t"
+	adminSecret   = "adm1n-pa55-s3cr3t"
+	tokenSecret   = "cf-t0ken-s3cr3t"
+	metricsSecret = "m3tr1cs-s3cr3t"
 )
 
 // outputs collects everything every command printed in the package's tests, for TestNoSecretInOutput.
@@ -243,16 +244,34 @@ const upstreamSecret = `[{"chain":"eth","name":"a","upstream":"https://rpc.examp
 func TestSecretsPush(t *testing.T) {
 	base, calls := fakeCloudflare(t, http.StatusOK)
 	dir := deployDir(t)
-	write(t, dir, ".dev.vars", "UPSTREAM_CONFIG="+upstreamSecret+"\nADMIN_PASSWORD="+adminSecret+"\n")
+	write(t, dir, ".dev.vars", "UPSTREAM_CONFIG="+upstreamSecret+"\nADMIN_PASSWORD="+adminSecret+"\nMETRICS_TOKEN="+metricsSecret+"\n")
 	out, errs, code := run(t, dir, cfVars, base, "secrets", "push")
-	if code != 0 || errs != "" || out != "set UPSTREAM_CONFIG on evmlb-test\nset ADMIN_PASSWORD on evmlb-test\n" {
+	if code != 0 || errs != "" || out != "set UPSTREAM_CONFIG on evmlb-test\nset ADMIN_PASSWORD on evmlb-test\nset METRICS_TOKEN on evmlb-test\n" {
 		t.Fatalf("code %d %q %q", code, out, errs)
 	}
 	want := []cfCall{
 		{"PUT", "/client/v4/accounts/acc123/workers/scripts/evmlb-test/secrets", `{"name":"UPSTREAM_CONFIG","text":` + jsonString(upstreamSecret) + `,"type":"secret_text"}`},
 		{"PUT", "/client/v4/accounts/acc123/workers/scripts/evmlb-test/secrets", `{"name":"ADMIN_PASSWORD","text":"` + adminSecret + `","type":"secret_text"}`},
+		{"PUT", "/client/v4/accounts/acc123/workers/scripts/evmlb-test/secrets", `{"name":"METRICS_TOKEN","text":"` + metricsSecret + `","type":"secret_text"}`},
 	}
 	assertCalls(t, *calls, want)
+
+	// The environment gives METRICS_TOKEN as it gives the others (README.md's Configuration table): --dry-run
+	// lists it, and the environment's value is the one pushed.
+	*calls = nil
+	write(t, dir, ".dev.vars", "UPSTREAM_CONFIG="+upstreamSecret+"\n")
+	out, errs, code = run(t, dir, map[string]string{"METRICS_TOKEN": metricsSecret, "ADMIN_PASSWORD": adminSecret}, base, "secrets", "push", "--dry-run")
+	if code != 0 || errs != "" || out != "would set UPSTREAM_CONFIG on evmlb-test (from the environment or .dev.vars)\nwould set ADMIN_PASSWORD on evmlb-test (from the environment or .dev.vars)\nwould set METRICS_TOKEN on evmlb-test (from the environment or .dev.vars)\n" || len(*calls) != 0 {
+		t.Errorf("dry run from the environment: %d %q %q %v", code, out, errs, *calls)
+	}
+	out, errs, code = run(t, dir, withVars(map[string]string{"METRICS_TOKEN": "env-" + metricsSecret}), base, "secrets", "push")
+	if code != 0 || out != "set UPSTREAM_CONFIG on evmlb-test\nset METRICS_TOKEN on evmlb-test\n" {
+		t.Fatalf("push from the environment: %d %q %q", code, out, errs)
+	}
+	assertCalls(t, *calls, []cfCall{
+		{"PUT", "/client/v4/accounts/acc123/workers/scripts/evmlb-test/secrets", `{"name":"UPSTREAM_CONFIG","text":` + jsonString(upstreamSecret) + `,"type":"secret_text"}`},
+		{"PUT", "/client/v4/accounts/acc123/workers/scripts/evmlb-test/secrets", `{"name":"METRICS_TOKEN","text":"env-` + metricsSecret + `","type":"secret_text"}`},
+	})
 
 	// --dry-run calls nothing and needs no token; --script overrides wrangler.toml; a file gives the values.
 	*calls = nil

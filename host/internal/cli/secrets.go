@@ -11,8 +11,9 @@ import (
 	"github.com/evmlb/evmlb/internal/config"
 )
 
-// secretNames are the secrets push sets, in order.
-var secretNames = []string{config.EnvUpstreams, auth.EnvPassword}
+// secretNames are the secrets push sets, in order: every secret of README.md's Configuration table
+// (config.Environment), UPSTREAM_CONFIG, ADMIN_PASSWORD and METRICS_TOKEN.
+var secretNames = config.Secrets()
 
 const secretsUsage = "usage: evmlb secrets push [--from FILE] [--dry-run] | list | delete NAME… [--dry-run]  (flags: --script NAME, --wrangler FILE, --env-file FILE)"
 
@@ -77,7 +78,7 @@ func secrets(ctx context.Context, args []string, env Env) error {
 	return usageError(secretsUsage)
 }
 
-// push validates the configuration, then sets UPSTREAM_CONFIG and ADMIN_PASSWORD on the script.
+// push validates the configuration, then sets every secret that is set (secretNames) on the script.
 func push(ctx context.Context, cf cfFlags, envFile, from string, dry bool, env Env) error {
 	v, err := loadVars(envFile, env)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/evmlb/evmlb/internal/config"
 )
 
 // LoadEnvFile reads KEY=VALUE lines (blank lines and # comments skipped; values may be single- or
@@ -51,13 +53,12 @@ func LoadEnvFile(path string) (map[string]string, error) {
 	return env, nil
 }
 
-// OverrideFromEnviron sets, in env, the process environment's UPSTREAM_CONFIG, ADMIN_PASSWORD, ADMIN_USER and
-// EVMLB_* variables: they win over the env file.
+// OverrideFromEnviron sets, in env, the process environment's variables of the balancer (config.Environment:
+// UPSTREAM_CONFIG, ADMIN_PASSWORD, ADMIN_USER, METRICS_TOKEN and EVMLB_*): they win over the env file.
 func OverrideFromEnviron(env map[string]string, environ []string) {
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "UPSTREAM_CONFIG", k == "ADMIN_PASSWORD", k == "ADMIN_USER", strings.HasPrefix(k, "EVMLB_"):
+		if config.IsVariable(k) {
 			env[k] = v
 		}
 	}

@@ -308,9 +308,13 @@ func TestEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	OverrideFromEnviron(env, []string{"ADMIN_PASSWORD=from-env", "EVMLB_X=1", "HOME=/root"})
+	OverrideFromEnviron(env, []string{"ADMIN_PASSWORD=from-env", "EVMLB_X=1", "HOME=/root", "METRICS_TOKEN=tok", "ADMIN_USER=root"})
 	if env["UPSTREAM_CONFIG"] != "[1]" || env["ADMIN_PASSWORD"] != "from-env" || env["EVMLB_X"] != "1" || env["OTHER"] != "x" || env["HOME"] != "" {
 		t.Fatalf("%v", env)
+	}
+	// Every variable of README.md's Configuration table is taken from the environment, METRICS_TOKEN included.
+	if env["METRICS_TOKEN"] != "tok" || env["ADMIN_USER"] != "root" {
+		t.Fatalf("METRICS_TOKEN %q, ADMIN_USER %q from the environment", env["METRICS_TOKEN"], env["ADMIN_USER"])
 	}
 	os.WriteFile(path, []byte("NOT A PAIR\n"), 0o600)
 	if _, err := LoadEnvFile(path); err == nil || strings.Contains(err.Error(), "NOT") {
