@@ -246,7 +246,9 @@ func findingLie(t *testing.T, h target.Host, name string, f faultproxy.Fault, wa
 	if num, _ := head(ctx, t, inst); num != 100 {
 		t.Fatalf("head %d before the fault", num)
 	}
-	time.Sleep(2 * time.Second) // a few health checks of honest upstreams
+	// The lie starts once the upstreams' health checks have run on their alarms a while (the head above woke the
+	// chain: one check of each at once): two checks of each, every one of them honest.
+	waitChecks(ctx, t, inst, "pw", 2)
 	if err := f.Apply(proxies[0]); err != nil {
 		t.Fatal(err)
 	}
