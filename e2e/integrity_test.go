@@ -310,7 +310,12 @@ func findingFreshDevnet(t *testing.T, h target.Host) {
 	if num, _ := head(ctx, t, inst); num != 100 {
 		t.Fatalf("head %d", num)
 	}
-	time.Sleep(3 * time.Second) // the floor is stored with the reports
+	// The head served (the floor) reaches the chain object with the isolate's next exchange, in the same report
+	// as that eth_blockNumber's attempt; the chain object stores both before it answers. Stop once the table
+	// counts the attempt.
+	waitAdmin(ctx, t, nil, inst, "pw", "/admin/chains", "the chain object to hear of the eth_blockNumber served", func(body []byte) bool {
+		return chainRequests(body, "ethereum") >= 1
+	})
 	inst.Stop()
 
 	fresh := anvil.StartT(t, 31337)
