@@ -246,7 +246,9 @@ func findingLie(t *testing.T, h target.Host, name string, f faultproxy.Fault, wa
 	if num, _ := head(ctx, t, inst); num != 100 {
 		t.Fatalf("head %d before the fault", num)
 	}
-	time.Sleep(2 * time.Second) // a few health checks of honest upstreams
+	// The lie starts once the upstreams' health checks have run on their alarms a while (the head above woke the
+	// chain: one check of each at once): two checks of each, every one of them honest.
+	waitChecks(ctx, t, inst, "pw", 2)
 	if err := f.Apply(proxies[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +310,12 @@ func findingFreshDevnet(t *testing.T, h target.Host) {
 	if num, _ := head(ctx, t, inst); num != 100 {
 		t.Fatalf("head %d", num)
 	}
-	time.Sleep(3 * time.Second) // the floor is stored with the reports
+	// The head served (the floor) reaches the chain object with the isolate's next exchange, in the same report
+	// as that eth_blockNumber's attempt; the chain object stores both before it answers. Stop once the table
+	// counts the attempt.
+	waitAdmin(ctx, t, nil, inst, "pw", "/admin/chains", "the chain object to hear of the eth_blockNumber served", func(body []byte) bool {
+		return chainRequests(body, "ethereum") >= 1
+	})
 	inst.Stop()
 
 	fresh := anvil.StartT(t, 31337)
@@ -372,8 +379,9 @@ func findingStale(t *testing.T, h target.Host) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	n, proxies, _, inst := threeUpstreams(t, h, 100, "", "")
+	// No wait here: health checks start with the chain's first request (its first exchange checks every upstream
+	// before routing), so the first read below meets the stale upstream as a new deployment does.
 	proxies[0].SetHeightOffset(-50)
-	time.Sleep(2 * time.Second)
 	var wrong, behind int
 	var maxDist int64
 	for i := range 40 {

@@ -672,9 +672,12 @@ func scRestart(s *S) {
 	for range 3 {
 		b.Post("ethereum", rpc.Request(1, "eth_getBalance", anvil.DevAddress, "latest"))
 	}
-	// Statistics may be written with the health checks: let a few pass
-	// (EVMLB_HEALTH_INTERVAL is 1s) before a clean stop.
-	time.Sleep(3 * time.Second)
+	// The counts reach storage from the isolates through the chain object (stored with its rows) and the
+	// upstream's object (stored with a health report's answer): stop once /admin/stats, which reads both, has
+	// all three.
+	b.waitAdmin("/admin/stats", "the three eth_getBalance in /admin/stats", func(body []byte) bool {
+		return methodCount(body, "durable", "eth_getBalance") >= 3
+	})
 	b.Inst.Stop()
 	b = s.StartConfig(target.Config{Upstreams: []target.Upstream{up}, StateDir: state})
 	r := b.Admin(http.MethodGet, "/admin/stats")
@@ -752,8 +755,8 @@ func scFaultTable(s *S, f faultproxy.Fault, bad int) {
 	} else {
 		b = s.Start(ups, nil)
 	}
-	// Give health checks a few rounds to see the faults.
-	time.Sleep(3 * time.Second)
+	// No wait here: health checks start with the chain's first request (its first exchange checks every upstream
+	// before routing), so the first read below meets the faults as a new deployment does.
 	checks := []struct {
 		body []byte
 		want string
