@@ -135,13 +135,13 @@ func TestSingleUpstreamTrusted(t *testing.T) {
 // A node stuck behind is no witness against one that keeps moving, once it has stood still for confirm_after.
 func TestStuckNodeIsNoWitness(t *testing.T) {
 	tb := New(Settings{StaleAfter: 30 * time.Second, ConfirmAfter: 30 * time.Second}, []string{"a", "b"}, nil)
-	for i := 0; i <= 12; i++ {
+	for i := 0; i <= 18; i++ {
 		at := t0.Add(time.Duration(i) * 5 * time.Second)
 		report(tb, "a", at, 100+uint64(i), 1)
 		report(tb, "b", at, 100, 1) // stuck
 	}
-	now := t0.Add(60 * time.Second)
-	if tb.Best() != 112 || tb.State("a", now) != Healthy || tb.State("b", now) != Lagging {
+	now := t0.Add(90 * time.Second) // a's lead began at 55 s and held 30 s while it moved
+	if tb.Best() != 118 || tb.State("a", now) != Healthy || tb.State("b", now) != Lagging {
 		t.Fatalf("best %d, a %s, b %s", tb.Best(), tb.State("a", now), tb.State("b", now))
 	}
 }

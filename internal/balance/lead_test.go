@@ -94,8 +94,8 @@ func TestLeadBelievedWhenOthersStall(t *testing.T) {
 		report(tb, "b", at, stalled, 1)
 		report(tb, "c", at, stalled, 1)
 		believed := tb.Best() == 100+uint64(i)
-		// a's lead begins at 116 (i=16); b and c stopped moving at i=5, so from i=35 on they stood still for 30 s.
-		if want := i < 16 || i >= 35; believed != want {
+		// a's lead begins at 116 (i=16) and has held for 30 s at i=46, long after b and c stopped (i=5).
+		if want := i < 16 || i >= 46; believed != want {
 			t.Fatalf("after %ds: best %d, a at %d: believed %v, want %v", i, tb.Best(), 100+i, believed, want)
 		}
 	}
@@ -105,12 +105,17 @@ func TestLeadBelievedWhenOthersStall(t *testing.T) {
 	}
 }
 
-// A lead that stands still is no chain: with everybody still, it is never believed, however long.
+// A lead that stands still is no chain: with everybody still, it is never believed, however long; nor is one that
+// jumped once after the others had stood still for long (a static devnet and a liar).
 func TestStillLeadNeverBelieved(t *testing.T) {
 	tb := New(Settings{ConfirmAfter: 10 * time.Second}, []string{"a", "b"}, nil)
 	for i := 0; i <= 600; i += 5 {
 		at := t0.Add(time.Duration(i) * time.Second)
-		report(tb, "a", at, 200, 1)
+		h := uint64(100)
+		if i >= 300 {
+			h = 200 // the jump, after five minutes of nobody moving
+		}
+		report(tb, "a", at, h, 1)
 		report(tb, "b", at, 100, 1)
 		if tb.Best() != 100 {
 			t.Fatalf("after %ds: best %d", i, tb.Best())

@@ -486,14 +486,17 @@ func (t *Table) refresh(now time.Time) {
 			u.LeadSince = time.Time{}
 			continue
 		}
-		if t.leads(u, want, now) {
-			// A lead nobody confirms never counts, however long it holds and whatever blocks it serves itself.
+		if lead, witnesses := t.leads(u, want, now); lead {
 			if u.LeadSince.IsZero() && !now.IsZero() {
 				u.LeadSince = now
 			}
-			continue
+			// A lead nobody confirms counts only once the others stalled under it; never on what u serves itself.
+			if !t.stalledUnder(u, witnesses, now) {
+				continue
+			}
+		} else {
+			u.LeadSince = time.Time{}
 		}
-		u.LeadSince = time.Time{}
 		t.counted[u] = true
 		t.best = max(t.best, u.Height)
 		if u.HeightMovedAt.After(t.latestMove) {
@@ -547,15 +550,13 @@ func (t *Table) disproved(n uint64) bool {
 }
 
 // leads reports whether the trusted upstream u claims a lead that no other upstream confirms: its height is more
-// than max_lag_blocks above every witness's. A witness is another upstream on the chain's id (want), not
-// syncing, with a head it can serve, whose head moved less than ConfirmAfter before u's last move (it moves with
-// the chain as u does), and which is trusted or reported its height less than ConfirmAfter ago (a node briefly down
-// still stands against a liar; one down for longer says nothing). A witness within max_lag_blocks confirms the
-// lead (there is none). With no witness, u leads nobody: a chain with a single upstream trusts it, and so does a
-// chain whose other upstreams stopped moving (stalled) for ConfirmAfter while u moved. So a lead held while the
-// others move in step is never believed, however long it holds; blocks u serves itself prove nothing.
-func (t *Table) leads(u *Upstream, want uint64, now time.Time) bool {
-	witness := false
+// than max_lag_blocks above every witness's; witnesses are those witnesses. A witness is another upstream on the
+// chain's id (want), not syncing, with a head it can serve, that is trusted or reported its height less than
+// ConfirmAfter ago (a node briefly down still stands against a liar with its last height; one down for longer says
+// nothing). A witness within max_lag_blocks confirms the lead (there is none). With no witness, u leads nobody: a
+// chain with a single upstream trusts it.
+func (t *Table) leads(u *Upstream, want uint64, now time.Time) (bool, []*Upstream) {
+	var witnesses []*Upstream
 	var top uint64
 	for _, v := range t.ups {
 		if v == u || v.ChainID != want || v.Syncing || v.Unserved != 0 || !v.known() {
@@ -564,12 +565,26 @@ func (t *Table) leads(u *Upstream, want uint64, now time.Time) bool {
 		if !t.trusted[v] && (now.IsZero() || now.Sub(v.HeightAt) >= t.settings.ConfirmAfter) {
 			continue
 		}
-		if u.HeightMovedAt.Sub(v.HeightMovedAt) >= t.settings.ConfirmAfter {
-			continue // it stopped while u moved on
-		}
-		witness, top = true, max(top, v.Height)
+		witnesses, top = append(witnesses, v), max(top, v.Height)
 	}
-	return witness && u.Height > top+t.settings.MaxLagBlocks
+	return len(witnesses) > 0 && u.Height > top+t.settings.MaxLagBlocks, witnesses
+}
+
+// stalledUnder reports whether u's lead over witnesses is believed because they stalled (a chain whose other
+// nodes stopped): the lead has held for ConfirmAfter, u's head moved during it, and every witness's head stood
+// still for ConfirmAfter before u's last move. So a lead held while the others move in step is never believed,
+// however long it holds, and neither is a number that jumped once and stands still; blocks u serves itself prove
+// nothing.
+func (t *Table) stalledUnder(u *Upstream, witnesses []*Upstream, now time.Time) bool {
+	if u.LeadSince.IsZero() || now.Sub(u.LeadSince) < t.settings.ConfirmAfter || !u.HeightMovedAt.After(u.LeadSince) {
+		return false
+	}
+	for _, v := range witnesses {
+		if u.HeightMovedAt.Sub(v.HeightMovedAt) < t.settings.ConfirmAfter {
+			return false
+		}
+	}
+	return true
 }
 
 // State is name's state at now.
