@@ -137,7 +137,8 @@ const batchRetry = time.Hour
 // networks is out at its next check), eth_blockNumber, eth_syncing (whose failure is not the upstream's: many
 // providers do not offer it) and, once a head is known, eth_getBlockTransactionCountByNumber at the head the
 // previous check found: a node that still claims that height but cannot serve the block is reported (Unserved)
-// and its height is not believed; one that serves it has proven that head (Proven). A first check (no head known
+// and its height is not believed; one that serves it has proven that head (Proven: shown by admin, it proves nothing
+// of a lead, issue 17). A first check (no head known
 // yet) asks for the block of the head it just got, in a second request. The calls go in one batch; a node that does not answer batches (an answer that
 // is not an array of them, or HTTP 4xx) is asked call by call, and for batchRetry no batch is tried. When the
 // chain asked for a block above the head the upstream answered (ask: the chain's head floor), that block is asked
