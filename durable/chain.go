@@ -48,7 +48,10 @@ type chain struct {
 	mu      sync.Mutex
 	table   *balance.Table // nil until loaded
 	ensured bool           // the upstream objects were asked to /ensure by this instance
-	checked chan struct{}  // the first checks of a blind table: closed when done (nil: none were run)
+	// restarted: the table was loaded from stored rows (balance.Table.Restarted: their heights forgotten, the
+	// floor held back); the first exchange runs the first checks, as for a blind table.
+	restarted bool
+	checked   chan struct{} // the first checks of a blind table: closed when done (nil: none were run)
 	// stats are the Worker isolates' per-method counts of each upstream, handed to its object with the answer to
 	// its next health report.
 	stats map[string]stats.Stats
@@ -101,6 +104,11 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 		if json.Unmarshal([]byte(v), &f) == nil {
 			t.RestoreFloor(f)
 		}
+	}
+	// issue 17: nothing stored is current. No height or floor is served before current reports confirm it.
+	if len(rows) > 0 {
+		t.Restarted()
+		o.restarted = true
 	}
 	if v, ok, err := st.Get(ctx, keyPending); err != nil {
 		return err
@@ -252,7 +260,7 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 			kv[keyRowPrefix+n] = string(b)
 		}
 	}
-	fb, _ := json.Marshal(o.table.Floor()) // issue 8: the floor goes with every row save, and its notes to the log
+	fb, _ := json.Marshal(o.table.StoredFloor()) // issue 8: the floor goes with every row save, and its notes to the log
 	kv[keyFloor] = string(fb)
 	kv[keyPending] = o.pendingStats() // so that an evicted object loses no counts
 	hb, _ := json.Marshal(o.handed)

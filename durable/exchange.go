@@ -15,8 +15,9 @@ import (
 
 // exchange takes a Worker isolate's report (protocol.Exchange: its attempts' outcomes, the head it served, its
 // per-method counts) into the table and answers the chain's snapshot. The first exchange an instance gets starts
-// the upstreams' health checks; on a blind table (a new deployment, cleared storage) it first runs one check of
-// every upstream, so that no isolate routes blind; exchanges arriving meanwhile wait for the same checks.
+// the upstreams' health checks; on a blind table (a new deployment, cleared storage), or one loaded from storage
+// (whose heights were forgotten: nothing stored is served before current reports confirm it), it first runs one
+// check of every upstream, so that no isolate routes blind; exchanges arriving meanwhile wait for the same checks.
 func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
 	var ex protocol.Exchange
 	if err := json.NewDecoder(r.Body).Decode(&ex); err != nil {
@@ -29,10 +30,11 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 	ensure := !o.ensured
 	o.ensured = true
 	checking := o.checked // closed once the first checks are done; nil when none were needed
-	if ensure && o.table.Blind() {
+	if ensure && (o.table.Blind() || o.restarted) {
 		o.checked = make(chan struct{})
 		checking = nil
 	}
+	o.restarted = false
 	first := o.checked
 	o.mu.Unlock()
 	switch {

@@ -30,12 +30,15 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
 		return nil
 	}
+	o := us.objs.get(objectID, "")
+	o.mu.Lock()
+	o.ask = ans.Ask
+	o.mu.Unlock()
 	if ans.Seq == 0 {
 		return nil
 	}
 	// The Worker isolates' counts of this upstream's methods, collected by the chain: stored at once, with the
 	// handover's number, which the next report acknowledges. A handover already stored is not added again.
-	o := us.objs.get(objectID, "")
 	o.mu.Lock()
 	if ans.Seq <= o.seq {
 		o.mu.Unlock()
@@ -86,9 +89,9 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 		return Report{}, config.Upstream{}, us.clearObject(ctx, objectID, st)
 	}
 	o.mu.Lock()
-	h := o.health
+	h, ask := o.health, o.ask
 	o.mu.Unlock()
-	h = us.check(ctx, u, h)
+	h = us.check(ctx, u, h, ask)
 	o.mu.Lock()
 	changed := o.health.LastCheck.IsZero() || o.health.OK != h.OK
 	if prev := o.health.ChainID; prev != "" && h.ChainID != prev {
@@ -117,7 +120,7 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 	o.mu.Lock()
 	ack := o.seq
 	o.mu.Unlock()
-	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus}, u, nil
+	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Lacks: h.Lacks, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus}, u, nil
 }
 
 // maxPollDelay bounds the back-off of a failing upstream's health checks (never below EVMLB_HEALTH_INTERVAL).
@@ -134,10 +137,13 @@ const batchRetry = time.Hour
 // networks is out at its next check), eth_blockNumber, eth_syncing (whose failure is not the upstream's: many
 // providers do not offer it) and, once a head is known, eth_getBlockTransactionCountByNumber at the head the
 // previous check found: a node that still claims that height but cannot serve the block is reported (Unserved)
-// and its height is not believed; one that serves it has proven that head (Proven). A first check (no head known
+// and its height is not believed; one that serves it has proven that head (Proven: shown by admin, it proves nothing
+// of a lead, issue 17). A first check (no head known
 // yet) asks for the block of the head it just got, in a second request. The calls go in one batch; a node that does not answer batches (an answer that
-// is not an array of them, or HTTP 4xx) is asked call by call, and for batchRetry no batch is tried.
-func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) health {
+// is not an array of them, or HTTP 4xx) is asked call by call, and for batchRetry no batch is tried. When the
+// chain asked for a block above the head the upstream answered (ask: the chain's head floor), that block is asked
+// for too, in a request of its own: null is the upstream's part of the proof that the floor is gone (Lacks).
+func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask uint64) health {
 	h.LastCheck = us.env.P.Now()
 	var prev uint64 // the head claimed at the last successful check; 0: none to verify
 	if !h.LastOK.IsZero() {
@@ -162,7 +168,10 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health) hea
 		return h
 	}
 	h.ChainID, h.Height, h.Syncing = r.ChainID, r.Height, r.Syncing
-	h.Unserved, h.Proven = 0, 0
+	h.Unserved, h.Proven, h.Lacks = 0, 0, 0
+	if ask > r.Height && us.probe(ctx, u, ask) == healthcheck.BlockMissing {
+		h.Lacks = ask
+	}
 	if prev == 0 && r.Height > 0 {
 		// No previous head to verify (a first check): the head just claimed is asked for, once, so that a lie is
 		// caught before its height ever counts (two liars agreeing would otherwise confirm each other).

@@ -29,13 +29,16 @@ type Report struct {
 	// served (issue 8).
 	Unserved uint64 `json:"unserved,omitempty"`
 	Proven   uint64 `json:"proven,omitempty"`
+	// Lacks is the block the chain asked for (ReportAnswer.Ask: its head floor) that the upstream answered null
+	// for at this check (issue 17); 0: not asked, or it has it.
+	Lacks uint64 `json:"lacks,omitempty"`
 	// Ack is the sequence number of the last handover of counts (ReportAnswer.Seq) the upstream's object stored.
 	Ack uint64 `json:"ack,omitempty"`
 }
 
 // row is the report as the table takes it.
 func (r Report) row() balance.Report {
-	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Err: r.Err, Status: r.Status}
+	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Lacks: r.Lacks, Err: r.Err, Status: r.Status}
 }
 
 // ReportAnswer is the chain's answer to a health report: the Worker isolates' per-method counts of the upstream
@@ -47,6 +50,9 @@ type ReportAnswer struct {
 	// the same Seq) when the report does not acknowledge them: an answer lost, or an object evicted before it
 	// stored them, loses no counts, and none is counted twice.
 	Seq uint64 `json:"seq,omitempty"`
+	// Ask is a block the upstream's next check asks for (balance.Table.Ask: the chain's head floor, when the
+	// upstream is far below it), so that a floor no upstream has is disproved; 0: none.
+	Ask uint64 `json:"ask,omitempty"`
 }
 
 // handover is counts handed to an upstream's object and not yet acknowledged.
@@ -68,6 +74,7 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 		now, names := cs.env.P.Now(), []string{rep.Name}
 		before := o.breakers(names, now)
 		o.table.Report(rep.Name, rep.row())
+		ans.Ask = o.table.Ask(rep.Name)
 		o.countTransitions(names, before, now)
 		if hv := o.handed[rep.Name]; hv != nil && rep.Ack >= hv.Seq {
 			delete(o.handed, rep.Name) // stored by the upstream's object

@@ -76,6 +76,6 @@ func (h health) view() adminapi.UpstreamHealth {
 	return adminapi.UpstreamHealth{
 		OK: h.OK, Height: h.Height, ChainID: h.ChainID, LastCheck: h.LastCheck, LastOK: h.LastOK,
 		LastErrorClass: h.LastErrorClass, Syncing: h.Syncing, Failures: h.Failures, Unserved: h.Unserved,
-		Proven: h.Proven, BatchOff: h.BatchOff, LastStatus: h.LastStatus,
+		Proven: h.Proven, Lacks: h.Lacks, BatchOff: h.BatchOff, LastStatus: h.LastStatus,
 	}
 }

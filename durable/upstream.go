@@ -62,6 +62,8 @@ type health struct {
 	// Proven is the head the last check found the upstream able to serve (the previous head, or on a first check
 	// the one it got); 0: not proven at that check.
 	Proven uint64 `json:"proven,omitempty"`
+	// Lacks is the block the chain asked for (its head floor) that the last check found missing (0: none).
+	Lacks uint64 `json:"lacks,omitempty"`
 	// BatchOff is when the upstream refused a batch health check; checks go call by call for a while.
 	BatchOff time.Time `json:"batch_off,omitzero"`
 }
@@ -74,6 +76,7 @@ type upstream struct {
 	health health
 	stats  stats.Stats
 	seq    uint64 // the last handover stored (keySeq)
+	ask    uint64 // the block the chain asked the next check to ask for (ReportAnswer.Ask); memory only
 }
 
 // load reads the instance's storage once; name (from the caller's header, "" on alarms) is stored if none is.

@@ -90,6 +90,8 @@ type UpstreamHealth struct {
 	Unserved uint64 `json:"unserved,omitempty"`
 	// Proven is the head the last check found the upstream able to serve; 0: not proven at that check.
 	Proven uint64 `json:"proven,omitempty"`
+	// Lacks is the block the chain asked for (its head floor) that the last check found missing; 0: none.
+	Lacks uint64 `json:"lacks,omitempty"`
 	// BatchOff is when the upstream refused a batch health check; checks go call by call for a while.
 	BatchOff time.Time `json:"batch_off,omitzero"`
 	// LastStatus is the HTTP status of the last check's answer when it failed with one (0: none came).

@@ -17,10 +17,10 @@ type Settings struct {
 	MaxLagBlocks uint64 `json:"max_lag_blocks,omitempty"`
 	// StaleAfter: an upstream whose head has not moved for this long while another's did is lagging.
 	StaleAfter time.Duration `json:"stale_after,omitempty"`
-	// ConfirmAfter: a trusted upstream's head more than MaxLagBlocks above every other trusted upstream's is
-	// believed (counts for the best and the head) once that lead has held this long and the head moved meanwhile,
-	// if nothing confirmed it first (another upstream within MaxLagBlocks of it, or a block within MaxLagBlocks of
-	// it that the upstream served to a health check).
+	// ConfirmAfter: a trusted upstream's head more than MaxLagBlocks above every other upstream's counts only
+	// when another upstream confirms it (comes within MaxLagBlocks), or the others' heads have stood still this long
+	// while its own moved (they stalled); an upstream whose last height is older than this (down) no longer stands
+	// against it. Blocks the upstream serves itself prove nothing (Table.leads).
 	ConfirmAfter time.Duration `json:"confirm_after,omitempty"`
 	// BreakerFailures: consecutive failures (live or health check) that open the circuit breaker.
 	BreakerFailures int `json:"breaker_failures,omitempty"`

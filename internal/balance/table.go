@@ -24,7 +24,7 @@ const (
 	CoolingDown State = "cooling_down" // it answered 429; no traffic until the cool-down ends
 	Failing     State = "failing"      // circuit breaker open
 	Recovering  State = "recovering"   // circuit breaker half-open: probes only
-	Unconfirmed State = "unconfirmed"  // its head is not believed: far above every other, or not servable by itself
+	Unconfirmed State = "unconfirmed"  // its head is not believed: far above every other's with nobody confirming it, or not servable by itself
 	Lagging     State = "lagging"      // too far behind the best, or its head stopped while others moved
 )
 
@@ -42,8 +42,12 @@ type Report struct {
 	// when it could, or when it was not asked.
 	Unserved uint64
 	// Proven is a head the upstream showed it has, by serving its block at this check (the previous head, or
-	// on a first check the one it answered); 0 when it was not shown.
+	// on a first check the one it answered); 0 when it was not shown. It proves nothing of a lead: a liar can
+	// serve any block it likes.
 	Proven uint64
+	// Lacks is a block above its head that the chain asked of it (Table.Ask: the head floor) and that it
+	// answered null or "not found" for at this check; 0 when it was not asked, or has it.
+	Lacks  uint64
 	Err    retry.Class // the check's failure class, retry.OK when it succeeded
 	Status int         // the HTTP status of a failed check's answer; 0 when none came
 }
@@ -69,10 +73,11 @@ type Upstream struct {
 	HeightAt time.Time
 	// Unserved is the claimed head the last check found it could not serve (Report.Unserved); 0: none.
 	Unserved uint64
-	// Proven is the highest head its checks found it serving (Report.Proven).
+	// Proven is the highest head its checks found it serving (Report.Proven), shown by admin; it never makes a
+	// lead believed (self-served blocks prove nothing).
 	Proven uint64
-	// LeadSince is when its height became more than max_lag_blocks above every other trusted upstream's
-	// (zero: it is not); with ConfirmAfter it decides when such a lead is believed.
+	// LeadSince is when its height became more than max_lag_blocks above every witness's (see leads; zero: it
+	// is not), shown by admin.
 	LeadSince time.Time
 	// LastStatus is the HTTP status of LastError when a health check's answer had one (0: none known).
 	LastStatus int
@@ -91,6 +96,11 @@ type Floor struct {
 	BelowSince time.Time `json:"below_since,omitzero"`
 }
 
+// A floor is disproved, and yields at once, when every upstream whose height counts is more than max_lag_blocks
+// below it and every one of them answered null for its block (Report.Lacks, asked because of Table.Ask). A floor
+// restored from storage (Restarted) is held back, not served, until current reports confirm it (a counted height
+// within max_lag_blocks of it) or it is disproved or outlives stale_after.
+
 // Table is one chain's routing table. It is not safe for concurrent use: the chain object serialises access.
 type Table struct {
 	settings Settings
@@ -101,6 +111,13 @@ type Table struct {
 	rand     func() float64
 	now      time.Time // the latest time the table was told of
 	notes    []string  // log lines for the chain object (Notes drains them)
+	// lacks is, by upstream, the block its last successful check answered null for (Report.Lacks; 0: none).
+	// Only the chain object's table gets it; isolates follow the floor it decides.
+	lacks map[string]uint64
+	// held is a floor restored from storage that no current report has confirmed yet (Restarted): kept in
+	// storage (StoredFloor), never served; heldSince is when counted heights were first seen below it.
+	held      uint64
+	heldSince time.Time
 
 	// The view derived from the rows by refresh, after every change.
 	counted    map[*Upstream]bool // trusted upstreams whose height counts (confirmed)
@@ -115,7 +132,7 @@ func New(settings Settings, names []string, rand func() float64) *Table {
 	if rand == nil {
 		rand = func() float64 { return 0.5 }
 	}
-	t := &Table{settings: settings.Defaults(), ups: map[string]*Upstream{}, rand: rand}
+	t := &Table{settings: settings.Defaults(), ups: map[string]*Upstream{}, rand: rand, lacks: map[string]uint64{}}
 	t.SetUpstreams(names)
 	return t
 }
@@ -131,7 +148,7 @@ func (t *Table) SetUpstreams(names []string) {
 			next[n] = &Upstream{Name: n}
 		}
 	}
-	if t.floor.Served != 0 && !slices.Equal(sorted(names), sorted(t.order)) {
+	if max(t.floor.Served, t.held) != 0 && !slices.Equal(sorted(names), sorted(t.order)) {
 		t.dropFloor("the upstream set changed")
 	}
 	t.ups, t.order = next, append([]string(nil), names...)
@@ -151,11 +168,48 @@ func (t *Table) RestoreAll(rows []Upstream) {
 	t.refresh(t.now)
 }
 
-// Floor returns the floor to persist.
+// Floor returns the floor as served: what a snapshot carries. A restored floor not confirmed yet (Restarted) is
+// not in it.
 func (t *Table) Floor() Floor {
 	f := t.floor
 	f.Upstreams = sorted(t.order)
 	return f
+}
+
+// StoredFloor returns the floor to persist: Floor, or the restored floor still held back when that is higher (a
+// restart before any report confirms or disproves it keeps it).
+func (t *Table) StoredFloor() Floor {
+	f := t.Floor()
+	f.Served = max(f.Served, t.held)
+	return f
+}
+
+// Restarted tells the table that its rows and floor were just restored from storage (the chain object loaded):
+// nothing they say is current. Every row forgets its height (an upstream's height counts again from its next
+// report), and the floor is held back: not served until current reports confirm it (a height that counts within
+// max_lag_blocks of it), dropped when they disprove it (see Floor) or stay below it for stale_after. Persisting
+// the floor must never make the balancer answer a block no upstream has (a devnet reset while it was stopped).
+func (t *Table) Restarted() {
+	for _, u := range t.ups {
+		u.Height, u.HeightAt, u.HeightMovedAt, u.LeadSince, u.Proven = 0, time.Time{}, time.Time{}, time.Time{}, 0
+	}
+	clear(t.lacks)
+	t.held, t.heldSince = max(t.held, t.floor.Served), time.Time{}
+	t.floor.Served, t.floor.BelowSince = 0, time.Time{}
+	t.refresh(t.now)
+}
+
+// Ask is the block the chain wants upstream name asked for at its next health check (Report.Lacks): the head
+// floor, served or held back, when it is more than max_lag_blocks above the upstream's height; 0: none.
+func (t *Table) Ask(name string) uint64 {
+	u, ok := t.ups[name]
+	if !ok || !u.known() {
+		return 0
+	}
+	if f := max(t.floor.Served, t.held); f > u.Height+t.settings.MaxLagBlocks {
+		return f
+	}
+	return 0
 }
 
 // RestoreFloor puts back a persisted floor, after the rows are restored. A floor served for another chain id or
@@ -187,8 +241,9 @@ func (t *Table) Notes() []string {
 func (t *Table) note(s string) { t.notes = append(t.notes, s) }
 
 func (t *Table) dropFloor(reason string) {
-	t.note(fmt.Sprintf("head floor %d dropped: %s", t.floor.Served, reason))
+	t.note(fmt.Sprintf("head floor %d dropped: %s", max(t.floor.Served, t.held), reason))
 	t.floor.Served, t.floor.BelowSince = 0, time.Time{}
+	t.held, t.heldSince = 0, time.Time{}
 }
 
 // Get returns a copy of what is known of name.
@@ -214,8 +269,7 @@ func (t *Table) Blind() bool {
 func (t *Table) Names() []string { return append([]string(nil), t.order...) }
 
 // Best is the highest height that counts: reported by a trusted upstream (on the verified chain id, not syncing,
-// breaker not open, able to serve the head it claimed) and confirmed (not more than max_lag_blocks above every
-// other trusted upstream, or believed after ConfirmAfter). 0 when none.
+// breaker not open, able to serve the head it claimed) and not a lead nobody confirms (see leads). 0 when none.
 func (t *Table) Best() uint64 { return t.best }
 
 // Head is the chain's head as served: the best height that counts, or the highest eth_blockNumber answered if
@@ -242,7 +296,7 @@ func (t *Table) ServeHead(name string, n uint64, at time.Time) uint64 {
 		t.refresh(at)
 	}
 	head := t.Head()
-	if head == 0 && len(t.trusted) == 0 {
+	if head == 0 && len(t.counted) == 0 {
 		return n
 	}
 	t.floor.Served = head
@@ -291,6 +345,7 @@ func (t *Table) Report(name string, r Report) {
 		return
 	}
 	u.Syncing, u.Unserved = r.Syncing, r.Unserved
+	t.lacks[name] = r.Lacks
 	if r.Proven != 0 || r.Height < u.Proven {
 		u.Proven = r.Proven // a node gone below what it proved (a reset) proves it again
 	}
@@ -401,14 +456,16 @@ func (t *Table) wrongChain(u *Upstream) bool {
 }
 
 // refresh derives the view (which heights are trusted and which count, the best, the latest move) from the rows,
-// keeps each upstream's LeadSince, and moves the floor: a new verified chain id drops it, and when every trusted
-// upstream has stayed more than max_lag_blocks below it for StaleAfter it yields to what they report (a node
-// reset, a devnet restart, a deep reorg, a configuration now pointing elsewhere). now is zero when the table has
+// keeps each upstream's LeadSince, and moves the floor: a new verified chain id drops it; when every upstream
+// whose height counts is more than max_lag_blocks below it and none has its block (each answered null for it:
+// lacks), it yields at once; when they have stayed below it for StaleAfter without that proof, it yields to what
+// they report (a node reset, a devnet restart, a deep reorg, a configuration now pointing elsewhere). A floor held
+// back after a restart (held) is confirmed, disproved or outlived the same way. now is zero when the table has
 // not been told a time yet; nothing time-based moves then.
 func (t *Table) refresh(now time.Time) {
 	want := t.expectedChainID()
 	if want != 0 && want != t.floor.ChainID {
-		if t.floor.ChainID != 0 && t.floor.Served != 0 {
+		if t.floor.ChainID != 0 && max(t.floor.Served, t.held) != 0 {
 			t.dropFloor(fmt.Sprintf("the chain id is now %d, was %d", want, t.floor.ChainID))
 		}
 		t.floor.ChainID = want
@@ -429,12 +486,12 @@ func (t *Table) refresh(now time.Time) {
 			u.LeadSince = time.Time{}
 			continue
 		}
-		if t.leads(u) {
+		if lead, witnesses := t.leads(u, want, now); lead {
 			if u.LeadSince.IsZero() && !now.IsZero() {
 				u.LeadSince = now
 			}
-			// Its own proven head confirms it as another upstream's would: within max_lag_blocks.
-			if u.Height > u.Proven+t.settings.MaxLagBlocks && !t.leadHeld(u, now) {
+			// A lead nobody confirms counts only once the others stalled under it; never on what u serves itself.
+			if !t.stalledUnder(u, witnesses, now) {
 				continue
 			}
 		} else {
@@ -446,47 +503,88 @@ func (t *Table) refresh(now time.Time) {
 			t.latestMove = u.HeightMovedAt
 		}
 	}
+	if len(t.counted) == 0 || now.IsZero() {
+		return
+	}
+	lag := t.settings.MaxLagBlocks
+	if t.held != 0 {
+		switch {
+		case t.best+lag >= t.held:
+			t.floor.Served, t.held, t.heldSince = max(t.floor.Served, t.held), 0, time.Time{}
+		case t.disproved(t.held):
+			t.note(fmt.Sprintf("head floor %d (restored from storage) yields to %d: every upstream whose height counts is more than %d blocks below it and none has block %d (a node reset or devnet restart while the balancer was stopped, or a deep reorg)",
+				t.held, t.best, lag, t.held))
+			t.held, t.heldSince = 0, time.Time{}
+		case t.heldSince.IsZero():
+			t.heldSince = now
+		case now.Sub(t.heldSince) > t.settings.StaleAfter:
+			t.note(fmt.Sprintf("head floor %d (restored from storage) yields to %d: every trusted upstream stayed more than %d blocks below it for over %v (node reset, devnet restart, deep reorg, or endpoints now pointing elsewhere)",
+				t.held, t.best, lag, t.settings.StaleAfter))
+			t.held, t.heldSince = 0, time.Time{}
+		}
+	}
 	switch {
-	case len(t.counted) == 0 || now.IsZero():
-	case t.floor.Served > t.best+t.settings.MaxLagBlocks:
-		if t.floor.BelowSince.IsZero() {
-			t.floor.BelowSince = now
-		} else if now.Sub(t.floor.BelowSince) > t.settings.StaleAfter {
-			t.note(fmt.Sprintf("head floor %d yields to %d: every trusted upstream stayed more than %d blocks below it for over %v (node reset, devnet restart, deep reorg, or endpoints now pointing elsewhere)",
-				t.floor.Served, t.best, t.settings.MaxLagBlocks, t.settings.StaleAfter))
-			t.floor.Served, t.floor.BelowSince = t.best, time.Time{}
-		}
-	default:
+	case t.floor.Served <= t.best+lag:
 		t.floor.BelowSince = time.Time{}
+	case t.disproved(t.floor.Served):
+		t.note(fmt.Sprintf("head floor %d yields to %d: every upstream whose height counts is more than %d blocks below it and none has block %d (a node reset, a devnet restart or a deep reorg)",
+			t.floor.Served, t.best, lag, t.floor.Served))
+		t.floor.Served, t.floor.BelowSince = t.best, time.Time{}
+	case t.floor.BelowSince.IsZero():
+		t.floor.BelowSince = now
+	case now.Sub(t.floor.BelowSince) > t.settings.StaleAfter:
+		t.note(fmt.Sprintf("head floor %d yields to %d: every trusted upstream stayed more than %d blocks below it for over %v (node reset, devnet restart, deep reorg, or endpoints now pointing elsewhere)",
+			t.floor.Served, t.best, lag, t.settings.StaleAfter))
+		t.floor.Served, t.floor.BelowSince = t.best, time.Time{}
 	}
 }
 
-// leads reports whether the trusted upstream u is more than max_lag_blocks above every other trusted upstream
-// that is a witness: one whose head moved within StaleAfter of the latest move among trusted upstreams (a node
-// stuck behind says nothing against one that moves). With no witness, u leads nobody: a chain with a single
-// upstream trusts it. A lead is believed when another upstream confirms it (comes within max_lag_blocks: then
-// there is no lead), when u itself served a block within max_lag_blocks of it (Proven), or on time (leadHeld).
-func (t *Table) leads(u *Upstream) bool {
-	var latest time.Time
-	for v := range t.trusted {
-		if v.HeightMovedAt.After(latest) {
-			latest = v.HeightMovedAt
+// disproved reports whether every upstream whose height counts answered null for block n at its last check.
+func (t *Table) disproved(n uint64) bool {
+	for u := range t.counted {
+		if t.lacks[u.Name] != n {
+			return false
 		}
 	}
-	witness := false
+	return len(t.counted) > 0
+}
+
+// leads reports whether the trusted upstream u claims a lead that no other upstream confirms: its height is more
+// than max_lag_blocks above every witness's; witnesses are those witnesses. A witness is another upstream on the
+// chain's id (want), not syncing, with a head it can serve, that is trusted or reported its height less than
+// ConfirmAfter ago (a node briefly down still stands against a liar with its last height; one down for longer says
+// nothing). A witness within max_lag_blocks confirms the lead (there is none). With no witness, u leads nobody: a
+// chain with a single upstream trusts it.
+func (t *Table) leads(u *Upstream, want uint64, now time.Time) (bool, []*Upstream) {
+	var witnesses []*Upstream
 	var top uint64
-	for v := range t.trusted {
-		if v != u && latest.Sub(v.HeightMovedAt) <= t.settings.StaleAfter {
-			witness, top = true, max(top, v.Height)
+	for _, v := range t.ups {
+		if v == u || v.ChainID != want || v.Syncing || v.Unserved != 0 || !v.known() {
+			continue
 		}
+		if !t.trusted[v] && (now.IsZero() || now.Sub(v.HeightAt) >= t.settings.ConfirmAfter) {
+			continue
+		}
+		witnesses, top = append(witnesses, v), max(top, v.Height)
 	}
-	return witness && u.Height > top+t.settings.MaxLagBlocks
+	return len(witnesses) > 0 && u.Height > top+t.settings.MaxLagBlocks, witnesses
 }
 
-// leadHeld reports whether u's lead is believed on time alone: it has held for ConfirmAfter and u's head moved
-// meanwhile (a number that stands still is not a chain).
-func (t *Table) leadHeld(u *Upstream, now time.Time) bool {
-	return !u.LeadSince.IsZero() && !now.IsZero() && now.Sub(u.LeadSince) >= t.settings.ConfirmAfter && u.HeightMovedAt.After(u.LeadSince)
+// stalledUnder reports whether u's lead over witnesses is believed because they stalled (a chain whose other
+// nodes stopped): the lead has held for ConfirmAfter, u's head moved during it, and every witness's head stood
+// still for ConfirmAfter before u's last move. So a lead held while the others move in step is never believed,
+// however long it holds, and neither is a number that jumped once and stands still; blocks u serves itself prove
+// nothing.
+func (t *Table) stalledUnder(u *Upstream, witnesses []*Upstream, now time.Time) bool {
+	if u.LeadSince.IsZero() || now.Sub(u.LeadSince) < t.settings.ConfirmAfter || !u.HeightMovedAt.After(u.LeadSince) {
+		return false
+	}
+	for _, v := range witnesses {
+		if u.HeightMovedAt.Sub(v.HeightMovedAt) < t.settings.ConfirmAfter {
+			return false
+		}
+	}
+	return true
 }
 
 // State is name's state at now.
@@ -718,8 +816,8 @@ func (t *Table) Reason(name string, now time.Time) string {
 		if u.Unserved != 0 {
 			return fmt.Sprintf("claimed head %d but could not serve block %d: its height is not believed", u.Unserved, u.Unserved)
 		}
-		return fmt.Sprintf("head %d is more than %d blocks above every other upstream's: not believed until another confirms it, it serves a block near it, or it holds for %v while moving",
-			u.Height, t.settings.MaxLagBlocks, t.settings.ConfirmAfter)
+		return fmt.Sprintf("head %d is more than %d blocks above every other upstream's and no other upstream confirms its lead: not believed until one comes within %d blocks of it, or the others' heads stand still for %v while it moves",
+			u.Height, t.settings.MaxLagBlocks, t.settings.MaxLagBlocks, t.settings.ConfirmAfter)
 	case Lagging:
 		if t.best > u.Height+t.settings.MaxLagBlocks {
 			return fmt.Sprintf("%d blocks behind the best (at most %d)", t.best-u.Height, t.settings.MaxLagBlocks)

@@ -15,8 +15,9 @@ type Chain struct {
 	MaxLagBlocks uint64
 	// StaleAfter: an upstream whose head has not moved for this long while another's did is out. (stale_after)
 	StaleAfter time.Duration
-	// ConfirmAfter: an upstream whose head is more than MaxLagBlocks above every other's is believed after its lead
-	// held this long while its head moved, unless another upstream confirmed it first. (confirm_after)
+	// ConfirmAfter: an upstream whose head is more than MaxLagBlocks above every other's is believed only once the
+	// others' heads stood still this long while its own moved (they stalled); an upstream down this long no longer
+	// stands against it. (confirm_after)
 	ConfirmAfter time.Duration
 	// BreakerFailures: consecutive failures that open an upstream's circuit breaker. (breaker_failures)
 	BreakerFailures int

@@ -65,9 +65,9 @@ var (
 	ChainMaxLagBlocks = row(Setting{Name: "max_lag_blocks", Kind: Integer, Default: "10", Min: "1", Max: "10000",
 		Doc: "an upstream this many blocks behind the best is out of rotation"})
 	ChainStaleAfter = row(Setting{Name: "stale_after", Kind: Duration, Default: "60s", Min: "1s", Max: "1h",
-		Doc: "an upstream whose head has not moved for this long while another's did is out; also how long every upstream must stay below the served head before it yields"})
+		Doc: "an upstream whose head has not moved for this long while another's did is out; also how long every upstream must stay below the served head before it yields, when nothing proves it wrong sooner"})
 	ChainConfirmAfter = row(Setting{Name: "confirm_after", Kind: Duration, Default: "60s", Min: "1s", Max: "1h",
-		Doc: "a head more than `max_lag_blocks` above every other upstream's, which nothing confirms, is believed after holding this long while moving"})
+		Doc: "a head more than `max_lag_blocks` above every other upstream's is believed only once the others' heads have stood still this long while it moved; an upstream down this long no longer stands against it"})
 	ChainBreakerFailures = row(Setting{Name: "breaker_failures", Kind: Integer, Default: "5", Min: "1", Max: "1000",
 		Doc: "consecutive failures that open an upstream's circuit breaker"})
 	ChainBreakerOpenFor = row(Setting{Name: "breaker_open_for", Kind: Duration, Default: "30s", Min: "1s", Max: "1h",

@@ -100,6 +100,7 @@ type Proxy struct {
 	kind      Kind
 	methods   []string
 	offset    int64
+	anyBlock  bool
 	chainID   uint64
 	delay     time.Duration
 	received  map[string]int
@@ -237,6 +238,15 @@ func (p *Proxy) SetHeightOffset(delta int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.offset = delta
+}
+
+// SetAnyBlock makes the proxy answer 0x0 to eth_getBlockTransactionCountByNumber for any block, without asking
+// the node: a liar that "serves" whatever head it claims (issue 17). With SetHeightOffset(+1000) it is the issue's
+// liar, whose every height (eth_blockNumber, and the blocks a health check asks of it) is 1,000 above the chain's.
+func (p *Proxy) SetAnyBlock(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.anyBlock = on
 }
 
 // SetTarget points the proxy at another node.
@@ -421,7 +431,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	for _, e := range elems {
 		p.received[e.Method]++
 	}
-	kind, methods, offset, chainID, delay, target := p.kind, p.methods, p.offset, p.chainID, p.delay, p.target
+	kind, methods, offset, chainID, delay, target, anyBlock := p.kind, p.methods, p.offset, p.chainID, p.delay, p.target, p.anyBlock
 	p.mu.Unlock()
 
 	if (p.opts.Path != "" && r.URL.Path != p.opts.Path) || (p.opts.Query != "" && r.URL.RawQuery != p.opts.Query) {
@@ -482,15 +492,23 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, out, batch)
 		return
 	}
-	p.forward(w, r, target, elems, batch, offset, chainID)
+	p.forward(w, r, target, elems, batch, offset, chainID, anyBlock)
 }
 
 // forward sends the requests to the node, applying the lag and chain id
 // rewrites, and writes the node's answer.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, target string, elems []element, batch bool, offset int64, chainID uint64) {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, target string, elems []element, batch bool, offset int64, chainID uint64, anyBlock bool) {
 	// Answers made here for blocks the lagging proxy must pretend not to
-	// have, by element index; the rest go to the node.
+	// have (or the liar pretends to have), by element index; the rest go to
+	// the node.
 	synthetic := map[int]json.RawMessage{}
+	if anyBlock {
+		for i, e := range elems {
+			if e.Method == "eth_getBlockTransactionCountByNumber" {
+				synthetic[i] = resultAnswer(e.ID, json.RawMessage(`"0x0"`))
+			}
+		}
+	}
 	var head uint64
 	if offset < 0 {
 		h, err := p.nodeHead(r.Context(), target)

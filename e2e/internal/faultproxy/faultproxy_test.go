@@ -255,3 +255,29 @@ func TestResetNode(t *testing.T) {
 		t.Fatalf("eth_blockNumber after SetTarget back = %s, %v; want 0x14", head, err)
 	}
 }
+
+// The issue-17 liar: every height 1,000 above the node's, and a transaction count for any block, the node not
+// asked; in a batch as a health check sends it, by position.
+func TestLiar(t *testing.T) {
+	n := node(t) // head 20
+	p := StartT(t, n.URL, Options{})
+	p.SetHeightOffset(+1000)
+	p.SetAnyBlock(true)
+	r := post(t, p.URL(), []byte(`[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]},`+
+		`{"jsonrpc":"2.0","id":2,"method":"eth_getBlockTransactionCountByNumber","params":["0x3fc"]},`+
+		`{"jsonrpc":"2.0","id":3,"method":"eth_chainId","params":[]}]`))
+	ms, err := rpc.DecodeBatch(r.Body)
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("batch: %v %s", err, r.Body)
+	}
+	if string(ms[0].Result) != `"0x3fc"` || string(ms[1].ID) != "2" || string(ms[1].Result) != `"0x0"` || string(ms[2].Result) != `"0x309"` {
+		t.Fatalf("batch answers wrong: %s", r.Body)
+	}
+	if p.Forwarded("eth_getBlockTransactionCountByNumber") != 0 {
+		t.Fatal("the block the liar claims was asked of the node")
+	}
+	raw, err := rpc.Call(context.Background(), nil, p.URL(), "eth_getBlockTransactionCountByNumber", "0x99999")
+	if err != nil || string(raw) != `"0x0"` {
+		t.Fatalf("alone: %s, %v", raw, err)
+	}
+}
