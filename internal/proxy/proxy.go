@@ -126,6 +126,7 @@ type chainView struct {
 	methods     map[string]stats.Stats // per upstream, since the last exchange
 	met         *metrics.Chain         // Prometheus counts since the last exchange
 	lat         latencies
+	poison      map[uint64]time.Time // fingerprints of poison requests → until when they are refused (poison.go)
 }
 
 func (pl *Plane) view(chain string) *chainView {
@@ -383,6 +384,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if pl.ensure(ctx, chain, v, start) {
 		now = pl.p.Now() // it waited for a snapshot
 	}
+	if pl.refusePoison(w, v, req, start) {
+		return
+	}
 	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req)}
 	ref, write := requestNeeds(req)
 	r.ref = ref
@@ -416,6 +420,8 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		outcome = metrics.OutcomeOK
 	case res.body != nil:
 		outcome = metrics.OutcomeUpstreamError
+	case res.class == retry.Poison:
+		outcome = metrics.OutcomePoison
 	case res.class != retry.OK && !retryableFor(req, res.class):
 		outcome = metrics.OutcomeFailed
 	}
@@ -425,6 +431,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 			res.body = pl.monotonicHead(v, res.up, req.Calls[0].ID, res.body)
 		}
 		jsonrpc.WriteJSON(w, res.status, res.body)
+	case res.class == retry.Poison:
+		pl.rememberPoison(v, req, pl.p.Now())
+		jsonrpc.ErrPoison.Write(w, req)
 	case res.class != retry.OK && !retryableFor(req, res.class):
 		// A write that may have reached the upstream: the client must know it was not retried.
 		jsonrpc.ErrUpstreamFailed.With(string(res.class)+"; a write is not sent twice").Write(w, req)
@@ -637,6 +646,10 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	}
 	if class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif {
 		class, res.Class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
+	}
+	if class == retry.Network && len(body) == len(r.body) { // did the request bring the node down? (poison.go)
+		class = pl.probeAfterDrop(ctx, r, u)
+		res.Class = class
 	}
 	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
 	if class == retry.Canceled {

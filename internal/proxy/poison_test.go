@@ -1,0 +1,103 @@
+package proxy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const traceCall = `{"jsonrpc":"2.0","id":%s,"method":"debug_traceCall","params":[{"to":"0x0000000000000000000000000000000000000004","data":"0x00"},"latest",{"tracer":"callTracer"}]}`
+
+func traceBody(id string) string { return strings.Replace(traceCall, "%s", id, 1) }
+
+// poisonCount is the poison counter summed over what the isolate reported.
+func (r *rig) poisonCount() uint64 {
+	r.host.Wait()
+	r.report()
+	var n uint64
+	for _, ex := range r.obj.exchanges() {
+		if ex.Metrics != nil {
+			n += ex.Metrics.Poison
+		}
+	}
+	return n
+}
+
+// A request whose connection the best upstream drops, and which then finds that upstream gone (its probe is
+// refused), is a poison request: it is not sent to the next upstream, which would go down too; the client gets
+// -32072; the same calls (another id) are refused again without an attempt; the counter counts both.
+func TestPoisonRequestNotSentOn(t *testing.T) {
+	r := newRig(t, "")
+	for _, n := range []string{"a", "b", "c"} {
+		r.nodes[n].SetDrop(true, "debug_traceCall") // each node would die of it
+	}
+	status, body := r.serve(traceBody("7"))
+	if status != 502 || !strings.Contains(body, `"code":-32072`) || !strings.Contains(body, `"id":7`) {
+		t.Fatalf("answered %d %s, want 502 with -32072 and the client's id", status, body)
+	}
+	if !r.nodes["a"].Stopped() {
+		t.Fatal("a did not stop: the test's node did not do what it should")
+	}
+	for _, n := range []string{"b", "c"} {
+		if slices.Contains(r.nodes[n].Methods(), "debug_traceCall") || r.nodes[n].Stopped() {
+			t.Errorf("%s received the poison request (stopped %v)", n, r.nodes[n].Stopped())
+		}
+	}
+	before := r.calls()
+	status, body = r.serve(traceBody(`"again"`))
+	if status != 502 || !strings.Contains(body, `"code":-32072`) || !strings.Contains(body, "refused again") || !strings.Contains(body, `"id":"again"`) {
+		t.Errorf("the same calls again: %d %s, want 502 -32072 refused again", status, body)
+	}
+	if after := r.calls(); after != before {
+		t.Errorf("the repeat reached upstreams: %s, then %s", before, after)
+	}
+	// Other requests are served by the upstreams left.
+	if status, body := r.serve(`{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","latest"]}`); status != 200 || !strings.Contains(body, `"node":"b"`) {
+		t.Errorf("a read after the poison request: %d %s, want b's answer", status, body)
+	}
+	if n := r.poisonCount(); n != 2 {
+		t.Errorf("poison counter %d, want 2 (found, refused again)", n)
+	}
+	// After poisonMemory the calls are tried again (on b, now first: a is gone).
+	r.host.Clock().Advance(poisonMemory + time.Second)
+	r.nodes["b"].SetDrop(false)
+	if status, body := r.serve(traceBody("8")); status != 200 || !strings.Contains(body, `"node":"b"`) {
+		t.Errorf("after %v: %d %s, want b's answer", poisonMemory, status, body)
+	}
+}
+
+// A connection dropped by an upstream that then answers its probe is transient: the request fails over as before,
+// and the client gets the next upstream's answer.
+func TestTransientDropFailsOver(t *testing.T) {
+	r := newRig(t, "")
+	r.nodes["a"].SetDrop(false, "debug_traceCall")
+	status, body := r.serve(traceBody("7"))
+	if status != 200 || !strings.Contains(body, `"node":"b"`) {
+		t.Fatalf("answered %d %s, want b's answer", status, body)
+	}
+	if !slices.Contains(r.nodes["a"].Methods(), "debug_traceCall") {
+		t.Error("a never received the request: no drop exercised")
+	}
+	if n := r.poisonCount(); n != 0 {
+		t.Errorf("poison counter %d, want 0", n)
+	}
+	// And again: nothing was remembered.
+	if status, body := r.serve(traceBody("8")); status != 200 || !strings.Contains(body, `"node":"b"`) {
+		t.Errorf("again: %d %s, want b's answer", status, body)
+	}
+}
+
+// A plain state read cannot crash a node: when its upstream drops it and goes away, it fails over as before
+// (workerd reports a refused connection as a dropped one, so this is also how a refused upstream behaves there).
+func TestDropOfPlainReadFailsOver(t *testing.T) {
+	r := newRig(t, "")
+	r.nodes["a"].SetDrop(true, "eth_getBalance")
+	status, body := r.serve(`{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","latest"]}`)
+	if status != 200 || !strings.Contains(body, `"node":"b"`) {
+		t.Fatalf("answered %d %s, want b's answer", status, body)
+	}
+	if !r.nodes["a"].Stopped() {
+		t.Error("a did not stop: no drop exercised")
+	}
+}
