@@ -208,17 +208,20 @@ func (n *Node) dropConn(w http.ResponseWriter) {
 	n.mu.Lock()
 	stop := n.dropEnd
 	n.mu.Unlock()
+	var c net.Conn
 	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0) // RST rather than FIN
-			}
-			_ = c.Close()
-		}
+		c, _, _ = hj.Hijack()
 	}
+	// Down first, then the reset: a probe made on the reset finds the node gone.
 	if stop && n.stopped.CompareAndSwap(false, true) {
 		_ = n.srv.Listener.Close()
 		n.srv.CloseClientConnections() // kept-alive connections too: nothing reaches the node any more
+	}
+	if c != nil {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // RST rather than FIN
+		}
+		_ = c.Close()
 	}
 }
 
