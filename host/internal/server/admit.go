@@ -26,10 +26,11 @@ const busyBody = `{"jsonrpc":"2.0","id":null,"error":{"code":-32069,"message":"b
 // unknownLengthStep is how much a body sent without Content-Length reserves at a time, past the small size.
 const unknownLengthStep = 1 << 20
 
-// freeAfter is how many bytes of large bodies released since the last return of memory to the OS make the host
-// return it again (debug.FreeOSMemory) once none is held; freeGap is the least time between two returns.
+// freeAfter is how many bytes of large bodies released make the host return memory to the OS
+// (debug.FreeOSMemory) once none is held; freeGap is the least time between two returns (a release within it
+// schedules one at its end).
 const (
-	freeAfter = 64 << 20
+	freeAfter = 4 << 20
 	freeGap   = 10 * time.Second
 )
 
@@ -41,7 +42,7 @@ type bodyBudget struct {
 	mu       sync.Mutex
 	released int64     // large-body bytes given back since the last return of memory
 	lastFree time.Time // when memory was last returned
-	freeing  bool
+	pending  bool      // a return is scheduled
 }
 
 // newBodyBudget is the budget for a host of n Worker runtimes whose environment is env.
@@ -68,20 +69,18 @@ func (b *bodyBudget) give(n int64) {
 	}
 	left := b.held.Add(-n)
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.released += n
-	start := left == 0 && b.released >= freeAfter && !b.freeing && time.Since(b.lastFree) >= freeGap
-	if start {
-		b.freeing, b.released = true, 0
+	if left != 0 || b.released < freeAfter || b.pending {
+		return
 	}
-	b.mu.Unlock()
-	if start {
-		go func() {
-			debug.FreeOSMemory()
-			b.mu.Lock()
-			b.freeing, b.lastFree = false, time.Now()
-			b.mu.Unlock()
-		}()
-	}
+	b.pending = true
+	time.AfterFunc(max(0, time.Until(b.lastFree.Add(freeGap))), func() {
+		debug.FreeOSMemory()
+		b.mu.Lock()
+		b.pending, b.released, b.lastFree = false, 0, time.Now()
+		b.mu.Unlock()
+	})
 }
 
 // readBody reads the client's body within the host's budget: nil when there is none; tooLarge (and nil) when it
