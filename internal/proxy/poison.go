@@ -10,6 +10,7 @@ import (
 	"github.com/evmlb/evmlb/internal/forward"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/metrics"
+	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
@@ -19,8 +20,6 @@ import (
 const (
 	// poisonMemory is how long an isolate refuses the calls of a poison request without an attempt.
 	poisonMemory = 2 * time.Minute
-	// poisonKeep bounds the fingerprints an isolate remembers per chain; past it the oldest is forgotten.
-	poisonKeep = 256
 	// probeTimeout bounds the eth_chainId probe after a dropped connection (or the attempt timeout when shorter).
 	probeTimeout = 3 * time.Second
 )
@@ -78,31 +77,26 @@ func fingerprint(req *jsonrpc.Request) uint64 {
 	return h.Sum64()
 }
 
-// rememberPoison records req's fingerprint as poison for poisonMemory and counts it. The caller does not hold
-// v's lock.
+// rememberPoison records req's fingerprint as poison for poisonMemory, to be reported to the chain object (which
+// hands it to every isolate), and counts it. The caller does not hold v's lock.
 func (pl *Plane) rememberPoison(v *chainView, req *jsonrpc.Request, now time.Time) {
-	fp := fingerprint(req)
+	mark := protocol.PoisonMark{FP: fingerprint(req), Until: now.Add(poisonMemory).UnixMilli()}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.met.Poison++
+	v.addPoison([]protocol.PoisonMark{mark}, now)
+	v.pending.Poison = append(v.pending.Poison, mark)
+	if n := len(v.pending.Poison) - protocol.MaxPoison; n > 0 {
+		v.pending.Poison = v.pending.Poison[n:]
+	}
+}
+
+// addPoison adds marks to what v refuses. The caller holds v's lock.
+func (v *chainView) addPoison(marks []protocol.PoisonMark, now time.Time) {
 	if v.poison == nil {
-		v.poison = map[uint64]time.Time{}
+		v.poison = map[uint64]int64{}
 	}
-	if len(v.poison) >= poisonKeep {
-		var oldest uint64
-		var at time.Time
-		for k, until := range v.poison {
-			if !until.After(now) {
-				delete(v.poison, k)
-			} else if at.IsZero() || until.Before(at) {
-				oldest, at = k, until
-			}
-		}
-		if len(v.poison) >= poisonKeep {
-			delete(v.poison, oldest)
-		}
-	}
-	v.poison[fp] = now.Add(poisonMemory)
+	protocol.AddPoison(v.poison, marks, now)
 }
 
 // refusePoison answers req with jsonrpc.ErrPoison, without an attempt, when its calls were found poison within
@@ -113,11 +107,7 @@ func (pl *Plane) refusePoison(w http.ResponseWriter, v *chainView, req *jsonrpc.
 	}
 	fp := fingerprint(req)
 	v.mu.Lock()
-	until, ok := v.poison[fp]
-	if ok && !until.After(start) {
-		delete(v.poison, fp)
-		ok = false
-	}
+	ok := v.poison[fp] > start.UnixMilli()
 	if ok {
 		v.met.Poison++
 		v.met.Request(methodLabel(req), metrics.OutcomePoison, pl.p.Now().Sub(start))

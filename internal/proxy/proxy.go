@@ -126,7 +126,7 @@ type chainView struct {
 	methods     map[string]stats.Stats // per upstream, since the last exchange
 	met         *metrics.Chain         // Prometheus counts since the last exchange
 	lat         latencies
-	poison      map[uint64]time.Time // fingerprints of poison requests → until when they are refused (poison.go)
+	poison      map[uint64]int64 // fingerprints of poison requests → until when they are refused, Unix ms (poison.go)
 }
 
 func (pl *Plane) view(chain string) *chainView {
@@ -215,7 +215,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		pl.exchangeErrors.Add(1)
 		pl.p.Logf("chain %s: exchange with the chain object failed: %v", chain, err)
 		// Put the report back (bounded), to go with the next exchange.
-		back := protocol.Exchange{Outcomes: ex.Outcomes, Seen: ex.Seen}
+		back := protocol.Exchange{Outcomes: ex.Outcomes, Seen: ex.Seen, Poison: append(ex.Poison, v.pending.Poison...)}
 		for _, o := range v.pending.Outcomes {
 			back.AddOutcome(o)
 		}
@@ -224,6 +224,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		}
 		v.pending.Outcomes = keepLatest(back.Outcomes, &v.pending.Dropped)
 		v.pending.Seen = keepLatest(back.Seen, &v.pending.Dropped)
+		v.pending.Poison = back.Poison[max(0, len(back.Poison)-protocol.MaxPoison):]
 		v.pending.Dropped += ex.Dropped
 		for up, m := range ex.Methods {
 			for name, c := range m {
@@ -249,6 +250,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 	}
 	v.chainServed = snap.Floor.Served
 	v.table, v.fetchedAt = t, pl.p.Now()
+	v.addPoison(snap.Poison, v.fetchedAt) // every isolate's poison requests
 	return true
 }
 
