@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/fnv"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/config"
@@ -36,6 +37,18 @@ func mayPoison(req *jsonrpc.Request) bool {
 	}
 	for _, c := range req.Calls {
 		if retry.Executes(c.Method) {
+			return true
+		}
+	}
+	return false
+}
+
+// traces reports whether req holds a debug_ or trace_ call: such a request is never hedged, as a second attempt
+// beside a slow one would give a request that is crashing its node to the next upstream before the drop is seen
+// (and tracing twice doubles the heaviest work a provider does).
+func traces(req *jsonrpc.Request) bool {
+	for _, c := range req.Calls {
+		if m := c.Method; len(m) > 6 && (strings.EqualFold(m[:6], "debug_") || strings.EqualFold(m[:6], "trace_")) {
 			return true
 		}
 	}

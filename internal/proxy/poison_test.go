@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
 
 const traceCall = `{"jsonrpc":"2.0","id":%s,"method":"debug_traceCall","params":[{"to":"0x0000000000000000000000000000000000000004","data":"0x00"},"latest",{"tracer":"callTracer"}]}`
@@ -99,5 +101,24 @@ func TestDropOfPlainReadFailsOver(t *testing.T) {
 	}
 	if !r.nodes["a"].Stopped() {
 		t.Error("a did not stop: no drop exercised")
+	}
+}
+
+// Traces are never hedged: the hedge would hand a request that is crashing its node to the next upstream.
+func TestTracesNotHedged(t *testing.T) {
+	for body, want := range map[string]bool{
+		traceBody("1"): true,
+		`{"jsonrpc":"2.0","id":1,"method":"trace_block","params":["latest"]}`:                                                                    true,
+		`[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"DEBUG_traceBlockByNumber","params":["latest"]}]`: true,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{},"latest"]}`:                                                                    false,
+		`{"jsonrpc":"2.0","id":1,"method":"debug","params":[]}`:                                                                                  false,
+	} {
+		req, err := jsonrpc.Parse([]byte(body), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := traces(req); got != want {
+			t.Errorf("traces(%s) = %v, want %v", body, got, want)
+		}
 	}
 }

@@ -407,7 +407,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
 	}
-	hedge = hedgeDelay(pol, write, &v.lat)
+	hedge = hedgeDelay(pol, write || traces(req), &v.lat) // a trace is not hedged either (poison.go)
 	v.mu.Unlock()
 	if len(cands) > pol.MaxAttempts {
 		cands = cands[:pol.MaxAttempts]
