@@ -51,7 +51,7 @@ func (c *chainObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.poison == nil {
 		c.poison = map[uint64]int64{}
 	}
-	protocol.AddPoison(c.poison, ex.Poison, t0) // the stand-in's clock never moves: marks last poisonMemory from t0
+	protocol.AddPoison(c.poison, ex.Poison, t0) // the stand-in reads no clock: an isolate drops the marks that ended
 	snap.Poison = protocol.PoisonList(c.poison, t0)
 	b, _ := json.Marshal(snap)
 	c.mu.Unlock()
