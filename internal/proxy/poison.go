@@ -60,7 +60,7 @@ func traces(req *jsonrpc.Request) bool {
 // brought it down: retry.Poison. When it answers, the drop was the network's or the node's own: retry.Network,
 // and the request fails over as before.
 func (pl *Plane) probeAfterDrop(ctx context.Context, r *request, u config.Upstream) retry.Class {
-	if !mayPoison(r.req) {
+	if !mayPoison(r.req) || pl.failingBefore(r.v, u.Name) {
 		return retry.Network
 	}
 	t := pl.target(u)
@@ -75,6 +75,20 @@ func (pl *Plane) probeAfterDrop(ctx context.Context, r *request, u config.Upstre
 	}
 	pl.p.Logf("upstream %s (%s): dropped a request's connection and then failed a probe (%s): poison request, not sent to another upstream", u.ID(), u.Endpoint(), res.Class)
 	return retry.Poison
+}
+
+// failingBefore reports whether the isolate's table counted failures of up in a row before this attempt: an
+// upstream that was failing already (workerd reports its refused connections as drops) did not go down because
+// of this request, which then fails over. Only the first request to meet a node that died on its own is judged
+// poison; its outcome then counts against the upstream.
+func (pl *Plane) failingBefore(v *chainView, up string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.table == nil {
+		return false
+	}
+	row, ok := v.table.Get(up)
+	return ok && row.Breaker.Failures > 0
 }
 
 // fingerprint identifies a request's calls for the poison memory: every call's method and params, not its id, so

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/evmtest"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
 
@@ -120,5 +121,29 @@ func TestTracesNotHedged(t *testing.T) {
 		if got := traces(req); got != want {
 			t.Errorf("traces(%s) = %v, want %v", body, got, want)
 		}
+	}
+}
+
+// An upstream that was failing before the request (its failures in a row in the isolate's table) did not go down
+// because of it: its drop is a network failure, not poison (workerd reports refused connections as drops).
+func TestDropByFailingUpstreamNotPoison(t *testing.T) {
+	r := newRig(t, "")
+	r.nodes["a"].SetDrop(false, "eth_getBalance") // a transient drop: one failure of a, counted
+	if status, body := r.serve(`{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","latest"]}`); status != 200 || !strings.Contains(body, `"node":"b"`) {
+		t.Fatalf("the read: %d %s, want b's answer", status, body)
+	}
+	// Now a is tried last, after b and c fail, and goes down with the trace.
+	r.nodes["b"].SetFault(evmtest.Status500)
+	r.nodes["c"].SetFault(evmtest.Status500)
+	r.nodes["a"].SetDrop(true, "debug_traceCall")
+	status, body := r.serve(traceBody("7"))
+	if !r.nodes["a"].Stopped() {
+		t.Fatalf("a never received the trace: no drop exercised (%d %s)", status, body)
+	}
+	if strings.Contains(body, "-32072") {
+		t.Errorf("answered %d %s: an upstream failing before the request was judged poison", status, body)
+	}
+	if n := r.poisonCount(); n != 0 {
+		t.Errorf("poison counter %d, want 0", n)
 	}
 }
