@@ -59,6 +59,9 @@ type chain struct {
 	handed map[string]*handover
 	// metrics are the chain's Prometheus counts, summed over every isolate and stored with every row save.
 	metrics *metrics.Chain
+	// poison are the poison requests the isolates reported (fingerprint → until, Unix ms), handed to every isolate
+	// in its snapshots; in memory only: an evicted object forgets them, at worst one more attempt each.
+	poison map[uint64]int64
 }
 
 // ChainMetrics is the /metrics answer: the status and the chain's counts.

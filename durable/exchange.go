@@ -92,6 +92,11 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 	o.countTransitions(names, before, now)
 	o.metrics.Add(ex.Metrics, now, func(up string) bool { _, ok := o.table.Get(up); return ok })
 	snap := protocol.SnapshotOf(o.table)
+	if o.poison == nil {
+		o.poison = map[uint64]int64{}
+	}
+	protocol.AddPoison(o.poison, ex.Poison, now)
+	snap.Poison = protocol.PoisonList(o.poison, now)
 	o.mu.Unlock()
 	cs.saveRows(context.WithoutCancel(ctx), o, st, name, touched, !ex.Metrics.Empty())
 	writeJSON(w, snap)

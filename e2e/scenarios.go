@@ -55,6 +55,7 @@ func Scenarios() []Scenario {
 		{"status-command", 9, scStatusCommand},
 		{"liar-in-step", 17, scLiar},
 		{"restart-reset-devnet", 17, scRestartReset},
+		{"poison-request", 18, scPoison},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
@@ -1055,4 +1056,65 @@ func scStatusCommand(s *S) {
 	s.checkNoSecret("evmlb status output", out)
 	s.must(!bytes.Contains(out, []byte(s.Password)), "evmlb status printed the admin password")
 	s.Record("evmlb status", &rpc.Response{Status: http.StatusOK}, NormStatusOnly)
+}
+
+// Issue 18: a request that takes its node down (here a debug_traceCall with a
+// built-in tracer and a marker in its data: each fault proxy, on seeing the
+// marker, resets the connection and refuses from then on, as a crashed node)
+// is not sent to the second upstream: the client gets -32072, the second
+// upstream's node still answers, the same calls are refused again without an
+// attempt, and reads go on. A custom JavaScript tracer is refused before any
+// upstream sees it (-32067).
+func scPoison(s *S) {
+	n := s.Node(31337, 10)
+	p1, u1 := s.Upstream(n, "ethereum", "one")
+	p2, u2 := s.Upstream(n, "ethereum", "two")
+	b := s.Start([]target.Upstream{u1, u2}, nil)
+	b.waitHead("ethereum", "0xa")
+	const marker = "5ca1ab1e0badc0de"
+	s.must(p1.SetPoison(marker) == nil && p2.SetPoison(marker) == nil, "SetPoison")
+	call := map[string]any{"to": "0x0000000000000000000000000000000000000004", "data": "0x" + marker}
+	trace := func(id int) []byte {
+		return rpc.Request(id, "debug_traceCall", call, "latest", map[string]any{"tracer": "callTracer"})
+	}
+	isPoison := func(r *rpc.Response) bool {
+		e, ok := isRPCError(r.Body)
+		return r.Status == http.StatusBadGateway && ok && e.Code == -32072
+	}
+	r := b.Post("ethereum", trace(7))
+	s.Record("debug_traceCall that takes its node down", r, NormRPC)
+	s.must(isPoison(r), "the poison request: %d %s, want 502 -32072\n--- log ---\n%s", r.Status, r.Body, b.Inst.Logs())
+	s.must(p1.Poisoned()+p2.Poisoned() == 1, "the poison request reached %d upstreams, want 1", p1.Poisoned()+p2.Poisoned())
+	survivor := p2
+	if p2.Poisoned() == 1 {
+		survivor = p1
+	}
+	alive := func(when string) {
+		rr, err := rpc.Post(s.Ctx, nil, survivor.URL(), rpc.Request(1, "eth_chainId"))
+		s.must(err == nil && rr.Status == http.StatusOK, "%s: the second upstream's node does not answer: %v", when, err)
+		_, isErr := isRPCError(rr.Body)
+		s.must(!isErr, "%s: the second upstream's node answers %s", when, rr.Body)
+	}
+	alive("after the poison request")
+
+	r = b.Post("ethereum", trace(8))
+	s.Record("the same calls again", r, NormRPC)
+	s.must(isPoison(r), "the same calls again: %d %s, want 502 -32072", r.Status, r.Body)
+	s.must(survivor.Poisoned() == 0, "the repeat reached the second upstream")
+	alive("after the repeat")
+
+	body := rpc.Request(1, "eth_getBalance", anvil.DevAddress, "latest")
+	want := s.direct(n, body)
+	r = b.Post("ethereum", body)
+	s.must(r.Status == http.StatusOK && bytes.Equal(r.Body, want.Body), "a read after the poison request: %d %s, want %s", r.Status, r.Body, want.Body)
+
+	before := survivor.Count("debug_traceCall")
+	js := rpc.Request(9, "debug_traceCall", map[string]any{"to": "0x0000000000000000000000000000000000000004"}, "latest",
+		map[string]any{"tracer": "{depth: 0, step: function() {}, fault: function() {}, result: function() { return [] }}"})
+	r = b.Post("ethereum", js)
+	s.Record("debug_traceCall with a custom JavaScript tracer", r, NormRPC)
+	e, ok := isRPCError(r.Body)
+	s.must(r.Status == http.StatusForbidden && ok && e.Code == -32067, "a custom tracer: %d %s, want 403 -32067", r.Status, r.Body)
+	s.must(survivor.Count("debug_traceCall") == before, "the custom tracer reached an upstream")
+	alive("at the end")
 }

@@ -40,6 +40,9 @@ type Chain struct {
 	// DenyMethods, when set, replaces the default deny list for this chain (see DefaultDenyMethods): patterns
 	// (see MatchMethod); the empty array [] denies nothing. nil: not set. (deny_methods)
 	DenyMethods []string
+	// AllowCustomTracers lets debug_trace* calls run a tracer given as JavaScript code (CustomTracer); false, the
+	// default, refuses them with ErrMethodDenied. (allow_custom_tracers)
+	AllowCustomTracers bool
 }
 
 // ChainDefaults holds the default of every chain setting, read from ChainTable. internal/balance and

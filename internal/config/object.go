@@ -151,6 +151,14 @@ var chainFields = []chainField{
 		c.DenyMethods = d // [] decodes to an empty, non-nil list: deny nothing
 		return !slices.ContainsFunc(d, func(p string) bool { return !ValidPattern(p) })
 	}},
+	{ChainAllowCustomTracers, func(c *Chain, r json.RawMessage) bool {
+		switch string(r) {
+		case "true", "false":
+			c.AllowCustomTracers = string(r) == "true"
+			return true
+		}
+		return false
+	}},
 }
 
 // parseChain reads one "chains" entry at path, reporting whether it is valid.

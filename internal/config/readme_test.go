@@ -120,6 +120,7 @@ func TestRules(t *testing.T) {
 		TuningDenyMethods:      "must be none or a comma-separated list of method names, each optionally ending in *",
 		TuningCORSOrigins:      "must be *, none, or a comma-separated list of origins (scheme://host[:port])",
 	}
+	want[ChainAllowCustomTracers] = "must be true or false" // apart: its long name would realign the block above
 	if len(want) != len(ChainTable)+len(TuningTable)+1 {
 		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+1)
 	}

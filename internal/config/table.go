@@ -25,6 +25,7 @@ const (
 	ChainIDs                 // a chain id: a JSON number, or a decimal or 0x-hex string
 	Patterns                 // a list of method patterns (MatchMethod)
 	Origins                  // a list of browser origins
+	Boolean                  // true or false
 )
 
 // Setting is one row of the settings table. Default, Min and Max are written as README.md writes them ("60s",
@@ -88,13 +89,16 @@ var (
 		Rule:       "must be an array of method names, each optionally ending in *",
 		DefaultDoc: "`" + EnvDenyMethods + "`", RangeDoc: "patterns",
 		Doc: "replaces the deny list for this chain; `[]` denies nothing"})
+	ChainAllowCustomTracers = row(Setting{Name: "allow_custom_tracers", Kind: Boolean,
+		Rule: "must be true or false", DefaultDoc: "`false`", RangeDoc: "`true` or `false`",
+		Doc: "allows `debug_trace*` calls whose `tracer` is JavaScript code rather than a built-in tracer's name (denied by default: such code can crash a node)"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
 var ChainTable = []*Setting{
 	ChainChainID, ChainMaxLagBlocks, ChainStaleAfter, ChainConfirmAfter, ChainBreakerFailures, ChainBreakerOpenFor,
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
-	ChainHedgeMinDelay, ChainDenyMethods,
+	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).

@@ -65,6 +65,9 @@ type Node struct {
 	methods []string
 	missing map[string]bool // methods answered as with MissingData whatever the fault
 	unsupp  map[string]bool // methods answered -32601 method not found
+	drop    map[string]bool // methods whose requests get their connection dropped (SetDrop)
+	dropEnd bool            // the node stops after such a drop (SetDrop)
+	stopped atomic.Bool     // the node stopped (SetDrop): connections are refused
 }
 
 // Secret is in every node's URL path and query.
@@ -184,6 +187,44 @@ func (n *Node) SetUnsupported(methods ...string) {
 	}
 }
 
+// SetDrop makes the node drop the connection of a request holding one of methods after reading it, with no answer
+// (a reset), as a node whose process the request crashed. With stop, the node then stops for good: its listener
+// closes and later connections are refused. Without, it keeps answering everything else (a transient drop). No
+// methods: none.
+func (n *Node) SetDrop(stop bool, methods ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.drop, n.dropEnd = map[string]bool{}, stop
+	for _, m := range methods {
+		n.drop[m] = true
+	}
+}
+
+// Stopped reports whether the node stopped (SetDrop with stop).
+func (n *Node) Stopped() bool { return n.stopped.Load() }
+
+// dropConn resets the request's connection and, when the node is set to, stops the node.
+func (n *Node) dropConn(w http.ResponseWriter) {
+	n.mu.Lock()
+	stop := n.dropEnd
+	n.mu.Unlock()
+	var c net.Conn
+	if hj, ok := w.(http.Hijacker); ok {
+		c, _, _ = hj.Hijack()
+	}
+	// Down first, then the reset: a probe made on the reset finds the node gone.
+	if stop && n.stopped.CompareAndSwap(false, true) {
+		_ = n.srv.Listener.Close()
+		n.srv.CloseClientConnections() // kept-alive connections too: nothing reaches the node any more
+	}
+	if c != nil {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // RST rather than FIN
+		}
+		_ = c.Close()
+	}
+}
+
 // SetAnswerNotifications makes the node answer notifications as it answers calls, with "id":null (some providers
 // do; geth and anvil do not, the default).
 func (n *Node) SetAnswerNotifications(on bool) { n.notes.Store(on) }
@@ -249,6 +290,19 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		batch = []call{single}
+	}
+	n.mu.Lock()
+	drop := false
+	for _, c := range batch {
+		if n.drop[c.Method] {
+			drop = true
+			n.methods = append(n.methods, c.Method)
+		}
+	}
+	n.mu.Unlock()
+	if drop {
+		n.dropConn(w)
+		return
 	}
 	allMissing := Fault(n.fault.Load()) == MissingData
 	answers := make([]string, len(batch))

@@ -52,6 +52,7 @@ var (
 	ErrBusy             = &Error{Code: -32069, Status: http.StatusServiceUnavailable, Message: "busy: too many large requests in flight, retry shortly"}
 	ErrNoUpstream       = &Error{Code: -32070, Status: http.StatusServiceUnavailable, Message: "no upstream could answer"}
 	ErrUpstreamFailed   = &Error{Code: -32071, Status: http.StatusBadGateway, Message: "upstream failed"}
+	ErrPoison           = &Error{Code: -32072, Status: http.StatusBadGateway, Message: "request not sent to another upstream: the upstream dropped it and then stopped answering, so the request may bring nodes down"}
 )
 
 // Table lists every error the balancer answers itself, in the order of README.md's table of errors, which
@@ -59,7 +60,7 @@ var (
 var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
 	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrBusy, ErrNoUpstream,
-	ErrUpstreamFailed,
+	ErrUpstreamFailed, ErrPoison,
 }
 
 var null = json.RawMessage("null")

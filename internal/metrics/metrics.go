@@ -33,6 +33,7 @@ const (
 	OutcomeFailed        = "failed"         // a write failed where it may have arrived: not retried
 	OutcomeNoUpstream    = "no_upstream"    // no upstream could answer
 	OutcomeLocal         = "local"          // answered by the balancer itself (eth_chainId, net_version)
+	OutcomePoison        = "poison"         // a poison request (retry.Poison): not sent to another upstream
 )
 
 // Histogram counts durations in Buckets. Counts are per bucket (not cumulative), the last one +Inf.
@@ -129,13 +130,14 @@ type Chain struct {
 	Upstreams map[string]*Upstream         `json:"u,omitempty"`
 	Retries   uint64                       `json:"retries,omitempty"` // attempts after a failed one
 	Hedges    uint64                       `json:"hedges,omitempty"`  // attempts started beside a slow one
+	Poison    uint64                       `json:"poison,omitempty"`  // poison requests: found so, or refused again
 	// Minutes is the chain's recent client traffic (kept by the chain object only).
 	Minutes []Minute `json:"m,omitempty"`
 }
 
 // Empty reports whether c counts nothing.
 func (c *Chain) Empty() bool {
-	return c == nil || (len(c.Requests) == 0 && len(c.Upstreams) == 0 && c.Retries == 0 && c.Hedges == 0)
+	return c == nil || (len(c.Requests) == 0 && len(c.Upstreams) == 0 && c.Retries == 0 && c.Hedges == 0 && c.Poison == 0)
 }
 
 func inc(m *map[string]map[string]uint64, a, b string, n uint64) {
@@ -207,6 +209,7 @@ func (c *Chain) Add(o *Chain, now time.Time, keep func(string) bool) {
 	c.Duration.Add(o.Duration)
 	c.Retries += o.Retries
 	c.Hedges += o.Hedges
+	c.Poison += o.Poison
 	if !now.IsZero() && total > 0 {
 		c.Minutes = addMinute(c.Minutes, now, total, errs)
 	}

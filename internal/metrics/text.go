@@ -176,6 +176,10 @@ func Write(out io.Writer, chains []ChainView, states []string) error {
 	for _, c := range chains {
 		w.sample("evmlb_hedges_total", float64(met(c).Hedges), "chain", c.Name)
 	}
+	w.family("evmlb_poison_requests_total", "counter", "Poison requests (class poison): found so after an attempt, or refused again without one, by chain.")
+	for _, c := range chains {
+		w.sample("evmlb_poison_requests_total", float64(met(c).Poison), "chain", c.Name)
+	}
 	w.family("evmlb_breaker_transitions_total", "counter", "Circuit breaker transitions in the chain object's table, by chain, upstream and the state entered.")
 	for _, c := range chains {
 		m := met(c)

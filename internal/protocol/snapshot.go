@@ -22,6 +22,9 @@ const PathExchange = "/exchange"
 type Snapshot struct {
 	Rows  []Row         `json:"rows"`
 	Floor balance.Floor `json:"floor"`
+	// Poison is every isolate's poison requests still refused (internal/proxy): one isolate's finding reaches
+	// the others with their next snapshot.
+	Poison []PoisonMark `json:"poison,omitempty"`
 }
 
 // Row is an upstream's row of the table as a snapshot carries it: what a Worker isolate's copy of the table routes
@@ -170,6 +173,55 @@ type Exchange struct {
 	Methods  map[string]map[string]stats.Counter `json:"methods,omitempty"`
 	// Metrics are the isolate's Prometheus counts of the chain since its last exchange (internal/metrics).
 	Metrics *metrics.Chain `json:"metrics,omitempty"`
+	// Poison are the poison requests the isolate found since its last exchange.
+	Poison []PoisonMark `json:"poison,omitempty"`
+}
+
+// PoisonMark is a poison request (retry.Poison): its calls' fingerprint (internal/proxy) and until when they are
+// refused without an attempt.
+type PoisonMark struct {
+	FP    uint64 `json:"fp,string"` // a string: JSON numbers past 2^53 do not survive every reader
+	Until int64  `json:"until"`     // Unix milliseconds
+}
+
+// MaxPoison bounds the poison marks a chain (object or isolate) keeps; past it the one that ends first goes.
+const MaxPoison = 256
+
+// AddPoison puts marks into m (fingerprint → until, Unix ms), dropping those ended at now and, past MaxPoison,
+// those that end first; a fingerprint keeps its later end.
+func AddPoison(m map[uint64]int64, marks []PoisonMark, now time.Time) {
+	ms := now.UnixMilli()
+	for _, k := range marks {
+		if k.Until > ms && k.Until > m[k.FP] {
+			m[k.FP] = k.Until
+		}
+	}
+	for fp, until := range m {
+		if until <= ms {
+			delete(m, fp)
+		}
+	}
+	for len(m) > MaxPoison {
+		var first uint64
+		var at int64
+		for fp, until := range m {
+			if at == 0 || until < at {
+				first, at = fp, until
+			}
+		}
+		delete(m, first)
+	}
+}
+
+// PoisonList is m's marks that have not ended at now.
+func PoisonList(m map[uint64]int64, now time.Time) []PoisonMark {
+	var out []PoisonMark
+	for fp, until := range m {
+		if until > now.UnixMilli() {
+			out = append(out, PoisonMark{FP: fp, Until: until})
+		}
+	}
+	return out
 }
 
 // MaxOutcomes bounds the outcomes of one Exchange: an isolate under load keeps the latest.

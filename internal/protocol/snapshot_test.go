@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/evmlb/evmlb/internal/retry"
 )
@@ -86,5 +88,31 @@ func TestAddOutcomeLooksBackABoundedWay(t *testing.T) {
 	}
 	if total != mergeWindow+2 {
 		t.Errorf("the report stands for %d attempts", total)
+	}
+}
+
+// Poison marks: an ended one is dropped, a fingerprint keeps its later end, and past MaxPoison the marks that end
+// first go.
+func TestAddPoison(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	m := map[uint64]int64{}
+	AddPoison(m, []PoisonMark{{1, 999_000}, {2, 1_005_000}, {2, 1_003_000}, {3, 1_010_000}}, now)
+	if len(m) != 2 || m[2] != 1_005_000 || m[3] != 1_010_000 {
+		t.Errorf("marks %v", m)
+	}
+	var many []PoisonMark
+	for i := range MaxPoison + 10 {
+		many = append(many, PoisonMark{uint64(100 + i), 1_020_000 + int64(i)})
+	}
+	AddPoison(m, many, now)
+	if len(m) != MaxPoison || m[2] != 0 || m[3] != 0 || m[uint64(100+MaxPoison+9)] == 0 {
+		t.Errorf("%d marks kept; 2: %d, 3: %d", len(m), m[2], m[3])
+	}
+	if got := PoisonList(m, time.UnixMilli(1_020_000+int64(MaxPoison)+5)); len(got) != 4 {
+		t.Errorf("%d marks live near the end, want 4", len(got))
+	}
+	b, _ := json.Marshal(PoisonMark{FP: 1<<63 + 1, Until: 5})
+	if string(b) != `{"fp":"9223372036854775809","until":5}` {
+		t.Errorf("JSON %s", b)
 	}
 }

@@ -126,6 +126,7 @@ type chainView struct {
 	methods     map[string]stats.Stats // per upstream, since the last exchange
 	met         *metrics.Chain         // Prometheus counts since the last exchange
 	lat         latencies
+	poison      map[uint64]int64 // fingerprints of poison requests → until when they are refused, Unix ms (poison.go)
 }
 
 func (pl *Plane) view(chain string) *chainView {
@@ -214,7 +215,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		pl.exchangeErrors.Add(1)
 		pl.p.Logf("chain %s: exchange with the chain object failed: %v", chain, err)
 		// Put the report back (bounded), to go with the next exchange.
-		back := protocol.Exchange{Outcomes: ex.Outcomes, Seen: ex.Seen}
+		back := protocol.Exchange{Outcomes: ex.Outcomes, Seen: ex.Seen, Poison: append(ex.Poison, v.pending.Poison...)}
 		for _, o := range v.pending.Outcomes {
 			back.AddOutcome(o)
 		}
@@ -223,6 +224,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		}
 		v.pending.Outcomes = keepLatest(back.Outcomes, &v.pending.Dropped)
 		v.pending.Seen = keepLatest(back.Seen, &v.pending.Dropped)
+		v.pending.Poison = back.Poison[max(0, len(back.Poison)-protocol.MaxPoison):]
 		v.pending.Dropped += ex.Dropped
 		for up, m := range ex.Methods {
 			for name, c := range m {
@@ -248,6 +250,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 	}
 	v.chainServed = snap.Floor.Served
 	v.table, v.fetchedAt = t, pl.p.Now()
+	v.addPoison(snap.Poison, v.fetchedAt) // every isolate's poison requests
 	return true
 }
 
@@ -383,6 +386,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if pl.ensure(ctx, chain, v, start) {
 		now = pl.p.Now() // it waited for a snapshot
 	}
+	if pl.refusePoison(w, v, req, start) {
+		return
+	}
 	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req)}
 	ref, write := requestNeeds(req)
 	r.ref = ref
@@ -401,7 +407,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
 	}
-	hedge = hedgeDelay(pol, write, &v.lat)
+	hedge = hedgeDelay(pol, write || traces(req), &v.lat) // a trace is not hedged either (poison.go)
 	v.mu.Unlock()
 	if len(cands) > pol.MaxAttempts {
 		cands = cands[:pol.MaxAttempts]
@@ -416,6 +422,8 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		outcome = metrics.OutcomeOK
 	case res.body != nil:
 		outcome = metrics.OutcomeUpstreamError
+	case res.class == retry.Poison:
+		outcome = metrics.OutcomePoison
 	case res.class != retry.OK && !retryableFor(req, res.class):
 		outcome = metrics.OutcomeFailed
 	}
@@ -425,6 +433,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 			res.body = pl.monotonicHead(v, res.up, req.Calls[0].ID, res.body)
 		}
 		jsonrpc.WriteJSON(w, res.status, res.body)
+	case res.class == retry.Poison:
+		pl.rememberPoison(v, req, pl.p.Now())
+		jsonrpc.ErrPoison.Write(w, req)
 	case res.class != retry.OK && !retryableFor(req, res.class):
 		// A write that may have reached the upstream: the client must know it was not retried.
 		jsonrpc.ErrUpstreamFailed.With(string(res.class)+"; a write is not sent twice").Write(w, req)
@@ -637,6 +648,10 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	}
 	if class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif {
 		class, res.Class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
+	}
+	if class == retry.Network && len(body) == len(r.body) { // did the request bring the node down? (poison.go)
+		class = pl.probeAfterDrop(ctx, r, u)
+		res.Class = class
 	}
 	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
 	if class == retry.Canceled {

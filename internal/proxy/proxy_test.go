@@ -26,10 +26,11 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // chainObject stands in for the chain's Durable Object: it applies what each exchange reports to its table, as
 // the real one does, answers the table's snapshot, and keeps every exchange.
 type chainObject struct {
-	mu    sync.Mutex
-	table *balance.Table
-	names []string
-	got   []protocol.Exchange
+	mu     sync.Mutex
+	table  *balance.Table
+	names  []string
+	got    []protocol.Exchange
+	poison map[uint64]int64
 }
 
 func (c *chainObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +47,13 @@ func (c *chainObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, h := range ex.Seen {
 		applySeen(c.table, h)
 	}
-	b, _ := json.Marshal(protocol.SnapshotOf(c.table))
+	snap := protocol.SnapshotOf(c.table)
+	if c.poison == nil {
+		c.poison = map[uint64]int64{}
+	}
+	protocol.AddPoison(c.poison, ex.Poison, t0) // the stand-in reads no clock: an isolate drops the marks that ended
+	snap.Poison = protocol.PoisonList(c.poison, t0)
+	b, _ := json.Marshal(snap)
 	c.mu.Unlock()
 	jsonrpc.WriteJSON(w, http.StatusOK, b)
 }

@@ -214,3 +214,16 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// Executes names the calls that make a node run code (the only ones a dropped connection can blame).
+func TestExecutes(t *testing.T) {
+	for m, want := range map[string]bool{
+		"eth_call": true, "eth_estimateGas": true, "debug_traceCall": true, "DEBUG_traceTransaction": true,
+		"trace_block": true, "eth_simulateV1": true, "eth_getBalance": false, "eth_blockNumber": false,
+		"eth_getLogs": false, "eth_sendRawTransaction": false, "debug": false, "": false,
+	} {
+		if got := Executes(m); got != want {
+			t.Errorf("Executes(%q) = %v, want %v", m, got, want)
+		}
+	}
+}

@@ -148,14 +148,19 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 }
 
 // denied answers ErrMethodDenied, naming the method, when a call of req asks for a method the chain's deny list
-// refuses (config.Config.Denied). A batch holding one such call is refused whole, each call getting the error,
-// as a batch with one invalid call already is: nothing of it reaches an upstream.
+// refuses (config.Config.Denied), or for a custom JavaScript tracer the chain does not allow
+// (config.Config.TracerDenied). A batch holding one such call is refused whole, each call getting the error, as a
+// batch with one invalid call already is: nothing of it reaches an upstream.
 func (a *App) denied(chain string, req *jsonrpc.Request) *jsonrpc.Error {
 	for i, c := range req.Calls {
-		if !a.env.Config.Denied(a.env.Settings, chain, c.Method) {
+		detail := shortMethod(c.Method)
+		switch {
+		case a.env.Config.Denied(a.env.Settings, chain, c.Method):
+		case a.env.Config.TracerDenied(chain, c.Method, c.Params):
+			detail += " with a custom JavaScript tracer: only built-in tracers (callTracer, prestateTracer, …) are allowed, as tracer code can crash the node (allow_custom_tracers)"
+		default:
 			continue
 		}
-		detail := shortMethod(c.Method)
 		if req.Batch {
 			detail = fmt.Sprintf("batch element %d: %s", i, detail)
 		}

@@ -54,6 +54,11 @@ const (
 	// itself, which counts what reaches it (RedirectsFollowed) and answers a
 	// result no node would: a balancer must neither follow nor serve it.
 	Redirect
+	// Poison stands for a node that a request kills (issue 18): a request
+	// whose body holds the marker set with SetPoison gets its connection reset
+	// with no answer, and the proxy then switches to Refuse (the node is
+	// down). Requests without the marker pass.
+	Poison
 )
 
 // RedirectPath is where Redirect points; requests to it are never forwarded.
@@ -62,7 +67,7 @@ const RedirectPath = "/redirected-elsewhere"
 // RedirectResult is the result the redirect target answers.
 const RedirectResult = "redirect-target"
 
-var kindNames = [...]string{"pass", "refuse", "http500", "http429", "nonjson", "hang", "headernotfound", "reset", "redirect"}
+var kindNames = [...]string{"pass", "refuse", "http500", "http429", "nonjson", "hang", "headernotfound", "reset", "redirect", "poison"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -107,6 +112,8 @@ type Proxy struct {
 	forwarded map[string]int
 	requests  int
 	followed  int
+	marker    []byte // Poison's
+	poisoned  int    // requests that held the marker
 	wg        sync.WaitGroup
 }
 
@@ -228,6 +235,22 @@ func (p *Proxy) SetFault(kind Kind, methods ...string) error {
 		return fmt.Errorf("listening again on %s: %w", addr, err)
 	}
 	return nil
+}
+
+// SetPoison switches to Poison with marker: the first request holding it
+// takes the proxy down (Refuse) after resetting its connection.
+func (p *Proxy) SetPoison(marker string) error {
+	p.mu.Lock()
+	p.marker = []byte(marker)
+	p.mu.Unlock()
+	return p.SetFault(Poison)
+}
+
+// Poisoned is how many requests holding Poison's marker reached the proxy.
+func (p *Proxy) Poisoned() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.poisoned
 }
 
 // SetHeightOffset makes the proxy report the head delta blocks away from the
@@ -408,6 +431,30 @@ func parse(body []byte) (elems []element, batch bool) {
 	return []element{e}, false
 }
 
+// resetConn closes the request's connection with a reset, answering nothing.
+func resetConn(w http.ResponseWriter) { reset(hijack(w)) }
+
+// hijack takes the request's connection from the server (nil when it cannot).
+func hijack(w http.ResponseWriter) net.Conn {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// reset closes c with a reset (RST rather than FIN).
+func reset(c net.Conn) {
+	if c == nil {
+		return
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
+}
+
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, rpc.MaxBody))
 	if err != nil {
@@ -432,6 +479,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.received[e.Method]++
 	}
 	kind, methods, offset, chainID, delay, target, anyBlock := p.kind, p.methods, p.offset, p.chainID, p.delay, p.target, p.anyBlock
+	if kind == Poison && len(p.marker) > 0 && bytes.Contains(body, p.marker) {
+		p.poisoned++
+	}
 	p.mu.Unlock()
 
 	if (p.opts.Path != "" && r.URL.Path != p.opts.Path) || (p.opts.Query != "" && r.URL.RawQuery != p.opts.Query) {
@@ -449,6 +499,20 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(methods) > 0 && !slices.ContainsFunc(elems, func(e element) bool { return slices.Contains(methods, e.Method) }) {
 		kind = Pass
+	}
+	if kind == Poison {
+		p.mu.Lock()
+		marked := len(p.marker) > 0 && bytes.Contains(body, p.marker)
+		p.mu.Unlock()
+		if !marked {
+			kind = Pass
+		} else {
+			// Down first, then the reset: no probe the balancer makes on the reset can reach a listener.
+			c := hijack(w)
+			_ = p.SetFault(Refuse)
+			reset(c)
+			return
+		}
 	}
 	switch kind {
 	case HTTP500:
@@ -469,14 +533,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case Reset:
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				if tc, ok := c.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0) // RST rather than FIN
-				}
-				_ = c.Close()
-			}
-		}
+		resetConn(w)
 		return
 	case Redirect:
 		w.Header().Set("Location", "http://"+p.Addr()+RedirectPath)

@@ -281,3 +281,27 @@ func TestLiar(t *testing.T) {
 		t.Fatalf("alone: %s, %v", raw, err)
 	}
 }
+
+// Poison passes requests without the marker; the first with it gets its connection reset and takes the proxy
+// down: later connections are refused.
+func TestPoison(t *testing.T) {
+	n := node(t)
+	p := StartT(t, n.URL, Options{})
+	if err := p.SetPoison("5ca1ab1e"); err != nil {
+		t.Fatal(err)
+	}
+	if r := post(t, p.URL(), rpc.Request(1, "eth_chainId")); r.Status != http.StatusOK {
+		t.Fatalf("a request without the marker: %d %s", r.Status, r.Body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := rpc.Post(ctx, nil, p.URL(), rpc.Request(2, "eth_call", map[string]any{"data": "0x5ca1ab1e"}, "latest")); err == nil {
+		t.Fatalf("the marked request was answered: %d %s", r.Status, r.Body)
+	}
+	if _, err := rpc.Post(ctx, nil, p.URL(), rpc.Request(3, "eth_chainId")); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("after the marked request: %v, want connection refused", err)
+	}
+	if p.Poisoned() != 1 {
+		t.Errorf("Poisoned() = %d, want 1", p.Poisoned())
+	}
+}

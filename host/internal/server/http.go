@@ -26,9 +26,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		internalError(w)
 		return
 	}
-	body, tooLarge, err := readBody(r, rt.maxBody)
+	body, tooLarge, busy, held, err := s.bodies.readBody(r, rt.maxBody)
+	defer s.bodies.give(held)
 	if err != nil {
 		return // the client went away
+	}
+	if busy {
+		writeBusy(w)
+		return
 	}
 	x := &executor{owned: true, wake: make(chan struct{}, 1)}
 	c := s.newCall(rt, x, contract.CallFetch, contract.RoleWorker)
@@ -58,27 +63,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = rc.SetWriteDeadline(time.Now().Add(stall))
 		writeAnswer(w, answer)
 	}
-}
-
-// readBody reads the client's body, never more than max+1 bytes: nil when there is none, tooLarge (and nil)
-// when it is longer than max.
-func readBody(r *http.Request, max int64) (body []byte, tooLarge bool, err error) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, false, nil
-	}
-	if r.ContentLength > max {
-		return nil, true, nil
-	}
-	b, err := readLimited(r.Body, r.ContentLength, max)
-	switch {
-	case err == errLimit:
-		return nil, true, nil
-	case err != nil:
-		return nil, false, err
-	case len(b) == 0:
-		return nil, false, nil
-	}
-	return b, false, nil
 }
 
 // hopByHop are the headers of Go's answer the host does not pass on: the connection is the host's.

@@ -139,6 +139,7 @@ type Server struct {
 	conns   atomic.Uint64 // connections accepted, for ConnAffinity's turns
 
 	violations atomic.Int64
+	bodies     *bodyBudget // request body bytes held at once (admit.go)
 
 	objMu     sync.Mutex
 	queues    map[string]*serialQueue // storage queues by object id
@@ -209,6 +210,7 @@ func New(opts Options) (*Server, error) {
 	for i := range n {
 		s.workers = append(s.workers, &slot{s: s, name: fmt.Sprintf("worker-%d", i)})
 	}
+	s.bodies = newBodyBudget(opts.Env, n)
 	s.objects = &slot{s: s, name: "objects"}
 	slots := append(append([]*slot(nil), s.workers...), s.objects)
 	errs := make([]error, len(slots))
