@@ -4,7 +4,6 @@ import (
 	"context"
 	"hash/fnv"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/config"
@@ -29,18 +28,11 @@ const (
 var probeBody = []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}`)
 
 // mayPoison reports whether a dropped connection on req is to be probed: a read that would go to the next upstream
-// after a dropped connection, holding a call that makes the node execute (retry.Executes). A plain state read
-// cannot crash a node, and a write is not sent twice anyway.
+// after a dropped connection, holding a trace (retry.Traces). A plain state read cannot crash a node, an eth_call
+// fails over (README.md: a node that died on its own must not cost the commonest call its failover), and a write
+// is not sent twice anyway.
 func mayPoison(req *jsonrpc.Request) bool {
-	if !retryableFor(req, retry.Network) {
-		return false
-	}
-	for _, c := range req.Calls {
-		if retry.Executes(c.Method) {
-			return true
-		}
-	}
-	return false
+	return retryableFor(req, retry.Network) && traces(req)
 }
 
 // traces reports whether req holds a debug_ or trace_ call: such a request is never hedged, as a second attempt
@@ -48,7 +40,7 @@ func mayPoison(req *jsonrpc.Request) bool {
 // (and tracing twice doubles the heaviest work a provider does).
 func traces(req *jsonrpc.Request) bool {
 	for _, c := range req.Calls {
-		if m := c.Method; len(m) > 6 && (strings.EqualFold(m[:6], "debug_") || strings.EqualFold(m[:6], "trace_")) {
+		if retry.Traces(c.Method) {
 			return true
 		}
 	}

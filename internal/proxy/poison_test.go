@@ -94,14 +94,20 @@ func TestTransientDropFailsOver(t *testing.T) {
 // A plain state read cannot crash a node: when its upstream drops it and goes away, it fails over as before
 // (workerd reports a refused connection as a dropped one, so this is also how a refused upstream behaves there).
 func TestDropOfPlainReadFailsOver(t *testing.T) {
-	r := newRig(t, "")
-	r.nodes["a"].SetDrop(true, "eth_getBalance")
-	status, body := r.serve(`{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","latest"]}`)
-	if status != 200 || !strings.Contains(body, `"node":"b"`) {
-		t.Fatalf("answered %d %s, want b's answer", status, body)
-	}
-	if !r.nodes["a"].Stopped() {
-		t.Error("a did not stop: no drop exercised")
+	for method, body := range map[string]string{
+		"eth_getBalance": `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","latest"]}`,
+		// eth_call fails over too: in workerd a node that died on its own looks like one the call killed.
+		"eth_call": `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x0000000000000000000000000000000000000004","data":"0x00"},"latest"]}`,
+	} {
+		r := newRig(t, "")
+		r.nodes["a"].SetDrop(true, method)
+		status, body := r.serve(body)
+		if status != 200 || !strings.Contains(body, `"node":"b"`) {
+			t.Fatalf("%s: answered %d %s, want b's answer", method, status, body)
+		}
+		if !r.nodes["a"].Stopped() {
+			t.Errorf("%s: a did not stop: no drop exercised", method)
+		}
 	}
 }
 

@@ -20,7 +20,7 @@ const (
 	OK      Class = ""        // an answer, including JSON-RPC errors that are the user's (reverts, bad params)
 	Refused Class = "refused" // the connection was never made (refused, DNS): the request never left
 	Network Class = "network" // the connection broke after it was made, or an unknown transport error
-	// Poison: the connection broke after the request left, on a call that makes the node execute (Executes), and
+	// Poison: the connection broke after the request left, on a trace (Traces), and
 	// the same upstream then failed a probe at once: the request likely brought the node down, so no other
 	// upstream is given it (internal/proxy decides, with Probe).
 	Poison       Class = "poison"
@@ -67,7 +67,7 @@ var Table = []Row{
 	{Refused, true, true, true, false, "connection refused, host not found: the request never left"},
 	{Network, true, false, true, false, "the connection broke after it was made, or another transport error"},
 	// Not sent on: the request likely crashed this upstream and would crash the next (issue 18).
-	{Poison, false, false, true, false, "the connection broke after an executing call (`eth_call`, `debug_trace*`, …) was sent, and the upstream then failed an `eth_chainId` probe at once: the request likely brought it down (answered 502, -32072)"},
+	{Poison, false, false, true, false, "the connection broke after a trace (`debug_*`, `trace_*`) was sent, and the upstream then failed an `eth_chainId` probe at once: the request likely brought it down (answered 502, -32072)"},
 	{Timeout, true, false, true, false, "no answer within the attempt timeout"},
 	{HTTP5xx, true, false, true, false, "HTTP 500–599"},
 	{HTTP429, true, false, true, false, "HTTP 429 (the upstream then cools down)"},
@@ -127,26 +127,12 @@ var writes = map[string]bool{
 // IsWrite reports whether method may change state when it reaches a node, so it must never be sent twice.
 func IsWrite(method string) bool { return writes[method] }
 
-// executes are the methods, besides the debug_ and trace_ families, that make a node run code the caller chose
-// (EVM calls and simulations): the ones a request can crash a node with.
-var executes = map[string]bool{
-	"eth_call":             true,
-	"eth_estimateGas":      true,
-	"eth_createAccessList": true,
-	"eth_simulateV1":       true,
-	"eth_callMany":         true,
-	"eth_callBundle":       true,
-}
-
-// Executes reports whether method makes the node execute code or replay transactions (eth_call and its kin, the
-// debug_ and trace_ families): a dropped connection on such a call may be the call's doing (Poison), where a
-// plain state read (eth_getBalance) cannot crash a node. The family prefixes compare without regard to case.
-func Executes(method string) bool {
-	if executes[method] {
-		return true
-	}
+// Traces reports whether method is a trace (the debug_ and trace_ families, compared without regard to case): a
+// call that makes the node run code at a cost the caller chooses (a JavaScript tracer, a replay of a block). A
+// dropped connection on a trace may be the trace's doing (Poison); README.md says why eth_call is not counted so.
+func Traces(method string) bool {
 	for _, p := range []string{"debug_", "trace_"} {
-		if len(method) >= len(p) && strings.EqualFold(method[:len(p)], p) {
+		if len(method) > len(p) && strings.EqualFold(method[:len(p)], p) {
 			return true
 		}
 	}
