@@ -52,6 +52,7 @@ var (
 	ErrBusy             = &Error{Code: -32069, Status: http.StatusServiceUnavailable, Message: "busy: too many large requests in flight, retry shortly"}
 	ErrNoUpstream       = &Error{Code: -32070, Status: http.StatusServiceUnavailable, Message: "no upstream could answer"}
 	ErrUpstreamFailed   = &Error{Code: -32071, Status: http.StatusBadGateway, Message: "upstream failed"}
+	ErrChainUndecided   = &Error{Code: -32072, Status: http.StatusServiceUnavailable, Message: "the upstreams disagree on the chain id: the operator must configure chain_id for this chain"}
 )
 
 // Table lists every error the balancer answers itself, in the order of README.md's table of errors, which
@@ -59,7 +60,7 @@ var (
 var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
 	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrBusy, ErrNoUpstream,
-	ErrUpstreamFailed,
+	ErrUpstreamFailed, ErrChainUndecided,
 }
 
 var null = json.RawMessage("null")

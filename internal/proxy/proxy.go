@@ -232,9 +232,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		v.met.Add(ex.Metrics, time.Time{}, nil)
 		return false
 	}
-	t := balance.New(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), nil)
-	snap.Restore(t)
-	_ = t.Notes() // the chain object logs the floor's notes; an isolate's copy must not repeat them
+	t := copyOf(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), snap)
 	for _, o := range v.pending.Outcomes {
 		applyOutcome(t, o)
 	}
@@ -249,6 +247,15 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 	v.chainServed = snap.Floor.Served
 	v.table, v.fetchedAt = t, pl.p.Now()
 	return true
+}
+
+// copyOf is an isolate's copy of the chain's table from its snapshot: the table's verdict (chain id, whose heights
+// count) taken as given, so that the isolate routes to exactly the upstreams the chain's table has in rotation.
+func copyOf(s balance.Settings, names []string, snap protocol.Snapshot) *balance.Table {
+	t := balance.New(s, names, nil)
+	snap.Restore(t)
+	_ = t.Notes() // the chain object logs the floor's notes; an isolate's copy must not repeat them
+	return t
 }
 
 // count changes v's metrics under its lock.
@@ -389,6 +396,15 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	var cands []string
 	var hedge time.Duration
 	v.mu.Lock()
+	if v.table != nil && v.table.Undecided() {
+		// The chain's table found the upstreams split on the chain id with nothing to break the tie: no side's
+		// answer is served as the truth, eth_chainId's included (the chain object logs why, once).
+		v.met.Request(methodLabel(req), metrics.OutcomeNoUpstream, pl.p.Now().Sub(start))
+		v.mu.Unlock()
+		jsonrpc.ErrChainUndecided.Write(w, req)
+		pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
+		return
+	}
 	if v.table != nil {
 		// eth_chainId and net_version are answered from the verified chain id (internal/chainid).
 		if local, ok := chainid.Answer(req, v.table.ChainID()); ok {
