@@ -53,6 +53,10 @@ func Scenarios() []Scenario {
 		{"write-not-retried", 4, scWriteNotRetried},
 		{"large-requests", 11, scLargeRequests},
 		{"status-command", 9, scStatusCommand},
+		{"chainid-together-undecided", 17, scChainIDTogether},
+		{"chainid-first-kept", 17, scChainIDFirstKept},
+		{"chainid-first-down-back", 17, scChainIDFirstDownBack},
+		{"stale-isolate", 17, scStaleIsolate},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
