@@ -434,13 +434,16 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if req.Batch && res.body != nil && res.class != retry.OK { // the class says an element needs another upstream
 		res.body = pl.repairBatch(ctx, r, res.body, remaining(cands, res.up, failed))
 	}
+	// A request that may have reached an upstream and must not go to another (a write): not one for which no
+	// upstream could be tried at all (every one quarantined), which is no upstream's answer.
+	sentOnce := res.class != retry.OK && res.class != retry.NoAttempt && !retryableFor(req, res.class)
 	outcome := metrics.OutcomeNoUpstream
 	switch {
 	case res.body != nil && res.class == retry.OK:
 		outcome = metrics.OutcomeOK
 	case res.body != nil:
 		outcome = metrics.OutcomeUpstreamError
-	case res.class != retry.OK && !retryableFor(req, res.class):
+	case sentOnce:
 		outcome = metrics.OutcomeFailed
 	}
 	switch {
@@ -449,7 +452,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 			res.body = pl.monotonicHead(v, res.up, req.Calls[0].ID, res.body)
 		}
 		jsonrpc.WriteJSON(w, res.status, res.body)
-	case res.class != retry.OK && !retryableFor(req, res.class):
+	case sentOnce:
 		// A write that may have reached the upstream: the client must know it was not retried.
 		jsonrpc.ErrUpstreamFailed.With(string(res.class)+"; a write is not sent twice").Write(w, req)
 	default:

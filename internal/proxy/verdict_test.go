@@ -230,3 +230,16 @@ func TestUndecidedChainRefuses(t *testing.T) {
 		t.Errorf("decided: HTTP %d %s", code, got)
 	}
 }
+
+// With every upstream out of rotation and out of the fallback (all on another chain id than the configured one),
+// no upstream could be tried: a read gets -32070 with HTTP 503, not -32071's "a write is not sent twice".
+func TestNoCandidateIsNoUpstream(t *testing.T) {
+	r := newRig(t, `"chain_id": 5`)
+	code, got := r.serve(read)
+	if code != http.StatusServiceUnavailable || !strings.Contains(got, `"code":-32070`) {
+		t.Errorf("HTTP %d %s", code, got)
+	}
+	if c := r.calls(); c != "a=0 b=0 c=0" {
+		t.Errorf("calls %s", c)
+	}
+}
