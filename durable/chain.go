@@ -220,7 +220,8 @@ func (cs *Chains) status(o *chain, name string) adminapi.ChainStatus {
 	now := cs.env.P.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := adminapi.ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), ChainID: o.table.ChainID(), Upstreams: []adminapi.UpstreamRow{}}
+	s := adminapi.ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), ChainID: o.table.ChainID(),
+		ChainIDUndecided: o.table.UndecidedReason(), Upstreams: []adminapi.UpstreamRow{}}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
 		s.Upstreams = append(s.Upstreams, rowView(u, o.table.State(n, now), o.table.Reason(n, now)))

@@ -56,6 +56,10 @@ func Scenarios() []Scenario {
 		{"liar-in-step", 17, scLiar},
 		{"restart-reset-devnet", 17, scRestartReset},
 		{"poison-request", 18, scPoison},
+		{"chainid-together-undecided", 17, scChainIDTogether},
+		{"chainid-first-kept", 17, scChainIDFirstKept},
+		{"chainid-first-down-back", 17, scChainIDFirstDownBack},
+		{"stale-isolate", 17, scStaleIsolate},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})

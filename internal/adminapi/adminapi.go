@@ -23,8 +23,11 @@ type ChainStatus struct {
 	// never answers less (until the floor yields; see balance.Table.Head).
 	Head uint64 `json:"head"`
 	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
-	ChainID   uint64        `json:"chain_id,omitempty"`
-	Upstreams []UpstreamRow `json:"upstreams"`
+	ChainID uint64 `json:"chain_id,omitempty"`
+	// ChainIDUndecided says why the chain answers every request with an error (-32073) when its upstreams
+	// disagree on the chain id and nothing breaks the tie (balance.Table.UndecidedReason); "" when they do not.
+	ChainIDUndecided string        `json:"chain_id_undecided,omitempty"`
+	Upstreams        []UpstreamRow `json:"upstreams"`
 }
 
 // UpstreamRow is one upstream in the chain's routing table as admin shows it: what the table knows of it
@@ -131,6 +134,9 @@ type ChainSummary struct {
 	Head uint64 `json:"head"`
 	// ChainID is the chain's verified chain id (configured, or most upstreams'); 0 while unknown.
 	ChainID uint64 `json:"chain_id,omitempty"`
+	// ChainIDUndecided says why the chain answers every request with an error (-32073) when its upstreams
+	// disagree on the chain id and nothing breaks the tie (balance.Table.UndecidedReason); "" when they do not.
+	ChainIDUndecided string `json:"chain_id_undecided,omitempty"`
 	// Table is the chain object's routing table.
 	Table []UpstreamRow `json:"table"`
 	Error string        `json:"error,omitempty"`

@@ -321,3 +321,80 @@ func TestBehindLowersHeight(t *testing.T) {
 		t.Fatalf("b's lower live answer not recorded: %d", u.Height)
 	}
 }
+
+// Issue 17, point 1: without a configured chain id, two upstreams that start together on two ids leave the chain
+// undecided (every upstream quarantined, the reason in admin, one log line), whichever check lands first; an id
+// verified once every upstream had reported breaks later ties, an outage does not switch it, and a strict
+// majority decides.
+func TestChainIDUndecidedAndVerified(t *testing.T) {
+	t.Run("together", func(t *testing.T) {
+		tb := New(Settings{}, []string{"a", "b"}, nil)
+		report(tb, "a", t0, 100, 31337)
+		if tb.ChainID() != 31337 || tb.Undecided() {
+			t.Fatalf("a alone: chain id %d, undecided %v", tb.ChainID(), tb.Undecided())
+		}
+		report(tb, "b", t0, 100, 1337)
+		if !tb.Undecided() || tb.ChainID() != 0 {
+			t.Fatalf("a tie with nothing verified: chain id %d, undecided %v", tb.ChainID(), tb.Undecided())
+		}
+		for _, n := range []string{"a", "b"} {
+			if s := tb.State(n, t0); s != WrongChain {
+				t.Errorf("%s: %s, want wrong_chain", n, s)
+			}
+			if !strings.Contains(tb.Reason(n, t0), "no chain_id configured") {
+				t.Errorf("%s: reason %q", n, tb.Reason(n, t0))
+			}
+		}
+		if c := tb.Candidates(latest(), t0); len(c) != 0 {
+			t.Errorf("candidates %v while undecided", c)
+		}
+		if r := tb.UndecidedReason(); !strings.Contains(r, "a: 31337, b: 1337") || !strings.Contains(r, "chain_id") {
+			t.Errorf("reason %q", r)
+		}
+		report(tb, "a", t0.Add(time.Second), 101, 31337)
+		if n := tb.Notes(); len(n) != 1 || !strings.Contains(n[0], "chain id undecided") {
+			t.Errorf("notes %q, want one line", n)
+		}
+		report(tb, "b", t0.Add(2*time.Second), 101, 31337) // b now on a's network: decided
+		if tb.Undecided() || tb.ChainID() != 31337 {
+			t.Fatalf("chain id %d, undecided %v", tb.ChainID(), tb.Undecided())
+		}
+	})
+	t.Run("one first", func(t *testing.T) {
+		tb := New(Settings{}, []string{"a", "b"}, nil)
+		tb.Report("b", Report{At: t0, Err: retry.Refused})
+		report(tb, "a", t0, 100, 31337) // every upstream reported: 31337 is verified
+		report(tb, "b", t0.Add(time.Second), 500, 1337)
+		if tb.Undecided() || tb.ChainID() != 31337 || tb.State("b", t0.Add(time.Second)) != WrongChain {
+			t.Fatalf("chain id %d, undecided %v, b %s", tb.ChainID(), tb.Undecided(), tb.State("b", t0.Add(time.Second)))
+		}
+		for i := range 10 { // a down: it still votes with the id it reported, and the chain does not switch
+			tb.Report("a", Report{At: t0.Add(time.Duration(2+i) * time.Second), Err: retry.Refused})
+		}
+		if tb.ChainID() != 31337 || tb.State("b", t0.Add(time.Minute)) != WrongChain {
+			t.Fatalf("a down: chain id %d, b %s", tb.ChainID(), tb.State("b", t0.Add(time.Minute)))
+		}
+	})
+	t.Run("strict majority", func(t *testing.T) {
+		tb := New(Settings{}, []string{"a", "b", "c", "d"}, nil)
+		report(tb, "a", t0, 100, 5)
+		report(tb, "b", t0, 100, 5)
+		report(tb, "c", t0, 100, 6)
+		report(tb, "d", t0, 100, 7)
+		if !tb.Undecided() { // 5 leads, but 2 of 4 is no majority
+			t.Fatalf("chain id %d: a plurality decided", tb.ChainID())
+		}
+		report(tb, "d", t0, 100, 5)
+		if tb.Undecided() || tb.ChainID() != 5 {
+			t.Fatalf("3 of 4: chain id %d, undecided %v", tb.ChainID(), tb.Undecided())
+		}
+	})
+	t.Run("configured", func(t *testing.T) {
+		tb := New(Settings{ExpectedChainID: 1337}, []string{"a", "b"}, nil)
+		report(tb, "a", t0, 100, 31337)
+		report(tb, "b", t0, 100, 1337)
+		if tb.Undecided() || tb.State("a", t0) != WrongChain || tb.State("b", t0) != Healthy {
+			t.Fatalf("undecided %v, a %s, b %s", tb.Undecided(), tb.State("a", t0), tb.State("b", t0))
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/blockref"
@@ -118,6 +119,11 @@ type Table struct {
 	// storage (StoredFloor), never served; heldSince is when counted heights were first seen below it.
 	held      uint64
 	heldSince time.Time
+	// given is the chain table's verdict when this table is a copy of it (a Worker isolate's, restored from a
+	// snapshot): the chain id and whose heights count are then taken from it, never derived again (Follow).
+	given *Verdict
+	// undecided is the chain-id decision at the last refresh: upstreams disagree and nothing breaks the tie.
+	undecided bool
 
 	// The view derived from the rows by refresh, after every change.
 	counted    map[*Upstream]bool // trusted upstreams whose height counts (confirmed)
@@ -277,8 +283,8 @@ func (t *Table) Best() uint64 { return t.best }
 // It decreases only when the floor yields (see refresh) or is dropped.
 func (t *Table) Head() uint64 { return max(t.floor.Served, t.best) }
 
-// ChainID is the chain's verified chain id: the configured one, else the one most upstreams report (0 while no
-// upstream has reported one).
+// ChainID is the chain's chain id (decide): the configured one, else the one a strict majority of the upstreams
+// report, else the one verified before; 0 while no upstream has reported one, or while the chain is Undecided.
 func (t *Table) ChainID() uint64 { return t.expectedChainID() }
 
 // ServeHead decides what eth_blockNumber answers when upstream name answered n at at, and records it as served.
@@ -419,40 +425,129 @@ func (t *Table) tick(at time.Time) {
 	}
 }
 
-// expectedChainID is the configured chain id, or the id most upstreams report; on a tie, the id verified before
-// (so that one upstream switching of two does not switch the chain), else the smallest.
+// expectedChainID is the chain's chain id; 0 when no upstream reported one yet, or when the upstreams disagree
+// and nothing breaks the tie (Undecided).
 func (t *Table) expectedChainID() uint64 {
+	id, _ := t.decide()
+	return id
+}
+
+// decide is the chain-id decision: the configured chain id; else the id reported by a strict majority of the
+// upstreams that reported one (an upstream that fails its checks still votes with the id it reported last: an
+// outage must not switch the chain); else, on a tie or a split, the id verified before (Floor.ChainID: decided
+// once every upstream had reported) when it is among the most reported; else none, and the chain is undecided:
+// no answer is served as the truth until chain_id is configured, or the upstreams' ids change. A copy of the
+// chain's table takes its verdict as given.
+func (t *Table) decide() (id uint64, undecided bool) {
+	if t.given != nil {
+		return t.given.ChainID, t.given.Undecided
+	}
 	if t.settings.ExpectedChainID != 0 {
-		return t.settings.ExpectedChainID
+		return t.settings.ExpectedChainID, false
 	}
 	// Counted without a map: a chain has a handful of upstreams, and this runs at every refresh.
-	var id uint64
-	best := 0
-	for _, u := range t.ups {
-		c := u.ChainID
-		if c == 0 {
-			continue
-		}
+	votes := func(c uint64) int {
 		n := 0
 		for _, v := range t.ups {
 			if v.ChainID == c {
 				n++
 			}
 		}
-		switch {
-		case n > best:
-			id, best = c, n
-		case n < best:
-		case c == t.floor.ChainID, id != t.floor.ChainID && c < id:
-			id = c
+		return n
+	}
+	reporting, top := 0, 0
+	for _, u := range t.ups {
+		if u.ChainID == 0 {
+			continue
+		}
+		reporting++
+		if n := votes(u.ChainID); n > top {
+			id, top = u.ChainID, n
 		}
 	}
-	return id
+	switch {
+	case reporting == 0:
+		return 0, false
+	case 2*top > reporting:
+		return id, false
+	case t.floor.ChainID != 0 && votes(t.floor.ChainID) == top:
+		return t.floor.ChainID, false
+	}
+	return 0, true
+}
+
+// allReported reports whether every configured upstream has reported a health check (answered or failed it).
+func (t *Table) allReported() bool {
+	for _, u := range t.ups {
+		if u.ReportedAt.IsZero() && u.ChainID == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Undecided reports whether the upstreams disagree on the chain id with nothing to break the tie (no chain_id
+// configured, no id verified before): the chain then answers every request with an error (jsonrpc's
+// ErrChainUndecided) rather than serve one side's answers as the truth.
+func (t *Table) Undecided() bool {
+	_, u := t.decide()
+	return u
+}
+
+// UndecidedReason says why the chain is undecided, for admin and the log: each upstream's chain id. "" when it
+// is not.
+func (t *Table) UndecidedReason() string {
+	if !t.Undecided() {
+		return ""
+	}
+	var ids []string
+	for _, n := range t.order {
+		if u := t.ups[n]; u.ChainID != 0 {
+			ids = append(ids, fmt.Sprintf("%s: %d", n, u.ChainID))
+		}
+	}
+	return fmt.Sprintf("the upstreams disagree on the chain id (%s) and no chain_id is configured: every request is refused until chain_id is set in UPSTREAM_CONFIG",
+		strings.Join(ids, ", "))
+}
+
+// Verdict is what a chain's table decided from its rows that a copy of it (a Worker isolate's) must not derive
+// again, since the copy lacks the history it was decided on (the id verified before, the time a lead held): the
+// chain id, whether it is undecided, and whose heights count. It travels in the snapshot (protocol.Snapshot).
+type Verdict struct {
+	ChainID   uint64
+	Undecided bool
+	// Rows is each upstream's part: whether its height counts, and the height the decision was made at.
+	Rows map[string]RowVerdict
+}
+
+// RowVerdict is the chain table's verdict on one upstream.
+type RowVerdict struct {
+	Counts bool
+	Height uint64
+}
+
+// Verdict returns the table's verdict, for a snapshot.
+func (t *Table) Verdict() Verdict {
+	id, undecided := t.decide()
+	v := Verdict{ChainID: id, Undecided: undecided, Rows: make(map[string]RowVerdict, len(t.ups))}
+	for n, u := range t.ups {
+		v.Rows[n] = RowVerdict{Counts: t.counted[u], Height: u.Height}
+	}
+	return v
+}
+
+// Follow makes t a copy of a chain's table that takes v as given: its chain id, and whether each upstream's
+// height counts for as long as that height is the one v was decided at (this isolate's own observations, a head
+// an answer showed or one found behind, are judged as the chain's table judges them). Call it before restoring
+// the rows (RestoreAll) and the floor.
+func (t *Table) Follow(v Verdict) {
+	t.given = &v
+	t.refresh(t.now)
 }
 
 func (t *Table) wrongChain(u *Upstream) bool {
-	want := t.expectedChainID()
-	return u.ChainID != 0 && want != 0 && u.ChainID != want
+	want, undecided := t.decide()
+	return u.ChainID != 0 && (undecided || want != 0 && u.ChainID != want)
 }
 
 // refresh derives the view (which heights are trusted and which count, the best, the latest move) from the rows,
@@ -463,8 +558,19 @@ func (t *Table) wrongChain(u *Upstream) bool {
 // back after a restart (held) is confirmed, disproved or outlived the same way. now is zero when the table has
 // not been told a time yet; nothing time-based moves then.
 func (t *Table) refresh(now time.Time) {
-	want := t.expectedChainID()
-	if want != 0 && want != t.floor.ChainID {
+	want, undecided := t.decide()
+	if undecided != t.undecided && t.given == nil {
+		if undecided {
+			t.undecided = true
+			t.note("chain id undecided: " + t.UndecidedReason())
+		} else if t.undecided {
+			t.note(fmt.Sprintf("chain id decided: %d", want))
+		}
+	}
+	t.undecided = undecided
+	// An id is verified (kept in the floor, and so breaks later ties) once every upstream has reported, so that
+	// of two upstreams on two ids that start together, the one whose check happened to land first does not win.
+	if want != 0 && want != t.floor.ChainID && (t.floor.ChainID != 0 || t.allReported()) {
 		if t.floor.ChainID != 0 && max(t.floor.Served, t.held) != 0 {
 			t.dropFloor(fmt.Sprintf("the chain id is now %d, was %d", want, t.floor.ChainID))
 		}
@@ -481,9 +587,22 @@ func (t *Table) refresh(now time.Time) {
 	}
 	clear(t.counted)
 	t.best, t.latestMove = 0, time.Time{}
+	count := func(u *Upstream) {
+		t.counted[u] = true
+		t.best = max(t.best, u.Height)
+		if u.HeightMovedAt.After(t.latestMove) {
+			t.latestMove = u.HeightMovedAt
+		}
+	}
 	for _, u := range t.ups {
 		if !t.trusted[u] {
 			u.LeadSince = time.Time{}
+			continue
+		}
+		if d, ok := t.given.row(u); ok { // a copy of the chain's table: its verdict at this height
+			if d.Counts {
+				count(u)
+			}
 			continue
 		}
 		if lead, witnesses := t.leads(u, want, now); lead {
@@ -497,11 +616,7 @@ func (t *Table) refresh(now time.Time) {
 		} else {
 			u.LeadSince = time.Time{}
 		}
-		t.counted[u] = true
-		t.best = max(t.best, u.Height)
-		if u.HeightMovedAt.After(t.latestMove) {
-			t.latestMove = u.HeightMovedAt
-		}
+		count(u)
 	}
 	if len(t.counted) == 0 || now.IsZero() {
 		return
@@ -800,6 +915,9 @@ func (t *Table) Reason(name string, now time.Time) string {
 	}
 	switch t.state(u, now) {
 	case WrongChain:
+		if t.Undecided() {
+			return fmt.Sprintf("eth_chainId is %d, and the upstreams disagree on the chain id with no chain_id configured: quarantined until chain_id is set", u.ChainID)
+		}
 		return fmt.Sprintf("eth_chainId is %d, the chain's is %d: quarantined", u.ChainID, t.expectedChainID())
 	case Syncing:
 		return "eth_syncing reports a sync in progress"
@@ -853,4 +971,14 @@ func sorted(names []string) []string {
 	out := append([]string(nil), names...)
 	slices.Sort(out)
 	return out
+}
+
+// row is v's verdict on u while u's height is the one v was decided at; false when there is none (v is nil: the
+// table is the chain's own) or u's height moved since.
+func (v *Verdict) row(u *Upstream) (RowVerdict, bool) {
+	if v == nil {
+		return RowVerdict{}, false
+	}
+	d, ok := v.Rows[u.Name]
+	return d, ok && d.Height == u.Height
 }

@@ -62,7 +62,7 @@ var (
 	ChainChainID = row(Setting{Name: "chain_id", Kind: ChainIDs,
 		Rule:       "must be a chain id from 1 to 2^64-1: a JSON number, or a decimal or 0x-hex string",
 		DefaultDoc: "none", RangeDoc: "1 to 2^64-1, number or `\"0x1\"` / `\"1\"`",
-		Doc: "the chain id every upstream must serve; without it the majority decides"})
+		Doc: "the chain id every upstream must serve; without it a strict majority of the upstreams decides, and a split with none verified before refuses every request (-32073)"})
 	ChainMaxLagBlocks = row(Setting{Name: "max_lag_blocks", Kind: Integer, Default: "10", Min: "1", Max: "10000",
 		Doc: "an upstream this many blocks behind the best is out of rotation"})
 	ChainStaleAfter = row(Setting{Name: "stale_after", Kind: Duration, Default: "60s", Min: "1s", Max: "1h",

@@ -16,15 +16,21 @@ import (
 // last one), get back the chain's Snapshot.
 const PathExchange = "/exchange"
 
-// Snapshot is a chain's routing table as the Chain object holds it: every configured upstream's row and the head
-// served. A Worker isolate routes from it (internal/proxy) until it is older than the snapshot TTL. SnapshotOf
-// and Restore are its only conversions from and to the table.
+// Snapshot is a chain's routing table as the Chain object holds it: every configured upstream's row, the head
+// served, and the table's verdict (balance.Verdict: the chain id, whether it is undecided, whose heights count),
+// which the isolate's copy takes as given rather than derive again. A Worker isolate routes from it
+// (internal/proxy); past the snapshot TTL it exchanges for a fresh one. SnapshotOf and Restore are its only
+// conversions from and to the table.
 type Snapshot struct {
 	Rows  []Row         `json:"rows"`
 	Floor balance.Floor `json:"floor"`
 	// Poison is every isolate's poison requests still refused (internal/proxy): one isolate's finding reaches
 	// the others with their next snapshot.
 	Poison []PoisonMark `json:"poison,omitempty"`
+	// ChainID is the chain's chain id as its table decided it (balance.Table.ChainID); 0 when none is.
+	ChainID uint64 `json:"chain_id,omitempty"`
+	// Undecided: the upstreams disagree on the chain id and nothing breaks the tie (balance.Table.Undecided).
+	Undecided bool `json:"undecided,omitempty"`
 }
 
 // Row is an upstream's row of the table as a snapshot carries it: what a Worker isolate's copy of the table routes
@@ -47,6 +53,8 @@ type Row struct {
 	Unserved      uint64    `json:"unserved,omitempty"`
 	Proven        uint64    `json:"proven,omitempty"`
 	LeadSince     time.Time `json:"lead_since,omitzero"`
+	// Counts: the chain's table counts its height (at Height) towards the best.
+	Counts bool `json:"counts,omitempty"`
 }
 
 // Breaker is an upstream's circuit breaker in a Row.
@@ -55,22 +63,29 @@ type Breaker struct {
 	OpenUntil time.Time `json:"open_until,omitzero"`
 }
 
-// SnapshotOf is the snapshot of t: its rows in configuration order and its floor.
+// SnapshotOf is the snapshot of t: its rows in configuration order, its floor and its verdict.
 func SnapshotOf(t *balance.Table) Snapshot {
-	s := Snapshot{Floor: t.Floor(), Rows: make([]Row, 0, len(t.Names()))}
+	v := t.Verdict()
+	s := Snapshot{Floor: t.Floor(), Rows: make([]Row, 0, len(t.Names())), ChainID: v.ChainID, Undecided: v.Undecided}
 	for _, n := range t.Names() {
 		u, _ := t.Get(n)
-		s.Rows = append(s.Rows, rowOf(u))
+		r := rowOf(u)
+		r.Counts = v.Rows[n].Counts
+		s.Rows = append(s.Rows, r)
 	}
 	return s
 }
 
-// Restore puts the snapshot's rows, then its floor, into t (balance.Table.RestoreAll and RestoreFloor).
+// Restore makes t a copy of the snapshot's table: its verdict taken as given (balance.Table.Follow), then its
+// rows and its floor (RestoreAll and RestoreFloor).
 func (s Snapshot) Restore(t *balance.Table) {
 	rows := make([]balance.Upstream, len(s.Rows))
+	v := balance.Verdict{ChainID: s.ChainID, Undecided: s.Undecided, Rows: make(map[string]balance.RowVerdict, len(s.Rows))}
 	for i, r := range s.Rows {
 		rows[i] = r.upstream()
+		v.Rows[r.Name] = balance.RowVerdict{Counts: r.Counts, Height: r.Height}
 	}
+	t.Follow(v)
 	t.RestoreAll(rows)
 	t.RestoreFloor(s.Floor)
 }

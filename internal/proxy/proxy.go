@@ -37,9 +37,11 @@ const (
 	// failureExchangeGap is the least time between two exchanges that local failures trigger early: the chain
 	// object hears of a failure within it, and a burst of failures makes at most one exchange per gap.
 	failureExchangeGap = 100 * time.Millisecond
-	// maxStale is the age past which a snapshot is not routed from at all: the request that finds it so old (an
-	// isolate that was idle) waits for a fresh one. Under any steady traffic snapshots never get this old
-	// (EVMLB_SNAPSHOT_TTL's default is 1s).
+	// maxStale is the least age past which a snapshot is not routed from at all: the request that finds it so old
+	// (an isolate that was idle) waits for a fresh one. The age is this or twice EVMLB_SNAPSHOT_TTL, whichever is
+	// longer (Plane.maxAge), so that a long TTL still leaves a request that comes after it a background exchange
+	// to start rather than a wait. Under any steady traffic snapshots never get this old (the TTL's default is 1s);
+	// below it, a stale snapshot never decides a head alone (farBehind).
 	maxStale = 30 * time.Second
 	// exchangeTimeout bounds a background exchange with the chain object. It is off every client's path; what
 	// did not go out goes with the next exchange.
@@ -104,6 +106,10 @@ func New(p platform.Platform, cfg *config.Config, s config.Settings) *Plane {
 	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}, byName: byName}
 }
 
+// maxAge is the age past which a request waits for a fresh snapshot rather than route from the one it has:
+// maxStale or twice the snapshot TTL, whichever is longer.
+func (pl *Plane) maxAge() time.Duration { return max(maxStale, 2*pl.ttl) }
+
 // Counters reads the runtime's figures.
 func (pl *Plane) Counters() Counters {
 	return Counters{Requests: pl.requests.Load(), ObjectCallsOnPath: pl.onPath.Load(), Exchanges: pl.exchanges.Load(), ExchangeErrors: pl.exchangeErrors.Load()}
@@ -150,13 +156,13 @@ func (pl *Plane) names(chain string) []string {
 }
 
 // ensure makes sure v has a table: the first request of a chain in this isolate fetches the snapshot on its
-// path (concurrent first requests wait for the same fetch), and so does one that finds it older than maxStale;
+// path (concurrent first requests wait for the same fetch), and so does one that finds it older than maxAge;
 // later ones never wait. When no snapshot could be had, the request routes from the old one, or blind, in config
 // order. now is the request's start; waited reports that it waited (its clock reading is then old).
 func (pl *Plane) ensure(ctx context.Context, chain string, v *chainView, now time.Time) (waited bool) {
 	for {
 		v.mu.Lock()
-		if v.table != nil && (now.Sub(v.fetchedAt) < maxStale || v.exchanging) {
+		if v.table != nil && (now.Sub(v.fetchedAt) < pl.maxAge() || v.exchanging) {
 			v.mu.Unlock()
 			return waited
 		}
@@ -234,9 +240,7 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		v.met.Add(ex.Metrics, time.Time{}, nil)
 		return false
 	}
-	t := balance.New(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), nil)
-	snap.Restore(t)
-	_ = t.Notes() // the chain object logs the floor's notes; an isolate's copy must not repeat them
+	t := copyOf(balance.SettingsOf(pl.cfg.ChainSettings(chain)), pl.names(chain), snap)
 	for _, o := range v.pending.Outcomes {
 		applyOutcome(t, o)
 	}
@@ -252,6 +256,15 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 	v.table, v.fetchedAt = t, pl.p.Now()
 	v.addPoison(snap.Poison, v.fetchedAt) // every isolate's poison requests
 	return true
+}
+
+// copyOf is an isolate's copy of the chain's table from its snapshot: the table's verdict (chain id, whose heights
+// count) taken as given, so that the isolate routes to exactly the upstreams the chain's table has in rotation.
+func copyOf(s balance.Settings, names []string, snap protocol.Snapshot) *balance.Table {
+	t := balance.New(s, names, nil)
+	snap.Restore(t)
+	_ = t.Notes() // the chain object logs the floor's notes; an isolate's copy must not repeat them
+	return t
 }
 
 // count changes v's metrics under its lock.
@@ -369,6 +382,7 @@ type request struct {
 	ups   map[string]config.Upstream
 	notif bool         // every call is a notification
 	ref   blockref.Ref // the highest block the calls name (requestNeeds), read once: params may be megabytes
+	lag   uint64       // the chain's max_lag_blocks
 }
 
 // Serve answers a client's request, already validated, for chain: candidates in the table's order, the next one
@@ -389,12 +403,22 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if pl.refusePoison(w, v, req, start) {
 		return
 	}
-	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req)}
+	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req),
+		lag: pl.cfg.ChainSettings(chain).WithDefaults().MaxLagBlocks}
 	ref, write := requestNeeds(req)
 	r.ref = ref
 	var cands []string
 	var hedge time.Duration
 	v.mu.Lock()
+	if v.table != nil && v.table.Undecided() {
+		// The chain's table found the upstreams split on the chain id with nothing to break the tie: no side's
+		// answer is served as the truth, eth_chainId's included (the chain object logs why, once).
+		v.met.Request(methodLabel(req), metrics.OutcomeNoUpstream, pl.p.Now().Sub(start))
+		v.mu.Unlock()
+		jsonrpc.ErrChainUndecided.Write(w, req)
+		pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
+		return
+	}
 	if v.table != nil {
 		// eth_chainId and net_version are answered from the verified chain id (internal/chainid).
 		if local, ok := chainid.Answer(req, v.table.ChainID()); ok {
@@ -416,6 +440,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if req.Batch && res.body != nil && res.class != retry.OK { // the class says an element needs another upstream
 		res.body = pl.repairBatch(ctx, r, res.body, remaining(cands, res.up, failed))
 	}
+	// A request that may have reached an upstream and must not go to another (a write): not one for which no
+	// upstream could be tried at all (every one quarantined), which is no upstream's answer.
+	sentOnce := res.class != retry.OK && res.class != retry.NoAttempt && !retryableFor(req, res.class)
 	outcome := metrics.OutcomeNoUpstream
 	switch {
 	case res.body != nil && res.class == retry.OK:
@@ -424,7 +451,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		outcome = metrics.OutcomeUpstreamError
 	case res.class == retry.Poison:
 		outcome = metrics.OutcomePoison
-	case res.class != retry.OK && !retryableFor(req, res.class):
+	case sentOnce:
 		outcome = metrics.OutcomeFailed
 	}
 	switch {
@@ -436,7 +463,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	case res.class == retry.Poison:
 		pl.rememberPoison(v, req, pl.p.Now())
 		jsonrpc.ErrPoison.Write(w, req)
-	case res.class != retry.OK && !retryableFor(req, res.class):
+	case sentOnce:
 		// A write that may have reached the upstream: the client must know it was not retried.
 		jsonrpc.ErrUpstreamFailed.With(string(res.class)+"; a write is not sent twice").Write(w, req)
 	default:
@@ -620,6 +647,68 @@ func (pl *Plane) behind(r *request, res outcome) bool {
 	return behind
 }
 
+// farBehind reports whether answer, up's answer to the request's one call, shows up more than max_lag_blocks
+// below the head this isolate knows (its table's head: the best height that counts, or the highest
+// eth_blockNumber answered, whichever is higher): an eth_blockNumber, or a block read at "latest". Such an answer
+// is treated as a block that came back null: up is marked behind in the isolate at once (and in the chain's table
+// at the next exchange), and the next upstream is asked. An isolate whose snapshot is old still answers at once,
+// but an upstream that fell behind since cannot answer for it. "safe" and "finalized" lag the head by nature and
+// are not judged; answers that carry no height (eth_call, eth_getBalance at "latest") cannot be.
+func (pl *Plane) farBehind(r *request, up string, answer []byte) bool {
+	c := r.req.Calls[0]
+	v := r.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.table == nil {
+		return false
+	}
+	head := v.table.Head()
+	if head <= r.lag {
+		return false
+	}
+	var seen uint64
+	switch c.Method {
+	case "eth_blockNumber":
+		n, ok := quantityResult(answer)
+		if !ok {
+			return false
+		}
+		seen = n
+	case "eth_getBlockByNumber", "eth_getHeaderByNumber":
+		if r.ref.Kind != blockref.Latest {
+			return false
+		}
+		n, behind := blockref.Behind(c.Method, c.Params, head, answer) // judges "latest" only
+		if !behind || n == 0 {
+			return false
+		}
+		seen = n
+	default:
+		return false
+	}
+	if seen+r.lag >= head {
+		return false
+	}
+	now := pl.p.Now()
+	v.table.Behind(up, seen, now)
+	v.pending.AddSeen(protocol.Seen{Upstream: up, Height: seen, Behind: true, At: now.UnixMilli()})
+	v.pending.Seen = keepLatest(v.pending.Seen, &v.pending.Dropped)
+	return true
+}
+
+// quantityResult is the hex quantity an answer's result holds ("0x1b4"); false when it holds none.
+func quantityResult(answer []byte) (uint64, bool) {
+	f, ok := jsonrpc.Fields(answer, "result") // not encoding/json: it costs tens of µs per answer in wasm
+	if !ok || f[0] == nil {
+		return 0, false
+	}
+	result, ok := jsonrpc.String(f[0])
+	if !ok {
+		return 0, false
+	}
+	return blockref.ParseQuantity(result)
+}
+
 // target is how to reach upstream u.
 func (pl *Plane) target(u config.Upstream) forward.Target {
 	timeout := pl.settings.AttemptTimeout
@@ -652,6 +741,9 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	if class == retry.Network && len(body) == len(r.body) { // did the request bring the node down? (poison.go)
 		class = pl.probeAfterDrop(ctx, r, u)
 		res.Class = class
+	}
+	if class == retry.OK && !r.req.Batch && len(body) == len(r.body) && pl.farBehind(r, up, res.Body) {
+		class = retry.Behind // the upstream's failure: the next upstream is asked
 	}
 	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
 	if class == retry.Canceled {
@@ -714,15 +806,7 @@ func remaining(cands []string, answered string, failed []string) []string {
 // What the answer showed of the upstream goes into the next report. An upstream that answers a notification (some
 // do) gets it rewritten with a null id, as the balancer's own errors write a notification's (jsonrpc.IDOrNull).
 func (pl *Plane) monotonicHead(v *chainView, up string, id json.RawMessage, answer []byte) []byte {
-	f, ok := jsonrpc.Fields(answer, "result") // not encoding/json: it costs tens of µs per answer in wasm
-	if !ok || f[0] == nil {
-		return answer
-	}
-	result, ok := jsonrpc.String(f[0])
-	if !ok {
-		return answer
-	}
-	n, ok := blockref.ParseQuantity(result)
+	n, ok := quantityResult(answer)
 	if !ok {
 		return answer
 	}

@@ -35,6 +35,7 @@ const (
 	Unsupported  Class = "unsupported"   // the node does not offer the method (-32601 and kin)
 	WrongChain   Class = "wrong_chain"   // the upstream serves another chain id
 	TooLarge     Class = "too_large"     // the answer is over EVMLB_MAX_RESPONSE_BYTES
+	Behind       Class = "behind"        // a head-sensitive answer more than max_lag_blocks below the known head
 	Canceled     Class = "canceled"      // the caller went away, or a hedge won: nothing to say of the upstream
 	NoAttempt    Class = "no_attempt"    // no upstream was there to try
 	// Health checks read the answer itself; these two are theirs, never a request's.
@@ -79,6 +80,8 @@ var Table = []Row{
 	{Overloaded, true, false, true, true, "JSON-RPC -32005, \"limit exceeded\", \"rate limit\", …"},
 	{Unsupported, true, false, false, true, "JSON-RPC -32601 method not found on this node"},
 	{WrongChain, true, false, true, false, "the upstream's `eth_chainId` differs from the chain's (it is then quarantined)"},
+	// The upstream's failure (issue 17): its answer would have been the head as it was minutes ago.
+	{Behind, true, false, true, true, "an `eth_blockNumber`, or a block at `latest`, more than `max_lag_blocks` below the head the isolate knows"},
 	// Not the upstream's failure: else one client's huge eth_getLogs could open every breaker.
 	{TooLarge, true, false, false, false, "the answer is over `EVMLB_MAX_RESPONSE_BYTES`"},
 	{Canceled, false, false, false, false, "the client went away, or a hedged attempt won"},

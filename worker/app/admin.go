@@ -154,7 +154,7 @@ func (a *App) adminChains(ctx context.Context) any {
 	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) adminapi.ChainSummary {
 		var s adminapi.ChainStatus
 		err := a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStatus, nil, &s)
-		sum := adminapi.ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, ChainID: s.ChainID, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
+		sum := adminapi.ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, ChainID: s.ChainID, ChainIDUndecided: s.ChainIDUndecided, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
 		for _, u := range s.Upstreams {
 			if u.State == string(balance.Healthy) {
 				sum.Healthy++

@@ -86,16 +86,18 @@ const (
 
 // DashboardChain is one chain in /admin/dashboard.json.
 type DashboardChain struct {
-	Chain     string              `json:"chain"`
-	Head      uint64              `json:"head"`
-	ChainID   uint64              `json:"chain_id,omitempty"`
-	RPS       float64             `json:"rps"`        // client requests per second over the last rateMinutes
-	ErrorRate float64             `json:"error_rate"` // share of them not answered well
-	P50MS     float64             `json:"p50_ms"`     // since the counts began (histogram estimate)
-	P99MS     float64             `json:"p99_ms"`
-	Spark     []uint64            `json:"spark"` // client requests per minute, oldest first, ending now
-	Upstreams []DashboardUpstream `json:"upstreams"`
-	Error     string              `json:"error,omitempty"`
+	Chain   string `json:"chain"`
+	Head    uint64 `json:"head"`
+	ChainID uint64 `json:"chain_id,omitempty"`
+	// ChainIDUndecided: why every request of the chain is refused (adminapi.ChainStatus.ChainIDUndecided).
+	ChainIDUndecided string              `json:"chain_id_undecided,omitempty"`
+	RPS              float64             `json:"rps"`        // client requests per second over the last rateMinutes
+	ErrorRate        float64             `json:"error_rate"` // share of them not answered well
+	P50MS            float64             `json:"p50_ms"`     // since the counts began (histogram estimate)
+	P99MS            float64             `json:"p99_ms"`
+	Spark            []uint64            `json:"spark"` // client requests per minute, oldest first, ending now
+	Upstreams        []DashboardUpstream `json:"upstreams"`
+	Error            string              `json:"error,omitempty"`
 }
 
 // DashboardUpstream is one upstream of a DashboardChain.
@@ -137,7 +139,7 @@ func (a *App) dashboard(ctx context.Context) any {
 	}
 	var out []DashboardChain
 	for _, c := range a.allChainMetrics(ctx) {
-		d := DashboardChain{Chain: c.chain, Head: c.m.Head, ChainID: c.m.ChainID, Upstreams: []DashboardUpstream{}, Error: errText(c.err)}
+		d := DashboardChain{Chain: c.chain, Head: c.m.Head, ChainID: c.m.ChainID, ChainIDUndecided: c.m.ChainIDUndecided, Upstreams: []DashboardUpstream{}, Error: errText(c.err)}
 		m := c.m.Metrics
 		if m == nil {
 			m = &metrics.Chain{}

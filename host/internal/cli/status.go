@@ -165,6 +165,9 @@ func renderStatus(w io.Writer, base string, chains []adminapi.ChainSummary, ups 
 	tw.Flush()
 	for _, c := range chains {
 		fmt.Fprintf(w, "%s: head %d, chain id %d, %d of %d upstreams healthy\n", c.Chain, c.Head, c.ChainID, c.Healthy, c.Upstreams)
+		if c.ChainIDUndecided != "" {
+			fmt.Fprintf(w, "%s: %s\n", c.Chain, c.ChainIDUndecided)
+		}
 	}
 }
 

@@ -41,6 +41,7 @@ function render(data) {
         el("span", {}, "p50 ", el("b", {}, ms(c.p50_ms))), el("span", {}, "p99 ", el("b", {}, ms(c.p99_ms))),
         spark(c.spark)),
       c.error ? el("p", {id: "err"}, c.error) : "",
+      c.chain_id_undecided ? el("p", {class: "undecided"}, c.chain_id_undecided) : "",
       el("div", {class: "wrap"}, el("table", {},
         el("thead", {}, el("tr", {}, el("th", {}, "upstream"), el("th", {}, "state"), el("th", {}, "head"),
           el("th", {}, "lag"), el("th", {class: "opt"}, "p50"), el("th", {class: "opt"}, "p99"),
