@@ -131,6 +131,9 @@ func TestValidateProbe(t *testing.T) {
 	sick.SetFault(evmtest.Status500)
 	odd := evmtest.NewNode(t, "odd", 1, 1000)
 	odd.SetUnsupported("eth_chainId")
+	// Two upstreams on two ids and no chain_id: undecided, as the chain's table would be (both fail).
+	split1 := evmtest.NewNode(t, "split1", 31337, 5)
+	split2 := evmtest.NewNode(t, "split2", 1337, 5)
 	cfg := `{"chains":{"eth":{"chain_id":1}},"upstreams":[
 		{"chain":"eth","name":"good","upstream":"` + good.URL + `"},
 		{"chain":"eth","name":"behind","upstream":"` + behind.URL + `"},
@@ -140,7 +143,9 @@ func TestValidateProbe(t *testing.T) {
 		{"chain":"eth","name":"sick","upstream":"` + sick.URL + `"},
 		{"chain":"eth","name":"odd","upstream":"` + odd.URL + `"},
 		{"chain":"eth","name":"refused","upstream":"` + evmtest.RefusingURL(t) + `"},
-		{"chain":"base","name":"single","upstream":"` + noBatchNode(t, 8453, 77) + `"}]}`
+		{"chain":"base","name":"single","upstream":"` + noBatchNode(t, 8453, 77) + `"},
+		{"chain":"split","name":"split1","upstream":"` + split1.URL + `"},
+		{"chain":"split","name":"split2","upstream":"` + split2.URL + `"}]}`
 	dir := t.TempDir()
 	write(t, dir, "cfg.json", cfg)
 	start := time.Now()
@@ -148,7 +153,7 @@ func TestValidateProbe(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("the probe took %v: not in parallel", time.Since(start))
 	}
-	if code != 1 || errs != "evmlb: 5 upstreams failed the probe\n" {
+	if code != 1 || errs != "evmlb: 7 upstreams failed the probe\n" {
 		t.Errorf("code %d, stderr %q", code, errs)
 	}
 	rows := map[string]string{}
@@ -169,6 +174,9 @@ func TestValidateProbe(t *testing.T) {
 		"refused": {"FAIL: eth_chainId: dial tcp", "connection refused"},
 		"base:":   {"chain id 8453 (majority), best head 77"},
 		"single":  {"8453", "77", " no ", "ok (no batches: checked call by call)"},
+		"split:":  {"chain id 0 (undecided: the upstreams disagree and no chain_id is configured"},
+		"split1":  {"FAIL: chain id undecided (serves 31337): configure chain_id"},
+		"split2":  {"FAIL: chain id undecided (serves 1337): configure chain_id"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(rows[name], w) {

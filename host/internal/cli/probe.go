@@ -62,18 +62,24 @@ func runProbe(ctx context.Context, c *config.Config, _ config.Settings, timeout 
 func printChainProbe(w io.Writer, chain string, set config.Chain, rs []probeResult) (bad int) {
 	want, how := set.ChainID, "configured"
 	if want == 0 {
-		counts := map[uint64]int{}
+		// As the chain's table decides (balance): a strict majority of the upstreams that answered; a split
+		// with no majority is undecided, since the probe has no id verified before to break it.
+		counts, answered := map[uint64]int{}, 0
 		for _, r := range rs {
 			if r.err == "" {
 				counts[r.chainID]++
-			}
-		}
-		for id, n := range counts {
-			if n > counts[want] || n == counts[want] && id < want {
-				want = id
+				answered++
 			}
 		}
 		how = "majority"
+		for id, n := range counts {
+			if 2*n > answered {
+				want = id
+			}
+		}
+		if want == 0 && answered > 0 {
+			how = "undecided: the upstreams disagree and no chain_id is configured; the balancer would refuse every request (-32073)"
+		}
 	}
 	var best uint64
 	for _, r := range rs {
@@ -93,6 +99,9 @@ func printChainProbe(w io.Writer, chain string, set config.Chain, rs []probeResu
 		lag := int64(best) - int64(r.head)
 		verdict := "ok"
 		switch {
+		case want == 0:
+			bad++
+			verdict = fmt.Sprintf("FAIL: chain id undecided (serves %d): configure chain_id", r.chainID)
 		case r.chainID != want:
 			bad++
 			verdict = fmt.Sprintf("FAIL: wrong chain (serves %d)", r.chainID)
