@@ -365,6 +365,7 @@ type request struct {
 	v     *chainView
 	ups   map[string]config.Upstream
 	notif bool         // every call is a notification
+	want  retry.Expect // what an answer to body must answer: its calls' ids
 	ref   blockref.Ref // the highest block the calls name (requestNeeds), read once: params may be megabytes
 }
 
@@ -383,7 +384,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if pl.ensure(ctx, chain, v, start) {
 		now = pl.p.Now() // it waited for a snapshot
 	}
-	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req)}
+	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req), want: expect(req.Batch, req.Calls)}
 	ref, write := requestNeeds(req)
 	r.ref = ref
 	var cands []string
@@ -514,10 +515,10 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 		next++
 		inflight++
 		if hedge <= 0 { // one attempt at a time: no goroutine (each costs a stack to grow, in wasm too)
-			results <- pl.attempt(ctx, r, up, r.body)
+			results <- pl.attempt(ctx, r, up, r.body, r.want)
 			return true
 		}
-		go func() { results <- pl.attempt(ctx, r, up, r.body) }()
+		go func() { results <- pl.attempt(ctx, r, up, r.body, r.want) }()
 		return true
 	}
 	var timer <-chan struct{}
@@ -618,9 +619,19 @@ func (pl *Plane) target(u config.Upstream) forward.Target {
 	return forward.Target{Post: pl.p.Post, URL: u.URL, Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
 }
 
-// attempt sends body to the upstream up and classifies its answer; the outcome goes into the isolate's own
-// table at once and into the next report.
-func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte) outcome {
+// expect is what an answer to calls (as a batch or one call) must answer.
+func expect(batch bool, calls []jsonrpc.Call) retry.Expect {
+	ids := make([]json.RawMessage, len(calls))
+	for i, c := range calls {
+		ids[i] = c.ID
+	}
+	return retry.Expect{Batch: batch, IDs: ids}
+}
+
+// attempt sends body to the upstream up and classifies its answer, which must answer want's calls (retry.Answer:
+// one that does not is retry.BadAnswer, never passed on); the outcome goes into the isolate's own table at once
+// and into the next report.
+func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte, want retry.Expect) outcome {
 	u, ok := r.ups[up]
 	if !ok {
 		return outcome{up: up, class: retry.NoAttempt}
@@ -628,11 +639,14 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	res := forward.Do(ctx, pl.target(u), body)
 	class := res.Class
 	if class == retry.OK {
-		// One pass validates and classifies the answer (forward left it unchecked); an answer can still send
-		// the request elsewhere ("header not found").
-		class = retry.Answer(res.Body)
-		if class == retry.NonJSON {
-			res.Class, res.Detail = retry.NonJSON, "answer is not JSON"
+		// One pass validates the answer against the calls sent and classifies it (forward left it unchecked);
+		// an answer can still send the request elsewhere ("header not found").
+		class = retry.Answer(res.Body, want)
+		switch class {
+		case retry.NonJSON:
+			res.Class, res.Detail = retry.NonJSON, "answer is not JSON-RPC 2.0"
+		case retry.BadAnswer:
+			res.Class, res.Detail = retry.BadAnswer, "answer does not answer the calls sent (ids or batch shape)"
 		}
 	}
 	if class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif {
