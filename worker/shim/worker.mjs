@@ -85,6 +85,17 @@ function start(env) {
     console.error(`evmlb: Go runtime exited with code ${code}; the next call starts a new one`);
     onExit(new Error("Go runtime exited"));
   };
+  // An exception thrown through Go's frames (begin or complete threw: V8's stack overflowed inside the wasm, or a
+  // host import threw) stops Go mid-execution, its scheduler and heap in an unknown state. The runtime is ended as
+  // if Go had exited: its calls fail with the internal error (500), the next call starts a new runtime, and nothing
+  // runs on the old one again (its timers are cleared, a late callback into it does nothing).
+  const thrown = (where, error) => {
+    console.error(`evmlb: ${where} threw (${error && error.message}); the Go runtime is ended, the next call starts a new one`);
+    for (const t of go._scheduledTimeouts.values()) clearTimeout(t);
+    go._scheduledTimeouts.clear();
+    go._resume = () => {};
+    onExit(new Error(`${where} threw`));
+  };
   go.run(instance).then(
     () => go.exit(0),
     (error) => go.exit(error && error.message),
@@ -118,13 +129,18 @@ function start(env) {
           event(begin, [call, t.byteLength, body === null ? NO_BODY : body.byteLength], t, null);
         } catch (error) {
           calls.delete(call);
+          thrown("begin", error);
           throw error;
         }
         return call;
       },
       complete(call, op, text, body) {
         const t = utf8.encode(text);
-        event(complete, [call, op, t.byteLength, body === null ? NO_BODY : body.byteLength], t, body);
+        try {
+          event(complete, [call, op, t.byteLength, body === null ? NO_BODY : body.byteLength], t, body);
+        } catch (error) {
+          thrown("complete", error);
+        }
       },
       end(call) {
         calls.delete(call);
@@ -312,13 +328,7 @@ function run(rt, env, call, body, { storage, waitUntil }) {
             respond(null);
             return;
           default:
-            perform(m, io).then(({ result, body }) => {
-              try {
-                rt.complete(id, m.id, JSON.stringify(result), body);
-              } catch (error) {
-                console.error(`evmlb: complete: ${error && error.message}`);
-              }
-            });
+            perform(m, io).then(({ result, body }) => rt.complete(id, m.id, JSON.stringify(result), body));
         }
       }
     })();
