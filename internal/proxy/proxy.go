@@ -651,6 +651,7 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	}
 	if class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif {
 		class, res.Class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
+		res.Status = http.StatusNoContent     // nor does the balancer, whatever 2xx said nothing
 	}
 	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
 	if class == retry.Canceled {
