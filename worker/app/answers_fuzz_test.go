@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -267,9 +267,9 @@ func rawAnswer(answer []byte) func([]byte) []byte {
 
 // The upstreams' raw answers an input's mode switches on.
 const (
-	modeARaw = 1 << iota // a answers the input's bytes
-	modeBRaw             // b too: no good upstream
-	modeRepair           // a lacks eth_getBalance's data: a batch is repaired on b
+	modeARaw   = 1 << iota // a answers the input's bytes
+	modeBRaw               // b too: no good upstream
+	modeRepair             // a lacks eth_getBalance's data: a batch is repaired on b
 )
 
 // FuzzUpstreamAnswers: whatever an upstream answers (the fuzzer's bytes, see rawAnswer) to whatever the client
