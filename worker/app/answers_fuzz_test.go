@@ -290,7 +290,7 @@ func FuzzUpstreamAnswers(f *testing.F) {
 		{single, r("999999"), modeARaw | modeBRaw},
 		{single, "[" + r("@0") + "]", modeARaw},
 		{single, "{\"jsonrpc\":\"2.0\",\"id\":@0,\"result\":\"\xff\"}", modeARaw},
-		{single, `{"jsonrpc":"2.0","id":@0,"result":` + strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + `}`, modeARaw},
+		{single, `{"jsonrpc":"2.0","id":@0,"result":` + strings.Repeat("[", 300) + strings.Repeat("]", 300) + `}`, modeARaw},
 		{single, `{"jsonrpc":"2.0","id":@0,"result":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`, modeARaw | modeBRaw},
 		{batch, r("@0"), modeARaw},
 		{batch, "[" + r("@0") + "," + r("@1") + "]", modeARaw},
@@ -322,9 +322,23 @@ func FuzzUpstreamAnswers(f *testing.F) {
 		if mode&modeRepair != 0 {
 			rig.a.SetMissingData("eth_call", "eth_getBalance")
 		}
-		status, out := rig.post(string(body))
-		if p := checkAnswer(body, status, out); p != "" {
-			t.Fatalf("%s\nrequest (mode %03b): %s\nupstream answer: %.300q\nanswer %d: %.300s", p, mode, body, answer, status, out)
+		type result struct {
+			status int
+			out    string
+		}
+		done := make(chan result, 1)
+		go func() {
+			status, out := rig.post(string(body))
+			done <- result{status, out}
+		}()
+		var res result
+		select {
+		case res = <-done:
+		case <-time.After(10 * time.Second): // the fuzzing engine reports no hang by itself
+			t.Fatalf("no answer after 10 s\nrequest (mode %03b): %s\nupstream answer: %.300q", mode, body, answer)
+		}
+		if p := checkAnswer(body, res.status, res.out); p != "" {
+			t.Fatalf("%s\nrequest (mode %03b): %s\nupstream answer: %.300q\nanswer %d: %.300s", p, mode, body, answer, res.status, res.out)
 		}
 	})
 }
