@@ -83,6 +83,19 @@ func TestBadAnswerNeverPassedOn(t *testing.T) {
 			t.Errorf("calls %s: a write was sent again", got)
 		}
 	})
+	t.Run("an error with the id null", func(t *testing.T) {
+		// JSON-RPC gives an error the id null when the node could not read the call's id: an answer, written
+		// with the client's id.
+		r := newRig(t, "")
+		r.nodes["a"].SetRawAnswer(fixed(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid id","data":[1]}}`))
+		status, out := r.serve(read)
+		if want := `{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"invalid id","data":[1]}}`; status != 200 || out != want {
+			t.Errorf("answered %d %s, want 200 %s", status, out, want)
+		}
+		if got := r.calls(); got != "a=1 b=0 c=0" {
+			t.Errorf("calls %s: the error is an answer", got)
+		}
+	})
 	t.Run("a repair batch answered badly", func(t *testing.T) {
 		r := newRig(t, "")
 		r.nodes["a"].SetMissingData("eth_getBalance")

@@ -350,10 +350,13 @@ func (pl *Plane) background(chain string, v *chainView) func(context.Context) {
 
 // outcome is how one attempt at one upstream ended.
 type outcome struct {
-	up      string
-	class   retry.Class
-	status  int
-	body    []byte // the provider's answer when retry.Lookup(class).Answer, else nil
+	up     string
+	class  retry.Class
+	status int
+	body   []byte // the provider's answer when retry.Lookup(class).Answer, else nil
+	// nullID: body is an error with the id null (the node could not read the call's id): written with the
+	// client's id (ownID).
+	nullID  bool
 	latency time.Duration
 }
 
@@ -422,6 +425,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	}
 	switch {
 	case res.body != nil:
+		if res.nullID {
+			res.body = ownID(req.Calls[0].ID, res.body)
+		}
 		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
 			res.body = pl.monotonicHead(v, res.up, req.Calls[0].ID, res.body)
 		}
@@ -638,10 +644,11 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	}
 	res := forward.Do(ctx, pl.target(u), body)
 	class := res.Class
+	nullID := false
 	if class == retry.OK {
 		// One pass validates the answer against the calls sent and classifies it (forward left it unchecked);
 		// an answer can still send the request elsewhere ("header not found").
-		class = retry.Answer(res.Body, want)
+		class, nullID = retry.AnswerOf(res.Body, want)
 		switch class {
 		case retry.NonJSON:
 			res.Class, res.Detail = retry.NonJSON, "answer is not JSON-RPC 2.0"
@@ -653,7 +660,7 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 		class, res.Class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
 		res.Status = http.StatusNoContent     // nor does the balancer, whatever 2xx said nothing
 	}
-	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
+	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency, nullID: nullID}
 	if class == retry.Canceled {
 		return o
 	}
@@ -707,6 +714,16 @@ func remaining(cands []string, answered string, failed []string) []string {
 		}
 	}
 	return out
+}
+
+// ownID writes answer, an error with the id null to the call whose id is id (retry.AnswerOf), with that id: the
+// client gets its own id back, and the node's error member unchanged.
+func ownID(id json.RawMessage, answer []byte) []byte {
+	e := retry.ErrorMember(answer)
+	if e == nil {
+		return answer
+	}
+	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"error":` + string(e) + `}`)
 }
 
 // monotonicHead answers eth_blockNumber with the table's head (balance.Table.ServeHead): never less than served

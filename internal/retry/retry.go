@@ -260,52 +260,77 @@ type Expect struct {
 // Answer validates a 2xx answer to the calls want describes and classifies it for routing, in one pass over it
 // (scanAnswer). NonJSON: not JSON-RPC 2.0 (see classify), a response of it included. BadAnswer: JSON-RPC that does
 // not answer these calls: for one call, an array, or an id that is not the call's (SameID; a notification's
-// answer, which some nodes send, must have the id null); for a batch, an object, or not exactly one element per
+// answer, which some nodes send, must have the id null; an error with the id null answers any call, see AnswerOf);
+// for a batch, an object, or not exactly one element per
 // call that has an id, matched by id, with nothing extra and nothing twice (elements with the id null are allowed
 // beside them, one per notification of the batch). Otherwise the class of the single response; for a batch, the
 // class of its first element that sends the request to another upstream, or OK.
 func Answer(body []byte, want Expect) Class {
+	c, _ := AnswerOf(body, want)
+	return c
+}
+
+// AnswerOf is Answer, and whether the answer is an error with the id null to one call that has another id: JSON-RPC
+// 2.0 gives an error that id when the node could not read the call's (anvil, for an id such as 1.5), so it is an
+// answer, which the caller writes with the call's own id (ErrorMember) rather than pass on a null id.
+func AnswerOf(body []byte, want Expect) (c Class, nullIDError bool) {
 	top, elems, isArray, ok := scanAnswer(body)
 	if !ok {
-		return NonJSON
+		return NonJSON, false
 	}
 	if !want.Batch {
 		if isArray {
-			return BadAnswer
+			return BadAnswer, false
 		}
 		c := classify(top)
 		if c == NonJSON {
-			return NonJSON
+			return NonJSON, false
 		}
 		var id json.RawMessage
 		if len(want.IDs) == 1 {
 			id = want.IDs[0]
 		}
-		if id == nil && string(top.id) != "null" || id != nil && !SameID(id, top.id) {
-			return BadAnswer
+		switch {
+		case id == nil && string(top.id) != "null":
+			return BadAnswer, false
+		case id != nil && !SameID(id, top.id):
+			if string(top.id) == "null" && top.err != nil && string(top.err) != "null" {
+				return c, true
+			}
+			return BadAnswer, false
 		}
-		return c
+		return c, false
 	}
 	if !isArray {
 		if top.obj {
-			return BadAnswer
+			return BadAnswer, false
 		}
-		return NonJSON
+		return NonJSON, false
 	}
 	class := OK
 	for _, m := range elems {
 		c := classify(m)
 		if c == NonJSON {
-			return NonJSON
+			return NonJSON, false
 		}
 		if class == OK && Lookup(c).NextUpstream {
 			class = c
 		}
 	}
 	if !matches(want.IDs, elems) {
-		return BadAnswer
+		return BadAnswer, false
 	}
-	return class
+	return class, false
+}
+
+// ErrorMember is the value of the error member of the single response body (validated already), nil when it has
+// none.
+func ErrorMember(body []byte) []byte {
+	top, _, isArray, ok := scanAnswer(body)
+	if !ok || isArray || string(top.err) == "null" {
+		return nil
+	}
+	return top.err
 }
 
 // matches reports whether the ids of a batch answer's elements are those of the calls, each once, as Answer says.

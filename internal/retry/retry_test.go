@@ -86,6 +86,9 @@ func TestAnswerValidated(t *testing.T) {
 		{"a notification answered", r("null"), Expect{IDs: ids("")}, OK},
 		{"a notification answered with an id", r("1"), Expect{IDs: ids("")}, BadAnswer},
 		{"a null id for a call with an id", r("null"), one, BadAnswer},
+		{"an error with a null id for a call with an id", `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid id"}}`, one, OK},
+		{"a missing-data error with a null id", `{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"header not found"}}`, one, MissingData},
+		{"an error with a null id in a batch", `[` + r("1") + `,{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid id"}}]`, Expect{Batch: true, IDs: ids("1", "2")}, BadAnswer},
 		{"invalid UTF-8", `{"jsonrpc":"2.0","id":1,"result":"` + "\xff" + `"}`, one, NonJSON},
 		{"a UTF-8 surrogate", `{"jsonrpc":"2.0","id":1,"result":"` + "\xed\xa0\x80" + `"}`, one, NonJSON},
 		{"a lone surrogate escape", `{"jsonrpc":"2.0","id":1,"result":"\ud800"}`, one, NonJSON},
@@ -128,8 +131,12 @@ func TestAnswerValidated(t *testing.T) {
 		{"missing data in a batch", `[` + r("1") + `,{"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"header not found"}}]`, Expect{Batch: true, IDs: ids("1", "2")}, MissingData},
 		{"missing data in a short batch", `[{"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"header not found"}}]`, Expect{Batch: true, IDs: ids("1", "2")}, BadAnswer},
 	} {
-		if got := Answer([]byte(tc.body), tc.want); got != tc.c {
+		got, nullIDError := AnswerOf([]byte(tc.body), tc.want)
+		if got != tc.c {
 			t.Errorf("%s: Answer = %q, want %q", tc.name, got, tc.c)
+		}
+		if want := strings.Contains(tc.name, "error with a null id") && !tc.want.Batch; nullIDError != want {
+			t.Errorf("%s: null-id error %v, want %v", tc.name, nullIDError, want)
 		}
 	}
 }
@@ -276,49 +283,49 @@ func referenceAnswer(body []byte, want Expect) Class {
 	if !json.Valid(body) || !utf8.Valid(body) || loneSurrogate(body) {
 		return NonJSON
 	}
-	elem := func(raw json.RawMessage) (Class, json.RawMessage) {
+	elem := func(raw json.RawMessage) (Class, json.RawMessage, bool) {
 		var m map[string]json.RawMessage
 		if json.Unmarshal(raw, &m) != nil || m == nil {
-			return NonJSON, nil
+			return NonJSON, nil, false
 		}
 		for _, k := range topKeys(raw) {
 			if (strings.EqualFold(k, "jsonrpc") || strings.EqualFold(k, "id") || strings.EqualFold(k, "result") ||
 				strings.EqualFold(k, "error")) && (m[strings.ToLower(k)] == nil || k != strings.ToLower(k)) {
-				return NonJSON, nil // "ID", "Result": only under case folding
+				return NonJSON, nil, false // "ID", "Result": only under case folding
 			}
 		}
 		if len(topKeys(raw)) != len(m) {
-			return NonJSON, nil // a key twice
+			return NonJSON, nil, false // a key twice
 		}
 		var v string
 		id := m["id"]
 		if json.Unmarshal(m["jsonrpc"], &v) != nil || v != "2.0" || id == nil || id[0] == '{' || id[0] == '[' || id[0] == 't' || id[0] == 'f' {
-			return NonJSON, nil
+			return NonJSON, nil, false
 		}
 		e, hasErr := m["error"]
 		hasErr = hasErr && string(e) != "null"
 		_, hasResult := m["result"]
 		if hasErr == hasResult {
-			return NonJSON, nil
+			return NonJSON, nil, false
 		}
 		if !hasErr {
-			return OK, id
+			return OK, id, false
 		}
 		var rpc map[string]json.RawMessage
 		var code int64
 		var msg string
 		if json.Unmarshal(e, &rpc) != nil || rpc == nil || json.Unmarshal(rpc["code"], &code) != nil || rpc["message"] == nil ||
 			rpc["message"][0] != '"' || json.Unmarshal(rpc["message"], &msg) != nil {
-			return NonJSON, nil
+			return NonJSON, nil, false
 		}
-		return RPCError(code, msg), id
+		return RPCError(code, msg), id, true
 	}
 	b := bytes.TrimSpace(body)
 	if !want.Batch {
 		if b[0] == '[' {
 			return BadAnswer
 		}
-		c, id := elem(b)
+		c, id, isErr := elem(b)
 		if c == NonJSON {
 			return NonJSON
 		}
@@ -326,7 +333,7 @@ func referenceAnswer(body []byte, want Expect) Class {
 		if len(want.IDs) == 1 && want.IDs[0] != nil {
 			w = want.IDs[0]
 		}
-		if !sameValue(w, id) {
+		if !sameValue(w, id) && !(isErr && string(id) == "null") { // an error for an id the node could not read
 			return BadAnswer
 		}
 		return c
@@ -345,7 +352,7 @@ func referenceAnswer(body []byte, want Expect) Class {
 	class := OK
 	var got []json.RawMessage
 	for _, e := range elems {
-		c, id := elem(e)
+		c, id, _ := elem(e)
 		if c == NonJSON {
 			return NonJSON
 		}
