@@ -65,6 +65,7 @@ func Scenarios() []Scenario {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
 	}
 	sc = append(sc, Scenario{"failover-redirect", 4, func(s *S) { scFailover(s, faultproxy.Redirect) }})
+	sc = append(sc, badAnswerScenarios()...)
 	for _, f := range faultproxy.Catalog {
 		issue := 4
 		if issue8Faults[f.Name] {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,7 @@ type Node struct {
 	target  atomic.Pointer[string] // the Location of Redirect answers
 	sync    atomic.Bool
 	notes   atomic.Bool // notifications are answered (with a null id), as some providers do
+	raw     atomic.Pointer[func(body []byte) []byte]
 	calls   atomic.Int64
 	stop    chan struct{} // closed when the test ends: hanging requests return
 
@@ -229,6 +231,17 @@ func (n *Node) dropConn(w http.ResponseWriter) {
 // do; geth and anvil do not, the default).
 func (n *Node) SetAnswerNotifications(on bool) { n.notes.Store(on) }
 
+// SetRawAnswer makes the node answer HTTP 200 with answer(request body) to every request holding a call other than
+// the health checks' (see MissingData), whatever that body holds; nil ends it. For hostile answers: wrong ids,
+// batches of the wrong shape, invalid UTF-8, deep nesting.
+func (n *Node) SetRawAnswer(answer func(body []byte) []byte) {
+	if answer == nil {
+		n.raw.Store(nil)
+		return
+	}
+	n.raw.Store(&answer)
+}
+
 // Calls is the number of requests the node received.
 func (n *Node) Calls() int64 { return n.calls.Load() }
 
@@ -238,6 +251,9 @@ func (n *Node) Methods() []string {
 	defer n.mu.Unlock()
 	return append([]string(nil), n.methods...)
 }
+
+// healthCheck are the methods of the health checks, which MissingData and SetRawAnswer leave answered.
+var healthCheck = map[string]bool{"eth_chainId": true, "eth_blockNumber": true, "eth_syncing": true, "eth_getBlockTransactionCountByNumber": true}
 
 type call struct {
 	ID     json.RawMessage `json:"id"`
@@ -302,6 +318,11 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 	n.mu.Unlock()
 	if drop {
 		n.dropConn(w)
+		return
+	}
+	if raw := n.raw.Load(); raw != nil && slices.ContainsFunc(batch, func(c call) bool { return !healthCheck[c.Method] }) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write((*raw)(body))
 		return
 	}
 	allMissing := Fault(n.fault.Load()) == MissingData

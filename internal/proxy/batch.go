@@ -42,7 +42,7 @@ func (pl *Plane) repairBatch(ctx context.Context, r *request, answer []byte, nex
 		if len(redo) == 0 || ctx.Err() != nil {
 			break
 		}
-		res := pl.attempt(ctx, r, up, encodeBatch(redo))
+		res := pl.attempt(ctx, r, up, encodeBatch(redo), expect(true, redo))
 		if res.body == nil {
 			continue
 		}
@@ -84,8 +84,13 @@ func joinBatch(elems []json.RawMessage) []byte {
 	return b.Bytes()
 }
 
-// idKey is a JSON id in a comparable form (1 and 1.0 differ, as they do on the wire).
-func idKey(id json.RawMessage) string { return strings.TrimSpace(string(id)) }
+// idKey is a JSON id in a comparable form: equal for the ids retry.SameID says are one (1 and 1.0; "1" is not 1).
+func idKey(id json.RawMessage) string {
+	if k, ok := retry.IDKey(id); ok {
+		return k
+	}
+	return strings.TrimSpace(string(id))
+}
 
 // elemID is the idKey of a batch answer element's id, "" when it has none.
 func elemID(elem json.RawMessage) string {

@@ -366,10 +366,13 @@ func (pl *Plane) background(chain string, v *chainView) func(context.Context) {
 
 // outcome is how one attempt at one upstream ended.
 type outcome struct {
-	up      string
-	class   retry.Class
-	status  int
-	body    []byte // the provider's answer when retry.Lookup(class).Answer, else nil
+	up     string
+	class  retry.Class
+	status int
+	body   []byte // the provider's answer when retry.Lookup(class).Answer, else nil
+	// nullID: body is an error with the id null (the node could not read the call's id): written with the
+	// client's id (ownID).
+	nullID  bool
 	latency time.Duration
 }
 
@@ -381,6 +384,7 @@ type request struct {
 	v     *chainView
 	ups   map[string]config.Upstream
 	notif bool         // every call is a notification
+	want  retry.Expect // what an answer to body must answer: its calls' ids
 	ref   blockref.Ref // the highest block the calls name (requestNeeds), read once: params may be megabytes
 	lag   uint64       // the chain's max_lag_blocks
 }
@@ -404,7 +408,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		return
 	}
 	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req),
-		lag: pl.cfg.ChainSettings(chain).WithDefaults().MaxLagBlocks}
+		lag: pl.cfg.ChainSettings(chain).WithDefaults().MaxLagBlocks, want: expect(req.Batch, req.Calls)}
 	ref, write := requestNeeds(req)
 	r.ref = ref
 	var cands []string
@@ -456,6 +460,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	}
 	switch {
 	case res.body != nil:
+		if res.nullID {
+			res.body = ownID(req.Calls[0].ID, res.body)
+		}
 		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
 			res.body = pl.monotonicHead(v, res.up, req.Calls[0].ID, res.body)
 		}
@@ -552,10 +559,10 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 		next++
 		inflight++
 		if hedge <= 0 { // one attempt at a time: no goroutine (each costs a stack to grow, in wasm too)
-			results <- pl.attempt(ctx, r, up, r.body)
+			results <- pl.attempt(ctx, r, up, r.body, r.want)
 			return true
 		}
-		go func() { results <- pl.attempt(ctx, r, up, r.body) }()
+		go func() { results <- pl.attempt(ctx, r, up, r.body, r.want) }()
 		return true
 	}
 	var timer <-chan struct{}
@@ -718,25 +725,40 @@ func (pl *Plane) target(u config.Upstream) forward.Target {
 	return forward.Target{Post: pl.p.Post, URL: u.URL, Timeout: timeout, MaxBytes: pl.settings.MaxResponseBytes, Now: pl.p.Now, WithTimeout: pl.p.WithTimeout, Unchecked: true}
 }
 
-// attempt sends body to the upstream up and classifies its answer; the outcome goes into the isolate's own
-// table at once and into the next report.
-func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte) outcome {
+// expect is what an answer to calls (as a batch or one call) must answer.
+func expect(batch bool, calls []jsonrpc.Call) retry.Expect {
+	ids := make([]json.RawMessage, len(calls))
+	for i, c := range calls {
+		ids[i] = c.ID
+	}
+	return retry.Expect{Batch: batch, IDs: ids}
+}
+
+// attempt sends body to the upstream up and classifies its answer, which must answer want's calls (retry.Answer:
+// one that does not is retry.BadAnswer, never passed on); the outcome goes into the isolate's own table at once
+// and into the next report.
+func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte, want retry.Expect) outcome {
 	u, ok := r.ups[up]
 	if !ok {
 		return outcome{up: up, class: retry.NoAttempt}
 	}
 	res := forward.Do(ctx, pl.target(u), body)
 	class := res.Class
+	nullID := false
 	if class == retry.OK {
-		// One pass validates and classifies the answer (forward left it unchecked); an answer can still send
-		// the request elsewhere ("header not found").
-		class = retry.Answer(res.Body)
-		if class == retry.NonJSON {
-			res.Class, res.Detail = retry.NonJSON, "answer is not JSON"
+		// One pass validates the answer against the calls sent and classifies it (forward left it unchecked);
+		// an answer can still send the request elsewhere ("header not found").
+		class, nullID = retry.AnswerOf(res.Body, want)
+		switch class {
+		case retry.NonJSON:
+			res.Class, res.Detail = retry.NonJSON, "answer is not JSON-RPC 2.0"
+		case retry.BadAnswer:
+			res.Class, res.Detail = retry.BadAnswer, "answer does not answer the calls sent (ids or batch shape)"
 		}
 	}
 	if class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif {
 		class, res.Class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)
+		res.Status = http.StatusNoContent     // nor does the balancer, whatever 2xx said nothing
 	}
 	if class == retry.Network && len(body) == len(r.body) { // did the request bring the node down? (poison.go)
 		class = pl.probeAfterDrop(ctx, r, u)
@@ -745,7 +767,7 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	if class == retry.OK && !r.req.Batch && len(body) == len(r.body) && pl.farBehind(r, up, res.Body) {
 		class = retry.Behind // the upstream's failure: the next upstream is asked
 	}
-	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency}
+	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency, nullID: nullID}
 	if class == retry.Canceled {
 		return o
 	}
@@ -799,6 +821,16 @@ func remaining(cands []string, answered string, failed []string) []string {
 		}
 	}
 	return out
+}
+
+// ownID writes answer, an error with the id null to the call whose id is id (retry.AnswerOf), with that id: the
+// client gets its own id back, and the node's error member unchanged.
+func ownID(id json.RawMessage, answer []byte) []byte {
+	e := retry.ErrorMember(answer)
+	if e == nil {
+		return answer
+	}
+	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"error":` + string(e) + `}`)
 }
 
 // monotonicHead answers eth_blockNumber with the table's head (balance.Table.ServeHead): never less than served

@@ -7,7 +7,6 @@
 package retry
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -30,6 +29,7 @@ const (
 	HTTPRedirect Class = "http_redirect" // a 3xx redirect: never followed, never served
 	HTTPOther    Class = "http_status"   // another non-2xx status (401/403: bad key, 404: wrong path, …)
 	NonJSON      Class = "non_json"      // a 2xx answer whose body is not JSON-RPC
+	BadAnswer    Class = "bad_answer"    // JSON-RPC that does not answer the calls sent: wrong ids, wrong batch shape
 	MissingData  Class = "missing_data"  // the node lacks the state or block asked for ("header not found", …)
 	Overloaded   Class = "overloaded"    // JSON-RPC "limit exceeded", "rate limit", "too many requests", …
 	Unsupported  Class = "unsupported"   // the node does not offer the method (-32601 and kin)
@@ -75,7 +75,9 @@ var Table = []Row{
 	// A redirect is not followed: it could send the request, and its keys, elsewhere.
 	{HTTPRedirect, true, false, true, false, "HTTP 300–399: a redirect is never followed, and its body never served"},
 	{HTTPOther, true, false, true, false, "another non-2xx status (401/403 bad key, 404 wrong path)"},
-	{NonJSON, true, false, true, false, "a 2xx body that is not JSON-RPC"},
+	{NonJSON, true, false, true, false, "a 2xx body that is not JSON-RPC 2.0: not JSON in UTF-8, nested deeper than 10,000, a response without `\"jsonrpc\":\"2.0\"` or an `id`, or with both or neither of `result` and `error`"},
+	// Never passed on: the client would get another call's answer, or none for its own.
+	{BadAnswer, true, false, true, false, "JSON-RPC that does not answer the calls sent: an `id` that is not the call's, an array for one call, an object for a batch, a batch answer with an element missing, extra or twice"},
 	{MissingData, true, false, false, true, "\"header not found\", \"missing trie node\", \"unknown block\", …"},
 	{Overloaded, true, false, true, true, "JSON-RPC -32005, \"limit exceeded\", \"rate limit\", …"},
 	{Unsupported, true, false, false, true, "JSON-RPC -32601 method not found on this node"},
@@ -158,14 +160,8 @@ func HTTPStatus(status int) Class {
 	}
 }
 
-// rpcError is the error member of a JSON-RPC response.
-type rpcError struct {
-	Code    int64  `json:"code"`
-	Message string `json:"message"`
-}
-
-// Element classifies one JSON-RPC response object, in one pass over it (scanAnswer); only an error member is
-// decoded.
+// Element classifies one JSON-RPC response object of an answer Answer validated already (a batch element), in one
+// pass over it (scanAnswer); only an error member is decoded.
 func Element(raw []byte) Class {
 	m, _, isArray, ok := scanAnswer(raw)
 	if !ok || isArray {
@@ -174,20 +170,44 @@ func Element(raw []byte) Class {
 	return classify(m)
 }
 
-// classify is the class of a response object with members m: its error's, OK with a result, else NonJSON (no
-// result, no error, no jsonrpc: not a JSON-RPC response).
+// classify is the class of one response m: NonJSON when it is not a JSON-RPC 2.0 response (not an object; a member
+// twice; no "jsonrpc":"2.0"; no id, or one that is not a string, number or null; both or neither of result and
+// error, an error null counting as none; an error that is not an object with an integer code and a string
+// message), else its error's class, else OK.
 func classify(m members) Class {
-	if m.err != nil && string(m.err) != "null" {
-		var e rpcError
-		if json.Unmarshal(m.err, &e) != nil {
-			return NonJSON
-		}
-		return RPCError(e.Code, e.Message)
-	}
-	if m.result == nil && (m.jsonrpc == nil || string(m.jsonrpc) == `""` || string(m.jsonrpc) == "null") {
+	if !m.obj || m.twice || m.id == nil || !jsonrpc2(m.jsonrpc) {
 		return NonJSON
 	}
-	return OK
+	switch m.id[0] {
+	case '"', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+	default:
+		return NonJSON
+	}
+	hasErr := m.err != nil && string(m.err) != "null"
+	if hasErr == (m.result != nil) {
+		return NonJSON
+	}
+	if !hasErr {
+		return OK
+	}
+	// The members matched exactly, as everywhere in the answer ("Code" is not code).
+	var e map[string]json.RawMessage
+	var code int64
+	var message string
+	if m.err[0] != '{' || json.Unmarshal(m.err, &e) != nil || e["code"] == nil || e["message"] == nil ||
+		json.Unmarshal(e["code"], &code) != nil || e["message"][0] != '"' || json.Unmarshal(e["message"], &message) != nil {
+		return NonJSON
+	}
+	return RPCError(code, message)
+}
+
+// jsonrpc2 reports whether the value of a "jsonrpc" member is the string "2.0".
+func jsonrpc2(v []byte) bool {
+	if string(v) == `"2.0"` {
+		return true
+	}
+	var s string
+	return len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil && s == "2.0"
 }
 
 // missingData are lower-case fragments of error messages by which nodes say they lack a block or state.
@@ -251,28 +271,124 @@ func Transport(err error, timedOut bool) Class {
 	return Network
 }
 
-// Answer classifies a 2xx answer for routing: Body's class for a single response or a body that is not
-// JSON-RPC; for a batch, the class of its first element that sends the request to another upstream, or OK.
-func Answer(body []byte) Class {
+// Expect is what an answer must answer: the calls sent, as a batch or as one call, by their raw ids (nil for a
+// notification).
+type Expect struct {
+	Batch bool
+	IDs   []json.RawMessage
+}
+
+// Answer validates a 2xx answer to the calls want describes and classifies it for routing, in one pass over it
+// (scanAnswer). NonJSON: not JSON-RPC 2.0 (see classify), a response of it included. BadAnswer: JSON-RPC that does
+// not answer these calls: for one call, an array, or an id that is not the call's (SameID; a notification's
+// answer, which some nodes send, must have the id null; an error with the id null answers any call, see AnswerOf);
+// for a batch, an object, or not exactly one element per
+// call that has an id, matched by id, with nothing extra and nothing twice (elements with the id null are allowed
+// beside them, one per notification of the batch). Otherwise the class of the single response; for a batch, the
+// class of its first element that sends the request to another upstream, or OK.
+func Answer(body []byte, want Expect) Class {
+	c, _ := AnswerOf(body, want)
+	return c
+}
+
+// AnswerOf is Answer, and whether the answer is an error with the id null to one call that has another id: JSON-RPC
+// 2.0 gives an error that id when the node could not read the call's (anvil, for an id such as 1.5), so it is an
+// answer, which the caller writes with the call's own id (ErrorMember) rather than pass on a null id.
+func AnswerOf(body []byte, want Expect) (c Class, nullIDError bool) {
 	top, elems, isArray, ok := scanAnswer(body)
 	if !ok {
-		return NonJSON
+		return NonJSON, false
+	}
+	if !want.Batch {
+		if isArray {
+			return BadAnswer, false
+		}
+		c := classify(top)
+		if c == NonJSON {
+			return NonJSON, false
+		}
+		var id json.RawMessage
+		if len(want.IDs) == 1 {
+			id = want.IDs[0]
+		}
+		switch {
+		case id == nil && string(top.id) != "null":
+			return BadAnswer, false
+		case id != nil && !SameID(id, top.id):
+			if string(top.id) == "null" && top.err != nil && string(top.err) != "null" {
+				return c, true
+			}
+			return BadAnswer, false
+		}
+		return c, false
 	}
 	if !isArray {
-		if b := bytes.TrimSpace(body); b[0] != '{' {
-			return NonJSON
+		if top.obj {
+			return BadAnswer, false
 		}
-		return classify(top)
+		return NonJSON, false
 	}
 	class := OK
 	for _, m := range elems {
 		c := classify(m)
 		if c == NonJSON {
-			return NonJSON
+			return NonJSON, false
 		}
 		if class == OK && Lookup(c).NextUpstream {
 			class = c
 		}
 	}
-	return class
+	if !matches(want.IDs, elems) {
+		return BadAnswer, false
+	}
+	return class, false
+}
+
+// ErrorMember is the value of the error member of the single response body (validated already), nil when it has
+// none.
+func ErrorMember(body []byte) []byte {
+	top, _, isArray, ok := scanAnswer(body)
+	if !ok || isArray || string(top.err) == "null" {
+		return nil
+	}
+	return top.err
+}
+
+// matches reports whether the ids of a batch answer's elements are those of the calls, each once, as Answer says.
+func matches(ids []json.RawMessage, elems []members) bool {
+	if len(elems) > len(ids) {
+		return false
+	}
+	if len(elems) == 1 && len(ids) == 1 { // the common batch of one: no map
+		return ids[0] != nil && SameID(ids[0], elems[0].id) || ids[0] == nil && string(elems[0].id) == "null"
+	}
+	want := make(map[string]int, len(ids))
+	calls, notes := 0, 0
+	for _, id := range ids {
+		if id == nil {
+			notes++
+			continue
+		}
+		k, ok := idKey(id)
+		if !ok {
+			return false
+		}
+		want[k]++
+		calls++
+	}
+	for _, m := range elems {
+		k, ok := idKey(m.id)
+		switch {
+		case !ok:
+			return false
+		case want[k] > 0:
+			want[k]--
+			calls--
+		case k == "null" && notes > 0:
+			notes--
+		default:
+			return false // an id not asked, or asked once and answered twice
+		}
+	}
+	return calls == 0
 }

@@ -3,231 +3,299 @@ package retry
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/evmlb/evmlb/internal/strscan"
 )
 
-// An upstream's answer is classified in one pass that validates it as JSON (as json.Valid does: RFC 8259, UTF-8
-// not checked) and notes, for the top-level object or each object of a top-level array, where its "jsonrpc",
-// "result" and "error" members are. encoding/json's scanner calls a function per byte: in wasm it took about
-// 40 ms per MiB, which an eth_getLogs answer of a few MiB turns into a CPU limit hit. This one keeps strings, the
-// bulk of every answer, in a tight loop.
+// An upstream's answer is validated and classified in one pass: RFC 8259 JSON in UTF-8, strings checked as the
+// request scanner (internal/jsonrpc) checks them (no invalid UTF-8, no control character, no escape of a lone
+// UTF-16 surrogate), nesting at most MaxAnswerDepth deep. The pass notes, for the top-level object or each element
+// of a top-level array, where its "jsonrpc", "id", "result" and "error" members are. encoding/json's scanner calls
+// a function per byte: in wasm it took about 40 ms per MiB, which an eth_getLogs answer of a few MiB turns into a
+// CPU limit hit. This one keeps strings, the bulk of every answer, in a tight loop.
+//
+// The scanner does not recurse: open arrays and objects are an explicit stack. Go's js/wasm port makes every Go
+// call a wasm call, so in workerd a recursive descent is bounded by V8's native stack (about 1 MB), not by Go's:
+// an answer nested about 9,000 deep overflowed it ("Maximum call stack size exceeded" thrown through the Go
+// runtime), while wazero's deeper stack took it. Without recursion the bound is MaxAnswerDepth in both hosts.
 
-// maxAnswerDepth bounds nesting, as encoding/json does.
-const maxAnswerDepth = 10000
+// MaxAnswerDepth bounds the nesting of arrays and objects in an answer, as encoding/json bounds it: an answer
+// nested deeper is not JSON the balancer passes on (NonJSON).
+const MaxAnswerDepth = 10000
 
 // members are the spans (nil when absent) of the JSON-RPC members of one response object, matched by their
-// exact unescaped bytes as nodes write them.
-type members struct{ jsonrpc, result, err []byte }
+// exact unescaped keys as nodes write them.
+type members struct {
+	jsonrpc, id, result, err []byte
+	// obj: the value is an object (an element of a top-level array may be anything).
+	obj bool
+	// twice: one of the four members is given twice, or a key equals one only under case folding ("ID",
+	// "Result"): which one a client's library reads is anyone's guess.
+	twice bool
+}
 
-type answerScan struct {
-	b     []byte
-	i     int
-	elems []members // a top-level array: each element's members (zero for an element that is not an object)
+// note records the member named key (its text between the quotes, escapes undone when escaped) with value v.
+func (m *members) note(key []byte, escaped bool, v []byte) {
+	if escaped { // an escaped key, as a JSON reader sees it (rare)
+		var k string
+		if json.Unmarshal(key, &k) != nil {
+			return
+		}
+		key = []byte(k)
+	} else {
+		key = key[1 : len(key)-1]
+	}
+	var slot *[]byte
+	switch string(key) { // no allocation: a comparison
+	case "jsonrpc":
+		slot = &m.jsonrpc
+	case "id":
+		slot = &m.id
+	case "result":
+		slot = &m.result
+	case "error":
+		slot = &m.err
+	default:
+		if len(key) <= 24 && (bytes.EqualFold(key, []byte("jsonrpc")) || bytes.EqualFold(key, []byte("id")) ||
+			bytes.EqualFold(key, []byte("result")) || bytes.EqualFold(key, []byte("error"))) {
+			m.twice = true
+		}
+		return
+	}
+	if *slot != nil {
+		m.twice = true
+	}
+	*slot = v
 }
 
 // scanAnswer validates b as one JSON value. For a top-level object it returns its members; for a top-level array,
 // isArray and each element's members.
 func scanAnswer(b []byte) (top members, elems []members, isArray, ok bool) {
-	s := answerScan{b: b}
-	s.ws()
-	if s.i >= len(b) {
+	i := ws(b, 0)
+	if i >= len(b) {
 		return members{}, nil, false, false
 	}
-	switch b[s.i] {
-	case '{':
-		ok = s.object(1, &top)
-	case '[':
-		isArray = true
-		ok = s.array(1, true)
-	default:
-		ok = s.value(1)
+	isArray = b[i] == '['
+	// rec is the depth of the objects whose members are recorded: the top-level object, or the elements of the
+	// top-level array.
+	rec := 1
+	if isArray {
+		rec = 2
 	}
-	if !ok {
-		return members{}, nil, false, false
+	var (
+		stack   = make([]byte, 0, 16) // the open containers, '{' or '['
+		cur     = &top                // the response object being read (at depth rec)
+		elem    members               // the element of a top-level array being read
+		key     []byte                // the last key read at depth rec, with its quotes
+		escaped bool                  // key holds an escape
+		vstart  int                   // where its value starts
+	)
+	if isArray {
+		cur = &elem
 	}
-	s.ws()
-	return top, s.elems, isArray, s.i == len(b)
+	for {
+		// A value starts at i.
+		i = ws(b, i)
+		if i >= len(b) {
+			return members{}, nil, false, false
+		}
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if len(stack) >= MaxAnswerDepth {
+				return members{}, nil, false, false
+			}
+			stack = append(stack, c)
+			if c == '{' && len(stack) == rec {
+				cur.obj = true
+			}
+			i = ws(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']': empty
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '[' {
+				continue // the first element
+			}
+			if i = objectKey(b, i, len(stack) == rec, &key, &escaped); i < 0 {
+				return members{}, nil, false, false
+			}
+			if len(stack) == rec {
+				vstart = ws(b, i)
+			}
+			continue
+		case c == '"':
+			if i = str(b, i); i < 0 {
+				return members{}, nil, false, false
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			if i = number(b, i); i < 0 {
+				return members{}, nil, false, false
+			}
+		case c == 't':
+			i = lit(b, i, "true")
+		case c == 'f':
+			i = lit(b, i, "false")
+		case c == 'n':
+			i = lit(b, i, "null")
+		default:
+			return members{}, nil, false, false
+		}
+		if i < 0 {
+			return members{}, nil, false, false
+		}
+		// A value ended at i: close what it closes, then go on with the next member or element, or stop.
+		for {
+			if len(stack) == rec && stack[rec-1] == '{' && key != nil { // a member of a response object
+				cur.note(key, escaped, b[vstart:i])
+				key = nil
+			}
+			if isArray && len(stack) == 1 { // an element of the top-level array
+				elems = append(elems, elem)
+				elem = members{}
+			}
+			if len(stack) == 0 {
+				i = ws(b, i)
+				return top, elems, isArray, i == len(b)
+			}
+			i = ws(b, i)
+			if i >= len(b) {
+				return members{}, nil, false, false
+			}
+			open := stack[len(stack)-1]
+			if b[i] == open+2 { // its closing bracket
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return members{}, nil, false, false
+			}
+			i = ws(b, i+1)
+			if open == '{' {
+				if i = objectKey(b, i, len(stack) == rec, &key, &escaped); i < 0 {
+					return members{}, nil, false, false
+				}
+				if len(stack) == rec {
+					vstart = ws(b, i)
+				}
+			}
+			break
+		}
+	}
 }
 
-func (s *answerScan) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+// objectKey reads a key and its colon at i; with note, it sets key (quotes included) and escaped. It returns
+// where the value may start, or -1.
+func objectKey(b []byte, i int, note bool, key *[]byte, escaped *bool) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	k0 := i
+	if i = str(b, i); i < 0 {
+		return -1
+	}
+	if note {
+		*key = b[k0:i]
+		*escaped = bytes.IndexByte(*key, '\\') >= 0
+	}
+	i = ws(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return i + 1
+}
+
+func ws(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			i++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
-func (s *answerScan) value(depth int) bool {
-	if s.i >= len(s.b) {
-		return false
-	}
-	switch c := s.b[s.i]; {
-	case c == '"':
-		return s.str()
-	case c == '{':
-		return s.object(depth+1, nil)
-	case c == '[':
-		return s.array(depth+1, false)
-	case c == '-' || c >= '0' && c <= '9':
-		return s.number()
-	case c == 't':
-		return s.lit("true")
-	case c == 'f':
-		return s.lit("false")
-	case c == 'n':
-		return s.lit("null")
-	}
-	return false
-}
-
-// object scans the object at s.i; with rec set, it records the JSON-RPC members.
-func (s *answerScan) object(depth int, rec *members) bool {
-	if depth > maxAnswerDepth {
-		return false
-	}
-	s.i++ // {
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		return true
-	}
+// str scans the string at i (its opening quote) and returns the index after its closing quote, or -1: a control
+// character, a byte that is not UTF-8, a bad escape or an escape of a lone UTF-16 surrogate.
+func str(b []byte, i int) int {
+	i++
 	for {
-		if s.i >= len(s.b) || s.b[s.i] != '"' {
-			return false
+		// Most bytes of an answer are inside strings: skip printable ASCII eight bytes at a time.
+		i = strscan.SkipASCII(b, i)
+		if i >= len(b) {
+			return -1
 		}
-		k0 := s.i
-		if !s.str() {
-			return false
-		}
-		key := s.b[k0+1 : s.i-1]
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return false
-		}
-		s.i++
-		s.ws()
-		v := s.i
-		if !s.value(depth) {
-			return false
-		}
-		if rec != nil {
-			if bytes.IndexByte(key, '\\') >= 0 { // an escaped key, as a JSON reader sees it (rare)
-				var k string
-				if json.Unmarshal(s.b[k0:k0+len(key)+2], &k) == nil {
-					key = []byte(k)
-				}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c >= 0x80:
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n == 1 {
+				return -1
 			}
-			switch string(key) { // no allocation: a comparison
-			case "jsonrpc":
-				rec.jsonrpc = s.b[v:s.i]
-			case "result":
-				rec.result = s.b[v:s.i]
-			case "error":
-				rec.err = s.b[v:s.i]
-			}
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// array scans the array at s.i; with top set, it records each element's members.
-func (s *answerScan) array(depth int, top bool) bool {
-	if depth > maxAnswerDepth {
-		return false
-	}
-	s.i++ // [
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		return true
-	}
-	for {
-		if top {
-			var m members
-			if s.i < len(s.b) && s.b[s.i] == '{' {
-				if !s.object(depth+1, &m) {
-					return false
-				}
-			} else if !s.value(depth) {
-				return false
-			}
-			s.elems = append(s.elems, m)
-		} else if !s.value(depth) {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// str scans the string at s.i (its opening quote) and leaves s.i after its closing quote.
-func (s *answerScan) str() bool {
-	b := s.b
-	i := s.i + 1
-	for {
-		// Most bytes of an answer are inside strings: skip what stands for itself eight bytes at a time.
-		i = strscan.Skip(b, i)
-		if i >= len(b) || b[i] < 0x20 {
-			return false
-		}
-		if b[i] == '"' {
-			s.i = i + 1
-			return true
+			i += n
+			continue
 		}
 		// An escape.
 		if i+1 >= len(b) {
-			return false
+			return -1
 		}
 		switch b[i+1] {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			i += 2
+			continue
 		case 'u':
-			if i+6 > len(b) {
-				return false
-			}
-			for _, h := range b[i+2 : i+6] {
-				if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
-					return false
-				}
-			}
-			i += 6
 		default:
-			return false
+			return -1
 		}
+		r, ok := hex4(b, i+2)
+		if !ok {
+			return -1
+		}
+		i += 6
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		// A surrogate: only a high one followed by an escaped low one encodes a character.
+		if r >= 0xdc00 || i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return -1
+		}
+		if r2, ok := hex4(b, i+2); !ok || r2 < 0xdc00 || r2 > 0xdfff {
+			return -1
+		}
+		i += 6
 	}
 }
 
-func (s *answerScan) number() bool {
-	b, i := s.b, s.i
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+func number(b []byte, i int) int {
 	if b[i] == '-' {
 		i++
 	}
@@ -239,7 +307,7 @@ func (s *answerScan) number() bool {
 			i++
 		}
 	default:
-		return false
+		return -1
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
@@ -248,7 +316,7 @@ func (s *answerScan) number() bool {
 			i++
 		}
 		if i == d {
-			return false
+			return -1
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -261,17 +329,15 @@ func (s *answerScan) number() bool {
 			i++
 		}
 		if i == d {
-			return false
+			return -1
 		}
 	}
-	s.i = i
-	return true
+	return i
 }
 
-func (s *answerScan) lit(word string) bool {
-	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
-		return false
+func lit(b []byte, i int, word string) int {
+	if len(b)-i < len(word) || string(b[i:i+len(word)]) != word {
+		return -1
 	}
-	s.i += len(word)
-	return true
+	return i + len(word)
 }

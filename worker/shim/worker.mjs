@@ -23,6 +23,8 @@ const STORAGE = { get: "get", put: "put", delete: "delete", list: "list", delete
 // --- contract constants: end ---
 
 const utf8 = new TextEncoder();
+// ENDED, delivered to a call in place of a message, says its runtime was ended (the shim's own, not Go's).
+const ENDED = Symbol("ended");
 const fromUTF8 = new TextDecoder();
 
 // The live runtime: a promise of { binding, exited, begin, complete, end }, or null before the first call and after
@@ -85,6 +87,26 @@ function start(env) {
     console.error(`evmlb: Go runtime exited with code ${code}; the next call starts a new one`);
     onExit(new Error("Go runtime exited"));
   };
+  // An exception thrown through Go's frames (begin or complete threw: V8's stack overflowed inside the wasm, or a
+  // host import threw) stops Go mid-execution, its scheduler and heap in an unknown state. The runtime is ended: the
+  // next call starts a new one, each running call is told through its own deliver (its loop, in its own context,
+  // then fails it with the internal error, 500), and nothing runs on the old runtime again (its timers are cleared,
+  // a late callback into it does nothing). The `exited` promise is not used for this: it belongs to the request
+  // that started the runtime, and workerd cancels what other requests chained on it once that request is over.
+  let dead = false;
+  const thrown = (where, error) => {
+    if (dead) return;
+    dead = true;
+    console.error(`evmlb: ${where} threw (${error && error.message}); the Go runtime is ended, the next call starts a new one`);
+    if (runtime === started) runtime = null;
+    if (live !== null && live.binding === binding) live = null;
+    for (const t of go._scheduledTimeouts.values()) clearTimeout(t);
+    go._scheduledTimeouts.clear();
+    go._resume = () => {};
+    const ended = new Error(`Go runtime ended: ${where} threw`);
+    for (const c of calls.values()) c.deliver(ENDED, ended);
+    calls.clear();
+  };
   go.run(instance).then(
     () => go.exit(0),
     (error) => go.exit(error && error.message),
@@ -109,6 +131,7 @@ function start(env) {
       binding,
       exited,
       begin(text, body, deliver) {
+        if (dead) throw new Error("Go runtime ended");
         do nextCall = nextCall >= 0x7fffffff ? 1 : nextCall + 1;
         while (calls.has(nextCall)); // a number no running call has (CONTRACT.md §3)
         const call = nextCall;
@@ -118,13 +141,19 @@ function start(env) {
           event(begin, [call, t.byteLength, body === null ? NO_BODY : body.byteLength], t, null);
         } catch (error) {
           calls.delete(call);
+          thrown("begin", error);
           throw error;
         }
         return call;
       },
       complete(call, op, text, body) {
+        if (dead) return;
         const t = utf8.encode(text);
-        event(complete, [call, op, t.byteLength, body === null ? NO_BODY : body.byteLength], t, body);
+        try {
+          event(complete, [call, op, t.byteLength, body === null ? NO_BODY : body.byteLength], t, body);
+        } catch (error) {
+          thrown("complete", error);
+        }
       },
       end(call) {
         calls.delete(call);
@@ -297,8 +326,11 @@ function run(rt, env, call, body, { storage, waitUntil }) {
     const loop = (async () => {
       for (;;) {
         while (queue.length === 0) await new Promise((resolve) => (wake = resolve));
-        const m = JSON.parse(queue.shift());
-        m.body = queue.shift();
+        const meta = queue.shift();
+        const body = queue.shift();
+        if (meta === ENDED) throw body;
+        const m = JSON.parse(meta);
+        m.body = body;
         switch (m.op) {
           case OP.response:
             respond(new Response(m.body, { status: m.status, headers: pairs(m.headers) }));
@@ -312,13 +344,7 @@ function run(rt, env, call, body, { storage, waitUntil }) {
             respond(null);
             return;
           default:
-            perform(m, io).then(({ result, body }) => {
-              try {
-                rt.complete(id, m.id, JSON.stringify(result), body);
-              } catch (error) {
-                console.error(`evmlb: complete: ${error && error.message}`);
-              }
-            });
+            perform(m, io).then(({ result, body }) => rt.complete(id, m.id, JSON.stringify(result), body));
         }
       }
     })();

@@ -17,6 +17,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +61,35 @@ const (
 	// with no answer, and the proxy then switches to Refuse (the node is
 	// down). Requests without the marker pass.
 	Poison
+	// The answers of issue 18, made by the proxy itself (the node is not
+	// asked), each element's result BadResult unless said: answers that do not
+	// answer the calls sent, or are not JSON-RPC, which a balancer must never
+	// pass on.
+	//
+	// WrongID answers each call with the id 999999 (a batch: 424242, 424243, …).
+	WrongID
+	// ArrayForSingle answers a single call with an array of its answer.
+	ArrayForSingle
+	// ObjectForBatch answers a batch with its first element's answer alone.
+	ObjectForBatch
+	// ShortBatch answers a batch without its last element (a single call: []).
+	ShortBatch
+	// LongBatch answers every element and one more with the id 424242 (a
+	// single call: an array of two).
+	LongBatch
+	// DupBatch answers as many elements as the batch has, all with the first
+	// one's id.
+	DupBatch
+	// BadUTF8 answers a result string holding the byte 0xff (not UTF-8).
+	BadUTF8
+	// Deep answers a result of arrays nested as deep as SetAnswerDepth says
+	// (the answer's whole depth, its object included).
+	Deep
 )
+
+// BadResult is the result of the answers the proxy makes for the kinds of
+// issue 18.
+const BadResult = `"0xbad"`
 
 // RedirectPath is where Redirect points; requests to it are never forwarded.
 const RedirectPath = "/redirected-elsewhere"
@@ -67,7 +97,8 @@ const RedirectPath = "/redirected-elsewhere"
 // RedirectResult is the result the redirect target answers.
 const RedirectResult = "redirect-target"
 
-var kindNames = [...]string{"pass", "refuse", "http500", "http429", "nonjson", "hang", "headernotfound", "reset", "redirect", "poison"}
+var kindNames = [...]string{"pass", "refuse", "http500", "http429", "nonjson", "hang", "headernotfound", "reset", "redirect", "poison",
+	"wrongid", "arrayforsingle", "objectforbatch", "shortbatch", "longbatch", "dupbatch", "badutf8", "deep"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -108,6 +139,7 @@ type Proxy struct {
 	anyBlock  bool
 	chainID   uint64
 	delay     time.Duration
+	depth     int
 	received  map[string]int
 	forwarded map[string]int
 	requests  int
@@ -541,6 +573,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":null,"result":"the body of a redirect"}`)
 		return
+	case WrongID, ArrayForSingle, ObjectForBatch, ShortBatch, LongBatch, DupBatch, BadUTF8, Deep:
+		p.mu.Lock()
+		depth := p.depth
+		p.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(hostile(kind, elems, batch, depth))
+		return
 	case HeaderNotFound:
 		out := make([]json.RawMessage, len(elems))
 		for i, e := range elems {
@@ -730,6 +769,62 @@ func rewriteAnswer(method string, answer json.RawMessage, offset int64, chainID 
 	}
 	out, _ := json.Marshal(m)
 	return out
+}
+
+// SetAnswerDepth sets how deep Deep's answers nest (2 and more: the
+// answer's object and the result's arrays).
+func (p *Proxy) SetAnswerDepth(n int) {
+	p.mu.Lock()
+	p.depth = n
+	p.mu.Unlock()
+}
+
+// hostile is the answer of one of issue 18's kinds to elems. It is written
+// byte by byte: encoding/json would refuse to write some of them.
+func hostile(kind Kind, elems []element, batch bool, depth int) []byte {
+	answer := func(id json.RawMessage, result string) []byte {
+		if id == nil {
+			id = json.RawMessage("null")
+		}
+		return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":` + result + `}`)
+	}
+	result := BadResult
+	switch kind {
+	case BadUTF8:
+		result = "\"0x\xff\""
+	case Deep:
+		n := max(depth-1, 1)
+		result = strings.Repeat("[", n) + strings.Repeat("]", n)
+	}
+	var out [][]byte
+	for i, e := range elems {
+		id := e.ID
+		switch {
+		case kind == WrongID && batch:
+			id = json.RawMessage(strconv.Itoa(424242 + i))
+		case kind == WrongID:
+			id = json.RawMessage("999999")
+		case kind == DupBatch:
+			id = elems[0].ID
+		}
+		out = append(out, answer(id, result))
+	}
+	switch kind {
+	case ShortBatch:
+		out = out[:len(out)-1]
+		batch = true
+	case LongBatch:
+		out = append(out, answer(json.RawMessage("424242"), result))
+		batch = true
+	case ArrayForSingle:
+		batch = true
+	case ObjectForBatch:
+		out, batch = out[:1], false
+	}
+	if !batch && len(out) == 1 {
+		return out[0]
+	}
+	return append(append([]byte("["), bytes.Join(out, []byte(","))...), ']')
 }
 
 func resultAnswer(id, result json.RawMessage) json.RawMessage {

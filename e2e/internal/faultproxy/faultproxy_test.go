@@ -305,3 +305,34 @@ func TestPoison(t *testing.T) {
 		t.Errorf("Poisoned() = %d, want 1", p.Poisoned())
 	}
 }
+
+// The answers of issue 18's kinds, to one call and to a batch of two.
+func TestHostileAnswers(t *testing.T) {
+	single := []element{{ID: json.RawMessage("7")}}
+	two := []element{{ID: json.RawMessage("1")}, {ID: json.RawMessage(`"b"`)}}
+	r := func(id string) string { return `{"jsonrpc":"2.0","id":` + id + `,"result":"0xbad"}` }
+	for _, tc := range []struct {
+		kind  Kind
+		elems []element
+		batch bool
+		want  string
+	}{
+		{WrongID, single, false, r("999999")},
+		{WrongID, two, true, "[" + r("424242") + "," + r("424243") + "]"},
+		{ArrayForSingle, single, false, "[" + r("7") + "]"},
+		{ObjectForBatch, two, true, r("1")},
+		{ShortBatch, two, true, "[" + r("1") + "]"},
+		{ShortBatch, single, false, "[]"},
+		{LongBatch, two, true, "[" + r("1") + "," + r(`"b"`) + "," + r("424242") + "]"},
+		{DupBatch, two, true, "[" + r("1") + "," + r("1") + "]"},
+		{BadUTF8, single, false, `{"jsonrpc":"2.0","id":7,"result":"0x` + "\xff" + `"}`},
+		{Deep, single, false, `{"jsonrpc":"2.0","id":7,"result":[[]]}`},
+	} {
+		if got := string(hostile(tc.kind, tc.elems, tc.batch, 3)); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.kind, got, tc.want)
+		}
+	}
+	if got := hostile(Deep, single, false, 10001); strings.Count(string(got), "[") != 10000 {
+		t.Errorf("Deep 10,001: %d arrays", strings.Count(string(got), "["))
+	}
+}

@@ -131,6 +131,7 @@ func (rt *runtime) beginCall(c *call, meta []string, body []byte) {
 		if err != nil {
 			delete(rt.byNum, c.num)
 			c.x.push(event{c: c, dead: "begin threw: " + thrownMessage(rt.realm, err)})
+			rt.thrown("begin", err)
 			return
 		}
 		c.begun = true
@@ -160,9 +161,19 @@ func (rt *runtime) completeOps(c *call, items []completion) {
 					return // the runtime's death tells the call
 				}
 				c.x.push(event{c: c, violation: fmt.Sprintf("complete(%v, %v) threw: %s", c.num, it.id, thrownMessage(r, err))})
+				rt.thrown("complete", err)
+				return
 			}
 		}
 	})
+}
+
+// thrown ends a runtime through whose Go code an exception was thrown (by begin or complete): Go was stopped
+// mid-execution, its scheduler and heap in an unknown state, so nothing more runs on it. Its calls fail with the
+// internal error (500, -32603) and the next call starts a new runtime, as the shim does in workerd. On the loop.
+func (rt *runtime) thrown(where string, err error) {
+	rt.s.logf("Go runtime %s: %s threw (%s): the runtime is ended, the next call starts a new one", rt.name, where, thrownMessage(rt.realm, err))
+	rt.die()
 }
 
 // event calls fn (begin or complete) as a plain function with numbers, the text and body waiting for Go's take.
