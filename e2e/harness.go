@@ -450,3 +450,11 @@ func Run(t *testing.T, h target.Host) map[string]*Record {
 	}
 	return records
 }
+
+// tail is the last n bytes of s, marked as cut when it is.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}

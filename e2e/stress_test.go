@@ -703,13 +703,6 @@ func pct(ds []time.Duration, q float64) time.Duration {
 	return s[i].Round(100 * time.Microsecond)
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
 // logWatch reads a host's output line by line as it is written, and counts the lines holding a forbidden text or
 // one of the scenario's secrets. It is safe for concurrent use (stdout and stderr write at once).
 type logWatch struct {
