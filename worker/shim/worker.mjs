@@ -86,6 +86,8 @@ function start(env) {
   go.exit = (code) => {
     console.error(`evmlb: Go runtime exited with code ${code}; the next call starts a new one`);
     onExit(new Error("Go runtime exited"));
+    // Its running calls, each in its own context; after this turn, as go.exit may run inside go.run() below.
+    queueMicrotask(() => end(new Error(`Go runtime exited with code ${code}`)));
   };
   // An exception thrown through Go's frames (begin or complete threw: V8's stack overflowed inside the wasm, or a
   // host import threw) stops Go mid-execution, its scheduler and heap in an unknown state. The runtime is ended: the
@@ -93,17 +95,22 @@ function start(env) {
   // then fails it with the internal error, 500), and nothing runs on the old runtime again (its timers are cleared,
   // a late callback into it does nothing). The `exited` promise is not used for this: it belongs to the request
   // that started the runtime, and workerd cancels what other requests chained on it once that request is over.
+  // A Go exit (a panic) ends the runtime the same way: `exited` alone would reach only the calls of the request
+  // that started it.
   let dead = false;
   const thrown = (where, error) => {
     if (dead) return;
-    dead = true;
     console.error(`evmlb: ${where} threw (${error && error.message}); the Go runtime is ended, the next call starts a new one`);
+    end(new Error(`Go runtime ended: ${where} threw`));
+  };
+  const end = (ended) => {
+    if (dead) return;
+    dead = true;
     if (runtime === started) runtime = null;
     if (live !== null && live.binding === binding) live = null;
     for (const t of go._scheduledTimeouts.values()) clearTimeout(t);
     go._scheduledTimeouts.clear();
     go._resume = () => {};
-    const ended = new Error(`Go runtime ended: ${where} threw`);
     for (const c of calls.values()) c.deliver(ENDED, ended);
     calls.clear();
   };
