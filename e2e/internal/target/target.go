@@ -201,3 +201,12 @@ func envList(vars map[string]string) []string {
 
 // ErrUnavailable wraps the reason a host cannot run here.
 var ErrUnavailable = errors.New("host unavailable")
+
+// Pid is the process id of the host's main process (for the wazero host, the
+// host itself; for workerd, wrangler), 0 when there is none.
+func (i *Instance) Pid() int {
+	if i.proc == nil || i.proc.Cmd == nil || i.proc.Cmd.Process == nil {
+		return 0
+	}
+	return i.proc.Cmd.Process.Pid
+}

@@ -1,4 +1,4 @@
-package server
+package e2e
 
 import (
 	"bufio"
@@ -9,18 +9,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/evmlb/evmlb/e2e/internal/target"
 	"time"
 )
 
-// rssBytes is this process's resident memory (VmRSS of /proc/self/status), or -1 where there is none.
-func rssBytes() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+// rssBytes is process pid's resident memory (VmRSS of /proc/PID/status), or -1 where there is none.
+func rssBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
 	}
@@ -67,17 +68,18 @@ func sendLarge(addr string) int {
 	return res.StatusCode
 }
 
-// Issue 18: 200 connections each sending a body of 5 MiB − 1 byte at once took the host's resident memory from
-// 330 to 1,205 MiB, never given back, because the host read every body before the in-flight bound applied. Now
-// a body is admitted against the bound before it is read (503 -32069 beyond it): the host's memory stays within
-// 170 MiB of where it started (500 MiB for `make run`'s 330), and returns to its start within a minute; small
-// requests are served throughout.
-func TestFloodOfLargeBodies(t *testing.T) {
+// Issue 18: 200 connections each sending a body of 5 MiB − 1 byte at once took the wazero host's resident memory
+// from 330 to 1,205 MiB, never given back, because the host read every body before the in-flight bound applied.
+// Now a body is admitted against the bound before it is read (503 -32069 beyond it): the host's memory stays
+// under 500 MiB, and returns to within 32 MiB of its start within a minute; small requests are served throughout.
+// It measures the host's own process (build/evmlb-serve, as `make run` runs it): a measure in the test's process
+// would count the race detector's shadow memory and the other tests' garbage.
+func TestFloodWazero(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sends 1 GiB")
 	}
-	if rssBytes() < 0 {
-		t.Skip("no /proc/self/status")
+	if err := wazeroHost.Available(); err != nil {
+		need(t, err)
 	}
 	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -89,13 +91,12 @@ func TestFloodOfLargeBodies(t *testing.T) {
 		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x10"}`)
 	}))
 	defer node.Close()
-	h := appHost(t, map[string]string{"UPSTREAM_CONFIG": `[{"chain":"eth","name":"a","upstream":"` + node.URL + `"}]`})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	inst := target.Start(t, wazeroHost, target.Config{Upstreams: []target.Upstream{{Chain: "eth", Name: "a", URL: node.URL}}})
+	pid := inst.Pid()
+	if rssBytes(pid) < 0 {
+		t.Skip("no /proc/PID/status")
 	}
-	go h.Serve(l)
-	addr := l.Addr().String()
+	addr := strings.TrimPrefix(inst.URL, "http://")
 	client := &http.Client{Timeout: 30 * time.Second}
 	small := func() (int, string) {
 		res, err := client.Post("http://"+addr+"/eth", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`))
@@ -115,8 +116,7 @@ func TestFloodOfLargeBodies(t *testing.T) {
 	for range 4 {
 		sendLarge(addr)
 	}
-	goruntime.GC()
-	start := rssBytes()
+	start := rssBytes(pid)
 
 	var peak atomic.Int64
 	peak.Store(start)
@@ -124,7 +124,7 @@ func TestFloodOfLargeBodies(t *testing.T) {
 	var sampler sync.WaitGroup
 	sampler.Go(func() {
 		for {
-			if r := rssBytes(); r > peak.Load() {
+			if r := rssBytes(pid); r > peak.Load() {
 				peak.Store(r)
 			}
 			select {
@@ -175,15 +175,15 @@ func TestFloodOfLargeBodies(t *testing.T) {
 	var after int64
 	deadline := time.Now().Add(time.Minute)
 	for {
-		after = rssBytes()
+		after = rssBytes(pid)
 		if after <= start+32*mib || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("resident memory: %d MiB before, peak %d MiB, %d MiB after", start/mib, peak.Load()/mib, after/mib)
-	if grew := peak.Load() - start; grew > 170*mib {
-		t.Errorf("the flood grew resident memory by %d MiB (from %d to %d MiB), want at most 170 MiB", grew/mib, start/mib, peak.Load()/mib)
+	if peak.Load() > 500*mib {
+		t.Errorf("the flood took resident memory from %d to %d MiB, want under 500 MiB", start/mib, peak.Load()/mib)
 	}
 	if after > start+32*mib {
 		t.Errorf("resident memory did not return within a minute: %d MiB before the flood, %d MiB after", start/mib, after/mib)
