@@ -345,7 +345,10 @@ func TestWriteNeverSentTwice(t *testing.T) {
 func TestConcurrentRequests(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 1, 100)
 	b := evmtest.NewNode(t, "b", 1, 100)
-	h := newHarness(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
+	// The checks below move the fake clock by 10 s while requests are in flight: an attempt timeout under that
+	// (the harness's 300 ms) would time out a's attempts that happen to be in flight (-32070 about once in a
+	// hundred runs).
+	h := newHarness(t, map[string]string{"EVMLB_ATTEMPT_TIMEOUT": "1m"}, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
 	b.SetFault(evmtest.Status500)
 	h.checks(0)
 	errs := make(chan string, 64)
