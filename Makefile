@@ -68,7 +68,7 @@ test-unit: ## the native unit tests only
 bench: build node_modules/.package-lock.json ## latency and throughput through each host and directly; app.wasm size
 	$(GO) run ./e2e/cmd/bench
 
-profile-workerd: build node_modules/.package-lock.json ## a V8 CPU profile of the balancer in workerd under load (PROFILE_REQUESTS, PROFILE_CONCURRENCY)
+profile-workerd: build node_modules/.package-lock.json ## a V8 CPU profile of the balancer in workerd under load (PROFILE_REQUESTS, PROFILE_CONCURRENCY, PROFILE_CALLDATA_KIB)
 	scripts/profile-workerd.sh
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)

@@ -29,12 +29,17 @@ const send = (method, params = {}) =>
     ws.send(JSON.stringify({ id, method, params }));
   });
 
-const body = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}';
+// PROFILE_CALLDATA_KIB set: an eth_call to the dev account with that much calldata instead (issue 18's 1 MiB call).
+const kib = Number(process.env.PROFILE_CALLDATA_KIB || 0);
+const body =
+  kib > 0
+    ? `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266","data":"0x${"ab".repeat(kib << 10)}"},"latest"]}`
+    : '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}';
 const one = async () => {
   const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
   await r.text();
 };
-for (let i = 0; i < 200; i++) await one(); // warm
+for (let i = 0; i < (kib > 0 ? 20 : 200); i++) await one(); // warm
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 50 });
 await send("Profiler.start");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Profiles the balancer in workerd: builds an unstripped app.wasm (Go's function names stay in it), starts anvil and
-# wrangler dev with its inspector, loads it with eth_blockNumber and prints where the time goes
+# wrangler dev with its inspector, loads it with eth_blockNumber (or, with PROFILE_CALLDATA_KIB, an eth_call with that
+# much calldata) and prints where the time goes
 # (scripts/profile-workerd.mjs). The raw profile is left in build/workerd.cpuprofile (open it in Chrome DevTools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
