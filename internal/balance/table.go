@@ -516,6 +516,10 @@ func (t *Table) UndecidedReason() string {
 type Verdict struct {
 	ChainID   uint64
 	Undecided bool
+	// Finalized is the chain's finalized block as the table decided it (Table.Finalized); 0 when none is known.
+	// CacheEpoch is the chain's cache generation (Table.CacheEpoch). Both are issue 19's (the answer cache).
+	Finalized  uint64
+	CacheEpoch uint64
 	// Rows is each upstream's part: whether its height counts, and the height the decision was made at.
 	Rows map[string]RowVerdict
 }
@@ -534,6 +538,24 @@ func (t *Table) Verdict() Verdict {
 		v.Rows[n] = RowVerdict{Counts: t.counted[u], Height: u.Height}
 	}
 	return v
+}
+
+// Finalized is the chain's finalized block and whether one is known: an answer reading a block at or below it
+// may be cached for long (internal/cache). STUB (issue 19): the finality part replaces it.
+func (t *Table) Finalized() (uint64, bool) {
+	if t.given != nil {
+		return t.given.Finalized, t.given.Finalized != 0
+	}
+	return 0, false
+}
+
+// CacheEpoch is the chain's cache generation: every cache key holds it, so moving it (a purge, finality going
+// back) makes every cached answer of the chain unreachable in both tiers. STUB (issue 19).
+func (t *Table) CacheEpoch() uint64 {
+	if t.given != nil {
+		return t.given.CacheEpoch
+	}
+	return 0
 }
 
 // Follow makes t a copy of a chain's table that takes v as given: its chain id, and whether each upstream's

@@ -31,6 +31,16 @@ type Namespace interface {
 	Fetch(ctx context.Context, name string, req *http.Request) (*http.Response, error)
 }
 
+// EdgeCache is the host's shared answer cache, the second tier of internal/cache: Cloudflare's caches.default
+// (per data centre) in workerd, a bounded in-memory cache shared by the Worker runtimes in the wazero host. Keys
+// are absolute GET URLs (the Cache API takes no POST); a miss is (nil, false, nil); an error is a miss to the
+// caller. STUB (issue 19): the edge-tier part implements it in every host.
+type EdgeCache interface {
+	Match(ctx context.Context, key string) (body []byte, ok bool, err error)
+	Put(ctx context.Context, key string, body []byte, ttl time.Duration) error
+	Delete(ctx context.Context, key string) error
+}
+
 // Platform is everything the balancer takes from its host. Every field is required.
 type Platform struct {
 	// Getenv returns an environment variable or secret, "" when unset.
@@ -63,6 +73,8 @@ type Platform struct {
 	Logf func(format string, args ...any)
 	// HostKind names the host ("workerd", "wazero", "memory"); shown, never branched on.
 	HostKind string
+	// Cache, when set, is the host's shared answer cache (EdgeCache); nil: the isolate's memory is the only tier.
+	Cache EdgeCache
 	// MemoryBytes, when set, is the program's linear memory now (wasm hosts); shown in /admin/stats.
 	MemoryBytes func() uint64
 }

@@ -31,6 +31,9 @@ type Snapshot struct {
 	ChainID uint64 `json:"chain_id,omitempty"`
 	// Undecided: the upstreams disagree on the chain id and nothing breaks the tie (balance.Table.Undecided).
 	Undecided bool `json:"undecided,omitempty"`
+	// Finalized and CacheEpoch are the chain's finalized block and cache generation (balance.Verdict).
+	Finalized  uint64 `json:"finalized,omitempty"`
+	CacheEpoch uint64 `json:"cache_epoch,omitempty"`
 }
 
 // Row is an upstream's row of the table as a snapshot carries it: what a Worker isolate's copy of the table routes
@@ -66,7 +69,8 @@ type Breaker struct {
 // SnapshotOf is the snapshot of t: its rows in configuration order, its floor and its verdict.
 func SnapshotOf(t *balance.Table) Snapshot {
 	v := t.Verdict()
-	s := Snapshot{Floor: t.Floor(), Rows: make([]Row, 0, len(t.Names())), ChainID: v.ChainID, Undecided: v.Undecided}
+	s := Snapshot{Floor: t.Floor(), Rows: make([]Row, 0, len(t.Names())), ChainID: v.ChainID, Undecided: v.Undecided,
+		Finalized: v.Finalized, CacheEpoch: v.CacheEpoch}
 	for _, n := range t.Names() {
 		u, _ := t.Get(n)
 		r := rowOf(u)
@@ -80,7 +84,7 @@ func SnapshotOf(t *balance.Table) Snapshot {
 // rows and its floor (RestoreAll and RestoreFloor).
 func (s Snapshot) Restore(t *balance.Table) {
 	rows := make([]balance.Upstream, len(s.Rows))
-	v := balance.Verdict{ChainID: s.ChainID, Undecided: s.Undecided, Rows: make(map[string]balance.RowVerdict, len(s.Rows))}
+	v := balance.Verdict{ChainID: s.ChainID, Undecided: s.Undecided, Finalized: s.Finalized, CacheEpoch: s.CacheEpoch, Rows: make(map[string]balance.RowVerdict, len(s.Rows))}
 	for i, r := range s.Rows {
 		rows[i] = r.upstream()
 		v.Rows[r.Name] = balance.RowVerdict{Counts: r.Counts, Height: r.Height}

@@ -876,6 +876,11 @@ func (pl *Plane) Flush(ctx context.Context) {
 	}
 }
 
+// PurgeCache empties this isolate's cached answers of chain ("" for every chain) at once; the chain object's new
+// cache epoch (balance.Table.CacheEpoch) makes every other isolate's and the edge tier's unreachable. STUB (issue
+// 19): the data-plane cache part implements it.
+func (pl *Plane) PurgeCache(chain string) {}
+
 // Reset forgets every snapshot and what was not yet reported (after the chains' storage was cleared).
 func (pl *Plane) Reset() {
 	pl.mu.Lock()
