@@ -23,6 +23,10 @@ import (
 // the JS heap together, so the GC works harder as the heap nears this instead of growing the memory.
 const memoryLimit = 64 << 20
 
+// edgeEntryLimit is the largest entry of the host's answer cache Go takes into its memory (a larger one is a
+// miss): EVMLB_MAX_RESPONSE_BYTES's default, the largest answer the balancer takes from a provider unless told.
+const edgeEntryLimit = 32 << 20
+
 func main() {
 	debug.SetMemoryLimit(memoryLimit)
 	logger := log.New(os.Stderr, "evmlb: ", 0)
@@ -39,6 +43,7 @@ func main() {
 		Now:         time.Now,
 		Logf:        logger.Printf,
 		HostKind:    jsbind.HostKind(),
+		Cache:       hostcall.EdgeCache{Limit: edgeEntryLimit},
 		MemoryBytes: jsbind.MemoryBytes,
 	})
 	jsbind.Serve(jsbind.Handlers{Fetch: a, Alarm: a.Alarm, MaxBodyBytes: a.MaxBodyBytes()})

@@ -6,7 +6,7 @@ package contract
 import "time"
 
 // Version of the host contract. The shim and the wazero host refuse to serve a program of another version.
-const Version = 4
+const Version = 5
 
 // Headers the host sets on every request it hands to Go.
 const (
@@ -65,6 +65,7 @@ const (
 	OpObject   = "object"
 	OpStorage  = "storage"
 	OpSleep    = "sleep"
+	OpCache    = "cache"
 	OpAbort    = "abort"
 	OpResponse = "response"
 	OpDone     = "done"
@@ -90,6 +91,14 @@ const (
 	StorageGetAlarm    = "getAlarm"
 	StorageSetAlarm    = "setAlarm"
 	StorageDeleteAlarm = "deleteAlarm"
+)
+
+// Cache calls, the `call` member of a cache operation (CONTRACT.md §4): the host's shared answer cache
+// (workerd: caches.default), keyed by an absolute https URL on the Worker's own host.
+const (
+	CacheMatch  = "match"
+	CachePut    = "put"
+	CacheDelete = "delete"
 )
 
 // MaxKeys is the most keys one storage put or delete may carry (Cloudflare's limit): callers split larger ones,

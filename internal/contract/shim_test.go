@@ -88,7 +88,7 @@ func TestShimConstants(t *testing.T) {
 		{"ROLE", map[string][2]string{"worker": {"RoleWorker", RoleWorker}, "chain": {"RoleChain", RoleChain},
 			"upstream": {"RoleUpstream", RoleUpstream}}},
 		{"OP", map[string][2]string{"fetch": {"OpFetch", OpFetch}, "object": {"OpObject", OpObject},
-			"storage": {"OpStorage", OpStorage}, "sleep": {"OpSleep", OpSleep}, "abort": {"OpAbort", OpAbort},
+			"storage": {"OpStorage", OpStorage}, "sleep": {"OpSleep", OpSleep}, "cache": {"OpCache", OpCache}, "abort": {"OpAbort", OpAbort},
 			"response": {"OpResponse", OpResponse}, "done": {"OpDone", OpDone}}},
 		{"ERR", map[string][2]string{"timeout": {"ErrTimeout", ErrTimeout}, "aborted": {"ErrAborted", ErrAborted},
 			"tooLarge": {"ErrTooLarge", ErrTooLarge}, "network": {"ErrNetwork", ErrNetwork},
@@ -97,6 +97,8 @@ func TestShimConstants(t *testing.T) {
 			"delete": {"StorageDelete", StorageDelete}, "list": {"StorageList", StorageList},
 			"deleteAll": {"StorageDeleteAll", StorageDeleteAll}, "getAlarm": {"StorageGetAlarm", StorageGetAlarm},
 			"setAlarm": {"StorageSetAlarm", StorageSetAlarm}, "deleteAlarm": {"StorageDeleteAlarm", StorageDeleteAlarm}}},
+		{"CACHE", map[string][2]string{"match": {"CacheMatch", CacheMatch}, "put": {"CachePut", CachePut},
+			"delete": {"CacheDelete", CacheDelete}}},
 	}
 	known := map[string]bool{}
 	for _, c := range scalars {

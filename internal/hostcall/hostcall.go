@@ -32,13 +32,15 @@ type Op struct {
 	Status      int   // response
 	// object
 	Namespace, Name, Path string
-	// storage: Call is one of contract's Storage* calls
+	// storage: Call is one of contract's Storage* calls; cache: one of its Cache* calls, Key the entry's URL, TTL a
+	// put's lifetime (whole seconds on the wire), Limit a match's largest entry
 	Call    string
 	Key     string
 	Entries map[string]string
 	Keys    []string
 	Prefix  string
 	Time    time.Time
+	TTL     time.Duration
 	// sleep
 	Sleep time.Duration
 	// abort
@@ -57,7 +59,8 @@ type Result struct {
 	Status int
 	Header http.Header
 	Body   []byte
-	// storage: get's value (Found false when there is none), list's entries, getAlarm's time (Found false: none)
+	// storage: get's value (Found false when there is none), list's entries, getAlarm's time (Found false: none);
+	// cache: a match's entry is Body, Found false on a miss
 	Value   string
 	Found   bool
 	Entries map[string]string

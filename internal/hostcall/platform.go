@@ -205,6 +205,67 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
+// EdgeCache is platform.EdgeCache over cache operations of the caller's call (CONTRACT.md §4): the host's shared
+// answer cache, caches.default in workerd. Limit bounds an entry Match takes into Go's memory (0: none): a
+// larger one is a miss, and Put does not store one. Every error is the caller's miss (platform.EdgeCache).
+type EdgeCache struct{ Limit int64 }
+
+var _ platform.EdgeCache = EdgeCache{}
+
+// Match returns the entry of key, (nil, false, nil) on a miss.
+func (e EdgeCache) Match(ctx context.Context, key string) ([]byte, bool, error) {
+	c := From(ctx)
+	if c == nil {
+		return nil, false, errNoCall
+	}
+	r, err := c.Do(ctx, Op{Kind: contract.OpCache, Call: contract.CacheMatch, Key: key, Limit: e.Limit})
+	if err != nil {
+		if r.Err == contract.ErrTooLarge {
+			return nil, false, platform.ErrTooLarge
+		}
+		return nil, false, err
+	}
+	if !r.Found {
+		return nil, false, nil
+	}
+	if e.Limit > 0 && int64(len(r.Body)) > e.Limit { // the host broke the limit: never keep it
+		return nil, false, platform.ErrTooLarge
+	}
+	return r.Body, true, nil
+}
+
+// Put stores body under key for ttl, rounded up to whole seconds; a ttl under one nanosecond, or a body over
+// Limit, stores nothing.
+func (e EdgeCache) Put(ctx context.Context, key string, body []byte, ttl time.Duration) error {
+	if ttl <= 0 || e.Limit > 0 && int64(len(body)) > e.Limit {
+		return nil
+	}
+	c := From(ctx)
+	if c == nil {
+		return errNoCall
+	}
+	if body == nil {
+		body = []byte{} // an empty entry is a body of no bytes, not none
+	}
+	_, err := c.Do(ctx, Op{Kind: contract.OpCache, Call: contract.CachePut, Key: key, Body: body, TTL: ttl})
+	return err
+}
+
+// Delete removes the entry of key, if any.
+func (e EdgeCache) Delete(ctx context.Context, key string) error {
+	c := From(ctx)
+	if c == nil {
+		return errNoCall
+	}
+	_, err := c.Do(ctx, Op{Kind: contract.OpCache, Call: contract.CacheDelete, Key: key})
+	return err
+}
+
+// TTLSeconds is a put's ttl on the wire: whole seconds, rounded up, at least 1.
+func TTLSeconds(ttl time.Duration) int64 {
+	return max(int64((ttl+time.Second-1)/time.Second), 1)
+}
+
 // WithTimeout is platform.Platform.WithTimeout: a context that reports the deadline (every operation hands what
 // is left of it to the host, which aborts the operation then) and sets no Go timer. Err reports
 // context.DeadlineExceeded once the deadline has passed, and context.Canceled after cancel.

@@ -9,14 +9,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall/js"
-	"time"
 
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/hostcall"
@@ -79,7 +77,7 @@ func Serve(h Handlers) {
 		if !ok {
 			throw("complete: no such operation")
 		}
-		if err := c.Complete(op, toResult(kind, text, body)); err != nil {
+		if err := c.Complete(op, hostcall.DecodeResult(kind, text, body)); err != nil {
 			throw(err.Error())
 		}
 		return nil
@@ -130,7 +128,7 @@ func begin(h Handlers, num uint32, text string, bodyLen int) {
 		throw(err.Error())
 	}
 	c := hostcall.New(m.Object, func(op hostcall.Op) {
-		text, b := encodeOp(op)
+		text, b := hostcall.EncodeOp(op)
 		deliver(num, text, b)
 	})
 	mu.Lock()
@@ -221,11 +219,11 @@ func toRequest(ctx context.Context, m *callMeta, num uint32, bodyLen int, maxBod
 	if err != nil {
 		return nil, errors.New("request URL does not parse")
 	}
-	h := toHeader(m.Headers) // never holds the contract's own headers: toHeader drops them
-	h[canonRole] = []string{m.Role}
+	h := hostcall.ToHeader(m.Headers) // never holds the contract's own headers: ToHeader drops them
+	h[hostcall.CanonRole] = []string{m.Role}
 	if m.Object != "" {
-		h[canonObject] = []string{m.Object}
-		h[canonInstance] = []string{m.Instance}
+		h[hostcall.CanonObject] = []string{m.Object}
+		h[hostcall.CanonInstance] = []string{m.Instance}
 	}
 	req := (&http.Request{
 		Method: m.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -273,148 +271,6 @@ type tooLarge struct{ limit int64 }
 
 func (t tooLarge) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: t.limit} }
 func (tooLarge) Close() error               { return nil }
-
-// The canonical forms of the header names a call carries, without canonicalising (a parse per header) or a map
-// lookup (a string hash, slow in wasm) on every request.
-var (
-	canonRole     = http.CanonicalHeaderKey(contract.HeaderRole)
-	canonObject   = http.CanonicalHeaderKey(contract.HeaderObject)
-	canonInstance = http.CanonicalHeaderKey(contract.HeaderInstance)
-)
-
-// canonical is http.CanonicalHeaderKey, without a parse for the names Go asks for.
-func canonical(name string) string {
-	if c, ok := contract.CanonicalRequestHeader(name); ok {
-		return c
-	}
-	return http.CanonicalHeaderKey(name)
-}
-
-// toHeader reads a flat [name, value, …] list.
-func toHeader(a []string) http.Header {
-	h := make(http.Header, len(a)/2+1)
-	vals := make([]string, len(a)/2) // one array for the values of every name
-	for i := 0; i+1 < len(a); i += 2 {
-		k := canonical(a[i])
-		if k == canonRole || k == canonObject || k == canonInstance {
-			continue // set from the call's fields, never from a header a host passed
-		}
-		if prev := h[k]; prev != nil {
-			h[k] = append(prev, a[i+1])
-			continue
-		}
-		v := vals[i/2 : i/2+1 : i/2+1]
-		v[0] = a[i+1]
-		h[k] = v
-	}
-	return h
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// encodeOp writes an op as its JSON text (CONTRACT.md §4) and its body (nil when it has none).
-func encodeOp(op hostcall.Op) ([]byte, []byte) {
-	o := contract.NewObject()
-	o.Str("op", op.Kind)
-	if op.ID != 0 {
-		o.Num("id", float64(op.ID))
-	}
-	var body []byte
-	switch op.Kind {
-	case contract.OpFetch, contract.OpObject:
-		o.Str("method", op.Method)
-		o.Pairs("headers", op.Header)
-		o.Num("timeout", ms(op.Timeout))
-		if op.Kind == contract.OpFetch {
-			o.Str("url", op.URL)
-			o.Num("limit", float64(op.Limit))
-		} else {
-			o.Str("namespace", op.Namespace)
-			o.Str("name", op.Name)
-			o.Str("path", op.Path)
-		}
-		body = op.Body
-	case contract.OpStorage:
-		o.Str("call", op.Call)
-		switch op.Call {
-		case contract.StorageGet:
-			o.Str("key", op.Key)
-		case contract.StoragePut:
-			kv := make([]string, 0, 2*len(op.Entries))
-			for k, v := range op.Entries {
-				kv = append(kv, k, v)
-			}
-			o.Strs("entries", kv)
-		case contract.StorageDelete:
-			o.Strs("keys", op.Keys)
-		case contract.StorageList:
-			o.Str("prefix", op.Prefix)
-		case contract.StorageSetAlarm:
-			o.Num("time", float64(op.Time.UnixMilli()))
-		}
-	case contract.OpSleep:
-		o.Num("ms", ms(op.Sleep))
-	case contract.OpAbort:
-		o.Num("target", float64(op.Target))
-	case contract.OpResponse:
-		o.Num("status", float64(op.Status))
-		o.Pairs("headers", op.Header)
-		if op.Last {
-			o.True("done")
-		}
-		body = op.Body
-	case contract.OpDone:
-		if op.Err != "" {
-			o.Str("error", op.Err)
-		}
-	default:
-		panic(fmt.Sprintf("jsbind: unknown op %q", op.Kind))
-	}
-	return o.Bytes(), body
-}
-
-// toResult reads the host's result of operation op (CONTRACT.md §4): a JSON array of strings, [error, message,
-// payload…], and the body (nil when none).
-func toResult(kind, text string, body []byte) hostcall.Result {
-	f, err := contract.DecodeStrings(text)
-	if err != nil || len(f) < 2 {
-		return hostcall.Result{Err: contract.ErrInvalid, Message: "the result is not a JSON array of at least 2 strings"}
-	}
-	if f[0] != "" {
-		return hostcall.Result{Err: f[0], Message: f[1]}
-	}
-	p := f[2:]
-	var r hostcall.Result
-	switch kind {
-	case contract.OpFetch, contract.OpObject:
-		if len(p) < 1 {
-			return hostcall.Result{Err: contract.ErrInvalid, Message: "no status"}
-		}
-		r.Status, _ = strconv.Atoi(p[0])
-		if len(p) > 1 { // hosts send none: Go reads no answer header
-			r.Header = toHeader(p[1:])
-		}
-		r.Body = body
-		if r.Body == nil {
-			r.Body = []byte{}
-		}
-	case contract.StorageGet:
-		if len(p) > 0 {
-			r.Value, r.Found = p[0], true
-		}
-	case contract.StorageGetAlarm:
-		if len(p) > 0 {
-			ms, _ := strconv.ParseInt(p[0], 10, 64)
-			r.Time, r.Found = time.UnixMilli(ms), true
-		}
-	case contract.StorageList:
-		r.Entries = make(map[string]string, len(p)/2)
-		for i := 0; i+1 < len(p); i += 2 {
-			r.Entries[p[i]] = p[i+1]
-		}
-	}
-	return r
-}
 
 // bufferedResponse is an http.ResponseWriter that keeps the whole answer.
 type bufferedResponse struct {

@@ -1,4 +1,4 @@
-// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 4).
+// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 5).
 // It keeps one Go runtime per isolate, hands every fetch and alarm to Go as a call, and performs the I/O each
 // call asks for inside that call's own context. It decides nothing itself.
 import "./wasm_exec.js";
@@ -9,7 +9,7 @@ import { DurableObject } from "cloudflare:workers";
 // The host contract's names and numbers, the same as internal/contract's: TestShimConstants reads this block (one
 // `const NAME = value;` a line, values in JSON or single-quoted) and fails on any difference, or on one of these
 // values written as a literal elsewhere in this file.
-const CONTRACT_VERSION = 4;
+const CONTRACT_VERSION = 5;
 const NO_BODY = -1;
 const HOST_KIND = "workerd";
 const OBJECT_URL_BASE = "https://object";
@@ -17,9 +17,10 @@ const IMPORT_MODULE = "evmlb";
 const INTERNAL_ERROR = '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
 const CALL = { fetch: "fetch", alarm: "alarm" };
 const ROLE = { worker: "worker", chain: "chain", upstream: "upstream" };
-const OP = { fetch: "fetch", object: "object", storage: "storage", sleep: "sleep", abort: "abort", response: "response", done: "done" };
+const OP = { fetch: "fetch", object: "object", storage: "storage", sleep: "sleep", cache: "cache", abort: "abort", response: "response", done: "done" };
 const ERR = { timeout: "timeout", aborted: "aborted", tooLarge: "too_large", network: "network", storage: "storage", invalid: "invalid" };
 const STORAGE = { get: "get", put: "put", delete: "delete", list: "list", deleteAll: "deleteAll", getAlarm: "getAlarm", setAlarm: "setAlarm", deleteAlarm: "deleteAlarm" };
+const CACHE = { match: "match", put: "put", delete: "delete" };
 // --- contract constants: end ---
 
 const utf8 = new TextEncoder();
@@ -219,7 +220,7 @@ async function readBody(call, request, max) {
 
 // Performs one operation of a call (CONTRACT.md §4). It runs in the call's own context: every I/O object it
 // makes (fetch, body, abort, timer, stub, storage) stays there.
-async function perform(op, { env, storage, running }) {
+async function perform(op, { env, storage, host, running }) {
   const ac = new AbortController();
   running.set(op.id, ac);
   let timedOut = false;
@@ -253,11 +254,14 @@ async function perform(op, { env, storage, running }) {
         return ac.signal.aborted ? failed(ERR.aborted) : ok();
       case OP.storage:
         return ok(...(await storageOp(storage, op)));
+      case OP.cache:
+        return await cacheOp(host, op);
       default:
         return failed(ERR.invalid, `unknown op ${op.op}`);
     }
   } catch (error) {
-    if (op.op === OP.storage) return failed(ERR.storage, error && error.message);
+    // An error of the Cache API is the storage kind, which Go takes as a miss (CONTRACT.md §4).
+    if (op.op === OP.storage || op.op === OP.cache) return failed(ERR.storage, error && error.message);
     if (timedOut) return failed(ERR.timeout);
     if (ac.signal.aborted) return failed(ERR.aborted);
     return failed(ERR.network, error && error.message);
@@ -307,10 +311,45 @@ async function storageOp(storage, op) {
   throw new Error(`unknown storage call ${op.call}`);
 }
 
+// Performs a cache call on caches.default, this data centre's cache (on a workers.dev host Cloudflare stores
+// nothing: put does nothing and match misses). host is the Worker's request host, undefined for the objects: the
+// key must be an https URL on it. What is stored says nothing but its age: no upstream URL, no cookie.
+async function cacheOp(host, op) {
+  let key;
+  try {
+    key = new URL(op.key);
+  } catch {
+    return failed(ERR.invalid, "cache: the key is not a URL");
+  }
+  if (host === undefined || key.protocol !== "https:" || key.host !== host || key.username !== "" || key.password !== "" || key.hash !== "") {
+    return failed(ERR.invalid, "cache: the key is not an https URL on the Worker's host");
+  }
+  switch (op.call) {
+    case CACHE.match: {
+      const resp = await caches.default.match(key.href);
+      if (resp === undefined) return ok(); // a miss: no body
+      if (op.limit > 0 && Number(resp.headers.get("content-length")) > op.limit) {
+        await resp.body?.cancel();
+        return failed(ERR.tooLarge);
+      }
+      const body = new Uint8Array(await resp.arrayBuffer());
+      if (op.limit > 0 && body.byteLength > op.limit) return failed(ERR.tooLarge);
+      return { result: ok().result, body };
+    }
+    case CACHE.put:
+      await caches.default.put(key.href, new Response(op.body, { headers: { "cache-control": `max-age=${op.ttl}` } }));
+      return ok();
+    case CACHE.delete:
+      await caches.default.delete(key.href);
+      return ok();
+  }
+  return failed(ERR.invalid, `unknown cache call ${op.call}`);
+}
+
 // Runs one call: begin() in Go, then every message Go delivers is handled here, in this call's context. Go may
 // call deliver from any context, so deliver only queues and wakes this loop (a promise made here). It resolves
 // with the call's response (fetch calls) and settles `finished` at done.
-function run(rt, env, call, body, { storage, waitUntil }) {
+function run(rt, env, call, body, { storage, host, waitUntil }) {
   return new Promise((respond, fail) => {
     const queue = [];
     let wake = null;
@@ -329,7 +368,7 @@ function run(rt, env, call, body, { storage, waitUntil }) {
       fail(error);
       return;
     }
-    const io = { env, storage, running: new Map() };
+    const io = { env, storage, host, running: new Map() };
     const loop = (async () => {
       for (;;) {
         while (queue.length === 0) await new Promise((resolve) => (wake = resolve));
@@ -418,6 +457,6 @@ export class UpstreamDurableObject extends GoDurableObject {
 
 export default {
   fetch(request, env, ctx) {
-    return fetchCall(env, request, ROLE.worker, { ids: {}, waitUntil: (p) => ctx.waitUntil(p) });
+    return fetchCall(env, request, ROLE.worker, { ids: {}, host: new URL(request.url).host, waitUntil: (p) => ctx.waitUntil(p) });
   },
 };
