@@ -13,13 +13,17 @@ import (
 	_ "net/http/pprof" // -pprof: on http.DefaultServeMux, served only on -pprof's own address
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/evmlb/evmlb/host/internal/server"
 )
 
 // Flags is the serve command's usage after its name.
-const Flags = "[-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] [-workers N] [-memory-mb MB] [-pprof ADDR]"
+const Flags = "[-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-file FILE] [-workers N] [-memory-mb MB] [-edge-cache-mb MB] [-pprof ADDR]"
+
+// EdgeCacheEnv is the environment variable that sets -edge-cache-mb's default.
+const EdgeCacheEnv = "EVMLB_HOST_EDGE_CACHE_MB"
 
 // Run runs `serve` (args[0] must be "serve") until SIGINT or SIGTERM. usageLine is what a usage error says.
 func Run(args []string, usageLine string) error {
@@ -36,11 +40,20 @@ func Run(args []string, usageLine string) error {
 	envFile := fl.String("env-file", ".dev.vars", "KEY=VALUE file of variables and secrets")
 	workers := fl.Int("workers", 0, "Go runtimes serving the Worker role (0: one per core)")
 	memory := fl.Int("memory-mb", 128, "wasm memory of each runtime, in MB, as workerd allows an isolate (0: wazero's 4 GiB)")
+	edgeDefault := server.DefaultEdgeCacheBytes >> 20
+	if v := os.Getenv(EdgeCacheEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%s must be a whole number of MiB, 0 or more", EdgeCacheEnv)
+		}
+		edgeDefault = n
+	}
+	edgeMB := fl.Int("edge-cache-mb", edgeDefault, "MiB of answers the Worker runtimes share in the host's answer cache, as caches.default in workerd (0: none; "+EdgeCacheEnv+" sets the default)")
 	pprofAddr := fl.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, for profiling the host; no auth, so a loopback address only (off by default)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%v; %s", err, usageLine)
 	}
-	if fl.NArg() > 0 || *workers < 0 || *memory < 0 {
+	if fl.NArg() > 0 || *workers < 0 || *memory < 0 || *edgeMB < 0 {
 		return usage()
 	}
 	if port := os.Getenv("PORT"); port != "" {
@@ -62,7 +75,12 @@ func Run(args []string, usageLine string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
 	}
-	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers, MemoryLimitMB: *memory, ConnAffinity: true})
+	edgeBytes := int64(*edgeMB) << 20
+	if edgeBytes == 0 {
+		edgeBytes = -1 // none
+	}
+	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers,
+		MemoryLimitMB: *memory, EdgeCacheBytes: edgeBytes, ConnAffinity: true})
 	if err != nil {
 		l.Close()
 		return err

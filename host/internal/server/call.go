@@ -22,6 +22,8 @@ type call struct {
 	object, instance string
 	// what names the call in log lines: never a body or a full URL.
 	what string
+	// host is a worker call's request host (URL host, port included): the only host its cache keys may name.
+	host string
 
 	// On the runtime's loop: the call's number (CONTRACT.md §3), its request body until Go takes it.
 	num       uint32
@@ -124,7 +126,7 @@ func (c *call) message(m *message) {
 		return
 	}
 	switch m.op {
-	case contract.OpFetch, contract.OpObject, contract.OpStorage, contract.OpSleep:
+	case contract.OpFetch, contract.OpObject, contract.OpStorage, contract.OpCache, contract.OpSleep:
 		if _, used := c.ops[m.id]; used {
 			c.s.violation(c, "operation id %v used twice", m.id)
 			return
@@ -194,6 +196,13 @@ func (c *call) start(o *op, m *message) {
 			return
 		}
 		c.s.storageOp(c, o, m)
+	case contract.OpCache:
+		if c.role != contract.RoleWorker {
+			c.s.violation(c, "cache operation from a %s call", c.role)
+			c.settle(m.id, errResult(contract.ErrInvalid, "only worker calls use the answer cache"))
+			return
+		}
+		c.settle(m.id, c.s.edge.op(c.host, m))
 	}
 }
 

@@ -38,6 +38,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &executor{owned: true, wake: make(chan struct{}, 1)}
 	c := s.newCall(rt, x, contract.CallFetch, contract.RoleWorker)
 	c.what = "request " + r.Method + " " + r.URL.Path
+	c.host = r.Host
 	var reply *result
 	c.answerTo = func(res result) { reply = &res }
 	sl.calls.Add(1)

@@ -35,7 +35,8 @@ type message struct {
 	entries []string
 	keys    []string
 	time    float64
-	errText string // done
+	ttl     float64 // cache put: seconds
+	errText string  // done
 	hasErr  bool
 }
 
@@ -57,6 +58,7 @@ type wire struct {
 	Keys      *[]string `json:"keys"`
 	Prefix    *string   `json:"prefix"`
 	Time      *float64  `json:"time"`
+	TTL       *float64  `json:"ttl"`
 	MS        *float64  `json:"ms"`
 	Target    *float64  `json:"target"`
 	Status    *float64  `json:"status"`
@@ -123,7 +125,8 @@ func decode(text string, body []byte) *message {
 	}
 	d := &decoder{w: &w, m: m}
 	if body != nil {
-		if m.op != contract.OpFetch && m.op != contract.OpObject && m.op != contract.OpResponse {
+		if m.op != contract.OpFetch && m.op != contract.OpObject && m.op != contract.OpResponse &&
+			!(m.op == contract.OpCache && w.Call != nil && *w.Call == contract.CachePut) {
 			d.problem("a body with a message that carries none")
 		}
 		m.body = body
@@ -170,6 +173,23 @@ func decode(text string, body []byte) *message {
 		case contract.StorageDeleteAll, contract.StorageGetAlarm, contract.StorageDeleteAlarm:
 		default:
 			d.problem("unknown storage call %q", m.call)
+		}
+	case contract.OpCache:
+		needID()
+		m.call, m.key = d.str(w.Call, "call"), d.str(w.Key, "key")
+		switch m.call {
+		case contract.CacheMatch:
+			m.limit = d.num(w.Limit, "limit", 0, false)
+		case contract.CachePut:
+			if m.ttl = d.num(w.TTL, "ttl", 1, false); !isInt(m.ttl) {
+				d.problem("ttl is not a whole number of seconds")
+			}
+			if body == nil {
+				d.problem("a put without a body")
+			}
+		case contract.CacheDelete:
+		default:
+			d.problem("unknown cache call %q", m.call)
 		}
 	case contract.OpSleep:
 		needID()
@@ -233,6 +253,7 @@ type result struct {
 	hasEntries bool
 	time       float64 // storage getAlarm
 	hasTime    bool
+	hit        bool // cache match: body is the entry
 }
 
 func errResult(code, msg string) result { return result{err: code, msg: msg} }
@@ -263,6 +284,11 @@ func (r *result) encode() (string, []byte) {
 		f = append(f, r.entries...)
 	case r.hasTime:
 		f = append(f, strconv.FormatFloat(r.time, 'f', -1, 64))
+	case r.hit:
+		body = r.body
+		if body == nil {
+			body = []byte{}
+		}
 	}
 	return contract.Strings(f...), body
 }

@@ -78,6 +78,10 @@ type Options struct {
 	// time.Now, Date.now). A test passes a clock.Fake and advances it instead of sleeping. Network deadlines
 	// (fetch operations' timeouts, the bounds of Serve's HTTP server) stay on the real clock: they bound real I/O.
 	Clock clock.Clock
+	// EdgeCacheBytes bounds the answer cache the Worker runtimes share (the cache operation, CONTRACT.md §4): the
+	// bytes of its keys and entries, least recently used evicted first; 0 is DefaultEdgeCacheBytes, a negative
+	// bound stores nothing (every match misses).
+	EdgeCacheBytes int64
 	// WorkerRuntimes is the size of the Worker role's pool; 0 is runtime.NumCPU().
 	WorkerRuntimes int
 	// ConnAffinity keeps each client connection that Serve accepts on one Worker runtime (as a keep-alive
@@ -139,6 +143,7 @@ type Server struct {
 	conns   atomic.Uint64 // connections accepted, for ConnAffinity's turns
 
 	violations atomic.Int64
+	edge       *edgeCache  // the answer cache of every Worker runtime
 	bodies     *bodyBudget // request body bytes held at once (admit.go)
 
 	objMu     sync.Mutex
@@ -158,6 +163,7 @@ var ErrContractVersion = errors.New("contract version mismatch")
 func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Log, client: newClient(opts.Client), clock: clock.Or(opts.Clock),
 		queues: map[string]*serialQueue{}, alarms: map[string]*armedAlarm{}}
+	s.edge = newEdgeCache(s.clock, opts.EdgeCacheBytes)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = os.Stderr
@@ -375,11 +381,14 @@ type Stats struct {
 	Instances   int    // live Durable Object instances
 	Alarms      int    // armed alarms
 	Violations  int64  // protocol violations so far (each was logged)
+	EdgeEntries int    // entries of the Worker runtimes' answer cache
+	EdgeBytes   int64  // the bytes of their keys and bodies
 }
 
 // Stats reads every runtime's figures (zero values for a slot with no live runtime).
 func (s *Server) Stats() Stats {
 	st := Stats{Violations: s.violations.Load()}
+	st.EdgeEntries, st.EdgeBytes = s.edge.stats()
 	for _, sl := range append(append([]*slot(nil), s.workers...), s.objects) {
 		rt, starts := sl.current()
 		rs := RuntimeStats{Name: sl.name, Starts: starts, Served: sl.served.Load()}

@@ -134,7 +134,7 @@ func (r *wireReader) object(w *wire) {
 
 // wireKeys are wire's members, as encoding/json matches them: exactly, else case-insensitively.
 var wireKeys = []string{"op", "id", "url", "method", "headers", "timeout", "limit", "namespace", "name", "path",
-	"call", "key", "entries", "keys", "prefix", "time", "ms", "target", "status", "error", "done"}
+	"call", "key", "entries", "keys", "prefix", "time", "ttl", "ms", "target", "status", "error", "done"}
 
 func wireKey(key string) string {
 	for _, k := range wireKeys {
@@ -188,6 +188,8 @@ func (r *wireReader) member(w *wire, key string) {
 		f = &w.Limit
 	case "time":
 		f = &w.Time
+	case "ttl":
+		f = &w.TTL
 	case "ms":
 		f = &w.MS
 	case "target":

@@ -93,6 +93,9 @@ func durable(c *call) {
 	case "call-upstream":
 		r := c.callObject("UPSTREAM", q.Get("name"), "/?op=whoami", 10000)
 		answer(r.status, string(r.body))
+	case "cache": // only worker calls may use the answer cache
+		r := c.op(map[string]any{"op": "cache", "call": "match", "key": "https://object/k", "limit": 0})
+		answer(200, "error="+r.err)
 	case "slow":
 		ms, _ := strconv.Atoi(q.Get("ms"))
 		c.op(map[string]any{"op": "sleep", "ms": ms})

@@ -155,6 +155,37 @@ func worker(c *call) {
 	case "/storage":
 		r := c.storage(map[string]any{"call": "get", "key": "x"})
 		answer(200, "error="+r.err)
+	case "/cache": // one cache operation from the query (call, key, ttl, limit, body), and which runtime made it
+		m := map[string]any{"op": "cache", "call": q.Get("call"), "key": q.Get("key")}
+		switch q.Get("call") {
+		case "match":
+			m["limit"] = num("limit", 0)
+		case "put":
+			m["ttl"], m["body"] = num("ttl", 60), u8([]byte(q.Get("body")))
+		}
+		r := c.op(m)
+		res := "ok"
+		switch {
+		case r.err != "":
+			res = "error=" + r.err + " message=" + r.msg
+		case r.body != nil:
+			res = "hit=" + string(r.body)
+		case q.Get("call") == "match":
+			res = "miss"
+		}
+		answer(200, res+" runtime="+token)
+	case "/cache-put-no-body":
+		r := c.op(map[string]any{"op": "cache", "call": "put", "key": "https://example.com/k", "ttl": 60})
+		answer(200, "error="+r.err)
+	case "/cache-no-key":
+		r := c.op(map[string]any{"op": "cache", "call": "match", "limit": 0})
+		answer(200, "error="+r.err)
+	case "/cache-unknown-call":
+		r := c.op(map[string]any{"op": "cache", "call": "peek", "key": "https://example.com/k"})
+		answer(200, "error="+r.err)
+	case "/cache-bad-ttl":
+		r := c.op(map[string]any{"op": "cache", "call": "put", "key": "https://example.com/k", "ttl": 1.5, "body": u8([]byte("x"))})
+		answer(200, "error="+r.err)
 	case "/after-done":
 		answer(200, "ok")
 		c.send(map[string]any{"op": "sleep", "id": 1, "ms": 1})
