@@ -31,6 +31,7 @@ type Host struct {
 	env    map[string]string
 	client *http.Client
 	clock  *Clock
+	cache  *EdgeCache
 
 	bgMu                 sync.Mutex
 	bgCond               *sync.Cond
@@ -64,6 +65,7 @@ func New(env map[string]string, client *http.Client, start time.Time) *Host {
 	h := &Host{env: env, client: client, instances: map[string]*instance{}}
 	h.bgCond = sync.NewCond(&h.bgMu)
 	h.clock = &Clock{now: start, host: h}
+	h.cache = &EdgeCache{clock: h.clock}
 	return h
 }
 
@@ -81,6 +83,7 @@ func (h *Host) Platform() platform.Platform {
 		Background:  h.background,
 		Logf:        h.logf,
 		HostKind:    "memory",
+		Cache:       h.cache,
 	}
 }
 
@@ -150,6 +153,10 @@ func (h *Host) bound() Handler {
 	defer h.mu.Unlock()
 	return h.handler
 }
+
+// Cache is the host's answer cache (Platform's Cache), shared by everything the host runs, as caches.default is by
+// the isolates of a data centre.
+func (h *Host) Cache() *EdgeCache { return h.cache }
 
 // Clock is the host's fake clock.
 func (h *Host) Clock() *Clock { return h.clock }
