@@ -79,7 +79,7 @@ fmt: ## gofmt the tree
 
 vet: ## go vet, natively and for js/wasm
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./worker/... ./e2e/testdata/floorgo
+	GOOS=js GOARCH=wasm $(GO) vet ./worker/... ./e2e/testdata/floorgo ./e2e/testdata/cachego
 
 check: build vet ## build every target, vet, gofmt and go mod tidy; fail on a dirty tree
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
