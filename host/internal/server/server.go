@@ -20,9 +20,9 @@
 // that needs it (the objects runtime with new instance tokens, the same storage; alarms stay armed).
 //
 // The host is stricter than workerd, never looser: a protocol violation (an unknown message, an operation of
-// a call that ended, storage from a worker call, any use of the I/O globals of earlier versions) is logged as
-// one line starting with "evmlb host: protocol violation:", fails the call and is counted in
-// Stats().Violations, which tests assert is zero.
+// a call that ended, storage from a worker call, a cache operation from an object, any use of the I/O globals
+// of earlier versions) is logged as one line starting with "evmlb host: protocol violation:", fails the call
+// and is counted in Stats().Violations, which tests assert is zero.
 package server
 
 import (
