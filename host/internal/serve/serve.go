@@ -75,12 +75,8 @@ func Run(args []string, usageLine string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
 	}
-	edgeBytes := int64(*edgeMB) << 20
-	if edgeBytes == 0 {
-		edgeBytes = -1 // none
-	}
 	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers,
-		MemoryLimitMB: *memory, EdgeCacheBytes: edgeBytes, ConnAffinity: true})
+		MemoryLimitMB: *memory, EdgeCacheBytes: edgeCacheBytes(*edgeMB), ConnAffinity: true})
 	if err != nil {
 		l.Close()
 		return err
@@ -106,6 +102,14 @@ func Run(args []string, usageLine string) error {
 	case err := <-errc:
 		return err
 	}
+}
+
+// edgeCacheBytes is server.Options.EdgeCacheBytes for -edge-cache-mb: 0 MiB is none (a negative bound).
+func edgeCacheBytes(mb int) int64 {
+	if mb == 0 {
+		return -1
+	}
+	return int64(mb) << 20
 }
 
 // listenCause shortens a listen error to its cause ("address already in use").
