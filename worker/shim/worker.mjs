@@ -219,8 +219,8 @@ async function readBody(call, request, max) {
 }
 
 // Performs one operation of a call (CONTRACT.md §4). It runs in the call's own context: every I/O object it
-// makes (fetch, body, abort, timer, stub, storage) stays there.
-async function perform(op, { env, storage, host, running }) {
+// makes (fetch, body, abort, timer, stub, storage, cache) stays there.
+async function perform(op, { env, storage, url, running }) {
   const ac = new AbortController();
   running.set(op.id, ac);
   let timedOut = false;
@@ -255,7 +255,7 @@ async function perform(op, { env, storage, host, running }) {
       case OP.storage:
         return ok(...(await storageOp(storage, op)));
       case OP.cache:
-        return await cacheOp(host, op);
+        return await cacheOp(url, op);
       default:
         return failed(ERR.invalid, `unknown op ${op.op}`);
     }
@@ -312,16 +312,16 @@ async function storageOp(storage, op) {
 }
 
 // Performs a cache call on caches.default, this data centre's cache (on a workers.dev host Cloudflare stores
-// nothing: put does nothing and match misses). host is the Worker's request host, undefined for the objects: the
-// key must be an https URL on it. What is stored says nothing but its age: no upstream URL, no cookie.
-async function cacheOp(host, op) {
+// nothing: put does nothing and match misses). url is the Worker's request URL, undefined for the objects: the key
+// must be an https URL on its host. What is stored says nothing but its age: no upstream URL, no cookie.
+async function cacheOp(url, op) {
   let key;
   try {
     key = new URL(op.key);
   } catch {
     return failed(ERR.invalid, "cache: the key is not a URL");
   }
-  if (host === undefined || key.protocol !== "https:" || key.host !== host || key.username !== "" || key.password !== "" || key.hash !== "") {
+  if (url === undefined || key.protocol !== "https:" || key.host !== new URL(url).host || key.username !== "" || key.password !== "" || key.hash !== "") {
     return failed(ERR.invalid, "cache: the key is not an https URL on the Worker's host");
   }
   switch (op.call) {
@@ -349,7 +349,7 @@ async function cacheOp(host, op) {
 // Runs one call: begin() in Go, then every message Go delivers is handled here, in this call's context. Go may
 // call deliver from any context, so deliver only queues and wakes this loop (a promise made here). It resolves
 // with the call's response (fetch calls) and settles `finished` at done.
-function run(rt, env, call, body, { storage, host, waitUntil }) {
+function run(rt, env, call, body, { storage, url, waitUntil }) {
   return new Promise((respond, fail) => {
     const queue = [];
     let wake = null;
@@ -368,7 +368,7 @@ function run(rt, env, call, body, { storage, host, waitUntil }) {
       fail(error);
       return;
     }
-    const io = { env, storage, host, running: new Map() };
+    const io = { env, storage, url, running: new Map() };
     const loop = (async () => {
       for (;;) {
         while (queue.length === 0) await new Promise((resolve) => (wake = resolve));
@@ -457,6 +457,6 @@ export class UpstreamDurableObject extends GoDurableObject {
 
 export default {
   fetch(request, env, ctx) {
-    return fetchCall(env, request, ROLE.worker, { ids: {}, host: new URL(request.url).host, waitUntil: (p) => ctx.waitUntil(p) });
+    return fetchCall(env, request, ROLE.worker, { ids: {}, url: request.url, waitUntil: (p) => ctx.waitUntil(p) });
   },
 };
