@@ -624,8 +624,9 @@ func (t *Table) MoveCacheEpoch(now time.Time, reason string) uint64 {
 // highest block that two of them say is finalized, so that no single upstream among several can raise it (nor
 // lower it, unless only two report). A chain of one upstream takes its word, as it does for the head. When no
 // counted upstream reports the tag, finality_depth (when set) gives the head minus that depth. Never above the
-// head. When it falls below the finalized block decided before in this epoch (a node reset, a devnet restart, the
-// head floor yielding), the epoch moves: answers cached as final may be of blocks the chain no longer has.
+// head. When it falls below the finalized block decided before in this epoch, or the head itself does while
+// finality is unknown (a node reset, a devnet restart, the head floor yielding), the epoch moves: answers cached
+// as final may be of blocks the chain no longer has.
 func (t *Table) decideFinality(now time.Time) {
 	if t.given != nil {
 		return
@@ -657,13 +658,21 @@ func (t *Table) decideFinality(now time.Time) {
 	}
 	fin = min(fin, head)
 	t.cache.Finalized = fin
-	if fin == 0 {
-		return // unknown: nothing is cached as final, and nothing already cached is wrong for it
-	}
-	if fin < t.lastFinal {
+	switch {
+	case t.lastFinal == 0 || len(t.counted) == 0:
+		// nothing decided before, or nothing current to judge by (a restart before any report)
+	case fin != 0 && fin < t.lastFinal:
 		t.MoveCacheEpoch(now, fmt.Sprintf("the chain's finalized block went back from %d to %d (a node reset, a devnet restart or the head floor yielding): every cached answer is dropped", t.lastFinal, fin))
+		t.lastFinal = fin
+		return
+	case head < t.lastFinal:
+		// Finality unknown now, with the head below the block decided final: that block is gone (a devnet
+		// restarted below it), and a finality decided again later must not reach what was cached on it.
+		t.MoveCacheEpoch(now, fmt.Sprintf("the chain's head %d is below its finalized block %d (a node reset, a devnet restart or the head floor yielding): every cached answer is dropped", head, t.lastFinal))
+		t.lastFinal = fin
+		return
 	}
-	t.lastFinal = fin
+	t.lastFinal = max(t.lastFinal, fin)
 }
 
 // Follow makes t a copy of a chain's table that takes v as given: its chain id, and whether each upstream's
