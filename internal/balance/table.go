@@ -656,8 +656,7 @@ func (t *Table) decideFinality(now time.Time) {
 	case reporters == 0 && t.settings.FinalityDepth != 0 && len(t.counted) > 0 && head > t.settings.FinalityDepth:
 		fin = head - t.settings.FinalityDepth
 	}
-	fin = min(fin, head)
-	t.cache.Finalized = fin
+	t.cache.Finalized = fin // never above the head: each word counts up to its own height, and that height counts
 	switch {
 	case t.lastFinal == 0 || len(t.counted) == 0:
 		// nothing decided before, or nothing current to judge by (a restart before any report)
