@@ -46,6 +46,13 @@ func TestFinalityShownByAdmin(t *testing.T) {
 	if e := h.upstreamEntry("a"); !e.OK || e.Finalized != 36 {
 		t.Errorf("a's check: %+v", e.UpstreamHealth)
 	}
+	var d struct{ Chains []DashboardChain }
+	h.admin(http.MethodGet, "/admin/dashboard.json", &d)
+	for _, c := range d.Chains {
+		if want := map[string]uint64{"eth": 36, "base": 0}[c.Chain]; c.Finalized != want {
+			t.Errorf("dashboard: %s finalized %d, want %d", c.Chain, c.Finalized, want)
+		}
+	}
 }
 
 // POST /admin/cache/purge moves the cache epoch of every chain, or of ?chain= only, behind the admin auth and
