@@ -154,9 +154,10 @@ func (a *App) clearStorage(ctx context.Context) any {
 	return map[string]any{"cleared_chains": len(chains), "cleared_upstreams": len(ups), "errors": errs}
 }
 
-// purgeCache moves the cache epoch of chain ("": of every configured chain) in its object, where it is stored, and
-// empties what this isolate holds of it (Plane.PurgeCache); other isolates learn the new epoch with their next
-// snapshot, and every answer cached under the old one, in either tier, is unreachable from then on.
+// purgeCache moves the cache epoch of chain ("": of every configured chain) in its object, where it is stored,
+// fetches this isolate's snapshots again (Flush: they carry the new epoch) and empties what this isolate holds of
+// it (Plane.PurgeCache); other isolates learn the new epoch with their next snapshot, and every answer cached under
+// the old one, in either tier, is unreachable from then on.
 func (a *App) purgeCache(ctx context.Context, chain string) any {
 	chains := a.env.Config.Chains()
 	if chain != "" {
@@ -168,6 +169,7 @@ func (a *App) purgeCache(ctx context.Context, chain string) any {
 		p.Chain = c
 		return p
 	})
+	a.plane.Flush(ctx) // this isolate's snapshots then carry the new epochs at once, not a TTL later
 	a.plane.PurgeCache(chain)
 	return map[string]any{"chains": out}
 }
