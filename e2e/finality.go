@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/evmlb/evmlb/e2e/internal/anvil"
+	"github.com/evmlb/evmlb/e2e/internal/faultproxy"
 	"github.com/evmlb/evmlb/e2e/internal/rpc"
 	"github.com/evmlb/evmlb/e2e/internal/target"
 )
@@ -24,7 +26,8 @@ type finalityView struct {
 
 // Issue 19: against anvil (whose "finalized" block is its head minus two epochs of 32 slots: 36 at block 100),
 // /admin/chains shows the chain's finalized block and each upstream's, as learnt by the health checks; POST
-// /admin/cache/purge moves the chain's cache epoch, which /admin/chains then shows.
+// /admin/cache/purge moves the chain's cache epoch, which /admin/chains then shows; a devnet restarted under the
+// balancer moves it again.
 func scFinality(s *S) {
 	n := s.Node(31337, 100)
 	direct := s.direct(n, rpc.Request(1, "eth_getBlockByNumber", "finalized", false))
@@ -38,9 +41,10 @@ func scFinality(s *S) {
 	_, err := fmt.Sscanf(blk.Number, "0x%x", &want)
 	s.must(err == nil && want != 0, "anvil's finalized block: %s", direct.Body)
 	var ups []target.Upstream
+	var proxies []*faultproxy.Proxy
 	for i := range 2 {
-		_, up := s.Upstream(n, "ethereum", fmt.Sprintf("u%d", i))
-		ups = append(ups, up)
+		px, up := s.Upstream(n, "ethereum", fmt.Sprintf("u%d", i))
+		ups, proxies = append(ups, up), append(proxies, px)
 	}
 	b := s.Start(ups, nil)
 	b.Post("ethereum", rpc.Request(1, "eth_blockNumber")) // wakes the chain
@@ -71,6 +75,23 @@ func scFinality(s *S) {
 	b.waitAdmin("/admin/chains", "the new cache epoch", func(body []byte) bool {
 		return json.Unmarshal(body, &after) == nil && len(after.Chains) == 1 && after.Chains[0].CacheEpoch == purged.Chains[0].CacheEpoch
 	})
+
+	// The devnet restarts under the running balancer (a fresh anvil at block 1, finalized block 0: none): once the
+	// head floor yields to it, the head is below the finalized block decided before, and the epoch moves again.
+	fresh := anvil.StartT(s.T, 31337)
+	if _, err := fresh.Mine(s.Ctx, 1); err != nil {
+		s.Fatal(err)
+	}
+	for _, px := range proxies {
+		px.SetTarget(fresh.URL)
+	}
+	b.waitAdmin("/admin/chains", "the epoch to move after the devnet restarted", func(body []byte) bool {
+		var v finalityView
+		return json.Unmarshal(body, &v) == nil && len(v.Chains) == 1 && v.Chains[0].CacheEpoch > purged.Chains[0].CacheEpoch &&
+			v.Chains[0].Finalized == 0
+	})
+	s.Note("devnet restarted", "the epoch moved and finality is unknown")
+
 	r = b.Do(http.MethodGet, "/admin/cache/purge", nil, map[string]string{"Authorization": basic("admin", s.Password)})
 	s.Record("GET /admin/cache/purge", r, NormRPC)
 	r = b.Admin(http.MethodPost, "/admin/cache/purge?chain=nope")
