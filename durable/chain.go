@@ -25,6 +25,7 @@ const (
 	keyPending   = "pending_stats" // the isolates' per-method counts not yet handed to the upstreams' objects
 	keyHanded    = "handed_stats"  // counts handed to upstreams' objects and not yet acknowledged (ReportAnswer.Seq)
 	keyMetrics   = "metrics"       // the metrics.Chain: every isolate's Prometheus counts, and the recent history
+	keyCache     = "cache"         // the balance.CacheState: the cache epoch and the finalized block decided in it (issue 19)
 )
 
 // Chains serves every ChainDurableObject instance of the runtime.
@@ -113,6 +114,15 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 		t.Restarted()
 		o.restarted = true
 	}
+	// issue 19: the cache epoch and the finalized block decided in it; with none stored, an epoch made from now
+	// (never one used before storage was cleared). It is stored with every row save, and at once by a purge.
+	var cache balance.CacheState
+	if v, ok, err := st.Get(ctx, keyCache); err != nil {
+		return err
+	} else if ok {
+		_ = json.Unmarshal([]byte(v), &cache)
+	}
+	t.RestoreCache(cache, cs.env.P.Now())
 	if v, ok, err := st.Get(ctx, keyPending); err != nil {
 		return err
 	} else if ok {
@@ -204,6 +214,8 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(p))
 	case protocol.PathSync:
 		cs.sync(w, r, o, st, name)
+	case protocol.PathPurge:
+		cs.purge(w, r, o, st, name)
 	case protocol.PathClear:
 		cs.objs.forget(id)
 		if err := st.DeleteAll(r.Context()); err != nil {
@@ -220,8 +232,9 @@ func (cs *Chains) status(o *chain, name string) adminapi.ChainStatus {
 	now := cs.env.P.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	fin, _ := o.table.Finalized()
 	s := adminapi.ChainStatus{Chain: name, BestHeight: o.table.Best(), Head: o.table.Head(), ChainID: o.table.ChainID(),
-		ChainIDUndecided: o.table.UndecidedReason(), Upstreams: []adminapi.UpstreamRow{}}
+		ChainIDUndecided: o.table.UndecidedReason(), Finalized: fin, CacheEpoch: o.table.CacheEpoch(), Upstreams: []adminapi.UpstreamRow{}}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
 		s.Upstreams = append(s.Upstreams, rowView(u, o.table.State(n, now), o.table.Reason(n, now)))
@@ -266,6 +279,8 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 	}
 	fb, _ := json.Marshal(o.table.StoredFloor()) // issue 8: the floor goes with every row save, and its notes to the log
 	kv[keyFloor] = string(fb)
+	cb, _ := json.Marshal(o.table.CacheState()) // issue 19: so does the cache epoch
+	kv[keyCache] = string(cb)
 	kv[keyPending] = o.pendingStats() // so that an evicted object loses no counts
 	hb, _ := json.Marshal(o.handed)
 	kv[keyHanded] = string(hb)
@@ -279,4 +294,29 @@ func (cs *Chains) saveRows(ctx context.Context, o *chain, st platform.Storage, c
 	if err := st.Put(ctx, kv); err != nil {
 		cs.env.P.Logf("chain %s: storage: %v", chain, err)
 	}
+}
+
+// purge moves the chain's cache epoch (POST /admin/cache/purge): every answer cached under the old one becomes
+// unreachable in both tiers, in every isolate once its next snapshot carries the new epoch. The epoch is stored
+// before the answer, so that an object evicted right after keeps it.
+func (cs *Chains) purge(w http.ResponseWriter, r *http.Request, o *chain, st platform.Storage, name string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		jsonrpc.ErrMethodNotAllowed.Write(w, nil)
+		return
+	}
+	o.mu.Lock()
+	epoch := o.table.MoveCacheEpoch(cs.env.P.Now(), "purged by the admin API")
+	cb, _ := json.Marshal(o.table.CacheState())
+	notes := o.table.Notes()
+	o.mu.Unlock()
+	for _, n := range notes {
+		cs.env.P.Logf("chain %s: %s", name, n)
+	}
+	if err := st.Put(r.Context(), map[string]string{keyCache: string(cb)}); err != nil {
+		cs.env.P.Logf("chain %s: storage: %v", name, err)
+		jsonrpc.ErrInternal.With("storage").Write(w, nil)
+		return
+	}
+	writeJSON(w, adminapi.CachePurge{Chain: name, CacheEpoch: epoch})
 }

@@ -120,7 +120,7 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 	o.mu.Lock()
 	ack := o.seq
 	o.mu.Unlock()
-	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Lacks: h.Lacks, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus}, u, nil
+	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Lacks: h.Lacks, Finalized: h.Finalized, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus}, u, nil
 }
 
 // maxPollDelay bounds the back-off of a failing upstream's health checks (never below EVMLB_HEALTH_INTERVAL).
@@ -167,7 +167,7 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask
 		h.Failures++
 		return h
 	}
-	h.ChainID, h.Height, h.Syncing = r.ChainID, r.Height, r.Syncing
+	h.ChainID, h.Height, h.Syncing, h.Finalized = r.ChainID, r.Height, r.Syncing, r.Finalized
 	h.Unserved, h.Proven, h.Lacks = 0, 0, 0
 	if ask > r.Height && us.probe(ctx, u, ask) == healthcheck.BlockMissing {
 		h.Lacks = ask
@@ -213,6 +213,9 @@ func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uin
 	}
 	res := forward.Do(ctx, us.target(u), healthcheck.Call("eth_syncing"))
 	r.Syncing = res.Class == retry.OK && healthcheck.Syncing(res.Body)
+	if res := forward.Do(ctx, us.target(u), healthcheck.FinalizedCall()); res.Class == retry.OK {
+		r.Finalized = healthcheck.ReadFinalized(res.Body) // a failure only means none: never the check's
+	}
 	if prev != 0 {
 		r.Probe = us.probe(ctx, u, prev)
 	}

@@ -34,11 +34,13 @@ type Report struct {
 	Lacks uint64 `json:"lacks,omitempty"`
 	// Ack is the sequence number of the last handover of counts (ReportAnswer.Seq) the upstream's object stored.
 	Ack uint64 `json:"ack,omitempty"`
+	// Finalized is the upstream's finalized block at this check (the "finalized" tag; 0: none; issue 19).
+	Finalized uint64 `json:"finalized,omitempty"`
 }
 
 // row is the report as the table takes it.
 func (r Report) row() balance.Report {
-	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Lacks: r.Lacks, Err: r.Err, Status: r.Status}
+	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Lacks: r.Lacks, Finalized: r.Finalized, Err: r.Err, Status: r.Status}
 }
 
 // ReportAnswer is the chain's answer to a health report: the Worker isolates' per-method counts of the upstream

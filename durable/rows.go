@@ -32,6 +32,7 @@ type storedRow struct {
 	Proven        uint64        `json:"proven,omitempty"`
 	LeadSince     time.Time     `json:"lead_since,omitzero"`
 	LastStatus    int           `json:"last_http_status,omitempty"`
+	Finalized     uint64        `json:"finalized,omitempty"`
 }
 
 type storedBreaker struct {
@@ -45,7 +46,7 @@ func storedRowOf(u balance.Upstream) storedRow {
 		ReportedAt: u.ReportedAt, LastError: u.LastError, LastErrorAt: u.LastErrorAt, CooldownUntil: u.CooldownUntil,
 		Breaker:   storedBreaker{Failures: u.Breaker.Failures, OpenUntil: u.Breaker.OpenUntil},
 		LatencyMS: u.LatencyMS, ErrorRate: u.ErrorRate, Requests: u.Requests, HeightAt: u.HeightAt,
-		Unserved: u.Unserved, Proven: u.Proven, LeadSince: u.LeadSince, LastStatus: u.LastStatus,
+		Unserved: u.Unserved, Proven: u.Proven, LeadSince: u.LeadSince, LastStatus: u.LastStatus, Finalized: u.Finalized,
 	}
 }
 
@@ -55,7 +56,7 @@ func (r storedRow) row() balance.Upstream {
 		ReportedAt: r.ReportedAt, LastError: r.LastError, LastErrorAt: r.LastErrorAt, CooldownUntil: r.CooldownUntil,
 		Breaker:   balance.Breaker{Failures: r.Breaker.Failures, OpenUntil: r.Breaker.OpenUntil},
 		LatencyMS: r.LatencyMS, ErrorRate: r.ErrorRate, Requests: r.Requests, HeightAt: r.HeightAt,
-		Unserved: r.Unserved, Proven: r.Proven, LeadSince: r.LeadSince, LastStatus: r.LastStatus,
+		Unserved: r.Unserved, Proven: r.Proven, LeadSince: r.LeadSince, LastStatus: r.LastStatus, Finalized: r.Finalized,
 	}
 }
 
@@ -66,7 +67,7 @@ func rowView(u balance.Upstream, state balance.State, reason string) adminapi.Up
 		ReportedAt: u.ReportedAt, LastError: string(u.LastError), LastErrorAt: u.LastErrorAt, CooldownUntil: u.CooldownUntil,
 		Breaker:   adminapi.Breaker{Failures: u.Breaker.Failures, OpenUntil: u.Breaker.OpenUntil},
 		LatencyMS: u.LatencyMS, ErrorRate: u.ErrorRate, Requests: u.Requests, HeightAt: u.HeightAt,
-		Unserved: u.Unserved, Proven: u.Proven, LeadSince: u.LeadSince, LastStatus: u.LastStatus,
+		Unserved: u.Unserved, Proven: u.Proven, LeadSince: u.LeadSince, LastStatus: u.LastStatus, Finalized: u.Finalized,
 		State: string(state), Reason: reason,
 	}
 }
@@ -76,6 +77,6 @@ func (h health) view() adminapi.UpstreamHealth {
 	return adminapi.UpstreamHealth{
 		OK: h.OK, Height: h.Height, ChainID: h.ChainID, LastCheck: h.LastCheck, LastOK: h.LastOK,
 		LastErrorClass: h.LastErrorClass, Syncing: h.Syncing, Failures: h.Failures, Unserved: h.Unserved,
-		Proven: h.Proven, Lacks: h.Lacks, BatchOff: h.BatchOff, LastStatus: h.LastStatus,
+		Proven: h.Proven, Lacks: h.Lacks, BatchOff: h.BatchOff, LastStatus: h.LastStatus, Finalized: h.Finalized,
 	}
 }

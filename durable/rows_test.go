@@ -17,7 +17,7 @@ const oldStoredRow = `{"name":"a","height":100,"height_moved_at":"2026-01-02T03:
 	`"reported_at":"2026-01-02T03:04:06Z","last_error":"timeout","last_error_at":"2026-01-02T03:04:07Z",` +
 	`"cooldown_until":"2026-01-02T03:04:08Z","breaker":{"consecutive_failures":3,"open_until":"2026-01-02T03:04:09Z"},` +
 	`"latency_ewma_ms":12.5,"error_rate_ewma":0.25,"requests":42,"height_at":"2026-01-02T03:04:10Z","unserved":99,` +
-	`"proven":98,"lead_since":"2026-01-02T03:04:11Z","last_http_status":404}`
+	`"proven":98,"lead_since":"2026-01-02T03:04:11Z","last_http_status":404,"finalized":97}`
 
 func at(s int) time.Time { return time.Date(2026, 1, 2, 3, 4, s, 0, time.UTC) }
 
@@ -26,7 +26,7 @@ var everyField = balance.Upstream{
 	Name: "a", Height: 100, HeightMovedAt: at(5), ChainID: 1, Syncing: true, ReportedAt: at(6), LastError: retry.Timeout,
 	LastErrorAt: at(7), CooldownUntil: at(8), Breaker: balance.Breaker{Failures: 3, OpenUntil: at(9)}, LatencyMS: 12.5,
 	ErrorRate: 0.25, Requests: 42, HeightAt: at(10), Unserved: 99, Proven: 98, LeadSince: at(11),
-	LastStatus: 404,
+	LastStatus: 404, Finalized: 97,
 }
 
 // A row already in storage loads with every field, and a row stored now is the same text (a build before this

@@ -66,6 +66,8 @@ type health struct {
 	Lacks uint64 `json:"lacks,omitempty"`
 	// BatchOff is when the upstream refused a batch health check; checks go call by call for a while.
 	BatchOff time.Time `json:"batch_off,omitzero"`
+	// Finalized is the block the last check found at the "finalized" tag (0: none; issue 19).
+	Finalized uint64 `json:"finalized,omitempty"`
 }
 
 // upstream is one instance's memory, loaded from storage on first use.

@@ -26,8 +26,13 @@ type ChainStatus struct {
 	ChainID uint64 `json:"chain_id,omitempty"`
 	// ChainIDUndecided says why the chain answers every request with an error (-32073) when its upstreams
 	// disagree on the chain id and nothing breaks the tie (balance.Table.UndecidedReason); "" when they do not.
-	ChainIDUndecided string        `json:"chain_id_undecided,omitempty"`
-	Upstreams        []UpstreamRow `json:"upstreams"`
+	ChainIDUndecided string `json:"chain_id_undecided,omitempty"`
+	// Finalized is the chain's finalized block (balance.Table.Finalized): what at least two upstreams whose
+	// heights count report, or the head minus finality_depth; 0 while unknown. CacheEpoch is the chain's cache
+	// generation (balance.Table.CacheEpoch), moved by a purge or by finality going back.
+	Finalized  uint64        `json:"finalized,omitempty"`
+	CacheEpoch uint64        `json:"cache_epoch"`
+	Upstreams  []UpstreamRow `json:"upstreams"`
 }
 
 // UpstreamRow is one upstream in the chain's routing table as admin shows it: what the table knows of it
@@ -57,6 +62,8 @@ type UpstreamRow struct {
 	LeadSince time.Time `json:"lead_since,omitzero"`
 	// LastStatus is the HTTP status of LastError when a health check's answer had one (0: none known).
 	LastStatus int `json:"last_http_status,omitempty"`
+	// Finalized is the finalized block its last successful check reported (the "finalized" tag); 0: none.
+	Finalized uint64 `json:"finalized,omitempty"`
 	// State is its routing state (balance.State: healthy, lagging, syncing, wrong_chain, …).
 	State string `json:"state"`
 	// Reason says why the upstream is out of rotation ("" when it is in).
@@ -99,6 +106,8 @@ type UpstreamHealth struct {
 	BatchOff time.Time `json:"batch_off,omitzero"`
 	// LastStatus is the HTTP status of the last check's answer when it failed with one (0: none came).
 	LastStatus int `json:"last_http_status,omitempty"`
+	// Finalized is the block the last check found at the "finalized" tag; 0: none.
+	Finalized uint64 `json:"finalized,omitempty"`
 }
 
 // UpstreamStatus is an upstream object's /status answer.
@@ -137,9 +146,20 @@ type ChainSummary struct {
 	// ChainIDUndecided says why the chain answers every request with an error (-32073) when its upstreams
 	// disagree on the chain id and nothing breaks the tie (balance.Table.UndecidedReason); "" when they do not.
 	ChainIDUndecided string `json:"chain_id_undecided,omitempty"`
+	// Finalized is the chain's finalized block (0: unknown) and CacheEpoch its cache generation (ChainStatus).
+	Finalized  uint64 `json:"finalized,omitempty"`
+	CacheEpoch uint64 `json:"cache_epoch"`
 	// Table is the chain object's routing table.
 	Table []UpstreamRow `json:"table"`
 	Error string        `json:"error,omitempty"`
+}
+
+// CachePurge is a chain object's /purge answer, and one chain's entry in the POST /admin/cache/purge answer: the
+// chain's new cache epoch (0 with Error when its object could not be reached).
+type CachePurge struct {
+	Chain      string `json:"chain"`
+	CacheEpoch uint64 `json:"cache_epoch"`
+	Error      string `json:"error,omitempty"`
 }
 
 // UpstreamEntry is one upstream's entry in /admin/upstreams.

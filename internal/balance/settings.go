@@ -32,6 +32,9 @@ type Settings struct {
 	ProbeShare float64 `json:"probe_share,omitempty"`
 	// ExpectedChainID: the chain id every upstream must serve; 0 means the majority of reported ids decides.
 	ExpectedChainID uint64 `json:"chain_id,omitempty"`
+	// FinalityDepth: when no upstream whose height counts reports a finalized block, the chain's is the head minus
+	// this many blocks; 0: unset (finality is then unknown). See Table.Finalized.
+	FinalityDepth uint64 `json:"finality_depth,omitempty"`
 }
 
 // Defaults fills every zero field with its default (config.ChainDefaults) and clamps every field to its range
@@ -66,6 +69,7 @@ func (s Settings) Defaults() Settings {
 		s.ProbeShare = d.ProbeShare
 	}
 	s.ProbeShare = config.Clamp(config.ChainProbeShare, s.ProbeShare)
+	s.FinalityDepth = config.Clamp(config.ChainFinalityDepth, s.FinalityDepth)
 	return s
 }
 
@@ -88,6 +92,6 @@ func SettingsOf(c config.Chain) Settings {
 	return Settings{
 		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, ConfirmAfter: c.ConfirmAfter, BreakerFailures: c.BreakerFailures,
 		BreakerOpenFor: c.BreakerOpenFor, CooldownAfter429: c.CooldownAfter429, ProbeShare: c.ProbeShare,
-		ExpectedChainID: c.ChainID,
+		ExpectedChainID: c.ChainID, FinalityDepth: c.FinalityDepth,
 	}
 }

@@ -48,9 +48,12 @@ type Report struct {
 	Proven uint64
 	// Lacks is a block above its head that the chain asked of it (Table.Ask: the head floor) and that it
 	// answered null or "not found" for at this check; 0 when it was not asked, or has it.
-	Lacks  uint64
-	Err    retry.Class // the check's failure class, retry.OK when it succeeded
-	Status int         // the HTTP status of a failed check's answer; 0 when none came
+	Lacks uint64
+	// Finalized is the block the upstream answered for the "finalized" tag at this check; 0: none (it answered an
+	// error or null for the tag, or block 0, which holds nothing worth caching).
+	Finalized uint64
+	Err       retry.Class // the check's failure class, retry.OK when it succeeded
+	Status    int         // the HTTP status of a failed check's answer; 0 when none came
 }
 
 // Upstream is what the table knows of one upstream: the table's row. It has no JSON form of its own: the chain
@@ -82,6 +85,9 @@ type Upstream struct {
 	LeadSince time.Time
 	// LastStatus is the HTTP status of LastError when a health check's answer had one (0: none known).
 	LastStatus int
+	// Finalized is the finalized block its last successful check reported (Report.Finalized; 0: none). It counts
+	// towards the chain's finalized block only while its height counts (Table.Finalized).
+	Finalized uint64
 }
 
 // known reports whether u's height was ever reported (a height of 0 is a real one once reported).
@@ -124,6 +130,12 @@ type Table struct {
 	given *Verdict
 	// undecided is the chain-id decision at the last refresh: upstreams disagree and nothing breaks the tie.
 	undecided bool
+	// cache is the chain's finality as decided at the last refresh and its cache epoch (see Finalized and
+	// CacheEpoch); the chain object persists it (CacheState, RestoreCache).
+	cache CacheState
+	// lastFinal is the highest finalized block decided in the current epoch (persisted in CacheState while finality
+	// is unknown, e.g. after a restart): finality decided below it moves the epoch.
+	lastFinal uint64
 
 	// The view derived from the rows by refresh, after every change.
 	counted    map[*Upstream]bool // trusted upstreams whose height counts (confirmed)
@@ -197,7 +209,7 @@ func (t *Table) StoredFloor() Floor {
 // the floor must never make the balancer answer a block no upstream has (a devnet reset while it was stopped).
 func (t *Table) Restarted() {
 	for _, u := range t.ups {
-		u.Height, u.HeightAt, u.HeightMovedAt, u.LeadSince, u.Proven = 0, time.Time{}, time.Time{}, time.Time{}, 0
+		u.Height, u.HeightAt, u.HeightMovedAt, u.LeadSince, u.Proven, u.Finalized = 0, time.Time{}, time.Time{}, time.Time{}, 0, 0
 	}
 	clear(t.lacks)
 	t.held, t.heldSince = max(t.held, t.floor.Served), time.Time{}
@@ -359,6 +371,7 @@ func (t *Table) Report(name string, r Report) {
 		u.HeightMovedAt = r.At
 	}
 	u.Height, u.HeightAt = r.Height, r.At
+	u.Finalized = r.Finalized
 	u.Breaker.Success()
 	t.refresh(r.At)
 }
@@ -533,7 +546,8 @@ type RowVerdict struct {
 // Verdict returns the table's verdict, for a snapshot.
 func (t *Table) Verdict() Verdict {
 	id, undecided := t.decide()
-	v := Verdict{ChainID: id, Undecided: undecided, Rows: make(map[string]RowVerdict, len(t.ups))}
+	fin, _ := t.Finalized()
+	v := Verdict{ChainID: id, Undecided: undecided, Finalized: fin, CacheEpoch: t.CacheEpoch(), Rows: make(map[string]RowVerdict, len(t.ups))}
 	for n, u := range t.ups {
 		v.Rows[n] = RowVerdict{Counts: t.counted[u], Height: u.Height}
 	}
@@ -541,21 +555,123 @@ func (t *Table) Verdict() Verdict {
 }
 
 // Finalized is the chain's finalized block and whether one is known: an answer reading a block at or below it
-// may be cached for long (internal/cache). STUB (issue 19): the finality part replaces it.
+// may be cached for long (internal/cache). The chain's table decides it at every refresh (decideFinality); a copy
+// of it (Follow) takes the chain's as given.
 func (t *Table) Finalized() (uint64, bool) {
 	if t.given != nil {
 		return t.given.Finalized, t.given.Finalized != 0
 	}
-	return 0, false
+	return t.cache.Finalized, t.cache.Finalized != 0
 }
 
 // CacheEpoch is the chain's cache generation: every cache key holds it, so moving it (a purge, finality going
-// back) makes every cached answer of the chain unreachable in both tiers. STUB (issue 19).
+// back) makes every cached answer of the chain unreachable in both tiers. A copy of the chain's table (Follow)
+// takes the chain's as given.
 func (t *Table) CacheEpoch() uint64 {
 	if t.given != nil {
 		return t.given.CacheEpoch
 	}
-	return 0
+	return t.cache.Epoch
+}
+
+// CacheState is the chain's finality and cache epoch as the chain object persists them (balance never stores):
+// Epoch, and Finalized, the finalized block last decided in that epoch, so that finality found lower after an
+// eviction or restart (a node reset while the object was gone) still moves the epoch.
+type CacheState struct {
+	Epoch     uint64 `json:"epoch"`
+	Finalized uint64 `json:"finalized,omitempty"`
+}
+
+// CacheState returns what to persist of the chain's finality and cache epoch: the epoch, and the highest
+// finalized block decided in it (also while finality is unknown now).
+func (t *Table) CacheState() CacheState {
+	return CacheState{Epoch: t.cache.Epoch, Finalized: max(t.lastFinal, t.cache.Finalized)}
+}
+
+// RestoreCache puts back a persisted CacheState, or starts the epoch: the chain object passes what it stored, or
+// with nothing stored (a new chain, cleared storage, or a version before issue 19) the zero state, whose epoch
+// is then made from now (MoveCacheEpoch) so that it is never one an isolate or the edge cache may still hold
+// from before storage was cleared. The finalized block is held as the one to compare with, not served: it is
+// served again once current reports decide it.
+func (t *Table) RestoreCache(c CacheState, now time.Time) {
+	t.cache = c
+	if c.Epoch == 0 {
+		t.MoveCacheEpoch(now, "")
+	}
+	t.lastFinal, t.cache.Finalized = c.Finalized, 0
+	t.refresh(t.now)
+}
+
+// MoveCacheEpoch moves the chain's cache epoch, making every answer cached under the old one unreachable, and
+// returns the new one: at least one above the old, and the time now in Unix milliseconds when that is higher, so
+// that an epoch started again from nothing (cleared storage) never repeats one used before. reason, when not "",
+// is logged (Notes).
+func (t *Table) MoveCacheEpoch(now time.Time, reason string) uint64 {
+	next := t.cache.Epoch + 1
+	if ms := now.UnixMilli(); !now.IsZero() && ms > 0 && uint64(ms) > next {
+		next = uint64(ms)
+	}
+	t.cache.Epoch = next
+	if reason != "" {
+		t.note(fmt.Sprintf("cache epoch moved to %d: %s", next, reason))
+	}
+	return next
+}
+
+// decideFinality decides the chain's finalized block from the rows (the chain's own table; a copy takes it as
+// given). Only upstreams whose height counts take part (the verified chain id, trusted, confirmed), each with at
+// most its own height. With two or more of them reporting one, it is the second highest they report: the
+// highest block that two of them say is finalized, so that no single upstream among several can raise it (nor
+// lower it, unless only two report). A chain of one upstream takes its word, as it does for the head. When no
+// counted upstream reports the tag, finality_depth (when set) gives the head minus that depth. Never above the
+// head. When it falls below the finalized block decided before in this epoch, or the head itself does while
+// finality is unknown (a node reset, a devnet restart, the head floor yielding), the epoch moves: answers cached
+// as final may be of blocks the chain no longer has.
+func (t *Table) decideFinality(now time.Time) {
+	if t.given != nil {
+		return
+	}
+	var first, second uint64 // the two highest finalized blocks reported by counted upstreams
+	reporters := 0
+	for u := range t.counted {
+		f := min(u.Finalized, u.Height)
+		if f == 0 {
+			continue
+		}
+		reporters++
+		switch {
+		case f > first:
+			first, second = f, first
+		case f > second:
+			second = f
+		}
+	}
+	var fin uint64
+	head := t.Head()
+	switch {
+	case reporters >= 2:
+		fin = second
+	case reporters == 1 && len(t.order) == 1:
+		fin = first
+	case reporters == 0 && t.settings.FinalityDepth != 0 && len(t.counted) > 0 && head > t.settings.FinalityDepth:
+		fin = head - t.settings.FinalityDepth
+	}
+	t.cache.Finalized = fin // never above the head: each word counts up to its own height, and that height counts
+	switch {
+	case t.lastFinal == 0 || len(t.counted) == 0:
+		// nothing decided before, or nothing current to judge by (a restart before any report)
+	case fin != 0 && fin < t.lastFinal:
+		t.MoveCacheEpoch(now, fmt.Sprintf("the chain's finalized block went back from %d to %d (a node reset, a devnet restart or the head floor yielding): every cached answer is dropped", t.lastFinal, fin))
+		t.lastFinal = fin
+		return
+	case head < t.lastFinal:
+		// Finality unknown now, with the head below the block decided final: that block is gone (a devnet
+		// restarted below it), and a finality decided again later must not reach what was cached on it.
+		t.MoveCacheEpoch(now, fmt.Sprintf("the chain's head %d is below its finalized block %d (a node reset, a devnet restart or the head floor yielding): every cached answer is dropped", head, t.lastFinal))
+		t.lastFinal = fin
+		return
+	}
+	t.lastFinal = max(t.lastFinal, fin)
 }
 
 // Follow makes t a copy of a chain's table that takes v as given: its chain id, and whether each upstream's
@@ -580,6 +696,12 @@ func (t *Table) wrongChain(u *Upstream) bool {
 // back after a restart (held) is confirmed, disproved or outlived the same way. now is zero when the table has
 // not been told a time yet; nothing time-based moves then.
 func (t *Table) refresh(now time.Time) {
+	t.refreshHead(now)
+	t.decideFinality(now)
+}
+
+// refreshHead is refresh's part that derives the view and moves the floor.
+func (t *Table) refreshHead(now time.Time) {
 	want, undecided := t.decide()
 	if undecided != t.undecided && t.given == nil {
 		if undecided {

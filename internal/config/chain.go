@@ -43,6 +43,9 @@ type Chain struct {
 	// AllowCustomTracers lets debug_trace* calls run a tracer given as JavaScript code (CustomTracer); false, the
 	// default, refuses them with ErrMethodDenied. (allow_custom_tracers)
 	AllowCustomTracers bool
+	// FinalityDepth: when no upstream reports a finalized block (the "finalized" tag), the chain's finalized block
+	// is the head minus this many blocks; 0: unset, finality is then unknown. (finality_depth)
+	FinalityDepth uint64
 }
 
 // ChainDefaults holds the default of every chain setting, read from ChainTable. internal/balance and

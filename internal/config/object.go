@@ -159,6 +159,11 @@ var chainFields = []chainField{
 		}
 		return false
 	}},
+	{ChainFinalityDepth, func(c *Chain, r json.RawMessage) bool {
+		n, ok := ChainFinalityDepth.integer(r)
+		c.FinalityDepth = uint64(n)
+		return ok
+	}},
 }
 
 // parseChain reads one "chains" entry at path, reporting whether it is valid.

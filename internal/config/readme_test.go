@@ -121,6 +121,7 @@ func TestRules(t *testing.T) {
 		TuningCORSOrigins:      "must be *, none, or a comma-separated list of origins (scheme://host[:port])",
 	}
 	want[ChainAllowCustomTracers] = "must be true or false" // apart: its long name would realign the block above
+	want[ChainFinalityDepth] = "must be an integer from 0 to 100000"
 	if len(want) != len(ChainTable)+len(TuningTable)+1 {
 		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+1)
 	}

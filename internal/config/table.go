@@ -92,13 +92,16 @@ var (
 	ChainAllowCustomTracers = row(Setting{Name: "allow_custom_tracers", Kind: Boolean,
 		Rule: "must be true or false", DefaultDoc: "`false`", RangeDoc: "`true` or `false`",
 		Doc: "allows `debug_trace*` calls whose `tracer` is JavaScript code rather than a built-in tracer's name (denied by default: such code can crash a node)"})
+	ChainFinalityDepth = row(Setting{Name: "finality_depth", Kind: Integer, Default: "0", Min: "0", Max: "100000",
+		DefaultDoc: "0 (unset)",
+		Doc:        "for chains whose nodes lack the `finalized` tag: the chain's finalized block is the head minus this many blocks when no upstream reports one; 0: finality is then unknown"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
 var ChainTable = []*Setting{
 	ChainChainID, ChainMaxLagBlocks, ChainStaleAfter, ChainConfirmAfter, ChainBreakerFailures, ChainBreakerOpenFor,
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
-	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers,
+	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).

@@ -62,6 +62,9 @@ type Node struct {
 	raw     atomic.Pointer[func(body []byte) []byte]
 	calls   atomic.Int64
 	stop    chan struct{} // closed when the test ends: hanging requests return
+	// finality is how far below the claimed head the "finalized" tag answers (SetFinality); negative: the node
+	// lacks the tag (answers an error).
+	finality atomic.Int64
 
 	mu      sync.Mutex
 	methods []string
@@ -111,6 +114,19 @@ func (n *Node) SetChainID(id uint64) { n.chainID.Store(id) }
 // (+1,000,000); its blocks stay those up to the head. Negative: a stale node, whose blocks stop there too (reads
 // at "latest" see it). 0: the truth.
 func (n *Node) SetHeadOffset(delta int64) { n.offset.Store(delta) }
+
+// SetFinality makes the node's "finalized" block its claimed head minus depth (0, the default: the head itself);
+// a negative depth makes it lack the tag (eth_getBlockByNumber("finalized") answers an error, as a node before
+// the merge does). The health checks' finalized call, like their other calls, is not listed in Methods.
+func (n *Node) SetFinality(depth int64) { n.finality.Store(depth) }
+
+// finalizedCall reports whether c is the health checks' eth_getBlockByNumber("finalized", …).
+func finalizedCall(c call) bool {
+	var ps []json.RawMessage
+	var tag string
+	return c.Method == "eth_getBlockByNumber" && json.Unmarshal(c.Params, &ps) == nil && len(ps) > 0 &&
+		json.Unmarshal(ps[0], &tag) == nil && tag == "finalized"
+}
 
 // SwitchNetwork makes the node serve another network: chain id chainID, its head ahead blocks above the current
 // one (its blocks exist: it is a real chain, just not this one).
@@ -320,7 +336,7 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 		n.dropConn(w)
 		return
 	}
-	if raw := n.raw.Load(); raw != nil && slices.ContainsFunc(batch, func(c call) bool { return !healthCheck[c.Method] }) {
+	if raw := n.raw.Load(); raw != nil && slices.ContainsFunc(batch, func(c call) bool { return !healthCheck[c.Method] && !finalizedCall(c) }) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write((*raw)(body))
 		return
@@ -337,6 +353,14 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 		n.mu.Unlock()
 		if unsupported {
 			answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32601,"message":"the method %s does not exist/is not available"}}`, id, c.Method)
+			continue
+		}
+		if finalizedCall(c) { // the health checks' finality
+			if d := n.finality.Load(); d < 0 {
+				answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32602,"message":"invalid block tag finalized"}}`, id)
+			} else {
+				answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"node":%q,"number":"0x%x"}}`, id, n.Name, uint64(max(0, int64(n.claimed())-d)))
+			}
 			continue
 		}
 		var result string

@@ -21,6 +21,7 @@ const (
 	idBlock   = "2"
 	idSyncing = "3"
 	idProbe   = "4"
+	idFinal   = "5"
 )
 
 // Call is the body of a single call of method without parameters (eth_chainId, eth_blockNumber, eth_syncing).
@@ -34,12 +35,20 @@ func BlockCall(n uint64) []byte {
 	return []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockTransactionCountByNumber","params":["0x` + strconv.FormatUint(n, 16) + `"]}`)
 }
 
-// Batch is a check's calls in one batch: eth_chainId, eth_blockNumber, eth_syncing and, when prev is not 0,
-// eth_getBlockTransactionCountByNumber at prev (the head the previous check found).
+// FinalizedCall is the body of eth_getBlockByNumber("finalized", false): the upstream's finalized block, of which
+// a check reads only the number (ReadFinalized).
+func FinalizedCall() []byte {
+	return []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["finalized",false]}`)
+}
+
+// Batch is a check's calls in one batch: eth_chainId, eth_blockNumber, eth_syncing, eth_getBlockByNumber at the
+// "finalized" tag and, when prev is not 0, eth_getBlockTransactionCountByNumber at prev (the head the previous
+// check found).
 func Batch(prev uint64) []byte {
 	body := `[{"jsonrpc":"2.0","id":` + idChainID + `,"method":"eth_chainId","params":[]},` +
 		`{"jsonrpc":"2.0","id":` + idBlock + `,"method":"eth_blockNumber","params":[]},` +
-		`{"jsonrpc":"2.0","id":` + idSyncing + `,"method":"eth_syncing","params":[]}`
+		`{"jsonrpc":"2.0","id":` + idSyncing + `,"method":"eth_syncing","params":[]},` +
+		`{"jsonrpc":"2.0","id":` + idFinal + `,"method":"eth_getBlockByNumber","params":["finalized",false]}`
 	if prev != 0 {
 		body += `,{"jsonrpc":"2.0","id":` + idProbe + `,"method":"eth_getBlockTransactionCountByNumber","params":["0x` + strconv.FormatUint(prev, 16) + `"]}`
 	}
@@ -54,6 +63,8 @@ type Result struct {
 	Height  uint64
 	Syncing bool
 	Probe   Block // what the upstream said of the block at the previous head
+	// Finalized is the number of the upstream's "finalized" block (ReadFinalized); 0: none.
+	Finalized uint64
 }
 
 // Block is what an upstream said when asked for a block.
@@ -94,6 +105,7 @@ func ReadBatch(body []byte, prev uint64) (r Result, ok bool) {
 		return Result{Class: ClassOf(err), ChainID: r.ChainID}, true
 	}
 	r.Syncing = Syncing(byID[idSyncing])
+	r.Finalized = ReadFinalized(byID[idFinal])
 	if prev != 0 {
 		r.Probe = ReadBlock(byID[idProbe])
 	}
@@ -171,6 +183,25 @@ func Syncing(answer []byte) bool {
 	_, cur := a.Result["currentBlock"]
 	_, high := a.Result["highestBlock"]
 	return cur || high
+}
+
+// ReadFinalized reads an answer to eth_getBlockByNumber("finalized", false): its block's number. An error (a node
+// without the tag), a null result, no answer (nil), or a block without a number mean none: 0. It never fails a
+// check: finality is the cache's business, not routing's.
+func ReadFinalized(answer []byte) uint64 {
+	if answer == nil {
+		return 0
+	}
+	var a struct {
+		Result *struct {
+			Number string `json:"number"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(answer, &a) != nil || a.Result == nil {
+		return 0
+	}
+	n, _ := blockref.ParseQuantity(a.Result.Number)
+	return n
 }
 
 // ReadBlock reads an answer to eth_getBlockTransactionCountByNumber: a quantity says the block is there; a null

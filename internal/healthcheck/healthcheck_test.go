@@ -58,6 +58,15 @@ func TestReadBatch(t *testing.T) {
 			Result{Class: retry.HealthRPCError}},
 		{"height not a quantity", `[{"id":1,"result":"0x1"},{"id":2,"result":"latest"}]`, 0, true,
 			Result{Class: retry.HealthBadResult, ChainID: "0x1"}},
+		{"finalized", `[{"id":1,"result":"0x1"},{"id":2,"result":"0x64"},{"id":3,"result":false},{"id":5,"result":{"number":"0x24","hash":"0xab"}}]`, 0, true,
+			Result{ChainID: "0x1", Height: 100, Finalized: 36}},
+		// A node without the tag answers an error or null for it: no finality, and the check still passes.
+		{"finalized unsupported", `[{"id":1,"result":"0x1"},{"id":2,"result":"0x64"},{"id":3,"result":false},{"id":5,"error":{"code":-32602,"message":"invalid block tag"}}]`, 0, true,
+			Result{ChainID: "0x1", Height: 100}},
+		{"finalized null", `[{"id":1,"result":"0x1"},{"id":2,"result":"0x64"},{"id":5,"result":null}]`, 0, true,
+			Result{ChainID: "0x1", Height: 100}},
+		{"finalized not a block", `[{"id":1,"result":"0x1"},{"id":2,"result":"0x64"},{"id":5,"result":"0x24"}]`, 0, true,
+			Result{ChainID: "0x1", Height: 100}},
 		{"not an array", `{"id":1,"result":"0x1"}`, 0, false, Result{}},
 		{"a call missing", `[{"id":1,"result":"0x1"}]`, 0, false, Result{}},
 	} {
@@ -72,18 +81,36 @@ func TestBatchAndCalls(t *testing.T) {
 	var calls []struct {
 		ID     json.RawMessage
 		Method string
-		Params []string
+		Params []any
 	}
-	if err := json.Unmarshal(Batch(255), &calls); err != nil || len(calls) != 4 || calls[3].Params[0] != "0xff" {
+	if err := json.Unmarshal(Batch(255), &calls); err != nil || len(calls) != 5 || calls[4].Params[0] != "0xff" {
 		t.Fatalf("%s: %v", Batch(255), err)
 	}
-	if err := json.Unmarshal(Batch(0), &calls); err != nil || len(calls) != 3 {
+	if err := json.Unmarshal(Batch(0), &calls); err != nil || len(calls) != 4 {
 		t.Fatalf("%s: %v", Batch(0), err)
 	}
-	for _, b := range [][]byte{Call("eth_chainId"), BlockCall(16)} {
+	if c := calls[3]; c.Method != "eth_getBlockByNumber" || len(c.Params) != 2 || c.Params[0] != "finalized" || c.Params[1] != false {
+		t.Errorf("the finalized call: %+v", c)
+	}
+	for _, b := range [][]byte{Call("eth_chainId"), BlockCall(16), FinalizedCall()} {
 		if !json.Valid(b) {
 			t.Errorf("%s", b)
 		}
+	}
+}
+
+// TestReadFinalized: only a block with a number is a finalized block; anything else is none, never a failure.
+func TestReadFinalized(t *testing.T) {
+	for answer, want := range map[string]uint64{
+		`{"result":{"number":"0x24"}}`: 36, `{"result":null}`: 0, `{"result":{}}`: 0, `{"result":{"number":"x"}}`: 0,
+		`{"error":{"code":-32601,"message":"nope"}}`: 0, `garbage`: 0, `{"result":"0x24"}`: 0,
+	} {
+		if got := ReadFinalized([]byte(answer)); got != want {
+			t.Errorf("%s: %d, want %d", answer, got, want)
+		}
+	}
+	if ReadFinalized(nil) != 0 {
+		t.Error("no answer gave a finalized block")
 	}
 }
 

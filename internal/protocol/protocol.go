@@ -32,6 +32,7 @@ const (
 	PathStats   = "/stats"   // Upstream: per-method stats as JSON
 	PathMetrics = "/metrics" // Chain: status and the Prometheus counts as JSON
 	PathClear   = "/clear"   // both: delete storage and alarm, forget memory
+	PathPurge   = "/purge"   // Chain: move the cache epoch (persisted) and answer it (adminapi.CachePurge)
 )
 
 // Client calls the objects through the host's namespaces.

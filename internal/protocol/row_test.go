@@ -16,6 +16,7 @@ var notInSnapshot = map[string]string{
 	"LastErrorAt": "shown by admin",
 	"Requests":    "the chain object's Blind; an isolate counts its own",
 	"LastStatus":  "shown by admin (Reason)",
+	"Finalized":   "an isolate takes the chain's finalized block as decided (Snapshot.Finalized), never each row's",
 }
 
 // A snapshot carries every field of the table's row but notInSnapshot, through JSON and back: a field added to
@@ -28,7 +29,7 @@ func TestSnapshotCarriesWhatRoutes(t *testing.T) {
 		ErrorRate: 0.25, HeightAt: at(10), Unserved: 99, Proven: 98, LeadSince: at(11),
 	}
 	full := want
-	full.LastError, full.LastErrorAt, full.Requests, full.LastStatus = retry.Timeout, at(7), 42, 404
+	full.LastError, full.LastErrorAt, full.Requests, full.LastStatus, full.Finalized = retry.Timeout, at(7), 42, 404, 97
 	v := reflect.ValueOf(full)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
@@ -114,5 +115,45 @@ func TestAddPoison(t *testing.T) {
 	b, _ := json.Marshal(PoisonMark{FP: 1<<63 + 1, Until: 5})
 	if string(b) != `{"fp":"9223372036854775809","until":5}` {
 		t.Errorf("JSON %s", b)
+	}
+}
+
+// Issue 19: a snapshot carries the chain's finalized block and cache epoch, through JSON, to an isolate's copy of
+// the table, which takes them as given (Follow) and does not decide them again from its rows.
+func TestSnapshotCarriesFinality(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	src := balance.New(balance.Settings{}, []string{"a", "b"}, nil)
+	src.RestoreCache(balance.CacheState{}, at)
+	src.Report("a", balance.Report{At: at, Height: 200, ChainID: 1, Finalized: 136})
+	src.Report("b", balance.Report{At: at, Height: 200, ChainID: 1, Finalized: 140})
+	epoch := src.MoveCacheEpoch(at, "")
+	b, _ := json.Marshal(SnapshotOf(src))
+	var snap Snapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Finalized != 136 || snap.CacheEpoch != epoch {
+		t.Fatalf("snapshot %s", b)
+	}
+	iso := balance.New(balance.Settings{}, []string{"a", "b"}, nil)
+	snap.Restore(iso)
+	if f, ok := iso.Finalized(); f != 136 || !ok || iso.CacheEpoch() != epoch {
+		t.Errorf("the isolate's copy: finalized %d %v, epoch %d; want 136, %d", f, ok, iso.CacheEpoch(), epoch)
+	}
+	// Its own observations move its head, not its finality.
+	iso.ServeHead("a", 201, at.Add(time.Second))
+	if f, _ := iso.Finalized(); f != 136 || iso.CacheEpoch() != epoch {
+		t.Errorf("after serving a head: finalized %d, epoch %d", f, iso.CacheEpoch())
+	}
+	// Unknown finality travels as unknown.
+	none := balance.New(balance.Settings{}, []string{"a"}, nil)
+	none.Report("a", balance.Report{At: at, Height: 200, ChainID: 1})
+	b, _ = json.Marshal(SnapshotOf(none))
+	snap = Snapshot{}
+	_ = json.Unmarshal(b, &snap)
+	iso = balance.New(balance.Settings{}, []string{"a"}, nil)
+	snap.Restore(iso)
+	if f, ok := iso.Finalized(); f != 0 || ok {
+		t.Errorf("unknown finality restored as %d %v", f, ok)
 	}
 }

@@ -55,6 +55,7 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		{http.MethodGet, "/admin/upstreams", a.adminUpstreams},
 		{http.MethodGet, "/admin/stats", a.adminStats},
 		{http.MethodGet, "/admin/dashboard.json", a.dashboard},
+		{http.MethodPost, "/admin/cache/purge", func(ctx context.Context) any { return a.purgeCache(ctx, r.URL.Query().Get("chain")) }},
 	}
 	var h func(context.Context) any
 	var allowed []string
@@ -79,6 +80,9 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.Method != http.MethodGet && !nonSimple(r):
 		jsonrpc.ErrAdminSimple.Write(w, nil)
+		return
+	case r.URL.Path == "/admin/cache/purge" && r.URL.Query().Has("chain") && !a.env.Config.HasChain(r.URL.Query().Get("chain")):
+		jsonrpc.ErrUnknownChain.Write(w, nil)
 		return
 	}
 	b, err := json.Marshal(h(r.Context()))
@@ -150,11 +154,32 @@ func (a *App) clearStorage(ctx context.Context) any {
 	return map[string]any{"cleared_chains": len(chains), "cleared_upstreams": len(ups), "errors": errs}
 }
 
+// purgeCache moves the cache epoch of chain ("": of every configured chain) in its object, where it is stored,
+// fetches this isolate's snapshots again (Flush: they carry the new epoch) and empties what this isolate holds of
+// it (Plane.PurgeCache); other isolates learn the new epoch with their next snapshot, and every answer cached under
+// the old one, in either tier, is unreachable from then on.
+func (a *App) purgeCache(ctx context.Context, chain string) any {
+	chains := a.env.Config.Chains()
+	if chain != "" {
+		chains = []string{chain}
+	}
+	out := each(chains, func(c string) adminapi.CachePurge {
+		p := adminapi.CachePurge{Chain: c}
+		p.Error = errText(a.client.Chain(ctx, c, http.MethodPost, protocol.PathPurge, []byte("{}"), &p))
+		p.Chain = c
+		return p
+	})
+	a.plane.Flush(ctx) // this isolate's snapshots then carry the new epochs at once, not a TTL later
+	a.plane.PurgeCache(chain)
+	return map[string]any{"chains": out}
+}
+
 func (a *App) adminChains(ctx context.Context) any {
 	return map[string]any{"chains": each(a.env.Config.Chains(), func(chain string) adminapi.ChainSummary {
 		var s adminapi.ChainStatus
 		err := a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStatus, nil, &s)
-		sum := adminapi.ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, ChainID: s.ChainID, ChainIDUndecided: s.ChainIDUndecided, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
+		sum := adminapi.ChainSummary{Chain: chain, BestHeight: s.BestHeight, Head: s.Head, ChainID: s.ChainID, ChainIDUndecided: s.ChainIDUndecided,
+			Finalized: s.Finalized, CacheEpoch: s.CacheEpoch, Upstreams: len(s.Upstreams), Table: s.Upstreams, Error: errText(err)}
 		for _, u := range s.Upstreams {
 			if u.State == string(balance.Healthy) {
 				sum.Healthy++

@@ -90,7 +90,7 @@ func TestChainIDEveryCheck(t *testing.T) {
 		// The first check also asks for the block of the head it got (a second request).
 		wantRequests, wantBatches := 7+1, 7
 		if !batches {
-			wantRequests, wantBatches = 1+4*7, 1 // one refused batch; then eth_chainId, eth_blockNumber, eth_syncing and the probe
+			wantRequests, wantBatches = 1+5*7, 1 // one refused batch; then eth_chainId, eth_blockNumber, eth_syncing, the finalized block and the probe
 		}
 		if requests != wantRequests || batchRequests != wantBatches {
 			t.Errorf("batches %v: %d requests, %d of them batches; want %d and %d", batches, requests, batchRequests, wantRequests, wantBatches)

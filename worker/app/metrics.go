@@ -89,6 +89,8 @@ type DashboardChain struct {
 	Chain   string `json:"chain"`
 	Head    uint64 `json:"head"`
 	ChainID uint64 `json:"chain_id,omitempty"`
+	// Finalized is the chain's finalized block (adminapi.ChainStatus.Finalized); 0: unknown.
+	Finalized uint64 `json:"finalized,omitempty"`
 	// ChainIDUndecided: why every request of the chain is refused (adminapi.ChainStatus.ChainIDUndecided).
 	ChainIDUndecided string              `json:"chain_id_undecided,omitempty"`
 	RPS              float64             `json:"rps"`        // client requests per second over the last rateMinutes
@@ -139,7 +141,7 @@ func (a *App) dashboard(ctx context.Context) any {
 	}
 	var out []DashboardChain
 	for _, c := range a.allChainMetrics(ctx) {
-		d := DashboardChain{Chain: c.chain, Head: c.m.Head, ChainID: c.m.ChainID, ChainIDUndecided: c.m.ChainIDUndecided, Upstreams: []DashboardUpstream{}, Error: errText(c.err)}
+		d := DashboardChain{Chain: c.chain, Head: c.m.Head, ChainID: c.m.ChainID, Finalized: c.m.Finalized, ChainIDUndecided: c.m.ChainIDUndecided, Upstreams: []DashboardUpstream{}, Error: errText(c.err)}
 		m := c.m.Metrics
 		if m == nil {
 			m = &metrics.Chain{}

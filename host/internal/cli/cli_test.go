@@ -164,7 +164,7 @@ func TestValidateProbe(t *testing.T) {
 	}
 	for name, want := range map[string][]string{
 		"eth:":    {"chain id 1 (configured), best head 1000"},
-		"good":    {"1000", " 0 ", "yes", "ok"},
+		"good":    {"1000  1000       0 ", "yes", "ok"},
 		"behind":  {"900", " 100 ", "lagging: more than max_lag_blocks (10) behind"},
 		"other":   {"FAIL: wrong chain (serves 5)"},
 		"syncing": {"syncing: out of rotation until synced"},

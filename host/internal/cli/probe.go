@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -23,9 +24,11 @@ type probeResult struct {
 	chainID uint64
 	head    uint64
 	syncing bool
-	latency time.Duration // of eth_blockNumber, a single call
-	batch   bool
-	err     string // why the upstream could not be probed; never holds its URL
+	// finalized is the block at the "finalized" tag (0: none: the node lacks the tag); it never fails the probe.
+	finalized uint64
+	latency   time.Duration // of eth_blockNumber, a single call
+	batch     bool
+	err       string // why the upstream could not be probed; never holds its URL
 }
 
 // runProbe asks every upstream at once (each within timeout) and prints a table per chain. It fails when an
@@ -89,11 +92,11 @@ func printChainProbe(w io.Writer, chain string, set config.Chain, rs []probeResu
 	}
 	fmt.Fprintf(w, "\n%s: chain id %d (%s), best head %d\n", chain, want, how, best)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  UPSTREAM\tENDPOINT\tCHAIN ID\tHEAD\tLAG\tLATENCY\tBATCH\tVERDICT")
+	fmt.Fprintln(tw, "  UPSTREAM\tENDPOINT\tCHAIN ID\tHEAD\tFINALIZED\tLAG\tLATENCY\tBATCH\tVERDICT")
 	for _, r := range rs {
 		if r.err != "" {
 			bad++
-			fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\tFAIL: %s\n", r.u.Name, r.u.Endpoint(), r.err)
+			fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\t-\tFAIL: %s\n", r.u.Name, r.u.Endpoint(), r.err)
 			continue
 		}
 		lag := int64(best) - int64(r.head)
@@ -117,15 +120,19 @@ func printChainProbe(w io.Writer, chain string, set config.Chain, rs []probeResu
 				verdict = "ok (no batches: checked call by call)"
 			}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%.1fms\t%s\t%s\n", r.u.Name, r.u.Endpoint(), r.chainID, r.head, lag,
+		fin := "-" // the node lacks the tag: the chain's finality comes from others, or finality_depth
+		if r.finalized != 0 {
+			fin = strconv.FormatUint(r.finalized, 10)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%d\t%.1fms\t%s\t%s\n", r.u.Name, r.u.Endpoint(), r.chainID, r.head, fin, lag,
 			float64(r.latency.Microseconds())/1000, batch, verdict)
 	}
 	tw.Flush()
 	return bad
 }
 
-// probeOne sends the health check's calls (internal/healthcheck) one by one, eth_chainId, eth_blockNumber and
-// eth_syncing, and reads their answers as the check does; then the check's batch, which it takes or not as the
+// probeOne sends the health check's calls (internal/healthcheck) one by one, eth_chainId, eth_blockNumber,
+// eth_syncing and eth_getBlockByNumber at "finalized", and reads their answers as the check does; then the check's batch, which it takes or not as the
 // check would (BATCH no: the balancer's checks go call by call).
 func probeOne(ctx context.Context, hc *http.Client, u config.Upstream) probeResult {
 	r := probeResult{u: u}
@@ -155,6 +162,9 @@ func probeOne(ctx context.Context, hc *http.Client, u config.Upstream) probeResu
 		return r
 	}
 	r.syncing = healthcheck.Syncing(answers[2])
+	if body, err := rpc(ctx, hc, u, healthcheck.FinalizedCall()); err == nil {
+		r.finalized = healthcheck.ReadFinalized(body) // as the check reads it: an error or null is none
+	}
 	if body, err := rpc(ctx, hc, u, healthcheck.Batch(0)); err == nil {
 		_, r.batch = healthcheck.ReadBatch(body, 0)
 	}

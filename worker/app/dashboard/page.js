@@ -36,6 +36,7 @@ function render(data) {
       el("h2", {}, c.chain),
       el("div", {class: "sum"},
         el("span", {}, "head ", el("b", {}, c.head || "–")),
+        el("span", {}, "finalized ", el("b", {}, c.finalized || "–")),
         el("span", {}, "req/s ", el("b", {}, rps(c.rps))),
         el("span", {}, "errors ", el("b", {}, pct(c.error_rate))),
         el("span", {}, "p50 ", el("b", {}, ms(c.p50_ms))), el("span", {}, "p99 ", el("b", {}, ms(c.p99_ms))),
