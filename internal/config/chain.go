@@ -43,6 +43,13 @@ type Chain struct {
 	// AllowCustomTracers lets debug_trace* calls run a tracer given as JavaScript code (CustomTracer); false, the
 	// default, refuses them with ErrMethodDenied. (allow_custom_tracers)
 	AllowCustomTracers bool
+	// CacheOff turns the answer cache and the coalescing of identical reads off for this chain. (cache: false)
+	CacheOff bool
+	// CacheFinalizedTTL, CacheRealtimeTTL and CacheHashTTL are how long a cached answer of each kind is kept
+	// (internal/cache). (cache_finalized_ttl, cache_realtime_ttl, cache_hash_ttl)
+	CacheFinalizedTTL, CacheRealtimeTTL, CacheHashTTL time.Duration
+	// CacheMaxAnswerBytes is the largest answer cached. (cache_max_answer_bytes)
+	CacheMaxAnswerBytes int64
 }
 
 // ChainDefaults holds the default of every chain setting, read from ChainTable. internal/balance and
@@ -59,6 +66,11 @@ var ChainDefaults = Chain{
 	RequestTimeout:   ChainRequestTimeout.DefaultDuration(),
 	HedgePercentile:  ChainHedgePercentile.DefaultNumber(),
 	HedgeMinDelay:    ChainHedgeMinDelay.DefaultDuration(),
+
+	CacheFinalizedTTL:   ChainCacheFinalizedTTL.DefaultDuration(),
+	CacheRealtimeTTL:    ChainCacheRealtimeTTL.DefaultDuration(),
+	CacheHashTTL:        ChainCacheHashTTL.DefaultDuration(),
+	CacheMaxAnswerBytes: ChainCacheMaxAnswerBytes.DefaultInt(),
 }
 
 // WithDefaults returns c with every zero field set from ChainDefaults.
@@ -87,6 +99,12 @@ func (c Chain) WithDefaults() Chain {
 	}
 	fill(&c.RequestTimeout, d.RequestTimeout)
 	fill(&c.HedgeMinDelay, d.HedgeMinDelay)
+	fill(&c.CacheFinalizedTTL, d.CacheFinalizedTTL)
+	fill(&c.CacheRealtimeTTL, d.CacheRealtimeTTL)
+	fill(&c.CacheHashTTL, d.CacheHashTTL)
+	if c.CacheMaxAnswerBytes <= 0 {
+		c.CacheMaxAnswerBytes = d.CacheMaxAnswerBytes
+	}
 	return c
 }
 
