@@ -157,16 +157,16 @@ func TestStorable(t *testing.T) {
 		{dec("eth_blockNumber", `[]`), `"0x6e"`, true},
 		{dec("eth_blockNumber", `[]`), `"0x6f"`, true},
 		{dec("eth_blockNumber", `[]`), `"0x6d"`, false},
-		{dec("eth_getTransactionReceipt", `[` + hash + `]`), `{"blockNumber":"0x64","status":"0x1"}`, true},
-		{dec("eth_getTransactionReceipt", `[` + hash + `]`), `{"blockNumber":"0x65","status":"0x1"}`, false},
-		{dec("eth_getTransactionReceipt", `[` + hash + `]`), `null`, false},
-		{dec("eth_getTransactionByHash", `[` + hash + `]`), `{"blockNumber":null}`, false}, // pending
-		{dec("eth_getBlockByHash", `[` + hash + `,false]`), `{"number":"0x1","hash":` + hash + `}`, true},
-		{dec("eth_getBlockReceipts", `[` + hash + `]`), `[{"blockNumber":"0x2"}]`, true},
-		{dec("eth_getBlockReceipts", `[` + hash + `]`), `[]`, false},
-		{dec("eth_getLogs", `[{"blockHash":` + hash + `}]`), `[{"blockNumber":"0x200"}]`, false},
+		{dec("eth_getTransactionReceipt", `[`+hash+`]`), `{"blockNumber":"0x64","status":"0x1"}`, true},
+		{dec("eth_getTransactionReceipt", `[`+hash+`]`), `{"blockNumber":"0x65","status":"0x1"}`, false},
+		{dec("eth_getTransactionReceipt", `[`+hash+`]`), `null`, false},
+		{dec("eth_getTransactionByHash", `[`+hash+`]`), `{"blockNumber":null}`, false}, // pending
+		{dec("eth_getBlockByHash", `[`+hash+`,false]`), `{"number":"0x1","hash":` + hash + `}`, true},
+		{dec("eth_getBlockReceipts", `[`+hash+`]`), `[{"blockNumber":"0x2"}]`, true},
+		{dec("eth_getBlockReceipts", `[`+hash+`]`), `[]`, false},
+		{dec("eth_getLogs", `[{"blockHash":`+hash+`}]`), `[{"blockNumber":"0x200"}]`, false},
 		{dec("eth_getBlockByNumber", `["0x64",true]`), `"` + strings.Repeat("a", 1<<20) + `"`, false}, // over the largest
-		{dec("eth_getBlockByNumber", `["0x65",false]`), `{"number":"0x65"}`, false},                 // Never
+		{dec("eth_getBlockByNumber", `["0x65",false]`), `{"number":"0x65"}`, false},                   // Never
 	} {
 		if got := tc.d.Storable([]byte(tc.result)); got != tc.want {
 			t.Errorf("%s (%s) %.40s: storable %v, want %v", tc.d.Key, tc.d.Kind, tc.result, got, tc.want)
