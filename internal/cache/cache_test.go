@@ -207,7 +207,13 @@ func TestMemoryBound(t *testing.T) {
 	}
 	m.Put("other", key("other", 1), body, t0, time.Hour)
 	m.Put("eth", key("eth", 1), body, t0, time.Hour)
+	if m.HeldBy("other") != int64(len(key("other", 1))+1000+entryOverhead) {
+		t.Errorf("held by other: %d", m.HeldBy("other"))
+	}
 	m.Purge("eth")
+	if m.HeldBy("eth") != 0 {
+		t.Errorf("held by eth after its purge: %d", m.HeldBy("eth"))
+	}
 	if _, ok := m.Get(key("eth", 1), t0); ok {
 		t.Error("purge left an entry of its chain")
 	}

@@ -18,6 +18,7 @@ type Memory struct {
 	mu      sync.Mutex
 	max     int64
 	held    int64
+	byChain map[string]int64
 	entries map[string]*list.Element
 	lru     list.List // front: most recently used
 }
@@ -32,7 +33,7 @@ type entry struct {
 
 // NewMemory makes a memory tier holding at most max bytes.
 func NewMemory(max int64) *Memory {
-	return &Memory{max: max, entries: map[string]*list.Element{}}
+	return &Memory{max: max, entries: map[string]*list.Element{}, byChain: map[string]int64{}}
 }
 
 // Limit is the largest entry (key and answer) the tier takes: an eighth of its bound.
@@ -73,6 +74,7 @@ func (m *Memory) Put(chain, key string, body []byte, now time.Time, ttl time.Dur
 	e := &entry{key: key, chain: chain, body: body, expires: now.Add(ttl), size: size}
 	m.entries[key] = m.lru.PushFront(e)
 	m.held += size
+	m.byChain[chain] += size
 	return true
 }
 
@@ -81,6 +83,9 @@ func (m *Memory) remove(el *list.Element) {
 	m.lru.Remove(el)
 	delete(m.entries, e.key)
 	m.held -= e.size
+	if m.byChain[e.chain] -= e.size; m.byChain[e.chain] == 0 {
+		delete(m.byChain, e.chain)
+	}
 }
 
 // Purge drops every entry of chain ("" for all).
@@ -101,4 +106,11 @@ func (m *Memory) Held() (bytes int64, entries int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.held, m.lru.Len()
+}
+
+// HeldBy is the bytes the tier holds for chain's answers.
+func (m *Memory) HeldBy(chain string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.byChain[chain]
 }

@@ -113,6 +113,14 @@ func newRig(t *testing.T, chainJSON string, refused ...string) *rig {
 	return r
 }
 
+// noCache is the settings chainJSON with the answer cache off, for tests of routing that send one read again.
+func noCache(chainJSON string) string {
+	if chainJSON == "" {
+		return `"cache": false`
+	}
+	return chainJSON + `, "cache": false`
+}
+
 // serve sends body to the plane as a client's request for "eth".
 func (r *rig) serve(body string) (int, string) {
 	r.t.Helper()
@@ -252,7 +260,7 @@ func TestOwnOutcomesReorder(t *testing.T) {
 			node: "a", calls: "a=2 b=2 c=1", reported: "a:http_5xx b:ok b:http_5xx c:http_5xx a:ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, tc.chain)
+			r := newRig(t, noCache(tc.chain)) // the same read twice: routing, not the cache
 			set := func(names []string, f evmtest.Fault) {
 				for _, n := range names {
 					r.nodes[n].SetFault(f)
@@ -437,7 +445,7 @@ func TestBatchRepair(t *testing.T) {
 // the TTL, and, when its traffic stops, once more at the TTL for what it has not reported. Each exchange carries
 // the outcomes since the last one.
 func TestExchangeTiming(t *testing.T) {
-	r := newRig(t, "")
+	r := newRig(t, noCache("")) // the same read again and again: every one goes upstream
 	ttl := config.DefaultSettings.SnapshotTTL
 	for _, st := range []struct {
 		name      string

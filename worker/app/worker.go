@@ -11,6 +11,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/proxy"
 )
 
 // worker is the Worker's router: GET /, /admin/…, POST /{chain}.
@@ -105,7 +106,7 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		derr.Write(w, req)
 		return
 	}
-	a.plane.Serve(r.Context(), w, chain, req, body)
+	a.plane.Serve(proxy.WithHost(r.Context(), r.Host), w, chain, req, body)
 }
 
 // smallBody is the size below which a request is always admitted: the in-flight bound is for large bodies.

@@ -1,0 +1,241 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/cache"
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/methods"
+	"github.com/evmlb/evmlb/internal/metrics"
+)
+
+// CacheHeader is the header a single call's answer says the cache's part in (metrics.CacheHit, …).
+const CacheHeader = "X-Evmlb-Cache"
+
+// The header's values, canonical already (set without Header().Set's canonicalising, as jsonrpc.WriteJSON does).
+var cacheHeaders = map[string][]string{
+	metrics.CacheHit: {metrics.CacheHit}, metrics.CacheMiss: {metrics.CacheMiss},
+	metrics.CacheShared: {metrics.CacheShared}, metrics.CacheSkip: {metrics.CacheSkip},
+}
+
+type hostKey struct{}
+
+// WithHost is ctx carrying the client request's host, which the cache's keys are URLs on (the Cache API keeps
+// them per zone); without one the keys use a placeholder host.
+func WithHost(ctx context.Context, host string) context.Context {
+	return context.WithValue(ctx, hostKey{}, host)
+}
+
+func hostOf(ctx context.Context) string {
+	h, _ := ctx.Value(hostKey{}).(string)
+	return h
+}
+
+// reply is what a request (or a batch's part sent upstream) is answered with.
+type reply struct {
+	status  int
+	body    []byte
+	outcome string // metrics.Outcome…
+	failed  bool   // an upstream failed on the way: exchange early
+	// answered: body is an upstream's good answer (class OK), whose result may be stored.
+	answered bool
+	// abandoned: the leader's own context ended before any answer: a waiter that is still there asks itself.
+	abandoned bool
+	id        json.RawMessage // the id body was written with
+}
+
+// cacheSettings are chain's cache settings, defaults filled.
+func cacheSettings(c config.Chain) cache.Settings {
+	c = c.WithDefaults()
+	return cache.Settings{Off: c.CacheOff, FinalizedTTL: c.CacheFinalizedTTL, RealtimeTTL: c.CacheRealtimeTTL,
+		HashTTL: c.CacheHashTTL, MaxAnswerBytes: c.CacheMaxAnswerBytes}
+}
+
+// cacheState is what the cache's decisions read of v now. The caller holds v.mu.
+func (pl *Plane) cacheState(ctx context.Context, chain string, v *chainView) cache.State {
+	set, ok := pl.cacheSet[chain]
+	if !ok {
+		set = cacheSettings(config.Chain{})
+	}
+	s := cache.State{Host: hostOf(ctx), Chain: chain, Settings: set}
+	if v.table != nil {
+		s.Finalized, s.FinalizedKnown = v.table.Finalized()
+		s.Epoch = v.table.CacheEpoch()
+		s.Head = v.table.Head()
+	}
+	return s
+}
+
+// lookup is the answer's result kept under d's key: the isolate's memory first, then the edge tier for the kinds
+// it keeps (a hit there is kept in memory too).
+func (pl *Plane) lookup(ctx context.Context, chain string, d cache.Decision) ([]byte, bool) {
+	now := pl.p.Now()
+	if b, ok := pl.mem.Get(d.Key, now); ok {
+		return b, true
+	}
+	if !d.Edge() || pl.p.Cache == nil {
+		return nil, false
+	}
+	b, ok, err := pl.p.Cache.Match(ctx, d.Key)
+	if err != nil || !ok || !d.Storable(b) { // an error is a miss; an edge entry is checked as a fresh answer is
+		return nil, false
+	}
+	pl.mem.Put(chain, d.Key, b, now, d.TTL)
+	return b, true
+}
+
+// store keeps result under d's key when d says it may be: in memory, and for the edge's kinds in the edge tier
+// too (in the background: the client does not wait for it).
+func (pl *Plane) store(ctx context.Context, chain string, d cache.Decision, result []byte) {
+	if !d.Storable(result) {
+		return
+	}
+	result = bytes.Clone(result) // a sub-slice of the answer, which may be large: keep only the result
+	pl.mem.Put(chain, d.Key, result, pl.p.Now(), d.TTL)
+	if d.Edge() && pl.p.Cache != nil {
+		key, ttl, c := d.Key, d.TTL, pl.p.Cache
+		pl.p.Background(ctx, func(ctx context.Context) {
+			if err := c.Put(ctx, key, result, ttl); err != nil {
+				pl.p.Logf("chain %s: edge cache put failed: %v", chain, err)
+			}
+		})
+	}
+}
+
+// resultOf is the raw result member of a JSON-RPC answer object, false when it has none (an error).
+func resultOf(answer []byte) ([]byte, bool) {
+	f, ok := jsonrpc.Fields(answer, "result")
+	if !ok || f[0] == nil {
+		return nil, false
+	}
+	return f[0], true
+}
+
+// answerWith is the answer object with id and result.
+func answerWith(id json.RawMessage, result []byte) []byte {
+	id = jsonrpc.IDOrNull(id)
+	b := make([]byte, 0, len(`{"jsonrpc":"2.0","id":,"result":}`)+len(id)+len(result))
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"result":`...)
+	b = append(b, result...)
+	return append(b, '}')
+}
+
+// withOwnID is a shared answer object (or error) written for the call whose id is id: unchanged when the ids are
+// the same bytes, else rebuilt from its result or error member. false when it has neither.
+func withOwnID(body []byte, from, id json.RawMessage) ([]byte, bool) {
+	if bytes.Equal(from, id) {
+		return body, true
+	}
+	f, ok := jsonrpc.Fields(body, "result", "error")
+	switch {
+	case !ok:
+		return nil, false
+	case f[0] != nil:
+		return answerWith(id, f[0]), true
+	case f[1] != nil:
+		return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"error":` + string(f[1]) + `}`), true
+	}
+	return nil, false
+}
+
+// flightKey is the key identical calls share a flight under: the cache key when the call is cacheable, else,
+// for a read of the cache's table (cache.Coalesces), a key of the same form whose kind context is the served head
+// ("pending" and unfinalized reads: identical ones in flight at once are still sent once). "" : never shared
+// (writes, filters, everything else, or the chain's cache off).
+func flightKey(d cache.Decision, method string, params json.RawMessage, s cache.State) string {
+	if d.Cacheable() {
+		return d.Key
+	}
+	if s.Settings.Off || !cache.Coalesces(method) {
+		return ""
+	}
+	return cache.Key(s.Host, s.Chain, s.Epoch, method, "flight-"+strconv.FormatUint(s.Head, 10), params)
+}
+
+// single is the cache's part in a request of one call, before it goes upstream: a hit or a shared answer is
+// written and done is true; else the caller sends it upstream and calls finish with its reply.
+type single struct {
+	d      cache.Decision
+	key    string // the flight's key ("" none)
+	flight *cache.Flight[reply]
+	result string // metrics.Cache… when the caller goes upstream: miss or skip
+}
+
+// cacheSingle looks the call up and joins or leads its flight. It writes a hit or shared answer and reports
+// done; else it returns what finish needs.
+func (pl *Plane) cacheSingle(ctx context.Context, w http.ResponseWriter, v *chainView, s cache.State, c jsonrpc.Call, start time.Time) (single, bool) {
+	chain := s.Chain
+	var sg single
+	sg.d = cache.Decide(c.Method, c.Params, s)
+	sg.result = metrics.CacheSkip
+	if sg.d.Cacheable() {
+		sg.result = metrics.CacheMiss
+		if result, ok := pl.lookup(ctx, chain, sg.d); ok {
+			pl.answer(w, v, c, http.StatusOK, answerWith(c.ID, result), metrics.OutcomeOK, metrics.CacheHit, start)
+			return sg, true
+		}
+	}
+	sg.key = flightKey(sg.d, c.Method, c.Params, s)
+	for sg.key != "" {
+		fl, leads := pl.flights.Join(sg.key)
+		if leads {
+			sg.flight = fl
+			return sg, false
+		}
+		rep, ok := fl.Wait(ctx)
+		if !ok { // this call's own time ran out while it waited: what it would have got alone
+			pl.answer(w, v, c, jsonrpc.ErrNoUpstream.Status, jsonrpc.ErrNoUpstream.Body(c.ID), metrics.OutcomeNoUpstream, metrics.CacheShared, start)
+			return sg, true
+		}
+		if rep.abandoned {
+			continue // the leader went away without an answer: ask again, leading or joining the next flight
+		}
+		body, ok := withOwnID(rep.body, rep.id, c.ID)
+		if !ok {
+			break // nothing to share: go alone
+		}
+		pl.answer(w, v, c, rep.status, body, rep.outcome, metrics.CacheShared, start)
+		return sg, true
+	}
+	return sg, false
+}
+
+// finish stores the leader's answer when it may be kept and hands it to the flight's waiters.
+func (pl *Plane) finish(ctx context.Context, chain string, sg single, rep reply) {
+	if rep.answered && sg.d.Cacheable() {
+		if result, ok := resultOf(rep.body); ok {
+			pl.store(ctx, chain, sg.d, result)
+		}
+	}
+	if sg.flight != nil {
+		rep.abandoned = !rep.answered && rep.outcome == metrics.OutcomeNoUpstream && ctx.Err() != nil
+		pl.flights.Finish(sg.key, sg.flight, rep)
+	}
+}
+
+// answer writes a single call's answer that did not go upstream itself (a hit, a shared answer) with its cache
+// header, and counts it.
+func (pl *Plane) answer(w http.ResponseWriter, v *chainView, c jsonrpc.Call, status int, body []byte, outcome, result string, start time.Time) {
+	w.Header()[CacheHeader] = cacheHeaders[result]
+	jsonrpc.WriteJSON(w, status, body)
+	label := methods.Label(c.Method)
+	v.mu.Lock()
+	v.met.Request(label, outcome, pl.p.Now().Sub(start))
+	v.met.CacheResult(label, result)
+	v.mu.Unlock()
+}
+
+// PurgeCache empties this isolate's cached answers of chain ("" for every chain) at once; the chain object's new
+// cache epoch (balance.Table.CacheEpoch) makes every other isolate's and the edge tier's unreachable.
+func (pl *Plane) PurgeCache(chain string) { pl.mem.Purge(chain) }
+
+// CacheBytes is what chain's answers take in this isolate's memory tier.
+func (pl *Plane) CacheBytes(chain string) int64 { return pl.mem.HeldBy(chain) }
