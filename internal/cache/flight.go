@@ -62,9 +62,13 @@ func (fl *Flight[T]) Wait(ctx context.Context) (T, bool) {
 	}
 }
 
-// Len is the number of flights in the air.
-func (f *Flights[T]) Len() int {
+// Waiting is the number of callers that joined the flights in the air (those that stopped waiting included).
+func (f *Flights[T]) Waiting() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.m)
+	n := 0
+	for _, fl := range f.m {
+		n += fl.waiters
+	}
+	return n
 }

@@ -31,6 +31,9 @@ type chainObject struct {
 	names  []string
 	got    []protocol.Exchange
 	poison map[uint64]int64
+	// finalized and epoch are what the snapshots say of the chain's finality and cache epoch (set by the cache's
+	// tests: the stand-in's table does not decide them).
+	finalized, epoch uint64
 }
 
 func (c *chainObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +51,7 @@ func (c *chainObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		applySeen(c.table, h)
 	}
 	snap := protocol.SnapshotOf(c.table)
+	snap.Finalized, snap.CacheEpoch = c.finalized, c.epoch
 	if c.poison == nil {
 		c.poison = map[uint64]int64{}
 	}
@@ -74,6 +78,9 @@ type rig struct {
 	obj   *chainObject
 	plane *Plane
 	nodes map[string]*evmtest.Node
+	// cfg and settings are the plane's, for a test that makes another plane (another isolate).
+	cfg      *config.Config
+	settings config.Settings
 }
 
 // heights are the heads the snapshot gives the nodes: all within max_lag_blocks, so all healthy, and the
@@ -109,6 +116,7 @@ func newRig(t *testing.T, chainJSON string, refused ...string) *rig {
 	r.host.Bind(r.obj)
 	s := config.DefaultSettings
 	s.AttemptTimeout = config.TuningAttemptTimeout.MaxDuration() // no test waits for one: only canceling ends a hang
+	r.cfg, r.settings = cfg, s
 	r.plane = New(r.host.Platform(), cfg, s)
 	return r
 }
