@@ -81,7 +81,7 @@ func TestCacheSingle(t *testing.T) {
 			{call(1, "eth_getBlockByNumber", `["0x5a",false]`), "miss", 1},
 			{call(2, "eth_getBlockByNumber", `["0x5a",false]`), "hit", 0},
 			{call(3, "eth_getBlockByNumber", ` [ "0x5a" , false ] `), "hit", 0}, // whitespace is not a new key
-			{call(4, "eth_getBlockByNumber", `["0x5A",false]`), "miss", 1},       // another spelling is
+			{call(4, "eth_getBlockByNumber", `["0x5A",false]`), "miss", 1},      // another spelling is
 		}},
 		{"unfinalized block: skipped", "", []step{
 			{call(1, "eth_getBlockByNumber", `["0x5b",false]`), "skip", 1},
@@ -280,7 +280,10 @@ func TestCoalesce(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 4 {
 			wg.Add(1)
-			go func() { defer wg.Done(); r.serveCtx(context.Background(), call(i, "eth_sendRawTransaction", `["0x00"]`)) }()
+			go func() {
+				defer wg.Done()
+				r.serveCtx(context.Background(), call(i, "eth_sendRawTransaction", `["0x00"]`))
+			}()
 		}
 		waitFor(t, "every write at a node", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.arrived == 4 })
 		g.release()
