@@ -337,13 +337,41 @@ func TestWaiterGivesUp(t *testing.T) {
 	go func() { gone <- r.serveCtx(ctx, call(2, "eth_call", `[{"to":"0x0"},"latest"]`)) }()
 	waitFor(t, "the waiter to join", func() bool { return r.waiters() == 1 })
 	cancel()
-	a := <-gone
+	var a served
+	select {
+	case a = <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter whose context ended still waits for the leader")
+	}
 	if _, code := answer(t, a.body); code != jsonrpc.ErrNoUpstream.Code || idOf(t, a.body) != "2" {
 		t.Errorf("the waiter that gave up got %s", a.body)
 	}
 	g.release()
 	if a := <-done; a.body != `{"jsonrpc":"2.0","id":1,"result":"0x2"}` {
 		t.Errorf("the leader got %s", a.body)
+	}
+}
+
+// TestLeaderGoesAway: when the leader's own context ends before any answer, its waiters do not get its
+// cancellation: one of them asks itself, and each gets an answer.
+func TestLeaderGoesAway(t *testing.T) {
+	r := cachedRig(t, "")
+	g := newGate(r, func(id string) string { return `{"jsonrpc":"2.0","id":` + id + `,"result":"0x3"}` })
+	ctx, cancel := context.WithCancel(context.Background())
+	lead := make(chan served)
+	go func() { lead <- r.serveCtx(ctx, call(1, "eth_call", `[{"to":"0x0"},"latest"]`)) }()
+	waitFor(t, "the leader at a node", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.arrived == 1 })
+	wait := make(chan served)
+	go func() { wait <- r.serveCtx(context.Background(), call(2, "eth_call", `[{"to":"0x0"},"latest"]`)) }()
+	waitFor(t, "the waiter to join", func() bool { return r.waiters() == 1 })
+	cancel()
+	if a := <-lead; !strings.Contains(a.body, `"error"`) {
+		t.Errorf("the leader that went away got %s", a.body)
+	}
+	waitFor(t, "the waiter to ask itself", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.arrived == 2 })
+	g.release()
+	if a := <-wait; a.body != `{"jsonrpc":"2.0","id":2,"result":"0x3"}` {
+		t.Errorf("the waiter got %s", a.body)
 	}
 }
 
