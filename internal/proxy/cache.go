@@ -13,6 +13,7 @@ import (
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/methods"
 	"github.com/evmlb/evmlb/internal/metrics"
+	"github.com/evmlb/evmlb/internal/retry"
 )
 
 // CacheHeader is the header a single call's answer says the cache's part in (metrics.CacheHit, …).
@@ -239,3 +240,147 @@ func (pl *Plane) PurgeCache(chain string) { pl.mem.Purge(chain) }
 
 // CacheBytes is what chain's answers take in this isolate's memory tier.
 func (pl *Plane) CacheBytes(chain string) int64 { return pl.mem.HeldBy(chain) }
+
+// batchPlan is the cache's part in a batch: each element found in the cache or in flight, and those to send.
+type batchPlan struct {
+	calls   []jsonrpc.Call
+	answers [][]byte // per call: its answer element once known (nil: a notification, or not yet)
+	dec     []cache.Decision
+	keys    []string               // per call: the flight it leads or waits on ("" none)
+	lead    []*cache.Flight[reply] // per call: the flight it leads
+	wait    []*cache.Flight[reply] // per call: the flight it waits on
+	result  []string               // per call: metrics.Cache…
+	send    []int                  // the calls sent upstream, in order
+}
+
+// partial reports whether the batch sent upstream is not the client's own (elements came from the cache or from
+// flights): its answer is then put together element by element.
+func (p *batchPlan) partial() bool { return len(p.send) != len(p.calls) }
+
+// cacheBatch plans a batch: elements found in the cache are answered, identical reads in flight are waited for
+// (after this batch's own attempt), the others sent upstream. nil when the batch takes no part: the chain's cache
+// is off, or two of its calls have one id (their answers could not be told apart).
+func (pl *Plane) cacheBatch(ctx context.Context, s cache.State, req *jsonrpc.Request) *batchPlan {
+	if s.Settings.Off {
+		return nil
+	}
+	ids := make(map[string]bool, len(req.Calls))
+	for _, c := range req.Calls {
+		if c.Notification() {
+			continue
+		}
+		k := idKey(c.ID)
+		if ids[k] {
+			return nil
+		}
+		ids[k] = true
+	}
+	n := len(req.Calls)
+	p := &batchPlan{calls: req.Calls, answers: make([][]byte, n), dec: make([]cache.Decision, n), keys: make([]string, n),
+		lead: make([]*cache.Flight[reply], n), wait: make([]*cache.Flight[reply], n), result: make([]string, n)}
+	for i, c := range req.Calls {
+		p.result[i] = metrics.CacheSkip
+		if c.Notification() {
+			p.send = append(p.send, i)
+			continue
+		}
+		d := cache.Decide(c.Method, c.Params, s)
+		p.dec[i] = d
+		if d.Cacheable() {
+			p.result[i] = metrics.CacheMiss
+			if result, ok := pl.lookup(ctx, s.Chain, d); ok {
+				p.answers[i], p.result[i] = answerWith(c.ID, result), metrics.CacheHit
+				continue
+			}
+		}
+		if key := flightKey(d, c.Method, c.Params, s); key != "" {
+			fl, leads := pl.flights.Join(key)
+			p.keys[i] = key
+			if !leads {
+				p.wait[i], p.result[i] = fl, metrics.CacheShared
+				continue
+			}
+			p.lead[i] = fl
+		}
+		p.send = append(p.send, i)
+	}
+	return p
+}
+
+// sub is the batch of the calls p sends upstream, and its body.
+func (p *batchPlan) sub() (*jsonrpc.Request, []byte) {
+	calls := make([]jsonrpc.Call, len(p.send))
+	for j, i := range p.send {
+		calls[j] = p.calls[i]
+	}
+	return &jsonrpc.Request{Batch: true, Calls: calls}, encodeBatch(calls)
+}
+
+// distribute takes the upstream's answer to the calls sent (rep, nil when none were), stores what may be kept,
+// hands each led flight its element, then waits for the flights this batch joined; alone sends one element by
+// itself (one whose flight's leader went away without an answer).
+func (pl *Plane) distribute(ctx context.Context, chain string, p *batchPlan, rep *reply, alone func(jsonrpc.Call) reply) {
+	var elems map[string][]byte
+	if rep != nil {
+		if list, ok := jsonrpc.Array(rep.body); ok {
+			elems = make(map[string][]byte, len(list))
+			for _, e := range list {
+				elems[elemID(e)] = e
+			}
+		}
+	}
+	for _, i := range p.send {
+		c := p.calls[i]
+		if c.Notification() {
+			continue
+		}
+		e, ok := elems[idKey(c.ID)]
+		el := reply{status: http.StatusOK, body: e, id: c.ID, outcome: metrics.OutcomeOK}
+		if !ok { // no element for it (the whole batch failed): what the balancer answers a call nobody answered
+			e = jsonrpc.ErrNoUpstream.Body(c.ID)
+			el = reply{status: jsonrpc.ErrNoUpstream.Status, body: e, id: c.ID, outcome: metrics.OutcomeNoUpstream,
+				abandoned: ctx.Err() != nil}
+		} else if result, isResult := resultOf(e); isResult && retry.Element(e) == retry.OK {
+			el.answered = true
+			if p.dec[i].Cacheable() {
+				pl.store(ctx, chain, p.dec[i], result)
+			}
+		} else {
+			el.outcome = metrics.OutcomeUpstreamError
+		}
+		p.answers[i] = e
+		if p.lead[i] != nil {
+			pl.flights.Finish(p.keys[i], p.lead[i], el)
+		}
+	}
+	for i, fl := range p.wait {
+		if fl == nil {
+			continue
+		}
+		c := p.calls[i]
+		got, ok := fl.Wait(ctx)
+		var body []byte
+		if ok && !got.abandoned {
+			body, ok = withOwnID(got.body, got.id, c.ID)
+		}
+		switch {
+		case ok && body != nil:
+			p.answers[i] = body
+		case ctx.Err() != nil:
+			p.answers[i] = jsonrpc.ErrNoUpstream.Body(c.ID)
+		default: // its leader went away without an answer: this element asks alone
+			p.answers[i] = alone(c).body
+		}
+	}
+}
+
+// joined is the batch answer: every element in the calls' order (notifications have none).
+func (p *batchPlan) joined() []byte {
+	var elems []json.RawMessage
+	for _, a := range p.answers {
+		if a != nil {
+			elems = append(elems, a)
+		}
+	}
+	return joinBatch(elems)
+}

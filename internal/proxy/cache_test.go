@@ -463,3 +463,107 @@ func TestEdgeTier(t *testing.T) {
 		t.Error("an edge hit went upstream")
 	}
 }
+
+// elements reads a batch answer: each element's id and whether it has a result.
+func elements(t *testing.T, body string) []string {
+	t.Helper()
+	var elems []struct {
+		ID     json.RawMessage
+		Result json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(body), &elems); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	var out []string
+	for _, e := range elems {
+		s := string(e.ID)
+		if e.Result == nil {
+			s += "!"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// sentElements is how many calls the nodes got in batches and single requests, health checks aside.
+func (r *rig) sentElements() int {
+	n := 0
+	for _, node := range r.nodes {
+		n += len(node.Methods())
+	}
+	return n
+}
+
+// TestCacheBatch: a batch takes part element by element: elements in the cache are answered from it and only the
+// others go upstream, as a smaller batch; identical elements are sent once; the answer keeps the batch's order and
+// each element's own id; each element is counted.
+func TestCacheBatch(t *testing.T) {
+	r := cachedRig(t, "")
+	batch := func(ids ...int) string {
+		return fmt.Sprintf(`[%s,%s,%s]`, call(ids[0], "eth_getBlockByNumber", `["0x5a",false]`),
+			call(ids[1], "eth_getBlockByNumber", `["0x5b",false]`), call(ids[2], "eth_call", `[{"to":"0x0"},"latest"]`))
+	}
+	a := r.serveCtx(context.Background(), batch(1, 2, 3))
+	if got := strings.Join(elements(t, a.body), " "); got != "1 2 3" || a.cache != "" || r.sentElements() != 3 {
+		t.Fatalf("first batch: %s (%q), %d elements sent", a.body, a.cache, r.sentElements())
+	}
+	before := r.sentElements()
+	a = r.serveCtx(context.Background(), batch(13, 12, 11))
+	if got := strings.Join(elements(t, a.body), " "); got != "13 12 11" {
+		t.Errorf("second batch: %s, want the ids 13 12 11 in order", a.body)
+	}
+	if sent := r.sentElements() - before; sent != 1 {
+		t.Errorf("%d elements sent, want the unfinalized one only", sent)
+	}
+	if !strings.Contains(a.body, `{"jsonrpc":"2.0","id":13,"result":{"node":"a","method":"eth_getBlockByNumber","number":"0x5a"}}`) {
+		t.Errorf("the cached element: %s", a.body)
+	}
+	ex := r.report()
+	if got := ex.Metrics.Cache["eth_getBlockByNumber"]; got["hit"] != 1 || got["miss"] != 1 || got["skip"] != 2 {
+		t.Errorf("eth_getBlockByNumber's cache counts %v", got)
+	}
+	if got := ex.Metrics.Cache["eth_call"]; got["hit"] != 1 || got["miss"] != 1 {
+		t.Errorf("eth_call's cache counts %v", got)
+	}
+
+	// Every element from the cache: nothing goes upstream.
+	before = r.sentElements()
+	a = r.serveCtx(context.Background(), fmt.Sprintf(`[%s,%s]`, call(21, "eth_call", `[{"to":"0x0"},"latest"]`), call(22, "eth_getBlockByNumber", `["0x5a",false]`)))
+	if got := strings.Join(elements(t, a.body), " "); got != "21 22" || r.sentElements() != before || a.status != 200 {
+		t.Errorf("all from the cache: %d %s, %d sent", a.status, a.body, r.sentElements()-before)
+	}
+
+	// Identical elements of one batch are sent once, each answered with its own id.
+	before = r.sentElements()
+	a = r.serveCtx(context.Background(), fmt.Sprintf(`[%s,%s]`, call(31, "eth_call", `[{"to":"0x9"},"pending"]`), call(32, "eth_call", `[{"to":"0x9"},"pending"]`)))
+	if got := strings.Join(elements(t, a.body), " "); got != "31 32" || r.sentElements()-before != 1 {
+		t.Errorf("identical elements: %s, %d sent", a.body, r.sentElements()-before)
+	}
+}
+
+// TestCacheBatchShared: a batch element identical to a single call in flight waits for its answer; the batch's
+// other elements go upstream meanwhile.
+func TestCacheBatchShared(t *testing.T) {
+	r := cachedRig(t, "")
+	g := newGate(r, func(id string) string { return `{"jsonrpc":"2.0","id":` + id + `,"result":"0x5"}` })
+	one := make(chan served)
+	go func() { one <- r.serveCtx(context.Background(), call(1, "eth_call", `[{"to":"0x0"},"latest"]`)) }()
+	waitFor(t, "the single call at a node", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.arrived == 1 })
+	for _, n := range r.nodes { // the batch's other element is answered at once
+		n.SetRawAnswer(nil)
+	}
+	batch := make(chan served)
+	go func() {
+		batch <- r.serveCtx(context.Background(), fmt.Sprintf(`[%s,%s]`, call(2, "eth_getBlockByNumber", `["0x5b",false]`), call(3, "eth_call", `[{"to":"0x0"},"latest"]`)))
+	}()
+	waitFor(t, "the batch's element to join", func() bool { return r.waiters() == 1 })
+	waitFor(t, "the batch's other element at a node", func() bool { return r.sentElements() == 1 })
+	g.release()
+	if a := <-one; a.body != `{"jsonrpc":"2.0","id":1,"result":"0x5"}` || a.cache != "miss" {
+		t.Errorf("the single call: %q %s", a.cache, a.body)
+	}
+	a := <-batch
+	if got := strings.Join(elements(t, a.body), " "); got != "2 3" || !strings.Contains(a.body, `{"jsonrpc":"2.0","id":3,"result":"0x5"}`) {
+		t.Errorf("the batch: %s", a.body)
+	}
+}

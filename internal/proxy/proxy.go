@@ -455,6 +455,55 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		}
 		sg = &s
 	}
+	label := methodLabel(req)
+	var plan *batchPlan // the cache's part in a batch (cache.go)
+	if req.Batch {
+		plan = pl.cacheBatch(ctx, cs, req)
+	}
+	alone := func(c jsonrpc.Call) reply { // one element of a batch, sent by itself
+		one := encodeBatch([]jsonrpc.Call{c})
+		r, cands, hedge := pl.prepare(chain, v, &jsonrpc.Request{Calls: []jsonrpc.Call{c}}, one[1:len(one)-1], pol, pl.p.Now())
+		return pl.upstream(ctx, r, cands, hedge)
+	}
+	if plan != nil && plan.partial() {
+		if len(plan.send) == 0 { // every element from the cache or from flights
+			pl.distribute(ctx, chain, plan, nil, alone)
+			jsonrpc.WriteJSON(w, http.StatusOK, plan.joined())
+			pl.counted(v, label, metrics.OutcomeOK, start, plan)
+			pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
+			return
+		}
+		req, body = plan.sub()
+	}
+	r, cands, hedge := pl.prepare(chain, v, req, body, pol, now)
+	rep := pl.upstream(ctx, r, cands, hedge)
+	if sg != nil {
+		pl.finish(ctx, chain, *sg, rep)
+		w.Header()[CacheHeader] = cacheHeaders[sg.result]
+	}
+	if plan != nil {
+		pl.distribute(ctx, chain, plan, &rep, alone)
+		if plan.partial() {
+			rep.status, rep.body = http.StatusOK, plan.joined()
+		}
+	}
+	jsonrpc.WriteJSON(w, rep.status, rep.body)
+	end := pl.p.Now()
+	v.mu.Lock()
+	v.met.Request(label, rep.outcome, end.Sub(start))
+	if sg != nil {
+		v.met.CacheResult(label, sg.result)
+	}
+	v.mu.Unlock()
+	if plan != nil {
+		pl.countPlan(v, plan)
+	}
+	pl.maybeExchange(ctx, chain, v, rep.failed, end)
+}
+
+// prepare is the request to send req (whose bytes are body) as, its candidates (at most MaxAttempts) and its
+// hedging delay.
+func (pl *Plane) prepare(chain string, v *chainView, req *jsonrpc.Request, body []byte, pol Policy, now time.Time) (*request, []string, time.Duration) {
 	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req),
 		lag: pl.cfg.ChainSettings(chain).WithDefaults().MaxLagBlocks, want: expect(req.Batch, req.Calls)}
 	ref, write := requestNeeds(req)
@@ -471,21 +520,24 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if len(cands) > pol.MaxAttempts {
 		cands = cands[:pol.MaxAttempts]
 	}
-	rep := pl.upstream(ctx, r, cands, hedge)
-	if sg != nil {
-		pl.finish(ctx, chain, *sg, rep)
-		w.Header()[CacheHeader] = cacheHeaders[sg.result]
-	}
-	jsonrpc.WriteJSON(w, rep.status, rep.body)
-	end := pl.p.Now()
-	label := methodLabel(req)
+	return r, cands, hedge
+}
+
+// counted counts a request answered without an upstream attempt of its own (a batch from the cache and flights).
+func (pl *Plane) counted(v *chainView, label, outcome string, start time.Time, plan *batchPlan) {
 	v.mu.Lock()
-	v.met.Request(label, rep.outcome, end.Sub(start))
-	if sg != nil {
-		v.met.CacheResult(label, sg.result)
-	}
+	v.met.Request(label, outcome, pl.p.Now().Sub(start))
 	v.mu.Unlock()
-	pl.maybeExchange(ctx, chain, v, rep.failed, end)
+	pl.countPlan(v, plan)
+}
+
+// countPlan counts each element of a batch by its cache result.
+func (pl *Plane) countPlan(v *chainView, plan *batchPlan) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i, c := range plan.calls {
+		v.met.CacheResult(methods.Label(c.Method), plan.result[i])
+	}
 }
 
 // upstream sends r to the candidates (try), repairs a batch's failed elements, and makes the answer: the
