@@ -83,6 +83,8 @@ func TestDecideKinds(t *testing.T) {
 		{"eth_subscribe", `["newHeads"]`, state(), Never},
 		{"eth_estimateGas", `[{},"0x1"]`, state(), Never},
 		{"eth_getBlockByNumber", `{"not":"a list"}`, state(), Never},
+		{"eth_call", `[{"to":"0x01","data":"0x` + strings.Repeat("ab", MaxParamsBytes/2) + `"},"0x1"]`, state(), Never}, // too large to hash
+		{"eth_call", `[{"to":"0x01","data":"0x` + strings.Repeat("ab", MaxParamsBytes/2-40) + `"},"0x1"]`, state(), Finalized},
 	} {
 		d := Decide(tc.method, json.RawMessage(tc.params), tc.s)
 		if d.Kind != tc.want {

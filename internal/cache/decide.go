@@ -75,6 +75,10 @@ type Decision struct {
 	maxBytes  int64
 }
 
+// Fits reports whether an answer of n bytes whose id is idLen bytes could hold a result d may store (the result is
+// looked for only then: a large answer is not scanned again).
+func (d Decision) Fits(n, idLen int) bool { return int64(n) <= d.maxBytes+int64(idLen)+64 }
+
 // Cacheable reports whether d may be looked up and stored.
 func (d Decision) Cacheable() bool { return d.Kind != Never }
 
@@ -82,10 +86,15 @@ func (d Decision) Cacheable() bool { return d.Kind != Never }
 // seconds, and another isolate's head may differ).
 func (d Decision) Edge() bool { return d.Kind == Finalized || d.Kind == ByHash }
 
+// MaxParamsBytes is the size of params above which a call is never cached nor shared: hashing them for its key
+// would cost a miss more than a hit could save (sha-256 of a 1 MiB eth_call is milliseconds in wasm), and such
+// calls are rarely repeated.
+const MaxParamsBytes = 64 << 10
+
 // Decide is the decision for one call of method with params, given the chain's state s.
 func Decide(method string, params json.RawMessage, s State) Decision {
 	r := rules[method]
-	if r == nil || s.Settings.Off {
+	if r == nil || s.Settings.Off || len(params) > MaxParamsBytes {
 		return Decision{}
 	}
 	kind, hash := kindOf(r, params, s)

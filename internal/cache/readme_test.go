@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/evmlb/evmlb/internal/readme"
@@ -39,3 +40,14 @@ func TestReadmeTable(t *testing.T) {
 
 // otherRow is the first cell of README.md's last row: every method not in Table.
 const otherRow = "every other method"
+
+// TestReadmeParamsBound: README.md states the size of params above which a call is never cached.
+func TestReadmeParamsBound(t *testing.T) {
+	text, err := readme.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if MaxParamsBytes != 64<<10 || !strings.Contains(strings.Join(strings.Fields(text), " "), "a call whose params are over 64 KiB") {
+		t.Errorf("README.md does not state MaxParamsBytes (%d) as it is", MaxParamsBytes)
+	}
+}

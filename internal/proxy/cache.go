@@ -155,7 +155,7 @@ func flightKey(d cache.Decision, method string, params json.RawMessage, s cache.
 	if d.Cacheable() {
 		return d.Key
 	}
-	if s.Settings.Off || !cache.Coalesces(method) {
+	if s.Settings.Off || !cache.Coalesces(method) || len(params) > cache.MaxParamsBytes {
 		return ""
 	}
 	return cache.Key(s.Host, s.Chain, s.Epoch, method, "flight-"+strconv.FormatUint(s.Head, 10), params)
@@ -211,7 +211,7 @@ func (pl *Plane) cacheSingle(ctx context.Context, w http.ResponseWriter, v *chai
 
 // finish stores the leader's answer when it may be kept and hands it to the flight's waiters.
 func (pl *Plane) finish(ctx context.Context, chain string, sg single, rep reply) {
-	if rep.answered && sg.d.Cacheable() {
+	if rep.answered && sg.d.Cacheable() && sg.d.Fits(len(rep.body), len(rep.id)) {
 		if result, ok := resultOf(rep.body); ok {
 			pl.store(ctx, chain, sg.d, result)
 		}
