@@ -28,12 +28,16 @@ func TestCacheSeenFromOutside(t *testing.T) {
 			t.Errorf("request %d: %d %q %s, want %q", i, status, hdr.Get("X-Evmlb-Cache"), body, tc.want)
 		}
 	}
+	_, hdr, _ := h.doWith(http.MethodPost, "/eth", read, func(r *http.Request) { r.Header.Set("Origin", "https://dapp.example") })
+	if hdr.Get("Access-Control-Expose-Headers") != "X-Evmlb-Cache" || hdr.Get("X-Evmlb-Cache") != "hit" {
+		t.Errorf("a page cannot read the cache header: %v", hdr)
+	}
 	fams := h.scrape()
 	for _, c := range []struct {
 		labels map[string]string
 		want   float64
 	}{
-		{map[string]string{"chain": "eth", "method": "eth_getBalance", "result": "hit"}, 3},
+		{map[string]string{"chain": "eth", "method": "eth_getBalance", "result": "hit"}, 4},
 		{map[string]string{"chain": "eth", "method": "eth_getBalance", "result": "miss"}, 1},
 		{map[string]string{"chain": "eth", "method": "eth_chainId", "result": "hit"}, 1},
 		{map[string]string{"chain": "eth", "result": "skip"}, 1},
@@ -47,7 +51,7 @@ func TestCacheSeenFromOutside(t *testing.T) {
 	}
 	var d struct{ Chains []DashboardChain }
 	h.admin(http.MethodGet, "/admin/dashboard.json", &d)
-	if len(d.Chains) != 1 || d.Chains[0].CacheCalls != 6 || d.Chains[0].CacheHitRatio != 4.0/6 {
+	if len(d.Chains) != 1 || d.Chains[0].CacheCalls != 7 || d.Chains[0].CacheHitRatio != 5.0/7 {
 		t.Errorf("dashboard: %+v", d.Chains)
 	}
 }

@@ -183,6 +183,8 @@ func shortMethod(m string) string {
 	return m[:cut] + "…"
 }
 
+var exposeHeaders = []string{proxy.CacheHeader}
+
 // cors sets the CORS headers of a chain endpoint's answer (EVMLB_CORS_ORIGINS): dapps call RPC URLs from pages
 // of other origins, and a browser sends a preflight for a JSON POST. The admin API never sets them.
 func (a *App) cors(w http.ResponseWriter, r *http.Request) {
@@ -199,6 +201,7 @@ func (a *App) cors(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h["Access-Control-Allow-Origin"] = []string{allow}
+	h["Access-Control-Expose-Headers"] = exposeHeaders // a page may read what the answer cache did
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
