@@ -73,9 +73,8 @@ func TestDecideKinds(t *testing.T) {
 		{"eth_getBlockByHash", `[` + hash + `,false]`, state(), ByHash},
 		{"eth_getBlockByHash", `[` + hash + `,false]`, noFinality, Never},
 		{"eth_getTransactionReceipt", `[` + hash + `]`, state(), ByHash},
-		{"eth_blockNumber", `[]`, state(), Realtime},
-		{"eth_blockNumber", ``, state(), Realtime},
-		{"eth_blockNumber", `[]`, noHead, Never},
+		{"eth_blockNumber", `[]`, state(), Never}, // shared in flight only
+		{"eth_blockNumber", ``, state(), Never},
 		{"eth_gasPrice", `[]`, state(), Realtime},
 		{"eth_sendRawTransaction", `["0x00"]`, state(), Never},
 		{"eth_newFilter", `[{"fromBlock":"0x1","toBlock":"0x2"}]`, state(), Never},
@@ -156,9 +155,7 @@ func TestStorable(t *testing.T) {
 		{dec("eth_getBlockByNumber", `["latest",false]`), `{"number":"0x6e"}`, true},
 		{dec("eth_getBlockByNumber", `["latest",false]`), `{"number":"0x6d"}`, false}, // below the served head
 		{dec("eth_getBlockByNumber", `["latest",false]`), `null`, false},
-		{dec("eth_blockNumber", `[]`), `"0x6e"`, true},
-		{dec("eth_blockNumber", `[]`), `"0x6f"`, true},
-		{dec("eth_blockNumber", `[]`), `"0x6d"`, false},
+		{dec("eth_blockNumber", `[]`), `"0x6e"`, false},
 		{dec("eth_getTransactionReceipt", `[`+hash+`]`), `{"blockNumber":"0x64","status":"0x1"}`, true},
 		{dec("eth_getTransactionReceipt", `[`+hash+`]`), `{"blockNumber":"0x65","status":"0x1"}`, false},
 		{dec("eth_getTransactionReceipt", `[`+hash+`]`), `null`, false},

@@ -122,6 +122,8 @@ func Decide(method string, params json.RawMessage, s State) Decision {
 // kindOf is the kind a call of r's method with params is cached as in state s, and whether it is a lookup by hash.
 func kindOf(r *Rule, params json.RawMessage, s State) (Kind, bool) {
 	switch r.Class {
+	case Shared:
+		return Never, false
 	case Head:
 		if s.Head == 0 {
 			return Never, false // no served head to key it by
@@ -251,7 +253,7 @@ func filterKind(p json.RawMessage, s State) (Kind, bool) {
 //   - [] and "0x" only as finalized (for anything else they may be an upstream that does not have it yet).
 //   - By hash only once the answer's own block is at or below the finalized block (a transaction not yet in a
 //     block shows none).
-//   - Realtime never when the answer shows a block below the served head the key holds.
+//   - Realtime never when the answer shows a block below the served head the key holds (a block at "latest").
 func (d Decision) Storable(result []byte) bool {
 	result = bytes.TrimSpace(result)
 	if d.Kind == Never || len(result) == 0 || int64(len(result)) > d.maxBytes || string(result) == "null" {
@@ -272,10 +274,6 @@ func (d Decision) Storable(result []byte) bool {
 			return false
 		}
 		switch d.rule.HeadAnswer {
-		case "quantity":
-			s, ok := jsonrpc.String(result)
-			n, ok2 := blockref.ParseQuantity(s)
-			return ok && ok2 && n >= d.head
 		case "number":
 			f, ok := jsonrpc.Fields(result, "number")
 			if !ok || f[0] == nil {

@@ -26,6 +26,10 @@ const (
 	ByHashAnswer
 	// Head: the method reads the chain's state now and names no block (Realtime).
 	Head
+	// Shared: the answer is the head itself (eth_blockNumber): identical calls in flight share one attempt, but
+	// it is never kept. A kept head is a stale one for as long as it is kept, and an isolate learns of a new head
+	// mainly by asking for it (RATIONALE.md).
+	Shared
 )
 
 // Rule is one method's row of Table.
@@ -48,15 +52,14 @@ type Rule struct {
 	Answer     string
 	AnswerList bool
 	// HeadAnswer: how a Realtime answer shows the block it was read at, so that one below the served head is
-	// never stored: "quantity" (the result is the block number: eth_blockNumber), "number" (the result is a
-	// block: eth_getBlockByNumber at "latest"), "" (it does not show one).
+	// never stored: "number" (the result is a block: eth_getBlockByNumber at "latest"), "" (it does not show one).
 	HeadAnswer string
 }
 
 // Table is every method whose answers may be cached, in the order README.md's table lists them. Every other
 // method's answers never are: writes, filters, subscriptions, traces by hash, anything unknown.
 var Table = []Rule{
-	{Method: "eth_blockNumber", Class: Head, HeadAnswer: "quantity"},
+	{Method: "eth_blockNumber", Class: Shared},
 	{Method: "eth_gasPrice", Class: Head},
 	{Method: "eth_maxPriorityFeePerGas", Class: Head},
 	{Method: "eth_blobBaseFee", Class: Head},
@@ -102,7 +105,7 @@ func Coalesces(method string) bool { return rules[method] != nil }
 // BlockDoc is README.md's "block" cell of r: where its block reference is.
 func (r *Rule) BlockDoc() string {
 	switch {
-	case r.Class == Head:
+	case r.Class == Head || r.Class == Shared:
 		return "none (the head)"
 	case r.Class == ByHashAnswer:
 		return "the answer's `" + r.Answer + "`"
@@ -124,6 +127,8 @@ func (r *Rule) KindDoc() string {
 	switch r.Class {
 	case Head:
 		return "realtime"
+	case Shared:
+		return "never (identical calls in flight shared)"
 	case ByHashAnswer:
 		return "by hash"
 	}
