@@ -400,6 +400,17 @@ type request struct {
 	want  retry.Expect // what an answer to body must answer: its calls' ids
 	ref   blockref.Ref // the highest block the calls name (requestNeeds), read once: params may be megabytes
 	lag   uint64       // the chain's max_lag_blocks
+	// client is the client's request when req is only part of it (a batch whose other elements the cache
+	// answered); nil when req is the whole of it.
+	client *jsonrpc.Request
+}
+
+// clientReq is the client's whole request.
+func (r *request) clientReq() *jsonrpc.Request {
+	if r.client != nil {
+		return r.client
+	}
+	return r.req
 }
 
 // Serve answers a client's request, already validated, for chain: candidates in the table's order, the next one
@@ -455,7 +466,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		}
 		sg = &s
 	}
-	label := methodLabel(req)
+	label, client := methodLabel(req), req
 	var plan *batchPlan // the cache's part in a batch (cache.go)
 	if req.Batch {
 		plan = pl.cacheBatch(ctx, cs, req)
@@ -476,6 +487,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		req, body = plan.sub()
 	}
 	r, cands, hedge := pl.prepare(chain, v, req, body, pol, now)
+	r.client = client
 	rep := pl.upstream(ctx, r, cands, hedge)
 	if sg != nil {
 		pl.finish(ctx, chain, *sg, rep)
@@ -575,7 +587,7 @@ func (pl *Plane) upstream(ctx context.Context, r *request, cands []string, hedge
 		}
 		rep.status, rep.body, rep.answered = res.status, res.body, res.class == retry.OK
 	case res.class == retry.Poison:
-		pl.rememberPoison(r.v, req, pl.p.Now())
+		pl.rememberPoison(r.v, r.clientReq(), pl.p.Now()) // the client's request is what comes again
 		rep.status, rep.body = jsonrpc.ErrPoison.Status, jsonrpc.ErrPoison.BodyFor(req)
 	case sentOnce:
 		// A write that may have reached the upstream: the client must know it was not retried.
