@@ -127,7 +127,7 @@ var (
 		Doc: "largest upstream answer (beyond: the next upstream is tried)"})
 	TuningMaxInflightBytes = row(Setting{Name: EnvMaxInflightBytes, Kind: Bytes, Default: "24 MiB", Min: "1 MiB", Max: "100 MiB", AtLeast: EnvMaxBodyBytes,
 		Doc: "request bodies one runtime holds at once: a body over 64 KiB that would pass it is refused with 503 (-32069) rather than growing memory that never shrinks"})
-	TuningCacheMemoryBytes = row(Setting{Name: EnvCacheMemoryBytes, Kind: Bytes, Default: "32 MiB", Min: "1 MiB", Max: "512 MiB",
+	TuningCacheMemoryBytes = row(Setting{Name: EnvCacheMemoryBytes, Kind: Bytes, Default: "16 MiB", Min: "1 MiB", Max: "512 MiB",
 		Doc: "answers one runtime keeps in its memory (the cache's first tier, every chain together), least recently used dropped first; an answer over an eighth of it is not kept there (an isolate has 128 MB, and its memory never shrinks)"})
 	TuningMaxBatch = row(Setting{Name: EnvMaxBatch, Kind: Integer, Default: "100", Min: "1", Max: "10000",
 		Doc: "largest batch accepted"})
