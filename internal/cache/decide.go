@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/blockref"
@@ -102,7 +103,6 @@ func Decide(method string, params json.RawMessage, s State) Decision {
 		return Decision{}
 	}
 	d := Decision{Kind: kind, rule: r, hash: hash, finalized: s.Finalized, head: s.Head, maxBytes: s.Settings.MaxAnswerBytes}
-	ctx := kind.String()
 	switch kind {
 	case Finalized:
 		d.TTL = s.Settings.FinalizedTTL
@@ -110,12 +110,15 @@ func Decide(method string, params json.RawMessage, s State) Decision {
 		d.TTL = s.Settings.HashTTL
 	case Realtime:
 		d.TTL = s.Settings.RealtimeTTL
-		ctx = "head-" + strconv.FormatUint(s.Head, 10)
 	}
 	if d.TTL <= 0 {
 		return Decision{}
 	}
-	d.Key = Key(s.Host, s.Chain, s.Epoch, method, ctx, params)
+	if kind == Realtime {
+		d.Key = key(s.Host, s.Chain, s.Epoch, method, "head", s.Head, true, params)
+	} else {
+		d.Key = key(s.Host, s.Chain, s.Epoch, method, kind.String(), 0, false, params)
+	}
 	return d
 }
 
@@ -316,29 +319,53 @@ const KeyPrefix = "/__evmlb/cache/"
 // whitespace between tokens removed and nothing else changed: two spellings a node may read differently ("0x1"
 // and "0x01") are two keys.
 func Key(host, chain string, epoch uint64, method, kindContext string, params json.RawMessage) string {
+	return key(host, chain, epoch, method, kindContext, 0, false, params)
+}
+
+// FlightKey is the key identical calls of method with params not cached share a flight under: Key's form, whose
+// kind context is the served head ("flight-110").
+func FlightKey(s State, method string, params json.RawMessage) string {
+	return key(s.Host, s.Chain, s.Epoch, method, "flight", s.Head, true, params)
+}
+
+// key is Key whose kind context is kind, followed by head when withHead ("head-110"), written in one allocation.
+func key(host, chain string, epoch uint64, method, kind string, head uint64, withHead bool, params json.RawMessage) string {
 	if host == "" {
 		host = "evmlb.invalid"
 	}
 	sum := CanonicalHash(params)
-	var b []byte
-	b = append(b, "https://"...)
-	b = append(b, host...)
-	b = append(b, KeyPrefix...)
-	b = append(b, url.PathEscape(chain)...)
-	b = append(b, '/')
-	b = strconv.AppendUint(b, epoch, 10)
-	b = append(b, '/')
-	b = append(b, url.PathEscape(method)...)
-	b = append(b, '/')
-	b = append(b, kindContext...)
-	b = append(b, '/')
-	b = hex.AppendEncode(b, sum[:])
-	return string(b)
+	chain, method = url.PathEscape(chain), url.PathEscape(method) // no copy when nothing needs escaping
+	var b strings.Builder
+	b.Grow(len("https://") + len(host) + len(KeyPrefix) + len(chain) + len(method) + len(kind) + 4*20 + 2*len(sum) + 8)
+	b.WriteString("https://")
+	b.WriteString(host)
+	b.WriteString(KeyPrefix)
+	b.WriteString(chain)
+	b.WriteByte('/')
+	var num [20]byte
+	b.Write(strconv.AppendUint(num[:0], epoch, 10))
+	b.WriteByte('/')
+	b.WriteString(method)
+	b.WriteByte('/')
+	b.WriteString(kind)
+	if withHead {
+		b.WriteByte('-')
+		b.Write(strconv.AppendUint(num[:0], head, 10))
+	}
+	b.WriteByte('/')
+	var hexSum [2 * sha256.Size]byte
+	hex.Encode(hexSum[:], sum[:])
+	b.Write(hexSum[:])
+	return b.String()
 }
 
 // CanonicalHash is the sha-256 of params with the whitespace between JSON tokens removed (outside strings;
-// inside them every byte counts). The runs between whitespace are hashed where they are: nothing is copied.
+// inside them every byte counts). Params with none (what clients send, nearly always) are hashed as they are; else
+// the runs between whitespace are hashed where they are: nothing is copied.
 func CanonicalHash(params []byte) [32]byte {
+	if !spaced(params) {
+		return sha256.Sum256(params)
+	}
 	h := sha256.New()
 	start, in, esc := 0, false, false
 	for i, c := range params {
@@ -353,7 +380,7 @@ func CanonicalHash(params []byte) [32]byte {
 			}
 		case c == '"':
 			in = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case isSpace(c):
 			if start < i {
 				h.Write(params[start:i])
 			}
@@ -366,4 +393,28 @@ func CanonicalHash(params []byte) [32]byte {
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// spaced reports whether params hold JSON whitespace outside strings.
+func spaced(params []byte) bool {
+	in, esc := false, false
+	for _, c := range params {
+		switch {
+		case in:
+			if esc {
+				esc = false
+			} else if c == '\\' {
+				esc = true
+			} else if c == '"' {
+				in = false
+			}
+		case c == '"':
+			in = true
+		case isSpace(c):
+			return true
+		}
+	}
+	return false
 }

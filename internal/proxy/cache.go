@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/cache"
@@ -27,15 +26,18 @@ var cacheHeaders = map[string][]string{
 
 type hostKey struct{}
 
-// WithHost is ctx carrying the client request's host, which the cache's keys are URLs on (the Cache API keeps
-// them per zone); without one the keys use a placeholder host.
-func WithHost(ctx context.Context, host string) context.Context {
+// WithHost is ctx carrying the client request's host (*host, not copied: no allocation beyond the context's),
+// which the cache's keys are URLs on (the Cache API keeps them per zone); without one the keys use a placeholder
+// host.
+func WithHost(ctx context.Context, host *string) context.Context {
 	return context.WithValue(ctx, hostKey{}, host)
 }
 
 func hostOf(ctx context.Context) string {
-	h, _ := ctx.Value(hostKey{}).(string)
-	return h
+	if h, _ := ctx.Value(hostKey{}).(*string); h != nil {
+		return *h
+	}
+	return ""
 }
 
 // reply is what a request (or a batch's part sent upstream) is answered with.
@@ -158,7 +160,7 @@ func flightKey(d cache.Decision, method string, params json.RawMessage, s cache.
 	if s.Settings.Off || !cache.Coalesces(method) || len(params) > cache.MaxParamsBytes {
 		return ""
 	}
-	return cache.Key(s.Host, s.Chain, s.Epoch, method, "flight-"+strconv.FormatUint(s.Head, 10), params)
+	return cache.FlightKey(s, method, params)
 }
 
 // single is the cache's part in a request of one call, before it goes upstream: a hit or a shared answer is

@@ -38,7 +38,8 @@ func (r *rig) serveCtx(ctx context.Context, body string) served {
 		r.t.Fatalf("%s: %v", body, perr)
 	}
 	rec := httptest.NewRecorder()
-	r.plane.Serve(WithHost(ctx, "rpc.example.org"), rec, "eth", req, []byte(body))
+	host := "rpc.example.org"
+	r.plane.Serve(WithHost(ctx, &host), rec, "eth", req, []byte(body))
 	return served{rec.Code, rec.Body.String(), rec.Header().Get(CacheHeader)}
 }
 

@@ -457,24 +457,27 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	}
 	cs := pl.cacheState(ctx, chain, v)
 	v.mu.Unlock()
-	var sg *single // the cache's part in a single call (cache.go); nil for a batch or a notification
-	if !req.Batch && len(req.Calls) == 1 && !req.Calls[0].Notification() {
-		s, done := pl.cacheSingle(ctx, w, v, cs, req.Calls[0], start)
-		if done {
+	var sg single // the cache's part in a single call (cache.go), when one is its
+	one := !req.Batch && len(req.Calls) == 1 && !req.Calls[0].Notification()
+	if one {
+		var done bool
+		if sg, done = pl.cacheSingle(ctx, w, v, cs, req.Calls[0], start); done {
 			pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
 			return
 		}
-		sg = &s
 	}
 	label, client := methodLabel(req), req
 	var plan *batchPlan // the cache's part in a batch (cache.go)
 	if req.Batch {
 		plan = pl.cacheBatch(ctx, cs, req)
 	}
-	alone := func(c jsonrpc.Call) reply { // one element of a batch, sent by itself
-		one := encodeBatch([]jsonrpc.Call{c})
-		r, cands, hedge := pl.prepare(chain, v, &jsonrpc.Request{Calls: []jsonrpc.Call{c}}, one[1:len(one)-1], pol, pl.p.Now())
-		return pl.upstream(ctx, r, cands, hedge)
+	var alone func(jsonrpc.Call) reply
+	if plan != nil {
+		alone = func(c jsonrpc.Call) reply { // one element of a batch, sent by itself
+			one := encodeBatch([]jsonrpc.Call{c})
+			r, cands, hedge := pl.prepare(chain, v, &jsonrpc.Request{Calls: []jsonrpc.Call{c}}, one[1:len(one)-1], pol, pl.p.Now())
+			return pl.upstream(ctx, r, cands, hedge)
+		}
 	}
 	if plan != nil && plan.partial() {
 		if len(plan.send) == 0 { // every element from the cache or from flights
@@ -489,8 +492,8 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	r, cands, hedge := pl.prepare(chain, v, req, body, pol, now)
 	r.client = client
 	rep := pl.upstream(ctx, r, cands, hedge)
-	if sg != nil {
-		pl.finish(ctx, chain, *sg, rep)
+	if one {
+		pl.finish(ctx, chain, sg, rep)
 		w.Header()[CacheHeader] = cacheHeaders[sg.result]
 	}
 	if plan != nil {
@@ -503,7 +506,7 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	end := pl.p.Now()
 	v.mu.Lock()
 	v.met.Request(label, rep.outcome, end.Sub(start))
-	if sg != nil {
+	if one {
 		v.met.CacheResult(label, sg.result)
 	}
 	v.mu.Unlock()

@@ -106,7 +106,7 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		derr.Write(w, req)
 		return
 	}
-	a.plane.Serve(proxy.WithHost(r.Context(), r.Host), w, chain, req, body)
+	a.plane.Serve(proxy.WithHost(r.Context(), &r.Host), w, chain, req, body)
 }
 
 // smallBody is the size below which a request is always admitted: the in-flight bound is for large bodies.
