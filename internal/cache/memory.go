@@ -36,6 +36,9 @@ func NewMemory(max int64) *Memory {
 	return &Memory{max: max, entries: map[string]*list.Element{}, byChain: map[string]int64{}}
 }
 
+// Max is the tier's bound in bytes.
+func (m *Memory) Max() int64 { return m.max }
+
 // Limit is the largest entry (key and answer) the tier takes: an eighth of its bound.
 func (m *Memory) Limit() int64 { return m.max / 8 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
 
@@ -390,8 +391,9 @@ func TestPurgeAndEpoch(t *testing.T) {
 	if a := r.serveCtx(context.Background(), body); a.cache != "hit" {
 		t.Errorf("another chain's purge: %q", a.cache)
 	}
-	if r.plane.CacheBytes("eth") == 0 {
-		t.Error("no bytes held")
+	if c := r.plane.Counters(); r.plane.CacheBytes("eth") == 0 || c.CacheBytes != r.plane.CacheBytes("eth") || c.CacheEntries != 1 ||
+		c.CacheMaxBytes != config.DefaultSettings.CacheMemoryBytes {
+		t.Errorf("held: %d bytes, counters %+v", r.plane.CacheBytes("eth"), c)
 	}
 	r.plane.PurgeCache("eth")
 	if r.plane.CacheBytes("eth") != 0 {

@@ -73,6 +73,11 @@ type Counters struct {
 	Exchanges uint64 `json:"exchanges"`
 	// ExchangeErrors counts exchanges that failed (the isolate keeps routing from what it has).
 	ExchangeErrors uint64 `json:"exchange_errors"`
+	// CacheBytes and CacheEntries are what the answer cache's memory tier holds now (every chain's), and
+	// CacheMaxBytes its bound (EVMLB_CACHE_MEMORY_BYTES).
+	CacheBytes    int64 `json:"cache_bytes"`
+	CacheEntries  int   `json:"cache_entries"`
+	CacheMaxBytes int64 `json:"cache_max_bytes"`
 }
 
 // Plane is the data plane of one runtime. Make it with New; it is safe for concurrent use.
@@ -125,7 +130,9 @@ func (pl *Plane) maxAge() time.Duration { return max(maxStale, 2*pl.ttl) }
 
 // Counters reads the runtime's figures.
 func (pl *Plane) Counters() Counters {
-	return Counters{Requests: pl.requests.Load(), ObjectCallsOnPath: pl.onPath.Load(), Exchanges: pl.exchanges.Load(), ExchangeErrors: pl.exchangeErrors.Load()}
+	held, entries := pl.mem.Held()
+	return Counters{Requests: pl.requests.Load(), ObjectCallsOnPath: pl.onPath.Load(), Exchanges: pl.exchanges.Load(),
+		ExchangeErrors: pl.exchangeErrors.Load(), CacheBytes: held, CacheEntries: entries, CacheMaxBytes: pl.mem.Max()}
 }
 
 // chainView is what this isolate knows of one chain: the snapshot's table, updated by its own outcomes at once
