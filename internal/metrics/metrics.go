@@ -28,7 +28,7 @@ const Batch = "batch"
 
 // Request outcomes (evmlb_requests_total's outcome label).
 const (
-	OutcomeOK            = "ok"             // an upstream's good answer
+	OutcomeOK            = "ok"             // an upstream's good answer (or the cache's, or one shared in flight)
 	OutcomeUpstreamError = "upstream_error" // an upstream's error answer (JSON-RPC error, or a batch with failed elements), passed on
 	OutcomeFailed        = "failed"         // a write failed where it may have arrived: not retried
 	OutcomeNoUpstream    = "no_upstream"    // no upstream could answer
