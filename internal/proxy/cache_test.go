@@ -570,3 +570,39 @@ func TestCacheBatchShared(t *testing.T) {
 		t.Errorf("the batch: %s", a.body)
 	}
 }
+
+// TestCacheMemoryBound: the isolate's memory tier holds at most EVMLB_CACHE_MEMORY_BYTES of answers, dropping the
+// least recently used: 300 distinct finalized answers of 10 KiB in a 1 MiB tier leave at most 1 MiB held, the
+// newest answer a hit and the oldest a miss again.
+func TestCacheMemoryBound(t *testing.T) {
+	r := cachedRig(t, "")
+	r.settings.CacheMemoryBytes = 1 << 20
+	r.plane = New(r.host.Platform(), r.cfg, r.settings)
+	r.serveCtx(context.Background(), `{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}`)
+	big := `"0x` + strings.Repeat("ab", 5<<10) + `"`
+	for _, n := range r.nodes {
+		n.SetRawAnswer(func(body []byte) []byte {
+			var c struct{ ID json.RawMessage }
+			_ = json.Unmarshal(body, &c)
+			return []byte(`{"jsonrpc":"2.0","id":` + string(c.ID) + `,"result":` + big + `}`)
+		})
+	}
+	read := func(i int) string { return call(i, "eth_getCode", fmt.Sprintf(`["0x%040x","0x1"]`, i)) }
+	for i := range 300 {
+		if a := r.serveCtx(context.Background(), read(i)); a.cache != "miss" {
+			t.Fatalf("read %d: %q", i, a.cache)
+		}
+		if c := r.plane.Counters(); c.CacheBytes > 1<<20 {
+			t.Fatalf("after %d answers the tier holds %d bytes, over its 1 MiB", i+1, c.CacheBytes)
+		}
+	}
+	if c := r.plane.Counters(); c.CacheEntries >= 100 || c.CacheEntries < 80 {
+		t.Errorf("%d entries of ~10 KiB in 1 MiB", c.CacheEntries)
+	}
+	if a := r.serveCtx(context.Background(), read(299)); a.cache != "hit" {
+		t.Errorf("the newest answer: %q", a.cache)
+	}
+	if a := r.serveCtx(context.Background(), read(0)); a.cache != "miss" {
+		t.Errorf("the oldest answer: %q", a.cache)
+	}
+}
