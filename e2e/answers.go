@@ -81,7 +81,8 @@ func scBadAnswer(s *S, kind faultproxy.Kind, depth int) {
 	bad, ubad := s.Upstream(n, "ethereum", "bad")
 	good, ugood := s.Upstream(n, "ethereum", "good")
 	good.SetHeightOffset(-2) // bad is the higher: tried first
-	b := s.Start([]target.Upstream{ubad, ugood}, nil)
+	// The cache off: each phase sends the same reads again, and each must reach the upstreams (issue 19).
+	b := s.StartConfig(target.Config{Upstreams: []target.Upstream{ubad, ugood}, Chains: `{"ethereum":{"cache":false}}`})
 	b.waitHead("ethereum", "0xa")
 	bad.SetAnswerDepth(depth)
 	s.must(bad.SetFault(kind, "eth_getBalance") == nil, "SetFault")

@@ -46,6 +46,13 @@ type Chain struct {
 	// FinalityDepth: when no upstream reports a finalized block (the "finalized" tag), the chain's finalized block
 	// is the head minus this many blocks; 0: unset, finality is then unknown. (finality_depth)
 	FinalityDepth uint64
+	// CacheOff turns the answer cache and the coalescing of identical reads off for this chain. (cache: false)
+	CacheOff bool
+	// CacheFinalizedTTL, CacheRealtimeTTL and CacheHashTTL are how long a cached answer of each kind is kept
+	// (internal/cache). (cache_finalized_ttl, cache_realtime_ttl, cache_hash_ttl)
+	CacheFinalizedTTL, CacheRealtimeTTL, CacheHashTTL time.Duration
+	// CacheMaxAnswerBytes is the largest answer cached. (cache_max_answer_bytes)
+	CacheMaxAnswerBytes int64
 }
 
 // ChainDefaults holds the default of every chain setting, read from ChainTable. internal/balance and
@@ -62,6 +69,11 @@ var ChainDefaults = Chain{
 	RequestTimeout:   ChainRequestTimeout.DefaultDuration(),
 	HedgePercentile:  ChainHedgePercentile.DefaultNumber(),
 	HedgeMinDelay:    ChainHedgeMinDelay.DefaultDuration(),
+
+	CacheFinalizedTTL:   ChainCacheFinalizedTTL.DefaultDuration(),
+	CacheRealtimeTTL:    ChainCacheRealtimeTTL.DefaultDuration(),
+	CacheHashTTL:        ChainCacheHashTTL.DefaultDuration(),
+	CacheMaxAnswerBytes: ChainCacheMaxAnswerBytes.DefaultInt(),
 }
 
 // WithDefaults returns c with every zero field set from ChainDefaults.
@@ -90,6 +102,12 @@ func (c Chain) WithDefaults() Chain {
 	}
 	fill(&c.RequestTimeout, d.RequestTimeout)
 	fill(&c.HedgeMinDelay, d.HedgeMinDelay)
+	fill(&c.CacheFinalizedTTL, d.CacheFinalizedTTL)
+	fill(&c.CacheRealtimeTTL, d.CacheRealtimeTTL)
+	fill(&c.CacheHashTTL, d.CacheHashTTL)
+	if c.CacheMaxAnswerBytes <= 0 {
+		c.CacheMaxAnswerBytes = d.CacheMaxAnswerBytes
+	}
 	return c
 }
 

@@ -102,9 +102,9 @@ func TestLoadSettings(t *testing.T) {
 		{name: "defaults", env: nil, want: func(*Settings) {}},
 		{name: "all set", env: map[string]string{
 			EnvHealthInterval: "2s", EnvAttemptTimeout: "150ms", EnvSnapshotTTL: "250ms", EnvMaxBodyBytes: "2048", EnvMaxInflightBytes: "2097152",
-			EnvMaxResponseBytes: "4096", EnvMaxBatch: "7", EnvDenyMethods: "admin_*", EnvCORSOrigins: "https://a.example, http://b.example:8080",
+			EnvMaxResponseBytes: "4096", EnvCacheMemoryBytes: "3145728", EnvMaxBatch: "7", EnvDenyMethods: "admin_*", EnvCORSOrigins: "https://a.example, http://b.example:8080",
 		}, want: func(s *Settings) {
-			*s = Settings{HealthInterval: 2 * time.Second, AttemptTimeout: 150 * time.Millisecond, SnapshotTTL: 250 * time.Millisecond, MaxBodyBytes: 2048, MaxInflightBytes: 2 << 20, MaxResponseBytes: 4096, MaxBatch: 7, DenyMethods: []string{"admin_*"},
+			*s = Settings{HealthInterval: 2 * time.Second, AttemptTimeout: 150 * time.Millisecond, SnapshotTTL: 250 * time.Millisecond, MaxBodyBytes: 2048, MaxInflightBytes: 2 << 20, MaxResponseBytes: 4096, CacheMemoryBytes: 3 << 20, MaxBatch: 7, DenyMethods: []string{"admin_*"},
 				CORSOrigins: []string{"https://a.example", "http://b.example:8080"}}
 		}},
 		{name: "cors none", env: map[string]string{EnvCORSOrigins: "none"}, want: func(s *Settings) { s.CORSOrigins = []string{} }},

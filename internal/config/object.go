@@ -164,6 +164,31 @@ var chainFields = []chainField{
 		c.FinalityDepth = uint64(n)
 		return ok
 	}},
+	{ChainCache, func(c *Chain, r json.RawMessage) bool {
+		switch string(r) {
+		case "true", "false":
+			c.CacheOff = string(r) == "false"
+			return true
+		}
+		return false
+	}},
+	{ChainCacheFinalizedTTL, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.CacheFinalizedTTL, ok = ChainCacheFinalizedTTL.duration(r)
+		return ok
+	}},
+	{ChainCacheRealtimeTTL, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.CacheRealtimeTTL, ok = ChainCacheRealtimeTTL.duration(r)
+		return ok
+	}},
+	{ChainCacheHashTTL, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.CacheHashTTL, ok = ChainCacheHashTTL.duration(r)
+		return ok
+	}},
+	{ChainCacheMaxAnswerBytes, func(c *Chain, r json.RawMessage) bool {
+		n, ok := ChainCacheMaxAnswerBytes.integer(r)
+		c.CacheMaxAnswerBytes = n
+		return ok
+	}},
 }
 
 // parseChain reads one "chains" entry at path, reporting whether it is valid.

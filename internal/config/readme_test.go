@@ -122,6 +122,12 @@ func TestRules(t *testing.T) {
 	}
 	want[ChainAllowCustomTracers] = "must be true or false" // apart: its long name would realign the block above
 	want[ChainFinalityDepth] = "must be an integer from 0 to 100000"
+	want[ChainCache] = "must be true or false"
+	want[ChainCacheFinalizedTTL] = "must be a duration string from 1s to 168h"
+	want[ChainCacheRealtimeTTL] = "must be a duration string from 100ms to 1m"
+	want[ChainCacheHashTTL] = "must be a duration string from 1s to 168h"
+	want[ChainCacheMaxAnswerBytes] = "must be an integer from 1 KiB to 32 MiB"
+	want[TuningCacheMemoryBytes] = "must be an integer from 1048576 to 536870912"
 	if len(want) != len(ChainTable)+len(TuningTable)+1 {
 		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+1)
 	}

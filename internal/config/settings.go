@@ -29,6 +29,9 @@ type Settings struct {
 	// MaxResponseBytes (EVMLB_MAX_RESPONSE_BYTES) bounds an upstream's answer; a longer one is a failure of class
 	// too_large and the next upstream is tried (an isolate has 128 MB).
 	MaxResponseBytes int64
+	// CacheMemoryBytes (EVMLB_CACHE_MEMORY_BYTES) bounds the answers a runtime keeps in its memory, the answer
+	// cache's first tier (internal/cache.Memory), every chain together.
+	CacheMemoryBytes int64
 	// MaxBatch (EVMLB_MAX_BATCH) is the largest batch accepted (the default is proxyd's).
 	MaxBatch int
 	// DenyMethods (EVMLB_DENY_METHODS) are the methods refused on every chain whose deny_methods is not set: a
@@ -50,6 +53,7 @@ const (
 	EnvMaxResponseBytes = "EVMLB_MAX_RESPONSE_BYTES"
 	EnvMaxInflightBytes = "EVMLB_MAX_INFLIGHT_BYTES"
 	EnvMaxBatch         = "EVMLB_MAX_BATCH"
+	EnvCacheMemoryBytes = "EVMLB_CACHE_MEMORY_BYTES"
 	EnvDenyMethods      = "EVMLB_DENY_METHODS"
 	EnvCORSOrigins      = "EVMLB_CORS_ORIGINS"
 )
@@ -62,6 +66,7 @@ var DefaultSettings = Settings{
 	MaxBodyBytes:     TuningMaxBodyBytes.DefaultInt(),
 	MaxResponseBytes: TuningMaxResponseBytes.DefaultInt(),
 	MaxInflightBytes: TuningMaxInflightBytes.DefaultInt(),
+	CacheMemoryBytes: TuningCacheMemoryBytes.DefaultInt(),
 	MaxBatch:         int(TuningMaxBatch.DefaultInt()),
 	DenyMethods:      DefaultDenyMethods,
 	CORSOrigins:      []string{"*"},
@@ -87,7 +92,7 @@ func LoadSettingsAll(getenv func(string) string) (Settings, []Problem) {
 	numbers := map[*Setting]any{ // where each number goes: a *time.Duration or an *int64
 		TuningHealthInterval: &s.HealthInterval, TuningAttemptTimeout: &s.AttemptTimeout, TuningSnapshotTTL: &s.SnapshotTTL,
 		TuningMaxBodyBytes: &s.MaxBodyBytes, TuningMaxResponseBytes: &s.MaxResponseBytes,
-		TuningMaxInflightBytes: &s.MaxInflightBytes, TuningMaxBatch: &batch,
+		TuningMaxInflightBytes: &s.MaxInflightBytes, TuningCacheMemoryBytes: &s.CacheMemoryBytes, TuningMaxBatch: &batch,
 	}
 	read := map[string]bool{} // the numbers that read, or kept their default
 	for _, t := range TuningTable {

@@ -95,13 +95,25 @@ var (
 	ChainFinalityDepth = row(Setting{Name: "finality_depth", Kind: Integer, Default: "0", Min: "0", Max: "100000",
 		DefaultDoc: "0 (unset)",
 		Doc:        "for chains whose nodes lack the `finalized` tag: the chain's finalized block is the head minus this many blocks when no upstream reports one; 0: finality is then unknown"})
+	ChainCache = row(Setting{Name: "cache", Kind: Boolean,
+		Rule: "must be true or false", DefaultDoc: "`true`", RangeDoc: "`true` or `false`",
+		Doc: "keeps answers the cache's table allows (\"The answer cache\") and sends concurrent identical reads upstream once; `false` sends every call upstream"})
+	ChainCacheFinalizedTTL = row(Setting{Name: "cache_finalized_ttl", Kind: Duration, Default: "1h", Min: "1s", Max: "168h",
+		Doc: "how long an answer about a block at or below the chain's finalized block is kept"})
+	ChainCacheRealtimeTTL = row(Setting{Name: "cache_realtime_ttl", Kind: Duration, Default: "2s", Min: "100ms", Max: "1m",
+		Doc: "how long an answer at `latest` (and `eth_gasPrice`, `eth_maxPriorityFeePerGas`, `eth_blobBaseFee`) is kept at most, in the isolate's memory only; a new head ends it sooner"})
+	ChainCacheHashTTL = row(Setting{Name: "cache_hash_ttl", Kind: Duration, Default: "1h", Min: "1s", Max: "168h",
+		Doc: "how long an answer looked up by hash is kept, once the block holding it is finalized"})
+	ChainCacheMaxAnswerBytes = row(Setting{Name: "cache_max_answer_bytes", Kind: Bytes, Default: "1 MiB", Min: "1 KiB", Max: "32 MiB",
+		Doc: "largest answer kept (its `result`); a larger one is sent upstream every time"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
 var ChainTable = []*Setting{
 	ChainChainID, ChainMaxLagBlocks, ChainStaleAfter, ChainConfirmAfter, ChainBreakerFailures, ChainBreakerOpenFor,
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
-	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth,
+	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth, ChainCache, ChainCacheFinalizedTTL,
+	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).
@@ -118,6 +130,8 @@ var (
 		Doc: "largest upstream answer (beyond: the next upstream is tried)"})
 	TuningMaxInflightBytes = row(Setting{Name: EnvMaxInflightBytes, Kind: Bytes, Default: "24 MiB", Min: "1 MiB", Max: "100 MiB", AtLeast: EnvMaxBodyBytes,
 		Doc: "request bodies one runtime holds at once: a body over 64 KiB that would pass it is refused with 503 (-32069) rather than growing memory that never shrinks"})
+	TuningCacheMemoryBytes = row(Setting{Name: EnvCacheMemoryBytes, Kind: Bytes, Default: "16 MiB", Min: "1 MiB", Max: "512 MiB",
+		Doc: "answers one runtime keeps in its memory (the cache's first tier, every chain together), least recently used dropped first; an answer over an eighth of it is not kept there (an isolate has 128 MB, and its memory never shrinks)"})
 	TuningMaxBatch = row(Setting{Name: EnvMaxBatch, Kind: Integer, Default: "100", Min: "1", Max: "10000",
 		Doc: "largest batch accepted"})
 	TuningDenyMethods = row(Setting{Name: EnvDenyMethods, Kind: Patterns,
@@ -139,7 +153,7 @@ const SmallBodyBytes = 64 << 10
 // first (their relations, AtLeast, are checked once all are read), then the lists.
 var TuningTable = []*Setting{
 	TuningHealthInterval, TuningAttemptTimeout, TuningSnapshotTTL, TuningMaxBodyBytes, TuningMaxResponseBytes,
-	TuningMaxInflightBytes, TuningMaxBatch, TuningDenyMethods, TuningCORSOrigins,
+	TuningMaxInflightBytes, TuningCacheMemoryBytes, TuningMaxBatch, TuningDenyMethods, TuningCORSOrigins,
 }
 
 // UpstreamAttemptTimeout is an upstreams entry's attempt_timeout (object form only), which replaces

@@ -49,7 +49,8 @@ var mayUseJS = []string{"worker", "worker/jsbind", "host/..."}
 // Packages nothing else in the module may depend on, even indirectly, from the listed layers: the CLI and the
 // host stay free of the balancer's data and control planes.
 var neverBelow = map[string][]string{
-	"host": {"durable", "worker/...", "internal/proxy", "internal/hostcall", "internal/balance", "internal/forward"},
+	"host": {"durable", "worker/...", "internal/proxy", "internal/hostcall", "internal/balance", "internal/forward",
+		"internal/cache"},
 }
 
 const module = "github.com/evmlb/evmlb"

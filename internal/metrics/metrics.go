@@ -28,13 +28,24 @@ const Batch = "batch"
 
 // Request outcomes (evmlb_requests_total's outcome label).
 const (
-	OutcomeOK            = "ok"             // an upstream's good answer
+	OutcomeOK            = "ok"             // an upstream's good answer (or the cache's, or one shared in flight)
 	OutcomeUpstreamError = "upstream_error" // an upstream's error answer (JSON-RPC error, or a batch with failed elements), passed on
 	OutcomeFailed        = "failed"         // a write failed where it may have arrived: not retried
 	OutcomeNoUpstream    = "no_upstream"    // no upstream could answer
 	OutcomeLocal         = "local"          // answered by the balancer itself (eth_chainId, net_version)
 	OutcomePoison        = "poison"         // a poison request (retry.Poison): not sent to another upstream
 )
+
+// Cache results (evmlb_cache_requests_total's result label), one per call: single calls' x-evmlb-cache header.
+const (
+	CacheHit    = "hit"    // answered from the cache (or by the balancer itself: eth_chainId, net_version)
+	CacheMiss   = "miss"   // cacheable, not in the cache: sent upstream (and stored if its answer may be)
+	CacheShared = "shared" // an identical read was in flight: its answer was shared, with this call's own id
+	CacheSkip   = "skip"   // not cacheable (internal/cache's table): sent upstream
+)
+
+// CacheResults are the cache results in the order the exposition and the dashboard show them.
+var CacheResults = []string{CacheHit, CacheMiss, CacheShared, CacheSkip}
 
 // Histogram counts durations in Buckets. Counts are per bucket (not cumulative), the last one +Inf.
 type Histogram struct {
@@ -131,13 +142,16 @@ type Chain struct {
 	Retries   uint64                       `json:"retries,omitempty"` // attempts after a failed one
 	Hedges    uint64                       `json:"hedges,omitempty"`  // attempts started beside a slow one
 	Poison    uint64                       `json:"poison,omitempty"`  // poison requests: found so, or refused again
+	// Cache counts calls by the answer cache's result: method label → result (CacheResults) → count.
+	Cache map[string]map[string]uint64 `json:"ca,omitempty"`
 	// Minutes is the chain's recent client traffic (kept by the chain object only).
 	Minutes []Minute `json:"m,omitempty"`
 }
 
 // Empty reports whether c counts nothing.
 func (c *Chain) Empty() bool {
-	return c == nil || (len(c.Requests) == 0 && len(c.Upstreams) == 0 && c.Retries == 0 && c.Hedges == 0 && c.Poison == 0)
+	return c == nil || (len(c.Requests) == 0 && len(c.Upstreams) == 0 && c.Retries == 0 && c.Hedges == 0 && c.Poison == 0 &&
+		len(c.Cache) == 0)
 }
 
 func inc(m *map[string]map[string]uint64, a, b string, n uint64) {
@@ -169,6 +183,26 @@ func (c *Chain) Upstream(up string) *Upstream {
 func (c *Chain) Request(method, outcome string, d time.Duration) {
 	inc(&c.Requests, method, outcome, 1)
 	c.Duration.Observe(d)
+}
+
+// CacheResult counts one call's cache result (CacheHit, …).
+func (c *Chain) CacheResult(method, result string) { inc(&c.Cache, method, result, 1) }
+
+// CacheRatio is the share of calls answered from the cache (hits) among all counted, and that count.
+func (c *Chain) CacheRatio() (ratio float64, calls uint64) {
+	var hits uint64
+	for _, in := range c.Cache {
+		for r, n := range in {
+			calls += n
+			if r == CacheHit {
+				hits += n
+			}
+		}
+	}
+	if calls > 0 {
+		ratio = float64(hits) / float64(calls)
+	}
+	return ratio, calls
 }
 
 // Attempt counts one attempt at up; class is "" or "ok" for a good answer.
@@ -204,6 +238,11 @@ func (c *Chain) Add(o *Chain, now time.Time, keep func(string) bool) {
 			if k != OutcomeOK && k != OutcomeLocal {
 				errs += n
 			}
+		}
+	}
+	for m, in := range o.Cache {
+		for r, n := range in {
+			inc(&c.Cache, m, r, n)
 		}
 	}
 	c.Duration.Add(o.Duration)

@@ -19,6 +19,8 @@ type ChainView struct {
 	Head      uint64 // the chain's head (0: unknown)
 	Metrics   *Chain
 	Upstreams []UpstreamView // in config order
+	// CacheBytes is what the chain's answers take in the memory tier of the isolate that answers the scrape.
+	CacheBytes int64
 }
 
 // UpstreamView is one upstream's row in its chain's table now.
@@ -179,6 +181,19 @@ func Write(out io.Writer, chains []ChainView, states []string) error {
 	w.family("evmlb_poison_requests_total", "counter", "Poison requests (class poison): found so after an attempt, or refused again without one, by chain.")
 	for _, c := range chains {
 		w.sample("evmlb_poison_requests_total", float64(met(c).Poison), "chain", c.Name)
+	}
+	w.family("evmlb_cache_requests_total", "counter", "Calls (each element of a batch) by the answer cache's result: hit, miss, shared (an identical read in flight answered it) or skip (not cacheable), by chain and method.")
+	for _, c := range chains {
+		m := met(c)
+		for _, method := range sortedKeys(m.Cache) {
+			for _, r := range sortedKeys(m.Cache[method]) {
+				w.sample("evmlb_cache_requests_total", float64(m.Cache[method][r]), "chain", c.Name, "method", method, "result", r)
+			}
+		}
+	}
+	w.family("evmlb_cache_memory_bytes", "gauge", "Bytes the chain's cached answers take in the memory tier of the isolate that answered this scrape (each isolate has its own).")
+	for _, c := range chains {
+		w.sample("evmlb_cache_memory_bytes", float64(c.CacheBytes), "chain", c.Name)
 	}
 	w.family("evmlb_breaker_transitions_total", "counter", "Circuit breaker transitions in the chain object's table, by chain, upstream and the state entered.")
 	for _, c := range chains {

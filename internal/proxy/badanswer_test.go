@@ -24,7 +24,8 @@ var hostileAnswers = map[string]func([]byte) []byte{
 
 func fixed(s string) func([]byte) []byte { return func([]byte) []byte { return []byte(s) } }
 
-const batch3 = `[{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[]},{"jsonrpc":"2.0","id":2,"method":"eth_call","params":[]},{"jsonrpc":"2.0","id":3,"method":"eth_call","params":[]}]`
+// batch3's calls differ: identical ones would be sent once (the answer cache's coalescing), as a smaller batch.
+const batch3 = `[{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x1"}]},{"jsonrpc":"2.0","id":2,"method":"eth_call","params":[{"to":"0x2"}]},{"jsonrpc":"2.0","id":3,"method":"eth_call","params":[{"to":"0x3"}]}]`
 
 // TestBadAnswerNeverPassedOn: an answer that does not answer the calls sent is the upstream's fault, bad_answer
 // (or non_json when it is not JSON-RPC 2.0): a read goes to the next upstream, whose answer the client gets with

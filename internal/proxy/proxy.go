@@ -18,6 +18,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/cache"
 	"github.com/evmlb/evmlb/internal/chainid"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/forward"
@@ -72,12 +73,20 @@ type Counters struct {
 	Exchanges uint64 `json:"exchanges"`
 	// ExchangeErrors counts exchanges that failed (the isolate keeps routing from what it has).
 	ExchangeErrors uint64 `json:"exchange_errors"`
+	// CacheBytes and CacheEntries are what the answer cache's memory tier holds now (every chain's), and
+	// CacheMaxBytes its bound (EVMLB_CACHE_MEMORY_BYTES).
+	CacheBytes    int64 `json:"cache_bytes"`
+	CacheEntries  int   `json:"cache_entries"`
+	CacheMaxBytes int64 `json:"cache_max_bytes"`
 }
 
 // Plane is the data plane of one runtime. Make it with New; it is safe for concurrent use.
 type Plane struct {
 	p        platform.Platform
 	cfg      *config.Config
+	mem      *cache.Memory             // the answer cache's memory tier, every chain's (cache.go)
+	flights  cache.Flights[reply]      // identical reads in flight
+	cacheSet map[string]cache.Settings // each chain's cache settings (read only)
 	settings config.Settings
 	client   protocol.Client
 	ttl      time.Duration
@@ -103,7 +112,16 @@ func New(p platform.Platform, cfg *config.Config, s config.Settings) *Plane {
 		}
 		byName[u.Chain][u.Name] = u
 	}
-	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{}, byName: byName}
+	memBytes := s.CacheMemoryBytes
+	if memBytes <= 0 {
+		memBytes = config.DefaultSettings.CacheMemoryBytes
+	}
+	cacheSet := map[string]cache.Settings{}
+	for _, chain := range cfg.Chains() {
+		cacheSet[chain] = cacheSettings(cfg.ChainSettings(chain))
+	}
+	return &Plane{p: p, cfg: cfg, settings: s, client: protocol.Client{P: p}, ttl: ttl, chains: map[string]*chainView{},
+		byName: byName, mem: cache.NewMemory(memBytes), cacheSet: cacheSet}
 }
 
 // maxAge is the age past which a request waits for a fresh snapshot rather than route from the one it has:
@@ -112,7 +130,9 @@ func (pl *Plane) maxAge() time.Duration { return max(maxStale, 2*pl.ttl) }
 
 // Counters reads the runtime's figures.
 func (pl *Plane) Counters() Counters {
-	return Counters{Requests: pl.requests.Load(), ObjectCallsOnPath: pl.onPath.Load(), Exchanges: pl.exchanges.Load(), ExchangeErrors: pl.exchangeErrors.Load()}
+	held, entries := pl.mem.Held()
+	return Counters{Requests: pl.requests.Load(), ObjectCallsOnPath: pl.onPath.Load(), Exchanges: pl.exchanges.Load(),
+		ExchangeErrors: pl.exchangeErrors.Load(), CacheBytes: held, CacheEntries: entries, CacheMaxBytes: pl.mem.Max()}
 }
 
 // chainView is what this isolate knows of one chain: the snapshot's table, updated by its own outcomes at once
@@ -387,6 +407,17 @@ type request struct {
 	want  retry.Expect // what an answer to body must answer: its calls' ids
 	ref   blockref.Ref // the highest block the calls name (requestNeeds), read once: params may be megabytes
 	lag   uint64       // the chain's max_lag_blocks
+	// client is the client's request when req is only part of it (a batch whose other elements the cache
+	// answered); nil when req is the whole of it.
+	client *jsonrpc.Request
+}
+
+// clientReq is the client's whole request.
+func (r *request) clientReq() *jsonrpc.Request {
+	if r.client != nil {
+		return r.client
+	}
+	return r.req
 }
 
 // Serve answers a client's request, already validated, for chain: candidates in the table's order, the next one
@@ -407,12 +438,6 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if pl.refusePoison(w, v, req, start) {
 		return
 	}
-	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req),
-		lag: pl.cfg.ChainSettings(chain).WithDefaults().MaxLagBlocks, want: expect(req.Batch, req.Calls)}
-	ref, write := requestNeeds(req)
-	r.ref = ref
-	var cands []string
-	var hedge time.Duration
 	v.mu.Lock()
 	if v.table != nil && v.table.Undecided() {
 		// The chain's table found the upstreams split on the chain id with nothing to break the tie: no side's
@@ -426,20 +451,121 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	if v.table != nil {
 		// eth_chainId and net_version are answered from the verified chain id (internal/chainid).
 		if local, ok := chainid.Answer(req, v.table.ChainID()); ok {
-			v.met.Request(methodLabel(req), metrics.OutcomeLocal, pl.p.Now().Sub(start))
+			label := methodLabel(req)
+			v.met.Request(label, metrics.OutcomeLocal, pl.p.Now().Sub(start))
+			if !req.Batch {
+				v.met.CacheResult(label, metrics.CacheHit)
+				w.Header()[CacheHeader] = cacheHeaders[metrics.CacheHit]
+			}
 			v.mu.Unlock()
 			jsonrpc.WriteJSON(w, http.StatusOK, local)
 			return
 		}
+	}
+	cs := pl.cacheState(ctx, chain, v)
+	v.mu.Unlock()
+	var sg single // the cache's part in a single call (cache.go), when one is its
+	one := !req.Batch && len(req.Calls) == 1 && !req.Calls[0].Notification()
+	if one {
+		var done bool
+		if sg, done = pl.cacheSingle(ctx, w, v, cs, req.Calls[0], start); done {
+			pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
+			return
+		}
+	}
+	label, client := methodLabel(req), req
+	var plan *batchPlan // the cache's part in a batch (cache.go)
+	if req.Batch {
+		plan = pl.cacheBatch(ctx, cs, req)
+	}
+	var alone func(jsonrpc.Call) reply
+	if plan != nil {
+		alone = func(c jsonrpc.Call) reply { // one element of a batch, sent by itself
+			one := encodeBatch([]jsonrpc.Call{c})
+			r, cands, hedge := pl.prepare(chain, v, &jsonrpc.Request{Calls: []jsonrpc.Call{c}}, one[1:len(one)-1], pol, pl.p.Now())
+			return pl.upstream(ctx, r, cands, hedge)
+		}
+	}
+	if plan != nil && plan.partial() {
+		if len(plan.send) == 0 { // every element from the cache or from flights
+			pl.distribute(ctx, chain, plan, nil, alone)
+			jsonrpc.WriteJSON(w, http.StatusOK, plan.joined())
+			pl.counted(v, label, metrics.OutcomeOK, start, plan)
+			pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
+			return
+		}
+		req, body = plan.sub()
+	}
+	r, cands, hedge := pl.prepare(chain, v, req, body, pol, now)
+	r.client = client
+	rep := pl.upstream(ctx, r, cands, hedge)
+	if one {
+		pl.finish(ctx, chain, sg, rep)
+		w.Header()[CacheHeader] = cacheHeaders[sg.result]
+	}
+	if plan != nil {
+		pl.distribute(ctx, chain, plan, &rep, alone)
+		if plan.partial() {
+			rep.status, rep.body = http.StatusOK, plan.joined()
+		}
+	}
+	jsonrpc.WriteJSON(w, rep.status, rep.body)
+	end := pl.p.Now()
+	v.mu.Lock()
+	v.met.Request(label, rep.outcome, end.Sub(start))
+	if one {
+		v.met.CacheResult(label, sg.result)
+	}
+	v.mu.Unlock()
+	if plan != nil {
+		pl.countPlan(v, plan)
+	}
+	pl.maybeExchange(ctx, chain, v, rep.failed, end)
+}
+
+// prepare is the request to send req (whose bytes are body) as, its candidates (at most MaxAttempts) and its
+// hedging delay.
+func (pl *Plane) prepare(chain string, v *chainView, req *jsonrpc.Request, body []byte, pol Policy, now time.Time) (*request, []string, time.Duration) {
+	r := &request{chain: chain, req: req, body: body, v: v, ups: pl.byName[chain], notif: onlyNotifications(req),
+		lag: pl.cfg.ChainSettings(chain).WithDefaults().MaxLagBlocks, want: expect(req.Batch, req.Calls)}
+	ref, write := requestNeeds(req)
+	r.ref = ref
+	var cands []string
+	v.mu.Lock()
+	if v.table != nil {
 		cands = append(v.table.Candidates(ref, now), v.table.Fallback(ref, now)...)
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
 	}
-	hedge = hedgeDelay(pol, write || traces(req), &v.lat) // a trace is not hedged either (poison.go)
+	hedge := hedgeDelay(pol, write || traces(req), &v.lat) // a trace is not hedged either (poison.go)
 	v.mu.Unlock()
 	if len(cands) > pol.MaxAttempts {
 		cands = cands[:pol.MaxAttempts]
 	}
+	return r, cands, hedge
+}
+
+// counted counts a request answered without an upstream attempt of its own (a batch from the cache and flights).
+func (pl *Plane) counted(v *chainView, label, outcome string, start time.Time, plan *batchPlan) {
+	v.mu.Lock()
+	v.met.Request(label, outcome, pl.p.Now().Sub(start))
+	v.mu.Unlock()
+	pl.countPlan(v, plan)
+}
+
+// countPlan counts each element of a batch by its cache result.
+func (pl *Plane) countPlan(v *chainView, plan *batchPlan) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i, c := range plan.calls {
+		v.met.CacheResult(methods.Label(c.Method), plan.result[i])
+	}
+}
+
+// upstream sends r to the candidates (try), repairs a batch's failed elements, and makes the answer: the
+// upstream's bytes, or the balancer's error.
+func (pl *Plane) upstream(ctx context.Context, r *request, cands []string, hedge time.Duration) reply {
+	req := r.req
 	res, failed := pl.try(ctx, r, cands, hedge)
 	if req.Batch && res.body != nil && res.class != retry.OK { // the class says an element needs another upstream
 		res.body = pl.repairBatch(ctx, r, res.body, remaining(cands, res.up, failed))
@@ -447,16 +573,19 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	// A request that may have reached an upstream and must not go to another (a write): not one for which no
 	// upstream could be tried at all (every one quarantined), which is no upstream's answer.
 	sentOnce := res.class != retry.OK && res.class != retry.NoAttempt && !retryableFor(req, res.class)
-	outcome := metrics.OutcomeNoUpstream
+	rep := reply{outcome: metrics.OutcomeNoUpstream, failed: len(failed) > 0}
+	if !req.Batch && len(req.Calls) == 1 {
+		rep.id = req.Calls[0].ID
+	}
 	switch {
 	case res.body != nil && res.class == retry.OK:
-		outcome = metrics.OutcomeOK
+		rep.outcome = metrics.OutcomeOK
 	case res.body != nil:
-		outcome = metrics.OutcomeUpstreamError
+		rep.outcome = metrics.OutcomeUpstreamError
 	case res.class == retry.Poison:
-		outcome = metrics.OutcomePoison
+		rep.outcome = metrics.OutcomePoison
 	case sentOnce:
-		outcome = metrics.OutcomeFailed
+		rep.outcome = metrics.OutcomeFailed
 	}
 	switch {
 	case res.body != nil:
@@ -464,23 +593,20 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 			res.body = ownID(req.Calls[0].ID, res.body)
 		}
 		if !req.Batch && len(req.Calls) == 1 && req.Calls[0].Method == "eth_blockNumber" {
-			res.body = pl.monotonicHead(v, res.up, req.Calls[0].ID, res.body)
+			res.body = pl.monotonicHead(r.v, res.up, req.Calls[0].ID, res.body)
 		}
-		jsonrpc.WriteJSON(w, res.status, res.body)
+		rep.status, rep.body, rep.answered = res.status, res.body, res.class == retry.OK
 	case res.class == retry.Poison:
-		pl.rememberPoison(v, req, pl.p.Now())
-		jsonrpc.ErrPoison.Write(w, req)
+		pl.rememberPoison(r.v, r.clientReq(), pl.p.Now()) // the client's request is what comes again
+		rep.status, rep.body = jsonrpc.ErrPoison.Status, jsonrpc.ErrPoison.BodyFor(req)
 	case sentOnce:
 		// A write that may have reached the upstream: the client must know it was not retried.
-		jsonrpc.ErrUpstreamFailed.With(string(res.class)+"; a write is not sent twice").Write(w, req)
+		e := jsonrpc.ErrUpstreamFailed.With(string(res.class) + "; a write is not sent twice")
+		rep.status, rep.body = e.Status, e.BodyFor(req)
 	default:
-		jsonrpc.ErrNoUpstream.Write(w, req)
+		rep.status, rep.body = jsonrpc.ErrNoUpstream.Status, jsonrpc.ErrNoUpstream.BodyFor(req)
 	}
-	end := pl.p.Now()
-	v.mu.Lock()
-	v.met.Request(methodLabel(req), outcome, end.Sub(start))
-	v.mu.Unlock()
-	pl.maybeExchange(ctx, chain, v, len(failed) > 0, end)
+	return rep
 }
 
 // hedgeDelay is how long a request waits for its first attempt before it starts a second one beside it: 0
@@ -875,11 +1001,6 @@ func (pl *Plane) Flush(ctx context.Context) {
 		}
 	}
 }
-
-// PurgeCache empties this isolate's cached answers of chain ("" for every chain) at once; the chain object's new
-// cache epoch (balance.Table.CacheEpoch) makes every other isolate's and the edge tier's unreachable. STUB (issue
-// 19): the data-plane cache part implements it.
-func (pl *Plane) PurgeCache(chain string) {}
 
 // Reset forgets every snapshot and what was not yet reported (after the chains' storage was cleared).
 func (pl *Plane) Reset() {

@@ -31,6 +31,9 @@ type chainObject struct {
 	names  []string
 	got    []protocol.Exchange
 	poison map[uint64]int64
+	// finalized and epoch are what the snapshots say of the chain's finality and cache epoch (set by the cache's
+	// tests: the stand-in's table does not decide them).
+	finalized, epoch uint64
 }
 
 func (c *chainObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +51,7 @@ func (c *chainObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		applySeen(c.table, h)
 	}
 	snap := protocol.SnapshotOf(c.table)
+	snap.Finalized, snap.CacheEpoch = c.finalized, c.epoch
 	if c.poison == nil {
 		c.poison = map[uint64]int64{}
 	}
@@ -74,6 +78,9 @@ type rig struct {
 	obj   *chainObject
 	plane *Plane
 	nodes map[string]*evmtest.Node
+	// cfg and settings are the plane's, for a test that makes another plane (another isolate).
+	cfg      *config.Config
+	settings config.Settings
 }
 
 // heights are the heads the snapshot gives the nodes: all within max_lag_blocks, so all healthy, and the
@@ -109,8 +116,17 @@ func newRig(t *testing.T, chainJSON string, refused ...string) *rig {
 	r.host.Bind(r.obj)
 	s := config.DefaultSettings
 	s.AttemptTimeout = config.TuningAttemptTimeout.MaxDuration() // no test waits for one: only canceling ends a hang
+	r.cfg, r.settings = cfg, s
 	r.plane = New(r.host.Platform(), cfg, s)
 	return r
+}
+
+// noCache is the settings chainJSON with the answer cache off, for tests of routing that send one read again.
+func noCache(chainJSON string) string {
+	if chainJSON == "" {
+		return `"cache": false`
+	}
+	return chainJSON + `, "cache": false`
 }
 
 // serve sends body to the plane as a client's request for "eth".
@@ -252,7 +268,7 @@ func TestOwnOutcomesReorder(t *testing.T) {
 			node: "a", calls: "a=2 b=2 c=1", reported: "a:http_5xx b:ok b:http_5xx c:http_5xx a:ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, tc.chain)
+			r := newRig(t, noCache(tc.chain)) // the same read twice: routing, not the cache
 			set := func(names []string, f evmtest.Fault) {
 				for _, n := range names {
 					r.nodes[n].SetFault(f)
@@ -437,7 +453,7 @@ func TestBatchRepair(t *testing.T) {
 // the TTL, and, when its traffic stops, once more at the TTL for what it has not reported. Each exchange carries
 // the outcomes since the last one.
 func TestExchangeTiming(t *testing.T) {
-	r := newRig(t, "")
+	r := newRig(t, noCache("")) // the same read again and again: every one goes upstream
 	ttl := config.DefaultSettings.SnapshotTTL
 	for _, st := range []struct {
 		name      string

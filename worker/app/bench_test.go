@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,19 +19,39 @@ import (
 func BenchmarkRequest(b *testing.B) {
 	n := evmtest.NewNode(b, "a", 1, 100)
 	m := evmtest.NewNode(b, "b", 1, 100)
-	host := memplatform.New(map[string]string{"UPSTREAM_CONFIG": configJSON(upstream{"eth", "a", n.URL}, upstream{"eth", "b", m.URL})}, nil, t0)
-	host.Bind(New(host.Platform()))
-	for _, tc := range []struct{ name, body string }{
-		{"single", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000000","latest"]}`},
-		{"batch10", "[" + strings.Repeat(`{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x0"},"latest"]},`, 9) + `{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}]`},
+	ups := []upstream{{"eth", "a", n.URL}, {"eth", "b", m.URL}}
+	off := memplatform.New(map[string]string{"UPSTREAM_CONFIG": configJSON(ups...)}, nil, t0) // the cache off
+	off.Bind(New(off.Platform()))
+	on := memplatform.New(map[string]string{"UPSTREAM_CONFIG": configCached(ups...)}, nil, t0)
+	on.Bind(New(on.Platform()))
+	balance := func(i int, tag string) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x%040x",%q]}`, i, tag)
+	}
+	for _, tc := range []struct {
+		name string
+		host *memplatform.Host
+		body func(i int) string
+	}{
+		// single and batch10 are the figures from before the cache (its own path with the cache off).
+		{"single", off, func(int) string { return balance(0, "latest") }},
+		{"batch10", off, func(int) string {
+			return "[" + strings.Repeat(`{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x0"},"latest"]},`, 9) + `{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}]`
+		}},
+		// With the cache on: a miss (a new address each time: looked up, sent upstream, stored), a read the cache
+		// never keeps (pending: it leads a flight), and a hit.
+		{"single-miss", on, func(i int) string { return balance(i+1, "latest") }},
+		{"single-skip", on, func(int) string { return balance(0, "pending") }},
+		{"single-hit", on, func(int) string { return balance(0, "latest") }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
+			i := 0
 			for b.Loop() {
-				r := httptest.NewRequest(http.MethodPost, "/eth", strings.NewReader(tc.body))
+				r := httptest.NewRequest(http.MethodPost, "/eth", strings.NewReader(tc.body(i)))
+				i++
 				r.Header.Set("Content-Type", "application/json")
 				rec := httptest.NewRecorder()
-				host.ServeHTTP(rec, r)
+				tc.host.ServeHTTP(rec, r)
 				if rec.Code != http.StatusOK {
 					b.Fatalf("%d %s", rec.Code, rec.Body)
 				}

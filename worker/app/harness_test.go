@@ -31,7 +31,33 @@ type harness struct {
 // upstream is one UPSTREAM_CONFIG entry.
 type upstream struct{ chain, name, url string }
 
-func configJSON(ups ...upstream) string {
+func configJSON(ups ...upstream) string { return configWith(`"cache": false`, ups...) }
+
+// configWith is UPSTREAM_CONFIG's object form for ups, each chain with the settings chainJSON (the fields of a
+// "chains" entry). configJSON turns the answer cache off: the tests of routing send one read again and again on a
+// clock that does not move, and each must reach an upstream; the cache's own tests use configCached.
+func configWith(chainJSON string, ups ...upstream) string {
+	var b strings.Builder
+	b.WriteString(`{"chains":{`)
+	seen := map[string]bool{}
+	for _, u := range ups {
+		if seen[u.chain] {
+			continue
+		}
+		if len(seen) > 0 {
+			b.WriteString(",")
+		}
+		seen[u.chain] = true
+		c, _ := json.Marshal(u.chain)
+		b.Write(c)
+		b.WriteString(":{" + chainJSON + "}")
+	}
+	b.WriteString(`},"upstreams":` + upstreamsJSON(ups...) + "}")
+	return b.String()
+}
+
+// upstreamsJSON is the array form of UPSTREAM_CONFIG for ups.
+func upstreamsJSON(ups ...upstream) string {
 	var b strings.Builder
 	b.WriteString("[")
 	for i, u := range ups {
@@ -44,6 +70,9 @@ func configJSON(ups ...upstream) string {
 	b.WriteString("]")
 	return b.String()
 }
+
+// configCached is UPSTREAM_CONFIG for ups with every chain's settings at their defaults (the cache on).
+func configCached(ups ...upstream) string { return configWith("", ups...) }
 
 // newHarness starts a balancer with the upstreams and extra environment; the attempt timeout is 300 ms.
 func newHarness(t *testing.T, env map[string]string, ups ...upstream) *harness {

@@ -64,7 +64,7 @@ func (a *App) adminMetrics(w http.ResponseWriter, r *http.Request) {
 			a.p.Logf("metrics: chain %s: %v", c.chain, c.err)
 			continue
 		}
-		v := metrics.ChainView{Name: c.chain, Head: c.m.Head, Metrics: c.m.Metrics}
+		v := metrics.ChainView{Name: c.chain, Head: c.m.Head, Metrics: c.m.Metrics, CacheBytes: a.plane.CacheBytes(c.chain)}
 		for _, u := range c.m.Upstreams {
 			v.Upstreams = append(v.Upstreams, metrics.UpstreamView{Name: u.Name, Height: u.Height, State: u.State})
 		}
@@ -92,14 +92,18 @@ type DashboardChain struct {
 	// Finalized is the chain's finalized block (adminapi.ChainStatus.Finalized); 0: unknown.
 	Finalized uint64 `json:"finalized,omitempty"`
 	// ChainIDUndecided: why every request of the chain is refused (adminapi.ChainStatus.ChainIDUndecided).
-	ChainIDUndecided string              `json:"chain_id_undecided,omitempty"`
-	RPS              float64             `json:"rps"`        // client requests per second over the last rateMinutes
-	ErrorRate        float64             `json:"error_rate"` // share of them not answered well
-	P50MS            float64             `json:"p50_ms"`     // since the counts began (histogram estimate)
-	P99MS            float64             `json:"p99_ms"`
-	Spark            []uint64            `json:"spark"` // client requests per minute, oldest first, ending now
-	Upstreams        []DashboardUpstream `json:"upstreams"`
-	Error            string              `json:"error,omitempty"`
+	ChainIDUndecided string   `json:"chain_id_undecided,omitempty"`
+	RPS              float64  `json:"rps"`        // client requests per second over the last rateMinutes
+	ErrorRate        float64  `json:"error_rate"` // share of them not answered well
+	P50MS            float64  `json:"p50_ms"`     // since the counts began (histogram estimate)
+	P99MS            float64  `json:"p99_ms"`
+	Spark            []uint64 `json:"spark"` // client requests per minute, oldest first, ending now
+	// CacheHitRatio is the share of calls the answer cache answered (hits) since the counts began, of
+	// CacheCalls calls counted (every element of a batch).
+	CacheHitRatio float64             `json:"cache_hit_ratio"`
+	CacheCalls    uint64              `json:"cache_calls"`
+	Upstreams     []DashboardUpstream `json:"upstreams"`
+	Error         string              `json:"error,omitempty"`
 }
 
 // DashboardUpstream is one upstream of a DashboardChain.
@@ -149,6 +153,7 @@ func (a *App) dashboard(ctx context.Context) any {
 		d.RPS, d.ErrorRate = rates(m.Minutes, now)
 		d.Spark, _ = metrics.Series(m.Minutes, now, dashboardMinutes)
 		d.P50MS, d.P99MS = m.Duration.Quantile(0.5)*1000, m.Duration.Quantile(0.99)*1000
+		d.CacheHitRatio, d.CacheCalls = m.CacheRatio()
 		for _, u := range c.m.Upstreams {
 			du := DashboardUpstream{Name: u.Name, Endpoint: endpoints[c.chain+"/"+u.Name], State: balance.State(u.State), Reason: u.Reason, Height: u.Height}
 			if c.m.Head > u.Height {

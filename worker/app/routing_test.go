@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,9 +16,23 @@ import (
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 )
 
-// objectConfig is UPSTREAM_CONFIG in the object form: chains is the JSON of the "chains" member.
+// objectConfig is UPSTREAM_CONFIG in the object form: chains is the JSON of the "chains" member, to which every
+// chain gets "cache": false unless it says otherwise (configJSON says why).
 func objectConfig(chains string, ups ...upstream) string {
-	return `{"chains":` + chains + `,"upstreams":` + configJSON(ups...) + `}`
+	var m map[string]map[string]any
+	if err := json.Unmarshal([]byte(chains), &m); err != nil {
+		panic(err)
+	}
+	for _, u := range ups {
+		if m[u.chain] == nil {
+			m[u.chain] = map[string]any{}
+		}
+		if _, ok := m[u.chain]["cache"]; !ok {
+			m[u.chain]["cache"] = false
+		}
+	}
+	b, _ := json.Marshal(m)
+	return `{"chains":` + string(b) + `,"upstreams":` + upstreamsJSON(ups...) + `}`
 }
 
 // started starts a balancer and runs every upstream's first health check.

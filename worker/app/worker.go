@@ -11,6 +11,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/proxy"
 )
 
 // worker is the Worker's router: GET /, /admin/…, POST /{chain}.
@@ -105,7 +106,7 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		derr.Write(w, req)
 		return
 	}
-	a.plane.Serve(r.Context(), w, chain, req, body)
+	a.plane.Serve(proxy.WithHost(r.Context(), &r.Host), w, chain, req, body)
 }
 
 // smallBody is the size below which a request is always admitted: the in-flight bound is for large bodies.
@@ -182,6 +183,8 @@ func shortMethod(m string) string {
 	return m[:cut] + "…"
 }
 
+var exposeHeaders = []string{proxy.CacheHeader}
+
 // cors sets the CORS headers of a chain endpoint's answer (EVMLB_CORS_ORIGINS): dapps call RPC URLs from pages
 // of other origins, and a browser sends a preflight for a JSON POST. The admin API never sets them.
 func (a *App) cors(w http.ResponseWriter, r *http.Request) {
@@ -198,6 +201,7 @@ func (a *App) cors(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h["Access-Control-Allow-Origin"] = []string{allow}
+	h["Access-Control-Expose-Headers"] = exposeHeaders // a page may read what the answer cache did
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")

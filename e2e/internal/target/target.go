@@ -34,6 +34,9 @@ type Config struct {
 	// RawUpstreamConfig, when not empty, is passed as UPSTREAM_CONFIG verbatim
 	// (to test malformed configurations).
 	RawUpstreamConfig string
+	// Chains, when not empty, is the "chains" member (per-chain settings) of
+	// UPSTREAM_CONFIG, which then takes the object form.
+	Chains string
 	// AdminPassword becomes ADMIN_PASSWORD.
 	AdminPassword string
 	// Env holds further variables (EVMLB_HEALTH_INTERVAL, ADMIN_USER, …).
@@ -63,6 +66,9 @@ func (c Config) Vars() (map[string]string, error) {
 			return nil, err
 		}
 		vars["UPSTREAM_CONFIG"] = string(b)
+		if c.Chains != "" {
+			vars["UPSTREAM_CONFIG"] = `{"chains":` + c.Chains + `,"upstreams":` + string(b) + `}`
+		}
 	}
 	if c.AdminPassword != "" {
 		vars["ADMIN_PASSWORD"] = c.AdminPassword

@@ -40,6 +40,7 @@ function render(data) {
         el("span", {}, "req/s ", el("b", {}, rps(c.rps))),
         el("span", {}, "errors ", el("b", {}, pct(c.error_rate))),
         el("span", {}, "p50 ", el("b", {}, ms(c.p50_ms))), el("span", {}, "p99 ", el("b", {}, ms(c.p99_ms))),
+        el("span", {"data-role": "cache"}, "cache hits ", el("b", {}, c.cache_calls ? pct(c.cache_hit_ratio) : "–")),
         spark(c.spark)),
       c.error ? el("p", {id: "err"}, c.error) : "",
       c.chain_id_undecided ? el("p", {class: "undecided"}, c.chain_id_undecided) : "",
