@@ -60,6 +60,7 @@ func Scenarios() []Scenario {
 		{"chainid-first-kept", 17, scChainIDFirstKept},
 		{"chainid-first-down-back", 17, scChainIDFirstDownBack},
 		{"stale-isolate", 17, scStaleIsolate},
+		{"reorg", 19, scReorg},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})
