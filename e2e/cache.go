@@ -292,3 +292,109 @@ func scCacheCoalesce(s *S) {
 	}
 	s.Note("upstream attempts for 16 concurrent identical eth_calls", "1")
 }
+
+// EnvCacheMemoryAnswers sets how many distinct large answers the cache-memory scenario reads: by default 10,000
+// (the issue's figure) in the wazero host, 2,000 in workerd (wrangler dev answers them at about 40 a second: 10,000
+// take 4 minutes; 2,000 are still 200 MiB, six times the cap).
+const EnvCacheMemoryAnswers = "EVMLB_CACHE_MEMORY_ANSWERS"
+
+// cacheMemoryCap is the isolate tier's cap the cache-memory scenario sets (EVMLB_CACHE_MEMORY_BYTES: 32 MiB, the
+// default).
+const cacheMemoryCap = 32 << 20
+
+// cacheWorkingSet is the Worker runtime's usual working set when it answers 100 KiB eth_calls four at a time:
+// measured before the cache, its linear memory after 10,000 distinct ones was 11.2 MiB in the wazero host (one
+// Worker runtime) and 11.5 MiB in workerd (7.0 MiB after the first in both); 16 MiB leaves one more of Go's 4 MiB
+// heap arenas. The bound is the cap plus this: 48 MiB.
+const cacheWorkingSet = 16 << 20
+
+// bigAnswerContract answers an eth_call with 51,200 bytes (about 100 KiB of JSON as hex): the call's first 32
+// bytes of calldata, then zeros, so that each calldata makes another answer.
+//
+//	PUSH1 0 CALLDATALOAD PUSH1 0 MSTORE PUSH2 0xc800 PUSH1 0 RETURN
+const bigAnswerCode = "0x600035600052" + "61c800" + "6000f3"
+
+var bigAnswerContract = "0x00000000000000000000000000000000000b1600"
+
+// Issue 19, done means 4: EVMLB_CACHE_MEMORY_ANSWERS distinct eth_calls (10,000; 2,000 in workerd) at a finalized
+// block, each answered with about 100 KiB, through one Worker runtime (the wazero host with one; workerd's one
+// isolate): the runtime's linear memory after them stays within the isolate tier's cap plus the usual working set.
+// When the answers carry x-evmlb-cache (a build with the cache), the last ones read again must be hits: the large
+// answers were cached, so the bound held with the cache full.
+func scCacheMemory(s *S) {
+	def := 10_000
+	if s.Host.Name() == "workerd" {
+		def = 2_000
+	}
+	count := s.envCount(EnvCacheMemoryAnswers, def)
+	n := s.Node(31337, 1)
+	if _, err := n.Call(s.Ctx, "anvil_setCode", bigAnswerContract, bigAnswerCode); err != nil {
+		s.Fatal(err)
+	}
+	if _, err := n.Mine(s.Ctx, 100); err != nil { // the code is in every block from 2: block 20 is finalized
+		s.Fatal(err)
+	}
+	_, ua := s.Upstream(n, "ethereum", "a")
+	b := s.startOneRuntime(target.Config{Upstreams: []target.Upstream{ua}, Env: map[string]string{"EVMLB_CACHE_MEMORY_BYTES": strconv.Itoa(cacheMemoryCap)}})
+	b.Post("ethereum", rpc.Request(1, "eth_chainId"))
+	call := func(i int) *rpc.Response {
+		data := fmt.Sprintf("0x%064x", 0xb16000000+i)
+		return b.Post("ethereum", rpc.Request(i, "eth_call", map[string]string{"to": bigAnswerContract, "data": data}, "0x14"))
+	}
+	check := func(i int, r *rpc.Response) string {
+		m, err := rpc.Decode(r.Body)
+		if err != nil || r.Status != http.StatusOK || m.Error != nil {
+			return fmt.Sprintf("call %d: %d %s", i, r.Status, rpc.Trunc(r.Body, 200))
+		}
+		want := fmt.Sprintf(`"0x%064x`, 0xb16000000+i)
+		if len(m.Result) != 2+2+2*51200 || !bytes.HasPrefix(m.Result, []byte(want)) {
+			return fmt.Sprintf("call %d: result of %d bytes %s…", i, len(m.Result), rpc.Trunc(m.Result, 80))
+		}
+		return ""
+	}
+	if e := check(0, call(0)); e != "" {
+		s.Fatal(e)
+	}
+	base := maxMemory(runtimes(s, b))
+	headers := map[string]int{}
+	var mu sync.Mutex
+	var bad []string
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 1 + w; i <= count; i += 4 {
+				r := call(i)
+				e := check(i, r)
+				mu.Lock()
+				headers[cmp.Or(r.Header.Get(cacheHeader), "(none)")]++
+				if e != "" && len(bad) < 10 {
+					bad = append(bad, e)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for _, e := range bad {
+		s.Error(e)
+	}
+	after := maxMemory(runtimes(s, b))
+	again := map[string]int{}
+	for i := count - 9; i <= count; i++ {
+		r := call(i)
+		if e := check(i, r); e != "" {
+			s.Error(e)
+		}
+		again[cmp.Or(r.Header.Get(cacheHeader), "(none)")]++
+	}
+	mib := func(v uint64) string { return fmt.Sprintf("%.1f MiB", float64(v)/(1<<20)) }
+	s.Logf("MEASURE %s cache-memory: %d distinct answers of about 100 KiB in %v: linear memory %s after one, %s after all (bound: cap %s + working set %s); x-evmlb-cache %s; the last 10 again: %s",
+		s.Host.Name(), count, took.Round(time.Millisecond), mib(base), mib(after), mib(cacheMemoryCap), mib(cacheWorkingSet), fmtCounts(headers), fmtCounts(again))
+	s.must(after <= cacheMemoryCap+cacheWorkingSet, "the runtime's linear memory is %s after %d distinct answers of about 100 KiB, above the isolate tier's cap %s plus the working set %s", mib(after), count, mib(cacheMemoryCap), mib(cacheWorkingSet))
+	if headers["(none)"] < count {
+		s.must(again["hit"] == 10, "the last 10 of the large answers read again: x-evmlb-cache %s, want 10 hits (else the bound held with nothing cached)", fmtCounts(again))
+	}
+	s.Note("linear memory after the large answers", "within the cap plus the working set")
+}
