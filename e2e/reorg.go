@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"math/rand/v2"
 	"net/http"
@@ -582,11 +583,12 @@ func scReorg(s *S) {
 	_, ub := s.Upstream(n, "ethereum", "b")
 	b := s.Start([]target.Upstream{ua, ub}, nil)
 	d := s.envDuration(EnvReorgDuration, 25*time.Second)
-	st, err := runReorgLoop(s.Ctx, n, b.Inst.URL+"/ethereum", s.client, d, 500*time.Millisecond)
+	cc := &cacheCount{next: s.client.Transport, m: map[string]int{}}
+	st, err := runReorgLoop(s.Ctx, n, b.Inst.URL+"/ethereum", &http.Client{Timeout: s.client.Timeout, Transport: cc}, d, 500*time.Millisecond)
 	if err != nil {
 		s.Fatalf("%v\n--- log ---\n%s", err, tail(b.Inst.Logs(), 4000))
 	}
-	s.Logf("MEASURE %s reorg: %s", s.Host.Name(), st)
+	s.Logf("MEASURE %s reorg: %s; x-evmlb-cache %s", s.Host.Name(), st, fmtCounts(cc.counts()))
 	if r := b.Do(http.MethodGet, "/admin/metrics", nil, map[string]string{"Authorization": basic("admin", s.Password)}); r.Status == http.StatusOK {
 		for _, line := range strings.Split(string(r.Body), "\n") {
 			if strings.HasPrefix(line, "evmlb_cache_requests_total") {
@@ -601,6 +603,38 @@ func scReorg(s *S) {
 	s.must(st.BalancerErr == 0, "%d requests to the balancer failed", st.BalancerErr)
 	// The check has teeth only if reorgs of every depth came and replaced heights were read after them.
 	s.must(st.Reorgs >= 5 && st.AfterReorg > 0 && st.Checked > 100, "too little happened to check: %s", st)
+	// With the cache (the answers carry x-evmlb-cache), the check ran with hits among the answers: finalized
+	// blocks, balances and calls are read again and again.
+	if c := cc.counts(); len(c) > 1 || c["(none)"] == 0 {
+		s.must(c["hit"] > 0, "x-evmlb-cache %s: no hit among the answers checked", fmtCounts(c))
+	}
 	s.Note("answers the node never gave", "0")
 	s.Note("answers from a replaced block after the head passed its reorg", "0")
+}
+
+// cacheCount is a transport that counts the x-evmlb-cache values of the answers that pass through it.
+type cacheCount struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	m    map[string]int
+}
+
+func (c *cacheCount) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if err == nil {
+		v := resp.Header.Get(cacheHeader)
+		if v == "" {
+			v = "(none)"
+		}
+		c.mu.Lock()
+		c.m[v]++
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (c *cacheCount) counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.m)
 }
