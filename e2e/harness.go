@@ -199,6 +199,12 @@ func (s *S) Start(ups []target.Upstream, env map[string]string) *Balancer {
 // defaults it leaves empty.
 func (s *S) StartConfig(cfg target.Config) *Balancer {
 	s.Helper()
+	return s.startOn(s.Host, cfg)
+}
+
+// startOn is StartConfig on h, a variant of the scenario's host (the wazero host with one Worker runtime).
+func (s *S) startOn(h target.Host, cfg target.Config) *Balancer {
+	s.Helper()
 	if cfg.AdminPassword == "" {
 		cfg.AdminPassword = s.Password
 	}
@@ -210,7 +216,7 @@ func (s *S) StartConfig(cfg target.Config) *Balancer {
 		env[k] = v
 	}
 	cfg.Env = env
-	inst := target.Start(s.T, s.Host, cfg)
+	inst := target.Start(s.T, h, cfg)
 	s.insts = append(s.insts, inst)
 	s.name(strings.TrimPrefix(inst.URL, "http://"), "<balancer>")
 	return &Balancer{s: s, Inst: inst}

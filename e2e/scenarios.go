@@ -61,6 +61,10 @@ func Scenarios() []Scenario {
 		{"chainid-first-down-back", 17, scChainIDFirstDownBack},
 		{"stale-isolate", 17, scStaleIsolate},
 		{"finality", 19, scFinality},
+		{"reorg", 19, scReorg},
+		{"cache-hit-ratio", 19, scCacheHitRatio},
+		{"cache-coalesce", 19, scCacheCoalesce},
+		{"cache-memory", 19, scCacheMemory},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})

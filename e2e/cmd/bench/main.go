@@ -2,11 +2,12 @@
 // and the balancer in each available host (workerd through wrangler dev, the
 // wazero host), sends eth_blockNumber at each concurrency for a bounded count
 // or time, and prints p50, p99 and requests/s per target, directly to anvil
-// too, with the hosts' start times and the size of build/app.wasm.
+// too, with the hosts' start times and the size of build/app.wasm; then issue 19's cache figures (cache.go).
 //
 //	go run ./e2e/cmd/bench [-n 2000] [-d 20s] [-c 1,16] [-hosts wazero,workerd]
 //	go run ./e2e/cmd/bench -memory [-memory-sizes 1024,5120] [-hosts wazero,workerd]
 //	go run ./e2e/cmd/bench -faults
+//	go run ./e2e/cmd/bench -cache [-hosts wazero,workerd]
 package main
 
 import (
@@ -42,6 +43,7 @@ func main() {
 	conc := flag.String("c", "1,16", "comma-separated concurrencies")
 	hosts := flag.String("hosts", "wazero,workerd", "hosts to measure, when available")
 	faults := flag.Bool("faults", false, "measure issue 4's fault table instead: fault × faulty upstreams of 3 → read success rate, p50, p99")
+	cache := flag.Bool("cache", false, "measure only issue 19's cache figures: hits and misses with the upstream 50 ms away, the no-fetch floor, 16 identical eth_calls → upstream attempts (the default run ends with them)")
 	memory := flag.Bool("memory", false, "measure the runtime's memory growth for large requests instead (one, then ten at once)")
 	memSizes := flag.String("memory-sizes", "1024,5120", "with -memory: comma-separated request sizes in KiB")
 	memURL := flag.String("memory-url", "", "with -memory: measure the balancer running at this URL (chain ethereum, in front of anvil) at the first size")
@@ -54,8 +56,12 @@ func main() {
 		err = runMemory(*hosts, *memSizes, *memURL, *memPassword)
 	case *faults:
 		err = runFaults(min(*n, 200), *hosts)
+	case *cache:
+		err = runCache(*n, *d, *hosts)
 	default:
-		err = run(*n, *d, *conc, *hosts)
+		if err = run(*n, *d, *conc, *hosts); err == nil {
+			err = runCache(*n, *d, *hosts)
+		}
 	}
 	if err != nil {
 		target.Cleanup()

@@ -157,6 +157,17 @@ func writeEnvFile(path string, vars map[string]string) error {
 // StartFloor runs the plain-JS floor Worker (e2e/testdata/floor: one fetch to upstream, nothing else) in workerd
 // through wrangler dev, for benchmarks: the runtime's floor for a proxy. It answers at the instance's URL.
 func StartFloor(ctx context.Context, upstream string) (*Instance, error) {
+	return startFloor(ctx, "floor", upstream)
+}
+
+// StartNoFetchFloor runs the plain-JS Worker that answers by itself (e2e/testdata/floor-nofetch: it reads the
+// request and answers a JSON-RPC result, no fetch) in workerd through wrangler dev: the floor of an answer from
+// the edge, what a cache hit is measured against.
+func StartNoFetchFloor(ctx context.Context) (*Instance, error) {
+	return startFloor(ctx, "floor-nofetch", "")
+}
+
+func startFloor(ctx context.Context, dir, upstream string) (*Instance, error) {
 	root, err := repo.Root()
 	if err != nil {
 		return nil, err
@@ -170,7 +181,7 @@ func StartFloor(ctx context.Context, upstream string) (*Instance, error) {
 		_ = os.RemoveAll(tmp)
 		return nil, err
 	}
-	inst, err := startWrangler(ctx, root, filepath.Join(tmp, "state"), envFile, tmp, []string{"--config", filepath.Join(root, "e2e", "testdata", "floor", "wrangler.toml")}, nil)
+	inst, err := startWrangler(ctx, root, filepath.Join(tmp, "state"), envFile, tmp, []string{"--config", filepath.Join(root, "e2e", "testdata", dir, "wrangler.toml")}, nil)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return nil, err
