@@ -21,7 +21,8 @@ func state() State {
 
 const hash = `"0xab00000000000000000000000000000000000000000000000000000000000001"`
 
-// TestDecideKinds holds the table's rules: the finalized boundary, realtime at latest only, by hash only once
+// TestDecideKinds holds the table's rules: the finalized boundary, realtime for fee estimates only (no read at
+// latest is kept), by hash only once
 // finality is known, pending/safe/finalized tags and everything not in the table never.
 func TestDecideKinds(t *testing.T) {
 	noFinality := state()
@@ -39,23 +40,24 @@ func TestDecideKinds(t *testing.T) {
 		{"eth_getBlockByNumber", `["0x65",false]`, state(), Never},     // 101: unfinalized
 		{"eth_getBlockByNumber", `["0x64",false]`, noFinality, Never},
 		{"eth_getBlockByNumber", `["earliest",false]`, state(), Finalized},
-		{"eth_getBlockByNumber", `["latest",false]`, state(), Realtime},
+		{"eth_getBlockByNumber", `["latest",false]`, state(), Never}, // shared in flight, never kept: another isolate may be past a reorg
 		{"eth_getBlockByNumber", `["latest",false]`, noHead, Never},
 		{"eth_getBlockByNumber", `["pending",false]`, state(), Never},
 		{"eth_getBlockByNumber", `["safe",false]`, state(), Never},
 		{"eth_getBlockByNumber", `["finalized",false]`, state(), Never},
 		{"eth_getBlockByNumber", `["0x64",false]`, off, Never},
-		{"eth_getBalance", `["0x01"]`, state(), Realtime}, // omitted: latest
+		{"eth_getBalance", `["0x01"]`, state(), Never}, // omitted: latest
 		{"eth_getBalance", `["0x01","0x1"]`, state(), Finalized},
 		{"eth_getBalance", `["0x01",{"blockNumber":"0x1"}]`, state(), Finalized},
 		{"eth_getBalance", `["0x01",{"blockHash":` + hash + `}]`, state(), Never},
 		{"eth_getTransactionCount", `["0x01","pending"]`, state(), Never}, // a wallet's pending nonce
-		{"eth_getTransactionCount", `["0x01","latest"]`, state(), Realtime},
+		{"eth_getTransactionCount", `["0x01","latest"]`, state(), Never},
 		{"eth_call", `[{"to":"0x01"},"0x63"]`, state(), Finalized},
 		{"eth_call", `[{"to":"0x01"},"0x6e"]`, state(), Never},
 		{"eth_getProof", `["0x01",[],"0x1"]`, state(), Finalized},
 		{"eth_getProof", `["0x01",[]]`, state(), Never},
-		{"eth_getStorageAt", `["0x01","0x0"]`, state(), Realtime},
+		{"eth_getStorageAt", `["0x01","0x0"]`, state(), Never},
+		{"eth_feeHistory", `["0x4","latest",[]]`, noHead, Never},
 		{"eth_feeHistory", `["0x4","latest",[]]`, state(), Realtime},
 		{"eth_feeHistory", `["0x4","0x10",[]]`, state(), Finalized},
 		{"eth_feeHistory", `["0x4","pending",[]]`, state(), Never},
@@ -99,15 +101,15 @@ func TestDecideKinds(t *testing.T) {
 // between tokens does not change it, and anything else does.
 func TestKeys(t *testing.T) {
 	s := state()
-	d := Decide("eth_getBalance", json.RawMessage(`["0x01", "latest"]`), s)
-	sum := CanonicalHash([]byte(`["0x01","latest"]`))
-	want := fmt.Sprintf("https://rpc.example.org/__evmlb/cache/eth/3/eth_getBalance/head-110/%x", sum)
+	d := Decide("eth_feeHistory", json.RawMessage(`["0x4", "latest", []]`), s)
+	sum := CanonicalHash([]byte(`["0x4","latest",[]]`))
+	want := fmt.Sprintf("https://rpc.example.org/__evmlb/cache/eth/3/eth_feeHistory/head-110/%x", sum)
 	if d.Key != want {
 		t.Fatalf("key %s, want %s", d.Key, want)
 	}
 	s2 := s
 	s2.Head = 111
-	if Decide("eth_getBalance", json.RawMessage(`["0x01","latest"]`), s2).Key == d.Key {
+	if Decide("eth_feeHistory", json.RawMessage(`["0x4","latest",[]]`), s2).Key == d.Key {
 		t.Error("the realtime key did not move with the head")
 	}
 	s3 := s
@@ -150,11 +152,11 @@ func TestStorable(t *testing.T) {
 		{dec("eth_getBlockByNumber", `["0x64",false]`), `null`, false},
 		{dec("eth_getLogs", `[{"fromBlock":"0x1","toBlock":"0x2"}]`), `[]`, true}, // empty, but finalized
 		{dec("eth_getCode", `["0x01","0x1"]`), `"0x"`, true},
-		{dec("eth_getCode", `["0x01","latest"]`), `"0x"`, false}, // empty and not finalized
-		{dec("eth_getCode", `["0x01","latest"]`), `"0x60"`, true},
-		{dec("eth_getBlockByNumber", `["latest",false]`), `{"number":"0x6e"}`, true},
-		{dec("eth_getBlockByNumber", `["latest",false]`), `{"number":"0x6d"}`, false}, // below the served head
-		{dec("eth_getBlockByNumber", `["latest",false]`), `null`, false},
+		{dec("eth_getCode", `["0x01","latest"]`), `"0x60"`, false}, // at latest: never kept
+		{dec("eth_getBlockByNumber", `["latest",false]`), `{"number":"0x6e"}`, false},
+		{dec("eth_gasPrice", `[]`), `"0x6e"`, true},
+		{dec("eth_feeHistory", `["0x4","latest",[]]`), `{"oldestBlock":"0x6b"}`, true},
+		{dec("eth_feeHistory", `["0x4","latest",[]]`), `[]`, false}, // empty and not finalized
 		{dec("eth_blockNumber", `[]`), `"0x6e"`, false},
 		{dec("eth_getTransactionReceipt", `[`+hash+`]`), `{"blockNumber":"0x64","status":"0x1"}`, true},
 		{dec("eth_getTransactionReceipt", `[`+hash+`]`), `{"blockNumber":"0x65","status":"0x1"}`, false},

@@ -256,7 +256,6 @@ func filterKind(p json.RawMessage, s State) (Kind, bool) {
 //   - [] and "0x" only as finalized (for anything else they may be an upstream that does not have it yet).
 //   - By hash only once the answer's own block is at or below the finalized block (a transaction not yet in a
 //     block shows none).
-//   - Realtime never when the answer shows a block below the served head the key holds (a block at "latest").
 func (d Decision) Storable(result []byte) bool {
 	result = bytes.TrimSpace(result)
 	if d.Kind == Never || len(result) == 0 || int64(len(result)) > d.maxBytes || string(result) == "null" {
@@ -273,20 +272,7 @@ func (d Decision) Storable(result []byte) bool {
 		n, ok := answerBlock(d.rule, result)
 		return ok && n <= d.finalized
 	case Realtime:
-		if empty {
-			return false
-		}
-		switch d.rule.HeadAnswer {
-		case "number":
-			f, ok := jsonrpc.Fields(result, "number")
-			if !ok || f[0] == nil {
-				return false
-			}
-			s, _ := jsonrpc.String(f[0])
-			n, ok := blockref.ParseQuantity(s)
-			return ok && n >= d.head
-		}
-		return true
+		return !empty
 	}
 	return false
 }

@@ -42,7 +42,9 @@ type Rule struct {
 	// Filter: the parameter is an eth_getLogs filter object: cached as Finalized only when both fromBlock and
 	// toBlock are numbers at or below the finalized block; a filter by blockHash is looked up by hash.
 	Filter bool
-	// Latest: a read at "latest" is Realtime (else not cached).
+	// Latest: a read at "latest" is Realtime (eth_feeHistory, a fee estimate). Every other read at "latest" is
+	// never kept, only shared in flight: another isolate's head may already be past a reorg its entry predates
+	// (RATIONALE.md).
 	Latest bool
 	// HashParam: a 32-byte hash in the block parameter's place is a lookup by hash (eth_getBlockReceipts).
 	HashParam bool
@@ -51,9 +53,6 @@ type Rule struct {
 	// AnswerList, the first element's member (a list of receipts or logs; an empty list is never stored).
 	Answer     string
 	AnswerList bool
-	// HeadAnswer: how a Realtime answer shows the block it was read at, so that one below the served head is
-	// never stored: "number" (the result is a block: eth_getBlockByNumber at "latest"), "" (it does not show one).
-	HeadAnswer string
 }
 
 // Table is every method whose answers may be cached, in the order README.md's table lists them. Every other
@@ -64,18 +63,18 @@ var Table = []Rule{
 	{Method: "eth_maxPriorityFeePerGas", Class: Head},
 	{Method: "eth_blobBaseFee", Class: Head},
 	{Method: "eth_feeHistory", Class: ByNumber, Param: 1, Latest: true},
-	{Method: "eth_getBlockByNumber", Class: ByNumber, Param: 0, Latest: true, HeadAnswer: "number"},
-	{Method: "eth_getBlockReceipts", Class: ByNumber, Param: 0, Latest: true, HashParam: true, Answer: "blockNumber", AnswerList: true},
-	{Method: "eth_getBlockTransactionCountByNumber", Class: ByNumber, Param: 0, Latest: true},
-	{Method: "eth_getTransactionByBlockNumberAndIndex", Class: ByNumber, Param: 0, Latest: true},
-	{Method: "eth_getUncleCountByBlockNumber", Class: ByNumber, Param: 0, Latest: true},
-	{Method: "eth_getUncleByBlockNumberAndIndex", Class: ByNumber, Param: 0, Latest: true},
-	{Method: "eth_getBalance", Class: ByNumber, Param: 1, Optional: true, Latest: true},
-	{Method: "eth_getCode", Class: ByNumber, Param: 1, Optional: true, Latest: true},
-	{Method: "eth_getTransactionCount", Class: ByNumber, Param: 1, Optional: true, Latest: true},
-	{Method: "eth_getStorageAt", Class: ByNumber, Param: 2, Optional: true, Latest: true},
-	{Method: "eth_call", Class: ByNumber, Param: 1, Optional: true, Latest: true},
-	{Method: "eth_getProof", Class: ByNumber, Param: 2, Latest: true},
+	{Method: "eth_getBlockByNumber", Class: ByNumber, Param: 0},
+	{Method: "eth_getBlockReceipts", Class: ByNumber, Param: 0, HashParam: true, Answer: "blockNumber", AnswerList: true},
+	{Method: "eth_getBlockTransactionCountByNumber", Class: ByNumber, Param: 0},
+	{Method: "eth_getTransactionByBlockNumberAndIndex", Class: ByNumber, Param: 0},
+	{Method: "eth_getUncleCountByBlockNumber", Class: ByNumber, Param: 0},
+	{Method: "eth_getUncleByBlockNumberAndIndex", Class: ByNumber, Param: 0},
+	{Method: "eth_getBalance", Class: ByNumber, Param: 1, Optional: true},
+	{Method: "eth_getCode", Class: ByNumber, Param: 1, Optional: true},
+	{Method: "eth_getTransactionCount", Class: ByNumber, Param: 1, Optional: true},
+	{Method: "eth_getStorageAt", Class: ByNumber, Param: 2, Optional: true},
+	{Method: "eth_call", Class: ByNumber, Param: 1, Optional: true},
+	{Method: "eth_getProof", Class: ByNumber, Param: 2},
 	{Method: "eth_getLogs", Class: ByNumber, Filter: true, Answer: "blockNumber", AnswerList: true},
 	{Method: "trace_block", Class: ByNumber, Param: 0},
 	{Method: "debug_traceBlockByNumber", Class: ByNumber, Param: 0},

@@ -101,7 +101,7 @@ var (
 	ChainCacheFinalizedTTL = row(Setting{Name: "cache_finalized_ttl", Kind: Duration, Default: "1h", Min: "1s", Max: "168h",
 		Doc: "how long an answer about a block at or below the chain's finalized block is kept"})
 	ChainCacheRealtimeTTL = row(Setting{Name: "cache_realtime_ttl", Kind: Duration, Default: "2s", Min: "100ms", Max: "1m",
-		Doc: "how long an answer at `latest` (and `eth_gasPrice`, `eth_maxPriorityFeePerGas`, `eth_blobBaseFee`) is kept at most, in the isolate's memory only; a new head ends it sooner"})
+		Doc: "how long a fee estimate (`eth_gasPrice`, `eth_maxPriorityFeePerGas`, `eth_blobBaseFee`, `eth_feeHistory` at `latest`) is kept at most, in the isolate's memory only; a new head ends it sooner"})
 	ChainCacheHashTTL = row(Setting{Name: "cache_hash_ttl", Kind: Duration, Default: "1h", Min: "1s", Max: "168h",
 		Doc: "how long an answer looked up by hash is kept, once the block holding it is finalized"})
 	ChainCacheMaxAnswerBytes = row(Setting{Name: "cache_max_answer_bytes", Kind: Bytes, Default: "1 MiB", Min: "1 KiB", Max: "32 MiB",

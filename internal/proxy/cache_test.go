@@ -97,11 +97,17 @@ func TestCacheSingle(t *testing.T) {
 			{call(1, "eth_sendRawTransaction", `["0x00"]`), "skip", 1},
 			{call(2, "eth_sendRawTransaction", `["0x00"]`), "skip", 1},
 		}},
-		{"latest: a hit until the head moves", "", []step{
-			{call(1, "eth_call", `[{"to":"0x0"},"latest"]`), "miss", 1},
-			{call(2, "eth_call", `[{"to":"0x0"},"latest"]`), "hit", 0},
+		{"realtime: a hit until the head moves", "", []step{
+			{call(1, "eth_gasPrice", `[]`), "miss", 1},
+			{call(2, "eth_gasPrice", `[]`), "hit", 0},
 			{"head", "", 0},
-			{call(3, "eth_call", `[{"to":"0x0"},"latest"]`), "miss", 1},
+			{call(3, "eth_gasPrice", `[]`), "miss", 1},
+		}},
+		{"latest: never kept (another isolate may be past a reorg)", "", []step{
+			{call(1, "eth_call", `[{"to":"0x0"},"latest"]`), "skip", 1},
+			{call(2, "eth_call", `[{"to":"0x0"},"latest"]`), "skip", 1},
+			{call(3, "eth_getBlockByNumber", `["latest",false]`), "skip", 1},
+			{call(4, "eth_getBlockByNumber", `["latest",false]`), "skip", 1},
 		}},
 		{"by hash, finalized: kept", `{"blockNumber":"0x5a","status":"0x1"}`, []step{
 			{call(1, "eth_getTransactionReceipt", `[`+hash+`]`), "miss", 1},
@@ -115,9 +121,9 @@ func TestCacheSingle(t *testing.T) {
 			{call(1, "eth_getTransactionReceipt", `[`+hash+`]`), "miss", 1},
 			{call(2, "eth_getTransactionReceipt", `[`+hash+`]`), "miss", 1},
 		}},
-		{"empty at latest: not kept", `"0x"`, []step{
-			{call(1, "eth_getCode", `["0x01","latest"]`), "miss", 1},
-			{call(2, "eth_getCode", `["0x01","latest"]`), "miss", 1},
+		{"empty and realtime: not kept", `"0x"`, []step{
+			{call(1, "eth_gasPrice", `[]`), "miss", 1},
+			{call(2, "eth_gasPrice", `[]`), "miss", 1},
 		}},
 		{"empty at a finalized block: kept", `"0x"`, []step{
 			{call(1, "eth_getCode", `["0x01","0x5a"]`), "miss", 1},
@@ -242,13 +248,14 @@ func concurrent(t *testing.T, r *rig, g *gate, n int, body func(i int) string) [
 }
 
 // TestCoalesce: 16 concurrent identical reads make one upstream request; each gets the answer with its own id;
-// one is the miss (or skip) and 15 are shared. So for a cacheable read (latest) and for one the cache never keeps
-// (pending). Writes are never shared.
+// one is the miss (or skip) and 15 are shared. So for a cacheable read (finalized) and for ones the cache never
+// keeps (latest, pending). Writes are never shared.
 func TestCoalesce(t *testing.T) {
 	for _, tc := range []struct {
 		name, method, params, lead string
 	}{
-		{"eth_call at latest", "eth_call", `[{"to":"0x0","data":"0x01"},"latest"]`, "miss"},
+		{"eth_call at latest", "eth_call", `[{"to":"0x0","data":"0x01"},"latest"]`, "skip"},
+		{"eth_call at a finalized block", "eth_call", `[{"to":"0x0","data":"0x01"},"0x5a"]`, "miss"},
 		{"eth_call at pending", "eth_call", `[{"to":"0x0","data":"0x01"},"pending"]`, "skip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -381,6 +388,9 @@ func TestLeaderGoesAway(t *testing.T) {
 // makes every old entry unreachable.
 func TestPurgeAndEpoch(t *testing.T) {
 	r := cachedRig(t, "")
+	p := r.host.Platform()
+	p.Cache = nil // the isolate's tier alone: the edge tier's entries are left to the epoch (TestEdgeTier)
+	r.plane = New(p, r.cfg, r.settings)
 	body := call(1, "eth_getBlockByNumber", `["0x1",false]`)
 	for _, want := range []string{"miss", "hit"} {
 		if a := r.serveCtx(context.Background(), body); a.cache != want {
@@ -504,7 +514,7 @@ func TestCacheBatch(t *testing.T) {
 	r := cachedRig(t, "")
 	batch := func(ids ...int) string {
 		return fmt.Sprintf(`[%s,%s,%s]`, call(ids[0], "eth_getBlockByNumber", `["0x5a",false]`),
-			call(ids[1], "eth_getBlockByNumber", `["0x5b",false]`), call(ids[2], "eth_call", `[{"to":"0x0"},"latest"]`))
+			call(ids[1], "eth_getBlockByNumber", `["0x5b",false]`), call(ids[2], "eth_call", `[{"to":"0x0"},"0x5a"]`))
 	}
 	a := r.serveCtx(context.Background(), batch(1, 2, 3))
 	if got := strings.Join(elements(t, a.body), " "); got != "1 2 3" || a.cache != "" || r.sentElements() != 3 {
@@ -531,7 +541,7 @@ func TestCacheBatch(t *testing.T) {
 
 	// Every element from the cache: nothing goes upstream.
 	before = r.sentElements()
-	a = r.serveCtx(context.Background(), fmt.Sprintf(`[%s,%s]`, call(21, "eth_call", `[{"to":"0x0"},"latest"]`), call(22, "eth_getBlockByNumber", `["0x5a",false]`)))
+	a = r.serveCtx(context.Background(), fmt.Sprintf(`[%s,%s]`, call(21, "eth_call", `[{"to":"0x0"},"0x5a"]`), call(22, "eth_getBlockByNumber", `["0x5a",false]`)))
 	if got := strings.Join(elements(t, a.body), " "); got != "21 22" || r.sentElements() != before || a.status != 200 {
 		t.Errorf("all from the cache: %d %s, %d sent", a.status, a.body, r.sentElements()-before)
 	}
@@ -550,14 +560,14 @@ func TestCacheBatchShared(t *testing.T) {
 	r := cachedRig(t, "")
 	g := newGate(r, func(id string) string { return `{"jsonrpc":"2.0","id":` + id + `,"result":"0x5"}` })
 	one := make(chan served)
-	go func() { one <- r.serveCtx(context.Background(), call(1, "eth_call", `[{"to":"0x0"},"latest"]`)) }()
+	go func() { one <- r.serveCtx(context.Background(), call(1, "eth_call", `[{"to":"0x0"},"0x5a"]`)) }()
 	waitFor(t, "the single call at a node", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.arrived == 1 })
 	for _, n := range r.nodes { // the batch's other element is answered at once
 		n.SetRawAnswer(nil)
 	}
 	batch := make(chan served)
 	go func() {
-		batch <- r.serveCtx(context.Background(), fmt.Sprintf(`[%s,%s]`, call(2, "eth_getBlockByNumber", `["0x5b",false]`), call(3, "eth_call", `[{"to":"0x0"},"latest"]`)))
+		batch <- r.serveCtx(context.Background(), fmt.Sprintf(`[%s,%s]`, call(2, "eth_getBlockByNumber", `["0x5b",false]`), call(3, "eth_call", `[{"to":"0x0"},"0x5a"]`)))
 	}()
 	waitFor(t, "the batch's element to join", func() bool { return r.waiters() == 1 })
 	waitFor(t, "the batch's other element at a node", func() bool { return r.sentElements() == 1 })

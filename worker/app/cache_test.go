@@ -7,14 +7,14 @@ import (
 	"github.com/evmlb/evmlb/internal/evmtest"
 )
 
-// TestCacheSeenFromOutside: through the whole balancer with the cache on, a repeated read at latest is a miss and
-// then hits (the x-evmlb-cache header), eth_chainId is a hit, a write is skipped; /admin/metrics counts them in
+// TestCacheSeenFromOutside: through the whole balancer with the cache on, a repeated read at the finalized block is a miss
+// and then hits (the x-evmlb-cache header), eth_chainId is a hit, a write is skipped; /admin/metrics counts them in
 // evmlb_cache_requests_total and shows the bytes held; the dashboard shows the hit ratio.
 func TestCacheSeenFromOutside(t *testing.T) {
 	a := evmtest.NewNode(t, "a", 1, 100)
 	h := started(t, map[string]string{"METRICS_TOKEN": metricsToken, "UPSTREAM_CONFIG": configCached(upstream{"eth", "a", a.URL})},
 		upstream{"eth", "a", a.URL})
-	read := `{"jsonrpc":"2.0","id":7,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","latest"]}`
+	read := `{"jsonrpc":"2.0","id":7,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","0x64"]}` // at the finalized block
 	for i, tc := range []struct{ body, want string }{
 		{read, "miss"},
 		{read, "hit"},
