@@ -205,6 +205,11 @@ func (pl *Plane) cacheSingle(ctx context.Context, w http.ResponseWriter, v *chai
 		if !ok {
 			break // nothing to share: go alone
 		}
+		if c.Method == "eth_blockNumber" {
+			// The flight's leader may be a batch element, whose answer is the upstream's as it came: a single
+			// eth_blockNumber never answers below the head this isolate served (monotonicHead).
+			body = pl.sharedHead(v, c.ID, body)
+		}
 		pl.answer(w, v, c, rep.status, body, rep.outcome, metrics.CacheShared, start)
 		return sg, true
 	}

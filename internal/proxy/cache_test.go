@@ -618,3 +618,47 @@ func TestCacheMemoryBound(t *testing.T) {
 		t.Errorf("the oldest answer: %q", a.cache)
 	}
 }
+
+// TestSharedHeadMonotonic: a single eth_blockNumber that joins a flight led by a batch element gets the batch's
+// upstream answer as it came, which no monotonic rule touched: it must still never be below the head this isolate
+// served before (the stress test found 60 such answers in workerd before sharedHead).
+func TestSharedHeadMonotonic(t *testing.T) {
+	r := cachedRig(t, "")
+	var first struct{ Result string }
+	if a := r.serveCtx(context.Background(), call(1, "eth_blockNumber", `[]`)); json.Unmarshal([]byte(a.body), &first) != nil || first.Result != "0x64" {
+		t.Fatalf("the head first: %s", a.body)
+	}
+	open := make(chan struct{})
+	var mu sync.Mutex
+	arrived := 0
+	for _, n := range r.nodes {
+		n.SetRawAnswer(func(body []byte) []byte {
+			mu.Lock()
+			arrived++
+			mu.Unlock()
+			<-open
+			var calls []struct{ ID json.RawMessage }
+			_ = json.Unmarshal(body, &calls)
+			out := make([]string, len(calls))
+			for i, c := range calls { // an upstream far behind: 0x5 to every element
+				out[i] = `{"jsonrpc":"2.0","id":` + string(c.ID) + `,"result":"0x5"}`
+			}
+			return []byte("[" + strings.Join(out, ",") + "]")
+		})
+	}
+	released := sync.OnceFunc(func() { close(open) })
+	t.Cleanup(released)
+	batch := make(chan served)
+	go func() {
+		batch <- r.serveCtx(context.Background(), fmt.Sprintf(`[%s,%s]`, call(2, "eth_blockNumber", `[]`), call(3, "eth_gasPrice", `[]`)))
+	}()
+	waitFor(t, "the batch at a node", func() bool { mu.Lock(); defer mu.Unlock(); return arrived >= 1 })
+	one := make(chan served)
+	go func() { one <- r.serveCtx(context.Background(), call(4, "eth_blockNumber", `[]`)) }()
+	waitFor(t, "the single call to join the batch's flight", func() bool { return r.waiters() == 1 })
+	released()
+	if a := <-one; a.cache != "shared" || a.body != `{"jsonrpc":"2.0","id":4,"result":"0x64"}` {
+		t.Errorf("the single eth_blockNumber: %q %s, want the served head 0x64", a.cache, a.body)
+	}
+	<-batch
+}

@@ -983,6 +983,25 @@ func (pl *Plane) monotonicHead(v *chainView, up string, id json.RawMessage, answ
 	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
 }
 
+// sharedHead is monotonicHead for an eth_blockNumber answer shared from a flight: raised to the table's head (never
+// less than served before); what it showed of its upstream was recorded by the flight's leader.
+func (pl *Plane) sharedHead(v *chainView, id json.RawMessage, answer []byte) []byte {
+	n, ok := quantityResult(answer)
+	if !ok {
+		return answer
+	}
+	v.mu.Lock()
+	head := n
+	if v.table != nil {
+		head = v.table.ServeHead("", n, pl.p.Now()) // no upstream named: the head, recorded as served
+	}
+	v.mu.Unlock()
+	if head == n {
+		return answer
+	}
+	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
+}
+
 // Flush exchanges, now, every chain this isolate has seen: the chain objects then hold everything it saw. The
 // admin views call it, so that they include what the isolate answering them has seen.
 func (pl *Plane) Flush(ctx context.Context) {

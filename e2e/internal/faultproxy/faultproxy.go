@@ -127,20 +127,22 @@ type Proxy struct {
 	client *http.Client
 	closed chan struct{}
 
-	mu        sync.Mutex
-	target    string
-	closers   []func() // run by Close: nodes the proxy started (ResetNode)
-	ln        net.Listener
-	srv       *http.Server
-	conns     map[net.Conn]struct{}
-	kind      Kind
-	methods   []string
-	offset    int64
-	anyBlock  bool
-	chainID   uint64
-	delay     time.Duration
-	depth     int
-	received  map[string]int
+	mu       sync.Mutex
+	target   string
+	closers  []func() // run by Close: nodes the proxy started (ResetNode)
+	ln       net.Listener
+	srv      *http.Server
+	conns    map[net.Conn]struct{}
+	kind     Kind
+	methods  []string
+	offset   int64
+	anyBlock bool
+	chainID  uint64
+	delay    time.Duration
+	depth    int
+	received map[string]int
+	// atLatest counts, per method, the requests whose params name the tag "latest" (CountAtLatest).
+	atLatest  map[string]int
 	forwarded map[string]int
 	requests  int
 	followed  int
@@ -159,6 +161,7 @@ func New(target string, opts Options) (*Proxy, error) {
 		closed:    make(chan struct{}),
 		conns:     map[net.Conn]struct{}{},
 		received:  map[string]int{},
+		atLatest:  map[string]int{},
 		forwarded: map[string]int{},
 	}
 	if err := p.listen("127.0.0.1:0"); err != nil {
@@ -361,6 +364,14 @@ func (p *Proxy) Count(method string) int {
 	return p.received[method]
 }
 
+// CountAtLatest is how many requests for method whose params name the block "latest" the proxy received: a
+// client's reads at the head, not the health checks' calls (which ask for numbered blocks and "finalized").
+func (p *Proxy) CountAtLatest(method string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.atLatest[method]
+}
+
 // Forwarded is how many requests for method reached the node.
 func (p *Proxy) Forwarded(method string) int {
 	p.mu.Lock()
@@ -394,7 +405,7 @@ func (p *Proxy) Requests() int {
 func (p *Proxy) ResetCounts() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.received, p.forwarded, p.requests, p.followed = map[string]int{}, map[string]int{}, 0, 0
+	p.received, p.atLatest, p.forwarded, p.requests, p.followed = map[string]int{}, map[string]int{}, map[string]int{}, 0, 0
 }
 
 // Close stops the proxy, releases hanging requests and waits for the server.
@@ -509,6 +520,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests++
 	for _, e := range elems {
 		p.received[e.Method]++
+		for _, prm := range e.Params {
+			if string(bytes.TrimSpace(prm)) == `"latest"` {
+				p.atLatest[e.Method]++
+				break
+			}
+		}
 	}
 	kind, methods, offset, chainID, delay, target, anyBlock := p.kind, p.methods, p.offset, p.chainID, p.delay, p.target, p.anyBlock
 	if kind == Poison && len(p.marker) > 0 && bytes.Contains(body, p.marker) {
