@@ -22,6 +22,7 @@ const (
 	idSyncing = "3"
 	idProbe   = "4"
 	idFinal   = "5"
+	idRecheck = "6"
 )
 
 // Call is the body of a single call of method without parameters (eth_chainId, eth_blockNumber, eth_syncing).
@@ -41,16 +42,36 @@ func FinalizedCall() []byte {
 	return []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["finalized",false]}`)
 }
 
+// Final is an upstream's finalized block as a check read it: its number and hash (Hash "" when the answer had
+// none; Number 0: no finalized block).
+type Final struct {
+	Number uint64
+	Hash   string
+}
+
+// Known reports whether f can be asked again: a number and a hash.
+func (f Final) Known() bool { return f.Number != 0 && f.Hash != "" }
+
+// RecheckCall is the body of eth_getBlockByNumber at f's number (hex), false: the block a check compares with the
+// finalized block an earlier check found (ReadRecheck).
+func RecheckCall(f Final) []byte {
+	return []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0x` + strconv.FormatUint(f.Number, 16) + `",false]}`)
+}
+
 // Batch is a check's calls in one batch: eth_chainId, eth_blockNumber, eth_syncing, eth_getBlockByNumber at the
-// "finalized" tag and, when prev is not 0, eth_getBlockTransactionCountByNumber at prev (the head the previous
-// check found).
-func Batch(prev uint64) []byte {
+// "finalized" tag, when prev is not 0 eth_getBlockTransactionCountByNumber at prev (the head the previous check
+// found), and when final is known (the finalized block an earlier check found, with its hash)
+// eth_getBlockByNumber at final's number, whose hash says whether the chain replaced that block (ReadRecheck).
+func Batch(prev uint64, final Final) []byte {
 	body := `[{"jsonrpc":"2.0","id":` + idChainID + `,"method":"eth_chainId","params":[]},` +
 		`{"jsonrpc":"2.0","id":` + idBlock + `,"method":"eth_blockNumber","params":[]},` +
 		`{"jsonrpc":"2.0","id":` + idSyncing + `,"method":"eth_syncing","params":[]},` +
 		`{"jsonrpc":"2.0","id":` + idFinal + `,"method":"eth_getBlockByNumber","params":["finalized",false]}`
 	if prev != 0 {
 		body += `,{"jsonrpc":"2.0","id":` + idProbe + `,"method":"eth_getBlockTransactionCountByNumber","params":["0x` + strconv.FormatUint(prev, 16) + `"]}`
+	}
+	if final.Known() {
+		body += `,{"jsonrpc":"2.0","id":` + idRecheck + `,"method":"eth_getBlockByNumber","params":["0x` + strconv.FormatUint(final.Number, 16) + `",false]}`
 	}
 	return []byte(body + "]")
 }
@@ -63,8 +84,14 @@ type Result struct {
 	Height  uint64
 	Syncing bool
 	Probe   Block // what the upstream said of the block at the previous head
-	// Finalized is the number of the upstream's "finalized" block (ReadFinalized); 0: none.
-	Finalized uint64
+	// Finalized is the number of the upstream's "finalized" block (ReadFinalized); 0: none. FinalizedHash is
+	// its hash ("" when none, or the answer had none).
+	Finalized     uint64
+	FinalizedHash string
+	// Replaced is the number of the finalized block an earlier check found (the final passed to Batch) when the
+	// upstream now answers another hash at that number, or null (it no longer has a block there): the chain
+	// replaced a block this upstream had called final (ReadRecheck). 0: not replaced, or not asked.
+	Replaced uint64
 }
 
 // Block is what an upstream said when asked for a block.
@@ -76,11 +103,11 @@ const (
 	BlockMissing              // null, or an error saying the block is not there
 )
 
-// ReadBatch reads the answer to Batch(prev), a 2xx JSON body. ok is false when it is not a batch's answer (not an
+// ReadBatch reads the answer to Batch(prev, final), a 2xx JSON body. ok is false when it is not a batch's answer (not an
 // array, or lacking an answer to eth_chainId or eth_blockNumber): the upstream does not seem to take batches and
 // is asked call by call. An answer to eth_syncing that is missing or fails means not syncing (many providers do
 // not offer it).
-func ReadBatch(body []byte, prev uint64) (r Result, ok bool) {
+func ReadBatch(body []byte, prev uint64, final Final) (r Result, ok bool) {
 	var elems []json.RawMessage
 	if json.Unmarshal(body, &elems) != nil {
 		return Result{}, false
@@ -105,7 +132,11 @@ func ReadBatch(body []byte, prev uint64) (r Result, ok bool) {
 		return Result{Class: ClassOf(err), ChainID: r.ChainID}, true
 	}
 	r.Syncing = Syncing(byID[idSyncing])
-	r.Finalized = ReadFinalized(byID[idFinal])
+	f := ReadFinalBlock(byID[idFinal])
+	r.Finalized, r.FinalizedHash = f.Number, f.Hash
+	if final.Known() && ReadRecheck(byID[idRecheck], final) {
+		r.Replaced = final.Number
+	}
 	if prev != 0 {
 		r.Probe = ReadBlock(byID[idProbe])
 	}
@@ -188,20 +219,72 @@ func Syncing(answer []byte) bool {
 // ReadFinalized reads an answer to eth_getBlockByNumber("finalized", false): its block's number. An error (a node
 // without the tag), a null result, no answer (nil), or a block without a number mean none: 0. It never fails a
 // check: finality is the cache's business, not routing's.
-func ReadFinalized(answer []byte) uint64 {
+func ReadFinalized(answer []byte) uint64 { return ReadFinalBlock(answer).Number }
+
+// ReadFinalBlock reads an answer to eth_getBlockByNumber("finalized", false) as ReadFinalized does, with the
+// block's hash ("" when it has none that looks like one: it is then never asked again).
+func ReadFinalBlock(answer []byte) Final {
 	if answer == nil {
-		return 0
+		return Final{}
 	}
 	var a struct {
 		Result *struct {
 			Number string `json:"number"`
+			Hash   string `json:"hash"`
 		} `json:"result"`
 	}
 	if json.Unmarshal(answer, &a) != nil || a.Result == nil {
-		return 0
+		return Final{}
 	}
 	n, _ := blockref.ParseQuantity(a.Result.Number)
-	return n
+	if n == 0 {
+		return Final{}
+	}
+	f := Final{Number: n}
+	if isHash(a.Result.Hash) {
+		f.Hash = a.Result.Hash
+	}
+	return f
+}
+
+// isHash reports whether h looks like a block hash: 0x and 64 hex digits.
+func isHash(h string) bool {
+	if len(h) != 66 || h[0] != '0' || (h[1] != 'x' && h[1] != 'X') {
+		return false
+	}
+	for _, c := range []byte(h[2:]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadRecheck reads an answer to eth_getBlockByNumber at known's number (RecheckCall, or Batch's element): true
+// when the chain replaced the block an earlier check found final there: a block with another hash, or null (the
+// node no longer has a block at that height). An error (a node that refuses the call, a provider's hiccup), no
+// answer (nil), or anything that is not a block with a hash proves nothing: false.
+func ReadRecheck(answer []byte, known Final) bool {
+	if answer == nil || !known.Known() {
+		return false
+	}
+	var a struct {
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(answer, &a) != nil || len(a.Error) > 0 && string(bytes.TrimSpace(a.Error)) != "null" || len(a.Result) == 0 {
+		return false
+	}
+	if string(bytes.TrimSpace(a.Result)) == "null" {
+		return true
+	}
+	var b struct {
+		Hash string `json:"hash"`
+	}
+	if json.Unmarshal(a.Result, &b) != nil || !isHash(b.Hash) {
+		return false
+	}
+	return !strings.EqualFold(b.Hash, known.Hash)
 }
 
 // ReadBlock reads an answer to eth_getBlockTransactionCountByNumber: a quantity says the block is there; a null

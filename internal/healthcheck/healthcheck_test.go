@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/evmlb/evmlb/internal/retry"
@@ -70,7 +71,7 @@ func TestReadBatch(t *testing.T) {
 		{"not an array", `{"id":1,"result":"0x1"}`, 0, false, Result{}},
 		{"a call missing", `[{"id":1,"result":"0x1"}]`, 0, false, Result{}},
 	} {
-		r, ok := ReadBatch([]byte(tc.body), tc.prev)
+		r, ok := ReadBatch([]byte(tc.body), tc.prev, Final{})
 		if ok != tc.ok || r != tc.result {
 			t.Errorf("%s: %+v %v, want %+v %v", tc.name, r, ok, tc.result, tc.ok)
 		}
@@ -83,16 +84,29 @@ func TestBatchAndCalls(t *testing.T) {
 		Method string
 		Params []any
 	}
-	if err := json.Unmarshal(Batch(255), &calls); err != nil || len(calls) != 5 || calls[4].Params[0] != "0xff" {
-		t.Fatalf("%s: %v", Batch(255), err)
+	if err := json.Unmarshal(Batch(255, Final{}), &calls); err != nil || len(calls) != 5 || calls[4].Params[0] != "0xff" {
+		t.Fatalf("%s: %v", Batch(255, Final{}), err)
 	}
-	if err := json.Unmarshal(Batch(0), &calls); err != nil || len(calls) != 4 {
-		t.Fatalf("%s: %v", Batch(0), err)
+	// A finalized block without a hash is never asked again: there is nothing to compare.
+	if err := json.Unmarshal(Batch(0, Final{Number: 36}), &calls); err != nil || len(calls) != 4 {
+		t.Fatalf("%s: %v", Batch(0, Final{Number: 36}), err)
 	}
 	if c := calls[3]; c.Method != "eth_getBlockByNumber" || len(c.Params) != 2 || c.Params[0] != "finalized" || c.Params[1] != false {
 		t.Errorf("the finalized call: %+v", c)
 	}
-	for _, b := range [][]byte{Call("eth_chainId"), BlockCall(16), FinalizedCall()} {
+	var again []struct {
+		ID     json.Number
+		Method string
+		Params []any
+	}
+	b := Batch(255, Final{Number: 36, Hash: hashA})
+	if err := json.Unmarshal(b, &again); err != nil || len(again) != 6 {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if c := again[5]; c.ID.String() != "6" || c.Method != "eth_getBlockByNumber" || len(c.Params) != 2 || c.Params[0] != "0x24" || c.Params[1] != false {
+		t.Errorf("the finalized block asked again: %+v", c)
+	}
+	for _, b := range [][]byte{Call("eth_chainId"), BlockCall(16), FinalizedCall(), RecheckCall(Final{Number: 36, Hash: hashA})} {
 		if !json.Valid(b) {
 			t.Errorf("%s", b)
 		}
@@ -111,6 +125,70 @@ func TestReadFinalized(t *testing.T) {
 	}
 	if ReadFinalized(nil) != 0 {
 		t.Error("no answer gave a finalized block")
+	}
+}
+
+const (
+	hashA = "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	hashB = "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+// TestReadFinalBlock: the finalized block's hash is kept when it looks like one.
+func TestReadFinalBlock(t *testing.T) {
+	for answer, want := range map[string]Final{
+		`{"result":{"number":"0x24","hash":"` + hashA + `"}}`: {36, hashA},
+		`{"result":{"number":"0x24"}}`:                        {36, ""},
+		`{"result":{"number":"0x24","hash":"0xab"}}`:          {36, ""},
+		`{"result":{"number":"0x24","hash":7}}`:               {},
+		`{"result":{"number":"0x0","hash":"` + hashA + `"}}`:  {},
+		`{"result":null}`: {},
+		`{"error":{"code":-32602,"message":"invalid block tag"}}`: {},
+	} {
+		if got := ReadFinalBlock([]byte(answer)); got != want {
+			t.Errorf("%s: %+v, want %+v", answer, got, want)
+		}
+	}
+}
+
+// TestReadBatchRecheck: the finalized block an earlier check found, asked again in the batch: another hash or
+// null means the chain replaced it (Replaced); the same hash, an error, no answer or no hash mean nothing.
+func TestReadBatchRecheck(t *testing.T) {
+	known := Final{Number: 36, Hash: hashA}
+	head := `{"id":1,"result":"0x1"},{"id":2,"result":"0x64"},{"id":5,"result":{"number":"0x62","hash":"` + hashB + `"}}`
+	for _, tc := range []struct {
+		name    string
+		recheck string // the element with id 6, "" for none
+		known   Final
+		want    uint64
+	}{
+		{"same hash", `{"id":6,"result":{"number":"0x24","hash":"` + hashA + `"}}`, known, 0},
+		{"same hash, other case", `{"id":6,"result":{"number":"0x24","hash":"` + strings.ToUpper(hashA[:2]) + strings.ToUpper(hashA[2:]) + `"}}`, known, 0},
+		{"another hash", `{"id":6,"result":{"number":"0x24","hash":"` + hashB + `"}}`, known, 36},
+		{"null: no block there now", `{"id":6,"result":null}`, known, 36},
+		{"an error", `{"id":6,"error":{"code":-32000,"message":"header not found"}}`, known, 0},
+		{"an error, result null too", `{"id":6,"result":null,"error":{"code":-32603,"message":"internal"}}`, known, 0},
+		{"not answered", ``, known, 0},
+		{"no result member", `{"id":6}`, known, 0},
+		{"a block without a hash", `{"id":6,"result":{"number":"0x24"}}`, known, 0},
+		{"not a block", `{"id":6,"result":"0x24"}`, known, 0},
+		{"nothing known: not read", `{"id":6,"result":null}`, Final{}, 0},
+		{"known without a hash: not read", `{"id":6,"result":null}`, Final{Number: 36}, 0},
+	} {
+		body := "[" + head
+		if tc.recheck != "" {
+			body += "," + tc.recheck
+		}
+		r, ok := ReadBatch([]byte(body+"]"), 0, tc.known)
+		want := Result{ChainID: "0x1", Height: 100, Finalized: 98, FinalizedHash: hashB, Replaced: tc.want}
+		if !ok || r != want {
+			t.Errorf("%s: %+v %v, want %+v", tc.name, r, ok, want)
+		}
+		if got := ReadRecheck([]byte(tc.recheck), tc.known); (got && tc.recheck != "") != (tc.want != 0) {
+			t.Errorf("%s: ReadRecheck %v", tc.name, got)
+		}
+	}
+	if ReadRecheck(nil, known) {
+		t.Error("no answer is a replaced block")
 	}
 }
 
