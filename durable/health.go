@@ -120,7 +120,7 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 	o.mu.Lock()
 	ack := o.seq
 	o.mu.Unlock()
-	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Lacks: h.Lacks, Finalized: h.Finalized, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus}, u, nil
+	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Lacks: h.Lacks, Finalized: h.Finalized, Replaced: h.Replaced, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus}, u, nil
 }
 
 // maxPollDelay bounds the back-off of a failing upstream's health checks (never below EVMLB_HEALTH_INTERVAL).
@@ -142,17 +142,23 @@ const batchRetry = time.Hour
 // yet) asks for the block of the head it just got, in a second request. The calls go in one batch; a node that does not answer batches (an answer that
 // is not an array of them, or HTTP 4xx) is asked call by call, and for batchRetry no batch is tried. When the
 // chain asked for a block above the head the upstream answered (ask: the chain's head floor), that block is asked
-// for too, in a request of its own: null is the upstream's part of the proof that the floor is gone (Lacks).
+// for too, in a request of its own: null is the upstream's part of the proof that the floor is gone (Lacks). Each
+// check also asks the "finalized" tag (number and hash) and, when the last check found one with a hash, the block
+// at that number again: another hash or null is reported (Replaced), and the chain moves its cache epoch.
 func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask uint64) health {
 	h.LastCheck = us.env.P.Now()
 	var prev uint64 // the head claimed at the last successful check; 0: none to verify
 	if !h.LastOK.IsZero() {
 		prev = h.Height
 	}
+	// The finalized block the last check found, asked again in this check: another hash, or none, is a block the
+	// upstream had called final that the chain replaced (issue 19: a reorg past finality).
+	known := healthcheck.Final{Number: h.Finalized, Hash: h.FinalizedHash}
+	h.Replaced = 0
 	var r healthcheck.Result
 	batched := false
 	if h.BatchOff.IsZero() || h.LastCheck.Sub(h.BatchOff) >= batchRetry {
-		r, batched = us.checkBatch(ctx, u, prev)
+		r, batched = us.checkBatch(ctx, u, prev, known)
 		if batched {
 			h.BatchOff = time.Time{}
 		} else {
@@ -160,14 +166,14 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask
 		}
 	}
 	if !batched {
-		r = us.checkCalls(ctx, u, prev)
+		r = us.checkCalls(ctx, u, prev, known)
 	}
 	if r.Class != retry.OK {
 		h.OK, h.LastErrorClass, h.LastStatus = false, string(r.Class), r.Status
 		h.Failures++
 		return h
 	}
-	h.ChainID, h.Height, h.Syncing, h.Finalized = r.ChainID, r.Height, r.Syncing, r.Finalized
+	h.ChainID, h.Height, h.Syncing, h.Finalized, h.FinalizedHash, h.Replaced = r.ChainID, r.Height, r.Syncing, r.Finalized, r.FinalizedHash, r.Replaced
 	h.Unserved, h.Proven, h.Lacks = 0, 0, 0
 	if ask > r.Height && us.probe(ctx, u, ask) == healthcheck.BlockMissing {
 		h.Lacks = ask
@@ -191,19 +197,19 @@ func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask
 // checkBatch runs the check's calls in one batch. ok is false when the upstream does not seem to take batches
 // (an HTTP 4xx other than 429, or an answer that is not the batch's: healthcheck.ReadBatch): the caller then asks
 // call by call.
-func (us *Upstreams) checkBatch(ctx context.Context, u config.Upstream, prev uint64) (healthcheck.Result, bool) {
-	res := forward.Do(ctx, us.target(u), healthcheck.Batch(prev))
+func (us *Upstreams) checkBatch(ctx context.Context, u config.Upstream, prev uint64, known healthcheck.Final) (healthcheck.Result, bool) {
+	res := forward.Do(ctx, us.target(u), healthcheck.Batch(prev, known))
 	switch {
 	case res.Class == retry.HTTPOther:
 		return healthcheck.Result{}, false
 	case res.Class != retry.OK:
 		return healthcheck.Result{Class: res.Class, Status: failedStatus(res)}, true
 	}
-	return healthcheck.ReadBatch(res.Body, prev)
+	return healthcheck.ReadBatch(res.Body, prev, known)
 }
 
 // checkCalls runs the check's calls one by one, for upstreams that do not take batches.
-func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uint64) healthcheck.Result {
+func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uint64, known healthcheck.Final) healthcheck.Result {
 	var r healthcheck.Result
 	if r.ChainID, _, r.Class, r.Status = us.call(ctx, u, "eth_chainId"); r.Class != retry.OK {
 		return r
@@ -214,7 +220,13 @@ func (us *Upstreams) checkCalls(ctx context.Context, u config.Upstream, prev uin
 	res := forward.Do(ctx, us.target(u), healthcheck.Call("eth_syncing"))
 	r.Syncing = res.Class == retry.OK && healthcheck.Syncing(res.Body)
 	if res := forward.Do(ctx, us.target(u), healthcheck.FinalizedCall()); res.Class == retry.OK {
-		r.Finalized = healthcheck.ReadFinalized(res.Body) // a failure only means none: never the check's
+		f := healthcheck.ReadFinalBlock(res.Body) // a failure only means none: never the check's
+		r.Finalized, r.FinalizedHash = f.Number, f.Hash
+	}
+	if known.Known() {
+		if res := forward.Do(ctx, us.target(u), healthcheck.RecheckCall(known)); res.Class == retry.OK && healthcheck.ReadRecheck(res.Body, known) {
+			r.Replaced = known.Number
+		}
 	}
 	if prev != 0 {
 		r.Probe = us.probe(ctx, u, prev)

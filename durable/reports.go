@@ -36,11 +36,14 @@ type Report struct {
 	Ack uint64 `json:"ack,omitempty"`
 	// Finalized is the upstream's finalized block at this check (the "finalized" tag; 0: none; issue 19).
 	Finalized uint64 `json:"finalized,omitempty"`
+	// Replaced is the finalized block an earlier check of this upstream found that it now answers with another
+	// hash, or null, at this check: the chain replaced a block the upstream had called final (0: none; issue 19).
+	Replaced uint64 `json:"replaced,omitempty"`
 }
 
 // row is the report as the table takes it.
 func (r Report) row() balance.Report {
-	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Lacks: r.Lacks, Finalized: r.Finalized, Err: r.Err, Status: r.Status}
+	return balance.Report{At: r.At, Height: r.Height, ChainID: r.ChainID, Syncing: r.Syncing, Unserved: r.Unserved, Proven: r.Proven, Lacks: r.Lacks, Finalized: r.Finalized, Replaced: r.Replaced, Err: r.Err, Status: r.Status}
 }
 
 // ReportAnswer is the chain's answer to a health report: the Worker isolates' per-method counts of the upstream

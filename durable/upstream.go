@@ -68,6 +68,12 @@ type health struct {
 	BatchOff time.Time `json:"batch_off,omitzero"`
 	// Finalized is the block the last check found at the "finalized" tag (0: none; issue 19).
 	Finalized uint64 `json:"finalized,omitempty"`
+	// FinalizedHash is that block's hash ("" when none or unknown): the next check asks the block at Finalized
+	// again and compares (healthcheck.Batch's final).
+	FinalizedHash string `json:"finalized_hash,omitempty"`
+	// Replaced is the block the last check found replaced: an earlier check's finalized block that the upstream
+	// now answers with another hash, or null (0: none; reported to the chain, which moves its cache epoch).
+	Replaced uint64 `json:"replaced,omitempty"`
 }
 
 // upstream is one instance's memory, loaded from storage on first use.

@@ -177,3 +177,72 @@ func TestCacheEpochPersists(t *testing.T) {
 		t.Fatalf("a move with the clock behind gave %d", e)
 	}
 }
+
+// A block an upstream had called final that the chain replaced (a reorg past finality: a devnet, a broken client,
+// a lying provider) moves the epoch on that upstream's word alone, when its height counts, and finality is decided
+// afresh from reports made after it; from an upstream whose height does not count it moves nothing.
+func TestFinalityReplacedMovesEpoch(t *testing.T) {
+	tb := New(Settings{ExpectedChainID: 1}, []string{"a", "b", "c", "d"}, nil)
+	tb.RestoreCache(CacheState{}, t0)
+	at := t0.Add(time.Second)
+	for _, n := range []string{"a", "b", "c"} {
+		final(tb, n, at, 200, 100)
+	}
+	tb.Report("d", Report{At: at, Height: 200, ChainID: 5, Finalized: 100}) // another chain
+	wantFinal(t, tb, 100, "three at 100")
+	e0 := tb.CacheEpoch()
+	_ = tb.Notes()
+
+	// d is on another chain id; a syncing node's height does not count: neither moves it.
+	at = at.Add(time.Second)
+	tb.Report("d", Report{At: at, Height: 200, ChainID: 5, Finalized: 100, Replaced: 100})
+	tb.Report("c", Report{At: at, Height: 200, ChainID: 1, Syncing: true, Finalized: 100, Replaced: 100})
+	// Nor does a failed check.
+	tb.Report("b", Report{At: at, Height: 200, ChainID: 1, Finalized: 100, Replaced: 100, Err: "timeout"})
+	if tb.CacheEpoch() != e0 || len(tb.Notes()) != 0 {
+		t.Fatalf("epoch %d (was %d) on the word of upstreams whose height does not count", tb.CacheEpoch(), e0)
+	}
+	tb = New(Settings{ExpectedChainID: 1}, []string{"a", "b", "c"}, nil)
+	tb.RestoreCache(CacheState{}, t0)
+	at = t0.Add(time.Second)
+	for _, n := range []string{"a", "b", "c"} {
+		final(tb, n, at, 200, 100)
+	}
+	e0 = tb.CacheEpoch()
+	_ = tb.Notes()
+
+	at = at.Add(time.Second)
+	tb.Report("a", Report{At: at, Height: 200, ChainID: 1, Finalized: 100, Replaced: 98})
+	e1 := tb.CacheEpoch()
+	if e1 <= e0 {
+		t.Fatalf("a's finalized block 98 was replaced: epoch %d, was %d", e1, e0)
+	}
+	if n := tb.Notes(); len(n) != 1 || !strings.Contains(n[0], "upstream a ") || !strings.Contains(n[0], " 98,") {
+		t.Fatalf("notes %q", n)
+	}
+	// b's and c's words were of the old branch: finality is unknown until two report again.
+	wantFinal(t, tb, 0, "after the replacement, a alone")
+	if v := tb.Verdict(); v.CacheEpoch != e1 || v.Finalized != 0 {
+		t.Fatalf("verdict %d/%d", v.Finalized, v.CacheEpoch)
+	}
+	at = at.Add(time.Second)
+	final(tb, "b", at, 200, 99)
+	wantFinal(t, tb, 99, "b reports again")
+	final(tb, "c", at, 200, 100)
+	final(tb, "a", at, 200, 100)
+	wantFinal(t, tb, 100, "all report again")
+	if tb.CacheEpoch() != e1 || len(tb.Notes()) != 0 {
+		t.Fatalf("epoch %d (was %d) moved again without a replacement", tb.CacheEpoch(), e1)
+	}
+
+	// A chain of one upstream decides afresh from that same report.
+	tb = New(Settings{}, []string{"a"}, nil)
+	tb.RestoreCache(CacheState{}, t0)
+	final(tb, "a", at, 200, 136)
+	e0 = tb.CacheEpoch()
+	tb.Report("a", Report{At: at.Add(time.Second), Height: 200, ChainID: 1, Finalized: 136, Replaced: 136})
+	if tb.CacheEpoch() <= e0 {
+		t.Fatalf("a single upstream's replaced block: epoch %d, was %d", tb.CacheEpoch(), e0)
+	}
+	wantFinal(t, tb, 136, "a single upstream after the replacement")
+}

@@ -52,8 +52,12 @@ type Report struct {
 	// Finalized is the block the upstream answered for the "finalized" tag at this check; 0: none (it answered an
 	// error or null for the tag, or block 0, which holds nothing worth caching).
 	Finalized uint64
-	Err       retry.Class // the check's failure class, retry.OK when it succeeded
-	Status    int         // the HTTP status of a failed check's answer; 0 when none came
+	// Replaced is a block an earlier check of this upstream found finalized that it answered with another hash,
+	// or null, at this check: the chain replaced a block the upstream had called final (a devnet, a broken
+	// client, a lying provider); 0: none. From an upstream whose height counts, it moves the cache epoch.
+	Replaced uint64
+	Err      retry.Class // the check's failure class, retry.OK when it succeeded
+	Status   int         // the HTTP status of a failed check's answer; 0 when none came
 }
 
 // Upstream is what the table knows of one upstream: the table's row. It has no JSON form of its own: the chain
@@ -373,7 +377,29 @@ func (t *Table) Report(name string, r Report) {
 	u.Height, u.HeightAt = r.Height, r.At
 	u.Finalized = r.Finalized
 	u.Breaker.Success()
+	if r.Replaced != 0 {
+		t.refreshHead(r.At)
+		t.replaced(u, r.Replaced, r.At)
+	}
 	t.refresh(r.At)
+}
+
+// replaced takes u's word that the chain replaced block n, which u had called final: when u's height counts (the
+// verified chain id, trusted, confirmed), the cache epoch moves, since answers cached as final may be of a block
+// the chain no longer has, and what the table knew of finality is forgotten (every other upstream's finalized
+// block, and the highest decided in the epoch), so that it is decided afresh from reports made after the
+// replacement. One upstream's word is enough: a move costs cache hits, never a wrong answer (RATIONALE.md).
+func (t *Table) replaced(u *Upstream, n uint64, now time.Time) {
+	if t.given != nil || !t.counted[u] {
+		return
+	}
+	t.MoveCacheEpoch(now, fmt.Sprintf("upstream %s answers another block at %d, which it had called finalized (a reorg past finality): every cached answer is dropped", u.Name, n))
+	for _, o := range t.ups {
+		if o != u {
+			o.Finalized = 0
+		}
+	}
+	t.lastFinal, t.cache.Finalized = 0, 0
 }
 
 // Observe records the outcome of a live request to name.

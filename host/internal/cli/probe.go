@@ -165,8 +165,8 @@ func probeOne(ctx context.Context, hc *http.Client, u config.Upstream) probeResu
 	if body, err := rpc(ctx, hc, u, healthcheck.FinalizedCall()); err == nil {
 		r.finalized = healthcheck.ReadFinalized(body) // as the check reads it: an error or null is none
 	}
-	if body, err := rpc(ctx, hc, u, healthcheck.Batch(0)); err == nil {
-		_, r.batch = healthcheck.ReadBatch(body, 0)
+	if body, err := rpc(ctx, hc, u, healthcheck.Batch(0, healthcheck.Final{})); err == nil {
+		_, r.batch = healthcheck.ReadBatch(body, 0, healthcheck.Final{})
 	}
 	return r
 }
