@@ -106,8 +106,13 @@ type UpstreamHealth struct {
 	BatchOff time.Time `json:"batch_off,omitzero"`
 	// LastStatus is the HTTP status of the last check's answer when it failed with one (0: none came).
 	LastStatus int `json:"last_http_status,omitempty"`
-	// Finalized is the block the last check found at the "finalized" tag; 0: none.
-	Finalized uint64 `json:"finalized,omitempty"`
+	// Finalized is the block the last check found at the "finalized" tag; 0: none. FinalizedHash is its hash,
+	// which the next check compares with that upstream's block at the same number ("" when none).
+	Finalized     uint64 `json:"finalized,omitempty"`
+	FinalizedHash string `json:"finalized_hash,omitempty"`
+	// Replaced is the finalized block an earlier check found that the last check found replaced (another hash,
+	// or null): the chain's cache epoch moved (0: none).
+	Replaced uint64 `json:"replaced,omitempty"`
 }
 
 // UpstreamStatus is an upstream object's /status answer.

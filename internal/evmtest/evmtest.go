@@ -65,6 +65,9 @@ type Node struct {
 	// finality is how far below the claimed head the "finalized" tag answers (SetFinality); negative: the node
 	// lacks the tag (answers an error).
 	finality atomic.Int64
+	// fork is the node's branch (SetFork): 0, the default, gives blocks no hash; another value makes every block
+	// answered (the "finalized" tag's, eth_getBlockByNumber's) carry a hash made of the branch and the number.
+	fork atomic.Uint64
 
 	mu      sync.Mutex
 	methods []string
@@ -119,6 +122,22 @@ func (n *Node) SetHeadOffset(delta int64) { n.offset.Store(delta) }
 // a negative depth makes it lack the tag (eth_getBlockByNumber("finalized") answers an error, as a node before
 // the merge does). The health checks' finalized call, like their other calls, is not listed in Methods.
 func (n *Node) SetFinality(depth int64) { n.finality.Store(depth) }
+
+// SetFork puts the node on branch fork: its blocks (the "finalized" tag's and eth_getBlockByNumber's answers)
+// carry the hash blockHash(fork, number); moving to another branch replaces every block, finalized or not (a
+// reorg past finality). 0, the default: blocks have no hash.
+func (n *Node) SetFork(fork uint64) { n.fork.Store(fork) }
+
+// blockHash is block num's hash on branch fork: 0x, the branch in 16 hex digits, the number in 48.
+func blockHash(fork, num uint64) string { return fmt.Sprintf("0x%016x%048x", fork, num) }
+
+// hashField is `,"hash":"0x…"` for block num on the node's branch, or "" without one.
+func (n *Node) hashField(num uint64) string {
+	if f := n.fork.Load(); f != 0 {
+		return `,"hash":"` + blockHash(f, num) + `"`
+	}
+	return ""
+}
 
 // finalizedCall reports whether c is the health checks' eth_getBlockByNumber("finalized", …).
 func finalizedCall(c call) bool {
@@ -359,7 +378,8 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 			if d := n.finality.Load(); d < 0 {
 				answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32602,"message":"invalid block tag finalized"}}`, id)
 			} else {
-				answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"node":%q,"number":"0x%x"}}`, id, n.Name, uint64(max(0, int64(n.claimed())-d)))
+				num := uint64(max(0, int64(n.claimed())-d))
+				answers[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"node":%q,"number":"0x%x"%s}}`, id, n.Name, num, n.hashField(num))
 			}
 			continue
 		}
@@ -389,7 +409,7 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 			if c.Method == "eth_getBlockByNumber" {
 				result = "null"
 				if num, ok := n.block(c.Params); ok {
-					result = fmt.Sprintf(`{"node":%q,"method":%q,"number":"0x%x"}`, n.Name, c.Method, num)
+					result = fmt.Sprintf(`{"node":%q,"method":%q,"number":"0x%x"%s}`, n.Name, c.Method, num, n.hashField(num))
 				}
 			}
 		}

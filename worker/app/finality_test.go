@@ -3,7 +3,9 @@ package app
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/evmtest"
@@ -119,4 +121,49 @@ func TestCachePurge(t *testing.T) {
 	if reloaded["eth"].CacheEpoch != got["eth"] || reloaded["base"].CacheEpoch != got["base"] {
 		t.Errorf("after a reload: eth %d base %d, want %d %d", reloaded["eth"].CacheEpoch, reloaded["base"].CacheEpoch, got["eth"], got["base"])
 	}
+}
+
+// Issue 19: a block an upstream had called final that the chain replaced (a reorg past finality, at the same
+// height) is found at that upstream's next check, which asks the finalized block it found before again in its
+// batch: the chain's cache epoch moves, on one upstream's word, once, and the log names the upstream and the
+// block, never its URL. The same block asked again with the same hash moves nothing.
+func TestReorgPastFinalityMovesEpoch(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	b := evmtest.NewNode(t, "b", 1, 100)
+	for _, n := range []*evmtest.Node{a, b} {
+		n.SetFinality(2)
+		n.SetFork(1)
+	}
+	h := started(t, nil, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
+	h.checks(5 * time.Second) // every object now knows a finalized block with its hash, and has asked it again
+	e0 := h.chainSummaries()["eth"]
+	if e0.Finalized != 98 || e0.CacheEpoch == 0 {
+		t.Fatalf("before: finalized %d, epoch %d", e0.Finalized, e0.CacheEpoch)
+	}
+	h.checks(5 * time.Second)
+	if e := h.chainSummaries()["eth"].CacheEpoch; e != e0.CacheEpoch {
+		t.Fatalf("the same finalized block asked again moved the epoch: %d, was %d", e, e0.CacheEpoch)
+	}
+
+	a.SetFork(2) // a's chain replaced every block, 98 too; b has not seen it yet
+	h.checks(5 * time.Second)
+	e1 := h.chainSummaries()["eth"].CacheEpoch
+	if e1 <= e0.CacheEpoch {
+		t.Fatalf("a's finalized block 98 replaced: epoch %d, was %d", e1, e0.CacheEpoch)
+	}
+	moved := 0
+	for _, l := range h.host.Logs() {
+		if strings.Contains(l, "upstream a answers another block at 98") {
+			moved++
+		}
+	}
+	if moved != 1 {
+		t.Errorf("%d log lines of the replaced block, want 1: %q", moved, h.host.Logs())
+	}
+	h.checks(5 * time.Second)
+	h.checks(5 * time.Second)
+	if e := h.chainSummaries()["eth"]; e.CacheEpoch != e1 || e.Finalized != 98 {
+		t.Errorf("after the move: epoch %d (moved at %d), finalized %d", e.CacheEpoch, e1, e.Finalized)
+	}
+	h.checkNoSecrets()
 }
