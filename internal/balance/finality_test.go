@@ -225,9 +225,24 @@ func TestFinalityReplacedMovesEpoch(t *testing.T) {
 	if v := tb.Verdict(); v.CacheEpoch != e1 || v.Finalized != 0 {
 		t.Fatalf("verdict %d/%d", v.Finalized, v.CacheEpoch)
 	}
+	// b finds the same reorg: nothing was decided final since the move, so nothing was cached as final under
+	// the new epoch: it stays (one reorg, one move), and b's new word counts.
 	at = at.Add(time.Second)
-	final(tb, "b", at, 200, 99)
+	tb.Report("b", Report{At: at, Height: 200, ChainID: 1, Finalized: 99, Replaced: 98})
 	wantFinal(t, tb, 99, "b reports again")
+	if tb.CacheEpoch() != e1 || len(tb.Notes()) != 0 {
+		t.Fatalf("the same reorg seen by b moved the epoch again: %d, was %d", tb.CacheEpoch(), e1)
+	}
+	// Once finality is decided again in the new epoch, another replacement moves it again.
+	tb.Report("b", Report{At: at, Height: 200, ChainID: 1, Finalized: 99, Replaced: 99})
+	e2 := tb.CacheEpoch()
+	if e2 <= e1 || len(tb.Notes()) != 1 {
+		t.Fatalf("b's finalized block 99 replaced once finality was decided again: epoch %d, was %d", e2, e1)
+	}
+	e1 = e2
+	wantFinal(t, tb, 0, "after b's replacement, b alone")
+	final(tb, "a", at, 200, 99)
+	wantFinal(t, tb, 99, "b and a report again")
 	final(tb, "c", at, 200, 100)
 	final(tb, "a", at, 200, 100)
 	wantFinal(t, tb, 100, "all report again")

@@ -388,9 +388,15 @@ func (t *Table) Report(name string, r Report) {
 // verified chain id, trusted, confirmed), the cache epoch moves, since answers cached as final may be of a block
 // the chain no longer has, and what the table knew of finality is forgotten (every other upstream's finalized
 // block, and the highest decided in the epoch), so that it is decided afresh from reports made after the
-// replacement. One upstream's word is enough: a move costs cache hits, never a wrong answer (RATIONALE.md).
+// replacement. One upstream's word is enough: a move costs cache hits, never a wrong answer (RATIONALE.md). When
+// no finalized block was decided in the current epoch (lastFinal 0: another upstream's word already moved it, and
+// finality is not decided again yet), nothing was cached as final under it and the others' words came after that
+// move: nothing changes, so that one reorg seen by every upstream moves the epoch once.
 func (t *Table) replaced(u *Upstream, n uint64, now time.Time) {
 	if t.given != nil || !t.counted[u] {
+		return
+	}
+	if t.lastFinal == 0 && t.cache.Finalized == 0 {
 		return
 	}
 	t.MoveCacheEpoch(now, fmt.Sprintf("upstream %s answers another block at %d, which it had called finalized (a reorg past finality): every cached answer is dropped", u.Name, n))
