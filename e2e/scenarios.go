@@ -65,6 +65,7 @@ func Scenarios() []Scenario {
 		{"cache-hit-ratio", 19, scCacheHitRatio},
 		{"cache-coalesce", 19, scCacheCoalesce},
 		{"cache-memory", 19, scCacheMemory},
+		{"reorg-past-finality", 19, scReorgPastFinality},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})

@@ -108,7 +108,14 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 // calls t.Fatal when anvil cannot start.
 func StartT(t testing.TB, chainID uint64) *Node {
 	t.Helper()
-	n, err := Start(context.Background(), Options{ChainID: chainID})
+	return StartTWith(t, Options{ChainID: chainID})
+}
+
+// StartTWith starts a node with opts (extra arguments: opts.Args, e.g. "--slots-in-an-epoch", "1", which makes
+// anvil's "finalized" block its head minus 2) and stops it in t.Cleanup. It calls t.Fatal when anvil cannot start.
+func StartTWith(t testing.TB, opts Options) *Node {
+	t.Helper()
+	n, err := Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
