@@ -97,7 +97,7 @@ func scReorgPastFinality(s *S) {
 		return true
 	})
 	s.must(strings.Contains(b.Inst.Logs(), fmt.Sprintf("answers another block at %d", num)), "no log line of the replaced block %d", num)
-	s.Note("reorg", fmt.Sprintf("anvil_reorg %d at head %d: block %d through the balancer is the node's new block, x-evmlb-cache %s; the cache epoch moved up", depth, head, num, last.Header.Get(cacheHeader)))
-	s.Logf("MEASURE %s reorg-past-finality: the new block %d answered %v after anvil_reorg (EVMLB_HEALTH_INTERVAL %s); epoch %d -> %d",
-		s.Host.Name(), num, answered.Round(10*time.Millisecond), DefaultEnv["EVMLB_HEALTH_INTERVAL"], epoch, moved)
+	s.Note("reorg", fmt.Sprintf("anvil_reorg %d at head %d: block %d through the balancer is the node's new block; the cache epoch moved up", depth, head, num))
+	s.Logf("MEASURE %s reorg-past-finality: the new block %d answered %v after anvil_reorg (x-evmlb-cache %s; EVMLB_HEALTH_INTERVAL %s); epoch %d -> %d",
+		s.Host.Name(), num, answered.Round(10*time.Millisecond), last.Header.Get(cacheHeader), DefaultEnv["EVMLB_HEALTH_INTERVAL"], epoch, moved)
 }
