@@ -97,7 +97,20 @@ func scReorgPastFinality(s *S) {
 		return true
 	})
 	s.must(strings.Contains(b.Inst.Logs(), fmt.Sprintf("answers another block at %d", num)), "no log line of the replaced block %d", num)
-	s.Note("reorg", fmt.Sprintf("anvil_reorg %d at head %d: block %d through the balancer is the node's new block; the cache epoch moved up", depth, head, num))
+	// Once finality is decided again, the block is cached anew: every answer is the new block, up to a hit.
+	b.waitFinalized("ethereum", num)
+	for deadline := time.Now().Add(waitLimit); ; time.Sleep(waitPoll) {
+		r := b.Post("ethereum", read)
+		s.must(r.Status == 200 && hashOf(r.Body) == after, "block %d through the balancer after the reorg: %d x-evmlb-cache %q %s, want hash %s",
+			num, r.Status, r.Header.Get(cacheHeader), rpc.Trunc(r.Body, 300), after)
+		if r.Header.Get(cacheHeader) == "hit" {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.Fatalf("waited %v for the new block %d to be a cache hit; last x-evmlb-cache %q", waitLimit, num, r.Header.Get(cacheHeader))
+		}
+	}
+	s.Note("reorg", fmt.Sprintf("anvil_reorg %d at head %d: block %d through the balancer is the node's new block, then a hit of it; the cache epoch moved up", depth, head, num))
 	s.Logf("MEASURE %s reorg-past-finality: the new block %d answered %v after anvil_reorg (x-evmlb-cache %s; EVMLB_HEALTH_INTERVAL %s); epoch %d -> %d",
 		s.Host.Name(), num, answered.Round(10*time.Millisecond), last.Header.Get(cacheHeader), DefaultEnv["EVMLB_HEALTH_INTERVAL"], epoch, moved)
 }
