@@ -34,7 +34,7 @@ type Namespace interface {
 // EdgeCache is the host's shared answer cache, the second tier of internal/cache: Cloudflare's caches.default
 // (per data centre) in workerd, a bounded in-memory cache shared by the Worker runtimes in the wazero host. Keys
 // are absolute GET URLs (the Cache API takes no POST); a miss is (nil, false, nil); an error is a miss to the
-// caller. STUB (issue 19): the edge-tier part implements it in every host.
+// caller. hostcall.EdgeCache is it on js/wasm (the `cache` operation, CONTRACT.md), memplatform has its own.
 type EdgeCache interface {
 	Match(ctx context.Context, key string) (body []byte, ok bool, err error)
 	Put(ctx context.Context, key string, body []byte, ttl time.Duration) error
