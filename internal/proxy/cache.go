@@ -131,6 +131,11 @@ func answerWith(id json.RawMessage, result []byte) []byte {
 	return append(b, '}')
 }
 
+// errorWith is the answer object with id and error member e.
+func errorWith(id json.RawMessage, e []byte) []byte {
+	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"error":` + string(e) + `}`)
+}
+
 // withOwnID is a shared answer object (or error) written for the call whose id is id: unchanged when the ids are
 // the same bytes, else rebuilt from its result or error member. false when it has neither.
 func withOwnID(body []byte, from, id json.RawMessage) ([]byte, bool) {
@@ -144,7 +149,7 @@ func withOwnID(body []byte, from, id json.RawMessage) ([]byte, bool) {
 	case f[0] != nil:
 		return answerWith(id, f[0]), true
 	case f[1] != nil:
-		return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"error":` + string(f[1]) + `}`), true
+		return errorWith(id, f[1]), true
 	}
 	return nil, false
 }
@@ -208,7 +213,7 @@ func (pl *Plane) cacheSingle(ctx context.Context, w http.ResponseWriter, v *chai
 		if c.Method == "eth_blockNumber" {
 			// The flight's leader may be a batch element, whose answer is the upstream's as it came: a single
 			// eth_blockNumber never answers below the head this isolate served (monotonicHead).
-			body = pl.sharedHead(v, c.ID, body)
+			body = pl.monotonicHead(v, "", c.ID, body)
 		}
 		pl.answer(w, v, c, rep.status, body, rep.outcome, metrics.CacheShared, start)
 		return sg, true

@@ -621,7 +621,7 @@ func TestCacheMemoryBound(t *testing.T) {
 
 // TestSharedHeadMonotonic: a single eth_blockNumber that joins a flight led by a batch element gets the batch's
 // upstream answer as it came, which no monotonic rule touched: it must still never be below the head this isolate
-// served before (the stress test found 60 such answers in workerd before sharedHead).
+// served before (the stress test found 60 such answers in workerd before monotonicHead was applied to shared answers).
 func TestSharedHeadMonotonic(t *testing.T) {
 	r := cachedRig(t, "")
 	var first struct{ Result string }

@@ -956,13 +956,15 @@ func ownID(id json.RawMessage, answer []byte) []byte {
 	if e == nil {
 		return answer
 	}
-	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"error":` + string(e) + `}`)
+	return errorWith(id, e)
 }
 
 // monotonicHead answers eth_blockNumber with the table's head (balance.Table.ServeHead): never less than served
 // before, never a height that does not count (an upstream's lie); the upstream's bytes when they say the same.
-// What the answer showed of the upstream goes into the next report. An upstream that answers a notification (some
-// do) gets it rewritten with a null id, as the balancer's own errors write a notification's (jsonrpc.IDOrNull).
+// What the answer showed of upstream up goes into the next report; up is "" for an answer shared from a flight
+// (cache.go), whose leader recorded it, and which may be a batch element's answer as it came. An upstream that
+// answers a notification (some do) gets it rewritten with a null id, as the balancer's own errors write a
+// notification's (jsonrpc.IDOrNull).
 func (pl *Plane) monotonicHead(v *chainView, up string, id json.RawMessage, answer []byte) []byte {
 	n, ok := quantityResult(answer)
 	if !ok {
@@ -972,34 +974,17 @@ func (pl *Plane) monotonicHead(v *chainView, up string, id json.RawMessage, answ
 	v.mu.Lock()
 	head := n
 	if v.table != nil {
-		head = v.table.ServeHead(up, n, now)
+		head = v.table.ServeHead(up, n, now) // up "": no upstream's height moves; the head, recorded as served
 	}
-	v.pending.AddSeen(protocol.Seen{Upstream: up, Height: n, At: now.UnixMilli()})
-	v.pending.Seen = keepLatest(v.pending.Seen, &v.pending.Dropped)
-	v.mu.Unlock()
-	if head == n {
-		return answer
-	}
-	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
-}
-
-// sharedHead is monotonicHead for an eth_blockNumber answer shared from a flight: raised to the table's head (never
-// less than served before); what it showed of its upstream was recorded by the flight's leader.
-func (pl *Plane) sharedHead(v *chainView, id json.RawMessage, answer []byte) []byte {
-	n, ok := quantityResult(answer)
-	if !ok {
-		return answer
-	}
-	v.mu.Lock()
-	head := n
-	if v.table != nil {
-		head = v.table.ServeHead("", n, pl.p.Now()) // no upstream named: the head, recorded as served
+	if up != "" {
+		v.pending.AddSeen(protocol.Seen{Upstream: up, Height: n, At: now.UnixMilli()})
+		v.pending.Seen = keepLatest(v.pending.Seen, &v.pending.Dropped)
 	}
 	v.mu.Unlock()
 	if head == n {
 		return answer
 	}
-	return []byte(`{"jsonrpc":"2.0","id":` + string(jsonrpc.IDOrNull(id)) + `,"result":"0x` + strconv.FormatUint(head, 16) + `"}`)
+	return answerWith(id, []byte(`"0x`+strconv.FormatUint(head, 16)+`"`))
 }
 
 // Flush exchanges, now, every chain this isolate has seen: the chain objects then hold everything it saw. The
