@@ -56,8 +56,7 @@ type State struct {
 	// cached as finalized or by hash.
 	Finalized      uint64
 	FinalizedKnown bool
-	// Head is the head this isolate serves (balance.Table.Head): realtime keys hold it, and a realtime answer
-	// below it is never stored.
+	// Head is the head this isolate serves (balance.Table.Head): realtime keys hold it.
 	Head     uint64
 	Settings Settings
 }
@@ -70,9 +69,8 @@ type Decision struct {
 	rule *Rule
 	// hash: the call is a lookup by hash (its answer's own block decides).
 	hash bool
-	// finalized and head are the State's, for Storable.
+	// finalized is the State's, for Storable.
 	finalized uint64
-	head      uint64
 	maxBytes  int64
 }
 
@@ -102,7 +100,7 @@ func Decide(method string, params json.RawMessage, s State) Decision {
 	if kind == Never {
 		return Decision{}
 	}
-	d := Decision{Kind: kind, rule: r, hash: hash, finalized: s.Finalized, head: s.Head, maxBytes: s.Settings.MaxAnswerBytes}
+	d := Decision{Kind: kind, rule: r, hash: hash, finalized: s.Finalized, maxBytes: s.Settings.MaxAnswerBytes}
 	switch kind {
 	case Finalized:
 		d.TTL = s.Settings.FinalizedTTL

@@ -6,8 +6,8 @@
 //
 // The rule it keeps: no answer is served from the cache that the chain could still change. A block at or below
 // the chain's finalized block cannot change; a block looked up by hash can, until the block holding it is
-// finalized; a read at "latest" is kept only while the served head stays where it was; everything else is sent
-// upstream each time. The key holds the chain's cache epoch, which a purge or finality going back moves.
+// finalized; a fee estimate is kept only while the served head stays where it was (a read at "latest" is only
+// shared in flight); everything else is sent upstream each time. The key holds the chain's cache epoch, which a purge or finality going back moves.
 //
 // Pure Go, no I/O: internal/proxy uses it with the platform's clock and edge cache.
 package cache
