@@ -161,6 +161,18 @@ var TuningTable = []*Setting{
 var UpstreamAttemptTimeout = row(Setting{Name: "attempt_timeout", Kind: Duration,
 	Min: TuningAttemptTimeout.Min, Max: TuningAttemptTimeout.Max})
 
+// UpstreamMaxLogsRange and UpstreamMaxLogsResults are an upstreams entry's eth_getLogs limits (object form only):
+// a range wider than max_logs_range is split before it is sent; max_logs_results lets the upstream's refusals
+// of too many results split the range (issue 20). Neither has a default: an upstream without them is sent every
+// range whole until it refuses one.
+var (
+	UpstreamMaxLogsRange   = row(Setting{Name: "max_logs_range", Kind: Integer, Min: "1", Max: "100000000"})
+	UpstreamMaxLogsResults = row(Setting{Name: "max_logs_results", Kind: Integer, Min: "1", Max: "100000000"})
+)
+
+// upstreamOption are the object form's optional fields of an upstreams entry.
+var upstreamOption = map[string]bool{"attempt_timeout": true, "max_logs_range": true, "max_logs_results": true}
+
 // row reads s's Default, Min and Max; a row that does not read is a bug of this file.
 func row(s Setting) *Setting {
 	read := func(what, v string) float64 {
