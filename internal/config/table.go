@@ -106,6 +106,10 @@ var (
 		Doc: "how long an answer looked up by hash is kept, once the block holding it is finalized"})
 	ChainCacheMaxAnswerBytes = row(Setting{Name: "cache_max_answer_bytes", Kind: Bytes, Default: "1 MiB", Min: "1 KiB", Max: "32 MiB",
 		Doc: "largest answer kept (its `result`); a larger one is sent upstream every time"})
+	ChainLogsMaxRange = row(Setting{Name: "logs_max_range", Kind: Integer, Default: "1000000", Min: "1", Max: "1000000000",
+		Doc: "widest `eth_getLogs` range (blocks) the balancer splits into pieces when an upstream caps it; a wider one is refused with -32074"})
+	ChainLogsMaxAnswerBytes = row(Setting{Name: "logs_max_answer_bytes", Kind: Bytes, Default: "32 MiB", Min: "1 KiB", Max: "100 MiB",
+		Doc: "largest merged answer of a split `eth_getLogs` (its `result`); a larger one is refused with -32074"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
@@ -113,7 +117,7 @@ var ChainTable = []*Setting{
 	ChainChainID, ChainMaxLagBlocks, ChainStaleAfter, ChainConfirmAfter, ChainBreakerFailures, ChainBreakerOpenFor,
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
 	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth, ChainCache, ChainCacheFinalizedTTL,
-	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes,
+	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes, ChainLogsMaxRange, ChainLogsMaxAnswerBytes,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).

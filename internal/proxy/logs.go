@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/logsplit"
 	"github.com/evmlb/evmlb/internal/metrics"
@@ -22,10 +21,10 @@ import (
 // usual attempts (prepare, upstream), and the pieces' results merged in block and log order, byte for byte.
 // The cache and the flights see only the client's call (Serve): the merged answer is stored and shared as an
 // unsplit one would be; the pieces are never cached.
+// The chain's logs_max_range bounds the range split, and logs_max_answer_bytes the merged answer (-32074 beyond).
 const (
-	logsMaxRange    = 1_000_000 // blocks: a range wider than this is never split (-32074)
-	logsMaxPieces   = 10_000    // upstream calls one split request may make at most (-32074)
-	logsConcurrency = 4         // pieces in flight at once
+	logsMaxPieces   = 10_000 // upstream calls one split request may make at most (-32074)
+	logsConcurrency = 4      // pieces in flight at once
 )
 
 // logsSpan is the range of a request that is one eth_getLogs call over block numbers (no tags, no blockHash).
@@ -110,6 +109,7 @@ func (pl *Plane) logsWidth(chain string, v *chainView, cands []string) uint64 {
 // when one is or when the whole range was refused.
 func (pl *Plane) serveLogs(ctx context.Context, r *request, cands []string, hedge time.Duration, pol Policy, span logsplit.Span) reply {
 	c := r.req.Calls[0]
+	maxRange := pl.cfg.ChainSettings(r.chain).WithDefaults().LogsMaxRange
 	width := pl.logsWidth(r.chain, r.v, cands)
 	if width == 0 || width >= span.Len() {
 		rep := pl.upstream(ctx, r, cands, hedge)
@@ -119,8 +119,8 @@ func (pl *Plane) serveLogs(ctx context.Context, r *request, cands []string, hedg
 		}
 		rep.answered = false // a refusal is never stored
 		pl.learnLogs(r.v, rep.up, logsplit.Learn(span, ref))
-		if span.Len() > logsMaxRange {
-			return logsTooLarge(c, "the range is over "+strconv.Itoa(logsMaxRange)+" blocks")
+		if span.Len() > maxRange {
+			return logsTooLarge(c, "the range is over logs_max_range, "+strconv.FormatUint(maxRange, 10)+" blocks")
 		}
 		pieces, err := logsplit.Refine(span, ref, logsMaxPieces)
 		if err != nil {
@@ -131,8 +131,8 @@ func (pl *Plane) serveLogs(ctx context.Context, r *request, cands []string, hedg
 		}
 		return pl.splitLogs(ctx, r, pol, pieces, 1)
 	}
-	if span.Len() > logsMaxRange {
-		return logsTooLarge(c, "the range is over "+strconv.Itoa(logsMaxRange)+" blocks")
+	if span.Len() > maxRange {
+		return logsTooLarge(c, "the range is over logs_max_range, "+strconv.FormatUint(maxRange, 10)+" blocks")
 	}
 	pieces, err := logsplit.Pieces(span, width, logsMaxPieces)
 	if err != nil {
@@ -172,10 +172,7 @@ func (pl *Plane) logsPiece(ctx context.Context, r *request, pol Policy, span log
 // The first piece that fails ends the request with that piece's answer: no partial answer is ever given.
 func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending []logsplit.Span, calls int) reply {
 	c := r.req.Calls[0]
-	maxBytes := pl.settings.MaxResponseBytes
-	if maxBytes <= 0 {
-		maxBytes = config.DefaultSettings.MaxResponseBytes
-	}
+	maxBytes := pl.cfg.ChainSettings(r.chain).WithDefaults().LogsMaxAnswerBytes
 	type piece struct {
 		span   logsplit.Span
 		result []byte
@@ -219,7 +216,7 @@ func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending 
 				return rep
 			}
 			if held += int64(len(result)); held > maxBytes {
-				return logsTooLarge(c, "the merged answer is over "+strconv.FormatInt(maxBytes, 10)+" bytes")
+				return logsTooLarge(c, "the merged answer is over logs_max_answer_bytes, "+strconv.FormatInt(maxBytes, 10)+" bytes")
 			}
 			got = append(got, piece{round[i], result})
 		}
@@ -237,7 +234,7 @@ func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending 
 	for _, p := range got {
 		if err := m.Add(p.span, p.result); err != nil {
 			if errors.Is(err, logsplit.ErrTooLarge) {
-				return logsTooLarge(c, "the merged answer is over "+strconv.FormatInt(maxBytes, 10)+" bytes")
+				return logsTooLarge(c, "the merged answer is over logs_max_answer_bytes, "+strconv.FormatInt(maxBytes, 10)+" bytes")
 			}
 			e := jsonrpc.ErrNoUpstream.With("an upstream answered a piece of the range with logs not of it")
 			return reply{status: e.Status, body: e.Body(c.ID), outcome: metrics.OutcomeNoUpstream, failed: true, id: c.ID}

@@ -64,7 +64,7 @@ func (n *logsNode) calls() int {
 }
 
 // logsRig is a rig whose nodes answer eth_getLogs as ns do; upstreamJSON adds fields to each upstreams entry.
-func logsRig(t *testing.T, ns map[string]*logsNode, upstreamJSON map[string]string, maxResponse int64) *rig {
+func logsRig(t *testing.T, ns map[string]*logsNode, upstreamJSON map[string]string, chainJSON string) *rig {
 	r := newRig(t, noCache(""))
 	var ups []string
 	for _, name := range []string{"a", "b", "c"} {
@@ -75,16 +75,12 @@ func logsRig(t *testing.T, ns map[string]*logsNode, upstreamJSON map[string]stri
 		}
 		ups = append(ups, fmt.Sprintf(`{"chain":"eth","name":%q,"upstream":%q%s}`, name, r.nodes[name].URL, extra))
 	}
-	cfg, err := config.Parse(`{"chains":{"eth":{"cache":false}},"upstreams":[` + strings.Join(ups, ",") + `]}`)
+	cfg, err := config.Parse(`{"chains":{"eth":{"cache":false` + chainJSON + `}},"upstreams":[` + strings.Join(ups, ",") + `]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := r.settings
-	if maxResponse > 0 {
-		s.MaxResponseBytes = maxResponse
-	}
-	r.cfg, r.settings = cfg, s
-	r.plane = New(r.host.Platform(), cfg, s)
+	r.cfg = cfg
+	r.plane = New(r.host.Platform(), cfg, r.settings)
 	return r
 }
 
@@ -99,7 +95,7 @@ func wholeAnswer(s logsplit.Span) string {
 // An upstream that never refused and has no limit gets the range whole: no split.
 func TestLogsWholeWhenNoLimit(t *testing.T) {
 	ns := map[string]*logsNode{"a": {}, "b": {}, "c": {}}
-	r := logsRig(t, ns, nil, 0)
+	r := logsRig(t, ns, nil, "")
 	status, body := r.serve(getLogs("0x0", "0x5f"))
 	if status != 200 || body != wholeAnswer(logsplit.Span{From: 0, To: 95}) {
 		t.Fatalf("%d %.200s", status, body)
@@ -117,7 +113,7 @@ func TestLogsSplitOnRefusals(t *testing.T) {
 		"b": {maxRange: 20, code: -32000, refuse: func(logsplit.Span) string { return "exceed maximum block range: 20" }},
 		"c": {maxLogs: 30, code: -32005, refuse: func(logsplit.Span) string { return "query returned more than 30 results" }},
 	}
-	r := logsRig(t, ns, nil, 0)
+	r := logsRig(t, ns, nil, "")
 	status, body := r.serve(getLogs("0x0", "0x5f"))
 	if status != 200 || body != wholeAnswer(logsplit.Span{From: 0, To: 95}) {
 		t.Fatalf("%d %.300s", status, body)
@@ -146,7 +142,7 @@ func TestLogsSplitOnRefusals(t *testing.T) {
 // A configured max_logs_range splits before anything is refused.
 func TestLogsConfiguredRange(t *testing.T) {
 	ns := map[string]*logsNode{"a": {}, "b": {}, "c": {}}
-	r := logsRig(t, ns, map[string]string{"a": `"max_logs_range":16`}, 0)
+	r := logsRig(t, ns, map[string]string{"a": `"max_logs_range":16`}, "")
 	status, body := r.serve(getLogs("0x0", "0x5f"))
 	if status != 200 || body != wholeAnswer(logsplit.Span{From: 0, To: 95}) {
 		t.Fatalf("%d %.200s", status, body)
@@ -167,16 +163,28 @@ func TestLogsConfiguredRange(t *testing.T) {
 func TestLogsBounds(t *testing.T) {
 	refuse := func(logsplit.Span) string { return "block range too large" }
 	ns := map[string]*logsNode{"a": {maxRange: 8, refuse: refuse}, "b": {maxRange: 8, refuse: refuse}, "c": {maxRange: 8, refuse: refuse}}
-	r := logsRig(t, ns, nil, 4096)
+	r := logsRig(t, ns, nil, `,"logs_max_answer_bytes":4096`)
 	status, body := r.serve(getLogs("0x0", "0x5f"))
 	if _, code := answer(t, body); status != 413 || code != -32074 {
 		t.Fatalf("%d %s: want 413 -32074", status, body)
+	}
+	// logs_max_range bounds only a range that must be split: one no upstream caps goes whole.
+	ns = map[string]*logsNode{"a": {maxRange: 8, refuse: refuse}, "b": {}, "c": {}}
+	r = logsRig(t, ns, nil, `,"logs_max_range":50`)
+	status, body = r.serve(getLogs("0x0", "0x5f"))
+	if _, code := answer(t, body); status != 413 || code != -32074 || !strings.Contains(body, "logs_max_range") {
+		t.Fatalf("%d %s: want 413 -32074 naming logs_max_range", status, body)
+	}
+	ns = map[string]*logsNode{"a": {}, "b": {}, "c": {}}
+	r = logsRig(t, ns, nil, `,"logs_max_range":50`)
+	if status, body = r.serve(getLogs("0x0", "0x5f")); status != 200 || body != wholeAnswer(logsplit.Span{From: 0, To: 95}) {
+		t.Fatalf("%d %.200s: want the whole answer", status, body)
 	}
 	ns = map[string]*logsNode{}
 	for _, n := range []string{"a", "b", "c"} {
 		ns[n] = &logsNode{maxLogs: 1, code: -32005, refuse: func(logsplit.Span) string { return "query returned more than 1 results" }}
 	}
-	r = logsRig(t, ns, nil, 0)
+	r = logsRig(t, ns, nil, "")
 	status, body = r.serve(getLogs("0x1", "0x4"))
 	if !strings.Contains(body, "query returned more than 1 results") {
 		t.Fatalf("%d %s: want the one block's refusal", status, body)
@@ -189,7 +197,7 @@ func TestLogsTagsNotSplit(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		ns[n] = &logsNode{maxRange: 1}
 	}
-	r := logsRig(t, ns, map[string]string{"a": `"max_logs_range":1`, "b": `"max_logs_range":1`, "c": `"max_logs_range":1`}, 0)
+	r := logsRig(t, ns, map[string]string{"a": `"max_logs_range":1`, "b": `"max_logs_range":1`, "c": `"max_logs_range":1`}, "")
 	_, body := r.serve(getLogs("0x0", "latest"))
 	if !strings.Contains(body, "bad range") || r.calls() != "a=1 b=0 c=0" {
 		t.Fatalf("%s %s: want one call, whole", body, r.calls())
@@ -204,7 +212,7 @@ func TestLogsRefusalNotAFailure(t *testing.T) {
 		ns[n] = &logsNode{maxLogs: 30, code: -32005, refuse: func(logsplit.Span) string { return "query returned more than 30 results" }}
 	}
 	ns["b"] = &logsNode{maxRange: 12, code: -32000, refuse: func(logsplit.Span) string { return "ranges over 12 blocks are not supported" }}
-	r := logsRig(t, ns, nil, 0)
+	r := logsRig(t, ns, nil, "")
 	status, body := r.serve(getLogs("0x0", "0x5f"))
 	if status != 200 || body != wholeAnswer(logsplit.Span{From: 0, To: 95}) {
 		t.Fatalf("%d %.300s", status, body)
