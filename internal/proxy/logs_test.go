@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -63,7 +64,8 @@ func (n *logsNode) calls() int {
 	return len(n.asked)
 }
 
-// logsRig is a rig whose nodes answer eth_getLogs as ns do; upstreamJSON adds fields to each upstreams entry.
+// logsRig is a rig whose nodes answer eth_getLogs as ns do; upstreamJSON adds fields to each upstreams entry,
+// chainJSON to the chain's (whose cache is off), or is "cached": the cache on, the chain's finalized block 90.
 func logsRig(t *testing.T, ns map[string]*logsNode, upstreamJSON map[string]string, chainJSON string) *rig {
 	r := newRig(t, noCache(""))
 	var ups []string
@@ -75,12 +77,20 @@ func logsRig(t *testing.T, ns map[string]*logsNode, upstreamJSON map[string]stri
 		}
 		ups = append(ups, fmt.Sprintf(`{"chain":"eth","name":%q,"upstream":%q%s}`, name, r.nodes[name].URL, extra))
 	}
-	cfg, err := config.Parse(`{"chains":{"eth":{"cache":false` + chainJSON + `}},"upstreams":[` + strings.Join(ups, ",") + `]}`)
+	chain := `"cache":false` + chainJSON // chainJSON: more fields, each after a comma
+	if chainJSON == "cached" {
+		chain = ""
+	}
+	cfg, err := config.Parse(`{"chains":{"eth":{` + chain + `}},"upstreams":[` + strings.Join(ups, ",") + `]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.cfg = cfg
 	r.plane = New(r.host.Platform(), cfg, r.settings)
+	if chainJSON == "cached" {
+		r.obj.finalized, r.obj.epoch = 90, 1
+		r.serveCtx(context.Background(), `{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}`)
+	}
 	return r
 }
 
@@ -219,5 +229,26 @@ func TestLogsRefusalNotAFailure(t *testing.T) {
 	}
 	if got := outcomes(r.report()); strings.Contains(got, "overloaded") || strings.Contains(got, "unsupported") {
 		t.Fatalf("outcomes %s", got)
+	}
+}
+
+// The cache sees the client's call only: a split answer over finalized blocks is stored whole under its key and
+// answered again from the cache, no piece asked again; the pieces are never stored on their own.
+func TestLogsSplitCached(t *testing.T) {
+	refuse := func(logsplit.Span) string { return "exceed maximum block range: 10" }
+	ns := map[string]*logsNode{"a": {maxRange: 10, refuse: refuse}, "b": {maxRange: 10, refuse: refuse}, "c": {maxRange: 10, refuse: refuse}}
+	r := logsRig(t, ns, nil, "cached")
+	first := r.serveCtx(context.Background(), getLogs("0x0", "0x4f"))
+	if first.status != 200 || first.body != wholeAnswer(logsplit.Span{From: 0, To: 79}) || first.cache != "miss" {
+		t.Fatalf("%d %s %.200s", first.status, first.cache, first.body)
+	}
+	calls := r.totalCalls()
+	again := r.serveCtx(context.Background(), getLogs("0x0", "0x4f"))
+	if again.body != first.body || again.cache != "hit" || r.totalCalls() != calls {
+		t.Fatalf("again: %s, %d more calls", again.cache, r.totalCalls()-calls)
+	}
+	piece := r.serveCtx(context.Background(), getLogs("0x0", "0x9"))
+	if piece.cache == "hit" {
+		t.Fatal("a piece was stored on its own")
 	}
 }
