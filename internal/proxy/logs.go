@@ -179,6 +179,7 @@ func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending 
 	}
 	var got []piece
 	held := int64(0)
+	r.v.count(func(m *metrics.Chain) { m.LogsSplits++ })
 	for len(pending) > 0 {
 		n := min(logsConcurrency, len(pending))
 		round := pending[:n:n]
@@ -197,6 +198,7 @@ func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending 
 			}()
 		}
 		wg.Wait()
+		r.v.count(func(m *metrics.Chain) { m.LogsPieces += uint64(n) })
 		for i, rep := range reps {
 			if ref, ok := refusalOf(rep.body); ok {
 				pl.learnLogs(r.v, rep.up, logsplit.Learn(round[i], ref))

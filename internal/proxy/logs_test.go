@@ -137,8 +137,14 @@ func TestLogsSplitOnRefusals(t *testing.T) {
 		t.Fatalf("learned widths %v, want a=10", r.plane.LogsWidths("eth"))
 	}
 	// A refusal is an answer, not the upstream's failure: no outcome of the report blames an upstream.
-	if got := outcomes(r.report()); strings.Contains(got, "overloaded") || strings.Contains(got, "unsupported") {
+	ex := r.report()
+	if got := outcomes(ex); strings.Contains(got, "overloaded") || strings.Contains(got, "unsupported") {
 		t.Fatalf("outcomes %s", got)
+	}
+	// One request split; its pieces are every call but the refused whole one.
+	pieces := ns["a"].calls() + ns["b"].calls() + ns["c"].calls() - 1
+	if m := ex.Metrics; m == nil || m.LogsSplits != 1 || m.LogsPieces != uint64(pieces) {
+		t.Fatalf("metrics %+v, want 1 split and %d pieces", m, pieces)
 	}
 	// The next request is cut at once to the width learned: no whole-range call is refused again.
 	before := ns["a"].calls() + ns["b"].calls() + ns["c"].calls()
