@@ -104,3 +104,19 @@ func TestHint(t *testing.T) {
 		}
 	}
 }
+
+// Any text reads without a panic, and a cap or hint read is consistent (a hint never ends below its start).
+func FuzzRead(f *testing.F) {
+	for _, row := range Refusals {
+		f.Add(row.Example)
+	}
+	f.Add("eth_getLogs is limited to a 1,")
+	f.Add("query returned more than 9,99")
+	f.Add("this block range should work: [0x, 0x1]")
+	f.Fuzz(func(t *testing.T, msg string) {
+		r, ok := Read(-32000, msg)
+		if ok && r.HasHint && r.Hint.From > r.Hint.To {
+			t.Fatalf("%q: hint %v", msg, r.Hint)
+		}
+	})
+}

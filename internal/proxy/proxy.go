@@ -487,6 +487,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		alone = func(c jsonrpc.Call) reply { // one element of a batch, sent by itself
 			one := encodeBatch([]jsonrpc.Call{c})
 			r, cands, hedge := pl.prepare(chain, v, &jsonrpc.Request{Calls: []jsonrpc.Call{c}}, one[1:len(one)-1], pol, pl.p.Now())
+			if span, ok := logsSpan(r.req); ok { // its refusal is an answer there too (logs.go)
+				return pl.serveLogs(ctx, r, cands, hedge, pol, span)
+			}
 			return pl.upstream(ctx, r, cands, hedge)
 		}
 	}
