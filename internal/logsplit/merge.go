@@ -89,6 +89,9 @@ func (m *Merger) Add(piece Span, result []byte) error {
 	return nil
 }
 
+// Len is the length of Result so far.
+func (m *Merger) Len() int { return len(m.buf) + 1 }
+
 // Count is the number of logs merged so far.
 func (m *Merger) Count() int { return m.count }
 

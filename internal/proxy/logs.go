@@ -168,8 +168,10 @@ func (pl *Plane) logsPiece(ctx context.Context, r *request, pol Policy, span log
 }
 
 // splitLogs asks pieces (in block order, covering the client's range once) at most logsConcurrency at a time,
-// cuts again a piece an upstream refuses, and merges the results. calls is the upstream calls made already.
-// The first piece that fails ends the request with that piece's answer: no partial answer is ever given.
+// cuts again a piece an upstream refuses, and merges the results as soon as the pieces before them are in: only
+// the results that arrived ahead of their turn are held apart, and those and the merged bytes together stay
+// within logs_max_answer_bytes. calls is the upstream calls made already. The first piece that fails ends the
+// request with that piece's answer: no partial answer is ever given.
 func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending []logsplit.Span, calls int) reply {
 	c := r.req.Calls[0]
 	maxBytes := pl.cfg.ChainSettings(r.chain).WithDefaults().LogsMaxAnswerBytes
@@ -177,8 +179,13 @@ func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending 
 		span   logsplit.Span
 		result []byte
 	}
-	var got []piece
-	held := int64(0)
+	m := logsplit.NewMerger(int(maxBytes))
+	ahead := map[uint64]piece{} // results in before their turn, by first block
+	next := pending[0].From     // the first block not merged yet
+	held := int64(0)            // the bytes of ahead
+	tooLarge := func() reply {
+		return logsTooLarge(c, "the merged answer is over logs_max_answer_bytes, "+strconv.FormatInt(maxBytes, 10)+" bytes")
+	}
 	r.v.count(func(m *metrics.Chain) { m.LogsSplits++ })
 	for len(pending) > 0 {
 		n := min(logsConcurrency, len(pending))
@@ -217,30 +224,28 @@ func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending 
 			if !rep.answered || !ok {
 				return rep
 			}
-			if held += int64(len(result)); held > maxBytes {
-				return logsTooLarge(c, "the merged answer is over logs_max_answer_bytes, "+strconv.FormatInt(maxBytes, 10)+" bytes")
+			ahead[round[i].From] = piece{round[i], result}
+			held += int64(len(result))
+			for p, ok := ahead[next]; ok; p, ok = ahead[next] {
+				delete(ahead, next)
+				held -= int64(len(p.result))
+				if err := m.Add(p.span, p.result); err != nil {
+					if errors.Is(err, logsplit.ErrTooLarge) {
+						return tooLarge()
+					}
+					e := jsonrpc.ErrNoUpstream.With("an upstream answered a piece of the range with logs not of it")
+					return reply{status: e.Status, body: e.Body(c.ID), outcome: metrics.OutcomeNoUpstream, failed: true, id: c.ID}
+				}
+				next = p.span.To + 1
 			}
-			got = append(got, piece{round[i], result})
+			if held+int64(m.Len()) > maxBytes {
+				return tooLarge()
+			}
 		}
 	}
-	slices.SortFunc(got, func(a, b piece) int {
-		switch {
-		case a.span.From < b.span.From:
-			return -1
-		case a.span.From > b.span.From:
-			return 1
-		}
-		return 0
-	})
-	m := logsplit.NewMerger(int(maxBytes))
-	for _, p := range got {
-		if err := m.Add(p.span, p.result); err != nil {
-			if errors.Is(err, logsplit.ErrTooLarge) {
-				return logsTooLarge(c, "the merged answer is over logs_max_answer_bytes, "+strconv.FormatInt(maxBytes, 10)+" bytes")
-			}
-			e := jsonrpc.ErrNoUpstream.With("an upstream answered a piece of the range with logs not of it")
-			return reply{status: e.Status, body: e.Body(c.ID), outcome: metrics.OutcomeNoUpstream, failed: true, id: c.ID}
-		}
+	if len(ahead) > 0 { // cannot be: the pieces cover the range once
+		e := jsonrpc.ErrInternal.With("eth_getLogs pieces left unmerged")
+		return reply{status: e.Status, body: e.Body(c.ID), outcome: metrics.OutcomeNoUpstream, id: c.ID}
 	}
 	return reply{status: http.StatusOK, body: answerWith(c.ID, m.Result()), outcome: metrics.OutcomeOK,
 		answered: true, id: c.ID}

@@ -31,6 +31,7 @@ func logsOf(s logsplit.Span) string {
 // ranges asked.
 type logsNode struct {
 	maxRange, maxLogs uint64
+	narrowBelow       uint64 // a range starting below this block and over 4 blocks is refused too
 	code              int
 	refuse            func(s logsplit.Span) string
 	mu                sync.Mutex
@@ -51,7 +52,7 @@ func (n *logsNode) answer(body []byte) []byte {
 	n.asked = append(n.asked, s)
 	n.mu.Unlock()
 	logs := logsOf(s)
-	if n.maxRange > 0 && s.Len() > n.maxRange || n.maxLogs > 0 && uint64(strings.Count(logs, `"blockNumber"`)) > n.maxLogs {
+	if n.maxRange > 0 && s.Len() > n.maxRange || s.From < n.narrowBelow && s.Len() > 4 || n.maxLogs > 0 && uint64(strings.Count(logs, `"blockNumber"`)) > n.maxLogs {
 		msg, _ := json.Marshal(n.refuse(s))
 		return []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":%d,"message":%s}}`, c.ID, n.code, msg))
 	}
@@ -256,5 +257,25 @@ func TestLogsSplitCached(t *testing.T) {
 	piece := r.serveCtx(context.Background(), getLogs("0x0", "0x9"))
 	if piece.cache == "hit" {
 		t.Fatal("a piece was stored on its own")
+	}
+}
+
+// Results in ahead of their turn (the pieces before them refused and cut again) count against
+// logs_max_answer_bytes with the merged bytes: the request ends as soon as they are over it, not after every piece.
+func TestLogsAheadBounded(t *testing.T) {
+	refuse := func(logsplit.Span) string { return "block range too large" }
+	ns := map[string]*logsNode{}
+	ups := map[string]string{}
+	for _, n := range []string{"a", "b", "c"} {
+		ns[n] = &logsNode{narrowBelow: 16, refuse: refuse}
+		ups[n] = `"max_logs_range":16`
+	}
+	r := logsRig(t, ns, ups, `,"logs_max_answer_bytes":8000`)
+	status, body := r.serve(getLogs("0x0", "0x5f"))
+	if _, code := answer(t, body); status != 413 || code != -32074 {
+		t.Fatalf("%d %s: want 413 -32074", status, body)
+	}
+	if got := ns["a"].calls() + ns["b"].calls() + ns["c"].calls(); got != 4 {
+		t.Fatalf("%d calls, want the first round's 4 only", got)
 	}
 }
