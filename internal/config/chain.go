@@ -53,6 +53,10 @@ type Chain struct {
 	CacheFinalizedTTL, CacheRealtimeTTL, CacheHashTTL time.Duration
 	// CacheMaxAnswerBytes is the largest answer cached. (cache_max_answer_bytes)
 	CacheMaxAnswerBytes int64
+	// LogsMaxRange is the widest eth_getLogs range split into pieces. (logs_max_range)
+	LogsMaxRange uint64
+	// LogsMaxAnswerBytes is the largest merged answer of a split eth_getLogs. (logs_max_answer_bytes)
+	LogsMaxAnswerBytes int64
 }
 
 // ChainDefaults holds the default of every chain setting, read from ChainTable. internal/balance and
@@ -74,6 +78,8 @@ var ChainDefaults = Chain{
 	CacheRealtimeTTL:    ChainCacheRealtimeTTL.DefaultDuration(),
 	CacheHashTTL:        ChainCacheHashTTL.DefaultDuration(),
 	CacheMaxAnswerBytes: ChainCacheMaxAnswerBytes.DefaultInt(),
+	LogsMaxRange:        uint64(ChainLogsMaxRange.DefaultInt()),
+	LogsMaxAnswerBytes:  ChainLogsMaxAnswerBytes.DefaultInt(),
 }
 
 // WithDefaults returns c with every zero field set from ChainDefaults.
@@ -107,6 +113,12 @@ func (c Chain) WithDefaults() Chain {
 	fill(&c.CacheHashTTL, d.CacheHashTTL)
 	if c.CacheMaxAnswerBytes <= 0 {
 		c.CacheMaxAnswerBytes = d.CacheMaxAnswerBytes
+	}
+	if c.LogsMaxRange == 0 {
+		c.LogsMaxRange = d.LogsMaxRange
+	}
+	if c.LogsMaxAnswerBytes <= 0 {
+		c.LogsMaxAnswerBytes = d.LogsMaxAnswerBytes
 	}
 	return c
 }

@@ -36,6 +36,12 @@ type Upstream struct {
 	URL string
 	// AttemptTimeout, when not zero, replaces EVMLB_ATTEMPT_TIMEOUT for this upstream (object form only).
 	AttemptTimeout time.Duration
+	// MaxLogsRange, when not zero, is the widest eth_getLogs range (blocks) this upstream takes: wider ones are
+	// split (object form only). (max_logs_range)
+	MaxLogsRange uint64
+	// MaxLogsResults, when not zero, is the most logs this upstream answers: it may refuse a range with more, and
+	// the range is then split (object form only). (max_logs_results)
+	MaxLogsResults uint64
 }
 
 // ID is the name of the upstream's Durable Object: chain + "/" + name.
@@ -189,11 +195,11 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 	}
 	allowed := "unknown field (allowed: chain, name, upstream)"
 	if object {
-		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout)"
+		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results)"
 	}
 	unknown := 0
 	for k := range fields {
-		if k != "chain" && k != "name" && k != "upstream" && (k != "attempt_timeout" || !object) {
+		if k != "chain" && k != "name" && k != "upstream" && (!upstreamOption[k] || !object) {
 			unknown++
 		}
 	}
@@ -251,6 +257,18 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 			ps.field(path, where, UpstreamAttemptTimeout.Name, UpstreamAttemptTimeout.rule())
 		}
 		u.AttemptTimeout = d
+	}
+	for _, f := range []struct {
+		s   *Setting
+		dst *uint64
+	}{{UpstreamMaxLogsRange, &u.MaxLogsRange}, {UpstreamMaxLogsResults, &u.MaxLogsResults}} {
+		if raw, ok := fields[f.s.Name]; ok && object {
+			n, ok := f.s.integer(raw)
+			if !ok {
+				ps.field(path, where, f.s.Name, f.s.rule())
+			}
+			*f.dst = uint64(max(n, 0))
+		}
 	}
 	return u, chainOK
 }

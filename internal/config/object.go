@@ -189,6 +189,16 @@ var chainFields = []chainField{
 		c.CacheMaxAnswerBytes = n
 		return ok
 	}},
+	{ChainLogsMaxRange, func(c *Chain, r json.RawMessage) bool {
+		n, ok := ChainLogsMaxRange.integer(r)
+		c.LogsMaxRange = uint64(max(n, 0))
+		return ok
+	}},
+	{ChainLogsMaxAnswerBytes, func(c *Chain, r json.RawMessage) bool {
+		n, ok := ChainLogsMaxAnswerBytes.integer(r)
+		c.LogsMaxAnswerBytes = n
+		return ok
+	}},
 }
 
 // parseChain reads one "chains" entry at path, reporting whether it is valid.

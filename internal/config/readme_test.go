@@ -128,8 +128,12 @@ func TestRules(t *testing.T) {
 	want[ChainCacheHashTTL] = "must be a duration string from 1s to 168h"
 	want[ChainCacheMaxAnswerBytes] = "must be an integer from 1 KiB to 32 MiB"
 	want[TuningCacheMemoryBytes] = "must be an integer from 1048576 to 536870912"
-	if len(want) != len(ChainTable)+len(TuningTable)+1 {
-		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+1)
+	want[ChainLogsMaxRange] = "must be an integer from 1 to 1000000000"
+	want[ChainLogsMaxAnswerBytes] = "must be an integer from 1 KiB to 100 MiB"
+	want[UpstreamMaxLogsRange] = "must be an integer from 1 to 100000000"
+	want[UpstreamMaxLogsResults] = "must be an integer from 1 to 100000000"
+	if len(want) != len(ChainTable)+len(TuningTable)+3 {
+		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+3)
 	}
 	for s, w := range want {
 		if got := s.rule(); got != w {

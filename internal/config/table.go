@@ -106,6 +106,10 @@ var (
 		Doc: "how long an answer looked up by hash is kept, once the block holding it is finalized"})
 	ChainCacheMaxAnswerBytes = row(Setting{Name: "cache_max_answer_bytes", Kind: Bytes, Default: "1 MiB", Min: "1 KiB", Max: "32 MiB",
 		Doc: "largest answer kept (its `result`); a larger one is sent upstream every time"})
+	ChainLogsMaxRange = row(Setting{Name: "logs_max_range", Kind: Integer, Default: "1000000", Min: "1", Max: "1000000000",
+		Doc: "widest `eth_getLogs` range (blocks) the balancer splits into pieces when an upstream caps it; a wider one is refused with -32074"})
+	ChainLogsMaxAnswerBytes = row(Setting{Name: "logs_max_answer_bytes", Kind: Bytes, Default: "32 MiB", Min: "1 KiB", Max: "100 MiB",
+		Doc: "largest merged answer of a split `eth_getLogs` (its `result`); a larger one is refused with -32074"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
@@ -113,7 +117,7 @@ var ChainTable = []*Setting{
 	ChainChainID, ChainMaxLagBlocks, ChainStaleAfter, ChainConfirmAfter, ChainBreakerFailures, ChainBreakerOpenFor,
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
 	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth, ChainCache, ChainCacheFinalizedTTL,
-	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes,
+	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes, ChainLogsMaxRange, ChainLogsMaxAnswerBytes,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).
@@ -160,6 +164,18 @@ var TuningTable = []*Setting{
 // EVMLB_ATTEMPT_TIMEOUT for that upstream: it has that variable's range, and no default of its own.
 var UpstreamAttemptTimeout = row(Setting{Name: "attempt_timeout", Kind: Duration,
 	Min: TuningAttemptTimeout.Min, Max: TuningAttemptTimeout.Max})
+
+// UpstreamMaxLogsRange and UpstreamMaxLogsResults are an upstreams entry's eth_getLogs limits (object form only):
+// a range wider than max_logs_range is split before it is sent; max_logs_results lets the upstream's refusals
+// of too many results split the range (issue 20). Neither has a default: an upstream without them is sent every
+// range whole until it refuses one.
+var (
+	UpstreamMaxLogsRange   = row(Setting{Name: "max_logs_range", Kind: Integer, Min: "1", Max: "100000000"})
+	UpstreamMaxLogsResults = row(Setting{Name: "max_logs_results", Kind: Integer, Min: "1", Max: "100000000"})
+)
+
+// upstreamOption are the object form's optional fields of an upstreams entry.
+var upstreamOption = map[string]bool{"attempt_timeout": true, "max_logs_range": true, "max_logs_results": true}
 
 // row reads s's Default, Min and Max; a row that does not read is a bug of this file.
 func row(s Setting) *Setting {

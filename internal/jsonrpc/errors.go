@@ -54,6 +54,7 @@ var (
 	ErrUpstreamFailed   = &Error{Code: -32071, Status: http.StatusBadGateway, Message: "upstream failed"}
 	ErrPoison           = &Error{Code: -32072, Status: http.StatusBadGateway, Message: "request not sent to another upstream: the upstream dropped it and then stopped answering, so the request may bring nodes down"}
 	ErrChainUndecided   = &Error{Code: -32073, Status: http.StatusServiceUnavailable, Message: "the upstreams disagree on the chain id: the operator must configure chain_id for this chain"}
+	ErrLogsTooLarge     = &Error{Code: -32074, Status: http.StatusRequestEntityTooLarge, Message: "eth_getLogs too large: ask a smaller range"}
 )
 
 // Table lists every error the balancer answers itself, in the order of README.md's table of errors, which
@@ -61,7 +62,7 @@ var (
 var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
 	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrBusy, ErrNoUpstream,
-	ErrUpstreamFailed, ErrPoison, ErrChainUndecided,
+	ErrUpstreamFailed, ErrPoison, ErrChainUndecided, ErrLogsTooLarge,
 }
 
 var null = json.RawMessage("null")

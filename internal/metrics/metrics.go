@@ -142,6 +142,9 @@ type Chain struct {
 	Retries   uint64                       `json:"retries,omitempty"` // attempts after a failed one
 	Hedges    uint64                       `json:"hedges,omitempty"`  // attempts started beside a slow one
 	Poison    uint64                       `json:"poison,omitempty"`  // poison requests: found so, or refused again
+	// LogsSplits counts eth_getLogs requests asked in pieces, LogsPieces the pieces asked (internal/proxy/logs.go).
+	LogsSplits uint64 `json:"ls,omitempty"`
+	LogsPieces uint64 `json:"lp,omitempty"`
 	// Cache counts calls by the answer cache's result: method label → result (CacheResults) → count.
 	Cache map[string]map[string]uint64 `json:"ca,omitempty"`
 	// Minutes is the chain's recent client traffic (kept by the chain object only).
@@ -151,6 +154,7 @@ type Chain struct {
 // Empty reports whether c counts nothing.
 func (c *Chain) Empty() bool {
 	return c == nil || (len(c.Requests) == 0 && len(c.Upstreams) == 0 && c.Retries == 0 && c.Hedges == 0 && c.Poison == 0 &&
+		c.LogsSplits == 0 && c.LogsPieces == 0 &&
 		len(c.Cache) == 0)
 }
 
@@ -249,6 +253,8 @@ func (c *Chain) Add(o *Chain, now time.Time, keep func(string) bool) {
 	c.Retries += o.Retries
 	c.Hedges += o.Hedges
 	c.Poison += o.Poison
+	c.LogsSplits += o.LogsSplits
+	c.LogsPieces += o.LogsPieces
 	if !now.IsZero() && total > 0 {
 		c.Minutes = addMinute(c.Minutes, now, total, errs)
 	}

@@ -178,6 +178,14 @@ func Write(out io.Writer, chains []ChainView, states []string) error {
 	for _, c := range chains {
 		w.sample("evmlb_hedges_total", float64(met(c).Hedges), "chain", c.Name)
 	}
+	w.family("evmlb_logs_splits_total", "counter", "eth_getLogs requests asked of the upstreams in pieces (a range an upstream caps), by chain.")
+	for _, c := range chains {
+		w.sample("evmlb_logs_splits_total", float64(met(c).LogsSplits), "chain", c.Name)
+	}
+	w.family("evmlb_logs_pieces_total", "counter", "Pieces of split eth_getLogs requests asked (each through the usual attempts), by chain.")
+	for _, c := range chains {
+		w.sample("evmlb_logs_pieces_total", float64(met(c).LogsPieces), "chain", c.Name)
+	}
 	w.family("evmlb_poison_requests_total", "counter", "Poison requests (class poison): found so after an attempt, or refused again without one, by chain.")
 	for _, c := range chains {
 		w.sample("evmlb_poison_requests_total", float64(met(c).Poison), "chain", c.Name)

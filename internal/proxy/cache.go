@@ -51,6 +51,7 @@ type reply struct {
 	// abandoned: the leader's own context ended before any answer: a waiter that is still there asks itself.
 	abandoned bool
 	id        json.RawMessage // the id body was written with
+	up        string          // the upstream whose answer body is, when one's (logs.go learns from its refusals)
 }
 
 // cacheSettings are chain's cache settings, defaults filled.

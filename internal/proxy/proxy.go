@@ -152,7 +152,8 @@ type chainView struct {
 	methods     map[string]stats.Stats // per upstream, since the last exchange
 	met         *metrics.Chain         // Prometheus counts since the last exchange
 	lat         latencies
-	poison      map[uint64]int64 // fingerprints of poison requests → until when they are refused, Unix ms (poison.go)
+	poison      map[uint64]int64  // fingerprints of poison requests → until when they are refused, Unix ms (poison.go)
+	logsWidth   map[string]uint64 // per upstream, the eth_getLogs width its refusals taught (logs.go)
 }
 
 func (pl *Plane) view(chain string) *chainView {
@@ -407,6 +408,9 @@ type request struct {
 	want  retry.Expect // what an answer to body must answer: its calls' ids
 	ref   blockref.Ref // the highest block the calls name (requestNeeds), read once: params may be megabytes
 	lag   uint64       // the chain's max_lag_blocks
+	// primary is how many of the candidates prepare found are in rotation (the table's Candidates, before its
+	// Fallback): the pieces of a split eth_getLogs are spread over those (logs.go).
+	primary int
 	// client is the client's request when req is only part of it (a batch whose other elements the cache
 	// answered); nil when req is the whole of it.
 	client *jsonrpc.Request
@@ -483,6 +487,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 		alone = func(c jsonrpc.Call) reply { // one element of a batch, sent by itself
 			one := encodeBatch([]jsonrpc.Call{c})
 			r, cands, hedge := pl.prepare(chain, v, &jsonrpc.Request{Calls: []jsonrpc.Call{c}}, one[1:len(one)-1], pol, pl.p.Now())
+			if span, ok := logsSpan(r.req); ok { // its refusal is an answer there too (logs.go)
+				return pl.serveLogs(ctx, r, cands, hedge, pol, span)
+			}
 			return pl.upstream(ctx, r, cands, hedge)
 		}
 	}
@@ -498,7 +505,12 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	}
 	r, cands, hedge := pl.prepare(chain, v, req, body, pol, now)
 	r.client = client
-	rep := pl.upstream(ctx, r, cands, hedge)
+	var rep reply
+	if span, ok := logsSpan(req); ok { // eth_getLogs over block numbers: maybe split (logs.go)
+		rep = pl.serveLogs(ctx, r, cands, hedge, pol, span)
+	} else {
+		rep = pl.upstream(ctx, r, cands, hedge)
+	}
 	if one {
 		pl.finish(ctx, chain, sg, rep)
 		w.Header()[CacheHeader] = cacheHeaders[sg.result]
@@ -533,7 +545,9 @@ func (pl *Plane) prepare(chain string, v *chainView, req *jsonrpc.Request, body 
 	var cands []string
 	v.mu.Lock()
 	if v.table != nil {
-		cands = append(v.table.Candidates(ref, now), v.table.Fallback(ref, now)...)
+		cands = v.table.Candidates(ref, now)
+		r.primary = len(cands)
+		cands = append(cands, v.table.Fallback(ref, now)...)
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
 	}
@@ -573,7 +587,7 @@ func (pl *Plane) upstream(ctx context.Context, r *request, cands []string, hedge
 	// A request that may have reached an upstream and must not go to another (a write): not one for which no
 	// upstream could be tried at all (every one quarantined), which is no upstream's answer.
 	sentOnce := res.class != retry.OK && res.class != retry.NoAttempt && !retryableFor(req, res.class)
-	rep := reply{outcome: metrics.OutcomeNoUpstream, failed: len(failed) > 0}
+	rep := reply{outcome: metrics.OutcomeNoUpstream, failed: len(failed) > 0, up: res.up}
 	if !req.Batch && len(req.Calls) == 1 {
 		rep.id = req.Calls[0].ID
 	}
@@ -881,6 +895,9 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 		case retry.BadAnswer:
 			res.Class, res.Detail = retry.BadAnswer, "answer does not answer the calls sent (ids or batch shape)"
 		}
+	}
+	if class != retry.OK && res.Class == retry.OK && isLogsRefusal(r, res.Body) {
+		class = retry.OK // an eth_getLogs range refused for its size: an answer, which logs.go splits
 	}
 	if class == retry.NonJSON && res.Status/100 == 2 && len(res.Body) == 0 && r.notif {
 		class, res.Class = retry.OK, retry.OK // a node does not answer notifications (geth and anvil: 204, no body)

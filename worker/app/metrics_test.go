@@ -140,7 +140,8 @@ func TestMetricsCountTraffic(t *testing.T) {
 	check(fams)
 	for _, n := range []string{"evmlb_requests_total", "evmlb_request_duration_seconds", "evmlb_upstream_requests_total",
 		"evmlb_upstream_request_duration_seconds", "evmlb_upstream_head_block", "evmlb_upstream_lag_blocks",
-		"evmlb_upstream_state", "evmlb_chain_head_block", "evmlb_retries_total", "evmlb_hedges_total", "evmlb_breaker_transitions_total"} {
+		"evmlb_upstream_state", "evmlb_chain_head_block", "evmlb_retries_total", "evmlb_hedges_total", "evmlb_breaker_transitions_total",
+		"evmlb_logs_splits_total", "evmlb_logs_pieces_total"} {
 		if fams[n] == nil {
 			t.Errorf("no %s", n)
 		}
