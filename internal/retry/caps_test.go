@@ -42,6 +42,8 @@ func TestLackTexts(t *testing.T) {
 		{"eth_getProof", -32000, "eth_getProof method is not available", LacksMethod},
 		// Nothing learned.
 		{"eth_call", 3, "execution reverted: not supported", NoLack},
+		{"eth_call", 3, "execution reverted: method not supported", NoLack}, // a contract's reason, not the node's
+		{"eth_call", -32000, "execution reverted: block not found", NoLack},
 		{"eth_call", -32000, "execution reverted", NoLack},
 		{"eth_sendRawTransaction", -32000, "transaction type not supported", NoLack},
 		{"eth_sendRawTransaction", -32000, "nonce too low", NoLack},
