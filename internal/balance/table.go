@@ -92,6 +92,8 @@ type Upstream struct {
 	// Finalized is the finalized block its last successful check reported (Report.Finalized; 0: none). It counts
 	// towards the chain's finalized block only while its height counts (Table.Finalized).
 	Finalized uint64
+	// Caps is what it proved it can and cannot serve (caps.go).
+	Caps Caps
 }
 
 // known reports whether u's height was ever reported (a height of 0 is a real one once reported).

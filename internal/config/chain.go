@@ -53,6 +53,9 @@ type Chain struct {
 	CacheFinalizedTTL, CacheRealtimeTTL, CacheHashTTL time.Duration
 	// CacheMaxAnswerBytes is the largest answer cached. (cache_max_answer_bytes)
 	CacheMaxAnswerBytes int64
+	// CapabilityTTL is how long what an upstream proved it cannot serve is kept (internal/balance, Caps).
+	// (capability_ttl)
+	CapabilityTTL time.Duration
 }
 
 // ChainDefaults holds the default of every chain setting, read from ChainTable. internal/balance and
@@ -74,6 +77,7 @@ var ChainDefaults = Chain{
 	CacheRealtimeTTL:    ChainCacheRealtimeTTL.DefaultDuration(),
 	CacheHashTTL:        ChainCacheHashTTL.DefaultDuration(),
 	CacheMaxAnswerBytes: ChainCacheMaxAnswerBytes.DefaultInt(),
+	CapabilityTTL:       ChainCapabilityTTL.DefaultDuration(),
 }
 
 // WithDefaults returns c with every zero field set from ChainDefaults.
@@ -105,6 +109,7 @@ func (c Chain) WithDefaults() Chain {
 	fill(&c.CacheFinalizedTTL, d.CacheFinalizedTTL)
 	fill(&c.CacheRealtimeTTL, d.CacheRealtimeTTL)
 	fill(&c.CacheHashTTL, d.CacheHashTTL)
+	fill(&c.CapabilityTTL, d.CapabilityTTL)
 	if c.CacheMaxAnswerBytes <= 0 {
 		c.CacheMaxAnswerBytes = d.CacheMaxAnswerBytes
 	}

@@ -36,6 +36,8 @@ type Upstream struct {
 	URL string
 	// AttemptTimeout, when not zero, replaces EVMLB_ATTEMPT_TIMEOUT for this upstream (object form only).
 	AttemptTimeout time.Duration
+	// Archive: configured as an archive node (object form only, UpstreamArchive).
+	Archive bool
 }
 
 // ID is the name of the upstream's Durable Object: chain + "/" + name.
@@ -189,11 +191,11 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 	}
 	allowed := "unknown field (allowed: chain, name, upstream)"
 	if object {
-		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout)"
+		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout, archive)"
 	}
 	unknown := 0
 	for k := range fields {
-		if k != "chain" && k != "name" && k != "upstream" && (k != "attempt_timeout" || !object) {
+		if k != "chain" && k != "name" && k != "upstream" && (k != "attempt_timeout" && k != "archive" || !object) {
 			unknown++
 		}
 	}
@@ -251,6 +253,14 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 			ps.field(path, where, UpstreamAttemptTimeout.Name, UpstreamAttemptTimeout.rule())
 		}
 		u.AttemptTimeout = d
+	}
+	if raw, ok := fields["archive"]; ok && object {
+		switch string(raw) {
+		case "true", "false":
+			u.Archive = string(raw) == "true"
+		default:
+			ps.field(path, where, UpstreamArchive.Name, UpstreamArchive.rule())
+		}
 	}
 	return u, chainOK
 }

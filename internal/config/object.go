@@ -189,6 +189,10 @@ var chainFields = []chainField{
 		c.CacheMaxAnswerBytes = n
 		return ok
 	}},
+	{ChainCapabilityTTL, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.CapabilityTTL, ok = ChainCapabilityTTL.duration(r)
+		return ok
+	}},
 }
 
 // parseChain reads one "chains" entry at path, reporting whether it is valid.

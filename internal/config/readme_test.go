@@ -128,8 +128,10 @@ func TestRules(t *testing.T) {
 	want[ChainCacheHashTTL] = "must be a duration string from 1s to 168h"
 	want[ChainCacheMaxAnswerBytes] = "must be an integer from 1 KiB to 32 MiB"
 	want[TuningCacheMemoryBytes] = "must be an integer from 1048576 to 536870912"
-	if len(want) != len(ChainTable)+len(TuningTable)+1 {
-		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+1)
+	want[ChainCapabilityTTL] = "must be a duration string from 1s to 168h"
+	want[UpstreamArchive] = "must be true or false"
+	if len(want) != len(ChainTable)+len(TuningTable)+2 {
+		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+2)
 	}
 	for s, w := range want {
 		if got := s.rule(); got != w {

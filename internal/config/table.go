@@ -106,6 +106,8 @@ var (
 		Doc: "how long an answer looked up by hash is kept, once the block holding it is finalized"})
 	ChainCacheMaxAnswerBytes = row(Setting{Name: "cache_max_answer_bytes", Kind: Bytes, Default: "1 MiB", Min: "1 KiB", Max: "32 MiB",
 		Doc: "largest answer kept (its `result`); a larger one is sent upstream every time"})
+	ChainCapabilityTTL = row(Setting{Name: "capability_ttl", Kind: Duration, Default: "10m", Min: "1s", Max: "168h",
+		Doc: "how long what an upstream proved it cannot serve (a method it does not offer, the state below a block) keeps requests of it away from that upstream before it is asked again"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
@@ -113,7 +115,7 @@ var ChainTable = []*Setting{
 	ChainChainID, ChainMaxLagBlocks, ChainStaleAfter, ChainConfirmAfter, ChainBreakerFailures, ChainBreakerOpenFor,
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
 	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth, ChainCache, ChainCacheFinalizedTTL,
-	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes,
+	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes, ChainCapabilityTTL,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).
@@ -160,6 +162,11 @@ var TuningTable = []*Setting{
 // EVMLB_ATTEMPT_TIMEOUT for that upstream: it has that variable's range, and no default of its own.
 var UpstreamAttemptTimeout = row(Setting{Name: "attempt_timeout", Kind: Duration,
 	Min: TuningAttemptTimeout.Min, Max: TuningAttemptTimeout.Max})
+
+// UpstreamArchive is an upstreams entry's archive (object form only): true promises the state at every block, so
+// reads of old state go to it first and nothing learned of its state is kept (internal/balance, Caps).
+var UpstreamArchive = row(Setting{Name: "archive", Kind: Boolean,
+	Rule: "must be true or false", DefaultDoc: "`false`", RangeDoc: "`true` or `false`"})
 
 // row reads s's Default, Min and Max; a row that does not read is a bug of this file.
 func row(s Setting) *Setting {
