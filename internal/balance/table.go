@@ -186,6 +186,7 @@ func (t *Table) RestoreAll(rows []Upstream) {
 	for _, u := range rows {
 		if cur, ok := t.ups[u.Name]; ok {
 			*cur = u
+			cur.Caps = u.Caps.clone()
 			t.tick(u.ReportedAt)
 		}
 	}
@@ -276,7 +277,9 @@ func (t *Table) Get(name string) (Upstream, bool) {
 	if !ok {
 		return Upstream{}, false
 	}
-	return *u, true
+	c := *u
+	c.Caps = u.Caps.clone()
+	return c, true
 }
 
 // Blind reports whether no upstream has reported a health check or served a request yet.
