@@ -114,11 +114,12 @@ func (t *Table) SetArchive(name string, archive bool) {
 // CapabilityTTL. A state read at an old block: a lack of state (or of the block, when the block is more than
 // max_lag_blocks below name's own height: below that it is lag) proves name lacks the state there and below; a
 // success proves it has the state there and above. Newer proofs win over older ones they contradict (a full
-// node's window moves up).
-func (t *Table) Learn(name, method string, ref blockref.Ref, class retry.Class, lack retry.Lack, at time.Time) {
+// node's window moves up). It reports whether what the table routes by changed (a proof new, widened or renewed
+// after it expired): only those answers are worth telling the chain object.
+func (t *Table) Learn(name, method string, ref blockref.Ref, class retry.Class, lack retry.Lack, at time.Time) bool {
 	u, ok := t.ups[name]
 	if !ok || method == "" {
-		return
+		return false
 	}
 	t.tick(at)
 	until := at.Add(t.settings.CapabilityTTL)
@@ -130,15 +131,17 @@ func (t *Table) Learn(name, method string, ref blockref.Ref, class retry.Class, 
 		if _, held := c.Methods[method]; !held && len(c.Methods) >= MaxLackedMethods {
 			c.dropSoonest(at)
 		}
+		changed := !c.LacksMethod(method, at)
 		c.Methods[method] = until
-		return
+		return changed
 	}
 	n, old := t.oldState(method, ref)
 	if !old || c.Archive {
-		return
+		return false
 	}
 	switch {
 	case lack == retry.LacksState || lack == retry.LacksBlock && u.known() && n+t.settings.MaxLagBlocks < u.Height:
+		changed := !c.LacksState(n, at)
 		if !at.Before(c.StateBelowUntil) || n > c.StateBelow {
 			c.StateBelow = n
 		}
@@ -146,15 +149,21 @@ func (t *Table) Learn(name, method string, ref blockref.Ref, class retry.Class, 
 		if c.StateFrom <= n {
 			c.StateFromUntil = time.Time{} // its proof no longer holds
 		}
+		return changed
 	case lack == retry.NoLack && class == retry.OK:
+		changed := !c.HasState(n, at)
 		if !at.Before(c.StateFromUntil) || n < c.StateFrom {
 			c.StateFrom = n
 		}
-		c.StateFromUntil = until
+		if changed {
+			c.StateFromUntil = until
+		}
 		if c.StateBelow >= n {
 			c.StateBelowUntil = time.Time{}
 		}
+		return changed
 	}
+	return false
 }
 
 // dropSoonest drops the expired methods, or else the one asked again soonest.

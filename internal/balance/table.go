@@ -295,6 +295,9 @@ func (t *Table) Blind() bool {
 // Names returns the configured upstreams in config order.
 func (t *Table) Names() []string { return append([]string(nil), t.order...) }
 
+// Now is the latest time the table was told of.
+func (t *Table) Now() time.Time { return t.now }
+
 // Best is the highest height that counts: reported by a trusted upstream (on the verified chain id, not syncing,
 // breaker not open, able to serve the head it claimed) and not a lead nobody confirms (see leads). 0 when none.
 func (t *Table) Best() uint64 { return t.best }
