@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/methods"
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
@@ -19,10 +20,6 @@ import (
 // the state of the latest 128 blocks, and every node has the state near its head. Reads at blocks above it are
 // routed as before, whatever was learned.
 const OldStateDepth = 128
-
-// MaxLackedMethods bounds the methods held unsupported per upstream: a client sending made-up method names must
-// not grow the table (the soonest to expire makes room).
-const MaxLackedMethods = 64
 
 // Caps is what one upstream proved it can and cannot serve: part of its row, shipped in the snapshot.
 type Caps struct {
@@ -128,8 +125,10 @@ func (t *Table) Learn(name, method string, ref blockref.Ref, class retry.Class, 
 		if c.Methods == nil {
 			c.Methods = map[string]time.Time{}
 		}
-		if _, held := c.Methods[method]; !held && len(c.Methods) >= MaxLackedMethods {
-			c.dropSoonest(at)
+		if methods.Label(method) == methods.Other {
+			// Only methods on internal/methods' list are held: a client sending made-up names must not grow the
+			// table, nor push the real methods out of it.
+			return false
 		}
 		changed := !c.LacksMethod(method, at)
 		c.Methods[method] = until
@@ -164,23 +163,6 @@ func (t *Table) Learn(name, method string, ref blockref.Ref, class retry.Class, 
 		return changed
 	}
 	return false
-}
-
-// dropSoonest drops the expired methods, or else the one asked again soonest.
-func (c *Caps) dropSoonest(now time.Time) {
-	soonest, first := "", time.Time{}
-	for m, until := range c.Methods {
-		if !now.Before(until) {
-			delete(c.Methods, m)
-			continue
-		}
-		if soonest == "" || until.Before(first) || until.Equal(first) && m < soonest {
-			soonest, first = m, until
-		}
-	}
-	if len(c.Methods) >= MaxLackedMethods {
-		delete(c.Methods, soonest)
-	}
 }
 
 // Route is every upstream to try for a request of method at ref, in order: Candidates then Fallback, each with

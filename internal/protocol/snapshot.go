@@ -93,7 +93,8 @@ func CapsOf(c balance.Caps, now time.Time) Caps {
 	return out
 }
 
-func (c Caps) caps() balance.Caps {
+// Balance is c as the table holds it.
+func (c Caps) Balance() balance.Caps {
 	return balance.Caps{Archive: c.Archive, Methods: c.Methods, StateBelow: c.StateBelow, StateBelowUntil: c.StateBelowUntil,
 		StateFrom: c.StateFrom, StateFromUntil: c.StateFromUntil}
 }
@@ -149,7 +150,7 @@ func (r Row) upstream() balance.Upstream {
 		Syncing: r.Syncing, ReportedAt: r.ReportedAt, CooldownUntil: r.CooldownUntil,
 		Breaker:   balance.Breaker{Failures: r.Breaker.Failures, OpenUntil: r.Breaker.OpenUntil},
 		LatencyMS: r.LatencyMS, ErrorRate: r.ErrorRate, Unserved: r.Unserved, Proven: r.Proven, LeadSince: r.LeadSince,
-		Caps: r.Caps.caps(),
+		Caps: r.Caps.Balance(),
 	}
 }
 
