@@ -150,8 +150,8 @@ type Proxy struct {
 	// prunedBelow and prunedText: SetStatePruned's (0: off).
 	prunedBelow uint64
 	prunedText  string
-	poisoned  int    // requests that held the marker
-	wg        sync.WaitGroup
+	poisoned    int // requests that held the marker
+	wg          sync.WaitGroup
 }
 
 // New starts a proxy for the node at target (an http URL) on a random
