@@ -71,6 +71,16 @@ type ChainMetrics struct {
 	Metrics *metrics.Chain `json:"metrics"`
 }
 
+// setArchive gives t the configured archive setting of each of chain's upstreams (issue 20): stored rows do not
+// hold it, and the snapshot ships it to the isolates.
+func (cs *Chains) setArchive(t *balance.Table, chain string) {
+	for _, n := range t.Names() {
+		if u, ok := cs.env.Config.Lookup(chain, n); ok {
+			t.SetArchive(n, u.Archive)
+		}
+	}
+}
+
 func (cs *Chains) names(chain string) []string {
 	var names []string
 	for _, u := range cs.env.Config.ChainUpstreams(chain) {
@@ -99,6 +109,7 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 		}
 	}
 	t.RestoreAll(rows) // a row of an upstream no longer configured is ignored
+	cs.setArchive(t, name)
 
 	// issue 8: the served floor, dropped by the table when it was served for another chain id or upstream set.
 	if v, ok, err := st.Get(ctx, keyFloor); err != nil {
@@ -237,7 +248,7 @@ func (cs *Chains) status(o *chain, name string) adminapi.ChainStatus {
 		ChainIDUndecided: o.table.UndecidedReason(), Finalized: fin, CacheEpoch: o.table.CacheEpoch(), Upstreams: []adminapi.UpstreamRow{}}
 	for _, n := range o.table.Names() {
 		u, _ := o.table.Get(n)
-		s.Upstreams = append(s.Upstreams, rowView(u, o.table.State(n, now), o.table.Reason(n, now)))
+		s.Upstreams = append(s.Upstreams, rowView(u, o.table.State(n, now), o.table.Reason(n, now), now))
 	}
 	return s
 }

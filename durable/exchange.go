@@ -63,6 +63,9 @@ func (cs *Chains) exchange(w http.ResponseWriter, r *http.Request, o *chain, st 
 			touched = append(touched, oc.Upstream)
 		}
 	}
+	for _, l := range ex.Learned {
+		l.Apply(o.table) // an upstream not configured is ignored
+	}
 	for _, h := range ex.Seen {
 		if _, ok := o.table.Get(h.Upstream); !ok {
 			continue

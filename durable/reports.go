@@ -145,6 +145,7 @@ func (cs *Chains) sync(w http.ResponseWriter, r *http.Request, o *chain, st plat
 	o.mu.Lock()
 	o.ensured = true
 	o.table.SetUpstreams(names)
+	cs.setArchive(o.table, name)
 	o.mu.Unlock()
 	cs.fanOut(ctx, name, removed, protocol.PathClear)
 	cs.fanOut(ctx, name, names, protocol.PathStart)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/protocol"
 	"github.com/evmlb/evmlb/internal/retry"
 )
 
@@ -33,6 +34,9 @@ type storedRow struct {
 	LeadSince     time.Time     `json:"lead_since,omitzero"`
 	LastStatus    int           `json:"last_http_status,omitempty"`
 	Finalized     uint64        `json:"finalized,omitempty"`
+	// Caps (issue 20) is stored so that an evicted object does not learn it all again; its archive is the
+	// configuration's, set again as the table loads (Chains.setArchive).
+	Caps protocol.Caps `json:"caps,omitzero"`
 }
 
 type storedBreaker struct {
@@ -47,6 +51,7 @@ func storedRowOf(u balance.Upstream) storedRow {
 		Breaker:   storedBreaker{Failures: u.Breaker.Failures, OpenUntil: u.Breaker.OpenUntil},
 		LatencyMS: u.LatencyMS, ErrorRate: u.ErrorRate, Requests: u.Requests, HeightAt: u.HeightAt,
 		Unserved: u.Unserved, Proven: u.Proven, LeadSince: u.LeadSince, LastStatus: u.LastStatus, Finalized: u.Finalized,
+		Caps: protocol.CapsOf(u.Caps, time.Time{}),
 	}
 }
 
@@ -57,17 +62,19 @@ func (r storedRow) row() balance.Upstream {
 		Breaker:   balance.Breaker{Failures: r.Breaker.Failures, OpenUntil: r.Breaker.OpenUntil},
 		LatencyMS: r.LatencyMS, ErrorRate: r.ErrorRate, Requests: r.Requests, HeightAt: r.HeightAt,
 		Unserved: r.Unserved, Proven: r.Proven, LeadSince: r.LeadSince, LastStatus: r.LastStatus, Finalized: r.Finalized,
+		Caps: r.Caps.Balance(),
 	}
 }
 
 // rowView is the table's row of an upstream as admin shows it, with its state and reason now.
-func rowView(u balance.Upstream, state balance.State, reason string) adminapi.UpstreamRow {
+func rowView(u balance.Upstream, state balance.State, reason string, now time.Time) adminapi.UpstreamRow {
 	return adminapi.UpstreamRow{
 		Name: u.Name, Height: u.Height, HeightMovedAt: u.HeightMovedAt, ChainID: u.ChainID, Syncing: u.Syncing,
 		ReportedAt: u.ReportedAt, LastError: string(u.LastError), LastErrorAt: u.LastErrorAt, CooldownUntil: u.CooldownUntil,
 		Breaker:   adminapi.Breaker{Failures: u.Breaker.Failures, OpenUntil: u.Breaker.OpenUntil},
 		LatencyMS: u.LatencyMS, ErrorRate: u.ErrorRate, Requests: u.Requests, HeightAt: u.HeightAt,
 		Unserved: u.Unserved, Proven: u.Proven, LeadSince: u.LeadSince, LastStatus: u.LastStatus, Finalized: u.Finalized,
+		Caps:  adminapi.Caps(protocol.CapsOf(u.Caps, now)),
 		State: string(state), Reason: reason,
 	}
 }

@@ -12,12 +12,14 @@ import (
 )
 
 // oldStoredRow is a row as the chain object stored it before the stored row was a type of its own (the JSON of
-// balance.Upstream), with every field set.
+// balance.Upstream), with every field set; "caps" came with issue 20 (a row stored before it loads with none).
 const oldStoredRow = `{"name":"a","height":100,"height_moved_at":"2026-01-02T03:04:05Z","chain_id":1,"syncing":true,` +
 	`"reported_at":"2026-01-02T03:04:06Z","last_error":"timeout","last_error_at":"2026-01-02T03:04:07Z",` +
 	`"cooldown_until":"2026-01-02T03:04:08Z","breaker":{"consecutive_failures":3,"open_until":"2026-01-02T03:04:09Z"},` +
 	`"latency_ewma_ms":12.5,"error_rate_ewma":0.25,"requests":42,"height_at":"2026-01-02T03:04:10Z","unserved":99,` +
-	`"proven":98,"lead_since":"2026-01-02T03:04:11Z","last_http_status":404,"finalized":97}`
+	`"proven":98,"lead_since":"2026-01-02T03:04:11Z","last_http_status":404,"finalized":97,` +
+	`"caps":{"archive":true,"lacks_methods":{"trace_block":"2026-01-02T03:04:12Z"},"lacks_state_below":90,` +
+	`"lacks_state_until":"2026-01-02T03:04:13Z","has_state_from":95,"has_state_until":"2026-01-02T03:04:14Z"}}`
 
 func at(s int) time.Time { return time.Date(2026, 1, 2, 3, 4, s, 0, time.UTC) }
 
@@ -27,6 +29,8 @@ var everyField = balance.Upstream{
 	LastErrorAt: at(7), CooldownUntil: at(8), Breaker: balance.Breaker{Failures: 3, OpenUntil: at(9)}, LatencyMS: 12.5,
 	ErrorRate: 0.25, Requests: 42, HeightAt: at(10), Unserved: 99, Proven: 98, LeadSince: at(11),
 	LastStatus: 404, Finalized: 97,
+	Caps: balance.Caps{Archive: true, Methods: map[string]time.Time{"trace_block": at(12)}, StateBelow: 90,
+		StateBelowUntil: at(13), StateFrom: 95, StateFromUntil: at(14)},
 }
 
 // A row already in storage loads with every field, and a row stored now is the same text (a build before this
@@ -63,7 +67,7 @@ func TestRowFormsCarryEveryField(t *testing.T) {
 			t.Errorf("adminapi.UpstreamRow lacks %s", n)
 		}
 	}
-	v := reflect.ValueOf(rowView(everyField, balance.Healthy, ""))
+	v := reflect.ValueOf(rowView(everyField, balance.Healthy, "", at(0)))
 	for i := range v.NumField() {
 		if f := v.Type().Field(i); f.Name != "Reason" && v.Field(i).IsZero() {
 			t.Errorf("rowView leaves adminapi.UpstreamRow.%s unset", f.Name)

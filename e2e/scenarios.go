@@ -56,6 +56,7 @@ func Scenarios() []Scenario {
 		{"liar-in-step", 17, scLiar},
 		{"restart-reset-devnet", 17, scRestartReset},
 		{"poison-request", 18, scPoison},
+		{"old-state-to-archive", 20, scOldStateToArchive},
 		{"chainid-together-undecided", 17, scChainIDTogether},
 		{"chainid-first-kept", 17, scChainIDFirstKept},
 		{"chainid-first-down-back", 17, scChainIDFirstDownBack},

@@ -64,10 +64,24 @@ type UpstreamRow struct {
 	LastStatus int `json:"last_http_status,omitempty"`
 	// Finalized is the finalized block its last successful check reported (the "finalized" tag); 0: none.
 	Finalized uint64 `json:"finalized,omitempty"`
+	// Caps is what it proved it can and cannot serve (issue 20), proofs that expired left out.
+	Caps Caps `json:"caps,omitzero"`
 	// State is its routing state (balance.State: healthy, lagging, syncing, wrong_chain, …).
 	State string `json:"state"`
 	// Reason says why the upstream is out of rotation ("" when it is in).
 	Reason string `json:"reason,omitempty"`
+}
+
+// Caps is what an upstream proved it can and cannot serve (balance.Caps): the methods it answered as not offered,
+// each with when it is asked again; the block at and below which it lacks the state, and until when that holds;
+// the block from which it served the state, and until when; archive: configured as an archive node.
+type Caps struct {
+	Archive         bool                 `json:"archive,omitempty"`
+	Methods         map[string]time.Time `json:"lacks_methods,omitempty"`
+	StateBelow      uint64               `json:"lacks_state_below,omitempty"`
+	StateBelowUntil time.Time            `json:"lacks_state_until,omitzero"`
+	StateFrom       uint64               `json:"has_state_from,omitempty"`
+	StateFromUntil  time.Time            `json:"has_state_until,omitzero"`
 }
 
 // Breaker is an upstream's circuit breaker (balance.Breaker).

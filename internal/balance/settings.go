@@ -35,6 +35,8 @@ type Settings struct {
 	// FinalityDepth: when no upstream whose height counts reports a finalized block, the chain's is the head minus
 	// this many blocks; 0: unset (finality is then unknown). See Table.Finalized.
 	FinalityDepth uint64 `json:"finality_depth,omitempty"`
+	// CapabilityTTL: how long what an upstream proved it cannot serve is kept (Caps).
+	CapabilityTTL time.Duration `json:"capability_ttl,omitempty"`
 }
 
 // Defaults fills every zero field with its default (config.ChainDefaults) and clamps every field to its range
@@ -70,6 +72,10 @@ func (s Settings) Defaults() Settings {
 	}
 	s.ProbeShare = config.Clamp(config.ChainProbeShare, s.ProbeShare)
 	s.FinalityDepth = config.Clamp(config.ChainFinalityDepth, s.FinalityDepth)
+	if s.CapabilityTTL <= 0 {
+		s.CapabilityTTL = d.CapabilityTTL
+	}
+	s.CapabilityTTL = config.Clamp(config.ChainCapabilityTTL, s.CapabilityTTL)
 	return s
 }
 
@@ -92,6 +98,6 @@ func SettingsOf(c config.Chain) Settings {
 	return Settings{
 		MaxLagBlocks: c.MaxLagBlocks, StaleAfter: c.StaleAfter, ConfirmAfter: c.ConfirmAfter, BreakerFailures: c.BreakerFailures,
 		BreakerOpenFor: c.BreakerOpenFor, CooldownAfter429: c.CooldownAfter429, ProbeShare: c.ProbeShare,
-		ExpectedChainID: c.ChainID, FinalityDepth: c.FinalityDepth,
+		ExpectedChainID: c.ChainID, FinalityDepth: c.FinalityDepth, CapabilityTTL: c.CapabilityTTL,
 	}
 }

@@ -92,6 +92,8 @@ type Upstream struct {
 	// Finalized is the finalized block its last successful check reported (Report.Finalized; 0: none). It counts
 	// towards the chain's finalized block only while its height counts (Table.Finalized).
 	Finalized uint64
+	// Caps is what it proved it can and cannot serve (caps.go).
+	Caps Caps
 }
 
 // known reports whether u's height was ever reported (a height of 0 is a real one once reported).
@@ -184,6 +186,7 @@ func (t *Table) RestoreAll(rows []Upstream) {
 	for _, u := range rows {
 		if cur, ok := t.ups[u.Name]; ok {
 			*cur = u
+			cur.Caps = u.Caps.clone()
 			t.tick(u.ReportedAt)
 		}
 	}
@@ -274,7 +277,9 @@ func (t *Table) Get(name string) (Upstream, bool) {
 	if !ok {
 		return Upstream{}, false
 	}
-	return *u, true
+	c := *u
+	c.Caps = u.Caps.clone()
+	return c, true
 }
 
 // Blind reports whether no upstream has reported a health check or served a request yet.
@@ -289,6 +294,9 @@ func (t *Table) Blind() bool {
 
 // Names returns the configured upstreams in config order.
 func (t *Table) Names() []string { return append([]string(nil), t.order...) }
+
+// Now is the latest time the table was told of.
+func (t *Table) Now() time.Time { return t.now }
 
 // Best is the highest height that counts: reported by a trusted upstream (on the verified chain id, not syncing,
 // breaker not open, able to serve the head it claimed) and not a lead nobody confirms (see leads). 0 when none.

@@ -57,6 +57,9 @@ type Chain struct {
 	LogsMaxRange uint64
 	// LogsMaxAnswerBytes is the largest merged answer of a split eth_getLogs. (logs_max_answer_bytes)
 	LogsMaxAnswerBytes int64
+	// CapabilityTTL is how long what an upstream proved it cannot serve is kept (internal/balance, Caps).
+	// (capability_ttl)
+	CapabilityTTL time.Duration
 }
 
 // ChainDefaults holds the default of every chain setting, read from ChainTable. internal/balance and
@@ -80,6 +83,7 @@ var ChainDefaults = Chain{
 	CacheMaxAnswerBytes: ChainCacheMaxAnswerBytes.DefaultInt(),
 	LogsMaxRange:        uint64(ChainLogsMaxRange.DefaultInt()),
 	LogsMaxAnswerBytes:  ChainLogsMaxAnswerBytes.DefaultInt(),
+	CapabilityTTL:       ChainCapabilityTTL.DefaultDuration(),
 }
 
 // WithDefaults returns c with every zero field set from ChainDefaults.
@@ -111,6 +115,7 @@ func (c Chain) WithDefaults() Chain {
 	fill(&c.CacheFinalizedTTL, d.CacheFinalizedTTL)
 	fill(&c.CacheRealtimeTTL, d.CacheRealtimeTTL)
 	fill(&c.CacheHashTTL, d.CacheHashTTL)
+	fill(&c.CapabilityTTL, d.CapabilityTTL)
 	if c.CacheMaxAnswerBytes <= 0 {
 		c.CacheMaxAnswerBytes = d.CacheMaxAnswerBytes
 	}

@@ -42,6 +42,8 @@ type Upstream struct {
 	// MaxLogsResults, when not zero, is the most logs this upstream answers: it may refuse a range with more, and
 	// the range is then split (object form only). (max_logs_results)
 	MaxLogsResults uint64
+	// Archive: configured as an archive node (object form only, UpstreamArchive).
+	Archive bool
 }
 
 // ID is the name of the upstream's Durable Object: chain + "/" + name.
@@ -195,7 +197,7 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 	}
 	allowed := "unknown field (allowed: chain, name, upstream)"
 	if object {
-		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results)"
+		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results, archive)"
 	}
 	unknown := 0
 	for k := range fields {
@@ -268,6 +270,14 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 				ps.field(path, where, f.s.Name, f.s.rule())
 			}
 			*f.dst = uint64(max(n, 0))
+		}
+	}
+	if raw, ok := fields["archive"]; ok && object {
+		switch string(raw) {
+		case "true", "false":
+			u.Archive = string(raw) == "true"
+		default:
+			ps.field(path, where, UpstreamArchive.Name, UpstreamArchive.rule())
 		}
 	}
 	return u, chainOK

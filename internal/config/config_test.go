@@ -45,6 +45,7 @@ func TestParseErrors(t *testing.T) {
 		{"object", `{"chain":"eth"}`, "unknown top-level field (allowed: chains, upstreams)"},
 		{"number", `5`, "must be a JSON array"},
 		{"string", `"` + secretURL + `"`, "must be a JSON array"},
+		{"archive in the array form", `[{"chain":"eth","name":"a","upstream":"http://h","archive":true}]`, `entry 0: unknown field (allowed: chain, name, upstream)`},
 		{"attempt_timeout in the array form", `[{"chain":"eth","name":"a","upstream":"http://h","attempt_timeout":"1s"}]`, `entry 0: unknown field (allowed: chain, name, upstream)`},
 		{"upstream null", `[{"chain":"eth","name":"a","upstream":null}]`, `entry 0: field "upstream" must be a string`},
 		{"empty", `[]`, "the array is empty"},

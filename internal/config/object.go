@@ -199,6 +199,10 @@ var chainFields = []chainField{
 		c.LogsMaxAnswerBytes = n
 		return ok
 	}},
+	{ChainCapabilityTTL, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.CapabilityTTL, ok = ChainCapabilityTTL.duration(r)
+		return ok
+	}},
 }
 
 // parseChain reads one "chains" entry at path, reporting whether it is valid.

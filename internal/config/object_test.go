@@ -26,7 +26,7 @@ func TestParseObject(t *testing.T) {
 			"base": {"chain_id": "0x2105", "deny_methods": []}},
 		"upstreams": [
 			{"chain": "ethereum", "name": "a", "upstream": "` + secretURL + `", "attempt_timeout": "5s"},
-			{"chain": "ethereum", "name": "b", "upstream": "http://h", "max_logs_range": 2000, "max_logs_results": 10000},
+			{"chain": "ethereum", "name": "b", "upstream": "http://h", "max_logs_range": 2000, "max_logs_results": 10000, "archive": true},
 			{"chain": "base", "name": "a", "upstream": "http://g"},
 			{"chain": "polygon", "name": "a", "upstream": "http://p"}]}`)
 	if err != nil {
@@ -52,7 +52,10 @@ func TestParseObject(t *testing.T) {
 	if u, _ := c.Lookup("ethereum", "a"); u.AttemptTimeout != 5*time.Second || u.URL != secretURL {
 		t.Errorf("upstream a %+v", u)
 	}
-	if u, _ := c.Lookup("ethereum", "b"); u.AttemptTimeout != 0 || u.MaxLogsRange != 2000 || u.MaxLogsResults != 10000 {
+	if u, _ := c.Lookup("ethereum", "a"); u.Archive {
+		t.Errorf("upstream a is no archive: %+v", u)
+	}
+	if u, _ := c.Lookup("ethereum", "b"); u.AttemptTimeout != 0 || u.MaxLogsRange != 2000 || u.MaxLogsResults != 10000 || !u.Archive {
 		t.Errorf("upstream b %+v", u)
 	}
 	// The array form and the object form with only "upstreams" mean the same.
@@ -132,7 +135,7 @@ func TestParseObjectErrors(t *testing.T) {
 		{"upstreams not array", `{"upstreams":` + up + `}`, `field "upstreams" must be an array`},
 		{"upstreams null", `{"upstreams":null}`, `field "upstreams" must be an array`},
 		{"upstreams empty", `{"upstreams":[]}`, "the upstreams array is empty"},
-		{"entry unknown key", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","url":"` + secretURL + `"}]}`, `upstreams entry 0: unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results)`},
+		{"entry unknown key", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","url":"` + secretURL + `"}]}`, `upstreams entry 0: unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results, archive)`},
 		{"entry missing name", `{"upstreams":[` + up + `,{"chain":"eth","upstream":"` + secretURL + `"}]}`, `upstreams entry 1: field "name" is missing`},
 		{"entry duplicate", `{"upstreams":[` + up + `,` + up + `]}`, `upstreams entry 1: field "name": duplicate`},
 		{"entry bad url", `{"upstreams":[{"chain":"eth","name":"a","upstream":"ftp://h/s3cr3t"}]}`, `upstreams entry 0: field "upstream" must be an absolute`},
@@ -141,6 +144,8 @@ func TestParseObjectErrors(t *testing.T) {
 		{"max_logs_range in the array form", `[{"chain":"eth","name":"a","upstream":"http://h","max_logs_range":5}]`, `unknown field`},
 		{"attempt_timeout too short", `{"upstreams":[{"chain":"eth","name":"a","upstream":"` + secretURL + `","attempt_timeout":"99ms"}]}`, `upstreams entry 0: field "attempt_timeout" must be a duration string from 100ms to 5m`},
 		{"attempt_timeout too long", `{"upstreams":[{"chain":"eth","name":"a","upstream":"` + secretURL + `","attempt_timeout":"6m"}]}`, `field "attempt_timeout" must be`},
+		{"archive a string", `{"upstreams":[{"chain":"eth","name":"a","upstream":"` + secretURL + `","archive":"true"}]}`, `upstreams entry 0: field "archive" must be true or false`},
+		{"archive a number", `{"upstreams":[{"chain":"eth","name":"a","upstream":"` + secretURL + `","archive":1}]}`, `field "archive" must be true or false`},
 		{"attempt_timeout number", `{"upstreams":[{"chain":"eth","name":"a","upstream":"` + secretURL + `","attempt_timeout":5}]}`, `field "attempt_timeout" must be`},
 		{"chains not object", objectWith(`[]`), `field "chains" must be an object`},
 		{"chains null", objectWith(`null`), `field "chains" must be an object`},

@@ -132,8 +132,10 @@ func TestRules(t *testing.T) {
 	want[ChainLogsMaxAnswerBytes] = "must be an integer from 1 KiB to 100 MiB"
 	want[UpstreamMaxLogsRange] = "must be an integer from 1 to 100000000"
 	want[UpstreamMaxLogsResults] = "must be an integer from 1 to 100000000"
-	if len(want) != len(ChainTable)+len(TuningTable)+3 {
-		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+3)
+	want[ChainCapabilityTTL] = "must be a duration string from 1s to 168h"
+	want[UpstreamArchive] = "must be true or false"
+	if len(want) != len(ChainTable)+len(TuningTable)+4 {
+		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+4)
 	}
 	for s, w := range want {
 		if got := s.rule(); got != w {

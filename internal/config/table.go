@@ -110,6 +110,8 @@ var (
 		Doc: "widest `eth_getLogs` range (blocks) the balancer splits into pieces when an upstream caps it; a wider one is refused with -32074"})
 	ChainLogsMaxAnswerBytes = row(Setting{Name: "logs_max_answer_bytes", Kind: Bytes, Default: "32 MiB", Min: "1 KiB", Max: "100 MiB",
 		Doc: "largest merged answer of a split `eth_getLogs` (its `result`); a larger one is refused with -32074"})
+	ChainCapabilityTTL = row(Setting{Name: "capability_ttl", Kind: Duration, Default: "10m", Min: "1s", Max: "168h",
+		Doc: "how long what an upstream proved it cannot serve (a method it does not offer, the state below a block) keeps requests of it away from that upstream before it is asked again"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
@@ -118,6 +120,7 @@ var ChainTable = []*Setting{
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
 	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth, ChainCache, ChainCacheFinalizedTTL,
 	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes, ChainLogsMaxRange, ChainLogsMaxAnswerBytes,
+	ChainCapabilityTTL,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).
@@ -175,7 +178,12 @@ var (
 )
 
 // upstreamOption are the object form's optional fields of an upstreams entry.
-var upstreamOption = map[string]bool{"attempt_timeout": true, "max_logs_range": true, "max_logs_results": true}
+var upstreamOption = map[string]bool{"attempt_timeout": true, "max_logs_range": true, "max_logs_results": true, "archive": true}
+
+// UpstreamArchive is an upstreams entry's archive (object form only): true promises the state at every block, so
+// reads of old state go to it first and nothing learned of its state is kept (internal/balance, Caps).
+var UpstreamArchive = row(Setting{Name: "archive", Kind: Boolean,
+	Rule: "must be true or false", DefaultDoc: "`false`", RangeDoc: "`true` or `false`"})
 
 // row reads s's Default, Min and Max; a row that does not read is a bug of this file.
 func row(s Setting) *Setting {

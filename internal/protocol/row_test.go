@@ -27,6 +27,8 @@ func TestSnapshotCarriesWhatRoutes(t *testing.T) {
 		Name: "a", Height: 100, HeightMovedAt: at(5), ChainID: 1, Syncing: true, ReportedAt: at(6),
 		CooldownUntil: at(8), Breaker: balance.Breaker{Failures: 3, OpenUntil: at(9)}, LatencyMS: 12.5,
 		ErrorRate: 0.25, HeightAt: at(10), Unserved: 99, Proven: 98, LeadSince: at(11),
+		Caps: balance.Caps{Archive: true, Methods: map[string]time.Time{"trace_block": at(12)}, StateBelow: 90,
+			StateBelowUntil: at(13), StateFrom: 95, StateFromUntil: at(14)},
 	}
 	full := want
 	full.LastError, full.LastErrorAt, full.Requests, full.LastStatus, full.Finalized = retry.Timeout, at(7), 42, 404, 97

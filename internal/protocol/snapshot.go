@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/blockref"
 	"github.com/evmlb/evmlb/internal/metrics"
 	"github.com/evmlb/evmlb/internal/retry"
 	"github.com/evmlb/evmlb/internal/stats"
@@ -58,6 +59,44 @@ type Row struct {
 	LeadSince     time.Time `json:"lead_since,omitzero"`
 	// Counts: the chain's table counts its height (at Height) towards the best.
 	Counts bool `json:"counts,omitempty"`
+	// Caps is what it proved it can and cannot serve (balance.Caps), so that every isolate routes by it.
+	Caps Caps `json:"caps,omitzero"`
+}
+
+// Caps is an upstream's balance.Caps in a Row (and in admin's rows).
+type Caps struct {
+	Archive         bool                 `json:"archive,omitempty"`
+	Methods         map[string]time.Time `json:"lacks_methods,omitempty"` // method: until when it is held not offered
+	StateBelow      uint64               `json:"lacks_state_below,omitempty"`
+	StateBelowUntil time.Time            `json:"lacks_state_until,omitzero"`
+	StateFrom       uint64               `json:"has_state_from,omitempty"`
+	StateFromUntil  time.Time            `json:"has_state_until,omitzero"`
+}
+
+// CapsOf is c in a Row; expired proofs are left out.
+func CapsOf(c balance.Caps, now time.Time) Caps {
+	out := Caps{Archive: c.Archive}
+	for m, until := range c.Methods {
+		if now.Before(until) {
+			if out.Methods == nil {
+				out.Methods = map[string]time.Time{}
+			}
+			out.Methods[m] = until
+		}
+	}
+	if now.Before(c.StateBelowUntil) {
+		out.StateBelow, out.StateBelowUntil = c.StateBelow, c.StateBelowUntil
+	}
+	if now.Before(c.StateFromUntil) {
+		out.StateFrom, out.StateFromUntil = c.StateFrom, c.StateFromUntil
+	}
+	return out
+}
+
+// Balance is c as the table holds it.
+func (c Caps) Balance() balance.Caps {
+	return balance.Caps{Archive: c.Archive, Methods: c.Methods, StateBelow: c.StateBelow, StateBelowUntil: c.StateBelowUntil,
+		StateFrom: c.StateFrom, StateFromUntil: c.StateFromUntil}
 }
 
 // Breaker is an upstream's circuit breaker in a Row.
@@ -75,6 +114,7 @@ func SnapshotOf(t *balance.Table) Snapshot {
 		u, _ := t.Get(n)
 		r := rowOf(u)
 		r.Counts = v.Rows[n].Counts
+		r.Caps = CapsOf(u.Caps, t.Now())
 		s.Rows = append(s.Rows, r)
 	}
 	return s
@@ -100,6 +140,7 @@ func rowOf(u balance.Upstream) Row {
 		Syncing: u.Syncing, ReportedAt: u.ReportedAt, CooldownUntil: u.CooldownUntil,
 		Breaker:   Breaker{Failures: u.Breaker.Failures, OpenUntil: u.Breaker.OpenUntil},
 		LatencyMS: u.LatencyMS, ErrorRate: u.ErrorRate, Unserved: u.Unserved, Proven: u.Proven, LeadSince: u.LeadSince,
+		Caps: CapsOf(u.Caps, time.Time{}), // SnapshotOf leaves out the expired proofs
 	}
 }
 
@@ -109,6 +150,7 @@ func (r Row) upstream() balance.Upstream {
 		Syncing: r.Syncing, ReportedAt: r.ReportedAt, CooldownUntil: r.CooldownUntil,
 		Breaker:   balance.Breaker{Failures: r.Breaker.Failures, OpenUntil: r.Breaker.OpenUntil},
 		LatencyMS: r.LatencyMS, ErrorRate: r.ErrorRate, Unserved: r.Unserved, Proven: r.Proven, LeadSince: r.LeadSince,
+		Caps: r.Caps.Balance(),
 	}
 }
 
@@ -194,6 +236,36 @@ type Exchange struct {
 	Metrics *metrics.Chain `json:"metrics,omitempty"`
 	// Poison are the poison requests the isolate found since its last exchange.
 	Poison []PoisonMark `json:"poison,omitempty"`
+	// Learned are the answers that taught the isolate's table something of an upstream's capabilities
+	// (balance.Table.Learn said it changed), in order, at most MaxLearned (the latest kept).
+	Learned []Learned `json:"learned,omitempty"`
+}
+
+// Learned is an answer that proved something of what an upstream can serve: the arguments of balance.Table.Learn.
+type Learned struct {
+	Upstream string        `json:"u"`
+	Method   string        `json:"m"`
+	Kind     blockref.Kind `json:"k,omitempty"`
+	Block    uint64        `json:"b,omitempty"`
+	Class    retry.Class   `json:"c,omitempty"`
+	Lack     retry.Lack    `json:"l,omitempty"`
+	At       int64         `json:"t"` // Unix milliseconds
+}
+
+// MaxLearned bounds the Learned of one Exchange.
+const MaxLearned = 256
+
+// AddLearned appends l, keeping the latest MaxLearned.
+func (ex *Exchange) AddLearned(l Learned) {
+	ex.Learned = append(ex.Learned, l)
+	if len(ex.Learned) > MaxLearned {
+		ex.Learned = append(ex.Learned[:0], ex.Learned[len(ex.Learned)-MaxLearned:]...)
+	}
+}
+
+// Apply applies l to t, as the chain object and the isolate's next copy do.
+func (l Learned) Apply(t *balance.Table) bool {
+	return t.Learn(l.Upstream, l.Method, blockref.Ref{Kind: l.Kind, Number: l.Block}, l.Class, l.Lack, time.UnixMilli(l.At))
 }
 
 // PoisonMark is a poison request (retry.Poison): its calls' fingerprint (internal/proxy) and until when they are

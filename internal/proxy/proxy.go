@@ -243,6 +243,10 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 		pl.p.Logf("chain %s: exchange with the chain object failed: %v", chain, err)
 		// Put the report back (bounded), to go with the next exchange.
 		back := protocol.Exchange{Outcomes: ex.Outcomes, Seen: ex.Seen, Poison: append(ex.Poison, v.pending.Poison...)}
+		for _, l := range append(ex.Learned, v.pending.Learned...) {
+			back.AddLearned(l)
+		}
+		v.pending.Learned = back.Learned
 		for _, o := range v.pending.Outcomes {
 			back.AddOutcome(o)
 		}
@@ -267,6 +271,9 @@ func (pl *Plane) exchange(ctx context.Context, chain string, v *chainView) bool 
 	}
 	for _, h := range v.pending.Seen {
 		applySeen(t, h)
+	}
+	for _, l := range v.pending.Learned {
+		l.Apply(t)
 	}
 	// eth_blockNumber never goes backwards in this isolate: the snapshot may say less than it answered, unless
 	// the chain object's own floor went down (it yielded to reality, or the chain id or upstreams changed).
@@ -302,6 +309,40 @@ func (v *chainView) methodStats(up string) stats.Stats {
 		v.methods[up] = s
 	}
 	return s
+}
+
+// maxLearnedError bounds the answers read again for an error member when their class is OK: an error answer is
+// small, and a larger answer is a result (a revert's answer beyond it would count as a success, which it is for
+// the state: the call ran there).
+const maxLearnedError = 4 << 10
+
+// learn teaches the isolate's table (v.mu held) what an answer to a single call proves of its upstream's
+// capabilities (balance.Table.Learn), and queues it for the chain object when it changed what routes.
+func (pl *Plane) learn(r *request, o outcome, now time.Time) {
+	method := r.method()
+	if method == "" {
+		return
+	}
+	lack := retry.NoLack
+	switch o.class {
+	case retry.Unsupported, retry.MissingData:
+		lack = retry.LackOf(method, retry.ErrorMember(o.body))
+		if lack == retry.NoLack {
+			return
+		}
+	case retry.OK:
+		if !balance.StateRead(method) || r.ref.Kind != blockref.Number && r.ref.Kind != blockref.Earliest ||
+			len(o.body) <= maxLearnedError && retry.ErrorMember(o.body) != nil {
+			return // only a result of a state read at a block proves anything
+		}
+	default:
+		return
+	}
+	l := protocol.Learned{Upstream: o.up, Method: method, Kind: r.ref.Kind, Block: r.ref.Number, Class: o.class,
+		Lack: lack, At: now.UnixMilli()}
+	if l.Apply(r.v.table) {
+		r.v.pending.AddLearned(l)
+	}
 }
 
 // applyOutcome applies an attempt's outcome (or a run of them) to a table, as the chain object does.
@@ -414,6 +455,15 @@ type request struct {
 	// client is the client's request when req is only part of it (a batch whose other elements the cache
 	// answered); nil when req is the whole of it.
 	client *jsonrpc.Request
+}
+
+// method is the method of a request of one call, "" for a batch: capabilities are learned and routed by for
+// single calls only.
+func (r *request) method() string {
+	if r.req.Batch || len(r.req.Calls) != 1 {
+		return ""
+	}
+	return r.req.Calls[0].Method
 }
 
 // clientReq is the client's whole request.
@@ -545,9 +595,9 @@ func (pl *Plane) prepare(chain string, v *chainView, req *jsonrpc.Request, body 
 	var cands []string
 	v.mu.Lock()
 	if v.table != nil {
-		cands = v.table.Candidates(ref, now)
-		r.primary = len(cands)
-		cands = append(cands, v.table.Fallback(ref, now)...)
+		// Candidates then Fallback, without the upstreams that proved they cannot serve the call (issue 20); primary
+		// counts those in rotation.
+		cands, r.primary = v.table.RouteCounted(r.method(), ref, now)
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
 	}
@@ -932,6 +982,9 @@ func (pl *Plane) observe(r *request, o outcome, body []byte) {
 	defer v.mu.Unlock()
 	if v.table != nil {
 		v.table.Observe(o.up, o.class, o.latency, now)
+		if len(body) == len(r.body) {
+			pl.learn(r, o, now)
+		}
 	}
 	if o.class == retry.OK {
 		v.lat.add(o.latency)

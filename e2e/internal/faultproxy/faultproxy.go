@@ -147,8 +147,11 @@ type Proxy struct {
 	requests  int
 	followed  int
 	marker    []byte // Poison's
-	poisoned  int    // requests that held the marker
-	wg        sync.WaitGroup
+	// prunedBelow and prunedText: SetStatePruned's (0: off).
+	prunedBelow uint64
+	prunedText  string
+	poisoned    int // requests that held the marker
+	wg          sync.WaitGroup
 }
 
 // New starts a proxy for the node at target (an http URL) on a random
@@ -296,6 +299,16 @@ func (p *Proxy) SetHeightOffset(delta int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.offset = delta
+}
+
+// SetStatePruned makes the proxy a full node whose state does not reach back (issue 20): a state read
+// (eth_getBalance, eth_getCode, eth_getTransactionCount, eth_call, eth_getStorageAt) at a block number below below
+// is answered, without asking the node, with the JSON-RPC error -32000 text (a provider's words, such as "missing
+// trie node … (path )"). 0 turns it off. It combines with the faults that pass requests on.
+func (p *Proxy) SetStatePruned(below uint64, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prunedBelow, p.prunedText = below, text
 }
 
 // SetAnyBlock makes the proxy answer 0x0 to eth_getBlockTransactionCountByNumber for any block, without asking
@@ -619,6 +632,20 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, target string, e
 		for i, e := range elems {
 			if e.Method == "eth_getBlockTransactionCountByNumber" {
 				synthetic[i] = resultAnswer(e.ID, json.RawMessage(`"0x0"`))
+			}
+		}
+	}
+	p.mu.Lock()
+	prunedBelow, prunedText := p.prunedBelow, p.prunedText
+	p.mu.Unlock()
+	if prunedBelow > 0 {
+		for i, e := range elems {
+			idx, ok := blockParam[e.Method]
+			if !ok || idx >= len(e.Params) || strings.HasPrefix(e.Method, "eth_get") && strings.Contains(e.Method, "Block") {
+				continue // not a state read
+			}
+			if n, err := rpc.Quantity(e.Params[idx]); err == nil && n < prunedBelow {
+				synthetic[i] = errorAnswer(e.ID, -32000, prunedText)
 			}
 		}
 	}

@@ -336,3 +336,32 @@ func TestHostileAnswers(t *testing.T) {
 		t.Errorf("Deep 10,001: %d arrays", strings.Count(string(got), "["))
 	}
 }
+
+func TestStatePruned(t *testing.T) {
+	n := node(t) // head 20
+	p := StartT(t, n.URL, Options{})
+	p.SetStatePruned(10, "missing trie node abc (path )")
+	ctx := context.Background()
+	_, err := rpc.Call(ctx, nil, p.URL(), "eth_getBalance", anvil.DevAddress, "0x9")
+	var rerr *rpc.Error
+	if !errors.As(err, &rerr) || rerr.Code != -32000 || rerr.Message != "missing trie node abc (path )" {
+		t.Fatalf("balance at 9, pruned below 10: %v", err)
+	}
+	for _, c := range []struct {
+		method string
+		params []any
+	}{
+		{"eth_getBalance", []any{anvil.DevAddress, "0xa"}},     // not below
+		{"eth_getBalance", []any{anvil.DevAddress, "latest"}},  // a tag
+		{"eth_getBlockByNumber", []any{"0x1", false}},          // history, not state
+		{"eth_getBlockTransactionCountByNumber", []any{"0x1"}}, // history, not state
+	} {
+		if _, err := rpc.Call(ctx, nil, p.URL(), c.method, c.params...); err != nil {
+			t.Errorf("%s %v: %v", c.method, c.params, err)
+		}
+	}
+	p.SetStatePruned(0, "")
+	if _, err := rpc.Call(ctx, nil, p.URL(), "eth_getBalance", anvil.DevAddress, "0x9"); err != nil {
+		t.Fatalf("pruning off: %v", err)
+	}
+}
