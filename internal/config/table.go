@@ -106,6 +106,9 @@ var (
 		Doc: "how long an answer looked up by hash is kept, once the block holding it is finalized"})
 	ChainCacheMaxAnswerBytes = row(Setting{Name: "cache_max_answer_bytes", Kind: Bytes, Default: "1 MiB", Min: "1 KiB", Max: "32 MiB",
 		Doc: "largest answer kept (its `result`); a larger one is sent upstream every time"})
+	ChainBroadcastWrites = row(Setting{Name: "broadcast_writes", Kind: Boolean,
+		Rule: "must be true or false", DefaultDoc: "`true` with more than one upstream", RangeDoc: "`true` or `false`",
+		Doc: "sends an `eth_sendRawTransaction` to every upstream in rotation at once, answers the transaction's hash at the first that takes it (\"Transactions broadcast\"); `false` sends it to one upstream, as other writes"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
@@ -113,7 +116,7 @@ var ChainTable = []*Setting{
 	ChainChainID, ChainMaxLagBlocks, ChainStaleAfter, ChainConfirmAfter, ChainBreakerFailures, ChainBreakerOpenFor,
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
 	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth, ChainCache, ChainCacheFinalizedTTL,
-	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes,
+	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes, ChainBroadcastWrites,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).
