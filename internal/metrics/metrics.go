@@ -144,6 +144,9 @@ type Chain struct {
 	Poison    uint64                       `json:"poison,omitempty"`  // poison requests: found so, or refused again
 	// Cache counts calls by the answer cache's result: method label → result (CacheResults) → count.
 	Cache map[string]map[string]uint64 `json:"ca,omitempty"`
+	// Broadcast counts the upstreams' results of broadcast transactions: upstream → result (accepted, known,
+	// rejected, failed, wrong_hash: internal/proxy's Broadcast…) → count.
+	Broadcast map[string]map[string]uint64 `json:"bc,omitempty"`
 	// Minutes is the chain's recent client traffic (kept by the chain object only).
 	Minutes []Minute `json:"m,omitempty"`
 }
@@ -151,7 +154,7 @@ type Chain struct {
 // Empty reports whether c counts nothing.
 func (c *Chain) Empty() bool {
 	return c == nil || (len(c.Requests) == 0 && len(c.Upstreams) == 0 && c.Retries == 0 && c.Hedges == 0 && c.Poison == 0 &&
-		len(c.Cache) == 0)
+		len(c.Cache) == 0 && len(c.Broadcast) == 0)
 }
 
 func inc(m *map[string]map[string]uint64, a, b string, n uint64) {
@@ -184,6 +187,9 @@ func (c *Chain) Request(method, outcome string, d time.Duration) {
 	inc(&c.Requests, method, outcome, 1)
 	c.Duration.Observe(d)
 }
+
+// BroadcastResult counts how up took one broadcast transaction.
+func (c *Chain) BroadcastResult(up, result string) { inc(&c.Broadcast, up, result, 1) }
 
 // CacheResult counts one call's cache result (CacheHit, …).
 func (c *Chain) CacheResult(method, result string) { inc(&c.Cache, method, result, 1) }
@@ -243,6 +249,14 @@ func (c *Chain) Add(o *Chain, now time.Time, keep func(string) bool) {
 	for m, in := range o.Cache {
 		for r, n := range in {
 			inc(&c.Cache, m, r, n)
+		}
+	}
+	for up, in := range o.Broadcast {
+		if keep != nil && !keep(up) {
+			continue
+		}
+		for r, n := range in {
+			inc(&c.Broadcast, up, r, n)
 		}
 	}
 	c.Duration.Add(o.Duration)
