@@ -205,25 +205,25 @@ func (pl *Plane) broadcast(ctx context.Context, w http.ResponseWriter, chain str
 		cands = pl.names(chain)
 	}
 	v.mu.Unlock()
+	// The attempts outlive the answer: their context is not the request's (canceled when Serve returns), but one
+	// of the same call (its values: workerd's I/O context) bounded by request_timeout, and the call waits for them
+	// as background work. They start here, not inside Background, so that they run even if it declined.
+	sendCtx, cancel := pl.p.WithTimeout(context.WithoutCancel(ctx), pol.RequestTimeout)
 	results := make(chan txResult, len(cands))
-	if len(cands) > 0 {
-		pl.p.Background(ctx, func(ctx context.Context) {
-			ctx, cancel := pl.p.WithTimeout(ctx, pol.RequestTimeout)
-			defer cancel()
-			var wg sync.WaitGroup
-			for _, up := range cands {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					results <- pl.broadcastOne(ctx, r, up, hash)
-				}()
-			}
-			wg.Wait()
-			close(results)
-		})
-	} else {
-		close(results)
+	var wg sync.WaitGroup
+	for _, up := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- pl.broadcastOne(sendCtx, r, up, hash)
+		}()
 	}
+	go func() {
+		wg.Wait()
+		cancel()
+		close(results)
+	}()
+	pl.p.Background(ctx, func(context.Context) { wg.Wait() })
 	rep := broadcastReply(ctx, req.Calls[0].ID, hash, results)
 	w.Header()[CacheHeader] = cacheHeaders[metrics.CacheSkip] // a write: never cached nor shared
 	jsonrpc.WriteJSON(w, rep.status, rep.body)
