@@ -27,8 +27,10 @@ import (
 // a fee, no funds), else the balancer's error. The attempts still running when the answer is written go on in the
 // background (platform Background), so that every live upstream gets the transaction and every outcome counts.
 //
-// Anything else that is a write (a batch holding one, a notification, params that are not a 0x-hex string holding
-// a transaction) goes the way of every write: one upstream, the next only when the write never left.
+// In a batch, each such call is taken out and broadcast alone (broadcastBatch), its answer put back in place, when
+// the batch takes the cache's part (the chain's cache on, no id twice: batchPlan). Anything else that is a write (a
+// notification, params that are not a 0x-hex string holding a transaction, a batch the cache takes no part in) goes
+// the way of every write: one upstream, the next only when the write never left.
 
 // The results of one upstream's attempt at a broadcast, as evmlb_broadcast_total counts them.
 const (
@@ -64,16 +66,27 @@ func hasFragment(m string, fragments []string) bool {
 }
 
 // rawTransaction is the bytes of a single eth_sendRawTransaction's transaction when req is one to broadcast on
-// chain: the chain broadcasts, the call has an id, and its first param is a 0x-hex string holding what looks like a
-// transaction (looksLikeTx).
+// chain: the chain broadcasts (broadcasts) and req is one call that rawCall takes.
 func (pl *Plane) rawTransaction(chain string, req *jsonrpc.Request) ([]byte, bool) {
-	if req.Batch || len(req.Calls) != 1 || req.Calls[0].Method != "eth_sendRawTransaction" || req.Calls[0].Notification() {
+	if req.Batch || len(req.Calls) != 1 || !pl.broadcasts(chain) {
 		return nil, false
 	}
-	if !pl.cfg.ChainSettings(chain).Broadcast(len(pl.byName[chain])) {
+	return rawCall(req.Calls[0])
+}
+
+// broadcasts reports whether chain broadcasts raw transactions: its broadcast_writes, by default whether it has
+// more than one upstream.
+func (pl *Plane) broadcasts(chain string) bool {
+	return pl.cfg.ChainSettings(chain).Broadcast(len(pl.byName[chain]))
+}
+
+// rawCall is the transaction of c when c is an eth_sendRawTransaction to broadcast: it has an id, and its first
+// param is a 0x-hex string holding what looks like a transaction (looksLikeTx).
+func rawCall(c jsonrpc.Call) ([]byte, bool) {
+	if c.Method != "eth_sendRawTransaction" || c.Notification() {
 		return nil, false
 	}
-	return decodeRawTx(req.Calls[0].Params)
+	return decodeRawTx(c.Params)
 }
 
 // decodeRawTx reads params, a JSON array whose first element is a 0x-hex string, into the transaction's bytes.
@@ -191,6 +204,48 @@ func (pl *Plane) knownTx(ctx context.Context, r *request, up, hash string) bool 
 // broadcast answers req, a single eth_sendRawTransaction of raw (rawTransaction), by sending it to every upstream in
 // rotation at once (see the top of this file).
 func (pl *Plane) broadcast(ctx context.Context, w http.ResponseWriter, chain string, v *chainView, req *jsonrpc.Request, body, raw []byte, pol Policy, start, now time.Time) {
+	rep := pl.broadcastCall(ctx, chain, v, req, body, raw, pol, now)
+	w.Header()[CacheHeader] = cacheHeaders[metrics.CacheSkip] // a write: never cached nor shared
+	jsonrpc.WriteJSON(w, rep.status, rep.body)
+	end := pl.p.Now()
+	label := methodLabel(req)
+	v.mu.Lock()
+	v.met.Request(label, rep.outcome, end.Sub(start))
+	v.met.CacheResult(label, metrics.CacheSkip)
+	v.mu.Unlock()
+	pl.maybeExchange(ctx, chain, v, rep.failed, end)
+}
+
+// broadcastBatch broadcasts the raw transactions of a batch (rawCall) that p would send upstream, when chain
+// broadcasts: each is taken out of the calls sent and answered by its own broadcast, all at once; the batch's
+// other calls go as before.
+func (pl *Plane) broadcastBatch(ctx context.Context, chain string, v *chainView, p *batchPlan, pol Policy) {
+	if !pl.broadcasts(chain) {
+		return
+	}
+	var wg sync.WaitGroup
+	send := p.send[:0:0]
+	for _, i := range p.send {
+		c := p.calls[i]
+		raw, ok := rawCall(c)
+		if !ok || p.lead[i] != nil || p.wait[i] != nil { // a write never leads nor joins a flight
+			send = append(send, i)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			one := encodeBatch([]jsonrpc.Call{c})
+			rep := pl.broadcastCall(ctx, chain, v, &jsonrpc.Request{Calls: []jsonrpc.Call{c}}, one[1:len(one)-1], raw, pol, pl.p.Now())
+			p.answers[i] = rep.body
+		}()
+	}
+	wg.Wait()
+	p.send = send
+}
+
+// broadcastCall broadcasts raw, the transaction of req's one call (whose bytes are body), and makes its answer.
+func (pl *Plane) broadcastCall(ctx context.Context, chain string, v *chainView, req *jsonrpc.Request, body, raw []byte, pol Policy, now time.Time) reply {
 	hash := TxHash(raw)
 	r, _, _ := pl.prepare(chain, v, req, body, pol, now)
 	r.judge = hashJudge(hash)
@@ -224,16 +279,7 @@ func (pl *Plane) broadcast(ctx context.Context, w http.ResponseWriter, chain str
 		close(results)
 	}()
 	pl.p.Background(ctx, func(context.Context) { wg.Wait() })
-	rep := broadcastReply(ctx, req.Calls[0].ID, hash, results)
-	w.Header()[CacheHeader] = cacheHeaders[metrics.CacheSkip] // a write: never cached nor shared
-	jsonrpc.WriteJSON(w, rep.status, rep.body)
-	end := pl.p.Now()
-	label := methodLabel(req)
-	v.mu.Lock()
-	v.met.Request(label, rep.outcome, end.Sub(start))
-	v.met.CacheResult(label, metrics.CacheSkip)
-	v.mu.Unlock()
-	pl.maybeExchange(ctx, chain, v, rep.failed, end)
+	return broadcastReply(ctx, req.Calls[0].ID, hash, results)
 }
 
 // broadcastReply is the client's answer to a broadcast of the transaction whose hash is hash, from the upstreams'

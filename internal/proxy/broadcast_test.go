@@ -75,6 +75,15 @@ type txNode struct {
 
 func (n *txNode) answer(hash string) func([]byte) []byte {
 	return func(body []byte) []byte {
+		if body[0] == '[' { // a batch (of reads: a raw transaction is taken out of it and broadcast alone)
+			var calls []struct{ ID json.RawMessage }
+			_ = json.Unmarshal(body, &calls)
+			var elems []string
+			for _, c := range calls {
+				elems = append(elems, `{"jsonrpc":"2.0","id":`+string(c.ID)+`,"result":"0x1"}`)
+			}
+			return []byte("[" + strings.Join(elems, ",") + "]")
+		}
 		var c struct {
 			ID     json.RawMessage
 			Method string
@@ -278,4 +287,32 @@ func TestBroadcastAnswersAtOnce(t *testing.T) {
 	// Sent again, not answered from a cache (the attempts that lost the race may still be on their way: a hangs, so
 	// the host's background work does not end; TestBroadcast counts every send exactly).
 	waitFor(t, "both sends at b and c", func() bool { return sends[1].sends.Load() == 2 && sends[2].sends.Load() == 2 })
+}
+
+// TestBroadcastInBatch: a batch's raw transaction is taken out of it and broadcast (each upstream once), its answer
+// put back in place; the other calls go as a batch, as before.
+func TestBroadcastInBatch(t *testing.T) {
+	hash := txHashOf(t)
+	r := newRig(t, "")
+	txs := map[string]*txNode{"a": {send: `"result":"` + hash + `"`}, "b": {send: rpcError(-32000, "already known")}, "c": {send: `"result":"` + hash + `"`}}
+	for n, tn := range txs {
+		r.nodes[n].SetRawAnswer(tn.answer(hash))
+	}
+	r.nodes["c"].SetDrop(false, "eth_sendRawTransaction")
+	batch := `[{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x0"},"latest"]},` + sendTx + `]`
+	status, body := r.serve(batch)
+	r.host.Wait()
+	want := `[{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":7,"result":"` + hash + `"}]`
+	if status != http.StatusOK || body != want {
+		t.Errorf("answer %d %s, want %s", status, body, want)
+	}
+	drops := 0
+	for _, m := range r.nodes["c"].Methods() {
+		if m == "eth_sendRawTransaction" {
+			drops++
+		}
+	}
+	if a, b := txs["a"].sends.Load(), txs["b"].sends.Load(); a != 1 || b != 1 || drops != 1 {
+		t.Errorf("sends a=%d b=%d c=%d, want 1 each", a, b, drops)
+	}
 }

@@ -485,6 +485,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	var plan *batchPlan // the cache's part in a batch (cache.go)
 	if req.Batch {
 		plan = pl.cacheBatch(ctx, cs, req)
+		if plan != nil {
+			pl.broadcastBatch(ctx, chain, v, plan, pol) // its raw transactions (broadcast.go)
+		}
 	}
 	var alone func(jsonrpc.Call) reply
 	if plan != nil {
