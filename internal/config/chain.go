@@ -60,6 +60,18 @@ type Chain struct {
 	// CapabilityTTL is how long what an upstream proved it cannot serve is kept (internal/balance, Caps).
 	// (capability_ttl)
 	CapabilityTTL time.Duration
+	// BroadcastWrites: eth_sendRawTransaction goes to every upstream in rotation at once (internal/proxy's
+	// broadcast.go). nil: on when the chain has more than one upstream (Broadcast). (broadcast_writes)
+	BroadcastWrites *bool
+}
+
+// Broadcast reports whether the chain broadcasts raw transactions, given how many upstreams it has: its
+// broadcast_writes when set, else whether it has more than one.
+func (c Chain) Broadcast(upstreams int) bool {
+	if c.BroadcastWrites != nil {
+		return *c.BroadcastWrites
+	}
+	return upstreams > 1
 }
 
 // ChainDefaults holds the default of every chain setting, read from ChainTable. internal/balance and

@@ -203,6 +203,15 @@ var chainFields = []chainField{
 		c.CapabilityTTL, ok = ChainCapabilityTTL.duration(r)
 		return ok
 	}},
+	{ChainBroadcastWrites, func(c *Chain, r json.RawMessage) bool {
+		switch string(r) {
+		case "true", "false":
+			on := string(r) == "true"
+			c.BroadcastWrites = &on
+			return true
+		}
+		return false
+	}},
 }
 
 // parseChain reads one "chains" entry at path, reporting whether it is valid.

@@ -294,3 +294,26 @@ func TestDenied(t *testing.T) {
 		}
 	}
 }
+
+// TestBroadcastWrites: broadcast_writes is on by default with more than one upstream, off with one, and an explicit
+// value wins either way; a value that is not a boolean is refused.
+func TestBroadcastWrites(t *testing.T) {
+	c, err := Parse(`{"chains": {"on": {"broadcast_writes": true}, "off": {"broadcast_writes": false}}, "upstreams": [
+		{"chain": "on", "name": "a", "upstream": "http://a.example"},
+		{"chain": "off", "name": "a", "upstream": "http://a.example"}, {"chain": "off", "name": "b", "upstream": "http://b.example"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		chain     string
+		upstreams int
+		want      bool
+	}{{"on", 1, true}, {"off", 2, false}, {"unset", 1, false}, {"unset", 2, true}} {
+		if got := c.ChainSettings(tc.chain).Broadcast(tc.upstreams); got != tc.want {
+			t.Errorf("%s with %d upstreams: broadcast %v, want %v", tc.chain, tc.upstreams, got, tc.want)
+		}
+	}
+	if _, err := Parse(`{"chains": {"x": {"broadcast_writes": "yes"}}, "upstreams": [{"chain": "x", "name": "a", "upstream": "http://a.example"}]}`); err == nil {
+		t.Error(`broadcast_writes "yes" accepted`)
+	}
+}

@@ -127,6 +127,7 @@ func TestRules(t *testing.T) {
 	want[ChainCacheRealtimeTTL] = "must be a duration string from 100ms to 1m"
 	want[ChainCacheHashTTL] = "must be a duration string from 1s to 168h"
 	want[ChainCacheMaxAnswerBytes] = "must be an integer from 1 KiB to 32 MiB"
+	want[ChainBroadcastWrites] = "must be true or false"
 	want[TuningCacheMemoryBytes] = "must be an integer from 1048576 to 536870912"
 	want[ChainLogsMaxRange] = "must be an integer from 1 to 1000000000"
 	want[ChainLogsMaxAnswerBytes] = "must be an integer from 1 KiB to 100 MiB"

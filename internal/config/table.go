@@ -112,6 +112,9 @@ var (
 		Doc: "largest merged answer of a split `eth_getLogs` (its `result`); a larger one is refused with -32074"})
 	ChainCapabilityTTL = row(Setting{Name: "capability_ttl", Kind: Duration, Default: "10m", Min: "1s", Max: "168h",
 		Doc: "how long what an upstream proved it cannot serve (a method it does not offer, the state below a block) keeps requests of it away from that upstream before it is asked again"})
+	ChainBroadcastWrites = row(Setting{Name: "broadcast_writes", Kind: Boolean,
+		Rule: "must be true or false", DefaultDoc: "`true` with more than one upstream", RangeDoc: "`true` or `false`",
+		Doc: "sends an `eth_sendRawTransaction` to every upstream in rotation at once, answers the transaction's hash at the first that takes it (\"Transactions broadcast\"); `false` sends it to one upstream, as other writes"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
@@ -120,7 +123,7 @@ var ChainTable = []*Setting{
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
 	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth, ChainCache, ChainCacheFinalizedTTL,
 	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes, ChainLogsMaxRange, ChainLogsMaxAnswerBytes,
-	ChainCapabilityTTL,
+	ChainCapabilityTTL, ChainBroadcastWrites,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).

@@ -147,6 +147,9 @@ type Chain struct {
 	LogsPieces uint64 `json:"lp,omitempty"`
 	// Cache counts calls by the answer cache's result: method label → result (CacheResults) → count.
 	Cache map[string]map[string]uint64 `json:"ca,omitempty"`
+	// Broadcast counts the upstreams' results of broadcast transactions: upstream → result (accepted, known,
+	// rejected, failed, wrong_hash: internal/proxy's Broadcast…) → count.
+	Broadcast map[string]map[string]uint64 `json:"bc,omitempty"`
 	// Minutes is the chain's recent client traffic (kept by the chain object only).
 	Minutes []Minute `json:"m,omitempty"`
 }
@@ -155,7 +158,7 @@ type Chain struct {
 func (c *Chain) Empty() bool {
 	return c == nil || (len(c.Requests) == 0 && len(c.Upstreams) == 0 && c.Retries == 0 && c.Hedges == 0 && c.Poison == 0 &&
 		c.LogsSplits == 0 && c.LogsPieces == 0 &&
-		len(c.Cache) == 0)
+		len(c.Cache) == 0 && len(c.Broadcast) == 0)
 }
 
 func inc(m *map[string]map[string]uint64, a, b string, n uint64) {
@@ -188,6 +191,9 @@ func (c *Chain) Request(method, outcome string, d time.Duration) {
 	inc(&c.Requests, method, outcome, 1)
 	c.Duration.Observe(d)
 }
+
+// BroadcastResult counts how up took one broadcast transaction.
+func (c *Chain) BroadcastResult(up, result string) { inc(&c.Broadcast, up, result, 1) }
 
 // CacheResult counts one call's cache result (CacheHit, …).
 func (c *Chain) CacheResult(method, result string) { inc(&c.Cache, method, result, 1) }
@@ -247,6 +253,14 @@ func (c *Chain) Add(o *Chain, now time.Time, keep func(string) bool) {
 	for m, in := range o.Cache {
 		for r, n := range in {
 			inc(&c.Cache, m, r, n)
+		}
+	}
+	for up, in := range o.Broadcast {
+		if keep != nil && !keep(up) {
+			continue
+		}
+		for r, n := range in {
+			inc(&c.Broadcast, up, r, n)
 		}
 	}
 	c.Duration.Add(o.Duration)

@@ -203,6 +203,15 @@ func Write(out io.Writer, chains []ChainView, states []string) error {
 	for _, c := range chains {
 		w.sample("evmlb_cache_memory_bytes", float64(c.CacheBytes), "chain", c.Name)
 	}
+	w.family("evmlb_broadcast_total", "counter", "How each upstream took broadcast transactions (eth_sendRawTransaction with broadcast_writes): accepted, known (already in its pool or chain), rejected (an error answer), failed (no answer) or wrong_hash, by chain and upstream.")
+	for _, c := range chains {
+		m := met(c)
+		for _, up := range sortedKeys(m.Broadcast) {
+			for _, r := range sortedKeys(m.Broadcast[up]) {
+				w.sample("evmlb_broadcast_total", float64(m.Broadcast[up][r]), "chain", c.Name, "upstream", up, "result", r)
+			}
+		}
+	}
 	w.family("evmlb_breaker_transitions_total", "counter", "Circuit breaker transitions in the chain object's table, by chain, upstream and the state entered.")
 	for _, c := range chains {
 		m := met(c)

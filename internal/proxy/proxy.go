@@ -452,6 +452,8 @@ type request struct {
 	// primary is how many of the candidates prepare found are in rotation (the table's Candidates, before its
 	// Fallback): the pieces of a split eth_getLogs are spread over those (logs.go).
 	primary int
+	// judge, when set, classifies an answer the attempt found OK further (broadcast.go: retry.WrongHash).
+	judge func(answer []byte) retry.Class
 	// client is the client's request when req is only part of it (a batch whose other elements the cache
 	// answered); nil when req is the whole of it.
 	client *jsonrpc.Request
@@ -477,7 +479,8 @@ func (r *request) clientReq() *jsonrpc.Request {
 // Serve answers a client's request, already validated, for chain: candidates in the table's order, the next one
 // tried when an attempt fails with a class that allows it, at most MaxAttempts and within RequestTimeout; reads
 // may be hedged; a batch's failed elements are asked again of the next upstreams. A request holding a write goes
-// to the next upstream only when retry's table says the write never left.
+// to the next upstream only when retry's table says the write never left; a single eth_sendRawTransaction goes to
+// every upstream in rotation at once when the chain broadcasts (broadcast.go).
 func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string, req *jsonrpc.Request, body []byte) {
 	pl.requests.Add(1)
 	start := pl.p.Now()
@@ -516,6 +519,11 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 			return
 		}
 	}
+	if raw, ok := pl.rawTransaction(chain, req); ok { // never cached nor coalesced: a write
+		v.mu.Unlock()
+		pl.broadcast(ctx, w, chain, v, req, body, raw, pol, start, now)
+		return
+	}
 	cs := pl.cacheState(ctx, chain, v)
 	v.mu.Unlock()
 	var sg single // the cache's part in a single call (cache.go), when one is its
@@ -531,6 +539,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 	var plan *batchPlan // the cache's part in a batch (cache.go)
 	if req.Batch {
 		plan = pl.cacheBatch(ctx, cs, req)
+		if plan != nil {
+			pl.broadcastBatch(ctx, chain, v, plan, pol) // its raw transactions (broadcast.go)
+		}
 	}
 	var alone func(jsonrpc.Call) reply
 	if plan != nil {
@@ -959,6 +970,9 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	}
 	if class == retry.OK && !r.req.Batch && len(body) == len(r.body) && pl.farBehind(r, up, res.Body) {
 		class = retry.Behind // the upstream's failure: the next upstream is asked
+	}
+	if class == retry.OK && r.judge != nil {
+		class = r.judge(res.Body)
 	}
 	o := outcome{up: up, class: class, status: res.Status, latency: res.Latency, nullID: nullID}
 	if class == retry.Canceled {

@@ -36,6 +36,7 @@ const (
 	WrongChain   Class = "wrong_chain"   // the upstream serves another chain id
 	TooLarge     Class = "too_large"     // the answer is over EVMLB_MAX_RESPONSE_BYTES
 	Behind       Class = "behind"        // a head-sensitive answer more than max_lag_blocks below the known head
+	WrongHash    Class = "wrong_hash"    // a broadcast transaction's hash answered is not the raw bytes' keccak-256
 	Canceled     Class = "canceled"      // the caller went away, or a hedge won: nothing to say of the upstream
 	NoAttempt    Class = "no_attempt"    // no upstream was there to try
 	// Health checks read the answer itself; these two are theirs, never a request's.
@@ -84,6 +85,8 @@ var Table = []Row{
 	{WrongChain, true, false, true, false, "the upstream's `eth_chainId` differs from the chain's (it is then quarantined)"},
 	// The upstream's failure (issue 17): its answer would have been the head as it was minutes ago.
 	{Behind, true, false, true, true, "an `eth_blockNumber`, or a block at `latest`, more than `max_lag_blocks` below the head the isolate knows"},
+	// The upstream's fault (issue 20): it answered another transaction's hash than the one sent.
+	{WrongHash, false, false, true, false, "an `eth_sendRawTransaction` broadcast (`broadcast_writes`) answered with a hash that is not the keccak-256 of the raw transaction sent: never passed on"},
 	// Not the upstream's failure: else one client's huge eth_getLogs could open every breaker.
 	{TooLarge, true, false, false, false, "the answer is over `EVMLB_MAX_RESPONSE_BYTES`"},
 	{Canceled, false, false, false, false, "the client went away, or a hedged attempt won"},
