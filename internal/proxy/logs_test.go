@@ -10,6 +10,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/logsplit"
+	"github.com/evmlb/evmlb/internal/retry"
 )
 
 // logsOf is the fake chain's logs over s as one node prints them: two logs in every block not a multiple of 3.
@@ -277,5 +278,16 @@ func TestLogsAheadBounded(t *testing.T) {
 	}
 	if got := ns["a"].calls() + ns["b"].calls() + ns["c"].calls(); got != 4 {
 		t.Fatalf("%d calls, want the first round's 4 only", got)
+	}
+}
+
+// TestLogsRefusalTeachesNoLack: a provider's refusal of a too-wide eth_getLogs is about the request, not the
+// node: no row of logsplit's table may read as a lack of the method or of state (retry.LackIn), or one indexer's
+// wide range would keep eth_getLogs away from that upstream for capability_ttl.
+func TestLogsRefusalTeachesNoLack(t *testing.T) {
+	for _, r := range logsplit.Refusals {
+		if l := retry.LackIn("eth_getLogs", r.Code, r.Example); l != retry.NoLack {
+			t.Errorf("refusal %q reads as lack %q", r.Example, l)
+		}
 	}
 }
