@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -90,15 +91,30 @@ const atOnce = 2 * time.Second
 // signedTransfer is a legacy transfer from anvil's first dev account at its next nonce on n, signed (EIP-155), as
 // 0x-hex, and its hash.
 func signedTransfer(s *S, n *anvil.Node) (raw, hash string) {
+	raw, hash, err := signTransfer(s.Ctx, n)
+	s.must(err == nil, "signing a transfer: %v", err)
+	return raw, hash
+}
+
+// signTransfer is signedTransfer's work.
+func signTransfer(ctx context.Context, n *anvil.Node) (raw, hash string, err error) {
 	key, err := crypto.HexToECDSA(anvil.DevKey)
-	s.must(err == nil, "HexToECDSA")
-	nonce, err := n.Quantity(s.Ctx, "eth_getTransactionCount", anvil.DevAddress, "pending")
-	s.must(err == nil, "eth_getTransactionCount")
+	if err != nil {
+		return "", "", err
+	}
+	nonce, err := n.Quantity(ctx, "eth_getTransactionCount", anvil.DevAddress, "pending")
+	if err != nil {
+		return "", "", err
+	}
 	to := common.HexToAddress("0x00000000000000000000000000000000000e2e20")
 	tx, err := types.SignTx(types.NewTx(&types.LegacyTx{Nonce: nonce, GasPrice: big.NewInt(20_000_000_000), Gas: 21000,
 		To: &to, Value: big.NewInt(20)}), types.NewEIP155Signer(big.NewInt(31337)), key)
-	s.must(err == nil, "SignTx")
+	if err != nil {
+		return "", "", err
+	}
 	b, err := tx.MarshalBinary()
-	s.must(err == nil, "MarshalBinary")
-	return hexutil.Encode(b), strings.ToLower(tx.Hash().Hex())
+	if err != nil {
+		return "", "", err
+	}
+	return hexutil.Encode(b), strings.ToLower(tx.Hash().Hex()), nil
 }
