@@ -243,7 +243,7 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 		const row = n => document.querySelector('tr[data-upstream="ethereum/' + n + '"]');
 		const logs = document.querySelector('section[data-chain="ethereum"] [data-role="logs"]');
 		const bc = n => row(n).querySelector('td[data-role="broadcast"]').textContent;
-		const caps = n => row(n).querySelector("td.caps").textContent;
+		const caps = n => row(n).querySelector(".caps").textContent;
 		const live = ["alpha", "beta", "gamma"];
 		return !!logs && logs.textContent === "getLogs split 1 in 2 pieces" &&
 			live.every(n => /^(accepted|known) 1$/.test(bc(n))) && live.some(n => bc(n) === "accepted 1") &&

@@ -35,14 +35,13 @@ function render(data) {
   const out = [];
   for (const c of data.chains || []) {
     const rows = c.upstreams.map(u => el("tr", {"data-upstream": c.chain + "/" + u.name, "data-state": u.state},
-      el("td", {}, el("b", {}, u.name), el("br"), el("small", {}, u.endpoint)),
+      el("td", {}, el("b", {}, u.name), el("br"), el("small", {}, u.endpoint), el("small", {class: "caps"}, caps(u.caps))),
       el("td", {}, el("span", {class: "st st-" + u.state, "data-role": "state"}, u.state)),
       el("td", {}, u.height || "–"), el("td", {}, u.height ? u.lag : "–"),
       el("td", {class: "opt"}, ms(u.p50_ms)), el("td", {class: "opt"}, ms(u.p99_ms)),
       el("td", {}, pct(u.error_rate)), el("td", {}, rps(u.rps)),
       el("td", {class: "opt"}, spark(u.spark)),
       el("td", {"data-role": "broadcast"}, counts(u.broadcast)),
-      el("td", {class: "caps"}, caps(u.caps)),
       el("td", {class: "reason"}, u.reason || "")));
     out.push(el("section", {class: "chain", "data-chain": c.chain},
       el("h2", {}, c.chain),
@@ -58,10 +57,10 @@ function render(data) {
       c.error ? el("p", {id: "err"}, c.error) : "",
       c.chain_id_undecided ? el("p", {class: "undecided"}, c.chain_id_undecided) : "",
       el("div", {class: "wrap"}, el("table", {},
-        el("thead", {}, el("tr", {}, el("th", {}, "upstream"), el("th", {}, "state"), el("th", {}, "head"),
+        el("thead", {}, el("tr", {}, el("th", {}, "upstream, capabilities"), el("th", {}, "state"), el("th", {}, "head"),
           el("th", {}, "lag"), el("th", {class: "opt"}, "p50"), el("th", {class: "opt"}, "p99"),
           el("th", {}, "errors"), el("th", {}, "req/s"), el("th", {class: "opt"}, "last 30 min"), el("th", {}, "broadcast"),
-          el("th", {}, "capabilities"), el("th", {}, "reason"))),
+          el("th", {}, "reason"))),
         el("tbody", {}, ...rows)))));
   }
   root.replaceChildren(...out);
