@@ -54,7 +54,8 @@ func TestDashboardBrowserWazero(t *testing.T)  { testDashboardBrowser(t, wazeroH
 // upstream, shows two upstreams that never answered (one refusing connections, one answering HTTP 404) as down
 // with the reason, and shows a fault injected in one upstream as its new state within one refresh of the moment
 // the chain's table has it. Opened in a second browser as http://admin:…@host/admin (credentials in the
-// URL), the page refreshes without error. It writes a screenshot to build/dashboard.png
+// URL), the page refreshes without error. Issue 20: it shows the chain's eth_getLogs splits and pieces, each
+// upstream's broadcast results and what it proved it can and cannot serve. It writes a screenshot to build/dashboard.png
 // (build/dashboard-<host>.png for wazero).
 func testDashboardBrowser(t *testing.T, h target.Host) {
 	needHost(t, h)
@@ -93,8 +94,19 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 	}
 	ups = append(ups, target.Upstream{Chain: "ethereum", Name: "refused", URL: refusing},
 		target.Upstream{Chain: "ethereum", Name: "notfound", URL: notFound.URL + "/v2/SECRETKEY"})
+	// Issue 20: alpha takes eth_getLogs ranges of 2 blocks at most (a wider range is split), gamma is an archive node.
+	entries := make([]map[string]any, len(ups))
+	for i, u := range ups {
+		entries[i] = map[string]any{"chain": u.Chain, "name": u.Name, "upstream": u.URL}
+	}
+	entries[0]["max_logs_range"] = 2
+	entries[2]["archive"] = true
+	cfg, err := json.Marshal(map[string]any{"upstreams": entries})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const pw = "dash-pw"
-	inst := target.Start(t, h, target.Config{Upstreams: ups, AdminPassword: pw, Env: DefaultEnv})
+	inst := target.Start(t, h, target.Config{RawUpstreamConfig: string(cfg), AdminPassword: pw, Env: DefaultEnv})
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+pw))
 	get := func(path string) (int, []byte) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, inst.URL+path, nil)
@@ -107,14 +119,31 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
-	// Some traffic, so that rates and sparklines have something to show.
-	for i := range 30 {
-		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"eth_blockNumber","params":[]}`, i)
+	post := func(body string) string {
 		resp, err := http.Post(inst.URL+"/ethereum", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	// Some traffic, so that rates and sparklines have something to show.
+	for i := range 30 {
+		post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"eth_blockNumber","params":[]}`, i))
+	}
+	// Issue 20's three: an eth_getLogs of 4 blocks (split in 2 pieces for alpha), a transaction (broadcast to the
+	// three upstreams that answer), a method anvil does not offer (learned as lacked).
+	raw, hash, err := signTransfer(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x0","toBlock":"0x3"}]}`,
+		`{"jsonrpc":"2.0","id":2,"method":"eth_sendRawTransaction","params":["` + raw + `"]}`,
+		`{"jsonrpc":"2.0","id":3,"method":"eth_getUserOperationByHash","params":["` + hash + `"]}`,
+	} {
+		t.Logf("%.60s… → %.200s", body, post(body))
 	}
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -204,6 +233,40 @@ func testDashboardBrowser(t *testing.T, h target.Host) {
 		} else {
 			t.Logf("%s's reason on the page: %s", name, reason)
 		}
+	}
+
+	// Issue 20 on the page: the chain's eth_getLogs splits and pieces, how each upstream took the broadcast
+	// transaction (those that never answer never took it: not yet checked when it was sent, they may have been
+	// tried, "failed"), the archive setting and the method learned as lacked. Isolates report
+	// what they saw to the chain's object when a client request finds their snapshot old: requests go on meanwhile.
+	issue20 := `(() => {
+		const row = n => document.querySelector('tr[data-upstream="ethereum/' + n + '"]');
+		const logs = document.querySelector('section[data-chain="ethereum"] [data-role="logs"]');
+		const bc = n => row(n).querySelector('td[data-role="broadcast"]').textContent;
+		const caps = n => row(n).querySelector(".caps").textContent;
+		const live = ["alpha", "beta", "gamma"];
+		return !!logs && logs.textContent === "getLogs split 1 in 2 pieces" &&
+			live.every(n => /^(accepted|known) 1$/.test(bc(n))) && live.some(n => bc(n) === "accepted 1") &&
+			["refused", "notfound"].every(n => !/accepted|known/.test(bc(n))) && caps("gamma").startsWith("archive") &&
+			live.some(n => caps(n).includes("lacks eth_getUserOperationByHash until "));
+	})()`
+	var shown20 bool
+	for deadline := time.Now().Add(2*dashboardRefresh + 10*time.Second); !shown20 && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		post(`{"jsonrpc":"2.0","id":9,"method":"eth_chainId","params":[]}`)
+		if err := chromedp.Run(bctx, chromedp.Evaluate(issue20, &shown20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !shown20 {
+		var chain string
+		_ = chromedp.Run(bctx, chromedp.Text(`section[data-chain="ethereum"]`, &chain, chromedp.ByQuery))
+		_, b := get("/admin/dashboard.json")
+		t.Errorf("the page does not show issue 20's logs splits, broadcast results and capabilities:\n%s\n/admin/dashboard.json: %s", chain, b)
+	} else {
+		var logs, gamma string
+		_ = chromedp.Run(bctx, chromedp.Text(`section[data-chain="ethereum"] [data-role="logs"]`, &logs, chromedp.ByQuery),
+			chromedp.Text(`tr[data-upstream="ethereum/gamma"]`, &gamma, chromedp.ByQuery))
+		t.Logf("issue 20 on the page: %q; gamma's row: %q", logs, gamma)
 	}
 
 	// A fault in beta: it answers 429, and its health check (every second) puts it in cool-down.

@@ -127,18 +127,33 @@ func TxHash(raw []byte) string {
 }
 
 // hashJudge is the class of an answer to the broadcast of the transaction whose hash is hash: WrongHash when its
-// result is anything but that hash (compared without regard to case), else OK (an error is judged by broadcastOne).
+// result is anything but a string naming that hash (sameHash: a number, an object, null, another hash), or when the
+// answer cannot be read (nested deeper than jsonrpc.MaxDepth: neither the hash nor an error is shown), else OK (an
+// error is judged by broadcastOne).
 func hashJudge(hash string) func([]byte) retry.Class {
 	return func(answer []byte) retry.Class {
 		f, ok := jsonrpc.Fields(answer, "result")
-		if !ok || f[0] == nil {
+		switch {
+		case !ok:
+			return retry.WrongHash
+		case f[0] == nil:
 			return retry.OK // an error answer
 		}
-		if s, ok := jsonrpc.String(f[0]); ok && strings.EqualFold(s, hash) {
+		if s, ok := jsonrpc.String(f[0]); ok && sameHash(s, hash) {
 			return retry.OK
 		}
 		return retry.WrongHash
 	}
+}
+
+// sameHash reports whether s, an upstream's string, names hash (TxHash's form): the same 64 hex digits in any case,
+// with or without 0x. The client always gets hash itself; an upstream's spelling of it proves it took the
+// transaction all the same.
+func sameHash(s, hash string) bool {
+	if len(s) == len(hash) && (s[:2] == "0x" || s[:2] == "0X") {
+		s = s[2:]
+	}
+	return strings.EqualFold(s, hash[2:])
 }
 
 // txResult is how one upstream took a broadcast transaction.
@@ -177,16 +192,19 @@ func (pl *Plane) broadcastOne(ctx context.Context, r *request, up, hash string) 
 }
 
 // knownTx reports whether up finds the transaction whose hash is hash (eth_getTransactionByHash answers it, with
-// that hash): after a "nonce too low", whether the nonce was used by this transaction.
+// that hash): after a "nonce too low", whether the nonce was used by this transaction. Anything else is no: a
+// failure, an answer over the response bound, one that is not JSON-RPC or not the answer to this call (its id), an
+// error, a result that is not an object, an object without that hash, one nested deeper than jsonrpc.MaxDepth.
 func (pl *Plane) knownTx(ctx context.Context, r *request, up, hash string) bool {
 	u, ok := r.ups[up]
 	if !ok {
 		return false
 	}
-	t := pl.target(u)
-	t.Unchecked = false
-	res := forward.Do(ctx, t, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getTransactionByHash","params":["`+hash+`"]}`))
+	res := forward.Do(ctx, pl.target(u), []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getTransactionByHash","params":["`+hash+`"]}`))
 	if res.Class != retry.OK {
+		return false
+	}
+	if c, _ := retry.AnswerOf(res.Body, retry.Expect{IDs: []json.RawMessage{json.RawMessage("1")}}); c == retry.NonJSON || c == retry.BadAnswer {
 		return false
 	}
 	f, ok := jsonrpc.Fields(res.Body, "result")
@@ -198,7 +216,7 @@ func (pl *Plane) knownTx(ctx context.Context, r *request, up, hash string) bool 
 		return false
 	}
 	s, ok := jsonrpc.String(h[0])
-	return ok && strings.EqualFold(s, hash)
+	return ok && sameHash(s, hash)
 }
 
 // broadcast answers req, a single eth_sendRawTransaction of raw (rawTransaction), by sending it to every upstream in

@@ -316,3 +316,83 @@ func TestBroadcastInBatch(t *testing.T) {
 		t.Errorf("sends a=%d b=%d c=%d, want 1 each", a, b, drops)
 	}
 }
+
+// TestBroadcastHostile: what hostile upstreams answer to a broadcast, and to the lookup after "nonce too low". The
+// hash in another case or without 0x is the hash; a result that is not a string naming it (a number, an object,
+// null, an array, "0x", nesting past what the balancer reads) is the upstream's fault; an answer over the response
+// bound is a failure. A lookup proves the transaction taken only with an answer to that call (its id) whose result
+// is an object holding that hash; anything else (a string, no hash, a hash that is no string, another id, an error,
+// deep nesting, over the bound) proves nothing. Only a, the first upstream, answers; b and c are down.
+func TestBroadcastHostile(t *testing.T) {
+	hash := txHashOf(t)
+	deep := strings.Repeat("[", 300) + strings.Repeat("]", 300) // past jsonrpc.MaxDepth, within retry.MaxAnswerDepth
+	big := `"0x` + strings.Repeat("ab", 4<<10) + `"`            // over the 4 KiB response bound set below
+	nonceLow := `{"jsonrpc":"2.0","id":$ID,` + rpcError(-32000, "nonce too low") + `}`
+	answer := func(member string) string { return `{"jsonrpc":"2.0","id":$ID,` + member + `}` }
+	for _, tc := range []struct {
+		name, send, lookup string // whole answers, $ID the call's id
+		result             string // a's evmlb_broadcast_total result
+		status             int
+	}{
+		{"hash in upper case with 0X", answer(`"result":"0X` + strings.ToUpper(hash[2:]) + `"`), "", "accepted", 200},
+		{"hash without 0x", answer(`"result":"` + hash[2:] + `"`), "", "accepted", 200},
+		{"hash without 0x in upper case", answer(`"result":"` + strings.ToUpper(hash[2:]) + `"`), "", "accepted", 200},
+		{"result a number", answer(`"result":123`), "", "wrong_hash", 502},
+		{"result an object holding the hash", answer(`"result":{"hash":"` + hash + `"}`), "", "wrong_hash", 502},
+		{"result null", answer(`"result":null`), "", "wrong_hash", 502},
+		{"result an array of the hash", answer(`"result":["` + hash + `"]`), "", "wrong_hash", 502},
+		{"result 0x", answer(`"result":"0x"`), "", "wrong_hash", 502},
+		{"result the hash twice over", answer(`"result":"` + hash + hash[2:] + `"`), "", "wrong_hash", 502},
+		{"result nested 300 deep", answer(`"result":` + deep), "", "wrong_hash", 502},
+		{"error with data nested 300 deep", answer(`"error":{"code":-32000,"message":"already known","data":` + deep + `}`), "", "wrong_hash", 502},
+		{"answer over the response bound", answer(`"result":` + big), "", "failed", 502},
+		{"lookup finds it", nonceLow, answer(`"result":{"hash":"` + hash + `"}`), "known", 200},
+		{"lookup finds it, hash without 0x", nonceLow, answer(`"result":{"hash":"` + hash[2:] + `"}`), "known", 200},
+		{"lookup result a string", nonceLow, answer(`"result":"` + hash + `"`), "rejected", 200},
+		{"lookup result without hash", nonceLow, answer(`"result":{"nonce":"0x9"}`), "rejected", 200},
+		{"lookup hash a number", nonceLow, answer(`"result":{"hash":1}`), "rejected", 200},
+		{"lookup answer to another id", nonceLow, `{"jsonrpc":"2.0","id":2,"result":{"hash":"` + hash + `"}}`, "rejected", 200},
+		{"lookup answer not JSON-RPC", nonceLow, `{"id":$ID,"result":{"hash":"` + hash + `"}}`, "rejected", 200},
+		{"lookup an error", nonceLow, answer(rpcError(-32000, hash)), "rejected", 200},
+		{"lookup nested 300 deep", nonceLow, answer(`"result":{"hash":"` + hash + `","x":` + deep + `}`), "rejected", 200},
+		{"lookup over the response bound", nonceLow, answer(`"result":{"hash":"` + hash + `","input":` + big + `}`), "rejected", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, "", "b", "c")
+			s := r.settings
+			s.MaxResponseBytes = 4 << 10
+			r.settings, r.plane = s, New(r.host.Platform(), r.cfg, s)
+			var sends atomic.Int64
+			r.nodes["a"].SetRawAnswer(func(body []byte) []byte {
+				var c struct {
+					ID     json.RawMessage
+					Method string
+				}
+				_ = json.Unmarshal(body, &c)
+				out := answer(`"result":null`)
+				switch c.Method {
+				case "eth_sendRawTransaction":
+					sends.Add(1)
+					out = tc.send
+				case "eth_getTransactionByHash":
+					if tc.lookup != "" {
+						out = tc.lookup
+					}
+				}
+				return []byte(strings.ReplaceAll(out, "$ID", string(c.ID)))
+			})
+			status, body := r.serve(sendTx)
+			r.host.Wait()
+			var got []string
+			for res, k := range r.report().Metrics.Broadcast["a"] {
+				got = append(got, fmt.Sprintf("%s×%d", res, k))
+			}
+			if status != tc.status || strings.Join(got, " ") != tc.result+"×1" || sends.Load() != 1 {
+				t.Errorf("answer %d %.200s, a's result %v, sends %d; want %d, %s×1, 1 send", status, body, got, sends.Load(), tc.status, tc.result)
+			}
+			if status == 200 && tc.result != "rejected" && !strings.Contains(body, `"result":"`+hash+`"`) {
+				t.Errorf("answer %.200s, want the hash %s", body, hash)
+			}
+		})
+	}
+}

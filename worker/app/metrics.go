@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/evmlb/evmlb/durable"
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/auth"
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
@@ -100,10 +101,13 @@ type DashboardChain struct {
 	Spark            []uint64 `json:"spark"` // client requests per minute, oldest first, ending now
 	// CacheHitRatio is the share of calls the answer cache answered (hits) since the counts began, of
 	// CacheCalls calls counted (every element of a batch).
-	CacheHitRatio float64             `json:"cache_hit_ratio"`
-	CacheCalls    uint64              `json:"cache_calls"`
-	Upstreams     []DashboardUpstream `json:"upstreams"`
-	Error         string              `json:"error,omitempty"`
+	CacheHitRatio float64 `json:"cache_hit_ratio"`
+	CacheCalls    uint64  `json:"cache_calls"`
+	// LogsSplits counts the eth_getLogs requests asked in pieces, LogsPieces the pieces (evmlb_logs_*_total).
+	LogsSplits uint64              `json:"logs_splits"`
+	LogsPieces uint64              `json:"logs_pieces"`
+	Upstreams  []DashboardUpstream `json:"upstreams"`
+	Error      string              `json:"error,omitempty"`
 }
 
 // DashboardUpstream is one upstream of a DashboardChain.
@@ -120,6 +124,10 @@ type DashboardUpstream struct {
 	RPS       float64       `json:"rps"`
 	Requests  uint64        `json:"requests"` // attempts since the counts began
 	Spark     []uint64      `json:"spark"`    // attempts per minute, oldest first, ending now
+	// Broadcast is how it took broadcast transactions: result (accepted, known, …) → count (evmlb_broadcast_total).
+	Broadcast map[string]uint64 `json:"broadcast,omitempty"`
+	// Caps is what it proved it can and cannot serve, as /admin/chains shows it.
+	Caps adminapi.Caps `json:"caps,omitzero"`
 }
 
 // rates is requests per second and the error share over the last rateMinutes of a history.
@@ -154,8 +162,10 @@ func (a *App) dashboard(ctx context.Context) any {
 		d.Spark, _ = metrics.Series(m.Minutes, now, dashboardMinutes)
 		d.P50MS, d.P99MS = m.Duration.Quantile(0.5)*1000, m.Duration.Quantile(0.99)*1000
 		d.CacheHitRatio, d.CacheCalls = m.CacheRatio()
+		d.LogsSplits, d.LogsPieces = m.LogsSplits, m.LogsPieces
 		for _, u := range c.m.Upstreams {
-			du := DashboardUpstream{Name: u.Name, Endpoint: endpoints[c.chain+"/"+u.Name], State: balance.State(u.State), Reason: u.Reason, Height: u.Height}
+			du := DashboardUpstream{Name: u.Name, Endpoint: endpoints[c.chain+"/"+u.Name], State: balance.State(u.State), Reason: u.Reason, Height: u.Height,
+				Broadcast: m.Broadcast[u.Name], Caps: u.Caps}
 			if c.m.Head > u.Height {
 				du.Lag = c.m.Head - u.Height
 			}

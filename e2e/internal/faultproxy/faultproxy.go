@@ -3,8 +3,9 @@
 // of one anvil make several upstreams of one chain; each can be switched at
 // run time to refuse connections, answer 500 or 429, answer something that is
 // not JSON, hang, redirect, lag behind the head, claim a head it does not have, claim
-// another chain id, answer "header not found", or stand in front of a node
-// restarted at block 0. It counts the requests it receives per JSON-RPC method,
+// another chain id, answer "header not found", stand in front of a node
+// restarted at block 0, or hand a request to the node and then reset the
+// connection (AcceptReset). It counts the requests it receives per JSON-RPC method,
 // so a test can prove a write was sent once.
 package faultproxy
 
@@ -85,6 +86,11 @@ const (
 	// Deep answers a result of arrays nested as deep as SetAnswerDepth says
 	// (the answer's whole depth, its object included).
 	Deep
+	// AcceptReset forwards the request to the node, waits for the node's
+	// answer, and then resets the client's connection without it: a provider
+	// that took the request (a transaction is in the node's pool) and answers
+	// a network error (issue 20). Forwarded counts it.
+	AcceptReset
 )
 
 // BadResult is the result of the answers the proxy makes for the kinds of
@@ -98,7 +104,7 @@ const RedirectPath = "/redirected-elsewhere"
 const RedirectResult = "redirect-target"
 
 var kindNames = [...]string{"pass", "refuse", "http500", "http429", "nonjson", "hang", "headernotfound", "reset", "redirect", "poison",
-	"wrongid", "arrayforsingle", "objectforbatch", "shortbatch", "longbatch", "dupbatch", "badutf8", "deep"}
+	"wrongid", "arrayforsingle", "objectforbatch", "shortbatch", "longbatch", "dupbatch", "badutf8", "deep", "acceptreset"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -500,6 +506,13 @@ func hijack(w http.ResponseWriter) net.Conn {
 	return nil
 }
 
+// discard is a ResponseWriter that keeps nothing (AcceptReset's).
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
+
 // reset closes c with a reset (RST rather than FIN).
 func reset(c net.Conn) {
 	if c == nil {
@@ -595,6 +608,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case Reset:
+		resetConn(w)
+		return
+	case AcceptReset:
+		// The node answers into a writer that keeps nothing; then the client's connection is reset.
+		p.forward(discard{}, r, target, elems, batch, offset, chainID, anyBlock)
 		resetConn(w)
 		return
 	case Redirect:

@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/evmlb/evmlb/e2e/internal/anvil"
 	"github.com/evmlb/evmlb/e2e/internal/rpc"
@@ -363,5 +369,45 @@ func TestStatePruned(t *testing.T) {
 	p.SetStatePruned(0, "")
 	if _, err := rpc.Call(ctx, nil, p.URL(), "eth_getBalance", anvil.DevAddress, "0x9"); err != nil {
 		t.Fatalf("pruning off: %v", err)
+	}
+}
+
+// AcceptReset hands the transaction to the node (mined: anvil automines) and resets the client's connection with
+// no answer; a method it is not set for passes.
+func TestAcceptReset(t *testing.T) {
+	n := node(t)
+	p := StartT(t, n.URL, Options{})
+	if err := p.SetFault(AcceptReset, "eth_sendRawTransaction"); err != nil {
+		t.Fatal(err)
+	}
+	key, err := crypto.HexToECDSA(anvil.DevKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := common.HexToAddress("0x00000000000000000000000000000000000fa017")
+	tx, err := types.SignTx(types.NewTx(&types.LegacyTx{Nonce: 0, GasPrice: big.NewInt(20_000_000_000), Gas: 21000, To: &to,
+		Value: big.NewInt(1)}), types.NewEIP155Signer(big.NewInt(777)), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tx.MarshalBinary()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := rpc.Post(ctx, nil, p.URL(), rpc.Request(1, "eth_sendRawTransaction", hexutil.Encode(raw)))
+	if err == nil {
+		t.Fatalf("the client got an answer: %d %s", r.Status, r.Body)
+	}
+	if !strings.Contains(err.Error(), "reset") && !strings.Contains(err.Error(), "EOF") {
+		t.Errorf("the client saw %v, want a reset connection", err)
+	}
+	rc, err := rpc.Call(ctx, nil, n.URL, "eth_getTransactionByHash", tx.Hash().Hex())
+	if err != nil || string(rc) == "null" {
+		t.Errorf("the node does not have the transaction: %s, %v", rc, err)
+	}
+	if p.Count("eth_sendRawTransaction") != 1 || p.Forwarded("eth_sendRawTransaction") != 1 {
+		t.Errorf("received %d, forwarded %d; want 1 and 1", p.Count("eth_sendRawTransaction"), p.Forwarded("eth_sendRawTransaction"))
+	}
+	if r := post(t, p.URL(), rpc.Request(2, "eth_chainId")); r.Status != http.StatusOK {
+		t.Errorf("eth_chainId under AcceptReset for another method: %d %s", r.Status, r.Body)
 	}
 }

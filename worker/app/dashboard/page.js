@@ -20,17 +20,28 @@ function spark(values) {
 const ms = v => v >= 100 ? v.toFixed(0) + " ms" : v.toFixed(1) + " ms";
 const pct = v => (v * 100).toFixed(v > 0 && v < 0.01 ? 2 : 1) + " %";
 const rps = v => v.toFixed(v < 10 ? 2 : 0);
+const until = t => t ? " until " + new Date(t).toLocaleTimeString() : "";
+// What an upstream proved it can and cannot serve (issue 20: admin's caps).
+function caps(c) {
+  if (!c) return "";
+  const out = c.archive ? ["archive"] : [];
+  for (const [m, t] of Object.entries(c.lacks_methods || {})) out.push("lacks " + m + until(t));
+  if (c.lacks_state_below) out.push("lacks state ≤ " + c.lacks_state_below + until(c.lacks_state_until));
+  return out.join("; ");
+}
+const counts = o => Object.entries(o || {}).map(([k, v]) => k + " " + v).join(", ") || "–";
 function render(data) {
   const root = document.getElementById("chains");
   const out = [];
   for (const c of data.chains || []) {
     const rows = c.upstreams.map(u => el("tr", {"data-upstream": c.chain + "/" + u.name, "data-state": u.state},
-      el("td", {}, el("b", {}, u.name), el("br"), el("small", {}, u.endpoint)),
+      el("td", {}, el("b", {}, u.name), el("br"), el("small", {}, u.endpoint), el("small", {class: "caps"}, caps(u.caps))),
       el("td", {}, el("span", {class: "st st-" + u.state, "data-role": "state"}, u.state)),
       el("td", {}, u.height || "–"), el("td", {}, u.height ? u.lag : "–"),
       el("td", {class: "opt"}, ms(u.p50_ms)), el("td", {class: "opt"}, ms(u.p99_ms)),
       el("td", {}, pct(u.error_rate)), el("td", {}, rps(u.rps)),
       el("td", {class: "opt"}, spark(u.spark)),
+      el("td", {"data-role": "broadcast"}, counts(u.broadcast)),
       el("td", {class: "reason"}, u.reason || "")));
     out.push(el("section", {class: "chain", "data-chain": c.chain},
       el("h2", {}, c.chain),
@@ -41,13 +52,15 @@ function render(data) {
         el("span", {}, "errors ", el("b", {}, pct(c.error_rate))),
         el("span", {}, "p50 ", el("b", {}, ms(c.p50_ms))), el("span", {}, "p99 ", el("b", {}, ms(c.p99_ms))),
         el("span", {"data-role": "cache"}, "cache hits ", el("b", {}, c.cache_calls ? pct(c.cache_hit_ratio) : "–")),
+        el("span", {"data-role": "logs"}, "getLogs split ", el("b", {}, c.logs_splits), " in ", el("b", {}, c.logs_pieces), " pieces"),
         spark(c.spark)),
       c.error ? el("p", {id: "err"}, c.error) : "",
       c.chain_id_undecided ? el("p", {class: "undecided"}, c.chain_id_undecided) : "",
       el("div", {class: "wrap"}, el("table", {},
-        el("thead", {}, el("tr", {}, el("th", {}, "upstream"), el("th", {}, "state"), el("th", {}, "head"),
+        el("thead", {}, el("tr", {}, el("th", {}, "upstream, capabilities"), el("th", {}, "state"), el("th", {}, "head"),
           el("th", {}, "lag"), el("th", {class: "opt"}, "p50"), el("th", {class: "opt"}, "p99"),
-          el("th", {}, "errors"), el("th", {}, "req/s"), el("th", {class: "opt"}, "last 30 min"), el("th", {}, "reason"))),
+          el("th", {}, "errors"), el("th", {}, "req/s"), el("th", {class: "opt"}, "last 30 min"), el("th", {}, "broadcast"),
+          el("th", {}, "reason"))),
         el("tbody", {}, ...rows)))));
   }
   root.replaceChildren(...out);
