@@ -74,6 +74,9 @@ type health struct {
 	// Replaced is the block the last check found replaced: an earlier check's finalized block that the upstream
 	// now answers with another hash, or null (0: none; reported to the chain, which moves its cache epoch).
 	Replaced uint64 `json:"replaced,omitempty"`
+	// StateProbeAt is when the last state probe was sent (issue 20; zero: never): the next is due capability_ttl
+	// later.
+	StateProbeAt time.Time `json:"state_probe_at,omitzero"`
 }
 
 // upstream is one instance's memory, loaded from storage on first use.
