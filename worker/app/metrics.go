@@ -5,9 +5,12 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/evmlb/evmlb/durable"
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/auth"
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
@@ -125,6 +128,27 @@ type DashboardUpstream struct {
 	RPS       float64       `json:"rps"`
 	Requests  uint64        `json:"requests"` // attempts since the counts began
 	Spark     []uint64      `json:"spark"`    // attempts per minute, oldest first, ending now
+	// Caps is what it proved it can and cannot serve (issue 20), in a few words (capsText); "" when nothing.
+	Caps string `json:"caps,omitempty"`
+}
+
+// capsText is an upstream's caps for the dashboard: "archive", the methods it lacks, the block at and below which
+// it lacks the state and the block from which it has it, each while its proof holds.
+func capsText(c adminapi.Caps) string {
+	var parts []string
+	if c.Archive {
+		parts = append(parts, "archive")
+	}
+	if len(c.Methods) > 0 {
+		parts = append(parts, "lacks "+strings.Join(slices.Sorted(maps.Keys(c.Methods)), ", "))
+	}
+	if !c.StateBelowUntil.IsZero() {
+		parts = append(parts, "no state at or below block "+strconv.FormatUint(c.StateBelow, 10))
+	}
+	if !c.StateFromUntil.IsZero() {
+		parts = append(parts, "state from block "+strconv.FormatUint(c.StateFrom, 10))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // rates is requests per second and the error share over the last rateMinutes of a history.
@@ -160,7 +184,7 @@ func (a *App) dashboard(ctx context.Context) any {
 		d.P50MS, d.P99MS = m.Duration.Quantile(0.5)*1000, m.Duration.Quantile(0.99)*1000
 		d.CacheHitRatio, d.CacheCalls = m.CacheRatio()
 		for _, u := range c.m.Upstreams {
-			du := DashboardUpstream{Name: u.Name, Endpoint: endpoints[c.chain+"/"+u.Name], State: balance.State(u.State), Reason: u.Reason, Height: u.Height}
+			du := DashboardUpstream{Name: u.Name, Endpoint: endpoints[c.chain+"/"+u.Name], State: balance.State(u.State), Reason: u.Reason, Height: u.Height, Caps: capsText(u.Caps)}
 			if c.m.Head > u.Height {
 				du.Lag = c.m.Head - u.Height
 			}

@@ -378,4 +378,13 @@ func TestMetricsCaps(t *testing.T) {
 	if n := a.Calls() - asked; n != 0 {
 		t.Errorf("a asked %d more times: it proved it lacks both", n)
 	}
+	// The dashboard says so too.
+	var d struct{ Chains []DashboardChain }
+	h.admin(http.MethodGet, "/admin/dashboard.json", &d)
+	for _, u := range d.Chains[0].Upstreams {
+		want := map[string]string{"a": "lacks eth_getBlockReceipts; no state at or below block 16", "b": "state from block 16"}[u.Name]
+		if u.Caps != want {
+			t.Errorf("dashboard: %s caps %q, want %q", u.Name, u.Caps, want)
+		}
+	}
 }

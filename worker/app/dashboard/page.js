@@ -31,7 +31,7 @@ function render(data) {
       el("td", {class: "opt"}, ms(u.p50_ms)), el("td", {class: "opt"}, ms(u.p99_ms)),
       el("td", {}, pct(u.error_rate)), el("td", {}, rps(u.rps)),
       el("td", {class: "opt"}, spark(u.spark)),
-      el("td", {class: "reason"}, u.reason || "")));
+      el("td", {class: "reason"}, u.reason || "", u.caps ? el("small", {"data-role": "caps"}, (u.reason ? " · " : "") + u.caps) : "")));
     out.push(el("section", {class: "chain", "data-chain": c.chain},
       el("h2", {}, c.chain),
       el("div", {class: "sum"},
