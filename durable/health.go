@@ -20,7 +20,7 @@ import (
 // Alarm runs one health check of the Upstream object objectID (runCheck) and reports it to the chain object.
 // It fails (and the host retries) only when storage fails; an unreachable chain object is logged.
 func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
-	rep, u, err := us.runCheck(ctx, objectID)
+	rep, u, err := us.runCheck(ctx, objectID, true)
 	if err != nil || u.Name == "" {
 		return err
 	}
@@ -74,7 +74,10 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 // runCheck runs one health check of the Upstream object objectID (see check); it stores the result and the stats and sets the next alarm. It returns the
 // report for the chain and the upstream's configuration (zero when the object is no longer configured: it then
 // clears itself and sets no alarm).
-func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, config.Upstream, error) {
+//
+// probe allows a state probe beside the check (check): not in the first checks a client's request waits for
+// (firstChecks), which a slow read of old state would hold up.
+func (us *Upstreams) runCheck(ctx context.Context, objectID string, probe bool) (Report, config.Upstream, error) {
 	st := us.env.P.StorageFor(objectID)
 	if st == nil {
 		return Report{}, config.Upstream{}, fmt.Errorf("upstream check: no storage for object %s", objectID)
@@ -96,7 +99,7 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 	o.mu.Lock()
 	h, ask := o.health, o.ask
 	o.mu.Unlock()
-	h, probes := us.check(ctx, u, h, ask)
+	h, probes := us.check(ctx, u, h, ask, probe)
 	o.mu.Lock()
 	changed := o.health.LastCheck.IsZero() || o.health.OK != h.OK
 	if prev := o.health.ChainID; prev != "" && h.ChainID != prev {
@@ -152,11 +155,11 @@ const batchRetry = time.Hour
 // at that number again: another hash or null is reported (Replaced), and the chain moves its cache epoch.
 //
 // A state probe (issue 20, stateProbe) goes beside the check, in a request of its own, when one is due.
-func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask uint64) (health, []StateProbe) {
+func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask uint64, probe bool) (health, []StateProbe) {
 	now := us.env.P.Now()
 	var probes []StateProbe
 	var found chan []StateProbe
-	if us.stateProbeDue(u, h, now) {
+	if probe && us.stateProbeDue(u, h, now) {
 		found = make(chan []StateProbe, 1)
 		height := h.Height
 		go func() { found <- us.stateProbe(ctx, u, height) }()

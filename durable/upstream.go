@@ -152,7 +152,7 @@ func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case protocol.PathEnsure, protocol.PathStart:
 		us.schedule(w, r, st, r.URL.Path == protocol.PathStart)
 	case protocol.PathCheck:
-		rep, _, err := us.runCheck(r.Context(), id)
+		rep, _, err := us.runCheck(r.Context(), id, false) // a first check a client's request waits for: no state probe
 		if err != nil {
 			us.env.P.Logf("upstream object: check: %v", err)
 			jsonrpc.ErrInternal.With("storage").Write(w, nil)

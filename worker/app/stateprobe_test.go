@@ -94,3 +94,26 @@ func TestStateProbeBeforeClientReads(t *testing.T) {
 		t.Errorf("full's eth_getBalance calls %d after capability_ttl, want 4 (probed again)", f)
 	}
 }
+
+// The first checks a client's request waits for (a table loaded from storage after a restart) send no state probe,
+// even when one is due: a slow read of old state would hold the request up. The next alarm's check sends it.
+func TestStateProbeNotInFirstChecks(t *testing.T) {
+	full := evmtest.NewNode(t, "full", 1, 1000)
+	full.SetMissingData("eth_getBalance")
+	h := started(t, map[string]string{"EVMLB_HEALTH_INTERVAL": "5s"}, upstream{"eth", "full", full.URL})
+	h.restartApp()
+	before := full.Calls()
+	if s, got := h.post("eth", `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`); s != 200 {
+		t.Fatalf("%d %s", s, got)
+	}
+	if full.Calls() == before {
+		t.Fatal("no first check ran after the restart")
+	}
+	if n := count(full, "eth_getBalance"); n != 0 {
+		t.Errorf("the first checks sent %d state probes", n)
+	}
+	h.checks(5 * time.Second)
+	if n := count(full, "eth_getBalance"); n != 2 {
+		t.Errorf("the alarm's check sent %d state probe reads, want 2", n)
+	}
+}
