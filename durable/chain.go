@@ -63,6 +63,9 @@ type chain struct {
 	// poison are the poison requests the isolates reported (fingerprint → until, Unix ms), handed to every isolate
 	// in its snapshots; in memory only: an evicted object forgets them, at worst one more attempt each.
 	poison map[uint64]int64
+	// probes are the state probes upstreams reported before the chain's best height was known (takeProbes); in
+	// memory only: an evicted object forgets them, and the upstreams probe again after capability_ttl.
+	probes map[string][]StateProbe
 }
 
 // ChainMetrics is the /metrics answer: the status and the chain's counts.

@@ -20,17 +20,22 @@ import (
 // Alarm runs one health check of the Upstream object objectID (runCheck) and reports it to the chain object.
 // It fails (and the host retries) only when storage fails; an unreachable chain object is logged.
 func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
-	rep, u, err := us.runCheck(ctx, objectID)
+	rep, u, err := us.runCheck(ctx, objectID, true)
 	if err != nil || u.Name == "" {
 		return err
 	}
 	body, _ := json.Marshal(rep)
 	var ans ReportAnswer
+	o := us.objs.get(objectID, "")
 	if err := us.client.Chain(ctx, u.Chain, "POST", protocol.PathReport, body, &ans); err != nil {
 		us.env.P.Logf("upstream %s: report to chain: %v", u.ID(), err)
+		if len(rep.StateProbes) > 0 {
+			o.mu.Lock()
+			o.health.StateProbeAt = time.Time{} // what it proved did not reach the chain: probe at the next check
+			o.mu.Unlock()
+		}
 		return nil
 	}
-	o := us.objs.get(objectID, "")
 	o.mu.Lock()
 	o.ask = ans.Ask
 	o.mu.Unlock()
@@ -69,7 +74,10 @@ func (us *Upstreams) Alarm(ctx context.Context, objectID string) error {
 // runCheck runs one health check of the Upstream object objectID (see check); it stores the result and the stats and sets the next alarm. It returns the
 // report for the chain and the upstream's configuration (zero when the object is no longer configured: it then
 // clears itself and sets no alarm).
-func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, config.Upstream, error) {
+//
+// probe allows a state probe beside the check (check): not in the first checks a client's request waits for
+// (firstChecks), which a slow read of old state would hold up.
+func (us *Upstreams) runCheck(ctx context.Context, objectID string, probe bool) (Report, config.Upstream, error) {
 	st := us.env.P.StorageFor(objectID)
 	if st == nil {
 		return Report{}, config.Upstream{}, fmt.Errorf("upstream check: no storage for object %s", objectID)
@@ -91,7 +99,7 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 	o.mu.Lock()
 	h, ask := o.health, o.ask
 	o.mu.Unlock()
-	h = us.check(ctx, u, h, ask)
+	h, probes := us.check(ctx, u, h, ask, probe)
 	o.mu.Lock()
 	changed := o.health.LastCheck.IsZero() || o.health.OK != h.OK
 	if prev := o.health.ChainID; prev != "" && h.ChainID != prev {
@@ -120,7 +128,7 @@ func (us *Upstreams) runCheck(ctx context.Context, objectID string) (Report, con
 	o.mu.Lock()
 	ack := o.seq
 	o.mu.Unlock()
-	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Lacks: h.Lacks, Finalized: h.Finalized, Replaced: h.Replaced, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus}, u, nil
+	return Report{Ack: ack, Name: u.Name, At: h.LastCheck, Height: h.Height, ChainID: chainID, Syncing: h.Syncing, Unserved: h.Unserved, Proven: h.Proven, Lacks: h.Lacks, Finalized: h.Finalized, Replaced: h.Replaced, Err: retry.Class(h.LastErrorClass), Status: h.LastStatus, StateProbes: probes}, u, nil
 }
 
 // maxPollDelay bounds the back-off of a failing upstream's health checks (never below EVMLB_HEALTH_INTERVAL).
@@ -145,7 +153,68 @@ const batchRetry = time.Hour
 // for too, in a request of its own: null is the upstream's part of the proof that the floor is gone (Lacks). Each
 // check also asks the "finalized" tag (number and hash) and, when the last check found one with a hash, the block
 // at that number again: another hash or null is reported (Replaced), and the chain moves its cache epoch.
-func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask uint64) health {
+//
+// A state probe (issue 20, stateProbe) goes beside the check, in a request of its own, when one is due.
+func (us *Upstreams) check(ctx context.Context, u config.Upstream, h health, ask uint64, probe bool) (health, []StateProbe) {
+	now := us.env.P.Now()
+	var probes []StateProbe
+	var found chan []StateProbe
+	if probe && us.stateProbeDue(u, h, now) {
+		found = make(chan []StateProbe, 1)
+		height := h.Height
+		go func() { found <- us.stateProbe(ctx, u, height) }()
+	}
+	h = us.checkHealth(ctx, u, h, ask)
+	if found != nil {
+		probes = <-found // always waited for: no call of the check outlives it
+		if h.OK {
+			h.StateProbeAt = now
+		} else {
+			probes = nil
+		}
+	}
+	return h, probes
+}
+
+// stateProbeDue says whether a check of u at now sends a state probe: every capability_ttl, once the last
+// successful check found a chain long enough for StateProbeBlock to be old (a first check does not: its height is
+// not known yet, nor, most often, the chain's best height; and devnets' short chains are never probed); never for
+// an upstream configured as an archive node, whose state is known.
+func (us *Upstreams) stateProbeDue(u config.Upstream, h health, now time.Time) bool {
+	ttl := balance.SettingsOf(us.env.Config.ChainSettings(u.Chain)).CapabilityTTL
+	return !u.Archive && !h.LastOK.IsZero() && h.Height > healthcheck.StateProbeBlock+stateProbeDepth &&
+		(h.StateProbeAt.IsZero() || now.Sub(h.StateProbeAt) >= ttl)
+}
+
+// stateProbeDepth is how far below the upstream's height the second probe reads: twice the depth below which state
+// is old (balance.OldStateDepth), so that the block is old for the chain even when the upstream leads it a little.
+const stateProbeDepth = 2 * balance.OldStateDepth
+
+// stateProbe reads the state at StateProbeBlock: a result proves the upstream has the state at every old block (an
+// archive node); a lack proves little by itself (only for the blocks at and below it), so the state at
+// stateProbeDepth below height is read too: a full node that lacks it lacks every older block's. Each read is a
+// request of its own. It returns what they proved.
+func (us *Upstreams) stateProbe(ctx context.Context, u config.Upstream, height uint64) []StateProbe {
+	var out []StateProbe
+	for _, n := range []uint64{healthcheck.StateProbeBlock, height - stateProbeDepth} {
+		res := forward.Do(ctx, us.target(u), healthcheck.StateProbeCall(n))
+		if res.Class != retry.OK {
+			return out
+		}
+		class, lack, proves := healthcheck.ReadStateProbe(res.Body)
+		if !proves {
+			return out
+		}
+		out = append(out, StateProbe{Block: n, Class: class, Lack: lack, At: us.env.P.Now()})
+		if lack == retry.NoLack {
+			return out // it has the state at n, and so at every higher block
+		}
+	}
+	return out
+}
+
+// checkHealth is check without the state probe.
+func (us *Upstreams) checkHealth(ctx context.Context, u config.Upstream, h health, ask uint64) health {
 	h.LastCheck = us.env.P.Now()
 	var prev uint64 // the head claimed at the last successful check; 0: none to verify
 	if !h.LastOK.IsZero() {

@@ -2,12 +2,15 @@ package durable
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/balance"
+	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/healthcheck"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
 	"github.com/evmlb/evmlb/internal/protocol"
@@ -39,6 +42,52 @@ type Report struct {
 	// Replaced is the finalized block an earlier check of this upstream found that it now answers with another
 	// hash, or null, at this check: the chain replaced a block the upstream had called final (0: none; issue 19).
 	Replaced uint64 `json:"replaced,omitempty"`
+	// StateProbes is what this check's state probe proved of how far back the upstream's state reaches (issue 20;
+	// none when no probe was due): the chain learns it (applyProbes).
+	StateProbes []StateProbe `json:"state_probes,omitempty"`
+}
+
+// StateProbe is what one read of a block's state, sent by a health check in a request of its own, proved:
+// balance.Table.Learn's arguments for healthcheck.StateProbeMethod at Block.
+type StateProbe struct {
+	Block uint64      `json:"block"`
+	Class retry.Class `json:"class"`
+	Lack  retry.Lack  `json:"lack,omitempty"`
+	At    time.Time   `json:"at"`
+}
+
+// takeProbes keeps the probes of rep until the table can judge them, and applies those it can (applyProbes). The
+// caller holds o.mu.
+func (o *chain) takeProbes(rep Report) []string {
+	if len(rep.StateProbes) > 0 {
+		if o.probes == nil {
+			o.probes = map[string][]StateProbe{}
+		}
+		o.probes[rep.Name] = rep.StateProbes
+	}
+	return o.applyProbes()
+}
+
+// applyProbes learns the kept probes once the chain's best height is known (before, Learn could not tell an old
+// block from a recent one, and would drop them), and returns the upstreams whose caps changed. The caller holds
+// o.mu.
+func (o *chain) applyProbes() []string {
+	if o.table.Best() == 0 || len(o.probes) == 0 {
+		return nil
+	}
+	var changed []string
+	for _, name := range slices.Sorted(maps.Keys(o.probes)) {
+		c := false
+		for _, p := range o.probes[name] {
+			ref := blockref.Ref{Kind: blockref.Number, Number: p.Block}
+			c = o.table.Learn(name, healthcheck.StateProbeMethod, ref, p.Class, p.Lack, p.At) || c
+		}
+		if c {
+			changed = append(changed, name)
+		}
+		delete(o.probes, name)
+	}
+	return changed
 }
 
 // row is the report as the table takes it.
@@ -75,10 +124,16 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 	o.mu.Lock()
 	_, known := o.table.Get(rep.Name)
 	var ans ReportAnswer
+	saved := []string{rep.Name}
 	if known {
 		now, names := cs.env.P.Now(), []string{rep.Name}
 		before := o.breakers(names, now)
 		o.table.Report(rep.Name, rep.row())
+		for _, n := range o.takeProbes(rep) {
+			if n != rep.Name {
+				saved = append(saved, n)
+			}
+		}
 		ans.Ask = o.table.Ask(rep.Name)
 		o.countTransitions(names, before, now)
 		if hv := o.handed[rep.Name]; hv != nil && rep.Ack >= hv.Seq {
@@ -108,7 +163,7 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 	}
 	o.mu.Unlock()
 	if known {
-		cs.saveRows(r.Context(), o, st, name, []string{rep.Name})
+		cs.saveRows(r.Context(), o, st, name, saved)
 	}
 	writeJSON(w, ans)
 }

@@ -85,6 +85,6 @@ func (h health) view() adminapi.UpstreamHealth {
 		OK: h.OK, Height: h.Height, ChainID: h.ChainID, LastCheck: h.LastCheck, LastOK: h.LastOK,
 		LastErrorClass: h.LastErrorClass, Syncing: h.Syncing, Failures: h.Failures, Unserved: h.Unserved,
 		Proven: h.Proven, Lacks: h.Lacks, BatchOff: h.BatchOff, LastStatus: h.LastStatus, Finalized: h.Finalized,
-		FinalizedHash: h.FinalizedHash, Replaced: h.Replaced,
+		FinalizedHash: h.FinalizedHash, Replaced: h.Replaced, StateProbeAt: h.StateProbeAt,
 	}
 }

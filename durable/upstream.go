@@ -74,6 +74,9 @@ type health struct {
 	// Replaced is the block the last check found replaced: an earlier check's finalized block that the upstream
 	// now answers with another hash, or null (0: none; reported to the chain, which moves its cache epoch).
 	Replaced uint64 `json:"replaced,omitempty"`
+	// StateProbeAt is when the last state probe was sent (issue 20; zero: never): the next is due capability_ttl
+	// later.
+	StateProbeAt time.Time `json:"state_probe_at,omitzero"`
 }
 
 // upstream is one instance's memory, loaded from storage on first use.
@@ -149,7 +152,7 @@ func (us *Upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case protocol.PathEnsure, protocol.PathStart:
 		us.schedule(w, r, st, r.URL.Path == protocol.PathStart)
 	case protocol.PathCheck:
-		rep, _, err := us.runCheck(r.Context(), id)
+		rep, _, err := us.runCheck(r.Context(), id, false) // a first check a client's request waits for: no state probe
 		if err != nil {
 			us.env.P.Logf("upstream object: check: %v", err)
 			jsonrpc.ErrInternal.With("storage").Write(w, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,7 +43,7 @@ func (cs *Chains) firstChecks(ctx context.Context, o *chain, st platform.Storage
 			reps <- Report{} // not in time, or failed: the alarm set by the check (or /ensure) takes over
 		}()
 	}
-	var got []string
+	var got, learned []string
 	var grace <-chan struct{} // after the first report, the others get firstCheckGrace
 wait:
 	for range names {
@@ -60,11 +61,17 @@ wait:
 		}
 		o.mu.Lock()
 		o.table.Report(rep.Name, rep.row())
+		learned = append(learned, o.takeProbes(rep)...)
 		o.mu.Unlock()
 		got = append(got, rep.Name)
 	}
 	if len(got) < len(names) {
 		cs.fanOut(context.WithoutCancel(ctx), name, names, protocol.PathEnsure) // whoever did not answer gets an alarm
+	}
+	for _, n := range learned { // a state probe kept from an earlier report, applied now
+		if !slices.Contains(got, n) {
+			got = append(got, n)
+		}
 	}
 	cs.saveRows(context.WithoutCancel(ctx), o, st, name, got)
 }

@@ -161,7 +161,7 @@ func scChainIDTogether(s *S) {
 		s.must(r.Status == http.StatusServiceUnavailable && ok && e.Code == -32073, "%s: HTTP %d %s", req, r.Status, r.Body)
 		s.Record(fmt.Sprintf("undecided %d", i), r, NormRPC)
 	}
-	s.must(p.a.Count("eth_getBalance")+p.b.Count("eth_getBalance") == 0, "a client's eth_getBalance reached a node while undecided")
+	s.must(p.a.CountAtLatest("eth_getBalance")+p.b.CountAtLatest("eth_getBalance") == 0, "a client's eth_getBalance reached a node while undecided")
 	var up struct {
 		Upstreams []struct {
 			Name, State, Reason string
@@ -186,7 +186,7 @@ func scChainIDFirstKept(s *S) {
 	s.must(p.b.SetFault(faultproxy.Pass) == nil, "b back")
 	p.waitStates("b up and quarantined", map[string]string{"a": "healthy", "b": "wrong_chain"})
 	p.readsNeverFrom(s, "b", 10, false)
-	s.must(p.b.Count("eth_getBalance") == 0, "a client's eth_getBalance reached b, out of rotation")
+	s.must(p.b.CountAtLatest("eth_getBalance") == 0, "a client's eth_getBalance reached b, out of rotation")
 	r := p.bal.Post("ethereum", rpc.Request(7, "eth_chainId"))
 	s.Record("eth_chainId", r, NormRPC)
 }
@@ -210,7 +210,7 @@ func scChainIDFirstDownBack(s *S) {
 	s.must(p.a.SetFault(faultproxy.Pass) == nil, "a back")
 	p.waitStates("a healthy again", map[string]string{"a": "healthy", "b": "wrong_chain"})
 	s.must(p.readsNeverFrom(s, "b", 5, false) == 15, "a did not answer every read once back")
-	s.must(p.b.Count("eth_getBalance") == 0, "a client's eth_getBalance reached b, out of rotation")
+	s.must(p.b.CountAtLatest("eth_getBalance") == 0, "a client's eth_getBalance reached b, out of rotation")
 	r := p.bal.Post("ethereum", rpc.Request(7, "eth_chainId"))
 	s.Record("eth_chainId", r, NormRPC)
 }

@@ -57,6 +57,7 @@ func Scenarios() []Scenario {
 		{"restart-reset-devnet", 17, scRestartReset},
 		{"poison-request", 18, scPoison},
 		{"old-state-to-archive", 20, scOldStateToArchive},
+		{"old-state-archive-configured", 20, scOldStateArchiveConfigured},
 		{"chainid-together-undecided", 17, scChainIDTogether},
 		{"chainid-first-kept", 17, scChainIDFirstKept},
 		{"chainid-first-down-back", 17, scChainIDFirstDownBack},

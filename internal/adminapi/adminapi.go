@@ -127,6 +127,8 @@ type UpstreamHealth struct {
 	// Replaced is the finalized block an earlier check found that the last check found replaced (another hash,
 	// or null): the chain's cache epoch moved (0: none).
 	Replaced uint64 `json:"replaced,omitempty"`
+	// StateProbeAt is when the last probe of how far back its state reaches was sent (issue 20; absent: never).
+	StateProbeAt time.Time `json:"state_probe_at,omitzero"`
 }
 
 // UpstreamStatus is an upstream object's /status answer.

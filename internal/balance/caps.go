@@ -179,20 +179,36 @@ func (t *Table) Route(method string, ref blockref.Ref, now time.Time) []string {
 // RouteCounted is Route, and how many of the names it returns are in rotation (from Candidates, before those
 // from Fallback): a split eth_getLogs spreads its pieces over those (internal/proxy, logs.go).
 func (t *Table) RouteCounted(method string, ref blockref.Ref, now time.Time) ([]string, int) {
+	names, primary, _ := t.RouteSkips(method, ref, now)
+	return names, primary
+}
+
+// Skip is an upstream that Route left out, and what it proved it lacks (retry.LacksMethod or retry.LacksState).
+type Skip struct {
+	Name string
+	Lack retry.Lack
+}
+
+// RouteSkips is RouteCounted, and the upstreams it left out because they proved they cannot serve the call (for
+// evmlb_upstream_skipped_total). On a fail fast, the one asked is not among them.
+func (t *Table) RouteSkips(method string, ref blockref.Ref, now time.Time) ([]string, int, []Skip) {
 	cands, fb := t.Candidates(ref, now), t.Fallback(ref, now)
 	if method == "" {
-		return append(cands, fb...), len(cands)
+		return append(cands, fb...), len(cands), nil
 	}
 	n, old := t.oldState(method, ref)
 	var out, lacking []string
+	var skips []Skip
 	primary := 0
 	for i, group := range [][]string{cands, fb} {
 		var have, unknown []string
 		for _, name := range group {
 			c := &t.ups[name].Caps
 			switch {
-			case c.LacksMethod(method, now) || old && c.LacksState(n, now):
-				lacking = append(lacking, name)
+			case c.LacksMethod(method, now):
+				lacking, skips = append(lacking, name), append(skips, Skip{name, retry.LacksMethod})
+			case old && c.LacksState(n, now):
+				lacking, skips = append(lacking, name), append(skips, Skip{name, retry.LacksState})
 			case old && c.HasState(n, now):
 				have = append(have, name)
 			default:
@@ -205,7 +221,7 @@ func (t *Table) RouteCounted(method string, ref blockref.Ref, now time.Time) ([]
 		}
 	}
 	if len(out) > 0 || len(lacking) == 0 {
-		return out, primary
+		return out, primary, skips
 	}
 	// Every one proved it cannot: ask the one whose proof is oldest (it expires first), once.
 	proofEnd := func(name string) time.Time {
@@ -215,5 +231,7 @@ func (t *Table) RouteCounted(method string, ref blockref.Ref, now time.Time) ([]
 		}
 		return c.StateBelowUntil
 	}
-	return []string{slices.MinFunc(lacking, func(a, b string) int { return proofEnd(a).Compare(proofEnd(b)) })}, 1
+	asked := slices.MinFunc(lacking, func(a, b string) int { return proofEnd(a).Compare(proofEnd(b)) })
+	skips = slices.DeleteFunc(skips, func(s Skip) bool { return s.Name == asked })
+	return []string{asked}, 1, skips
 }

@@ -201,3 +201,34 @@ func TestCapsRestored(t *testing.T) {
 		t.Fatal("a row Get returned shares its methods map with the table")
 	}
 }
+
+// RouteSkips names the upstreams left out and why; on a fail fast the one asked is not among them; a batch and a
+// call no proof touches skip none.
+func TestRouteSkips(t *testing.T) {
+	tb := capsTable(Settings{CapabilityTTL: time.Minute})
+	tb.Learn("a", "trace_block", at(9000), retry.Unsupported, retry.LacksMethod, t0)
+	tb.Learn("b", "eth_getBalance", at(5000), retry.MissingData, retry.LacksState, t0)
+	now := t0.Add(time.Second)
+	for _, tc := range []struct {
+		method string
+		ref    blockref.Ref
+		names  []string
+		skips  []Skip
+	}{
+		{"trace_block", at(9000), []string{"b", "c"}, []Skip{{"a", retry.LacksMethod}}},
+		{"eth_getBalance", at(100), []string{"a", "c"}, []Skip{{"b", retry.LacksState}}},
+		{"eth_getBalance", latest(), []string{"a", "b", "c"}, nil},
+		{"", at(100), []string{"a", "b", "c"}, nil},
+	} {
+		names, _, skips := tb.RouteSkips(tc.method, tc.ref, now)
+		if !reflect.DeepEqual(names, tc.names) || !reflect.DeepEqual(skips, tc.skips) {
+			t.Errorf("%s at %+v: %v skipping %v, want %v skipping %v", tc.method, tc.ref, names, skips, tc.names, tc.skips)
+		}
+	}
+	tb.Learn("b", "trace_block", at(9000), retry.Unsupported, retry.LacksMethod, t0.Add(time.Second))
+	tb.Learn("c", "trace_block", at(9000), retry.Unsupported, retry.LacksMethod, t0.Add(2*time.Second))
+	names, _, skips := tb.RouteSkips("trace_block", at(9000), t0.Add(3*time.Second))
+	if want := []Skip{{"b", retry.LacksMethod}, {"c", retry.LacksMethod}}; !reflect.DeepEqual(names, []string{"a"}) || !reflect.DeepEqual(skips, want) {
+		t.Errorf("fail fast: %v skipping %v, want a skipping %v", names, skips, want)
+	}
+}

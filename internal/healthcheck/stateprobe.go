@@ -7,12 +7,12 @@ import (
 )
 
 // The state probe (issue 20): how far back an upstream's state reaches is learned from live reads of old state, and
-// also from one probe of an old block when its object starts (and again each capability_ttl), so that the first
-// client read of old state need not find out. It is a request of its own, never part of the health batch: the
-// batch's calls are what the checks' tests and the e2e scenarios count. The upstream object takes its result into
-// the chain's table with balance.Table.Learn(name, StateProbeMethod, blockref at StateProbeBlock, class, lack, at),
-// which keeps it only when the block is old for the chain (more than balance.OldStateDepth below the best height).
-// NOT WIRED YET: durable sends no probe (see the branch's STATUS file).
+// also from probes that its Upstream object sends beside a health check (durable/health.go: from the second
+// successful check on, every capability_ttl), so that the first client reads of old state need not find out. Each
+// probe is a request of its own, never part of the health batch: the batch's calls are what the checks' tests and
+// the e2e scenarios count. The chain object takes its result into the table with balance.Table.Learn(name,
+// StateProbeMethod, the block read, class, lack, at) once the chain's best height is known, which keeps it only
+// when the block is old for the chain (more than balance.OldStateDepth below the best height).
 
 // StateProbeMethod and StateProbeBlock are the probe's read: the balance of the zero address at block 1, a block
 // whose state only an archive node keeps on any chain older than a full node's window.
@@ -21,10 +21,10 @@ const (
 	StateProbeBlock  = 1
 )
 
-// StateProbeCall is the body of the probe.
-func StateProbeCall() []byte {
+// StateProbeCall is the body of a probe of the state at block n (StateProbeBlock first).
+func StateProbeCall(n uint64) []byte {
 	return []byte(`{"jsonrpc":"2.0","id":1,"method":"` + StateProbeMethod +
-		`","params":["0x0000000000000000000000000000000000000000","0x` + strconv.FormatUint(StateProbeBlock, 16) + `"]}`)
+		`","params":["0x0000000000000000000000000000000000000000","0x` + strconv.FormatUint(n, 16) + `"]}`)
 }
 
 // ReadStateProbe reads the probe's answer (validated JSON-RPC for the call, retry.Answer): proves says whether it

@@ -13,11 +13,13 @@ func TestStateProbeCall(t *testing.T) {
 		Method string          `json:"method"`
 		Params json.RawMessage `json:"params"`
 	}
-	if err := json.Unmarshal(StateProbeCall(), &c); err != nil {
-		t.Fatal(err)
-	}
-	if ref := blockref.Of(c.Method, c.Params); ref.Kind != blockref.Number || ref.Number != StateProbeBlock {
-		t.Fatalf("the probe reads %+v, want block %d", ref, StateProbeBlock)
+	for _, n := range []uint64{StateProbeBlock, 0x2c} {
+		if err := json.Unmarshal(StateProbeCall(n), &c); err != nil {
+			t.Fatal(err)
+		}
+		if ref := blockref.Of(c.Method, c.Params); ref.Kind != blockref.Number || ref.Number != n {
+			t.Fatalf("the probe reads %+v, want block %d", ref, n)
+		}
 	}
 }
 

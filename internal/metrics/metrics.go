@@ -129,6 +129,9 @@ type Upstream struct {
 	Duration Histogram                    `json:"d"`
 	// Breaker counts the circuit breaker's transitions by the state entered (closed, open, half_open).
 	Breaker map[string]uint64 `json:"br,omitempty"`
+	// Skipped counts single calls routed without this upstream because it proved it cannot serve them (issue 20:
+	// capabilities learned), by what it lacks (Lacks: method, state).
+	Skipped map[string]uint64 `json:"sk,omitempty"`
 	// Minutes is the recent history, oldest first (kept by the chain object only).
 	Minutes []Minute `json:"m,omitempty"`
 }
@@ -225,6 +228,19 @@ func (c *Chain) Attempt(up, method, class string, d time.Duration) {
 	u.Duration.Observe(d)
 }
 
+// Lacks are what an upstream proved it lacks when a call is routed without it (retry.LacksMethod, LacksState), in
+// the order the exposition shows them.
+var Lacks = []string{"method", "state"}
+
+// Skip counts one call routed without up because it proved it lacks lack (a member of Lacks).
+func (c *Chain) Skip(up, lack string) {
+	u := c.Upstream(up)
+	if u.Skipped == nil {
+		u.Skipped = map[string]uint64{}
+	}
+	u.Skipped[lack]++
+}
+
 // Transition counts a breaker transition of up into state to.
 func (c *Chain) Transition(up, to string) {
 	u := c.Upstream(up)
@@ -293,6 +309,12 @@ func (c *Chain) Add(o *Chain, now time.Time, keep func(string) bool) {
 				u.Breaker = map[string]uint64{}
 			}
 			u.Breaker[to] += n
+		}
+		for l, n := range ou.Skipped {
+			if u.Skipped == nil {
+				u.Skipped = map[string]uint64{}
+			}
+			u.Skipped[l] += n
 		}
 		if !now.IsZero() && total > 0 {
 			u.Minutes = addMinute(u.Minutes, now, total, errs)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/evmlb/evmlb/internal/methods"
 )
 
 // ContentType is the text exposition format's media type.
@@ -28,6 +30,15 @@ type UpstreamView struct {
 	Name   string
 	Height uint64 // 0: unknown
 	State  string
+	// What it proved it can and cannot serve (issue 20, balance.Caps), proofs that expired left out: configured as
+	// an archive node; the methods it is held not to offer; the block at and below which it lacks the state
+	// (LacksState: a proof holds); the block from which it has it (HasState: a proof holds).
+	Archive      bool
+	LacksMethods []string
+	StateBelow   uint64
+	LacksState   bool
+	StateFrom    uint64
+	HasState     bool
 }
 
 // BreakerStates are the breaker states a transition enters (balance.BreakerState).
@@ -209,6 +220,55 @@ func Write(out io.Writer, chains []ChainView, states []string) error {
 		for _, up := range sortedKeys(m.Broadcast) {
 			for _, r := range sortedKeys(m.Broadcast[up]) {
 				w.sample("evmlb_broadcast_total", float64(m.Broadcast[up][r]), "chain", c.Name, "upstream", up, "result", r)
+			}
+		}
+	}
+	w.family("evmlb_upstream_archive", "gauge", "1 when the upstream is configured as an archive node (archive = true): it has the state at every block.")
+	for _, c := range chains {
+		for _, u := range c.Upstreams {
+			v := 0.0
+			if u.Archive {
+				v = 1
+			}
+			w.sample("evmlb_upstream_archive", v, "chain", c.Name, "upstream", u.Name)
+		}
+	}
+	w.family("evmlb_upstream_lacks_method", "gauge", "1 for each method the upstream answered as not offered, while that is held (capability_ttl); only methods on the known list.")
+	for _, c := range chains {
+		for _, u := range c.Upstreams {
+			for _, m := range slices.Sorted(slices.Values(u.LacksMethods)) {
+				if methods.Label(m) == m { // only the known list: bounded whatever a row holds
+					w.sample("evmlb_upstream_lacks_method", 1, "chain", c.Name, "upstream", u.Name, "method", m)
+				}
+			}
+		}
+	}
+	w.family("evmlb_upstream_lacks_state_below_block", "gauge", "The block at and below which the upstream proved it lacks the state (missing trie node and kin), while that proof holds; absent when none does.")
+	for _, c := range chains {
+		for _, u := range c.Upstreams {
+			if u.LacksState {
+				w.sample("evmlb_upstream_lacks_state_below_block", float64(u.StateBelow), "chain", c.Name, "upstream", u.Name)
+			}
+		}
+	}
+	w.family("evmlb_upstream_has_state_from_block", "gauge", "The block from which the upstream proved it has the state (it served a read of old state there), while that proof holds; absent when none does.")
+	for _, c := range chains {
+		for _, u := range c.Upstreams {
+			if u.HasState {
+				w.sample("evmlb_upstream_has_state_from_block", float64(u.StateFrom), "chain", c.Name, "upstream", u.Name)
+			}
+		}
+	}
+	w.family("evmlb_upstream_skipped_total", "counter", "Single calls routed without the upstream because it proved it cannot serve them, by what it lacks: method (not offered) or state (old state pruned).")
+	for _, c := range chains {
+		m := met(c)
+		for _, u := range c.Upstreams {
+			var sk map[string]uint64
+			if mu := m.Upstreams[u.Name]; mu != nil {
+				sk = mu.Skipped
+			}
+			for _, l := range Lacks {
+				w.sample("evmlb_upstream_skipped_total", float64(sk[l]), "chain", c.Name, "upstream", u.Name, "lack", l)
 			}
 		}
 	}

@@ -39,6 +39,10 @@ func TestMethodLackLearned(t *testing.T) {
 	if len(ex.Learned) != 1 || ex.Learned[0].Upstream != "a" || ex.Learned[0].Lack != retry.LacksMethod {
 		t.Fatalf("learned reported %+v, want a lacking trace_block once", ex.Learned)
 	}
+	// The three calls routed without a are counted (evmlb_upstream_skipped_total), the first one is not.
+	if mu := ex.Metrics.Upstreams["a"]; mu == nil || mu.Skipped["method"] != 3 || mu.Skipped["state"] != 0 {
+		t.Fatalf("skips of a counted %+v, want method 3", mu)
+	}
 	for _, l := range ex.Learned {
 		l.Apply(r.obj.table) // the stand-in applies outcomes and seen heights only
 	}

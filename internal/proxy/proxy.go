@@ -607,8 +607,12 @@ func (pl *Plane) prepare(chain string, v *chainView, req *jsonrpc.Request, body 
 	v.mu.Lock()
 	if v.table != nil {
 		// Candidates then Fallback, without the upstreams that proved they cannot serve the call (issue 20); primary
-		// counts those in rotation.
-		cands, r.primary = v.table.RouteCounted(r.method(), ref, now)
+		// counts those in rotation. Each left out is counted (evmlb_upstream_skipped_total).
+		var skips []balance.Skip
+		cands, r.primary, skips = v.table.RouteSkips(r.method(), ref, now)
+		for _, sk := range skips {
+			v.met.Skip(sk.Name, string(sk.Lack))
+		}
 	} else {
 		cands = pl.names(chain) // no snapshot to be had: config order, as a blind table would
 	}

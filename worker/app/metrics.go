@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/evmlb/evmlb/durable"
@@ -67,7 +69,10 @@ func (a *App) adminMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 		v := metrics.ChainView{Name: c.chain, Head: c.m.Head, Metrics: c.m.Metrics, CacheBytes: a.plane.CacheBytes(c.chain)}
 		for _, u := range c.m.Upstreams {
-			v.Upstreams = append(v.Upstreams, metrics.UpstreamView{Name: u.Name, Height: u.Height, State: u.State})
+			v.Upstreams = append(v.Upstreams, metrics.UpstreamView{Name: u.Name, Height: u.Height, State: u.State,
+				Archive: u.Caps.Archive, LacksMethods: slices.Collect(maps.Keys(u.Caps.Methods)),
+				StateBelow: u.Caps.StateBelow, LacksState: !u.Caps.StateBelowUntil.IsZero(),
+				StateFrom: u.Caps.StateFrom, HasState: !u.Caps.StateFromUntil.IsZero()})
 		}
 		views = append(views, v)
 	}

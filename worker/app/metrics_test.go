@@ -320,3 +320,73 @@ func TestNeverAnsweredShownDown(t *testing.T) {
 		}
 	}
 }
+
+// What upstreams proved they lack is shown (issue 20: capabilities learned): the method held, the block below which
+// the state is missing, and each call routed without the upstream.
+func TestMetricsCaps(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 1000)
+	b := evmtest.NewNode(t, "b", 1, 1000)
+	h := started(t, map[string]string{"METRICS_TOKEN": metricsToken}, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL})
+	for _, n := range []*evmtest.Node{a, b} {
+		n.SetUnsupported("eth_getBlockReceipts")
+		n.SetMissingData("eth_getBalance")
+	}
+	b.SetUnsupported()
+	b.SetMissingData()
+	bodies := []string{
+		`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockReceipts","params":["0x10"]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","0x10"]}`,
+	}
+	// b failing: each call reaches a, whatever the order, and a proves it lacks both (its errors are the answers).
+	b.SetFault(evmtest.Status500)
+	for i, want := range []string{"-32601", "header not found"} {
+		if _, got := h.post("eth", bodies[i]); !strings.Contains(got, want) {
+			t.Fatalf("%s: %s, want a's error", bodies[i], got)
+		}
+	}
+	b.SetFault(evmtest.None)
+	asked := a.Calls()
+	const calls = 6
+	for i := range calls {
+		for _, body := range bodies {
+			if s, got := h.post("eth", body); s != 200 || strings.Contains(got, `"error"`) {
+				t.Fatalf("call %d: %d %s", i, s, got)
+			}
+		}
+	}
+	fams := h.scrape()
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"evmlb_upstream_lacks_method", map[string]string{"upstream": "a", "method": "eth_getBlockReceipts"}, 1},
+		{"evmlb_upstream_lacks_method", map[string]string{"upstream": "b"}, 0},
+		{"evmlb_upstream_lacks_state_below_block", map[string]string{"upstream": "a"}, 16},
+		{"evmlb_upstream_lacks_state_below_block", map[string]string{"upstream": "b"}, 0},
+		{"evmlb_upstream_has_state_from_block", map[string]string{"upstream": "b"}, 16},
+		{"evmlb_upstream_archive", map[string]string{"upstream": "a"}, 0},
+		// every later call was routed without a
+		{"evmlb_upstream_skipped_total", map[string]string{"upstream": "a", "lack": "method"}, calls},
+		{"evmlb_upstream_skipped_total", map[string]string{"upstream": "a", "lack": "state"}, calls},
+		{"evmlb_upstream_skipped_total", map[string]string{"upstream": "b"}, 0},
+	} {
+		if got := sum(fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if n := a.Calls() - asked; n != 0 {
+		t.Errorf("a asked %d more times: it proved it lacks both", n)
+	}
+	// The dashboard says so too.
+	var d struct{ Chains []DashboardChain }
+	h.admin(http.MethodGet, "/admin/dashboard.json", &d)
+	for _, u := range d.Chains[0].Upstreams {
+		c := u.Caps
+		_, lacks := c.Methods["eth_getBlockReceipts"]
+		if ok := map[string]bool{"a": lacks && len(c.Methods) == 1 && c.StateBelow == 16 && c.StateFrom == 0,
+			"b": len(c.Methods) == 0 && c.StateBelow == 0 && c.StateFrom == 16}[u.Name]; !ok {
+			t.Errorf("dashboard: %s caps %+v", u.Name, c)
+		}
+	}
+}

@@ -148,7 +148,9 @@ type Proxy struct {
 	depth    int
 	received map[string]int
 	// atLatest counts, per method, the requests whose params name the tag "latest" (CountAtLatest).
-	atLatest  map[string]int
+	atLatest map[string]int
+	// atParam counts, per method and string param (up to 100 bytes), the requests that hold it (CountAt).
+	atParam   map[string]int
 	forwarded map[string]int
 	requests  int
 	followed  int
@@ -171,6 +173,7 @@ func New(target string, opts Options) (*Proxy, error) {
 		conns:     map[net.Conn]struct{}{},
 		received:  map[string]int{},
 		atLatest:  map[string]int{},
+		atParam:   map[string]int{},
 		forwarded: map[string]int{},
 	}
 	if err := p.listen("127.0.0.1:0"); err != nil {
@@ -391,6 +394,14 @@ func (p *Proxy) CountAtLatest(method string) int {
 	return p.atLatest[method]
 }
 
+// CountAt is how many requests for method with the string param param (such as the block "0x10") the proxy
+// received: a client's reads at a block, told from the health checks' and the state probe's calls by the block.
+func (p *Proxy) CountAt(method, param string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.atParam[method+" "+param]
+}
+
 // Forwarded is how many requests for method reached the node.
 func (p *Proxy) Forwarded(method string) int {
 	p.mu.Lock()
@@ -425,6 +436,7 @@ func (p *Proxy) ResetCounts() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.received, p.atLatest, p.forwarded, p.requests, p.followed = map[string]int{}, map[string]int{}, map[string]int{}, 0, 0
+	p.atParam = map[string]int{}
 }
 
 // Close stops the proxy, releases hanging requests and waits for the server.
@@ -550,6 +562,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			if string(bytes.TrimSpace(prm)) == `"latest"` {
 				p.atLatest[e.Method]++
 				break
+			}
+		}
+		for _, prm := range e.Params {
+			var v string
+			if len(prm) <= 102 && json.Unmarshal(prm, &v) == nil {
+				p.atParam[e.Method+" "+v]++
 			}
 		}
 	}

@@ -370,6 +370,10 @@ func TestStatePruned(t *testing.T) {
 	if _, err := rpc.Call(ctx, nil, p.URL(), "eth_getBalance", anvil.DevAddress, "0x9"); err != nil {
 		t.Fatalf("pruning off: %v", err)
 	}
+	// CountAt tells the reads at a block apart, whatever the proxy answered them.
+	if got := [3]int{p.CountAt("eth_getBalance", "0x9"), p.CountAt("eth_getBalance", "0xa"), p.CountAt("eth_getBlockByNumber", "0x1")}; got != [3]int{2, 1, 1} {
+		t.Errorf("CountAt 0x9, 0xa, eth_getBlockByNumber 0x1: %v, want 2, 1, 1", got)
+	}
 }
 
 // AcceptReset hands the transaction to the node (mined: anvil automines) and resets the client's connection with

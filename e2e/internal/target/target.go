@@ -25,6 +25,8 @@ type Upstream struct {
 	Chain string `json:"chain"`
 	Name  string `json:"name"`
 	URL   string `json:"upstream"`
+	// Archive is the entry's "archive" (issue 20): only the object form (Config.Chains set) takes it.
+	Archive bool `json:"archive,omitempty"`
 }
 
 // Config is what one balancer instance is started with.

@@ -27,6 +27,7 @@ function caps(c) {
   const out = c.archive ? ["archive"] : [];
   for (const [m, t] of Object.entries(c.lacks_methods || {})) out.push("lacks " + m + until(t));
   if (c.lacks_state_below) out.push("lacks state ≤ " + c.lacks_state_below + until(c.lacks_state_until));
+  if (c.has_state_from) out.push("state from " + c.has_state_from + until(c.has_state_until));
   return out.join("; ");
 }
 const counts = o => Object.entries(o || {}).map(([k, v]) => k + " " + v).join(", ") || "–";
