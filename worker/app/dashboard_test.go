@@ -49,7 +49,7 @@ func TestDashboardIssue20(t *testing.T) {
 		h.post("eth", body)
 	}
 	h.host.Wait() // the broadcast's other attempt runs on after the answer (background work)
-	h.checks(0) // the isolate's counts and what it learned reach the chain's object
+	h.checks(0)   // the isolate's counts and what it learned reach the chain's object
 	var d struct{ Chains []DashboardChain }
 	h.admin(http.MethodGet, "/admin/dashboard.json", &d)
 	if len(d.Chains) != 1 || len(d.Chains[0].Upstreams) != 2 {
