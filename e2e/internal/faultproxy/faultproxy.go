@@ -150,6 +150,9 @@ type Proxy struct {
 	// prunedBelow and prunedText: SetStatePruned's (0: off).
 	prunedBelow uint64
 	prunedText  string
+	// logs and logsRefused: SetLogsLimit's caps (zero: off) and its refusals (range, results).
+	logs        LogsLimit
+	logsRefused [2]int
 	poisoned    int // requests that held the marker
 	wg          sync.WaitGroup
 }
@@ -419,6 +422,7 @@ func (p *Proxy) ResetCounts() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.received, p.atLatest, p.forwarded, p.requests, p.followed = map[string]int{}, map[string]int{}, map[string]int{}, 0, 0
+	p.logsRefused = [2]int{}
 }
 
 // Close stops the proxy, releases hanging requests and waits for the server.
@@ -616,6 +620,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			out[i] = errorAnswer(e.ID, -32000, "header not found")
 		}
 		writeJSON(w, out, batch)
+		return
+	}
+	p.mu.Lock()
+	logs := p.logs
+	p.mu.Unlock()
+	if (logs.Range > 0 || logs.Results > 0) && !batch && len(elems) == 1 && p.serveLogsLimit(w, r, target, elems[0], logs) {
 		return
 	}
 	p.forward(w, r, target, elems, batch, offset, chainID, anyBlock)
