@@ -45,7 +45,7 @@ func logsAt(block uint64) int {
 // eth_getLogs calls (the proxies' counts; no health check sends eth_getLogs) and evmlb_logs_splits_total /
 // evmlb_logs_pieces_total are in the log. Then the same request again, at a head where the range is not final, and
 // once anvil's finalized block (head − 64) has passed it (cache_max_answer_bytes raised to 16 MiB): not cached
-// (x-evmlb-cache skip) while the range is not final, then a miss, then a hit with no upstream call.
+// (x-evmlb-cache skip) while the range is not final, then (a miss, then) a hit with no upstream call.
 func scLogsSplit(s *S) {
 	// --prune-history: no state kept per block, which makes mining 5,000 blocks about twice as fast (eth_getLogs reads
 	// the blocks' receipts, not state).
@@ -135,7 +135,7 @@ func scLogsSplit(s *S) {
 	// The same range again, raw: the node's bytes. The range is not final (anvil's finalized block is its head − 64).
 	body := rpc.Request(1, "eth_getLogs", map[string]string{"fromBlock": "0x1", "toBlock": rpc.Hex(logsBlocks)})
 	wantRaw := s.direct(n, body)
-	again := func(what, wantCache string) {
+	again := func(what string) string {
 		for _, p := range proxies {
 			p.ResetCounts()
 		}
@@ -143,18 +143,26 @@ func scLogsSplit(s *S) {
 		same := r.Status == http.StatusOK && bytes.Equal(r.Body, wantRaw.Body)
 		s.must(same, "%s: %d %s, want the node's %d bytes", what, r.Status, rpc.Trunc(r.Body, 300), len(wantRaw.Body))
 		perProxy, total := calls()
-		s.Logf("MEASURE %s logs-split: %s: %d bytes, x-evmlb-cache %q; upstream eth_getLogs calls %d (%s)",
-			s.Host.Name(), what, len(r.Body), r.Header.Get(cacheHeader), total, perProxy)
 		cache := r.Header.Get(cacheHeader)
-		s.must(cache == wantCache && (cache == "hit") == (total == 0), "%s: x-evmlb-cache %q, want %q; %d upstream calls", what, cache, wantCache, total)
-		s.Note(what, fmt.Sprintf("the node's bytes: %t; x-evmlb-cache %s", same, cache))
+		s.Logf("MEASURE %s logs-split: %s: %d bytes, x-evmlb-cache %q; upstream eth_getLogs calls %d (%s)",
+			s.Host.Name(), what, len(r.Body), cache, total, perProxy)
+		s.must((cache == "hit") == (total == 0), "%s: x-evmlb-cache %q with %d upstream calls", what, cache, total)
+		return cache
 	}
-	again("eth_getLogs 1-5000 again, not final", "skip")
+	cache := again("eth_getLogs 1-5000 again, not final")
+	s.must(cache == "skip", "a range not final: x-evmlb-cache %q, want skip", cache)
+	s.Note("eth_getLogs 1-5000 again, not final", "the node's bytes; x-evmlb-cache skip")
 	_, err = n.Mine(s.Ctx, 100)
 	s.must(err == nil, "anvil_mine: %v", err)
 	b.waitFinalized("ethereum", logsBlocks)
-	again("eth_getLogs 1-5000, final", "miss")
-	again("eth_getLogs 1-5000, final, again", "hit")
+	// /admin/chains shows the chain object's finalized block; a Worker runtime learns it at its next exchange, and
+	// each runtime of the wazero host keeps its own memory tier: asked until a hit, each answer the node's bytes.
+	for i := 1; cache != "hit"; i++ {
+		s.must(i <= 6, "the final range was never answered from the cache (last x-evmlb-cache %q)", cache)
+		cache = again(fmt.Sprintf("eth_getLogs 1-5000, final, #%d", i))
+		s.must(cache == "hit" || cache == "miss" || cache == "skip", "x-evmlb-cache %q", cache)
+	}
+	s.Note("eth_getLogs 1-5000, final", "the node's bytes; then a hit with no upstream call")
 }
 
 // metricValue sums the samples of a metric (every label set) in a Prometheus text body.
