@@ -3,8 +3,8 @@
 // of one anvil make several upstreams of one chain; each can be switched at
 // run time to refuse connections, answer 500 or 429, answer something that is
 // not JSON, hang, redirect, lag behind the head, claim a head it does not have, claim
-// another chain id, answer "header not found", or stand in front of a node
-// restarted at block 0. It counts the requests it receives per JSON-RPC method,
+// another chain id, answer "header not found", stand in front of a node
+// restarted at block 0, or cap eth_getLogs as a provider does (SetLogsLimit). It counts the requests it receives per JSON-RPC method,
 // so a test can prove a write was sent once.
 package faultproxy
 
