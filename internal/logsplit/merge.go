@@ -19,10 +19,13 @@ var (
 
 // Merger joins the results of the pieces of one eth_getLogs, added in block order, into the result one node
 // without limits answers: the logs of every piece, in block then log order, each log's bytes as its upstream
-// wrote them (no decoding, no re-encoding).
+// wrote them (no decoding, no re-encoding). It keeps each piece's logs where they are, in the upstream's answer
+// (copied only when the upstream spaced them), and writes the merged answer once, at its exact size (Answer): no
+// buffer grows by copies, so the merged answer costs its size twice at most (the pieces, then the answer).
 type Merger struct {
 	max   int
-	buf   []byte
+	parts [][]byte // each piece's logs, joined by ',' (no brackets); pieces without logs have none
+	size  int      // len of Result
 	count int
 	prev  Span // the last piece added
 	added bool
@@ -32,10 +35,11 @@ type Merger struct {
 
 // NewMerger is a Merger whose result may hold at most maxBytes bytes.
 func NewMerger(maxBytes int) *Merger {
-	return &Merger{max: maxBytes, buf: append(make([]byte, 0, 64), '[')}
+	return &Merger{max: maxBytes, size: len("[]")}
 }
 
-// Add appends piece's result (a JSON array, raw). On an error nothing of result is kept.
+// Add appends piece's result (a JSON array, raw), which the Merger keeps (the caller must not change it). On an
+// error nothing of result is kept.
 func (m *Merger) Add(piece Span, result []byte) error {
 	if m.added && piece.From <= m.prev.To || piece.From > piece.To {
 		return ErrBadPiece
@@ -44,59 +48,113 @@ func (m *Merger) Add(piece Span, result []byte) error {
 	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
 		return ErrBadPiece
 	}
-	mark, count, lastBlock, lastIndex := len(m.buf), m.count, m.lastBlock, m.lastIndex
-	fail := func(err error) error {
-		m.buf, m.count, m.lastBlock, m.lastIndex = m.buf[:mark], count, lastBlock, lastIndex
-		return err
-	}
+	count, lastBlock, lastIndex := m.count, m.lastBlock, m.lastIndex
+	first, last, compact := -1, -1, true // compact: no space around the commas between the logs
 	i := skipSpace(b, 1)
 	for b[i] != ']' {
 		end, ok := skipValue(b, i)
 		if !ok {
-			return fail(ErrBadPiece)
+			m.count, m.lastBlock, m.lastIndex = count, lastBlock, lastIndex
+			return ErrBadPiece
 		}
 		elem := b[i:end]
 		block, ok1 := member(elem, `"blockNumber"`)
 		index, ok2 := member(elem, `"logIndex"`)
 		if !ok1 || !ok2 || block < piece.From || block > piece.To ||
 			m.count > 0 && (block < m.lastBlock || block == m.lastBlock && index <= m.lastIndex) {
-			return fail(ErrBadPiece)
+			m.count, m.lastBlock, m.lastIndex = count, lastBlock, lastIndex
+			return ErrBadPiece
 		}
-		if len(m.buf)+1+len(elem)+1 > m.max {
-			return fail(ErrTooLarge)
+		if first < 0 {
+			first = i
 		}
-		if m.count > 0 {
-			m.buf = append(m.buf, ',')
-		}
-		m.buf = append(m.buf, elem...)
+		last = end
 		m.count++
 		m.lastBlock, m.lastIndex = block, index
 		i = skipSpace(b, end)
+		if i != end && b[i] == ',' {
+			compact = false
+		}
 		switch {
 		case b[i] == ',':
-			i = skipSpace(b, i+1)
+			next := skipSpace(b, i+1)
+			if next != i+1 {
+				compact = false
+			}
+			i = next
 			if b[i] == ']' {
-				return fail(ErrBadPiece)
+				m.count, m.lastBlock, m.lastIndex = count, lastBlock, lastIndex
+				return ErrBadPiece
 			}
 		case b[i] != ']':
-			return fail(ErrBadPiece)
+			m.count, m.lastBlock, m.lastIndex = count, lastBlock, lastIndex
+			return ErrBadPiece
 		}
 	}
 	if i != len(b)-1 {
-		return fail(ErrBadPiece)
+		m.count, m.lastBlock, m.lastIndex = count, lastBlock, lastIndex
+		return ErrBadPiece
 	}
+	var part []byte
+	switch {
+	case first < 0: // no logs
+	case compact:
+		part = b[first:last:last]
+	default: // the logs' own bytes, without the upstream's spaces between them (read again: they are valid)
+		part = make([]byte, 0, last-first)
+		for j := first; j < last; {
+			end, _ := skipValue(b, j)
+			if len(part) > 0 {
+				part = append(part, ',')
+			}
+			part = append(part, b[j:end]...)
+			j = skipSpace(b, end)
+			if b[j] == ',' {
+				j = skipSpace(b, j+1)
+			}
+		}
+	}
+	size := m.size
+	if part != nil {
+		if len(m.parts) > 0 {
+			size++
+		}
+		size += len(part)
+	}
+	if size > m.max {
+		m.count, m.lastBlock, m.lastIndex = count, lastBlock, lastIndex
+		return ErrTooLarge
+	}
+	if part != nil {
+		m.parts = append(m.parts, part)
+	}
+	m.size = size
 	m.prev, m.added = piece, true
 	return nil
 }
 
 // Len is the length of Result so far.
-func (m *Merger) Len() int { return len(m.buf) + 1 }
+func (m *Merger) Len() int { return m.size }
 
 // Count is the number of logs merged so far.
 func (m *Merger) Count() int { return m.count }
 
 // Result is the merged result: a JSON array.
-func (m *Merger) Result() []byte { return append(m.buf[:len(m.buf):len(m.buf)], ']') }
+func (m *Merger) Result() []byte { return m.Answer(nil, nil) }
+
+// Answer is prefix, the merged result and suffix (an answer's envelope around its result), made in one
+// allocation of its exact size.
+func (m *Merger) Answer(prefix, suffix []byte) []byte {
+	b := make([]byte, 0, len(prefix)+m.size+len(suffix))
+	b = append(append(b, prefix...), '[')
+	for k, p := range m.parts {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, p...)
+	}
+	return append(append(b, ']'), suffix...)
+}
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {

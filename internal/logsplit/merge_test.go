@@ -136,3 +136,38 @@ func TestMergeStrings(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// Answer is the envelope around Result, in one allocation; a piece whose logs are not spaced is kept where it
+// is (not copied): Add allocates nothing for it but the list of pieces.
+func TestMergeAnswerNoCopy(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	n := newNode(r, 60)
+	m := NewMerger(1 << 20)
+	for _, p := range []Span{{0, 19}, {20, 39}, {40, 59}} {
+		sep := ","
+		if p.From == 20 {
+			sep = " , "
+		}
+		if err := m.Add(p, n.answer(p, sep)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := n.answer(Span{0, 59}, ",")
+	if got := m.Answer([]byte(`{"id":1,"result":`), []byte(`}`)); string(got) != `{"id":1,"result":`+string(want)+`}` || cap(got) != len(got) {
+		t.Fatalf("Answer: %d bytes (cap %d), want the envelope around %d", len(got), cap(got), len(want))
+	}
+	if !bytes.Equal(m.Result(), want) || m.Len() != len(want) {
+		t.Fatalf("Result or Len differ from the whole answer")
+	}
+	piece := newNode(r, 200).answer(Span{60, 199}, ",")
+	allocs := testing.AllocsPerRun(1, func() {
+		m := NewMerger(1 << 20)
+		m.parts = make([][]byte, 0, 1)
+		if err := m.Add(Span{60, 199}, piece); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 { // the Merger (the copy of the logs would be one more)
+		t.Fatalf("Add of an unspaced piece: %v allocations, want the piece kept where it is", allocs)
+	}
+}

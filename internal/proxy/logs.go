@@ -76,8 +76,15 @@ func (pl *Plane) logsLimits(chain string, v *chainView, up string) logsplit.Limi
 	return l
 }
 
-// learnLogs keeps w as the width up takes, when narrower than what it taught before.
-func (pl *Plane) learnLogs(v *chainView, up string, w uint64) {
+// learnLogs keeps the width up's refusal ref of span taught, when narrower than what it taught before. Only a
+// refusal of too many blocks teaches a width: a cap on logs is not one in blocks (the logs per block are the
+// filter's and the range's), so a results refusal refines that piece alone; kept, the width of one dense range
+// would cut every later range, however sparse, into as many pieces.
+func (pl *Plane) learnLogs(v *chainView, up string, span logsplit.Span, ref logsplit.Refusal) {
+	if ref.Kind != logsplit.TooManyBlocks {
+		return
+	}
+	w := logsplit.Learn(span, ref)
 	if w == 0 || up == "" {
 		return
 	}
@@ -118,7 +125,7 @@ func (pl *Plane) serveLogs(ctx context.Context, r *request, cands []string, hedg
 			return rep
 		}
 		rep.answered = false // a refusal is never stored
-		pl.learnLogs(r.v, rep.up, logsplit.Learn(span, ref))
+		pl.learnLogs(r.v, rep.up, span, ref)
 		if span.Len() > maxRange {
 			return logsTooLarge(c, "the range is over logs_max_range, "+strconv.FormatUint(maxRange, 10)+" blocks")
 		}
@@ -208,7 +215,7 @@ func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending 
 		r.v.count(func(m *metrics.Chain) { m.LogsPieces += uint64(n) })
 		for i, rep := range reps {
 			if ref, ok := refusalOf(rep.body); ok {
-				pl.learnLogs(r.v, rep.up, logsplit.Learn(round[i], ref))
+				pl.learnLogs(r.v, rep.up, round[i], ref)
 				more, err := logsplit.Refine(round[i], ref, logsMaxPieces-calls)
 				if err != nil {
 					return logsTooLarge(c, "more than "+strconv.Itoa(logsMaxPieces)+" pieces")
@@ -247,7 +254,10 @@ func (pl *Plane) splitLogs(ctx context.Context, r *request, pol Policy, pending 
 		e := jsonrpc.ErrInternal.With("eth_getLogs pieces left unmerged")
 		return reply{status: e.Status, body: e.Body(c.ID), outcome: metrics.OutcomeNoUpstream, id: c.ID}
 	}
-	return reply{status: http.StatusOK, body: answerWith(c.ID, m.Result()), outcome: metrics.OutcomeOK,
+	// The answer written once at its size, around the pieces' logs (answerWith's envelope, without a copy of the
+	// merged result first).
+	prefix := append(append([]byte(`{"jsonrpc":"2.0","id":`), jsonrpc.IDOrNull(c.ID)...), `,"result":`...)
+	return reply{status: http.StatusOK, body: m.Answer(prefix, []byte("}")), outcome: metrics.OutcomeOK,
 		answered: true, id: c.ID}
 }
 

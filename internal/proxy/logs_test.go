@@ -33,6 +33,7 @@ func logsOf(s logsplit.Span) string {
 type logsNode struct {
 	maxRange, maxLogs uint64
 	narrowBelow       uint64 // a range starting below this block and over 4 blocks is refused too
+	emptyFrom         uint64 // when set, blocks from this one on hold no logs
 	code              int
 	refuse            func(s logsplit.Span) string
 	mu                sync.Mutex
@@ -53,6 +54,9 @@ func (n *logsNode) answer(body []byte) []byte {
 	n.asked = append(n.asked, s)
 	n.mu.Unlock()
 	logs := logsOf(s)
+	if n.emptyFrom > 0 && s.From >= n.emptyFrom {
+		logs = "[]"
+	}
 	if n.maxRange > 0 && s.Len() > n.maxRange || s.From < n.narrowBelow && s.Len() > 4 || n.maxLogs > 0 && uint64(strings.Count(logs, `"blockNumber"`)) > n.maxLogs {
 		msg, _ := json.Marshal(n.refuse(s))
 		return []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":%d,"message":%s}}`, c.ID, n.code, msg))
@@ -289,5 +293,25 @@ func TestLogsRefusalTeachesNoLack(t *testing.T) {
 		if l := retry.LackIn("eth_getLogs", r.Code, r.Example); l != retry.NoLack {
 			t.Errorf("refusal %q reads as lack %q", r.Example, l)
 		}
+	}
+}
+
+// A results refusal teaches nothing of a width in blocks: the logs per block are the filter's and the range's, not
+// the upstream's. After a dense range was split on "query returned more than 30 results", a wide range holding no
+// logs goes whole, one call (a width learned from the dense range would cut it into thousands of pieces).
+func TestLogsResultsRefusalNotLearned(t *testing.T) {
+	ns := map[string]*logsNode{}
+	for _, n := range []string{"a", "b", "c"} {
+		ns[n] = &logsNode{maxLogs: 30, emptyFrom: 1000, code: -32005, refuse: func(logsplit.Span) string { return "query returned more than 30 results" }}
+	}
+	r := logsRig(t, ns, nil, "")
+	if status, body := r.serve(getLogs("0x0", "0x5f")); status != 200 || body != wholeAnswer(logsplit.Span{From: 0, To: 95}) {
+		t.Fatalf("%d %.300s", status, body)
+	}
+	before := ns["a"].calls() + ns["b"].calls() + ns["c"].calls()
+	status, body := r.serve(getLogs("0x3e8", "0x1869f")) // blocks 1,000 to 99,999: no logs
+	after := ns["a"].calls() + ns["b"].calls() + ns["c"].calls()
+	if status != 200 || body != `{"jsonrpc":"2.0","id":7,"result":[]}` || after-before != 1 {
+		t.Fatalf("a wide empty range after a dense one: %d calls, want 1; %d %.200s", after-before, status, body)
 	}
 }

@@ -186,3 +186,24 @@ func (n *Node) MineTo(ctx context.Context, height uint64) (uint64, error) {
 	}
 	return n.Mine(ctx, height-head)
 }
+
+// LogsCode is the runtime bytecode of a contract that emits logs on demand (issue 20's eth_getLogs over any
+// range): called with one 32-byte word n as calldata, it emits n logs LOG2(topic0 0xe2e2, topic1 i, no data) for
+// i = 0 … n-1 and stops. Install it with anvil_setCode. Written by hand:
+//
+//	00 6000    PUSH1 0
+//	02 35      CALLDATALOAD      n
+//	03 6000    PUSH1 0           i                       stack: n i
+//	05 5b      JUMPDEST          loop:
+//	06 8181    DUP2 DUP2                                 n i n i
+//	08 1015    LT ISZERO         i >= n                  n i done
+//	0a 601b    PUSH1 0x1b
+//	0c 57      JUMPI             done: to the end        n i
+//	0d 80      DUP1              topic1 = i              n i i
+//	0e 61e2e2  PUSH2 0xe2e2      topic0                  n i i 0xe2e2
+//	11 600080  PUSH1 0 DUP1      size 0, offset 0        n i i 0xe2e2 0 0
+//	14 a2      LOG2                                      n i
+//	15 600101  PUSH1 1 ADD                               n i+1
+//	18 600556  PUSH1 5 JUMP      to loop
+//	1b 5b00    JUMPDEST STOP
+const LogsCode = "0x6000356000" + "5b" + "8181" + "1015" + "601b" + "57" + "80" + "61e2e2" + "600080" + "a2" + "600101" + "600556" + "5b00"

@@ -4,8 +4,9 @@
 // run time to refuse connections, answer 500 or 429, answer something that is
 // not JSON, hang, redirect, lag behind the head, claim a head it does not have, claim
 // another chain id, answer "header not found", stand in front of a node
-// restarted at block 0, or hand a request to the node and then reset the
-// connection (AcceptReset). It counts the requests it receives per JSON-RPC method,
+// restarted at block 0, hand a request to the node and then reset the
+// connection (AcceptReset), or cap eth_getLogs as a provider does (SetLogsLimit).
+// It counts the requests it receives per JSON-RPC method,
 // so a test can prove a write was sent once.
 package faultproxy
 
@@ -158,6 +159,9 @@ type Proxy struct {
 	// prunedBelow and prunedText: SetStatePruned's (0: off).
 	prunedBelow uint64
 	prunedText  string
+	// logs and logsRefused: SetLogsLimit's caps (zero: off) and its refusals (range, results).
+	logs        LogsLimit
+	logsRefused [2]int
 	poisoned    int // requests that held the marker
 	wg          sync.WaitGroup
 }
@@ -437,6 +441,7 @@ func (p *Proxy) ResetCounts() {
 	defer p.mu.Unlock()
 	p.received, p.atLatest, p.forwarded, p.requests, p.followed = map[string]int{}, map[string]int{}, map[string]int{}, 0, 0
 	p.atParam = map[string]int{}
+	p.logsRefused = [2]int{}
 }
 
 // Close stops the proxy, releases hanging requests and waits for the server.
@@ -652,6 +657,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			out[i] = errorAnswer(e.ID, -32000, "header not found")
 		}
 		writeJSON(w, out, batch)
+		return
+	}
+	p.mu.Lock()
+	logs := p.logs
+	p.mu.Unlock()
+	if (logs.Range > 0 || logs.Results > 0) && !batch && len(elems) == 1 && p.serveLogsLimit(w, r, target, elems[0], logs) {
 		return
 	}
 	p.forward(w, r, target, elems, batch, offset, chainID, anyBlock)

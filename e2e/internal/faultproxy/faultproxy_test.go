@@ -1,6 +1,7 @@
 package faultproxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -413,5 +414,91 @@ func TestAcceptReset(t *testing.T) {
 	}
 	if r := post(t, p.URL(), rpc.Request(2, "eth_chainId")); r.Status != http.StatusOK {
 		t.Errorf("eth_chainId under AcceptReset for another method: %d %s", r.Status, r.Body)
+	}
+}
+
+// SetLogsLimit: a range over the cap is refused in the provider's words without asking the node; an answer over
+// the results cap is replaced by the results refusal with its hint; anything else is the node's bytes.
+func TestLogsLimit(t *testing.T) {
+	n := node(t) // head 20
+	ctx := context.Background()
+	const emitter = "0x00000000000000000000000000000000000e2e20"
+	if _, err := n.Call(ctx, "anvil_setCode", emitter, anvil.LogsCode); err != nil {
+		t.Fatal(err)
+	}
+	for _, count := range []int{3, 2} { // blocks 21 (3 logs) and 22 (2 logs)
+		data := "0x" + strings.Repeat("0", 62) + "0" + string(rune('0'+count))
+		if _, err := n.Call(ctx, "eth_sendTransaction", map[string]string{"from": anvil.DevAddress, "to": emitter, "data": data, "gas": "0x100000"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := StartT(t, n.URL, Options{})
+	logs := func(from, to string) []byte {
+		return rpc.Request(1, "eth_getLogs", map[string]string{"fromBlock": from, "toBlock": to})
+	}
+	direct := post(t, n.URL, logs("0x15", "0x16"))
+	if m, err := rpc.Decode(direct.Body); err != nil || strings.Count(string(m.Result), `"logIndex"`) != 5 {
+		t.Fatalf("the node's 5 logs: %s", direct.Body)
+	}
+	errOf := func(body []byte) *rpc.Error {
+		m, err := rpc.Decode(body)
+		if err != nil || m.Error == nil {
+			t.Fatalf("want an error: %s", body)
+		}
+		return m.Error
+	}
+	p.SetLogsLimit(LogsLimit{Range: 5, Results: 4, RangeWords: GethWords, ResultsWords: AlchemyWords})
+	if e := errOf(post(t, p.URL(), logs("0x1", "0x6")).Body); e.Code != -32000 || e.Message != "exceed maximum block range: 5" {
+		t.Errorf("6 blocks, cap 5: %+v", e)
+	}
+	if p.Forwarded("eth_getLogs") != 0 {
+		t.Errorf("a range over the cap reached the node")
+	}
+	e := errOf(post(t, p.URL(), logs("0x12", "0x16")).Body)
+	if e.Code != -32602 || !strings.HasPrefix(e.Message, "Log response size exceeded. You can make eth_getLogs requests with up to a 5 block range") ||
+		!strings.HasSuffix(e.Message, "this block range should work: [0x12, 0x15]") {
+		t.Errorf("5 logs, cap 4: %+v", e)
+	}
+	for _, w := range []struct {
+		words Words
+		code  int
+		msg   string
+	}{
+		{InfuraWords, -32005, "query returned more than 2 results. Try with this block range [0x15, 0x15]."},
+		{RethWords, -32602, "query exceeds max results 2, retry with the range 21-21"},
+		{ErigonWords, -32000, "too many logs, limit is 2, please narrow your filter"},
+	} {
+		p.SetLogsLimit(LogsLimit{Results: 2, ResultsWords: w.words})
+		if e := errOf(post(t, p.URL(), logs("0x15", "0x16")).Body); e.Code != w.code || e.Message != w.msg {
+			t.Errorf("%s: %+v, want %d %q", w.words, e, w.code, w.msg)
+		}
+	}
+	for _, w := range []struct {
+		words Words
+		code  int
+		msg   string
+	}{
+		{AlchemyWords, -32600, "Under the Free tier plan, you can make eth_getLogs requests with up to a 3 block range. Based on your parameters, this block range should work: [0x2, 0x4]. Upgrade to PAYG for expanded block range."},
+		{RethWords, -32602, "query exceeds max block range 3"},
+		{DRPCWords, -32000, "ranges over 3 blocks are not supported on freetier"},
+	} {
+		p.SetLogsLimit(LogsLimit{Range: 3, RangeWords: w.words})
+		if e := errOf(post(t, p.URL(), logs("0x2", "0x5")).Body); e.Code != w.code || e.Message != w.msg {
+			t.Errorf("%s: %+v, want %d %q", w.words, e, w.code, w.msg)
+		}
+	}
+	if r, a := p.LogsRefused(); r != 4 || a != 4 {
+		t.Errorf("refused by range %d, by results %d; want 4 and 4", r, a)
+	}
+	// Within the caps, a tag, a batch: the node's bytes.
+	p.SetLogsLimit(LogsLimit{Range: 5, Results: 5, RangeWords: GethWords, ResultsWords: InfuraWords})
+	for _, body := range [][]byte{logs("0x15", "0x16"), logs("0x1", "latest"),
+		[]byte(`[{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x1","toBlock":"0x16"}]}]`)} {
+		if got, want := post(t, p.URL(), body), post(t, n.URL, body); !bytes.Equal(got.Body, want.Body) {
+			t.Errorf("%s: %s, want the node's %s", body, rpc.Trunc(got.Body, 200), rpc.Trunc(want.Body, 200))
+		}
+	}
+	if c := p.Count("eth_getLogs"); c != 11 {
+		t.Errorf("Count(eth_getLogs) = %d, want 11", c)
 	}
 }
