@@ -553,18 +553,47 @@ func TestApplyRefuses(t *testing.T) {
 	big := c.header(22)
 	big = append(big[:len(big)-1], []byte(`,"pad":"`+strings.Repeat("0", MaxHeaderBytes)+`"}`)...)
 	for name, change := range map[string]func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage){
-		"top not the verified head":   func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { h[2] = other.header(23); return h, l },
-		"parent link broken":          func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { h[1] = fork.header(22); return h, l },
-		"a number not asked":          func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { h[0] = c.header(20); return h, l },
-		"one header fewer":            func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { return h[1:], l },
-		"a block not found":           func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { h[0] = json.RawMessage("null"); return h, l },
-		"a header without hash":       func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { h[0] = json.RawMessage(`{"number":"0x15"}`); return h, l },
-		"a header not an object":      func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { h[0] = json.RawMessage(`[1]`); return h, l },
-		"a header too large":          func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { h[1] = big; return h, l },
-		"a log of another branch":     func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { return h, fork.logs(22, 23) },
-		"a log of a block not asked":  func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { return h, c.logs(20, 23) },
-		"logs not an array":           func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { return h, json.RawMessage(`{}`) },
-		"a log without a blockNumber": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { return h, json.RawMessage(`[{"address":"` + addrA + `"}]`) },
+		"top not the verified head": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			h[2] = other.header(23)
+			return h, l
+		},
+		"parent link broken": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			h[1] = fork.header(22)
+			return h, l
+		},
+		"a number not asked": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			h[0] = c.header(20)
+			return h, l
+		},
+		"one header fewer": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) { return h[1:], l },
+		"a block not found": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			h[0] = json.RawMessage("null")
+			return h, l
+		},
+		"a header without hash": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			h[0] = json.RawMessage(`{"number":"0x15"}`)
+			return h, l
+		},
+		"a header not an object": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			h[0] = json.RawMessage(`[1]`)
+			return h, l
+		},
+		"a header too large": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			h[1] = big
+			return h, l
+		},
+		"a log of another branch": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			return h, fork.logs(22, 23)
+		},
+		"a log of a block not asked": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			return h, c.logs(20, 23)
+		},
+		"logs not an array": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			return h, json.RawMessage(`{}`)
+		},
+		"a log without a blockNumber": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			return h, json.RawMessage(`[{"address":"` + addrA + `"}]`)
+		},
 	} {
 		before, _ := json.Marshal(&f.st)
 		h, l := change(good())
