@@ -127,9 +127,9 @@ func TestSubscribeErrors(t *testing.T) {
 // Malformed messages get jsonrpc's answers, as an HTTP body would.
 func TestMalformedMessages(t *testing.T) {
 	for msg, want := range map[string]string{
-		`{`:    `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error: unexpected end of JSON"}}`,
-		`[]`:   `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: empty batch"}}`,
-		`5`:    `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: not an object or array"}}`,
+		`{`:  `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error: unexpected end of JSON"}}`,
+		`[]`: `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: empty batch"}}`,
+		`5`:  `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: not an object or array"}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":"newHeads"}`: `{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"invalid request: params must be an array or an object"}}`,
 		`{"id":1,"method":"eth_subscribe","params":["newHeads"]}`:               `{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"invalid request: jsonrpc must be \"2.0\""}}`,
 	} {
