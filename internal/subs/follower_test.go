@@ -400,6 +400,23 @@ func TestFollowDeepReorg(t *testing.T) {
 	consecutive(t, heads(f.take()), 39, 39)
 }
 
+// A reorg below every block kept while fewer than Depth are kept: the walk stops at the oldest.
+func TestFollowDeepReorgShortChain(t *testing.T) {
+	c := newChain(30)
+	f := &follower{t: t, cfg: Config{Depth: 8, Step: 2}, filters: allLogs()}
+	f.follow(c, c.head())
+	c.mine(4, "a")
+	f.follow(c, c.head())
+	f.take()
+	c.reorg(7, 7, "b")
+	f.follow(c, c.head())
+	r := f.reports[len(f.reports)-1]
+	if !r.Deep || r.Removed != 5 || r.Added != 5 {
+		t.Errorf("report %+v, want deep, 5 removed, 5 added", r)
+	}
+	consecutive(t, heads(f.take()), 30, 34)
+}
+
 // A gap longer than Depth: the heights the follower cannot reach are reported, the rest emitted in order.
 func TestFollowGapLongerThanDepth(t *testing.T) {
 	c := newChain(20)
@@ -594,15 +611,29 @@ func TestApplyRefuses(t *testing.T) {
 		"a log without a blockNumber": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
 			return h, json.RawMessage(`[{"address":"` + addrA + `"}]`)
 		},
+		"a log of a fetched block's hash at another number": func(h []json.RawMessage, l json.RawMessage) ([]json.RawMessage, json.RawMessage) {
+			return h, json.RawMessage(strings.Replace(string(c.logs(22, 22)), `"blockNumber":"0x16"`, `"blockNumber":"0x15"`, 1))
+		},
 	} {
-		before, _ := json.Marshal(&f.st)
-		h, l := change(good())
-		_, _, err := Apply(&f.st, p, h, l, f.filters, Config{})
-		if !errors.Is(err, ErrInconsistent) {
-			t.Errorf("%s: %v, want ErrInconsistent", name, err)
-		}
-		if after, _ := json.Marshal(&f.st); string(after) != string(before) {
-			t.Errorf("%s: State changed", name)
+		// Each answer is tried without logs too (unless its fault is in the logs), so that a bad header is
+		// refused for its own sake, not for the logs that do not fit it.
+		for _, logs := range []bool{true, false} {
+			before, _ := json.Marshal(&f.st)
+			h, l := change(good())
+			q := p
+			if !logs {
+				if strings.Contains(name, "log") {
+					continue
+				}
+				q.Logs, l = false, nil
+			}
+			_, _, err := Apply(&f.st, q, h, l, f.filters, Config{})
+			if !errors.Is(err, ErrInconsistent) {
+				t.Errorf("%s (logs %v): %v, want ErrInconsistent", name, logs, err)
+			}
+			if after, _ := json.Marshal(&f.st); string(after) != string(before) {
+				t.Errorf("%s: State changed", name)
+			}
 		}
 	}
 	h, l := good()
