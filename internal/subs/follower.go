@@ -93,6 +93,9 @@ type State struct {
 	Pending []Block `json:"p,omitempty"`
 }
 
+// DropPending forgets the blocks fetched and not yet emitted; the next plan starts from the head it is given.
+func (s *State) DropPending() { s.Pending = nil }
+
 // Tip is the last block emitted; ok is false before the first.
 func (s *State) Tip() (Link, bool) {
 	if len(s.Chain) == 0 {
@@ -145,12 +148,23 @@ func (p Plan) LogsParams(filters []*Filter) json.RawMessage {
 
 // NextPlan is what to fetch next to follow head from st; Fetch is false when there is nothing to do (the head is
 // already emitted, or is behind the emitted chain on the same branch: a head going back is waited out, never
-// re-emitted). While blocks are pending, it continues their walk down and ignores head until they are emitted.
-// logs is whether any logs subscription is active.
+// re-emitted). While blocks are pending, it continues their walk down and ignores a head above them until they are
+// emitted; a head at or below their top that is not one of them drops them (their branch was left), and the walk
+// starts again from it. logs is whether any logs subscription is active.
+//
+// A walk whose branch is left while the head stays above it gets ErrInconsistent from every upstream (none serves
+// that branch any more): after ErrInconsistent from each upstream in turn, the caller calls DropPending.
 func NextPlan(st *State, head Head, cfg Config, logs bool) Plan {
 	cfg = cfg.withDefaults()
 	k := uint64(cfg.Step)
 	hash := strings.ToLower(head.Hash)
+	if n := len(st.Pending); n > 0 && head.Number <= st.Pending[n-1].Number {
+		// A head at or below the pending blocks' top: the walk goes on if the head is one of them, else their
+		// branch was left and the walk starts again from this head.
+		if i := head.Number - st.Pending[0].Number; head.Number < st.Pending[0].Number || st.Pending[i].Hash != hash {
+			st.Pending = nil
+		}
+	}
 	switch {
 	case len(st.Pending) > 0:
 		p0 := st.Pending[0]

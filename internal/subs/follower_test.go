@@ -417,6 +417,42 @@ func TestFollowDeepReorgShortChain(t *testing.T) {
 	consecutive(t, heads(f.take()), 30, 34)
 }
 
+// A walk whose branch is left: a head at or below its top drops it, and DropPending ends one the upstreams no
+// longer serve while the head is above it.
+func TestFollowWalkAbandoned(t *testing.T) {
+	c := newChain(20)
+	f := &follower{t: t, cfg: Config{Step: 2}, filters: allLogs()}
+	f.follow(c, c.head())
+	var cl client
+	c.mine(6, "a") // 21..26: a walk of three steps
+	p := NextPlan(&f.st, c.head(), f.cfg, true)
+	if _, _, err := Apply(&f.st, p, []json.RawMessage{c.header(25), c.header(26)}, c.logs(25, 26), f.filters, f.cfg); err != nil || len(f.st.Pending) != 2 {
+		t.Fatalf("%v, %d pending", err, len(f.st.Pending))
+	}
+	c.reorg(4, 4, "b") // 23..26 replaced: the pending 25 and 26 are gone
+	if p := NextPlan(&f.st, c.head(), f.cfg, true); len(f.st.Pending) != 0 || p.To != 26 || p.ToHash != c.blocks[26].hash {
+		t.Fatalf("a head at the pending top on another branch: plan %+v, %d pending", p, len(f.st.Pending))
+	}
+	// Again, and this time the head moves above the pending blocks onto a branch that left them.
+	p = NextPlan(&f.st, c.head(), f.cfg, true)
+	if _, _, err := Apply(&f.st, p, []json.RawMessage{c.header(25), c.header(26)}, c.logs(25, 26), f.filters, f.cfg); err != nil {
+		t.Fatal(err)
+	}
+	c.reorg(5, 6, "c") // 22..27
+	p = NextPlan(&f.st, c.head(), f.cfg, true)
+	var hs []json.RawMessage
+	for n := p.From; n <= p.To; n++ {
+		hs = append(hs, c.header(n))
+	}
+	if _, _, err := Apply(&f.st, p, hs, c.logs(p.From, p.To), f.filters, f.cfg); !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("the walk of a branch left: %v", err)
+	}
+	f.st.DropPending()
+	f.follow(c, c.head())
+	cl.apply(t, f.take())
+	cl.equals(t, c, 20)
+}
+
 // A gap longer than Depth: the heights the follower cannot reach are reported, the rest emitted in order.
 func TestFollowGapLongerThanDepth(t *testing.T) {
 	c := newChain(20)
