@@ -28,8 +28,9 @@ type Config struct {
 	Depth int
 	// Step (K) is the number of headers one step fetches. Default 16, at most 128.
 	Step int
-	// MaxLogBytes bounds the logs the State keeps (default 1 MiB, at most 8 MiB): the logs of the oldest kept blocks
-	// are dropped first, and a reorg that removes them can no longer say which logs were removed (Report.LogsLost).
+	// MaxLogBytes bounds the logs the State keeps (default 512 KiB, at most 1 MiB): the logs of the oldest kept
+	// blocks are dropped first, and a reorg that removes them can no longer say which logs were removed
+	// (Report.LogsLost).
 	MaxLogBytes int
 }
 
@@ -38,10 +39,13 @@ const (
 	maxDepth           = 1024
 	defaultStep        = 16
 	maxStep            = 128
-	defaultMaxLogBytes = 1 << 20
-	maxMaxLogBytes     = 8 << 20
+	defaultMaxLogBytes = 512 << 10
+	maxMaxLogBytes     = 1 << 20
 	// MaxHeaderBytes bounds one header as fetched: a mainnet header without transactions is about 1.5 KB.
 	MaxHeaderBytes = 8 << 10
+	// MaxPendingBytes bounds the pending blocks' headers and logs: a walk that would hold more ends as a gap
+	// longer than Depth does (Report.Skipped, or Deep).
+	MaxPendingBytes = 512 << 10
 )
 
 func (c Config) withDefaults() Config {
@@ -85,9 +89,10 @@ type Block struct {
 
 // State is the follower's persisted state. Chain is the canonical chain emitted, ascending and linked, at most
 // Depth blocks, headers dropped; Pending the blocks fetched from a head down that do not link to Chain yet,
-// ascending and linked, at most Depth blocks. Its JSON is at most Depth × (2 × about 160 bytes of links +
-// MaxHeaderBytes of pending headers) + MaxLogBytes: with the defaults about 1.05 MiB at worst, and about 21 KB
-// plus the kept logs while the chain is followed block by block (no pending headers).
+// ascending and linked, at most Depth blocks and MaxPendingBytes of headers and logs. Its JSON is at most about
+// Depth × 2 × 165 bytes of links + MaxLogBytes + MaxPendingBytes: with the defaults about 1.07 MB at worst
+// (under the 2 MB a SQLite-backed Durable Object stores in one value), at the largest settings about 1.9 MB; and
+// about 21 KB plus the kept logs while the chain is followed block by block (nothing pending).
 type State struct {
 	Chain   []Block `json:"c,omitempty"`
 	Pending []Block `json:"p,omitempty"`
@@ -219,9 +224,11 @@ type Report struct {
 	// of blocks emitted.
 	Removed, Added int
 	// Deep is set when the new branch did not link to any kept block: a reorg deeper than Depth (or the chain
-	// rewritten below what the State knows). The blocks kept were all removed; what was below is not known.
+	// rewritten below what the State knows), or a walk that reached Depth or MaxPendingBytes below the tip. The
+	// kept blocks at the new blocks' heights were removed; what was below them is not known.
 	Deep bool
-	// Skipped, when To ≥ From, are heights never emitted: a gap longer than Depth between two steps.
+	// Skipped, when To ≥ From, are heights never emitted: a gap longer than Depth (or MaxPendingBytes of headers)
+	// between two steps.
 	Skipped struct{ From, To uint64 }
 	// LogsLost is set when logs were not known for some removed block (fetched before any logs subscription, or
 	// dropped for MaxLogBytes), or dropped from a pending block: those removals or additions are not emitted.
@@ -371,7 +378,7 @@ func Apply(st *State, p Plan, headers []json.RawMessage, logs json.RawMessage, f
 		switch {
 		case pending[0].Number <= low: // walked down to the oldest block kept: a reorg deeper than Depth
 			rep.Deep = true
-		case len(pending) >= cfg.Depth: // a gap longer than Depth
+		case len(pending) >= cfg.Depth || pendingBytes(pending) > MaxPendingBytes: // a gap longer than Depth
 			if pending[0].Number > tip.Number+1 {
 				rep.Skipped.From, rep.Skipped.To = tip.Number+1, pending[0].Number-1
 			} else {
@@ -384,14 +391,22 @@ func Apply(st *State, p Plan, headers []json.RawMessage, logs json.RawMessage, f
 		}
 		fork = sub(pending[0].Number, 1)
 	}
+	// keep is what stays of the emitted chain under the new blocks, removed what leaves it. Where the new blocks
+	// do not link to the chain (deep, skipped), the chain starts again from them, so that it stays contiguous and
+	// linked; the blocks they replace at the same heights are removed, those below are forgotten.
 	var events []Event
-	keep := st.Chain
-	if !met && pending[0].Number <= low {
+	keep, removed := st.Chain, []Block(nil)
+	switch {
+	case !met:
 		keep = nil
-	} else if fork < tip.Number {
+		if pending[0].Number <= tip.Number {
+			removed = st.Chain[max(pending[0].Number, low)-low:]
+		}
+	case fork < tip.Number:
 		keep = st.Chain[:fork-low+1]
+		removed = st.Chain[len(keep):]
 	}
-	for _, b := range st.Chain[len(keep):] {
+	for _, b := range removed {
 		rep.Removed++
 		if b.NoLogs {
 			rep.LogsLost = true
@@ -413,6 +428,14 @@ func Apply(st *State, p Plan, headers []json.RawMessage, logs json.RawMessage, f
 	st.Pending = nil
 	trim(st, cfg, &rep)
 	return events, rep, nil
+}
+
+func pendingBytes(blocks []Block) int {
+	n := 0
+	for i := range blocks {
+		n += len(blocks[i].Header) + logBytes(&blocks[i])
+	}
+	return n
 }
 
 // strip is blocks without their headers, which only pending blocks keep.

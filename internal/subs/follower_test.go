@@ -12,7 +12,10 @@ import (
 
 // fakeChain is a node's canonical chain: block n at index n, two logs per block (addrA with topic1, addrB with
 // topic2), hashes made from a branch label so that two branches differ.
-type fakeChain struct{ blocks []fakeBlock }
+type fakeChain struct {
+	blocks []fakeBlock
+	pad    int // bytes of extraData in each header (twice as many hex digits)
+}
 
 type fakeBlock struct {
 	n            uint64
@@ -64,8 +67,8 @@ func (c *fakeChain) header(n uint64) json.RawMessage {
 	}
 	b := c.blocks[n]
 	z := "0x" + strings.Repeat("0", 64)
-	return json.RawMessage(fmt.Sprintf(`{"baseFeePerGas":"0x7","blobGasUsed":"0x0","difficulty":"0x0","excessBlobGas":"0x0","extraData":"0x","gasLimit":"0x1c9c380","gasUsed":"0x0","hash":"%s","logsBloom":"0x%s","miner":"%s","mixHash":"%s","nonce":"0x0000000000000000","number":"%s","parentBeaconBlockRoot":"%s","parentHash":"%s","receiptsRoot":"%s","requestsHash":"%s","sha3Uncles":"%s","size":"0x25c","stateRoot":"%s","timestamp":"%s","totalDifficulty":"0x0","transactions":["%s"],"transactionsRoot":"%s","uncles":[],"withdrawals":[],"withdrawalsRoot":"%s"}`,
-		b.hash, strings.Repeat("0", 512), addrA, z, hexQuantity(n), z, b.parent, z, z, z, z, hexQuantity(1000+n), hash32("tx"+b.hash), z, z))
+	return json.RawMessage(fmt.Sprintf(`{"baseFeePerGas":"0x7","blobGasUsed":"0x0","difficulty":"0x0","excessBlobGas":"0x0","extraData":"0x%s","gasLimit":"0x1c9c380","gasUsed":"0x0","hash":"%s","logsBloom":"0x%s","miner":"%s","mixHash":"%s","nonce":"0x0000000000000000","number":"%s","parentBeaconBlockRoot":"%s","parentHash":"%s","receiptsRoot":"%s","requestsHash":"%s","sha3Uncles":"%s","size":"0x25c","stateRoot":"%s","timestamp":"%s","totalDifficulty":"0x0","transactions":["%s"],"transactionsRoot":"%s","uncles":[],"withdrawals":[],"withdrawalsRoot":"%s"}`,
+		strings.Repeat("ab", c.pad), b.hash, strings.Repeat("0", 512), addrA, z, hexQuantity(n), z, b.parent, z, z, z, z, hexQuantity(1000+n), hash32("tx"+b.hash), z, z))
 }
 
 func (c *fakeChain) logs(from, to uint64) json.RawMessage {
@@ -109,6 +112,7 @@ func (f *follower) follow(c *fakeChain, head Head) {
 			f.t.Fatalf("step %d (%+v): %v", f.steps, p, err)
 		}
 		f.steps++
+		invariants(f.t, &f.st, f.cfg)
 		f.events = append(f.events, ev...)
 		f.reports = append(f.reports, rep)
 		b, err := json.Marshal(&f.st)
@@ -125,6 +129,32 @@ func (f *follower) follow(c *fakeChain, head Head) {
 		f.st = back
 	}
 	f.t.Fatal("no end to the steps")
+}
+
+// invariants: the chain and the pending blocks are each contiguous and linked, within Depth, and the pending ones
+// above the chain's oldest block.
+func invariants(t *testing.T, st *State, cfg Config) {
+	t.Helper()
+	cfg = cfg.withDefaults()
+	for _, part := range []struct {
+		name   string
+		blocks []Block
+	}{{"chain", st.Chain}, {"pending", st.Pending}} {
+		if len(part.blocks) > cfg.Depth {
+			t.Fatalf("%s of %d blocks, Depth %d", part.name, len(part.blocks), cfg.Depth)
+		}
+		for i := 1; i < len(part.blocks); i++ {
+			if b, a := part.blocks[i], part.blocks[i-1]; b.Number != a.Number+1 || b.Parent != a.Hash {
+				t.Fatalf("%s not contiguous and linked at %d: %+v after %+v", part.name, i, b.Link, a.Link)
+			}
+		}
+	}
+	if len(st.Pending) > 0 && (len(st.Chain) == 0 || st.Pending[0].Number <= st.Chain[0].Number) {
+		t.Fatalf("pending from %d, chain from %d", st.Pending[0].Number, st.Chain[0].Number)
+	}
+	if pendingBytes(st.Pending) > MaxPendingBytes {
+		t.Fatalf("%d bytes pending", pendingBytes(st.Pending))
+	}
 }
 
 func (f *follower) take() []Event {
@@ -468,6 +498,23 @@ func TestFollowGapLongerThanDepth(t *testing.T) {
 	if f.steps != 1+2 {
 		t.Errorf("%d steps, want 3 (the first head, two walks of 4)", f.steps)
 	}
+}
+
+// Pending blocks stay within MaxPendingBytes: a walk of large headers ends as a gap does.
+func TestFollowPendingBytesBound(t *testing.T) {
+	c := newChain(20)
+	c.pad = 3000
+	f := &follower{t: t}
+	f.follow(c, c.head())
+	c.mine(100, "a")
+	f.follow(c, c.head())
+	r := f.reports[len(f.reports)-1]
+	b, _ := json.Marshal(&f.st)
+	if r.Skipped.From != 21 || r.Skipped.To <= 21 || r.Skipped.To >= 120 {
+		t.Errorf("report %+v, want a gap from 21 reported", r)
+	}
+	consecutive(t, heads(f.take()), r.Skipped.To+1, 120)
+	t.Logf("headers of %d bytes: %d heights skipped; the largest State on the way was under %d bytes, now %d", len(c.header(30)), r.Skipped.To-r.Skipped.From+1, MaxPendingBytes+len(b), len(b))
 }
 
 // A head that goes back to a lower height on another branch (a reorg onto a shorter chain).
