@@ -235,6 +235,27 @@ type Report struct {
 	LogsLost bool
 }
 
+// ErrStalePlan is the error of a plan that NextPlan did not make from this State (the State changed since, or the
+// plan was built by hand): nothing was applied; plan again.
+var ErrStalePlan = errors.New("subs: the plan was not made from this state")
+
+// fits checks that p could have come from NextPlan on st: a fetch whose blocks sit where the walk is.
+func (p Plan) fits(st *State) error {
+	switch {
+	case !p.Fetch || p.To < p.From:
+		return ErrStalePlan
+	case len(st.Pending) > 0:
+		if p0 := st.Pending[0]; p.To+1 != p0.Number || p.ToHash != p0.Parent || p.From < st.Chain[0].Number {
+			return ErrStalePlan
+		}
+	case len(st.Chain) > 0:
+		if p.From < st.Chain[0].Number {
+			return ErrStalePlan
+		}
+	}
+	return nil
+}
+
 // ErrInconsistent is the error of a fetched answer that does not fit the plan or the verified head: the caller
 // fetches again, from another upstream.
 var ErrInconsistent = errors.New("subs: fetched blocks inconsistent with the verified head")
@@ -305,7 +326,10 @@ func contains(list []string, s string) bool {
 func Apply(st *State, p Plan, headers []json.RawMessage, logs json.RawMessage, filters []*Filter, cfg Config) ([]Event, Report, error) {
 	cfg = cfg.withDefaults()
 	var rep Report
-	if !p.Fetch || p.To < p.From || uint64(len(headers)) != p.To-p.From+1 {
+	if err := p.fits(st); err != nil {
+		return nil, rep, err
+	}
+	if uint64(len(headers)) != p.To-p.From+1 {
 		return nil, rep, inconsistent("%d headers for blocks %d..%d", len(headers), p.From, p.To)
 	}
 	frag := make([]Block, len(headers))

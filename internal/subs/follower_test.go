@@ -719,10 +719,40 @@ func TestApplyRefuses(t *testing.T) {
 			}
 		}
 	}
+	// A plan that was not made from this State is refused as such.
+	for name, q := range map[string]Plan{
+		"no fetch":        {},
+		"below the chain": {Fetch: true, From: 2, To: 23, ToHash: p.ToHash},
+		"reversed range":  {Fetch: true, From: 23, To: 21, ToHash: p.ToHash},
+	} {
+		h, l := good()
+		if _, _, err := Apply(&f.st, q, h, l, f.filters, Config{}); !errors.Is(err, ErrStalePlan) {
+			t.Errorf("plan %s: %v, want ErrStalePlan", name, err)
+		}
+	}
 	h, l := good()
 	if _, _, err := Apply(&f.st, p, h, l, f.filters, Config{}); err != nil {
 		t.Fatalf("the good answer: %v", err)
 	}
+}
+
+// While blocks are pending, only the plan that continues their walk applies.
+func TestApplyStalePlanWhilePending(t *testing.T) {
+	c := newChain(20)
+	cfg := Config{Step: 2}
+	f := &follower{t: t, cfg: cfg}
+	f.follow(c, c.head())
+	c.mine(6, "a")
+	p := NextPlan(&f.st, c.head(), cfg, false)
+	if _, _, err := Apply(&f.st, p, []json.RawMessage{c.header(25), c.header(26)}, nil, nil, cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The same plan again (a retry after the State moved on) would put 25..26 below 25..26.
+	if _, _, err := Apply(&f.st, p, []json.RawMessage{c.header(25), c.header(26)}, nil, nil, cfg); !errors.Is(err, ErrStalePlan) {
+		t.Fatalf("a stale plan: %v", err)
+	}
+	f.follow(c, c.head())
+	consecutive(t, heads(f.take()), 21, 26)
 }
 
 // The eth_getLogs params of a plan: the range, and the addresses' union only when every filter names some.
