@@ -10,9 +10,9 @@ import (
 )
 
 // The follower turns the chain's verified head into events. Its State is what the chain's subscription object
-// persists between alarms; one step is:
+// persists between alarms; one step is (Example shows the loop):
 //
-//	p := Plan(&st, head, cfg, len(filters) > 0)
+//	p := NextPlan(&st, head, cfg, len(filters) > 0)
 //	if p.Fetch { fetch headers p.From..p.To by number (eth_getBlockByNumber(n, false)) and, when p.Logs,
 //	             eth_getLogs with p.LogsParams(filters); then events, report, err := Apply(&st, p, headers, logs, filters, cfg) }
 //
