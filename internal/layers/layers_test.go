@@ -25,6 +25,9 @@ var layers = []struct {
 }{
 	// Test support: fake EVM nodes and the in-memory host. Only tests use them.
 	{"test support", []string{"internal/evmtest", "internal/platform/memplatform"}, []string{"internal/..."}},
+	// Subscriptions' pure core (issue 21): no I/O of its own, so of the module only the JSON-RPC parser; the
+	// wiring (durable, worker/app) does the fetching and the persisting.
+	{"core (subs)", []string{"internal/subs"}, []string{"internal/jsonrpc"}},
 	// The pure core: nothing above it (no durable, worker, host or e2e; no syscall/js, see below).
 	{"core", []string{"internal/..."}, []string{"internal/..."}},
 	// The Durable Objects' logic: the core only.
