@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -41,7 +40,6 @@ const (
 type socket struct {
 	s                 *Server
 	object, role, tag string
-	seq               uint64 // acceptance order
 
 	attachment string // guarded by the table's mu
 	open       bool   // in the table: Go may reach it
@@ -52,6 +50,7 @@ type socket struct {
 	closing     bool // close after the queue: closeCode, closeReason
 	closeCode   int
 	closeReason string
+	closeTell   bool // then tell Go (a close call), as workerd does with the peer's answering close frame
 	wake        chan struct{}
 	stopped     chan struct{} // the connection ended (or never came)
 	stopOnce    sync.Once
@@ -75,14 +74,15 @@ func (k *socket) enqueue(frame []byte) bool {
 	return true
 }
 
-// closeWith closes the socket with code and reason once the frames queued before are written.
-func (k *socket) closeWith(code int, reason string) {
+// closeWith closes the socket with code and reason once the frames queued before are written; tell: Go then
+// hears a close call.
+func (k *socket) closeWith(code int, reason string, tell bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closing {
 		return
 	}
-	k.closing, k.closeCode, k.closeReason = true, code, reason
+	k.closing, k.closeCode, k.closeReason, k.closeTell = true, code, reason, tell
 	k.signal()
 }
 
@@ -97,7 +97,6 @@ func (k *socket) signal() {
 type socketTable struct {
 	s     *Server
 	mu    sync.Mutex
-	seq   uint64
 	byObj map[string]map[string]*socket
 }
 
@@ -117,8 +116,7 @@ func (t *socketTable) add(object, role, tag, attachment string) (*socket, bool) 
 	if m[tag] != nil {
 		return nil, false
 	}
-	t.seq++
-	k := &socket{s: t.s, object: object, role: role, tag: tag, seq: t.seq, attachment: attachment, open: true,
+	k := &socket{s: t.s, object: object, role: role, tag: tag, attachment: attachment, open: true,
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	m[tag] = k
 	return k, true
@@ -178,7 +176,7 @@ func (t *socketTable) closeAll() {
 	}
 	t.mu.Unlock()
 	for _, k := range all {
-		k.closeWith(int(websocket.StatusGoingAway), "the host is closing")
+		k.closeWith(int(websocket.StatusGoingAway), "the host is closing", false)
 	}
 }
 
@@ -215,7 +213,7 @@ func (t *socketTable) op(c *call, m *message) result {
 	case contract.SocketClose:
 		if k := objSocks[m.tag]; k != nil {
 			t.removeLocked(k)
-			k.closeWith(m.code, m.reason)
+			k.closeWith(m.code, m.reason, true)
 			n = 1
 		}
 	case contract.SocketAttach:
@@ -224,13 +222,10 @@ func (t *socketTable) op(c *call, m *message) result {
 			n = 1
 		}
 	case contract.SocketList:
-		list := make([]*socket, 0, len(objSocks))
+		// In no particular order (workerd's getWebSockets is not in the order of acceptance): a map's, which
+		// differs from one list to the next, so that Go cannot come to rely on one.
+		entries := make([]string, 0, 2*len(objSocks))
 		for _, k := range objSocks {
-			list = append(list, k)
-		}
-		sort.Slice(list, func(i, j int) bool { return list[i].seq < list[j].seq })
-		entries := make([]string, 0, 2*len(list))
-		for _, k := range list {
 			entries = append(entries, k.tag, k.attachment)
 		}
 		t.mu.Unlock()
@@ -239,8 +234,7 @@ func (t *socketTable) op(c *call, m *message) result {
 	t.mu.Unlock()
 	for _, k := range slow {
 		t.s.logf("socket %s of %s object %s: the client reads too slowly; closed (%d)", k.tag, k.role, k.object[:12], closeSlowReader)
-		k.closeWith(closeSlowReader, "the client reads too slowly")
-		t.s.socketClosed(k, closeSlowReader, "the client reads too slowly", false)
+		k.closeWith(closeSlowReader, "the client reads too slowly", true)
 	}
 	return result{count: n, hasCount: true}
 }
@@ -342,9 +336,12 @@ func (k *socket) write(ctx context.Context, conn *websocket.Conn, stall time.Dur
 			continue
 		}
 		if k.closing {
-			code, reason := k.closeCode, k.closeReason
+			code, reason, tell := k.closeCode, k.closeReason, k.closeTell
 			k.mu.Unlock()
-			conn.Close(websocket.StatusCode(code), reason)
+			err := conn.Close(websocket.StatusCode(code), reason)
+			if tell {
+				k.s.socketClosed(k, code, reason, err == nil)
+			}
 			return
 		}
 		k.mu.Unlock()

@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -128,12 +129,17 @@ func subs(w http.ResponseWriter, r *http.Request) {
 		n, err := hostcall.CloseSocket(ctx, q.Get("tag"), code, q.Get("reason"))
 		fmt.Fprintf(w, "closed=%d error=%v", n, err)
 	case "events":
-		v, _, err := hostcall.Storage{Object: r.Header.Get(hostcall.CanonObject)}.Get(ctx, "events")
+		kv, err := hostcall.Storage{Object: r.Header.Get(hostcall.CanonObject)}.List(ctx, "close:")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		io.WriteString(w, v)
+		var lines []string
+		for _, v := range kv {
+			lines = append(lines, v)
+		}
+		sort.Strings(lines)
+		io.WriteString(w, strings.Join(lines, "\n"))
 	default:
 		http.NotFound(w, r)
 	}
@@ -141,17 +147,9 @@ func subs(w http.ResponseWriter, r *http.Request) {
 
 // socket runs a frame or a close of one of the object's sockets.
 func socket(ctx context.Context, ev hostcall.SocketEvent) error {
-	if ev.Kind == contract.CallClose {
-		st := hostcall.Storage{Object: ev.Object}
-		v, _, err := st.Get(ctx, "events")
-		if err != nil {
-			return err
-		}
+	if ev.Kind == contract.CallClose { // a key per socket: close calls may run at once
 		line := fmt.Sprintf("%s %d %q clean=%v att=%s", ev.Tag, ev.Code, ev.Reason, ev.Clean, ev.Attachment)
-		if v != "" {
-			line = v + "\n" + line
-		}
-		return st.Put(ctx, map[string]string{"events": line})
+		return hostcall.Storage{Object: ev.Object}.Put(ctx, map[string]string{"close:" + ev.Tag: line})
 	}
 	reply := func(text string) error {
 		_, err := hostcall.Send(ctx, []byte(text+" instance="+ev.Instance), ev.Tag)
