@@ -74,15 +74,18 @@ func (k *socket) enqueue(frame []byte) bool {
 	return true
 }
 
-// closeWith closes the socket with code and reason once the frames queued before are written; tell: Go then
-// hears a close call.
-func (k *socket) closeWith(code int, reason string, tell bool) {
+// closeWith closes the socket with code and reason once the frames queued before are written (drop: at once,
+// the queue dropped); tell: Go then hears a close call.
+func (k *socket) closeWith(code int, reason string, tell, drop bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closing {
 		return
 	}
 	k.closing, k.closeCode, k.closeReason, k.closeTell = true, code, reason, tell
+	if drop {
+		k.queue, k.queued = nil, 0
+	}
 	k.signal()
 }
 
@@ -148,6 +151,14 @@ func (t *socketTable) abandon(k *socket) {
 	k.stop()
 	if t.remove(k) {
 		t.s.socketClosed(k, contract.CloseAbnormal, "", false)
+		return
+	}
+	k.mu.Lock() // Go closed it before the client came: it hears of it all the same
+	tell, code, reason := k.closing && k.closeTell, k.closeCode, k.closeReason
+	k.closeTell = false
+	k.mu.Unlock()
+	if tell {
+		t.s.socketClosed(k, code, reason, false)
 	}
 }
 
@@ -176,7 +187,7 @@ func (t *socketTable) closeAll() {
 	}
 	t.mu.Unlock()
 	for _, k := range all {
-		k.closeWith(int(websocket.StatusGoingAway), "the host is closing", false)
+		k.closeWith(int(websocket.StatusGoingAway), "the host is closing", false, false)
 	}
 }
 
@@ -213,7 +224,7 @@ func (t *socketTable) op(c *call, m *message) result {
 	case contract.SocketClose:
 		if k := objSocks[m.tag]; k != nil {
 			t.removeLocked(k)
-			k.closeWith(m.code, m.reason, true)
+			k.closeWith(m.code, m.reason, true, false)
 			n = 1
 		}
 	case contract.SocketAttach:
@@ -234,7 +245,7 @@ func (t *socketTable) op(c *call, m *message) result {
 	t.mu.Unlock()
 	for _, k := range slow {
 		t.s.logf("socket %s of %s object %s: the client reads too slowly; closed (%d)", k.tag, k.role, k.object[:12], closeSlowReader)
-		k.closeWith(closeSlowReader, "the client reads too slowly", true)
+		k.closeWith(closeSlowReader, "the client reads too slowly", true, true)
 	}
 	return result{count: n, hasCount: true}
 }
@@ -317,7 +328,17 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, rc *http.Re
 }
 
 // write writes k's queued frames in order, then its close; it ends the connection when a write fails or stalls.
+// A close Go asked for (or the host's for a slow reader) is told to Go however the connection ends.
 func (k *socket) write(ctx context.Context, conn *websocket.Conn, stall time.Duration) {
+	defer func() {
+		k.mu.Lock()
+		tell, code, reason := k.closing && k.closeTell, k.closeCode, k.closeReason
+		k.closeTell = false
+		k.mu.Unlock()
+		if tell {
+			k.s.socketClosed(k, code, reason, false)
+		}
+	}()
 	for {
 		k.mu.Lock()
 		if len(k.queue) > 0 {
@@ -337,6 +358,7 @@ func (k *socket) write(ctx context.Context, conn *websocket.Conn, stall time.Dur
 		}
 		if k.closing {
 			code, reason, tell := k.closeCode, k.closeReason, k.closeTell
+			k.closeTell = false
 			k.mu.Unlock()
 			err := conn.Close(websocket.StatusCode(code), reason)
 			if tell {

@@ -25,13 +25,14 @@ var (
 
 // socketsHost serves the sockets test program (testdata/sockets: Go's side of the contract, jsbind and hostcall)
 // over a real listener, which WebSockets need.
-func socketsHost(t *testing.T) (*testHost, string) {
+func socketsHost(t *testing.T, opts Options) (*testHost, string) {
 	t.Helper()
 	socketsOnce.Do(func() { socketsWasm, socketsErr = testprog.Build("sockets") })
 	if socketsErr != nil {
 		t.Fatal(socketsErr)
 	}
-	h := newHost(t, Options{WasmPath: socketsWasm, WorkerRuntimes: 1})
+	opts.WasmPath, opts.WorkerRuntimes = socketsWasm, 1
+	h := newHost(t, opts)
 	ts := httptest.NewServer(h.Handler())
 	t.Cleanup(ts.Close)
 	return h, strings.TrimPrefix(ts.URL, "http://")
@@ -122,7 +123,7 @@ func instanceOf(t *testing.T, s string) string {
 // codes both ways, a refused upgrade passed through as is, and the violations (a socket operation from a Worker
 // call, a tag accepted twice).
 func TestWebSockets(t *testing.T) {
-	h, addr := socketsHost(t)
+	h, addr := socketsHost(t, Options{})
 	a := dialWS(t, addr, "c1", "a", "att-a")
 	b := dialWS(t, addr, "c1", "b", "att-b")
 	c := dialWS(t, addr, "c1", "c", "")
@@ -257,5 +258,45 @@ func TestWebSockets(t *testing.T) {
 	h.expectViolation(`accept: the tag "dup" is already open`)
 	if st := h.Stats(); st.Sockets != 2 {
 		t.Fatalf("sockets open: %+v", st)
+	}
+}
+
+// waitEvents polls the close calls object c1 saw until they are want (sorted lines).
+func waitEvents(t *testing.T, h *testHost, want ...string) {
+	t.Helper()
+	sort.Strings(want)
+	deadline := time.Now().Add(20 * time.Second)
+	for sortedLines(h.ok("/obj/c1/events")) != strings.Join(want, "\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("close calls: %q, want %q", h.ok("/obj/c1/events"), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWebSocketEnds: a client that reads nothing while Go sends more than the host buffers is closed with 1011;
+// one that goes away without a close frame is a close call with 1006; the host's Close says 1001 to the rest.
+func TestWebSocketEnds(t *testing.T) {
+	h, addr := socketsHost(t, Options{WriteStallTimeout: time.Second})
+	slow := dialWS(t, addr, "c1", "slow", "s")
+	slow.send("flood:48:524288") // 24 MiB, and the client reads none of it
+	gone := dialWS(t, addr, "c1", "gone", "g")
+	gone.send("echo:x")
+	gone.read()
+	gone.conn.CloseNow()
+	waitEvents(t, h, `gone 1006 "" clean=false att=g`, `slow 1011 "the client reads too slowly" clean=false att=s`)
+	if !strings.Contains(h.log.String(), "socket slow of subs object") {
+		t.Fatalf("the slow reader is not logged:\n%s", h.log)
+	}
+
+	last := dialWS(t, addr, "c1", "last", "")
+	last.send("echo:x")
+	last.read()
+	if st := h.Stats(); st.Sockets != 1 {
+		t.Fatalf("%+v", st)
+	}
+	h.Close()
+	if code, _ := last.closed(); code != websocket.StatusGoingAway {
+		t.Fatal(code)
 	}
 }

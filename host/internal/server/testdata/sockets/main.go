@@ -11,7 +11,8 @@
 // (an object call that lists, sends (tags=a,b or *; text=), closes (tag=, code=, reason=) or reads the close
 // calls the object saw).
 //
-// Frames: "echo:X", "attach:V", "fan:T1,T2:X", "all:X", "close:CODE:REASON", "list"; a binary frame is closed
+// Frames: "echo:X", "attach:V", "fan:T1,T2:X", "all:X", "close:CODE:REASON", "list", "flood:N:SIZE" (N frames
+// of SIZE bytes to the socket itself); a binary frame is closed
 // with 1003, a frame over maxBodyBytes with 1009.
 package main
 
@@ -198,6 +199,17 @@ func socket(ctx context.Context, ev hostcall.SocketEvent) error {
 			out = append(out, s.Tag+"="+s.Attachment)
 		}
 		return reply("list:" + strings.Join(out, ","))
+	case "flood": // flood:N:SIZE sends N frames of SIZE bytes to this socket
+		ns, size, _ := strings.Cut(arg, ":")
+		n, _ := strconv.Atoi(ns)
+		k, _ := strconv.Atoi(size)
+		frame := []byte(strings.Repeat("f", k))
+		for range n {
+			if _, err := hostcall.Send(ctx, frame, ev.Tag); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return reply("unknown:" + cmd)
 }
