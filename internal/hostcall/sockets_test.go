@@ -72,7 +72,10 @@ func TestSocketOps(t *testing.T) {
 	for _, err := range []error{
 		func() error { _, err := CloseSocket(ctx, "a", 1005, ""); return err }(),
 		func() error { _, err := CloseSocket(ctx, "a", 1000, strings.Repeat("r", 124)); return err }(),
-		func() error { _, err := Attach(ctx, "a", strings.Repeat("x", contract.MaxAttachmentBytes+1)); return err }(),
+		func() error {
+			_, err := Attach(ctx, "a", strings.Repeat("x", contract.MaxAttachmentBytes+1))
+			return err
+		}(),
 		Accept(ctx, "", ""),
 		Accept(ctx, strings.Repeat("t", contract.MaxTagBytes+1), ""),
 	} {
