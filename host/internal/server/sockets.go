@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -32,6 +33,9 @@ const (
 	// socketCallsInFlight bounds the message calls of one socket running at once: the host reads its next frame
 	// only when one ends (back-pressure on the client, not a queue in the host).
 	socketCallsInFlight = 16
+	// noCloseFrame is the reason of a close call for a connection that ended without a close frame: workerd's
+	// words (seen in wrangler dev), so that both hosts' logs read alike.
+	noCloseFrame = "WebSocket disconnected without sending Close frame."
 	// closeSlowReader is the code of a socket closed for not reading (RFC 6455: internal error).
 	closeSlowReader = 1011
 )
@@ -98,9 +102,10 @@ func (k *socket) signal() {
 
 // socketTable is the host's sockets by object id and tag.
 type socketTable struct {
-	s     *Server
-	mu    sync.Mutex
-	byObj map[string]map[string]*socket
+	s       *Server
+	mu      sync.Mutex
+	byObj   map[string]map[string]*socket
+	writers atomic.Int64 // the sockets' writers running, which closeAll waits for
 }
 
 func newSocketTable(s *Server) *socketTable {
@@ -173,8 +178,14 @@ func (t *socketTable) count() int {
 	return n
 }
 
-// closeAll closes every socket (the host is closing): 1001, going away. Go is not told: its runtime is ending.
+// closeAll closes every socket (the host is closing): 1001, going away, and waits a little for the close frames
+// to go out. Go is not told: its runtime is ending.
 func (t *socketTable) closeAll() {
+	defer func() {
+		for deadline := time.Now().Add(2 * time.Second); t.writers.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	t.mu.Lock()
 	var all []*socket
 	for _, m := range t.byObj {
@@ -273,13 +284,17 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, rc *http.Re
 	conn.SetReadLimit(socketReadCap)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	go k.write(ctx, conn, or(s.opts.WriteStallTimeout, DefaultWriteStallTimeout))
+	s.socks.writers.Add(1)
+	go func() {
+		defer s.socks.writers.Add(-1)
+		k.write(ctx, conn, or(s.opts.WriteStallTimeout, DefaultWriteStallTimeout))
+	}()
 	defer k.stop()
 	inFlight := make(chan struct{}, socketCallsInFlight)
 	for {
 		typ, rd, err := conn.Reader(ctx)
 		if err != nil {
-			code, reason, clean := contract.CloseAbnormal, "", false
+			code, reason, clean := contract.CloseAbnormal, noCloseFrame, false
 			var ce websocket.CloseError
 			if errors.As(err, &ce) {
 				code, reason, clean = int(ce.Code), ce.Reason, true

@@ -284,7 +284,7 @@ func TestWebSocketEnds(t *testing.T) {
 	gone.send("echo:x")
 	gone.read()
 	gone.conn.CloseNow()
-	waitEvents(t, h, `gone 1006 "" clean=false att=g`, `slow 1011 "the client reads too slowly" clean=false att=s`)
+	waitEvents(t, h, `gone 1006 "WebSocket disconnected without sending Close frame." clean=false att=g`, `slow 1011 "the client reads too slowly" clean=false att=s`)
 	if !strings.Contains(h.log.String(), "socket slow of subs object") {
 		t.Fatalf("the slow reader is not logged:\n%s", h.log)
 	}
