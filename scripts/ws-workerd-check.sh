@@ -2,7 +2,7 @@
 # Runs the host's WebSocket test program (host/internal/server/testdata/sockets) in workerd through wrangler dev
 # with the shim and this wrangler.toml's bindings, and drives it with testdata/sockets/workerd-check.cjs: the
 # workerd half of TestWebSockets (CONTRACT.md §7), eviction aside. Needs `make deps` (wrangler, ws). Usage:
-#   scripts/ws-workerd-check.sh [PORT]
+#   scripts/ws-workerd-check.sh [PORT]        (EVMLB_WS_LOG=1 shows workerd's log even when it passes)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${1:-18931}
@@ -22,5 +22,5 @@ for _ in $(seq 60); do curl -sf -m 1 "http://127.0.0.1:$port/obj/c1/list" >/dev/
 status=0
 WS_MODULE="$root/node_modules/ws" node "$root/host/internal/server/testdata/sockets/workerd-check.cjs" "$port" || status=$?
 if grep -E 'Uncaught|Cannot perform I/O|hanging Promise|evmlb: .* failed' "$tmp/wrangler.log"; then status=1; fi
-[ "$status" = 0 ] || cat "$tmp/wrangler.log"
+[ "$status" = 0 ] && [ -z "${EVMLB_WS_LOG:-}" ] || cat "$tmp/wrangler.log"
 exit "$status"
