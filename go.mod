@@ -6,6 +6,7 @@ require (
 	github.com/chromedp/cdproto v0.0.0-20250724212937-08a3db8b4327
 	github.com/chromedp/chromedp v0.14.2
 	github.com/cloudflare/cloudflare-go/v6 v6.10.0
+	github.com/coder/websocket v1.8.14
 	github.com/ethereum/go-ethereum v1.17.0
 	github.com/prometheus/client_model v0.3.0
 	github.com/prometheus/common v0.42.0

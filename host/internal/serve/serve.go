@@ -26,6 +26,8 @@ const Flags = "[-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-fi
 const EdgeCacheEnv = "EVMLB_HOST_EDGE_CACHE_MB"
 
 // Run runs `serve` (args[0] must be "serve") until SIGINT or SIGTERM. usageLine is what a usage error says.
+// SIGUSR1 evicts the Durable Objects' runtime as Cloudflare evicts a hibernated object (server.EvictObjects: their
+// Go memory is gone, their WebSockets stay open), for tests that run the host as a process.
 func Run(args []string, usageLine string) error {
 	usage := func() error { return errors.New(usageLine) }
 	if len(args) == 0 || args[0] != "serve" {
@@ -94,13 +96,20 @@ func Run(args []string, usageLine string) error {
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	evict := make(chan os.Signal, 1)
+	signal.Notify(evict, syscall.SIGUSR1)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	select {
-	case <-stop:
-		return nil
-	case err := <-errc:
-		return err
+	for {
+		select {
+		case <-evict:
+			srv.EvictObjects()
+			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open)\n", srv.Stats().Sockets)
+		case <-stop:
+			return nil
+		case err := <-errc:
+			return err
+		}
 	}
 }
 
