@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/evmlb/evmlb/internal/contract"
+	"github.com/evmlb/evmlb/internal/platform"
 )
 
 // WebSockets (CONTRACT.md §7): a subs Durable Object accepts them through the host, which keeps each socket, its
@@ -15,7 +16,38 @@ import (
 // of ctx's call like every other I/O.
 
 // Socket is an accepted WebSocket as the host keeps it: the tag Go gave it and its attachment.
-type Socket struct{ Tag, Attachment string }
+type Socket = platform.Socket
+
+// Sockets is platform.Sockets over these operations.
+type Sockets struct{}
+
+var _ platform.Sockets = Sockets{}
+
+// Upgrade is Upgrade to the SUBS namespace.
+func (Sockets) Upgrade(ctx context.Context, name, path string, header http.Header) (int, error) {
+	return Upgrade(ctx, contract.BindingSubs, name, path, header)
+}
+
+// Accept is Accept.
+func (Sockets) Accept(ctx context.Context, tag, attachment string) error { return Accept(ctx, tag, attachment) }
+
+// Send is Send.
+func (Sockets) Send(ctx context.Context, text []byte, tags ...string) (int, error) {
+	return Send(ctx, text, tags...)
+}
+
+// Close is CloseSocket.
+func (Sockets) Close(ctx context.Context, tag string, code int, reason string) (int, error) {
+	return CloseSocket(ctx, tag, code, reason)
+}
+
+// Attach is Attach.
+func (Sockets) Attach(ctx context.Context, tag, attachment string) (int, error) {
+	return Attach(ctx, tag, attachment)
+}
+
+// List is ListSockets.
+func (Sockets) List(ctx context.Context) ([]Socket, error) { return ListSockets(ctx) }
 
 // socketKind is the waiter kind of a socket operation (a storage list and a socket list differ).
 func socketKind(call string) string { return contract.OpSocket + "." + call }
@@ -130,20 +162,7 @@ func ListSockets(ctx context.Context) ([]Socket, error) {
 }
 
 // SocketEvent is a message or close call of a subs object (CONTRACT.md §3): what happened to which socket.
-type SocketEvent struct {
-	Kind             string // contract.CallMessage or contract.CallClose
-	Role             string
-	Object, Instance string
-	Tag, Attachment  string
-	// message: the frame (Data, nil when TooLarge: longer than maxBodyBytes), Binary for a binary frame
-	Binary, TooLarge bool
-	Data             []byte
-	// close: the code (contract.CloseAbnormal when the socket failed or went away), the reason, and Clean when
-	// the peer sent a close frame
-	Code   int
-	Reason string
-	Clean  bool
-}
+type SocketEvent = platform.SocketEvent
 
 // ParseSocketEvent reads a message or close call's fields: begin's text decoded (contract.DecodeStrings),
 // [kind, role, object, instance, method, url, bodyTooLarge, retryCount, tag, attachment, …].

@@ -59,7 +59,7 @@ func TestSocketOps(t *testing.T) {
 		t.Fatalf("attach: %s %v", text, err)
 	}
 	_, list, err := answer(t, h, c, func() ([]Socket, error) { return ListSockets(ctx) }, `["","","a","x","b",""]`, nil)
-	if err != nil || len(list) != 2 || list[0] != (Socket{"a", "x"}) || list[1] != (Socket{"b", ""}) {
+	if err != nil || len(list) != 2 || list[0] != (Socket{Tag: "a", Attachment: "x"}) || list[1] != (Socket{Tag: "b"}) {
 		t.Fatalf("list: %+v %v", list, err)
 	}
 	_, _, err = answer(t, h, c, func() ([]Socket, error) { return ListSockets(ctx) }, `["invalid","not here"]`, nil)

@@ -40,6 +40,7 @@ type Host struct {
 	mu        sync.Mutex
 	handler   Handler
 	instances map[string]*instance // by object id
+	sockets   map[string]map[string]*Conn // open WebSockets by object id and tag (sockets.go)
 	calls     map[string]int       // object calls by role and path
 	nextToken int
 	logs      []string
@@ -84,6 +85,7 @@ func (h *Host) Platform() platform.Platform {
 		Logf:        h.logf,
 		HostKind:    "memory",
 		Cache:       h.cache,
+		Sockets:     memSockets{h},
 	}
 }
 
@@ -236,7 +238,7 @@ func (ns namespace) Fetch(ctx context.Context, name string, req *http.Request) (
 	token := in.token
 	handler := h.handler
 	h.mu.Unlock()
-	r := req.Clone(ctx)
+	r := req.Clone(withObject(ctx, id))
 	r.Header.Set(contract.HeaderRole, ns.role)
 	r.Header.Set(contract.HeaderObject, id)
 	r.Header.Set(contract.HeaderInstance, token)
