@@ -87,6 +87,8 @@ type Platform struct {
 	Getenv func(name string) string
 	// Chains and Upstreams are the CHAIN and UPSTREAM Durable Object namespaces.
 	Chains, Upstreams Namespace
+	// Subs is the SUBS namespace (the chains' subscription objects, issue 21); the upgrades go through Sockets.
+	Subs Namespace
 	// StorageFor returns the storage of the live Durable Object instance objectID, or nil if there is none.
 	StorageFor func(objectID string) Storage
 	// Post makes an outbound request to an RPC provider, what forwarding and health checks send: a POST of a JSON

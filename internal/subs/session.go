@@ -63,8 +63,8 @@ func (l Limits) withDefaults() Limits {
 // limits are the balancer's own, in its range -32060..-32079 (they join jsonrpc.Table and README's table of
 // errors when the session is served).
 var (
-	ErrTooManySubs = &jsonrpc.Error{Code: -32075, Message: "too many subscriptions on this socket"}
-	ErrSubTooLarge = &jsonrpc.Error{Code: -32076, Message: "subscription too large: the socket's subscriptions must fit its 16 KB attachment"}
+	ErrTooManySubs = jsonrpc.ErrTooManySubs
+	ErrSubTooLarge = jsonrpc.ErrSubTooLarge
 	ErrSubNotFound = &jsonrpc.Error{Code: -32000, Message: "subscription not found"}
 )
 

@@ -76,6 +76,7 @@ func (h *Host) Platform() platform.Platform {
 		Getenv:      func(name string) string { return h.env[name] },
 		Chains:      namespace{h, contract.RoleChain},
 		Upstreams:   namespace{h, contract.RoleUpstream},
+		Subs:        namespace{h, contract.RoleSubs},
 		StorageFor:  h.storageFor,
 		Post:        h.post,
 		Now:         h.clock.Now,
