@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
 	"github.com/evmlb/evmlb/internal/platform"
@@ -98,23 +99,11 @@ func decodeAttachment(s string) (attachment, bool) {
 	return a, json.Unmarshal([]byte(s), &a) == nil && a.Chain != ""
 }
 
-// SubsCounts are a subscription object's counts since it began, kept in its storage.
-type SubsCounts struct {
-	Events   uint64 `json:"events"`   // notifications sent (one per socket and subscription)
-	Reorgs   uint64 `json:"reorgs"`   // follower steps that removed blocks
-	Deep     uint64 `json:"deep"`     // reorgs deeper than the kept chain (subs.Report.Deep)
-	Skipped  uint64 `json:"skipped"`  // heights never sent (a gap longer than the kept chain)
-	Dropped  uint64 `json:"dropped"`  // walks dropped because every upstream refused them
-	HeadSkew uint64 `json:"disagree"` // alarms at which two upstreams gave the verified head different hashes
-}
-
-// SubsStatus is the PathSubsStatus answer: open sockets, subscriptions, and the counts.
-type SubsStatus struct {
-	Sockets       int        `json:"sockets"`
-	Subscriptions int        `json:"subscriptions"`
-	Tip           uint64     `json:"tip"` // the follower's last emitted height (0: not following)
-	Counts        SubsCounts `json:"counts"`
-}
+// SubsCounts and SubsStatus are the subscription object's counts and its PathSubsStatus answer.
+type (
+	SubsCounts = adminapi.SubsCounts
+	SubsStatus = adminapi.SubsStatus
+)
 
 func (ss *Subs) limits(chain string) subs.Limits {
 	s := ss.env.Settings
