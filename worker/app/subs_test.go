@@ -310,6 +310,15 @@ func TestWebSocketFollower(t *testing.T) {
 		t.Fatalf("reorg events:\n%s\nwant:\n%s", strings.Join(seen, ", "), strings.Join(want, ", "))
 	}
 
+	// The counts: 3 + 1 + 3 blocks each a head and a log, two removed logs; one reorg.
+	_, _, text := h.do(http.MethodGet, "/admin/metrics", "", true)
+	for _, line := range []string{`evmlb_ws_sockets{chain="eth"} 1`, `evmlb_ws_subscriptions{chain="eth"} 2`,
+		`evmlb_ws_events_total{chain="eth"} 16`, `evmlb_ws_reorgs_total{chain="eth"} 1`, `evmlb_ws_deep_reorgs_total{chain="eth"} 0`} {
+		if !strings.Contains(text, line+"\n") {
+			t.Errorf("/admin/metrics lacks %s", line)
+		}
+	}
+
 	// Unsubscribing both: the next alarm drops the state and sets no other.
 	h.ask(c, `{"jsonrpc":"2.0","id":1,"method":"eth_unsubscribe","params":["`+heads+`"]}`)
 	h.ask(c, `{"jsonrpc":"2.0","id":2,"method":"eth_unsubscribe","params":["`+logs+`"]}`)
