@@ -70,6 +70,7 @@ func Scenarios() []Scenario {
 		{"reorg-past-finality", 19, scReorgPastFinality},
 		{"broadcast-tx", 20, scBroadcastTx},
 		{"logs-split", 20, scLogsSplit},
+		{"ws-smoke", 21, scWSSmoke},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})

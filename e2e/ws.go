@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/evmlb/evmlb/e2e/internal/anvil"
+	"github.com/evmlb/evmlb/e2e/internal/target"
+)
+
+// Issue 21's smoke: go-ethereum's ethclient over the balancer's WebSocket (ws://…/ethereum) against an anvil
+// mining a block a second behind two upstreams: a plain call answered on the socket (eth_chainId), then
+// SubscribeNewHead receives wsSmokeHeads consecutive heads, each with the node's hash at its number.
+const wsSmokeHeads = 5
+
+func scWSSmoke(s *S) {
+	n := anvil.StartTWith(s.T, anvil.Options{ChainID: 31337, Args: []string{"--block-time", "1"}})
+	s.name(strings.TrimPrefix(n.URL, "http://"), "<node 31337>")
+	_, u1 := s.Upstream(n, "ethereum", "one")
+	_, u2 := s.Upstream(n, "ethereum", "two")
+	b := s.Start([]target.Upstream{u1, u2}, nil)
+	ctx, cancel := context.WithTimeout(s.Ctx, 60*time.Second)
+	defer cancel()
+	c, err := ethclient.DialContext(ctx, "ws://"+strings.TrimPrefix(b.Inst.URL, "http://")+"/ethereum")
+	if err != nil {
+		s.Fatalf("dial ws: %v\n--- %s log ---\n%s", err, b.Inst.Host, b.Inst.Logs())
+	}
+	defer c.Close()
+	id, err := c.ChainID(ctx)
+	if err != nil || id.Uint64() != 31337 {
+		s.Fatalf("eth_chainId on the socket: %v %v", id, err)
+	}
+	heads := make(chan *types.Header, 64)
+	sub, err := c.SubscribeNewHead(ctx, heads)
+	if err != nil {
+		s.Fatalf("eth_subscribe newHeads: %v\n--- %s log ---\n%s", err, b.Inst.Host, b.Inst.Logs())
+	}
+	defer sub.Unsubscribe()
+	start := time.Now()
+	var got []*types.Header
+	for len(got) < wsSmokeHeads {
+		select {
+		case h := <-heads:
+			got = append(got, h)
+		case err := <-sub.Err():
+			s.Fatalf("subscription ended: %v", err)
+		case <-ctx.Done():
+			s.Fatalf("%d heads in %v, want %d\n--- %s log ---\n%s", len(got), time.Since(start), wsSmokeHeads, b.Inst.Host, b.Inst.Logs())
+		}
+	}
+	for i, h := range got {
+		if i > 0 && h.Number.Uint64() != got[i-1].Number.Uint64()+1 {
+			s.Errorf("head %d after %d: a gap or a repeat", h.Number, got[i-1].Number)
+		}
+		var node struct{ Hash string }
+		if err := callInto(ctx, n, &node, "eth_getBlockByNumber", "0x"+h.Number.Text(16), false); err != nil {
+			s.Fatalf("node block %d: %v", h.Number, err)
+		}
+		if !strings.EqualFold(node.Hash, h.Hash().Hex()) {
+			s.Errorf("head %d: hash %s (computed from the header sent), the node's %s", h.Number, h.Hash().Hex(), node.Hash)
+		}
+	}
+	s.Logf("MEASURE ws-smoke: %d heads from %d in %v", len(got), got[0].Number, time.Since(start))
+	s.Note("heads", "consecutive, each with the node's hash")
+}
+
+// callInto calls method on the node and decodes its result into out.
+func callInto(ctx context.Context, n *anvil.Node, out any, method string, params ...any) error {
+	raw, err := n.Call(ctx, method, params...)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
