@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/core/types"
@@ -35,6 +37,27 @@ func scWSSmoke(s *S) {
 	if err != nil || id.Uint64() != 31337 {
 		s.Fatalf("eth_chainId on the socket: %v %v", id, err)
 	}
+	// The node's own subscription, for the delay: when each height arrived there.
+	direct, err := ethclient.DialContext(ctx, "ws://"+strings.TrimPrefix(n.URL, "http://"))
+	if err != nil {
+		s.Fatalf("dial the node's ws: %v", err)
+	}
+	defer direct.Close()
+	nodeHeads := make(chan *types.Header, 64)
+	nodeSub, err := direct.SubscribeNewHead(ctx, nodeHeads)
+	if err != nil {
+		s.Fatalf("the node's newHeads: %v", err)
+	}
+	defer nodeSub.Unsubscribe()
+	var mu sync.Mutex
+	atNode := map[uint64]time.Time{}
+	go func() {
+		for h := range nodeHeads {
+			mu.Lock()
+			atNode[h.Number.Uint64()] = time.Now()
+			mu.Unlock()
+		}
+	}()
 	heads := make(chan *types.Header, 64)
 	sub, err := c.SubscribeNewHead(ctx, heads)
 	if err != nil {
@@ -43,10 +66,16 @@ func scWSSmoke(s *S) {
 	defer sub.Unsubscribe()
 	start := time.Now()
 	var got []*types.Header
+	var delays []time.Duration
 	for len(got) < wsSmokeHeads {
 		select {
 		case h := <-heads:
 			got = append(got, h)
+			mu.Lock()
+			if at, ok := atNode[h.Number.Uint64()]; ok {
+				delays = append(delays, time.Since(at))
+			}
+			mu.Unlock()
 		case err := <-sub.Err():
 			s.Fatalf("subscription ended: %v", err)
 		case <-ctx.Done():
@@ -65,7 +94,8 @@ func scWSSmoke(s *S) {
 			s.Errorf("head %d: hash %s (computed from the header sent), the node's %s", h.Number, h.Hash().Hex(), node.Hash)
 		}
 	}
-	s.Logf("MEASURE ws-smoke: %d heads from %d in %v", len(got), got[0].Number, time.Since(start))
+	slices.Sort(delays)
+	s.Logf("MEASURE ws-smoke: %d heads from %d in %v; delay after the node's own newHeads, sorted: %v", len(got), got[0].Number, time.Since(start), delays)
 	s.Note("heads", "consecutive, each with the node's hash")
 }
 
