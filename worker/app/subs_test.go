@@ -120,14 +120,35 @@ func events(t *testing.T, fs []string) []event {
 	return out
 }
 
-// mine moves both nodes to height and lets the follower catch up (health checks, then its alarm).
+// mine moves both nodes to height and lets the follower catch up: the clock moves a second at a time (health
+// checks, snapshots, the follower's alarm) until /admin/chains shows the follower's tip at height, at most 10 s.
 func (h *harness) mine(height uint64, nodes ...*evmtest.Node) {
+	h.t.Helper()
 	for _, n := range nodes {
 		n.SetHeight(height)
 	}
-	h.checks(time.Second)
-	h.checks(time.Second)
-	h.host.Wait()
+	h.until(func(f follower) bool { return f.Tip == height }, "the follower's tip at %d", height)
+}
+
+// follower is /admin/chains' follower of the only chain.
+type follower struct {
+	Tip    uint64
+	Counts struct{ Events, Reorgs, Disagree int }
+}
+
+// until moves the clock a second at a time until cond holds of the follower, at most 10 s.
+func (h *harness) until(cond func(follower) bool, what string, args ...any) {
+	h.t.Helper()
+	for range 10 {
+		h.checks(time.Second)
+		h.host.Wait()
+		var st struct{ Chains []struct{ Follower follower } }
+		h.admin(http.MethodGet, "/admin/chains", &st)
+		if len(st.Chains) == 1 && cond(st.Chains[0].Follower) {
+			return
+		}
+	}
+	h.t.Fatalf("not after 10 s: "+what, args...)
 }
 
 func TestWebSocketSession(t *testing.T) {
@@ -329,5 +350,35 @@ func TestWebSocketFollower(t *testing.T) {
 	}
 	if got := frames(c); len(got) != 0 {
 		t.Fatalf("events after unsubscribing: %q", got)
+	}
+}
+
+// The head's hash needs two upstreams' word: while the two in rotation give the verified height different hashes,
+// nothing is sent; once they agree, every block since the last one sent is, in order.
+func TestWebSocketHeadHashAgreement(t *testing.T) {
+	h, a, b := wsHarness(t, nil, 100)
+	c := h.dial("eth")
+	h.subscribe(c, `["newHeads"]`)
+	h.mine(100, a, b)
+	b.Reorg(9, 101) // b's blocks from 101 are on a branch of its own
+	a.SetHeight(102)
+	b.SetHeight(102)
+	h.until(func(f follower) bool { return f.Counts.Disagree >= 3 }, "three looks that found the hashes apart")
+	if got := frames(c); len(got) != 0 {
+		t.Fatalf("sent on one upstream's word: %q", got)
+	}
+	b.Reorg(1, 101) // back on a's branch
+	h.mine(103, a, b)
+	var seen []string
+	for _, e := range events(t, frames(c)) {
+		seen = append(seen, e.String())
+	}
+	want := []string{}
+	for n := uint64(101); n <= 103; n++ {
+		hash := a.BlockHash(n)
+		want = append(want, fmt.Sprintf("head %d %s", n, hash[len(hash)-4:]))
+	}
+	if strings.Join(seen, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(seen, ", "), strings.Join(want, ", "))
 	}
 }
