@@ -331,10 +331,31 @@ func TestWebSocketFollower(t *testing.T) {
 		t.Fatalf("reorg events:\n%s\nwant:\n%s", strings.Join(seen, ", "), strings.Join(want, ", "))
 	}
 
-	// The counts: 3 + 1 + 3 blocks each a head and a log, two removed logs; one reorg.
+	// A storage that cannot write: the state is not stored, so nothing is sent (a crash after the sends would
+	// send them again); once it writes, block 106 is sent once.
+	st := h.host.Storage("subs", "eth")
+	st.FailPuts(true)
+	a.SetHeight(106)
+	b.SetHeight(106)
+	for range 3 {
+		h.checks(time.Second)
+		h.host.Wait()
+	}
+	if got := frames(c); len(got) != 0 {
+		t.Fatalf("sent while the state could not be stored: %q", got)
+	}
+	st.FailPuts(false)
+	h.mine(106, a, b)
+	seen = nil
+	collect()
+	if got := strings.Join(seen, ", "); got != "head 106 "+tail(a.BlockHash(106))+", log 106 "+tail(a.BlockHash(106)) {
+		t.Fatalf("after the storage came back: %s", got)
+	}
+
+	// The counts: 3 + 1 + 3 + 1 blocks each a head and a log, two removed logs; one reorg.
 	_, _, text := h.do(http.MethodGet, "/admin/metrics", "", true)
 	for _, line := range []string{`evmlb_ws_sockets{chain="eth"} 1`, `evmlb_ws_subscriptions{chain="eth"} 2`,
-		`evmlb_ws_events_total{chain="eth"} 16`, `evmlb_ws_reorgs_total{chain="eth"} 1`, `evmlb_ws_deep_reorgs_total{chain="eth"} 0`} {
+		`evmlb_ws_events_total{chain="eth"} 18`, `evmlb_ws_reorgs_total{chain="eth"} 1`, `evmlb_ws_deep_reorgs_total{chain="eth"} 0`} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("/admin/metrics lacks %s", line)
 		}
