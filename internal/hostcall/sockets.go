@@ -29,7 +29,9 @@ func (Sockets) Upgrade(ctx context.Context, name, path string, header http.Heade
 }
 
 // Accept is Accept.
-func (Sockets) Accept(ctx context.Context, tag, attachment string) error { return Accept(ctx, tag, attachment) }
+func (Sockets) Accept(ctx context.Context, tag, attachment string) error {
+	return Accept(ctx, tag, attachment)
+}
 
 // Send is Send.
 func (Sockets) Send(ctx context.Context, text []byte, tags ...string) (int, error) {

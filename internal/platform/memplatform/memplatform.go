@@ -39,9 +39,9 @@ type Host struct {
 
 	mu        sync.Mutex
 	handler   Handler
-	instances map[string]*instance // by object id
+	instances map[string]*instance        // by object id
 	sockets   map[string]map[string]*Conn // open WebSockets by object id and tag (sockets.go)
-	calls     map[string]int       // object calls by role and path
+	calls     map[string]int              // object calls by role and path
 	nextToken int
 	logs      []string
 }

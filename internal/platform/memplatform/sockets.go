@@ -97,7 +97,9 @@ func (c *Conn) Send(text string) error {
 }
 
 // SendBinary delivers a binary frame; SendTooLarge a frame over the host's bound (its bytes are not delivered).
-func (c *Conn) SendBinary(b []byte) error { return c.message(platform.SocketEvent{Binary: true, Data: b}) }
+func (c *Conn) SendBinary(b []byte) error {
+	return c.message(platform.SocketEvent{Binary: true, Data: b})
+}
 
 // SendTooLarge delivers a frame longer than maxBodyBytes, without its bytes, as the hosts do.
 func (c *Conn) SendTooLarge() error { return c.message(platform.SocketEvent{TooLarge: true}) }
