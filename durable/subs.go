@@ -409,7 +409,9 @@ func (ss *Subs) Alarm(ctx context.Context, objectID string) error {
 		return ss.storeCounts(ctx, st, counts)
 	}
 	cfg := subs.Config{}
-	next := 0 // the upstream asked first, rotating over the steps
+	// The upstream asked first: rotating with the head's height and over the steps, so that the fetches spread
+	// over the upstreams in rotation.
+	next := int(height % uint64(len(ups)))
 	for step := 0; step < maxSteps; step++ {
 		plan := subs.NextPlan(&state, head, cfg, len(filters) > 0)
 		if !plan.Fetch {

@@ -133,7 +133,7 @@ func (h *harness) mine(height uint64, nodes ...*evmtest.Node) {
 // follower is /admin/chains' follower of the only chain.
 type follower struct {
 	Tip    uint64
-	Counts struct{ Events, Reorgs, Disagree int }
+	Counts struct{ Events, Reorgs, Disagree, Dropped int }
 }
 
 // until moves the clock a second at a time until cond holds of the follower, at most 10 s.
@@ -402,4 +402,46 @@ func TestWebSocketHeadHashAgreement(t *testing.T) {
 	if strings.Join(seen, ", ") != strings.Join(want, ", ") {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(seen, ", "), strings.Join(want, ", "))
 	}
+}
+
+// An upstream on a branch of its own among three: the head's hash is the two others', and whichever upstream the
+// follower asks first for the headers, only blocks linked to that hash are sent (an upstream whose blocks do not
+// link is passed over for the next).
+func TestWebSocketFollowerPassesOverABranch(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	b := evmtest.NewNode(t, "b", 1, 100)
+	c := evmtest.NewNode(t, "c", 1, 100)
+	for _, n := range []*evmtest.Node{a, b, c} {
+		n.SetLinked(true)
+		n.SetFinality(-1) // no finalized tag: the health checks see no hash, and c stays in rotation
+	}
+	c.Reorg(5, 90) // c's blocks from 90 are its own
+	h := newHarness(t, map[string]string{"EVMLB_HEALTH_INTERVAL": "1s"}, upstream{"eth", "a", a.URL}, upstream{"eth", "b", b.URL}, upstream{"eth", "c", c.URL})
+	h.post("eth", `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`)
+	h.checks(time.Second)
+	sock := h.dial("eth")
+	h.subscribe(sock, `["newHeads"]`)
+	h.mine(100, a, b, c)
+	for height := uint64(101); height <= 110; height++ {
+		h.mine(height, a, b, c)
+	}
+	var seen, want []string
+	for _, e := range events(t, frames(sock)) {
+		seen = append(seen, e.String())
+	}
+	for n := uint64(101); n <= 110; n++ {
+		hash := a.BlockHash(n)
+		want = append(want, fmt.Sprintf("head %d %s", n, hash[len(hash)-4:]))
+	}
+	if strings.Join(seen, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(seen, ", "), strings.Join(want, ", "))
+	}
+	// No step was given up: the branch's answers were passed over within the step.
+	h.until(func(f follower) bool {
+		if f.Counts.Dropped != 0 {
+			t.Fatalf("%d steps dropped", f.Counts.Dropped)
+		}
+		return true
+	}, "")
+	t.Logf("c was asked %d eth_getBlockByNumber", strings.Count(strings.Join(c.Methods(), " "), "eth_getBlockByNumber"))
 }
