@@ -3,12 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/big"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
 
@@ -19,7 +24,8 @@ import (
 // Issue 21's smoke: go-ethereum's ethclient over the balancer's WebSocket (ws://…/ethereum) against an anvil
 // mining a block a second behind two upstreams: a plain call answered on the socket (eth_chainId), then
 // SubscribeNewHead receives wsSmokeHeads consecutive heads, each with the node's hash at its number; in the wazero
-// host the objects' runtime is evicted after the second head, the socket open.
+// host the objects' runtime is evicted after the second head, the socket open; then SubscribeFilterLogs on a
+// contract's address gets the logs of 3 transactions, each once, equal to the node's eth_getLogs.
 const wsSmokeHeads = 5
 
 func scWSSmoke(s *S) {
@@ -105,6 +111,7 @@ func scWSSmoke(s *S) {
 			s.Errorf("head %d: hash %s (computed from the header sent), the node's %s", h.Number, h.Hash().Hex(), node.Hash)
 		}
 	}
+	wsSmokeLogs(s, ctx, n, c)
 	if evicted && !strings.Contains(b.Inst.Logs(), "the objects runtime is evicted (1 WebSockets stay open)") {
 		s.Errorf("no eviction with the socket open in the host's log:\n%s", b.Inst.Logs())
 	}
@@ -120,4 +127,45 @@ func callInto(ctx context.Context, n *anvil.Node, out any, method string, params
 		return err
 	}
 	return json.Unmarshal(raw, out)
+}
+
+// wsSmokeLogs: SubscribeFilterLogs on the emitter's address while transactions to it (2 logs each) are mined:
+// wsSmokeLogTxs transactions' logs arrive, each once, in order, equal to the node's eth_getLogs over their blocks.
+func wsSmokeLogs(s *S, ctx context.Context, n *anvil.Node, c *ethclient.Client) {
+	emitter := common.HexToAddress(logsEmitter)
+	_, err := n.Call(ctx, "anvil_setCode", logsEmitter, anvil.LogsCode)
+	s.must(err == nil, "anvil_setCode: %v", err)
+	logs := make(chan types.Log, 256)
+	sub, err := c.SubscribeFilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{emitter}}, logs)
+	if err != nil {
+		s.Fatalf("eth_subscribe logs: %v", err)
+	}
+	defer sub.Unsubscribe()
+	const txs, perTx = 3, 2
+	for range txs {
+		_, err := n.Call(ctx, "eth_sendTransaction", map[string]string{"from": anvil.DevAddress, "to": logsEmitter,
+			"data": fmt.Sprintf("0x%064x", perTx), "gas": "0x100000"})
+		s.must(err == nil, "eth_sendTransaction: %v", err)
+	}
+	var got []types.Log
+	for len(got) < txs*perTx {
+		select {
+		case l := <-logs:
+			got = append(got, l)
+		case err := <-sub.Err():
+			s.Fatalf("logs subscription ended: %v", err)
+		case <-ctx.Done():
+			s.Fatalf("%d logs, want %d", len(got), txs*perTx)
+		}
+	}
+	direct, err := ethclient.DialContext(ctx, n.URL)
+	s.must(err == nil, "dial anvil: %v", err)
+	defer direct.Close()
+	want, err := direct.FilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{emitter},
+		FromBlock: new(big.Int).SetUint64(got[0].BlockNumber), ToBlock: new(big.Int).SetUint64(got[len(got)-1].BlockNumber)})
+	s.must(err == nil, "FilterLogs direct: %v", err)
+	if !reflect.DeepEqual(got, want) {
+		s.Errorf("logs over the socket differ from the node's eth_getLogs:\n got %+v\nwant %+v", got, want)
+	}
+	s.Note("logs", fmt.Sprintf("%d logs, equal to the node's", len(got)))
 }
