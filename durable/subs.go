@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,7 +119,7 @@ func (ss *Subs) newTag() string {
 }
 
 // ServeHTTP serves a fetch call of a subscription object: the upgrade the Worker handed over (GET /{chain} with
-// Upgrade: websocket), or PathSubsStatus.
+// Upgrade: websocket), or else PathSubsStatus (a chain may be named "status").
 func (ss *Subs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.Header.Get(contract.HeaderObject)
@@ -133,7 +134,7 @@ func (ss *Subs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonrpc.ErrInternal.With("sockets").Write(w, nil)
 		return
 	}
-	if r.URL.Path == PathSubsStatus {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") { // not an upgrade: the status (any path)
 		s := SubsStatus{Sockets: len(socks)}
 		for _, sk := range socks {
 			if a, ok := decodeAttachment(sk.Attachment); ok {

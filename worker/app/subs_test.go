@@ -445,3 +445,13 @@ func TestWebSocketFollowerPassesOverABranch(t *testing.T) {
 	}, "")
 	t.Logf("c was asked %d eth_getBlockByNumber", strings.Count(strings.Join(c.Methods(), " "), "eth_getBlockByNumber"))
 }
+
+// A chain may be named like the subscription object's status path: its upgrade is still an upgrade.
+func TestWebSocketChainNamedStatus(t *testing.T) {
+	a := evmtest.NewNode(t, "a", 1, 100)
+	h := newHarness(t, nil, upstream{"status", "a", a.URL})
+	c := h.dial("status")
+	if got := h.ask(c, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`); len(got) != 1 || !strings.Contains(got[0], `"result":"0x1"`) {
+		t.Fatalf("eth_chainId: %q", got)
+	}
+}
