@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/evmlb/evmlb/e2e/internal/anvil"
+)
+
+// wsFault is what wsProxy does to the stream of the node it stands in front of.
+type wsFault int
+
+const (
+	// wsPass passes every frame: the node's own stream.
+	wsPass wsFault = iota
+	// wsGeth makes the node's stream geth's (issue 21's): each header before its block's logs, and on a reorg the
+	// old branch's logs sent again with removed=true (oldest block first) before the new branch. The faults below
+	// are wsGeth with one thing broken.
+	wsGeth
+	wsDropHead  // the fourth header is not sent
+	wsDupHead   // the fourth header is sent twice
+	wsSwapHeads // the fourth and fifth headers are sent in the other order
+	wsNoRemoved // no removed log is sent
+	wsDropLog   // the third log is not sent
+)
+
+// wsProxy is a WebSocket proxy in front of a node's own WebSocket, for the subscription check's own test.
+type wsProxy struct {
+	upstream string
+	fault    wsFault
+}
+
+type wsNote struct {
+	Method string `json:"method"`
+	Params struct {
+		Subscription string                     `json:"subscription"`
+		Result       map[string]json.RawMessage `json:"result"`
+	} `json:"params"`
+}
+
+func (p *wsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	up := websocket.Upgrader{}
+	c, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	u, _, err := websocket.DefaultDialer.Dial(p.upstream, nil)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	var mu sync.Mutex
+	kinds := map[string]string{} // eth_subscribe request id → kind, then subscription id → kind
+	go func() {
+		defer u.Close()
+		for {
+			_, m, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			var req struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+				Params []any           `json:"params"`
+			}
+			if json.Unmarshal(m, &req) == nil && req.Method == "eth_subscribe" && len(req.Params) > 0 {
+				mu.Lock()
+				kinds["req"+string(req.ID)], _ = req.Params[0].(string)
+				mu.Unlock()
+			}
+			if u.WriteMessage(websocket.TextMessage, m) != nil {
+				return
+			}
+		}
+	}()
+	type held struct {
+		number uint64
+		hash   string
+		note   wsNote
+	}
+	var (
+		pending, sent []held              // logs waiting for their header; logs sent and not removed
+		forwarded     = map[string]bool{} // the headers' hashes passed on
+		lastHead      uint64
+		heads         int
+		swapped       []byte
+	)
+	out := func(m []byte) bool { return c.WriteMessage(websocket.TextMessage, m) == nil }
+	enc := func(n wsNote) []byte {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": n.Method, "params": n.Params})
+		return b
+	}
+	logs := 0
+	emit := func(l held) []byte { // a log's frame, nil when it is dropped
+		if logs++; p.fault == wsDropLog && logs == 3 {
+			return nil
+		}
+		sent = append(sent, l)
+		return enc(l.note)
+	}
+	for {
+		_, m, err := u.ReadMessage()
+		if err != nil {
+			return
+		}
+		var resp struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+		}
+		var note wsNote
+		if json.Unmarshal(m, &note) != nil || note.Method != "eth_subscription" || p.fault == wsPass {
+			if json.Unmarshal(m, &resp) == nil && resp.ID != nil {
+				var id string
+				if json.Unmarshal(resp.Result, &id) == nil {
+					mu.Lock()
+					kinds[id] = kinds["req"+string(resp.ID)]
+					mu.Unlock()
+				}
+			}
+			if !out(m) {
+				return
+			}
+			continue
+		}
+		mu.Lock()
+		kind := kinds[note.Params.Subscription]
+		mu.Unlock()
+		var num, hash string
+		switch kind {
+		case "logs":
+			_ = json.Unmarshal(note.Params.Result["blockNumber"], &num)
+			_ = json.Unmarshal(note.Params.Result["blockHash"], &hash)
+			l := held{number: hexNum(num), hash: hash, note: note}
+			if !forwarded[hash] { // anvil sends a block's logs and its header in either order
+				pending = append(pending, l)
+				continue
+			}
+			if f := emit(l); f != nil && !out(f) {
+				return
+			}
+			continue
+		case "newHeads":
+			_ = json.Unmarshal(note.Params.Result["number"], &num)
+			_ = json.Unmarshal(note.Params.Result["hash"], &hash)
+		default:
+			if !out(m) {
+				return
+			}
+			continue
+		}
+		n := hexNum(num)
+		var frames [][]byte
+		if n <= lastHead { // a reorg: the old branch's logs at and above n, removed, oldest block first
+			var keep []held
+			for _, l := range sent {
+				if l.number < n {
+					keep = append(keep, l)
+					continue
+				}
+				if p.fault != wsNoRemoved {
+					l.note.Params.Result["removed"] = json.RawMessage("true")
+					frames = append(frames, enc(l.note))
+				}
+			}
+			sent = keep
+		}
+		lastHead = n
+		heads++
+		forwarded[hash] = true
+		switch {
+		case p.fault == wsDropHead && heads == 4:
+		case p.fault == wsDupHead && heads == 4:
+			frames = append(frames, m, m)
+		case p.fault == wsSwapHeads && heads == 4:
+			swapped = m
+		case p.fault == wsSwapHeads && heads == 5:
+			frames = append(frames, m, swapped)
+		default:
+			frames = append(frames, m)
+		}
+		var rest []held
+		for _, l := range pending {
+			switch {
+			case l.hash != hash:
+				if l.number >= n { // another block at this height or above: replaced before its header came
+					rest = append(rest, l)
+				}
+			default:
+				if f := emit(l); f != nil {
+					frames = append(frames, f)
+				}
+			}
+		}
+		pending = rest
+		for _, f := range frames {
+			if !out(f) {
+				return
+			}
+		}
+	}
+}
+
+func hexNum(s string) uint64 {
+	var n uint64
+	for _, c := range strings.TrimPrefix(s, "0x") {
+		n <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			n |= uint64(c - '0')
+		case c >= 'a' && c <= 'f':
+			n |= uint64(c-'a') + 10
+		}
+	}
+	return n
+}
+
+// TestWSChecker: the subscription check passes on anvil's own WebSocket (wsReference mode: anvil sends a new
+// branch's headers from the fork point but never the old branch's logs as removed), straight and through
+// anvil_reorg at depths 1 to 3, and on anvil's stream made geth's by wsProxy (wsBalancer mode); and fails on a
+// stream that drops a header, sends one twice, swaps two, drops a log, never sends removed logs, and on anvil's
+// own stream judged by issue 21's rule.
+func TestWSChecker(t *testing.T) {
+	_, err := anvil.Binary()
+	need(t, err)
+	for _, tc := range []struct {
+		name   string
+		fault  wsFault
+		proxy  bool
+		mode   wsMode
+		reorgs bool
+		want   string // a failure that must be reported; "" for none
+	}{
+		{name: "anvil-straight", mode: wsReference},
+		{name: "anvil-reorg", mode: wsReference, reorgs: true},
+		{name: "anvil-reorg-as-balancer", mode: wsBalancer, reorgs: true, want: "was never sent as removed"},
+		{name: "geth-straight", proxy: true, fault: wsGeth},
+		{name: "geth-reorg", proxy: true, fault: wsGeth, reorgs: true},
+		{name: "drop-head", proxy: true, fault: wsDropHead, want: "gap: header"},
+		{name: "dup-head", proxy: true, fault: wsDupHead, want: "received twice"},
+		{name: "swap-heads", proxy: true, fault: wsSwapHeads, want: "gap: header"},
+		{name: "drop-log", proxy: true, fault: wsDropLog, want: "never reached the client"},
+		{name: "no-removed", proxy: true, fault: wsNoRemoved, reorgs: true, want: "was never sent as removed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			n := anvil.StartTWith(t, anvil.Options{Args: []string{"--block-time", "0.5"}})
+			url := wsURL(n.URL)
+			if tc.proxy {
+				srv := httptest.NewServer(&wsProxy{upstream: url, fault: tc.fault})
+				defer srv.Close()
+				url = wsURL(srv.URL)
+			}
+			d := 4 * time.Second
+			if tc.reorgs {
+				d = 7 * time.Second
+			}
+			res, err := wsRun{node: n, url: url, mode: tc.mode, d: d, reorgs: tc.reorgs, logf: t.Logf}.run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := res.Verdicts[0]
+			t.Logf("%s (%s mode): %s; reorgs by depth %v; %d transactions; %s", tc.name, tc.mode, v, res.Reorgs, res.Sent, delayText(res.Delays))
+			t.Logf("the node's own subscription (reference mode): %s", res.Ref)
+			for _, f := range v.Failures[:min(len(v.Failures), 4)] {
+				t.Logf("reported: %s", f)
+			}
+			if len(res.Ref.Failures) > 0 {
+				t.Errorf("the node's own subscription fails the reference check: %s", strings.Join(res.Ref.Failures, "\n"))
+			}
+			if tc.reorgs && (len(res.Reorgs) < 3 || v.Reemitted == 0) {
+				t.Errorf("too little happened: reorgs %v, %d headers again", res.Reorgs, v.Reemitted)
+			}
+			if v.Logs == 0 || v.Heads < 6 {
+				t.Errorf("too little happened: %s", v)
+			}
+			if tc.want == "" {
+				if len(v.Failures) > 0 {
+					t.Errorf("the check fails a good stream:\n%s", strings.Join(v.Failures, "\n"))
+				}
+				return
+			}
+			found := false
+			for _, f := range v.Failures {
+				found = found || strings.Contains(f, tc.want)
+			}
+			if !found {
+				t.Errorf("the check did not report %q:\n%s", tc.want, strings.Join(v.Failures, "\n"))
+			}
+		})
+	}
+}
