@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/evmlb/evmlb/e2e/internal/anvil"
+	"github.com/evmlb/evmlb/e2e/internal/target"
 )
 
 // wsFault is what wsProxy does to the stream of the node it stands in front of.
@@ -298,5 +300,97 @@ func TestWSChecker(t *testing.T) {
 				t.Errorf("the check did not report %q:\n%s", tc.want, strings.Join(v.Failures, "\n"))
 			}
 		})
+	}
+}
+
+// TestWSScenarioPlumbing runs issue 21's scenario code against a stand-in for the balancer: anvil's own WebSocket
+// behind wsProxy made geth's (the rows' wsCheck in balancer mode, through anvil_reorg), then the raw sockets of
+// ws-idle and ws-garbage (subscribe, a mined block heard by each, and not a block never mined), and needWS's
+// skip on a refused upgrade.
+func TestWSScenarioPlumbing(t *testing.T) {
+	_, err := anvil.Binary()
+	need(t, err)
+	t.Setenv(EnvWSDuration, "7s")
+	s := newS(t, wazeroHost)
+	n := s.wsNode()
+	srv := httptest.NewServer(&wsProxy{upstream: wsURL(n.URL), fault: wsGeth})
+	defer srv.Close()
+	b := &Balancer{s: s, Inst: &target.Instance{URL: srv.URL, Host: "stand-in"}}
+	b.needWS("ethereum")
+	res := s.wsCheck(b, n, true, nil, wsDelayBound)
+	if v := res.Verdicts[0]; v.Reemitted == 0 || v.Removed == 0 {
+		t.Errorf("no reorg seen: %s", v)
+	}
+	// Interval mining is off now: blocks come from mineOne.
+	conns := make([]*wsConn, 30)
+	for i := range conns {
+		conns[i] = s.wsDial(b.wsURLOf("ethereum"))
+		if _, err := conns[i].subscribeHeads(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash := s.mineOne(n)
+	if got, errs := everyHears(conns, hash, 5*time.Second); got != len(conns) {
+		t.Errorf("%d of %d sockets heard block %s: %v", got, len(conns), hash, errs)
+	}
+	if got, _ := everyHears(conns[:3], "0x1234", 500*time.Millisecond); got != 0 {
+		t.Errorf("%d sockets heard a block never mined", got)
+	}
+
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusMethodNotAllowed)
+	}))
+	defer refuse.Close()
+	var sub *testing.T
+	t.Run("guard", func(t *testing.T) {
+		sub = t
+		s := newS(t, wazeroHost)
+		(&Balancer{s: s, Inst: &target.Instance{URL: refuse.URL, Host: "stand-in"}}).needWS("ethereum")
+	})
+	if !sub.Skipped() {
+		t.Errorf("needWS did not skip on a refused upgrade (wsSessionWired %v)", wsSessionWired)
+	}
+}
+
+// TestWSCloseCode: closeCode reads the code of a close frame, 1006 for a connection dropped without one, and an
+// error for a socket that stays open; rss reads this process's resident memory.
+func TestWSCloseCode(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, m, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		switch string(m) {
+		case "close":
+			_ = c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(wsCloseBinary, "binary"))
+			_, _, _ = c.ReadMessage()
+		case "drop":
+		case "stay":
+			_, _, _ = c.ReadMessage()
+		}
+	}))
+	defer srv.Close()
+	s := newS(t, wazeroHost)
+	for _, tc := range []struct {
+		send string
+		code int
+		err  bool
+	}{{"close", wsCloseBinary, false}, {"drop", websocket.CloseAbnormalClosure, false}, {"stay", 0, true}} {
+		c := s.wsDial(wsURL(srv.URL))
+		if err := c.WriteMessage(websocket.TextMessage, []byte(tc.send)); err != nil {
+			t.Fatal(err)
+		}
+		code, err := closeCode(c, time.Second)
+		if code != tc.code || (err != nil) != tc.err {
+			t.Errorf("%s: closeCode = %d, %v; want %d, error %v", tc.send, code, err, tc.code, tc.err)
+		}
+	}
+	if r := rss(os.Getpid()); r < 1<<20 {
+		t.Errorf("rss of this process: %d bytes", r)
 	}
 }
