@@ -111,6 +111,7 @@ func (s *S) wsCheck(b *Balancer, n *anvil.Node, reorgs bool, midway func(), boun
 	s.must(len(res.Ref.Failures) == 0, "the node's own subscription fails the reference check: %v", res.Ref.Failures)
 	s.must(len(v.Failures) == 0, "the balancer's subscription fails the check (%s)", v)
 	s.must(v.Logs > 0 && v.Heads >= 5, "too little happened: %s", v)
+	s.must(len(res.Delays) > 0, "no header of the balancer's subscription was one the node's own subscription had")
 	if late := res.Delays[len(res.Delays)-1]; late > bound {
 		s.Errorf("a header reached the subscriber %v after the node's own subscription, over the bound %v (%s)", late, bound, delayText(res.Delays))
 	}

@@ -538,9 +538,17 @@ func (r wsRun) run(ctx context.Context) (*wsResult, error) {
 	if err := json.Unmarshal(raw, &hb); err != nil {
 		return nil, err
 	}
-	for _, st := range append([]*wsStream{ref}, sts...) {
-		if err := st.waitHead(ctx, r.settle, fmt.Sprintf("the node's last header %d %s", head, hb.Hash.Hex()), func(h wsHead) bool { return h.Hash == hb.Hash }); err != nil {
-			return nil, err
+	lastWhat := fmt.Sprintf("the node's last header %d %s", head, hb.Hash.Hex())
+	if err := ref.waitHead(ctx, r.settle, lastWhat, func(h wsHead) bool { return h.Hash == hb.Hash }); err != nil {
+		return nil, err
+	}
+	missed := map[*wsStream]error{} // a stream that never shows the node's head fails the check (judged all the same)
+	for _, st := range sts {
+		if err := st.waitHead(ctx, r.settle, lastWhat, func(h wsHead) bool { return h.Hash == hb.Hash }); err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			missed[st] = err
 		}
 	}
 	refHeads, refLogs, refErr := ref.snapshot()
@@ -560,7 +568,10 @@ func (r wsRun) run(ctx context.Context) (*wsResult, error) {
 	for _, st := range sts {
 		hs, ls, serr := st.snapshot()
 		v := checkWS(r.mode, hs, ls, view)
-		if serr != nil { // first: the failures it causes come after
+		if err := missed[st]; err != nil { // first: the failures it causes come after
+			v.Failures = append([]string{err.Error()}, v.Failures...)
+		}
+		if serr != nil {
 			v.Failures = append([]string{fmt.Sprintf("%s: the subscription failed: %v", st.name, serr)}, v.Failures...)
 		}
 		res.Verdicts = append(res.Verdicts, v)

@@ -32,6 +32,7 @@ const (
 	wsSwapHeads // the fourth and fifth headers are sent in the other order
 	wsNoRemoved // no removed log is sent
 	wsDropLog   // the third log is not sent
+	wsSkipFork  // on a reorg, the new branch's first header is not sent
 )
 
 // wsProxy is a WebSocket proxy in front of a node's own WebSocket, for the subscription check's own test.
@@ -161,7 +162,8 @@ func (p *wsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		n := hexNum(num)
 		var frames [][]byte
-		if n <= lastHead { // a reorg: the old branch's logs at and above n, removed, oldest block first
+		lastSeen := lastHead + 1 // a header at or below the last one: a new branch
+		if n <= lastHead {       // a reorg: the old branch's logs at and above n, removed, oldest block first
 			var keep []held
 			for _, l := range sent {
 				if l.number < n {
@@ -180,6 +182,7 @@ func (p *wsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		forwarded[hash] = true
 		switch {
 		case p.fault == wsDropHead && heads == 4:
+		case p.fault == wsSkipFork && n < lastSeen:
 		case p.fault == wsDupHead && heads == 4:
 			frames = append(frames, m, m)
 		case p.fault == wsSwapHeads && heads == 4:
@@ -251,6 +254,7 @@ func TestWSChecker(t *testing.T) {
 		{name: "swap-heads", proxy: true, fault: wsSwapHeads, want: "gap: header"},
 		{name: "drop-log", proxy: true, fault: wsDropLog, want: "never reached the client"},
 		{name: "no-removed", proxy: true, fault: wsNoRemoved, reorgs: true, want: "was never sent as removed"},
+		{name: "skip-fork", proxy: true, fault: wsSkipFork, reorgs: true, want: "fork point"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
