@@ -320,7 +320,35 @@ func everyHears(conns []*wsConn, hash string, bound time.Duration) (int, []strin
 	return int(ok.Load()), errs
 }
 
-var evictedRe = regexp.MustCompile(regexp.QuoteMeta(wsEvictedLine) + `(\d+)`)
+var evictedRe = regexp.MustCompile(regexp.QuoteMeta(wsEvictedLine) + `(\d+)[^)]*?(\d+) bytes`)
+
+// warmUp mines a block a second until c hears a header (at most 15), and returns its hash: the balancer's
+// follower adopts the first head it sees without sending it (README), so the first block mined after a
+// subscription may be that head. The checked steps come after.
+func (s *S) warmUp(n *anvil.Node, c *wsConn) string {
+	s.Helper()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for range 15 {
+			if _, err := n.Mine(s.Ctx, 1); err != nil {
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	m, err := c.next(20*time.Second, func(m wsMsg) bool { return headHash(m) != "" })
+	close(done)
+	wg.Wait()
+	s.must(err == nil, "no header reached the subscriber while anvil mined a block a second: %v", err)
+	return headHash(m)
+}
 
 // ws-idle: 1,000 sockets subscribed to newHeads and idle on one chain. In the wazero host the objects runtime is
 // evicted (SIGUSR1, serve's eviction hook) while they stay open; the host process's resident memory before the
@@ -347,9 +375,9 @@ func scWSIdle(s *S) {
 	}
 	opened := time.Since(start)
 	with := rss(pid)
-	hash := s.mineOne(n)
-	got, errs := everyHears(conns, hash, wsDelayBound+5*time.Second)
-	s.must(got == len(conns), "%d of %d sockets heard the first block: %v", got, len(conns), errs)
+	hash := s.warmUp(n, conns[0])
+	got, errs := everyHears(conns[1:], hash, wsDelayBound+5*time.Second)
+	s.must(got == len(conns)-1, "%d of %d sockets heard the block the first one heard: %v", got, len(conns)-1, errs)
 	after := with
 	if h.Name() == "wazero" && pid != 0 {
 		s.must(syscall.Kill(pid, syscall.SIGUSR1) == nil, "SIGUSR1 to the host")
@@ -360,11 +388,12 @@ func scWSIdle(s *S) {
 		}
 		s.must(m != nil, "no eviction line in the host's log")
 		open, _ := strconv.Atoi(m[1])
+		objMem, _ := strconv.ParseUint(m[2], 10, 64)
 		s.must(open >= wsIdleSockets, "the host says %d WebSockets stayed open through the eviction, want %d", open, wsIdleSockets)
 		after = rss(pid)
 		grow := int64(after) - int64(before)
-		s.Logf("MEASURE %s ws-idle: %d sockets opened and subscribed in %v; host resident memory %d MiB before, %d MiB with them, %d MiB after the eviction (%d bytes a socket)",
-			s.Host.Name(), len(conns), opened.Round(time.Millisecond), before>>20, with>>20, after>>20, grow/int64(len(conns)))
+		s.Logf("MEASURE %s ws-idle: %d sockets opened and subscribed in %v; host resident memory %d MiB before, %d MiB with them, %d MiB after the eviction (%d bytes a socket); the objects runtime had %d MiB of linear memory when evicted, none after",
+			s.Host.Name(), len(conns), opened.Round(time.Millisecond), before>>20, with>>20, after>>20, grow/int64(len(conns)), objMem>>20)
 		s.must(grow <= int64(len(conns))*wsIdleBytesPerSocket, "the host grew %d bytes for %d idle sockets, over %d a socket", grow, len(conns), wsIdleBytesPerSocket)
 	} else {
 		s.Logf("MEASURE %s ws-idle: %d sockets opened and subscribed in %v (no eviction hook in this host)", s.Host.Name(), len(conns), opened.Round(time.Millisecond))
@@ -388,7 +417,7 @@ func scWSGarbage(s *S) {
 	good := s.wsDial(url)
 	_, err := good.subscribeHeads(10 * time.Second)
 	s.must(err == nil, "the good socket: %v", err)
-	var hashes []string
+	hashes := []string{s.warmUp(n, good)}
 	goodHears := func(what string) {
 		s.Helper()
 		hash := s.mineOne(n)
@@ -446,5 +475,6 @@ func scWSGarbage(s *S) {
 		s.Logf("MEASURE %s ws-garbage: the slow reader was closed with %d", s.Host.Name(), code)
 		goodHears("a slow reader")
 	}
-	s.Note("the good socket", fmt.Sprintf("heard all %d blocks, its calls answered", len(hashes)))
+	s.Logf("the good socket heard all %d blocks mined", len(hashes))
+	s.Note("the good socket", "heard every block, its calls answered")
 }

@@ -333,9 +333,17 @@ func TestWSScenarioPlumbing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	hash := s.mineOne(n)
+	hash := s.warmUp(n, conns[0])
+	if got, errs := everyHears(conns[1:], hash, 5*time.Second); got != len(conns)-1 {
+		t.Errorf("%d of %d sockets heard block %s: %v", got, len(conns)-1, hash, errs)
+	}
+	hash = s.mineOne(n)
 	if got, errs := everyHears(conns, hash, 5*time.Second); got != len(conns) {
 		t.Errorf("%d of %d sockets heard block %s: %v", got, len(conns), hash, errs)
+	}
+	line := "evmlb host: SIGUSR1: " + wsEvictedLine + "1000 WebSockets stay open; its linear memory was 12345 bytes)"
+	if m := evictedRe.FindStringSubmatch(line); m == nil || m[1] != "1000" || m[2] != "12345" {
+		t.Errorf("the eviction line %q read as %q", line, m)
 	}
 	if got, _ := everyHears(conns[:3], "0x1234", 500*time.Millisecond); got != 0 {
 		t.Errorf("%d sockets heard a block never mined", got)

@@ -104,8 +104,14 @@ func Run(args []string, usageLine string) error {
 	for {
 		select {
 		case <-evict:
+			var mem uint32
+			for _, rt := range srv.Stats().Runtimes {
+				if rt.Name == "objects" {
+					mem = rt.MemoryBytes
+				}
+			}
 			srv.EvictObjects()
-			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open)\n", srv.Stats().Sockets)
+			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open; its linear memory was %d bytes)\n", srv.Stats().Sockets, mem)
 		case <-stop:
 			return nil
 		case err := <-errc:
