@@ -142,8 +142,8 @@ func scWSReorg(s *S) {
 	s.Note("reorgs", "new branch from the fork point; old logs removed first")
 }
 
-// ws-failover: two upstreams over one anvil; halfway through, the one the subscription's fetches reached most is
-// switched to Refuse. No gap, no duplicate, every header within wsFailoverBound.
+// ws-failover: two upstreams over one anvil; halfway through, the one the subscription's fetches reached most
+// (eth_getLogs: no health check sends it) is switched to Refuse. No gap, no duplicate, every header within wsFailoverBound.
 func scWSFailover(s *S) {
 	n := s.wsNode()
 	pa, ua := s.Upstream(n, "ethereum", "a")
@@ -152,13 +152,13 @@ func scWSFailover(s *S) {
 	b.needWS("ethereum")
 	midway := func() {
 		p, name := pa, "a"
-		if pb.Count("eth_getBlockByNumber") > pa.Count("eth_getBlockByNumber") {
+		if pb.Count("eth_getLogs") > pa.Count("eth_getLogs") {
 			p, name = pb, "b"
 		}
 		if err := p.SetFault(faultproxy.Refuse); err != nil {
 			s.Errorf("refusing upstream %s: %v", name, err)
 		}
-		s.Logf("upstream %s refuses from now on (eth_getBlockByNumber so far: a %d, b %d)", name, pa.Count("eth_getBlockByNumber"), pb.Count("eth_getBlockByNumber"))
+		s.Logf("upstream %s refuses from now on (eth_getLogs so far: a %d, b %d)", name, pa.Count("eth_getLogs"), pb.Count("eth_getLogs"))
 	}
 	s.wsCheck(b, n, false, midway, wsFailoverBound)
 	s.Note("one of two upstreams refused mid-run", "no gap, every header within the bound")
