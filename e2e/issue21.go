@@ -413,6 +413,11 @@ func scWSGarbage(s *S) {
 	_, up := s.Upstream(n, "ethereum", "one")
 	b := s.Start([]target.Upstream{up}, nil)
 	b.needWS("ethereum")
+	wsGarbage(s, b, n)
+}
+
+// wsGarbage is ws-garbage once the balancer b serves n's chain as "ethereum".
+func wsGarbage(s *S, b *Balancer, n *anvil.Node) {
 	url := b.wsURLOf("ethereum")
 	good := s.wsDial(url)
 	_, err := good.subscribeHeads(10 * time.Second)
@@ -456,7 +461,7 @@ func scWSGarbage(s *S) {
 	s.Note("oversized frame", fmt.Sprintf("closed %d", code))
 	goodHears("an oversized frame")
 
-	if s.Host.Name() == "wazero" { // workerd buffers a slow reader's frames itself (CONTRACT.md §7)
+	if b.Inst.Host == "wazero" { // workerd buffers a slow reader's frames itself (CONTRACT.md §7)
 		slow := s.wsDial(url)
 		input := "0x" + strings.Repeat("ab", 512<<10) // the identity precompile answers its input: 1 MiB of hex
 		for range 40 {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,6 +40,9 @@ const (
 type wsProxy struct {
 	upstream string
 	fault    wsFault
+	// session makes the proxy answer bad input as issue21.go expects of the balancer's session: a text frame that
+	// is not JSON gets wsParseError, a binary frame a close wsCloseBinary, a frame over 5 MiB a close wsCloseTooBig.
+	session bool
 }
 
 type wsNote struct {
@@ -61,14 +65,30 @@ func (p *wsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer u.Close()
-	var mu sync.Mutex
+	var mu, wmu sync.Mutex       // wmu: one writer to c at a time
 	kinds := map[string]string{} // eth_subscribe request id → kind, then subscription id → kind
+	if p.session {
+		c.SetReadLimit(5 << 20) // gorilla closes with 1009 beyond it
+	}
 	go func() {
 		defer u.Close()
 		for {
-			_, m, err := c.ReadMessage()
+			typ, m, err := c.ReadMessage()
 			if err != nil {
 				return
+			}
+			if p.session && typ == websocket.BinaryMessage {
+				_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wsCloseBinary, "binary frame"), time.Now().Add(time.Second))
+				return
+			}
+			if p.session && !json.Valid(m) {
+				wmu.Lock()
+				err := c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":"parse error"}}`, wsParseError)))
+				wmu.Unlock()
+				if err != nil {
+					return
+				}
+				continue
 			}
 			var req struct {
 				ID     json.RawMessage `json:"id"`
@@ -97,7 +117,11 @@ func (p *wsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		heads         int
 		swapped       []byte
 	)
-	out := func(m []byte) bool { return c.WriteMessage(websocket.TextMessage, m) == nil }
+	out := func(m []byte) bool {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return c.WriteMessage(websocket.TextMessage, m) == nil
+	}
 	enc := func(n wsNote) []byte {
 		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": n.Method, "params": n.Params})
 		return b
@@ -347,6 +371,18 @@ func TestWSScenarioPlumbing(t *testing.T) {
 	}
 	if got, _ := everyHears(conns[:3], "0x1234", 500*time.Millisecond); got != 0 {
 		t.Errorf("%d sockets heard a block never mined", got)
+	}
+
+	// ws-garbage's steps against a stand-in that answers bad input as the constants say (the slow reader is the
+	// wazero host's: not here).
+	sess := httptest.NewServer(&wsProxy{upstream: wsURL(n.URL), fault: wsGeth, session: true})
+	defer sess.Close()
+	wsGarbage(s, &Balancer{s: s, Inst: &target.Instance{URL: sess.URL, Host: "stand-in"}}, n)
+	if got := len(s.rec.Steps); got < 5 {
+		t.Errorf("ws-garbage against the stand-in recorded %d steps", got)
+	}
+	for _, st := range s.rec.Steps {
+		t.Logf("record: %s: %s", st.Name, st.Body)
 	}
 
 	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
