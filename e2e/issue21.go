@@ -363,6 +363,11 @@ func scWSIdle(s *S) {
 	}
 	b := s.startOn(h, target.Config{Upstreams: []target.Upstream{up}})
 	b.needWS("ethereum")
+	wsIdle(s, b, n)
+}
+
+// wsIdle is ws-idle once the balancer b serves n's chain as "ethereum" (the eviction in the wazero host only).
+func wsIdle(s *S, b *Balancer, n *anvil.Node) {
 	pid := b.Inst.Pid()
 	before := rss(pid)
 	url := b.wsURLOf("ethereum")
@@ -379,7 +384,7 @@ func scWSIdle(s *S) {
 	got, errs := everyHears(conns[1:], hash, wsDelayBound+5*time.Second)
 	s.must(got == len(conns)-1, "%d of %d sockets heard the block the first one heard: %v", got, len(conns)-1, errs)
 	after := with
-	if h.Name() == "wazero" && pid != 0 {
+	if b.Inst.Host == "wazero" && pid != 0 {
 		s.must(syscall.Kill(pid, syscall.SIGUSR1) == nil, "SIGUSR1 to the host")
 		deadline := time.Now().Add(10 * time.Second)
 		var m []string
@@ -393,10 +398,10 @@ func scWSIdle(s *S) {
 		after = rss(pid)
 		grow := int64(after) - int64(before)
 		s.Logf("MEASURE %s ws-idle: %d sockets opened and subscribed in %v; host resident memory %d MiB before, %d MiB with them, %d MiB after the eviction (%d bytes a socket); the objects runtime had %d MiB of linear memory when evicted, none after",
-			s.Host.Name(), len(conns), opened.Round(time.Millisecond), before>>20, with>>20, after>>20, grow/int64(len(conns)), objMem>>20)
+			b.Inst.Host, len(conns), opened.Round(time.Millisecond), before>>20, with>>20, after>>20, grow/int64(len(conns)), objMem>>20)
 		s.must(grow <= int64(len(conns))*wsIdleBytesPerSocket, "the host grew %d bytes for %d idle sockets, over %d a socket", grow, len(conns), wsIdleBytesPerSocket)
 	} else {
-		s.Logf("MEASURE %s ws-idle: %d sockets opened and subscribed in %v (no eviction hook in this host)", s.Host.Name(), len(conns), opened.Round(time.Millisecond))
+		s.Logf("MEASURE %s ws-idle: %d sockets opened and subscribed in %v (no eviction hook in this host)", b.Inst.Host, len(conns), opened.Round(time.Millisecond))
 	}
 	hash = s.mineOne(n)
 	got, errs = everyHears(conns, hash, wsDelayBound+5*time.Second)
@@ -477,7 +482,7 @@ func wsGarbage(s *S, b *Balancer, n *anvil.Node) {
 		}
 		code, err = closeCode(slow, 30*time.Second)
 		s.must(err == nil && (code == wsCloseSlowReader || code == websocket.CloseAbnormalClosure), "a socket that reads nothing: closed %d (%v), want %d", code, err, wsCloseSlowReader)
-		s.Logf("MEASURE %s ws-garbage: the slow reader was closed with %d", s.Host.Name(), code)
+		s.Logf("MEASURE %s ws-garbage: the slow reader was closed with %d", b.Inst.Host, code)
 		goodHears("a slow reader")
 	}
 	s.Logf("the good socket heard all %d blocks mined", len(hashes))

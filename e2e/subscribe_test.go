@@ -385,6 +385,9 @@ func TestWSScenarioPlumbing(t *testing.T) {
 		t.Logf("record: %s: %s", st.Name, st.Body)
 	}
 
+	// ws-idle's steps (1,000 sockets) against the stand-in; no eviction hook there.
+	wsIdle(s, &Balancer{s: s, Inst: &target.Instance{URL: sess.URL, Host: "stand-in"}}, n)
+
 	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no", http.StatusMethodNotAllowed)
 	}))
