@@ -51,11 +51,12 @@ func Run(args []string, usageLine string) error {
 		edgeDefault = n
 	}
 	edgeMB := fl.Int("edge-cache-mb", edgeDefault, "MiB of answers the Worker runtimes share in the host's answer cache, as caches.default in workerd (0: none; "+EdgeCacheEnv+" sets the default)")
+	maxConns := fl.Int("max-conns", server.DefaultMaxConns, "client connections open at once, WebSockets included (further ones wait in the listen backlog)")
 	pprofAddr := fl.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, for profiling the host; no auth, so a loopback address only (off by default)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%v; %s", err, usageLine)
 	}
-	if fl.NArg() > 0 || *workers < 0 || *memory < 0 || *edgeMB < 0 {
+	if fl.NArg() > 0 || *workers < 0 || *memory < 0 || *edgeMB < 0 || *maxConns < 1 {
 		return usage()
 	}
 	if port := os.Getenv("PORT"); port != "" {
@@ -78,7 +79,7 @@ func Run(args []string, usageLine string) error {
 		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
 	}
 	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers,
-		MemoryLimitMB: *memory, EdgeCacheBytes: edgeCacheBytes(*edgeMB), ConnAffinity: true})
+		MemoryLimitMB: *memory, EdgeCacheBytes: edgeCacheBytes(*edgeMB), ConnAffinity: true, MaxConns: *maxConns})
 	if err != nil {
 		l.Close()
 		return err
@@ -103,8 +104,14 @@ func Run(args []string, usageLine string) error {
 	for {
 		select {
 		case <-evict:
+			var mem uint32
+			for _, rt := range srv.Stats().Runtimes {
+				if rt.Name == "objects" {
+					mem = rt.MemoryBytes
+				}
+			}
 			srv.EvictObjects()
-			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open)\n", srv.Stats().Sockets)
+			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open; its linear memory was %d bytes)\n", srv.Stats().Sockets, mem)
 		case <-stop:
 			return nil
 		case err := <-errc:
