@@ -31,7 +31,7 @@ import (
 const (
 	// wsSessionWired: while false, a balancer that answers the upgrade with anything but 101 skips the rows (the
 	// wiring is not there yet). Set it to true once GET /{chain} upgrades: then a refused upgrade fails them.
-	wsSessionWired = false
+	wsSessionWired = true
 	// EnvWSDuration sets how long ws-follow, ws-reorg and ws-failover run (a Go duration; default 30 s, the
 	// issue's 5 minutes with EVMLB_WS_DURATION=5m).
 	EnvWSDuration = "EVMLB_WS_DURATION"
