@@ -2,6 +2,7 @@ package durable
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -401,10 +403,12 @@ func (ss *Subs) Alarm(ctx context.Context, objectID string) error {
 	if !ok || height == 0 || len(ups) == 0 {
 		return nil
 	}
-	if primary > 0 {
-		ups = ups[:primary] // only upstreams in rotation speak for the chain
+	if primary == 0 {
+		return nil // none in rotation: an upstream out of rotation never speaks for the chain
 	}
-	head, agreed := ss.headHash(ctx, chain, height, ups)
+	ups = ups[:primary]
+	lag := ss.env.Config.ChainSettings(chain).WithDefaults().MaxLagBlocks
+	head, agreed := ss.look(ctx, chain, height, lag, ups)
 	if !agreed {
 		counts.HeadSkew++
 		return ss.storeCounts(ctx, st, counts)
@@ -505,10 +509,95 @@ func result(answer []byte) (json.RawMessage, error) {
 	return f[0], nil
 }
 
+// tip is an upstream's answer to eth_getBlockByNumber("latest", false): its block number and hash.
+type tip struct {
+	up     string
+	number uint64
+	hash   string
+}
+
+// blockAt asks up for its block at n (tag: "latest" when n is 0) and returns its number and hash.
+func (ss *Subs) blockAt(ctx context.Context, chain, up string, n uint64) (tip, bool) {
+	call := blockCall(0, n)
+	if n == 0 {
+		call.Params = json.RawMessage(`["latest",false]`)
+	}
+	answers, err := ss.follow.Batch(ctx, chain, up, []jsonrpc.Call{call})
+	if err != nil {
+		return tip{}, false
+	}
+	res, err := result(answers[0])
+	if err != nil {
+		return tip{}, false
+	}
+	f, ok := jsonrpc.Fields(res, "number", "hash")
+	if !ok || f[0] == nil || f[1] == nil {
+		return tip{}, false
+	}
+	num, ok1 := jsonrpc.String(f[0])
+	h, ok2 := jsonrpc.String(f[1])
+	v, err := strconv.ParseUint(strings.TrimPrefix(num, "0x"), 16, 64)
+	if !ok1 || !ok2 || err != nil || !strings.HasPrefix(num, "0x") || (n != 0 && v != n) {
+		return tip{}, false
+	}
+	return tip{up: up, number: v, hash: h}, true
+}
+
+// look decides the head the follower follows, on its own look at the chain rather than the table's verified
+// height alone (which moves at health checks): each upstream in rotation is asked for its latest block, at once
+// (one small batch each). A height above the verified one (verified) is followed only when two upstreams in
+// rotation agree on its hash: the lower of the two highest answers, the higher one asked for its block at that
+// height when it is above it. One upstream in rotation: its word, never more than max_lag_blocks (lag) above the
+// verified height (the table believes no more of a lone upstream's jump between its checks). When the answers
+// disagree, or only one of several answered (the others failing: no witness either way), the follower falls back
+// to the verified height, whose hash headHash decides. Upstreams out of rotation are never asked.
+func (ss *Subs) look(ctx context.Context, chain string, verified, lag uint64, ups []string) (subs.Head, bool) {
+	tips := make([]tip, len(ups))
+	got := make([]bool, len(ups))
+	var wg sync.WaitGroup
+	for i, up := range ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tips[i], got[i] = ss.blockAt(ctx, chain, up, 0)
+		}()
+	}
+	wg.Wait()
+	var answered []tip
+	for i := range tips {
+		if got[i] {
+			answered = append(answered, tips[i])
+		}
+	}
+	switch {
+	case len(ups) == 1 && len(answered) == 1:
+		t := answered[0]
+		if t.number >= verified && t.number <= verified+lag {
+			return subs.Head{Number: t.number, Hash: t.hash}, true
+		}
+	case len(answered) >= 2:
+		slices.SortStableFunc(answered, func(a, b tip) int { return cmp.Compare(b.number, a.number) })
+		hi, lo := answered[0], answered[1]
+		if lo.number > verified {
+			if hi.number != lo.number {
+				var ok bool
+				if hi, ok = ss.blockAt(ctx, chain, hi.up, lo.number); !ok {
+					break
+				}
+			}
+			if hi.hash == lo.hash {
+				return subs.Head{Number: lo.number, Hash: lo.hash}, true
+			}
+		}
+	}
+	return ss.headHash(ctx, chain, verified, ups, len(answered) == 1)
+}
+
 // headHash decides the hash of the verified head at height: the block's hash as two upstreams in rotation answer
 // it alike (asked in routing order until two agree); with one upstream in rotation, its word.
-func (ss *Subs) headHash(ctx context.Context, chain string, height uint64, ups []string) (subs.Head, bool) {
+func (ss *Subs) headHash(ctx context.Context, chain string, height uint64, ups []string, alone bool) (subs.Head, bool) {
 	seen := map[string]int{}
+	answered := 0
 	for _, up := range ups {
 		answers, err := ss.follow.Batch(ctx, chain, up, []jsonrpc.Call{blockCall(0, height)})
 		if err != nil {
@@ -527,7 +616,15 @@ func (ss *Subs) headHash(ctx context.Context, chain string, height uint64, ups [
 			continue
 		}
 		seen[h]++
+		answered++
 		if seen[h] >= 2 || len(ups) == 1 {
+			return subs.Head{Number: height, Hash: h}, true
+		}
+	}
+	if alone && answered == 1 && len(seen) == 1 {
+		// The others in rotation did not answer at all (down, refusing): no witness against this one at a height
+		// the table verified, as a request at the head would be served by it alone.
+		for h := range seen {
 			return subs.Head{Number: height, Hash: h}, true
 		}
 	}

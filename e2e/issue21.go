@@ -109,7 +109,7 @@ func (s *S) wsCheck(b *Balancer, n *anvil.Node, reorgs bool, midway func(), boun
 		s.Error(f)
 	}
 	s.must(len(res.Ref.Failures) == 0, "the node's own subscription fails the reference check: %v", res.Ref.Failures)
-	s.must(len(v.Failures) == 0, "the balancer's subscription fails the check (%s)", v)
+	s.must(len(v.Failures) == 0, "the balancer's subscription fails the check (%s)\n--- log ---\n%s", v, tail(b.Inst.Logs(), 4000))
 	s.must(v.Logs > 0 && v.Heads >= 5, "too little happened: %s", v)
 	s.must(len(res.Delays) > 0, "no header of the balancer's subscription was one the node's own subscription had")
 	if late := res.Delays[len(res.Delays)-1]; late > bound {

@@ -455,3 +455,77 @@ func TestWebSocketChainNamedStatus(t *testing.T) {
 		t.Fatalf("eth_chainId: %q", got)
 	}
 }
+
+// One of two upstreams fails mid-run (every request answered 500, health checks too): the follower goes on with
+// the other one as soon as the failing one leaves rotation, and every block arrives once, in order.
+func TestWebSocketFollowerFailover(t *testing.T) {
+	h, a, b := wsHarness(t, nil, 100)
+	c := h.dial("eth")
+	h.subscribe(c, `["newHeads"]`)
+	h.mine(100, a, b)
+	h.mine(101, a, b)
+	a.SetFault(evmtest.Status500)
+	for height := uint64(102); height <= 110; height++ {
+		a.SetHeight(height)
+		b.SetHeight(height)
+		// Within two looks of the follower (a second each): the failing upstream costs a failed attempt, not a
+		// stall until it leaves rotation.
+		looks := 0
+		h.until(func(f follower) bool { looks++; return f.Tip == height || looks == 2 }, "")
+		if looks == 2 {
+			h.until(func(f follower) bool {
+				if f.Tip != height {
+					t.Fatalf("block %d not followed within 2 s of the failure (tip %d, counts %+v)", height, f.Tip, f.Counts)
+				}
+				return true
+			}, "")
+		}
+	}
+	var seen, want []string
+	for _, e := range events(t, frames(c)) {
+		seen = append(seen, e.String())
+	}
+	for n := uint64(101); n <= 110; n++ {
+		hash := b.BlockHash(n)
+		want = append(want, fmt.Sprintf("head %d %s", n, hash[len(hash)-4:]))
+	}
+	if strings.Join(seen, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(seen, ", "), strings.Join(want, ", "))
+	}
+}
+
+// The follower looks at the chain itself (each upstream in rotation's latest block) rather than waiting for the
+// table's verified head, which moves at health checks: with checks a minute apart, each block is followed within a
+// look. Above the verified head two upstreams must agree: one of them ahead (by 1,000 blocks) moves the follower
+// only to the other's height.
+func TestWebSocketFollowerLooksItself(t *testing.T) {
+	h, a, b := wsHarness(t, map[string]string{"EVMLB_HEALTH_INTERVAL": "1m"}, 100)
+	c := h.dial("eth")
+	h.subscribe(c, `["newHeads"]`)
+	h.mine(100, a, b)
+	for height := uint64(101); height <= 105; height++ {
+		a.SetHeight(height)
+		b.SetHeight(height)
+		looks := 0
+		h.until(func(f follower) bool {
+			looks++
+			if looks > 1 && f.Tip != height {
+				t.Fatalf("block %d not followed in one look (tip %d)", height, f.Tip)
+			}
+			return f.Tip == height
+		}, "")
+	}
+	a.SetHeight(1106)
+	b.SetHeight(106)
+	h.until(func(f follower) bool { return f.Tip == 106 }, "the follower at b's height")
+	h.until(func(f follower) bool { return true }, "")
+	h.until(func(f follower) bool {
+		if f.Tip != 106 {
+			t.Fatalf("the follower at %d on one upstream's word", f.Tip)
+		}
+		return true
+	}, "")
+	if n := len(frames(c)); n != 6 {
+		t.Fatalf("%d heads sent, want 6 (101-106)", n)
+	}
+}
