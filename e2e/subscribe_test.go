@@ -365,7 +365,7 @@ func TestWSScenarioPlumbing(t *testing.T) {
 	if got, errs := everyHears(conns, hash, 5*time.Second); got != len(conns) {
 		t.Errorf("%d of %d sockets heard block %s: %v", got, len(conns), hash, errs)
 	}
-	line := "evmlb host: SIGUSR1: " + wsEvictedLine + "1000 WebSockets stay open; its linear memory was 12345 bytes)"
+	line := "evmlb host: SIGUSR1: " + wsEvictedLine + "1000 WebSockets stay open; its linear memory was 12345 bytes; with no call in flight)"
 	if m := evictedRe.FindStringSubmatch(line); m == nil || m[1] != "1000" || m[2] != "12345" {
 		t.Errorf("the eviction line %q read as %q", line, m)
 	}

@@ -110,8 +110,11 @@ func Run(args []string, usageLine string) error {
 					mem = rt.MemoryBytes
 				}
 			}
-			srv.EvictObjects()
-			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open; its linear memory was %d bytes)\n", srv.Stats().Sockets, mem)
+			when := "with no call in flight"
+			if !srv.EvictObjects() {
+				when = fmt.Sprintf("calls in flight cut: none ended within %v", server.EvictWait)
+			}
+			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open; its linear memory was %d bytes; %s)\n", srv.Stats().Sockets, mem, when)
 		case <-stop:
 			return nil
 		case err := <-errc:

@@ -83,6 +83,23 @@ func (rt *runtime) die() {
 	})
 }
 
+// closeIdle closes the runtime to new calls at a moment when none is in flight, waiting at most max for one (a
+// call begun meanwhile fails as it would a moment later, at the stop), and reports whether it found one.
+func (rt *runtime) closeIdle(max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	for {
+		rt.mu.Lock()
+		idle := len(rt.calls) == 0
+		if idle || time.Now().After(deadline) {
+			rt.closed = true
+			rt.mu.Unlock()
+			return idle
+		}
+		rt.mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // stop ends the runtime and waits for its loop.
 func (rt *runtime) stop() {
 	rt.die()

@@ -422,11 +422,19 @@ func (s *Server) socketCall(k *socket, kind, tooLarge string, rest []string, bod
 }
 
 // EvictObjects ends the objects runtime as Cloudflare evicts a hibernated Durable Object: the Go memory of every
-// instance is gone and calls in flight fail (as in a crash), while the sockets stay open with their tags and
-// attachments; the next call (a frame, a request, an alarm) starts a new runtime, with new instance tokens.
-// For tests, and an operator's check of what survives.
-func (s *Server) EvictObjects() {
-	if rt, _ := s.objects.current(); rt != nil {
-		rt.stop()
+// instance is gone, while the sockets stay open with their tags and attachments; the next call (a frame, a
+// request, an alarm) starts a new runtime, with new instance tokens. Like Cloudflare, which hibernates only an
+// object with no call in flight, it waits for a moment with none (at most EvictWait; then the calls in flight
+// fail, as in a crash) and reports whether it found one. For tests, and an operator's check of what survives.
+func (s *Server) EvictObjects() (idle bool) {
+	rt, _ := s.objects.current()
+	if rt == nil {
+		return true
 	}
+	idle = rt.closeIdle(EvictWait)
+	rt.stop()
+	return idle
 }
+
+// EvictWait bounds how long EvictObjects waits for the objects runtime to have no call in flight.
+const EvictWait = 5 * time.Second
