@@ -371,6 +371,16 @@ func (sl *slot) get() (*runtime, error) {
 	return rt, nil
 }
 
+// release lets go of rt if it is the slot's runtime, so that a runtime stopped on purpose (an eviction) is
+// garbage at once rather than at the next call.
+func (sl *slot) release(rt *runtime) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.cur == rt {
+		sl.cur = nil
+	}
+}
+
 func (sl *slot) current() (*runtime, int) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()

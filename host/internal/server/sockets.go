@@ -433,6 +433,7 @@ func (s *Server) EvictObjects() (idle bool) {
 	}
 	idle = rt.closeIdle(EvictWait)
 	rt.stop()
+	s.objects.release(rt) // its linear memory is garbage now, as an evicted isolate's is gone
 	return idle
 }
 

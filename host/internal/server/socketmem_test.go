@@ -1,0 +1,66 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	goruntime "runtime"
+	"runtime/pprof"
+	"testing"
+)
+
+// TestSocketMemory measures what an idle socket costs the host process (no assertion: a measurement, -v):
+// goroutines, stacks and heap per socket, the client's ends being bare TCP connections that hold nothing.
+func TestSocketMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a measurement")
+	}
+	h, addr := socketsHost(t, Options{MaxConns: 4096})
+	_ = dialWS(t, addr, "c1", "warm", "") // the objects runtime started
+	h.EvictObjects()
+	var before, after goruntime.MemStats
+	wasm := func() (n int64) {
+		for _, rt := range h.Stats().Runtimes {
+			n += int64(rt.MemoryBytes)
+		}
+		return n
+	}
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	wasm0 := wasm()
+	if f, err := os.Create(os.Getenv("EVMLB_HEAP_PROFILE") + ".base"); err == nil {
+		_ = pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	g0 := goruntime.NumGoroutine()
+	const n = 500
+	var conns []net.Conn
+	for i := range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "GET /ws/c1?tag=t%d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", i)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade %d: %v %v", i, resp, err)
+		}
+	}
+	h.EvictObjects() // the objects runtime's linear memory is not the sockets'
+	goruntime.GC()
+	goruntime.ReadMemStats(&after)
+	grown := wasm() - wasm0 // the worker runtimes' linear memory grown meanwhile, not the sockets' either
+	g := goruntime.NumGoroutine() - g0
+	t.Logf("MEASURE host socket: %d sockets (%d open): %.1f goroutines, %d bytes of stack, %d bytes of heap in use a socket (the worker runtimes' linear memory grew %d bytes meanwhile, left out)",
+		n, h.Stats().Sockets, float64(g)/n, (after.StackInuse-before.StackInuse)/n, (int64(after.HeapInuse-before.HeapInuse)-grown)/n, grown)
+	if f, err := os.Create(os.Getenv("EVMLB_HEAP_PROFILE")); err == nil {
+		_ = pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
