@@ -48,7 +48,13 @@ const (
 	wsIdleSockets  = 1000
 	wsHostMaxConns = 4096
 	// wsIdleBytesPerSocket bounds the host process's resident memory per idle socket (ws-idle, wazero): the
-	// growth from before the sockets to after their eviction, divided by their number.
+	// growth from before the sockets to after their eviction, divided by their number. What a socket holds in
+	// the host, measured in process (host/internal/server TestSocketMemory): 2 goroutines (the connection's reader
+	// and its writer) with 12 KiB of stack, and 13-14 KiB of heap (net/http's 4 KiB bufio reader and writer kept by
+	// the hijacked connection, coder/websocket's Conn, the request and its context), about 26 KiB. The host returns
+	// an evicted runtime's memory to the OS (serve, SIGUSR1), so after the eviction the growth is the sockets' own:
+	// 9,764 bytes a socket measured (resident pages; 71 KiB a socket before the eviction, with the objects
+	// runtime's 12 MiB of linear memory and the Go heap's headroom). The bound leaves room over the 26 KiB live.
 	wsIdleBytesPerSocket = 64 << 10
 	// The session's answers to bad input (ws-garbage): a text frame that is not JSON gets JSON-RPC's parse error
 	// and the socket stays open; a binary frame closes it with 1003 (unsupported data); a frame over the chain's
