@@ -300,3 +300,32 @@ func TestWebSocketEnds(t *testing.T) {
 		t.Fatal(code)
 	}
 }
+
+// An eviction waits for the objects runtime's calls in flight to end (Cloudflare hibernates only an idle object):
+// a slow message call answers, and the next one runs on a new instance.
+func TestEvictionWaitsForCalls(t *testing.T) {
+	h, addr := socketsHost(t, Options{})
+	a := dialWS(t, addr, "c1", "a", "")
+	a.send("echo:first")
+	inst1 := instanceOf(t, a.read())
+	a.send("slow:300")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if st := h.Stats(); st.Runtimes[len(st.Runtimes)-1].Calls > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow call never began")
+		}
+		time.Sleep(time.Millisecond) // polling what is observed: the call counted
+	}
+	if !h.EvictObjects() {
+		t.Fatal("the eviction did not find the runtime idle")
+	}
+	if got := a.read(); !strings.HasPrefix(got, "slow:done instance="+inst1) {
+		t.Fatalf("the call in flight: %q", got)
+	}
+	a.send("echo:after")
+	if got := a.read(); strings.Contains(got, inst1) {
+		t.Fatalf("after the eviction: %q", got)
+	}
+}

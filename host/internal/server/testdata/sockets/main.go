@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/hostcall"
@@ -199,6 +200,10 @@ func socket(ctx context.Context, ev hostcall.SocketEvent) error {
 			out = append(out, s.Tag+"="+s.Attachment)
 		}
 		return reply("list:" + strings.Join(out, ","))
+	case "slow": // slow:MS answers after MS milliseconds
+		ms, _ := strconv.Atoi(arg)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return reply("slow:done")
 	case "flood": // flood:N:SIZE sends N frames of SIZE bytes to this socket
 		ns, size, _ := strings.Cut(arg, ":")
 		n, _ := strconv.Atoi(ns)
