@@ -44,6 +44,7 @@ type runtime struct {
 
 	deadOnce sync.Once
 	dead     chan struct{}
+	released chan struct{} // closed once the loop ended and the module instance is closed
 
 	mu        sync.Mutex
 	closed    bool                 // dead: no new calls
@@ -100,10 +101,12 @@ func (rt *runtime) closeIdle(max time.Duration) bool {
 	}
 }
 
-// stop ends the runtime and waits for its loop.
+// stop ends the runtime and waits for its loop, and for its module instance to be closed (its linear memory
+// released).
 func (rt *runtime) stop() {
 	rt.die()
 	<-rt.loop.Done()
+	<-rt.released
 }
 
 func (rt *runtime) track(c *call) bool {
@@ -233,13 +236,14 @@ func thrownMessage(r *jsrt.Realm, err error) string {
 
 // start starts a runtime and waits until Go is ready and speaks our contract version.
 func (s *Server) start(name string) (*runtime, error) {
-	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(s.clock), dead: make(chan struct{}),
+	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(s.clock), dead: make(chan struct{}), released: make(chan struct{}),
 		calls: map[*call]struct{}{}, instances: map[string]*instance{}, byNum: map[uint32]*call{}}
 	rt.loop.OnPanic = func(v any) {
 		s.logf("runtime %s failed: %v", name, v)
 		rt.die()
 	}
 	go func() {
+		defer close(rt.released)
 		rt.loop.Run()
 		rt.die()
 		if rt.gort != nil {
