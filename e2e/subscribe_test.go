@@ -396,10 +396,10 @@ func TestWSScenarioPlumbing(t *testing.T) {
 	t.Run("guard", func(t *testing.T) {
 		sub = t
 		s := newS(t, wazeroHost)
-		(&Balancer{s: s, Inst: &target.Instance{URL: refuse.URL, Host: "stand-in"}}).needWS("ethereum")
+		(&Balancer{s: s, Inst: &target.Instance{URL: refuse.URL, Host: "stand-in"}}).needWSAs("ethereum", false)
 	})
 	if !sub.Skipped() {
-		t.Errorf("needWS did not skip on a refused upgrade (wsSessionWired %v)", wsSessionWired)
+		t.Errorf("needWS did not skip on a refused upgrade while unwired")
 	}
 }
 
