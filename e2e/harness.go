@@ -74,7 +74,11 @@ type S struct {
 
 // newS makes the world of one scenario run.
 func newS(t *testing.T, h target.Host) *S {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	limit := 5 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv(EnvWSDuration)); err == nil && d > 0 {
+		limit += d // issue 21's long runs (EVMLB_WS_DURATION=5m) on top of a scenario's five minutes
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	t.Cleanup(cancel)
 	s := &S{T: t, Host: h, Ctx: ctx, rec: &Record{}, names: map[string]string{}}
 	s.Password = "pw-" + s.Secret()

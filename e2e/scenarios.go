@@ -70,6 +70,12 @@ func Scenarios() []Scenario {
 		{"reorg-past-finality", 19, scReorgPastFinality},
 		{"broadcast-tx", 20, scBroadcastTx},
 		{"logs-split", 20, scLogsSplit},
+		{"ws-smoke", 21, scWSSmoke},
+		{"ws-follow", 21, scWSFollow},
+		{"ws-reorg", 21, scWSReorg},
+		{"ws-failover", 21, scWSFailover},
+		{"ws-idle", 21, scWSIdle},
+		{"ws-garbage", 21, scWSGarbage},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})

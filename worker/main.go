@@ -35,6 +35,8 @@ func main() {
 		Getenv:      jsbind.Getenv,
 		Chains:      hostcall.Namespace(contract.BindingChain),
 		Upstreams:   hostcall.Namespace(contract.BindingUpstream),
+		Subs:        hostcall.Namespace(contract.BindingSubs),
+		Sockets:     hostcall.Sockets{},
 		StorageFor:  func(objectID string) platform.Storage { return hostcall.Storage{Object: objectID} },
 		Post:        hostcall.Post,
 		After:       hostcall.After,
@@ -46,7 +48,7 @@ func main() {
 		Cache:       hostcall.EdgeCache{Limit: edgeEntryLimit},
 		MemoryBytes: jsbind.MemoryBytes,
 	})
-	jsbind.Serve(jsbind.Handlers{Fetch: a, Alarm: a.Alarm, MaxBodyBytes: a.MaxBodyBytes()})
+	jsbind.Serve(jsbind.Handlers{Fetch: a, Alarm: a.Alarm, Socket: a.Socket, MaxBodyBytes: a.MaxBodyBytes()})
 	workers.Ready()
 	select {} // the runtime lives as long as the isolate; calls arrive as JS callbacks
 }

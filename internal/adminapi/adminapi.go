@@ -172,7 +172,30 @@ type ChainSummary struct {
 	CacheEpoch uint64 `json:"cache_epoch"`
 	// Table is the chain object's routing table.
 	Table []UpstreamRow `json:"table"`
-	Error string        `json:"error,omitempty"`
+	// Sockets and Subscriptions are the chain's open WebSockets and their subscriptions; Follower what its
+	// subscription object did (SubsStatus; absent when the object could not be asked).
+	Sockets       int         `json:"sockets"`
+	Subscriptions int         `json:"subscriptions"`
+	Follower      *SubsStatus `json:"follower,omitempty"`
+	Error         string      `json:"error,omitempty"`
+}
+
+// SubsCounts are a subscription object's counts since it began, kept in its storage.
+type SubsCounts struct {
+	Events   uint64 `json:"events"`   // notifications sent (one per socket and subscription)
+	Reorgs   uint64 `json:"reorgs"`   // follower steps that removed blocks
+	Deep     uint64 `json:"deep"`     // reorgs deeper than the kept chain (subs.Report.Deep)
+	Skipped  uint64 `json:"skipped"`  // heights never sent (a gap longer than the kept chain)
+	Dropped  uint64 `json:"dropped"`  // walks dropped because every upstream refused them
+	HeadSkew uint64 `json:"disagree"` // alarms at which two upstreams gave the verified head different hashes
+}
+
+// SubsStatus is the /status answer (durable/subs.go): open sockets, subscriptions, and the counts.
+type SubsStatus struct {
+	Sockets       int        `json:"sockets"`
+	Subscriptions int        `json:"subscriptions"`
+	Tip           uint64     `json:"tip"` // the follower's last emitted height (0: not following)
+	Counts        SubsCounts `json:"counts"`
 }
 
 // CachePurge is a chain object's /purge answer, and one chain's entry in the POST /admin/cache/purge answer: the

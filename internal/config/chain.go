@@ -63,6 +63,9 @@ type Chain struct {
 	// BroadcastWrites: eth_sendRawTransaction goes to every upstream in rotation at once (internal/proxy's
 	// broadcast.go). nil: on when the chain has more than one upstream (Broadcast). (broadcast_writes)
 	BroadcastWrites *bool
+	// SubscriptionPoll is how often the chain's subscription object looks for new blocks while it has
+	// subscriptions (durable/subs.go). (subscription_poll)
+	SubscriptionPoll time.Duration
 }
 
 // Broadcast reports whether the chain broadcasts raw transactions, given how many upstreams it has: its
@@ -96,6 +99,7 @@ var ChainDefaults = Chain{
 	LogsMaxRange:        uint64(ChainLogsMaxRange.DefaultInt()),
 	LogsMaxAnswerBytes:  ChainLogsMaxAnswerBytes.DefaultInt(),
 	CapabilityTTL:       ChainCapabilityTTL.DefaultDuration(),
+	SubscriptionPoll:    ChainSubscriptionPoll.DefaultDuration(),
 }
 
 // WithDefaults returns c with every zero field set from ChainDefaults.
@@ -128,6 +132,7 @@ func (c Chain) WithDefaults() Chain {
 	fill(&c.CacheRealtimeTTL, d.CacheRealtimeTTL)
 	fill(&c.CacheHashTTL, d.CacheHashTTL)
 	fill(&c.CapabilityTTL, d.CapabilityTTL)
+	fill(&c.SubscriptionPoll, d.SubscriptionPoll)
 	if c.CacheMaxAnswerBytes <= 0 {
 		c.CacheMaxAnswerBytes = d.CacheMaxAnswerBytes
 	}

@@ -103,9 +103,9 @@ func TestLoadSettings(t *testing.T) {
 		{name: "defaults", env: nil, want: func(*Settings) {}},
 		{name: "all set", env: map[string]string{
 			EnvHealthInterval: "2s", EnvAttemptTimeout: "150ms", EnvSnapshotTTL: "250ms", EnvMaxBodyBytes: "2048", EnvMaxInflightBytes: "2097152",
-			EnvMaxResponseBytes: "4096", EnvCacheMemoryBytes: "3145728", EnvMaxBatch: "7", EnvDenyMethods: "admin_*", EnvCORSOrigins: "https://a.example, http://b.example:8080",
+			EnvMaxResponseBytes: "4096", EnvCacheMemoryBytes: "3145728", EnvMaxBatch: "7", EnvWSMaxSockets: "9", EnvWSMaxSubscriptions: "3", EnvWSRate: "5", EnvDenyMethods: "admin_*", EnvCORSOrigins: "https://a.example, http://b.example:8080",
 		}, want: func(s *Settings) {
-			*s = Settings{HealthInterval: 2 * time.Second, AttemptTimeout: 150 * time.Millisecond, SnapshotTTL: 250 * time.Millisecond, MaxBodyBytes: 2048, MaxInflightBytes: 2 << 20, MaxResponseBytes: 4096, CacheMemoryBytes: 3 << 20, MaxBatch: 7, DenyMethods: []string{"admin_*"},
+			*s = Settings{HealthInterval: 2 * time.Second, AttemptTimeout: 150 * time.Millisecond, SnapshotTTL: 250 * time.Millisecond, MaxBodyBytes: 2048, MaxInflightBytes: 2 << 20, MaxResponseBytes: 4096, CacheMemoryBytes: 3 << 20, MaxBatch: 7, WSMaxSockets: 9, WSMaxSubscriptions: 3, WSRate: 5, DenyMethods: []string{"admin_*"},
 				CORSOrigins: []string{"https://a.example", "http://b.example:8080"}}
 		}},
 		{name: "cors none", env: map[string]string{EnvCORSOrigins: "none"}, want: func(s *Settings) { s.CORSOrigins = []string{} }},
@@ -118,6 +118,7 @@ func TestLoadSettings(t *testing.T) {
 		{name: "body too small", env: map[string]string{EnvMaxBodyBytes: "10"}, err: EnvMaxBodyBytes},
 		{name: "batch not number", env: map[string]string{EnvMaxBatch: "many"}, err: EnvMaxBatch},
 		{name: "batch zero", env: map[string]string{EnvMaxBatch: "0"}, err: EnvMaxBatch},
+		{name: "ws rate zero", env: map[string]string{EnvWSRate: "0"}, err: EnvWSRate},
 		{name: "deny list", env: map[string]string{EnvDenyMethods: " admin_* ,eth_sendTransaction,debug_"}, want: func(s *Settings) {
 			s.DenyMethods = []string{"admin_*", "eth_sendTransaction", "debug_"}
 		}},

@@ -212,6 +212,10 @@ var chainFields = []chainField{
 		}
 		return false
 	}},
+	{ChainSubscriptionPoll, func(c *Chain, r json.RawMessage) (ok bool) {
+		c.SubscriptionPoll, ok = ChainSubscriptionPoll.duration(r)
+		return ok
+	}},
 }
 
 // parseChain reads one "chains" entry at path, reporting whether it is valid.

@@ -39,7 +39,7 @@ func TestParseAllEveryProblem(t *testing.T) {
 		`$.upstreams[3].upstream: must be a string`,
 		`$.upstreams[3].chain: "admin" is reserved`,
 		`$.upstreams[4]: not an object`,
-		`$.chains.eth: unknown field (allowed: chain_id, max_lag_blocks, stale_after, confirm_after, breaker_failures, breaker_open_for, cooldown_after_429, probe_share, max_attempts, request_timeout, hedge_percentile, hedge_min_delay, deny_methods, allow_custom_tracers, finality_depth, cache, cache_finalized_ttl, cache_realtime_ttl, cache_hash_ttl, cache_max_answer_bytes, logs_max_range, logs_max_answer_bytes, capability_ttl, broadcast_writes)`,
+		`$.chains.eth: unknown field (allowed: chain_id, max_lag_blocks, stale_after, confirm_after, breaker_failures, breaker_open_for, cooldown_after_429, probe_share, max_attempts, request_timeout, hedge_percentile, hedge_min_delay, deny_methods, allow_custom_tracers, finality_depth, cache, cache_finalized_ttl, cache_realtime_ttl, cache_hash_ttl, cache_max_answer_bytes, logs_max_range, logs_max_answer_bytes, capability_ttl, broadcast_writes, subscription_poll)`,
 		`$.chains.eth.max_lag_blocks: must be an integer from 1 to 10000`,
 		`$.chains.eth.stale_after: must be a duration string from 1s to 1h`,
 		`$.chains.gone: no upstream serves this chain`,

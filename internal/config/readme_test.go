@@ -135,6 +135,10 @@ func TestRules(t *testing.T) {
 	want[UpstreamMaxLogsResults] = "must be an integer from 1 to 100000000"
 	want[ChainCapabilityTTL] = "must be a duration string from 1s to 168h"
 	want[UpstreamArchive] = "must be true or false"
+	want[ChainSubscriptionPoll] = "must be a duration string from 1s to 1m"
+	want[TuningWSMaxSockets] = "must be an integer from 1 to 32768"
+	want[TuningWSMaxSubscriptions] = "must be an integer from 1 to 1000"
+	want[TuningWSRate] = "must be an integer from 1 to 10000"
 	if len(want) != len(ChainTable)+len(TuningTable)+4 {
 		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+4)
 	}

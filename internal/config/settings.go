@@ -34,6 +34,10 @@ type Settings struct {
 	CacheMemoryBytes int64
 	// MaxBatch (EVMLB_MAX_BATCH) is the largest batch accepted (the default is proxyd's).
 	MaxBatch int
+	// WSMaxSockets (EVMLB_WS_MAX_SOCKETS) bounds the open WebSockets of one chain's subscription object;
+	// WSMaxSubscriptions (EVMLB_WS_MAX_SUBSCRIPTIONS) the subscriptions of one socket; WSRate (EVMLB_WS_RATE) the
+	// messages per second one socket may send (bursts of twice as many).
+	WSMaxSockets, WSMaxSubscriptions, WSRate int
 	// DenyMethods (EVMLB_DENY_METHODS) are the methods refused on every chain whose deny_methods is not set: a
 	// comma-separated list of patterns (see MatchMethod; spaces around a pattern are ignored), or "none" to deny
 	// nothing. It replaces the default list, DefaultDenyMethods, entirely. nil means DefaultDenyMethods.
@@ -46,30 +50,36 @@ type Settings struct {
 
 // Environment variables of the settings.
 const (
-	EnvHealthInterval   = "EVMLB_HEALTH_INTERVAL"
-	EnvAttemptTimeout   = "EVMLB_ATTEMPT_TIMEOUT"
-	EnvSnapshotTTL      = "EVMLB_SNAPSHOT_TTL"
-	EnvMaxBodyBytes     = "EVMLB_MAX_BODY_BYTES"
-	EnvMaxResponseBytes = "EVMLB_MAX_RESPONSE_BYTES"
-	EnvMaxInflightBytes = "EVMLB_MAX_INFLIGHT_BYTES"
-	EnvMaxBatch         = "EVMLB_MAX_BATCH"
-	EnvCacheMemoryBytes = "EVMLB_CACHE_MEMORY_BYTES"
-	EnvDenyMethods      = "EVMLB_DENY_METHODS"
-	EnvCORSOrigins      = "EVMLB_CORS_ORIGINS"
+	EnvHealthInterval     = "EVMLB_HEALTH_INTERVAL"
+	EnvAttemptTimeout     = "EVMLB_ATTEMPT_TIMEOUT"
+	EnvSnapshotTTL        = "EVMLB_SNAPSHOT_TTL"
+	EnvMaxBodyBytes       = "EVMLB_MAX_BODY_BYTES"
+	EnvMaxResponseBytes   = "EVMLB_MAX_RESPONSE_BYTES"
+	EnvMaxInflightBytes   = "EVMLB_MAX_INFLIGHT_BYTES"
+	EnvMaxBatch           = "EVMLB_MAX_BATCH"
+	EnvCacheMemoryBytes   = "EVMLB_CACHE_MEMORY_BYTES"
+	EnvWSMaxSockets       = "EVMLB_WS_MAX_SOCKETS"
+	EnvWSMaxSubscriptions = "EVMLB_WS_MAX_SUBSCRIPTIONS"
+	EnvWSRate             = "EVMLB_WS_RATE"
+	EnvDenyMethods        = "EVMLB_DENY_METHODS"
+	EnvCORSOrigins        = "EVMLB_CORS_ORIGINS"
 )
 
 // DefaultSettings are the settings with every variable unset: TuningTable's defaults.
 var DefaultSettings = Settings{
-	HealthInterval:   TuningHealthInterval.DefaultDuration(),
-	AttemptTimeout:   TuningAttemptTimeout.DefaultDuration(),
-	SnapshotTTL:      TuningSnapshotTTL.DefaultDuration(),
-	MaxBodyBytes:     TuningMaxBodyBytes.DefaultInt(),
-	MaxResponseBytes: TuningMaxResponseBytes.DefaultInt(),
-	MaxInflightBytes: TuningMaxInflightBytes.DefaultInt(),
-	CacheMemoryBytes: TuningCacheMemoryBytes.DefaultInt(),
-	MaxBatch:         int(TuningMaxBatch.DefaultInt()),
-	DenyMethods:      DefaultDenyMethods,
-	CORSOrigins:      []string{"*"},
+	HealthInterval:     TuningHealthInterval.DefaultDuration(),
+	AttemptTimeout:     TuningAttemptTimeout.DefaultDuration(),
+	SnapshotTTL:        TuningSnapshotTTL.DefaultDuration(),
+	MaxBodyBytes:       TuningMaxBodyBytes.DefaultInt(),
+	MaxResponseBytes:   TuningMaxResponseBytes.DefaultInt(),
+	MaxInflightBytes:   TuningMaxInflightBytes.DefaultInt(),
+	CacheMemoryBytes:   TuningCacheMemoryBytes.DefaultInt(),
+	MaxBatch:           int(TuningMaxBatch.DefaultInt()),
+	WSMaxSockets:       int(TuningWSMaxSockets.DefaultInt()),
+	WSMaxSubscriptions: int(TuningWSMaxSubscriptions.DefaultInt()),
+	WSRate:             int(TuningWSRate.DefaultInt()),
+	DenyMethods:        DefaultDenyMethods,
+	CORSOrigins:        []string{"*"},
 }
 
 // LoadSettings reads the settings through getenv. Its error is the first of the problems LoadSettingsAll finds.
@@ -89,10 +99,12 @@ func LoadSettingsAll(getenv func(string) string) (Settings, []Problem) {
 	var ps []Problem
 	bad := func(env, rule string) { ps = append(ps, Problem{Path: env, Msg: rule, text: env + " " + rule}) }
 	batch := int64(s.MaxBatch)
+	wsSockets, wsSubs, wsRate := int64(s.WSMaxSockets), int64(s.WSMaxSubscriptions), int64(s.WSRate)
 	numbers := map[*Setting]any{ // where each number goes: a *time.Duration or an *int64
 		TuningHealthInterval: &s.HealthInterval, TuningAttemptTimeout: &s.AttemptTimeout, TuningSnapshotTTL: &s.SnapshotTTL,
 		TuningMaxBodyBytes: &s.MaxBodyBytes, TuningMaxResponseBytes: &s.MaxResponseBytes,
 		TuningMaxInflightBytes: &s.MaxInflightBytes, TuningCacheMemoryBytes: &s.CacheMemoryBytes, TuningMaxBatch: &batch,
+		TuningWSMaxSockets: &wsSockets, TuningWSMaxSubscriptions: &wsSubs, TuningWSRate: &wsRate,
 	}
 	read := map[string]bool{} // the numbers that read, or kept their default
 	for _, t := range TuningTable {
@@ -124,6 +136,7 @@ func LoadSettingsAll(getenv func(string) string) (Settings, []Problem) {
 		}
 	}
 	s.MaxBatch = int(batch)
+	s.WSMaxSockets, s.WSMaxSubscriptions, s.WSRate = int(wsSockets), int(wsSubs), int(wsRate)
 	value := func(t *Setting) int64 { // a number read, as an integer (a duration in nanoseconds)
 		switch dst := numbers[t].(type) {
 		case *time.Duration:

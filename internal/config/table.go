@@ -115,6 +115,8 @@ var (
 	ChainBroadcastWrites = row(Setting{Name: "broadcast_writes", Kind: Boolean,
 		Rule: "must be true or false", DefaultDoc: "`true` with more than one upstream", RangeDoc: "`true` or `false`",
 		Doc: "sends an `eth_sendRawTransaction` to every upstream in rotation at once, answers the transaction's hash at the first that takes it (\"Transactions broadcast\"); `false` sends it to one upstream, as other writes"})
+	ChainSubscriptionPoll = row(Setting{Name: "subscription_poll", Kind: Duration, Default: "1s", Min: "1s", Max: "1m",
+		Doc: "while a WebSocket subscription of the chain exists, how often its subscription object looks for new blocks (\"WebSocket subscriptions\"); about the block time, or less"})
 )
 
 // ChainTable is every chain setting, in the order the README lists them and errors are reported.
@@ -123,7 +125,7 @@ var ChainTable = []*Setting{
 	ChainCooldownAfter429, ChainProbeShare, ChainMaxAttempts, ChainRequestTimeout, ChainHedgePercentile,
 	ChainHedgeMinDelay, ChainDenyMethods, ChainAllowCustomTracers, ChainFinalityDepth, ChainCache, ChainCacheFinalizedTTL,
 	ChainCacheRealtimeTTL, ChainCacheHashTTL, ChainCacheMaxAnswerBytes, ChainLogsMaxRange, ChainLogsMaxAnswerBytes,
-	ChainCapabilityTTL, ChainBroadcastWrites,
+	ChainCapabilityTTL, ChainBroadcastWrites, ChainSubscriptionPoll,
 }
 
 // The tuning settings, EVMLB_* environment variables (see Settings for what each bounds).
@@ -144,6 +146,12 @@ var (
 		Doc: "answers one runtime keeps in its memory (the cache's first tier, every chain together), least recently used dropped first; an answer over an eighth of it is not kept there (an isolate has 128 MB, and its memory never shrinks)"})
 	TuningMaxBatch = row(Setting{Name: EnvMaxBatch, Kind: Integer, Default: "100", Min: "1", Max: "10000",
 		Doc: "largest batch accepted"})
+	TuningWSMaxSockets = row(Setting{Name: EnvWSMaxSockets, Kind: Integer, Default: "10000", Min: "1", Max: "32768",
+		Doc: "open WebSockets per chain (its subscription object); one more is refused with 503 (-32077)"})
+	TuningWSMaxSubscriptions = row(Setting{Name: EnvWSMaxSubscriptions, Kind: Integer, Default: "32", Min: "1", Max: "1000",
+		Doc: "subscriptions one WebSocket may hold (beyond: -32075); all of them together must fit 16,000 bytes (beyond: -32076)"})
+	TuningWSRate = row(Setting{Name: EnvWSRate, Kind: Integer, Default: "20", Min: "1", Max: "10000",
+		Doc: "messages per second one WebSocket may send, in bursts of up to twice as many; a message beyond is answered -32005"})
 	TuningDenyMethods = row(Setting{Name: EnvDenyMethods, Kind: Patterns,
 		Rule:       "must be none or a comma-separated list of method names, each optionally ending in *",
 		DefaultDoc: "the list above", RangeDoc: "comma-separated patterns, or `none`",
@@ -163,7 +171,8 @@ const SmallBodyBytes = 64 << 10
 // first (their relations, AtLeast, are checked once all are read), then the lists.
 var TuningTable = []*Setting{
 	TuningHealthInterval, TuningAttemptTimeout, TuningSnapshotTTL, TuningMaxBodyBytes, TuningMaxResponseBytes,
-	TuningMaxInflightBytes, TuningCacheMemoryBytes, TuningMaxBatch, TuningDenyMethods, TuningCORSOrigins,
+	TuningMaxInflightBytes, TuningCacheMemoryBytes, TuningMaxBatch, TuningWSMaxSockets, TuningWSMaxSubscriptions,
+	TuningWSRate, TuningDenyMethods, TuningCORSOrigins,
 }
 
 // UpstreamAttemptTimeout is an upstreams entry's attempt_timeout (object form only), which replaces

@@ -6,7 +6,7 @@ package contract
 import "time"
 
 // Version of the host contract. The shim and the wazero host refuse to serve a program of another version.
-const Version = 5
+const Version = 6
 
 // Headers the host sets on every request it hands to Go.
 const (
@@ -20,18 +20,21 @@ const (
 	RoleWorker   = "worker"
 	RoleChain    = "chain"
 	RoleUpstream = "upstream"
+	RoleSubs     = "subs" // the chain's WebSocket sessions (SubscriptionDurableObject)
 )
 
 // Environment binding names of the Durable Object namespaces.
 const (
 	BindingChain    = "CHAIN"
 	BindingUpstream = "UPSTREAM"
+	BindingSubs     = "SUBS"
 )
 
 // Durable Object class names, as wrangler.toml and the shim export them.
 const (
 	ClassChain    = "ChainDurableObject"
 	ClassUpstream = "UpstreamDurableObject"
+	ClassSubs     = "SubscriptionDurableObject"
 )
 
 // Names Go registers on context.binding.
@@ -57,6 +60,10 @@ const (
 const (
 	CallFetch = "fetch"
 	CallAlarm = "alarm"
+	// A text or binary frame from a WebSocket the object accepted (workerd: webSocketMessage).
+	CallMessage = "message"
+	// A WebSocket of the object closed or failed (workerd: webSocketClose, webSocketError).
+	CallClose = "close"
 )
 
 // Kinds of message, the `op` member of what Go delivers (CONTRACT.md §4).
@@ -66,6 +73,8 @@ const (
 	OpStorage  = "storage"
 	OpSleep    = "sleep"
 	OpCache    = "cache"
+	OpUpgrade  = "upgrade" // a Worker call: answer the client with a subs object's answer as is (a WebSocket)
+	OpSocket   = "socket"  // a subs object's call: its accepted WebSockets
 	OpAbort    = "abort"
 	OpResponse = "response"
 	OpDone     = "done"
@@ -100,6 +109,40 @@ const (
 	CachePut    = "put"
 	CacheDelete = "delete"
 )
+
+// Socket calls, the `call` member of a socket operation (CONTRACT.md §4): the WebSockets the calling object
+// accepted, named by the tag Go gave each.
+const (
+	SocketSend   = "send"
+	SocketClose  = "close"
+	SocketAttach = "attach"
+	SocketList   = "list"
+)
+
+// Frame kinds of a message call (CONTRACT.md §3).
+const (
+	FrameText   = "text"
+	FrameBinary = "binary"
+)
+
+// WebSocket limits (CONTRACT.md §4): a tag is at most MaxTagBytes bytes (Cloudflare's limit for a hibernatable
+// socket's tag), an attachment at most MaxAttachmentBytes bytes of UTF-8 (serializeAttachment's), a close
+// reason at most MaxCloseReasonBytes (what fits a close frame).
+const (
+	MaxTagBytes         = 256
+	MaxAttachmentBytes  = 16 << 10
+	MaxCloseReasonBytes = 123
+)
+
+// Close codes a host uses itself (CONTRACT.md §4): CloseAbnormal is what a close call carries when the socket
+// failed or its peer went away without a close frame (webSocketError; RFC 6455's 1006, never sent on the wire).
+const CloseAbnormal = 1006
+
+// ValidCloseCode reports whether Go may close a socket with code: 1000–1003, 1007–1014 or 3000–4999 (the codes
+// RFC 6455 lets an endpoint send; 1004–1006 and 1015 are reserved).
+func ValidCloseCode(code int) bool {
+	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
+}
 
 // MaxKeys is the most keys one storage put or delete may carry (Cloudflare's limit): callers split larger ones,
 // hosts refuse them (invalid).
@@ -136,7 +179,7 @@ const InternalErrorBody = `{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"me
 // RequestHeaders are the only request headers a host passes to Go (binding.requestHeaders), lower-case: the ones
 // Go reads. Converting every header a request carries (twenty or more behind Cloudflare's edge) cost time on
 // every call. A header Go starts to read must be added here.
-var RequestHeaders = []string{"authorization", "content-type", "origin", "x-evmlb-admin", "x-evmlb-name"}
+var RequestHeaders = []string{"authorization", "content-type", "origin", "upgrade", "x-evmlb-admin", "x-evmlb-name"}
 
 // CanonicalRequestHeader is http.CanonicalHeaderKey of a name in RequestHeaders, by a switch: no parse and no
 // string hash (slow in wasm) per header per request. TestCanonicalRequestHeader holds the two equal.
@@ -148,6 +191,8 @@ func CanonicalRequestHeader(name string) (string, bool) {
 		return "Content-Type", true
 	case "origin":
 		return "Origin", true
+	case "upgrade":
+		return "Upgrade", true
 	case "x-evmlb-admin":
 		return "X-Evmlb-Admin", true
 	case "x-evmlb-name":

@@ -79,16 +79,22 @@ func TestShimConstants(t *testing.T) {
 		{"OBJECT_URL_BASE", "ObjectURLBase", ObjectURLBase},
 		{"IMPORT_MODULE", "ImportModule", ImportModule},
 		{"INTERNAL_ERROR", "InternalErrorBody", InternalErrorBody},
+		{"MAX_TAG_BYTES", "MaxTagBytes", float64(MaxTagBytes)},
+		{"MAX_ATTACHMENT_BYTES", "MaxAttachmentBytes", float64(MaxAttachmentBytes)},
+		{"MAX_CLOSE_REASON_BYTES", "MaxCloseReasonBytes", float64(MaxCloseReasonBytes)},
+		{"CLOSE_ABNORMAL", "CloseAbnormal", float64(CloseAbnormal)},
 	}
 	tables := []struct {
 		shim string
 		want map[string][2]string // the shim's key: internal/contract's name and value
 	}{
-		{"CALL", map[string][2]string{"fetch": {"CallFetch", CallFetch}, "alarm": {"CallAlarm", CallAlarm}}},
+		{"CALL", map[string][2]string{"fetch": {"CallFetch", CallFetch}, "alarm": {"CallAlarm", CallAlarm},
+			"message": {"CallMessage", CallMessage}, "close": {"CallClose", CallClose}}},
 		{"ROLE", map[string][2]string{"worker": {"RoleWorker", RoleWorker}, "chain": {"RoleChain", RoleChain},
-			"upstream": {"RoleUpstream", RoleUpstream}}},
+			"upstream": {"RoleUpstream", RoleUpstream}, "subs": {"RoleSubs", RoleSubs}}},
 		{"OP", map[string][2]string{"fetch": {"OpFetch", OpFetch}, "object": {"OpObject", OpObject},
 			"storage": {"OpStorage", OpStorage}, "sleep": {"OpSleep", OpSleep}, "cache": {"OpCache", OpCache}, "abort": {"OpAbort", OpAbort},
+			"upgrade": {"OpUpgrade", OpUpgrade}, "socket": {"OpSocket", OpSocket},
 			"response": {"OpResponse", OpResponse}, "done": {"OpDone", OpDone}}},
 		{"ERR", map[string][2]string{"timeout": {"ErrTimeout", ErrTimeout}, "aborted": {"ErrAborted", ErrAborted},
 			"tooLarge": {"ErrTooLarge", ErrTooLarge}, "network": {"ErrNetwork", ErrNetwork},
@@ -99,6 +105,9 @@ func TestShimConstants(t *testing.T) {
 			"setAlarm": {"StorageSetAlarm", StorageSetAlarm}, "deleteAlarm": {"StorageDeleteAlarm", StorageDeleteAlarm}}},
 		{"CACHE", map[string][2]string{"match": {"CacheMatch", CacheMatch}, "put": {"CachePut", CachePut},
 			"delete": {"CacheDelete", CacheDelete}}},
+		{"SOCKET", map[string][2]string{"send": {"SocketSend", SocketSend}, "close": {"SocketClose", SocketClose},
+			"attach": {"SocketAttach", SocketAttach}, "list": {"SocketList", SocketList}}},
+		{"FRAME", map[string][2]string{"text": {"FrameText", FrameText}, "binary": {"FrameBinary", FrameBinary}}},
 	}
 	known := map[string]bool{}
 	for _, c := range scalars {
@@ -174,7 +183,7 @@ func TestShimConstants(t *testing.T) {
 	for _, m := range regexp.MustCompile(`export class (\w+) extends`).FindAllStringSubmatch(src, -1) {
 		classes = append(classes, m[1])
 	}
-	if want := []string{ClassChain, ClassUpstream}; !slices.Equal(classes, want) {
+	if want := []string{ClassChain, ClassUpstream, ClassSubs}; !slices.Equal(classes, want) {
 		t.Errorf("the shim exports the classes %v, internal/contract names %v", classes, want)
 	}
 

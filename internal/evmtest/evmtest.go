@@ -76,6 +76,8 @@ type Node struct {
 	drop    map[string]bool // methods whose requests get their connection dropped (SetDrop)
 	dropEnd bool            // the node stops after such a drop (SetDrop)
 	stopped atomic.Bool     // the node stopped (SetDrop): connections are refused
+	linked  bool            // SetLinked
+	reorgs  [][2]uint64     // Reorg: from which height which branch, in order
 }
 
 // Secret is in every node's URL path and query.
@@ -131,8 +133,94 @@ func (n *Node) SetFork(fork uint64) { n.fork.Store(fork) }
 // blockHash is block num's hash on branch fork: 0x, the branch in 16 hex digits, the number in 48.
 func blockHash(fork, num uint64) string { return fmt.Sprintf("0x%016x%048x", fork, num) }
 
-// hashField is `,"hash":"0x…"` for block num on the node's branch, or "" without one.
+// SetLinked makes the node a chain for a subscription follower: eth_getBlockByNumber answers headers linked by
+// parentHash (hash and parentHash of each block's branch, see Reorg), and eth_getLogs one log per block of its
+// range, at LogAddress with the topic LogTopic. The branch is 1 until SetFork or Reorg says otherwise.
+func (n *Node) SetLinked(on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.linked = on
+	if on && n.fork.Load() == 0 {
+		n.fork.Store(1)
+	}
+}
+
+// Reorg puts the blocks from height from up on branch fork (those below keep theirs): a reorg at from.
+func (n *Node) Reorg(fork, from uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	kept := n.reorgs[:0]
+	for _, r := range n.reorgs {
+		if r[0] < from {
+			kept = append(kept, r)
+		}
+	}
+	n.reorgs = append(kept, [2]uint64{from, fork})
+}
+
+// BlockHash is block num's hash on the node's chain now.
+func (n *Node) BlockHash(num uint64) string { return blockHash(n.forkAt(num), num) }
+
+// forkAt is the branch of block num.
+func (n *Node) forkAt(num uint64) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	f := n.fork.Load()
+	for _, r := range n.reorgs {
+		if num >= r[0] {
+			f = r[1]
+		}
+	}
+	return f
+}
+
+// The log a linked node has in each block (SetLinked).
+const (
+	LogAddress = "0x00000000000000000000000000000000000000aa"
+	LogTopic   = "0x00000000000000000000000000000000000000000000000000000000000000bb"
+)
+
+// logsOf is eth_getLogs over fromBlock..toBlock of a linked node: one log per block.
+func (n *Node) logsOf(params json.RawMessage) string {
+	var ps []struct {
+		From string `json:"fromBlock"`
+		To   string `json:"toBlock"`
+	}
+	if json.Unmarshal(params, &ps) != nil || len(ps) == 0 {
+		return "[]"
+	}
+	from, err1 := strconv.ParseUint(strings.TrimPrefix(ps[0].From, "0x"), 16, 64)
+	to, err2 := strconv.ParseUint(strings.TrimPrefix(ps[0].To, "0x"), 16, 64)
+	if err1 != nil || err2 != nil {
+		return "[]"
+	}
+	to = min(to, n.height.Load())
+	var b strings.Builder
+	b.WriteString("[")
+	for num := from; num <= to; num++ {
+		if num > from {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"address":%q,"topics":[%q],"data":"0x","blockNumber":"0x%x","blockHash":%q,"transactionHash":"0x%064x","transactionIndex":"0x0","logIndex":"0x0","removed":false}`,
+			LogAddress, LogTopic, num, n.BlockHash(num), num)
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+// hashField is `,"hash":"0x…"` for block num on the node's branch, or "" without one; a linked node's blocks
+// also carry their parentHash.
 func (n *Node) hashField(num uint64) string {
+	n.mu.Lock()
+	linked := n.linked
+	n.mu.Unlock()
+	if linked {
+		parent := "0x" + strings.Repeat("0", 64)
+		if num > 0 {
+			parent = n.BlockHash(num - 1)
+		}
+		return `,"hash":"` + n.BlockHash(num) + `","parentHash":"` + parent + `"`
+	}
 	if f := n.fork.Load(); f != 0 {
 		return `,"hash":"` + blockHash(f, num) + `"`
 	}
@@ -406,6 +494,12 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			result = fmt.Sprintf(`{"node":%q,"method":%q}`, n.Name, c.Method)
+			n.mu.Lock()
+			linked := n.linked
+			n.mu.Unlock()
+			if c.Method == "eth_getLogs" && linked {
+				result = n.logsOf(c.Params)
+			}
 			if c.Method == "eth_getBlockByNumber" {
 				result = "null"
 				if num, ok := n.block(c.Params); ok {

@@ -49,6 +49,16 @@ type Op struct {
 	Err string
 	// response: the call's last message (it ended with its answer; no done follows)
 	Last bool
+	// response: accept a WebSocket (status 101, a subs object's fetch call made by an upgrade); nil: none
+	Accept *Socket
+	// socket: Call is one of contract's Socket* calls; send's Tags (or All) and its text in Body; close's Tag,
+	// Code and Reason; attach's Tag and Attachment
+	Tags       []string
+	All        bool
+	Tag        string
+	Attachment string
+	Code       int
+	Reason     string
 }
 
 // Result is what the host answers to an Op.
@@ -65,6 +75,9 @@ type Result struct {
 	Found   bool
 	Entries map[string]string
 	Time    time.Time
+	// socket: send's, close's and attach's count of sockets reached; list's sockets
+	Count   int
+	Sockets []Socket
 }
 
 // Error is a failed Result as a Go error. A timeout is also context.DeadlineExceeded (errors.Is), and an
@@ -93,6 +106,7 @@ type Call struct {
 	deliver func(Op)
 
 	mu       sync.Mutex
+	accept   *Socket // Accept's: the answer accepts a WebSocket
 	next     uint64
 	waiting  map[uint64]waiter
 	bg       int  // background functions running
@@ -156,8 +170,11 @@ func (c *Call) Do(ctx context.Context, op Op) (Result, error) {
 	c.next++
 	op.ID = c.next
 	kind := op.Kind
-	if kind == contract.OpStorage {
+	switch kind {
+	case contract.OpStorage:
 		kind = op.Call
+	case contract.OpSocket:
+		kind = socketKind(op.Call)
 	}
 	c.waiting[op.ID] = waiter{ch: ch, kind: kind}
 	c.send(op)
@@ -166,6 +183,11 @@ func (c *Call) Do(ctx context.Context, op Op) (Result, error) {
 	case r := <-ch:
 		if r.Err != "" {
 			return r, &Error{Kind: r.Err, Message: r.Message}
+		}
+		if op.Kind == contract.OpUpgrade { // the object's answer answered the client: Go's own goes nowhere
+			c.mu.Lock()
+			c.response = true
+			c.mu.Unlock()
 		}
 		return r, nil
 	case <-ctx.Done():
@@ -203,7 +225,16 @@ func (c *Call) Respond(status int, header http.Header, body []byte) {
 		return
 	}
 	c.response = true
-	c.send(Op{Kind: contract.OpResponse, Status: status, Header: header, Body: body})
+	op := Op{Kind: contract.OpResponse, Status: status, Header: header, Body: body}
+	c.withAccept(&op)
+	c.send(op)
+}
+
+// withAccept makes a response accept the WebSocket Accept asked for: status 101, no body. Under c.mu.
+func (c *Call) withAccept(op *Op) {
+	if c.accept != nil {
+		op.Accept, op.Status, op.Body = c.accept, 101, nil
+	}
 }
 
 // RespondAndFinish is Respond then Finish(""), the handler having returned: when nothing else is running, the
@@ -214,7 +245,9 @@ func (c *Call) RespondAndFinish(status int, header http.Header, body []byte) <-c
 		c.response, c.ending, c.ended = true, true, true
 		c.idle = make(chan struct{})
 		close(c.idle)
-		c.send(Op{Kind: contract.OpResponse, Status: status, Header: header, Body: body, Last: true})
+		op := Op{Kind: contract.OpResponse, Status: status, Header: header, Body: body, Last: true}
+		c.withAccept(&op)
+		c.send(op)
 		c.mu.Unlock()
 		return c.idle
 	}

@@ -100,6 +100,33 @@ func EncodeOp(op Op) ([]byte, []byte) {
 			o.Num("ttl", float64(TTLSeconds(op.TTL)))
 			body = op.Body
 		}
+	case contract.OpUpgrade:
+		o.Str("namespace", op.Namespace)
+		o.Str("name", op.Name)
+		o.Str("path", op.Path)
+		o.Pairs("headers", op.Header)
+		o.Num("timeout", ms(op.Timeout))
+	case contract.OpSocket:
+		o.Str("call", op.Call)
+		switch op.Call {
+		case contract.SocketSend:
+			if op.All {
+				o.True("all")
+			} else {
+				o.Strs("tags", op.Tags)
+			}
+			body = op.Body
+			if body == nil {
+				body = []byte{}
+			}
+		case contract.SocketClose:
+			o.Str("tag", op.Tag)
+			o.Num("code", float64(op.Code))
+			o.Str("reason", op.Reason)
+		case contract.SocketAttach:
+			o.Str("tag", op.Tag)
+			o.Str("attachment", op.Attachment)
+		}
 	case contract.OpSleep:
 		o.Num("ms", ms(op.Sleep))
 	case contract.OpAbort:
@@ -109,6 +136,9 @@ func EncodeOp(op Op) ([]byte, []byte) {
 		o.Pairs("headers", op.Header)
 		if op.Last {
 			o.True("done")
+		}
+		if op.Accept != nil {
+			o.Strs("accept", []string{op.Accept.Tag, op.Accept.Attachment})
 		}
 		body = op.Body
 	case contract.OpDone:
@@ -134,6 +164,21 @@ func DecodeResult(kind, text string, body []byte) Result {
 	p := f[2:]
 	var r Result
 	switch kind {
+	case contract.OpUpgrade:
+		if len(p) < 1 {
+			return Result{Err: contract.ErrInvalid, Message: "no status"}
+		}
+		r.Status, _ = strconv.Atoi(p[0])
+	case socketKind(contract.SocketList):
+		r.Sockets = make([]Socket, 0, len(p)/2)
+		for i := 0; i+1 < len(p); i += 2 {
+			r.Sockets = append(r.Sockets, Socket{Tag: p[i], Attachment: p[i+1]})
+		}
+		r.Count = len(r.Sockets)
+	case socketKind(contract.SocketSend), socketKind(contract.SocketClose), socketKind(contract.SocketAttach):
+		if len(p) > 0 {
+			r.Count, _ = strconv.Atoi(p[0])
+		}
 	case contract.OpFetch, contract.OpObject:
 		if len(p) < 1 {
 			return Result{Err: contract.ErrInvalid, Message: "no status"}

@@ -55,6 +55,13 @@ var (
 	ErrPoison           = &Error{Code: -32072, Status: http.StatusBadGateway, Message: "request not sent to another upstream: the upstream dropped it and then stopped answering, so the request may bring nodes down"}
 	ErrChainUndecided   = &Error{Code: -32073, Status: http.StatusServiceUnavailable, Message: "the upstreams disagree on the chain id: the operator must configure chain_id for this chain"}
 	ErrLogsTooLarge     = &Error{Code: -32074, Status: http.StatusRequestEntityTooLarge, Message: "eth_getLogs too large: ask a smaller range"}
+	// The WebSocket session's (issue 21): answers on a socket, but for ErrTooManySockets, the upgrade's refusal.
+	ErrTooManySubs    = &Error{Code: -32075, Status: http.StatusTooManyRequests, Message: "too many subscriptions on this socket"}
+	ErrSubTooLarge    = &Error{Code: -32076, Status: http.StatusRequestEntityTooLarge, Message: "subscription too large: the socket's subscriptions must fit its 16 KB attachment"}
+	ErrTooManySockets = &Error{Code: -32077, Status: http.StatusServiceUnavailable, Message: "too many WebSockets on this chain, retry later"}
+	// ErrSocketRate is EIP-1474's "limit exceeded", the one code of -32000..-32005 the balancer answers itself:
+	// clients read it as rate limiting, which is what it says (a socket sending more than EVMLB_WS_RATE).
+	ErrSocketRate = &Error{Code: -32005, Status: http.StatusTooManyRequests, Message: "limit exceeded: too many messages on this socket, slow down"}
 )
 
 // Table lists every error the balancer answers itself, in the order of README.md's table of errors, which
@@ -62,7 +69,8 @@ var (
 var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
 	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrBusy, ErrNoUpstream,
-	ErrUpstreamFailed, ErrPoison, ErrChainUndecided, ErrLogsTooLarge,
+	ErrUpstreamFailed, ErrPoison, ErrChainUndecided, ErrLogsTooLarge, ErrTooManySubs, ErrSubTooLarge, ErrTooManySockets,
+	ErrSocketRate,
 }
 
 var null = json.RawMessage("null")

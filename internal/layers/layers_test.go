@@ -25,6 +25,9 @@ var layers = []struct {
 }{
 	// Test support: fake EVM nodes and the in-memory host. Only tests use them.
 	{"test support", []string{"internal/evmtest", "internal/platform/memplatform"}, []string{"internal/..."}},
+	// Subscriptions' pure core (issue 21): no I/O of its own, so of the module only the JSON-RPC parser; the
+	// wiring (durable, worker/app) does the fetching and the persisting.
+	{"core (subs)", []string{"internal/subs"}, []string{"internal/jsonrpc"}},
 	// The pure core: nothing above it (no durable, worker, host or e2e; no syscall/js, see below).
 	{"core", []string{"internal/..."}, []string{"internal/..."}},
 	// The Durable Objects' logic: the core only.
@@ -54,6 +57,13 @@ var neverBelow = map[string][]string{
 }
 
 const module = "github.com/evmlb/evmlb"
+
+// hostOnly are outside modules only the given packages of the module may depend on, even indirectly (prefixes
+// of import paths): the wazero host's WebSocket server must never reach app.wasm (it would grow it, and Go's side
+// never touches a socket: CONTRACT.md §7).
+var hostOnly = map[string][]string{
+	"github.com/coder/websocket": {"host/..."},
+}
 
 func match(pattern, pkg string) bool {
 	if p, ok := strings.CutSuffix(pattern, "/..."); ok {
@@ -165,6 +175,11 @@ func violations(pkgs []pkg) []string {
 			}
 		}
 		for _, dep := range p.Deps {
+			for ext, may := range hostOnly {
+				if (dep == ext || strings.HasPrefix(dep, ext+"/")) && !matchAny(may, name) {
+					bad = append(bad, fmt.Sprintf("forbidden dependency: %s depends on %s (only %s may)", name, ext, strings.Join(may, ", ")))
+				}
+			}
 			to, ok := strings.CutPrefix(dep, module+"/")
 			if ok && matchAny(neverBelow[l.name], to) {
 				bad = append(bad, fmt.Sprintf("forbidden dependency: %s depends on %s (layer %s must not, even indirectly)", name, to, l.name))
@@ -201,6 +216,8 @@ func TestViolations(t *testing.T) {
 		{ImportPath: module + "/host/internal/cli", Imports: []string{module + "/internal/config"}, Deps: []string{module + "/internal/proxy"}},
 		{ImportPath: module + "/newdir", Imports: nil},
 		{ImportPath: module + "/durable", Imports: []string{module + "/internal/balance"}},
+		{ImportPath: module + "/worker", Deps: []string{"github.com/coder/websocket/internal/util"}},
+		{ImportPath: module + "/host/internal/server", Deps: []string{"github.com/coder/websocket"}},
 	})
 	for _, w := range []string{
 		"forbidden import: internal/balance -> durable (layer core may import only internal/...)",
@@ -208,13 +225,14 @@ func TestViolations(t *testing.T) {
 		"forbidden import: internal/proxy -> internal/evmtest (test support is for tests only)",
 		"forbidden dependency: host/internal/cli depends on internal/proxy (layer host must not, even indirectly)",
 		"newdir is in no layer: add it to the table in internal/layers",
+		"forbidden dependency: worker depends on github.com/coder/websocket (only host/... may)",
 	} {
 		if !slices.Contains(got, w) {
 			t.Errorf("not caught: %s", w)
 		}
 	}
-	if len(got) != 5 {
-		t.Errorf("%d violations, want 5 (durable -> internal/balance is allowed): %q", len(got), got)
+	if len(got) != 6 {
+		t.Errorf("%d violations, want 6 (durable -> internal/balance and host -> coder/websocket are allowed): %q", len(got), got)
 	}
 }
 

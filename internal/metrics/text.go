@@ -23,6 +23,14 @@ type ChainView struct {
 	Upstreams []UpstreamView // in config order
 	// CacheBytes is what the chain's answers take in the memory tier of the isolate that answers the scrape.
 	CacheBytes int64
+	// WS is the chain's WebSockets (its subscription object's status); nil: not known (no sample).
+	WS *WSView
+}
+
+// WSView is a chain's WebSockets now and its subscription follower's counts since its object began.
+type WSView struct {
+	Sockets, Subscriptions        int
+	Events, Reorgs, Deep, Skipped uint64
 }
 
 // UpstreamView is one upstream's row in its chain's table now.
@@ -285,5 +293,19 @@ func Write(out io.Writer, chains []ChainView, states []string) error {
 			}
 		}
 	}
+	ws := func(name, typ, help string, v func(*WSView) float64) {
+		w.family(name, typ, help)
+		for _, c := range chains {
+			if c.WS != nil {
+				w.sample(name, v(c.WS), "chain", c.Name)
+			}
+		}
+	}
+	ws("evmlb_ws_sockets", "gauge", "Open WebSockets of the chain (its subscription object).", func(s *WSView) float64 { return float64(s.Sockets) })
+	ws("evmlb_ws_subscriptions", "gauge", "Subscriptions (eth_subscribe) held by the chain's WebSockets.", func(s *WSView) float64 { return float64(s.Subscriptions) })
+	ws("evmlb_ws_events_total", "counter", "Subscription notifications sent on the chain's WebSockets.", func(s *WSView) float64 { return float64(s.Events) })
+	ws("evmlb_ws_reorgs_total", "counter", "Reorgs the chain's subscription follower met (steps that removed blocks).", func(s *WSView) float64 { return float64(s.Reorgs) })
+	ws("evmlb_ws_deep_reorgs_total", "counter", "Reorgs deeper than the blocks the follower keeps (128).", func(s *WSView) float64 { return float64(s.Deep) })
+	ws("evmlb_ws_skipped_blocks_total", "counter", "Heights never sent: gaps longer than the blocks the follower keeps.", func(s *WSView) float64 { return float64(s.Skipped) })
 	return w.w.Flush()
 }

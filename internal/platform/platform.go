@@ -41,12 +41,54 @@ type EdgeCache interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Socket is an accepted WebSocket as the host keeps it (CONTRACT.md §7): the tag Go gave it and its attachment.
+type Socket struct{ Tag, Attachment string }
+
+// SocketEvent is a message or close call of a subs object (CONTRACT.md §3): what happened to which socket.
+type SocketEvent struct {
+	Kind             string // contract.CallMessage or contract.CallClose
+	Role             string
+	Object, Instance string
+	Tag, Attachment  string
+	// message: the frame (Data, nil when TooLarge: longer than maxBodyBytes), Binary for a binary frame
+	Binary, TooLarge bool
+	Data             []byte
+	// close: the code (contract.CloseAbnormal when the socket failed or went away), the reason, and Clean when
+	// the peer sent a close frame
+	Code   int
+	Reason string
+	Clean  bool
+}
+
+// Sockets is the host's WebSocket surface (CONTRACT.md §7). Upgrade is for the Worker's call of a GET with
+// Upgrade: websocket; the others act on the open sockets of ctx's own subs object (its fetch, alarm, message and
+// close calls). hostcall.Sockets is it on js/wasm, memplatform has its own.
+type Sockets interface {
+	// Upgrade hands the upgrade request of ctx's call to the SUBS object name, a GET of path with header (which
+	// carries Upgrade: websocket): the client is answered with that object's answer as is, whose status Upgrade
+	// returns. On an error nothing was answered.
+	Upgrade(ctx context.Context, name, path string, header http.Header) (status int, err error)
+	// Accept makes the answer of ctx's call (a subs object's fetch call made by an Upgrade) accept the socket under
+	// tag with attachment.
+	Accept(ctx context.Context, tag, attachment string) error
+	// Send writes text as one text frame to the sockets with one of tags; it returns how many it reached.
+	Send(ctx context.Context, text []byte, tags ...string) (int, error)
+	// Close closes the socket tag with code and reason (at most 123 bytes).
+	Close(ctx context.Context, tag string, code int, reason string) (int, error)
+	// Attach replaces the attachment of the socket tag.
+	Attach(ctx context.Context, tag, attachment string) (int, error)
+	// List reads the object's open sockets, in no particular order.
+	List(ctx context.Context) ([]Socket, error)
+}
+
 // Platform is everything the balancer takes from its host. Every field is required.
 type Platform struct {
 	// Getenv returns an environment variable or secret, "" when unset.
 	Getenv func(name string) string
 	// Chains and Upstreams are the CHAIN and UPSTREAM Durable Object namespaces.
 	Chains, Upstreams Namespace
+	// Subs is the SUBS namespace (the chains' subscription objects, issue 21); the upgrades go through Sockets.
+	Subs Namespace
 	// StorageFor returns the storage of the live Durable Object instance objectID, or nil if there is none.
 	StorageFor func(objectID string) Storage
 	// Post makes an outbound request to an RPC provider, what forwarding and health checks send: a POST of a JSON
@@ -75,6 +117,8 @@ type Platform struct {
 	HostKind string
 	// Cache, when set, is the host's shared answer cache (EdgeCache); nil: the isolate's memory is the only tier.
 	Cache EdgeCache
+	// Sockets is the WebSocket surface (issue 21).
+	Sockets Sockets
 	// MemoryBytes, when set, is the program's linear memory now (wasm hosts); shown in /admin/stats.
 	MemoryBytes func() uint64
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,6 +58,15 @@ func (c Client) call(ctx context.Context, ns platform.Namespace, name, method, p
 // Chain calls path on the chain's object and decodes its JSON answer into out (nil: discard).
 func (c Client) Chain(ctx context.Context, chain, method, path string, body []byte, out any) error {
 	resp, err := c.call(ctx, c.P.Chains, chain, method, path, body)
+	return decode(resp, err, out)
+}
+
+// Subs calls path on the chain's subscription object and decodes its JSON answer into out (nil: discard).
+func (c Client) Subs(ctx context.Context, chain, method, path string, out any) error {
+	if c.P.Subs == nil {
+		return errors.New("no SUBS namespace")
+	}
+	resp, err := c.call(ctx, c.P.Subs, chain, method, path, nil)
 	return decode(resp, err, out)
 }
 

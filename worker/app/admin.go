@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evmlb/evmlb/durable"
 	"github.com/evmlb/evmlb/internal/adminapi"
 	"github.com/evmlb/evmlb/internal/auth"
 	"github.com/evmlb/evmlb/internal/balance"
@@ -184,6 +185,12 @@ func (a *App) adminChains(ctx context.Context) any {
 			if u.State == string(balance.Healthy) {
 				sum.Healthy++
 			}
+		}
+		var ws adminapi.SubsStatus
+		if err := a.client.Subs(ctx, chain, http.MethodGet, durable.PathSubsStatus, &ws); err == nil {
+			sum.Sockets, sum.Subscriptions, sum.Follower = ws.Sockets, ws.Subscriptions, &ws
+		} else if sum.Error == "" {
+			sum.Error = "subscription object: " + errText(err)
 		}
 		return sum
 	})}

@@ -38,6 +38,7 @@ type App struct {
 	plane     *proxy.Plane
 	chains    *durable.Chains
 	upstreams *durable.Upstreams
+	subs      *durable.Subs
 	// configSource is "UPSTREAM_CONFIG", or "embedded default" when that is unset (GET / shows it).
 	configSource string
 	// started is when this Go runtime made the App; served counts the requests it was handed, every role.
@@ -71,6 +72,7 @@ func New(p platform.Platform) *App {
 	a.plane = proxy.New(p, cfg, s)
 	a.chains = durable.NewChains(a.env)
 	a.upstreams = durable.NewUpstreams(a.env)
+	a.subs = durable.NewSubs(a.env, a.plane, a.serveCalls)
 	return a
 }
 
@@ -90,12 +92,14 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case role == contract.RoleWorker:
 		a.worker(w, r)
-	case a.cfgErr != nil && (role == contract.RoleChain || role == contract.RoleUpstream):
+	case a.cfgErr != nil && (role == contract.RoleChain || role == contract.RoleUpstream || role == contract.RoleSubs):
 		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
 	case role == contract.RoleChain:
 		a.chains.ServeHTTP(w, r)
 	case role == contract.RoleUpstream:
 		a.upstreams.ServeHTTP(w, r)
+	case role == contract.RoleSubs:
+		a.subs.ServeHTTP(w, r)
 	default:
 		jsonrpc.ErrInternal.With("unknown role").Write(w, nil)
 	}
@@ -120,6 +124,26 @@ func (a *App) Alarm(ctx context.Context, role, objectID string, retryCount int) 
 		return a.upstreams.Alarm(ctx, objectID)
 	case role == contract.RoleChain:
 		return nil // chain objects set no alarm
+	case role == contract.RoleSubs:
+		return a.subs.Alarm(ctx, objectID)
 	}
 	return fmt.Errorf("unknown role %q", role)
+}
+
+// Socket runs a message or close call of a subscription object's WebSocket (CONTRACT.md §7). A panic is
+// recovered and logged; with a malformed configuration the call does nothing.
+func (a *App) Socket(ctx context.Context, ev platform.SocketEvent) (err error) {
+	a.served.Add(1)
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic in a socket's %s call: %v", ev.Kind, v)
+		}
+		if err != nil {
+			a.p.Logf("socket %s call of a subs object: %v", ev.Kind, err)
+		}
+	}()
+	if a.cfgErr != nil {
+		return nil
+	}
+	return a.subs.Socket(ctx, ev)
 }

@@ -68,6 +68,13 @@ func (a *App) adminMetrics(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		v := metrics.ChainView{Name: c.chain, Head: c.m.Head, Metrics: c.m.Metrics, CacheBytes: a.plane.CacheBytes(c.chain)}
+		var ws adminapi.SubsStatus
+		if err := a.client.Subs(r.Context(), c.chain, http.MethodGet, durable.PathSubsStatus, &ws); err == nil {
+			v.WS = &metrics.WSView{Sockets: ws.Sockets, Subscriptions: ws.Subscriptions, Events: ws.Counts.Events,
+				Reorgs: ws.Counts.Reorgs, Deep: ws.Counts.Deep, Skipped: ws.Counts.Skipped}
+		} else {
+			a.p.Logf("metrics: chain %s: subscription object: %v", c.chain, err)
+		}
 		for _, u := range c.m.Upstreams {
 			v.Upstreams = append(v.Upstreams, metrics.UpstreamView{Name: u.Name, Height: u.Height, State: u.State,
 				Archive: u.Caps.Archive, LacksMethods: slices.Collect(maps.Keys(u.Caps.Methods)),

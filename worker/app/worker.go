@@ -1,6 +1,8 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +76,10 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		w.WriteHeader(http.StatusNoContent) // a CORS preflight: the headers say it all
 		return
 	}
+	if r.Method == http.MethodGet && isUpgrade(r) {
+		a.upgrade(w, r, chain)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		jsonrpc.ErrMethodNotAllowed.Write(w, nil)
@@ -108,6 +114,48 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 	}
 	a.plane.Serve(proxy.WithHost(r.Context(), &r.Host), w, chain, req, body)
 }
+
+// isUpgrade reports whether r asks for a WebSocket (Upgrade: websocket, any case).
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket")
+}
+
+// upgrade hands a WebSocket upgrade of a known chain to the chain's subscription object (durable/subs.go), whose
+// answer, the socket or its refusal, answers the client as is.
+func (a *App) upgrade(w http.ResponseWriter, r *http.Request, chain string) {
+	if a.p.Sockets == nil {
+		jsonrpc.ErrMethodNotAllowed.With("this host serves no WebSocket").Write(w, nil)
+		return
+	}
+	if _, err := a.p.Sockets.Upgrade(r.Context(), chain, "/"+chain, http.Header{"Upgrade": {"websocket"}}); err != nil {
+		a.p.Logf("chain %s: WebSocket upgrade: %v", chain, err)
+		jsonrpc.ErrInternal.With("the WebSocket could not be opened").Write(w, nil)
+	}
+}
+
+// serveCalls answers a WebSocket's plain calls as POST /{chain} answers a body (durable.ServeFunc): the deny list,
+// then the data plane. nil: no answer (notifications only).
+func (a *App) serveCalls(ctx context.Context, chain string, req *jsonrpc.Request, body []byte) []byte {
+	if derr := a.denied(chain, req); derr != nil {
+		return derr.BodyFor(req)
+	}
+	w := &bufferWriter{header: http.Header{}}
+	a.plane.Serve(ctx, w, chain, req, body)
+	if len(bytes.TrimSpace(w.body.Bytes())) == 0 {
+		return nil
+	}
+	return w.body.Bytes()
+}
+
+// bufferWriter is an http.ResponseWriter into memory: the data plane's answer to a socket's calls.
+type bufferWriter struct {
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (b *bufferWriter) Header() http.Header         { return b.header }
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferWriter) WriteHeader(int)             {}
 
 // smallBody is the size below which a request is always admitted: the in-flight bound is for large bodies.
 const smallBody = config.SmallBodyBytes

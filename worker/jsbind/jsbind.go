@@ -26,7 +26,10 @@ type Handlers struct {
 	Fetch http.Handler
 	// Alarm runs alarm calls; an error asks the host to retry.
 	Alarm func(ctx context.Context, role, objectID string, retryCount int) error
-	// MaxBodyBytes is the largest request body accepted (binding.maxBodyBytes).
+	// Socket runs the message and close calls of a subs object's WebSockets (CONTRACT.md §7); nil ends them at
+	// once (a program that accepts no socket gets none). An error is logged by the host, never retried.
+	Socket func(ctx context.Context, ev hostcall.SocketEvent) error
+	// MaxBodyBytes is the largest request body accepted (binding.maxBodyBytes), and of a WebSocket frame.
 	MaxBodyBytes int64
 }
 
@@ -109,6 +112,7 @@ type callMeta struct {
 	BodyTooLarge                              bool
 	RetryCount                                int
 	Headers                                   []string
+	Fields                                    []string // all of them (a socket call's are read by hostcall)
 }
 
 func parseCall(text string) (callMeta, error) {
@@ -118,7 +122,7 @@ func parseCall(text string) (callMeta, error) {
 	}
 	retry, _ := strconv.Atoi(f[7])
 	return callMeta{Kind: f[0], Role: f[1], Object: f[2], Instance: f[3], Method: f[4], URL: f[5],
-		BodyTooLarge: f[6] != "", RetryCount: retry, Headers: f[8:]}, nil
+		BodyTooLarge: f[6] != "", RetryCount: retry, Headers: f[8:], Fields: f}, nil
 }
 
 // begin registers call num and starts its handler on a worker goroutine.
@@ -139,6 +143,25 @@ func begin(h Handlers, num uint32, text string, bodyLen int) {
 	calls[num] = c
 	mu.Unlock()
 	ctx := hostcall.With(context.Background(), c)
+	if m.Kind == contract.CallMessage || m.Kind == contract.CallClose {
+		ev, err := hostcall.ParseSocketEvent(m.Fields)
+		if err != nil {
+			throw(err.Error())
+		}
+		spawn(func() {
+			msg := ""
+			if bodyLen != contract.NoBody {
+				ev.Data = requestBody(num, bodyLen)
+			}
+			if h.Socket != nil {
+				if err := h.Socket(ctx, ev); err != nil {
+					msg = err.Error()
+				}
+			}
+			end(num, c, msg)
+		})
+		return
+	}
 	if m.Kind == contract.CallAlarm {
 		spawn(func() {
 			msg := ""

@@ -1,4 +1,4 @@
-// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 5).
+// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 6).
 // It keeps one Go runtime per isolate, hands every fetch and alarm to Go as a call, and performs the I/O each
 // call asks for inside that call's own context. It decides nothing itself.
 import "./wasm_exec.js";
@@ -9,18 +9,24 @@ import { DurableObject } from "cloudflare:workers";
 // The host contract's names and numbers, the same as internal/contract's: TestShimConstants reads this block (one
 // `const NAME = value;` a line, values in JSON or single-quoted) and fails on any difference, or on one of these
 // values written as a literal elsewhere in this file.
-const CONTRACT_VERSION = 5;
+const CONTRACT_VERSION = 6;
 const NO_BODY = -1;
 const HOST_KIND = "workerd";
 const OBJECT_URL_BASE = "https://object";
 const IMPORT_MODULE = "evmlb";
 const INTERNAL_ERROR = '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
-const CALL = { fetch: "fetch", alarm: "alarm" };
-const ROLE = { worker: "worker", chain: "chain", upstream: "upstream" };
-const OP = { fetch: "fetch", object: "object", storage: "storage", sleep: "sleep", cache: "cache", abort: "abort", response: "response", done: "done" };
+const CALL = { fetch: "fetch", alarm: "alarm", message: "message", close: "close" };
+const ROLE = { worker: "worker", chain: "chain", upstream: "upstream", subs: "subs" };
+const OP = { fetch: "fetch", object: "object", storage: "storage", sleep: "sleep", cache: "cache", upgrade: "upgrade", socket: "socket", abort: "abort", response: "response", done: "done" };
 const ERR = { timeout: "timeout", aborted: "aborted", tooLarge: "too_large", network: "network", storage: "storage", invalid: "invalid" };
 const STORAGE = { get: "get", put: "put", delete: "delete", list: "list", deleteAll: "deleteAll", getAlarm: "getAlarm", setAlarm: "setAlarm", deleteAlarm: "deleteAlarm" };
 const CACHE = { match: "match", put: "put", delete: "delete" };
+const SOCKET = { send: "send", close: "close", attach: "attach", list: "list" };
+const FRAME = { text: "text", binary: "binary" };
+const MAX_TAG_BYTES = 256;
+const MAX_ATTACHMENT_BYTES = 16384;
+const MAX_CLOSE_REASON_BYTES = 123;
+const CLOSE_ABNORMAL = 1006;
 // --- contract constants: end ---
 
 const utf8 = new TextEncoder();
@@ -219,8 +225,9 @@ async function readBody(call, request, max) {
 }
 
 // Performs one operation of a call (CONTRACT.md §4). It runs in the call's own context: every I/O object it
-// makes (fetch, body, abort, timer, stub, storage, cache) stays there.
-async function perform(op, { env, storage, url, running }) {
+// makes (fetch, body, abort, timer, stub, storage, cache, socket) stays there. An upgrade's answer is the call's
+// answer as is (`answer`): the object's Response, its webSocket included.
+async function perform(op, { env, storage, url, running, state, role }) {
   const ac = new AbortController();
   running.set(op.id, ac);
   let timedOut = false;
@@ -246,6 +253,15 @@ async function perform(op, { env, storage, url, running }) {
         if (op.limit > 0 && body.byteLength > op.limit) return failed(ERR.tooLarge);
         return { result: ["", "", String(resp.status)], body }; // Go reads no answer header
       }
+      case OP.upgrade: {
+        if (url === undefined) return failed(ERR.invalid, "upgrade: only a Worker call upgrades");
+        const ns = env[op.namespace];
+        const answer = await ns.get(ns.idFromName(op.name)).fetch(OBJECT_URL_BASE + op.path, { method: "GET", headers: pairs(op.headers), signal: ac.signal });
+        return { result: ["", "", String(answer.status)], body: null, answer };
+      }
+      case OP.socket:
+        if (role !== ROLE.subs || state === undefined) return failed(ERR.invalid, "socket: only a subs object's calls have sockets");
+        return socketOp(state, op);
       case OP.sleep:
         await new Promise((resolve) => {
           const t = setTimeout(resolve, op.ms);
@@ -269,6 +285,65 @@ async function perform(op, { env, storage, url, running }) {
     clearTimeout(timer);
     running.delete(op.id);
   }
+}
+
+// WebSocket.OPEN: a socket that is closing or closed is left out of every socket call.
+const WS_OPEN = 1;
+const bytes = (s) => utf8.encode(s).byteLength;
+
+// The open sockets of the object with the tag (or all, tag undefined), each once.
+const openSockets = (state, tag) => state.getWebSockets(tag).filter((ws) => ws.readyState === WS_OPEN);
+
+// Performs a socket call on the object's hibernatable WebSockets (CONTRACT.md §7): a socket's tag is the first
+// of ctx.getTags, its attachment what serializeAttachment stored (a string).
+function socketOp(state, op) {
+  const attachmentOf = (ws) => ws.deserializeAttachment() ?? "";
+  switch (op.call) {
+    case SOCKET.send: {
+      const text = fromUTF8.decode(op.body ?? new Uint8Array());
+      const targets = op.all ? openSockets(state) : [...new Set(op.tags)].flatMap((tag) => openSockets(state, tag));
+      let n = 0;
+      for (const ws of targets) {
+        try {
+          ws.send(text);
+          n++;
+        } catch {
+          // closed meanwhile: it reaches nothing
+        }
+      }
+      return ok(String(n));
+    }
+    case SOCKET.close: {
+      if (bytes(op.reason) > MAX_CLOSE_REASON_BYTES) return failed(ERR.invalid, "socket: the reason is too long");
+      const [ws] = openSockets(state, op.tag);
+      if (ws === undefined) return ok("0");
+      ws.close(op.code, op.reason);
+      return ok("1");
+    }
+    case SOCKET.attach: {
+      if (bytes(op.attachment) > MAX_ATTACHMENT_BYTES) return failed(ERR.invalid, "socket: the attachment is too large");
+      const [ws] = openSockets(state, op.tag);
+      if (ws === undefined) return ok("0");
+      ws.serializeAttachment(op.attachment);
+      return ok("1");
+    }
+    case SOCKET.list: {
+      const out = [];
+      for (const ws of openSockets(state)) out.push(state.getTags(ws)[0] ?? "", attachmentOf(ws));
+      return ok(...out);
+    }
+  }
+  return failed(ERR.invalid, `unknown socket call ${op.call}`);
+}
+
+// Accepts a WebSocket for a subs object's answer that says so (response with accept: [tag, attachment]): the
+// Hibernation API keeps it, its tag and attachment while the object sleeps; the client gets the other end.
+function accept(state, [tag, attachment]) {
+  if (state === undefined || bytes(tag) > MAX_TAG_BYTES || bytes(attachment) > MAX_ATTACHMENT_BYTES) throw new Error("accept outside a subs object, or over the limits");
+  const [client, server] = Object.values(new WebSocketPair());
+  state.acceptWebSocket(server, [tag]);
+  server.serializeAttachment(attachment);
+  return new Response(null, { status: 101, webSocket: client });
 }
 
 // A result is a JSON array of strings, [error, message, payload…] (CONTRACT.md §4), and a body.
@@ -349,7 +424,7 @@ async function cacheOp(url, op) {
 // Runs one call: begin() in Go, then every message Go delivers is handled here, in this call's context. Go may
 // call deliver from any context, so deliver only queues and wakes this loop (a promise made here). It resolves
 // with the call's response (fetch calls) and settles `finished` at done.
-function run(rt, env, call, body, { storage, url, waitUntil }) {
+function run(rt, env, call, body, { storage, url, waitUntil, state, role }) {
   return new Promise((respond, fail) => {
     const queue = [];
     let wake = null;
@@ -368,7 +443,7 @@ function run(rt, env, call, body, { storage, url, waitUntil }) {
       fail(error);
       return;
     }
-    const io = { env, storage, url, running: new Map() };
+    const io = { env, storage, url, running: new Map(), state, role };
     const loop = (async () => {
       for (;;) {
         while (queue.length === 0) await new Promise((resolve) => (wake = resolve));
@@ -379,7 +454,7 @@ function run(rt, env, call, body, { storage, url, waitUntil }) {
         m.body = body;
         switch (m.op) {
           case OP.response:
-            respond(new Response(m.body, { status: m.status, headers: pairs(m.headers) }));
+            respond(m.accept ? accept(state, m.accept) : new Response(m.body, { status: m.status, headers: pairs(m.headers) }));
             if (m.done) return; // the call ended with its answer: no "done" follows
             break;
           case OP.abort:
@@ -390,7 +465,10 @@ function run(rt, env, call, body, { storage, url, waitUntil }) {
             respond(null);
             return;
           default:
-            perform(m, io).then(({ result, body }) => rt.complete(id, m.id, JSON.stringify(result), body));
+            perform(m, io).then(({ result, body, answer }) => {
+              if (answer !== undefined) respond(answer); // an upgrade: the object's answer is the call's
+              rt.complete(id, m.id, JSON.stringify(result), body);
+            });
         }
       }
     })();
@@ -431,15 +509,56 @@ class GoDurableObject extends DurableObject {
     this.ids = { object: ctx.id.toString(), instance: crypto.randomUUID() };
   }
 
+  get io() {
+    return { ids: this.ids, storage: this.ctx.storage, state: this.ctx, role: this.role, waitUntil: (p) => this.ctx.waitUntil(p) };
+  }
+
   fetch(request) {
-    return fetchCall(this.env, request, this.role, { ids: this.ids, storage: this.ctx.storage, waitUntil: (p) => this.ctx.waitUntil(p) });
+    return fetchCall(this.env, request, this.role, this.io);
   }
 
   // A rejection makes workerd retry the alarm with back-off, as the contract says.
   async alarm(info) {
     const rt = await getRuntime(this.env);
     const call = [CALL.alarm, this.role, this.ids.object, this.ids.instance, "", "", "", String((info && info.retryCount) || 0)];
-    await run(rt, this.env, call, null, { storage: this.ctx.storage });
+    await run(rt, this.env, call, null, this.io);
+  }
+
+  // A WebSocket's frame or end is a call of its own (CONTRACT.md §3, §7); its failure is logged, never retried.
+  async socketCall(kind, tooLarge, rest, body) {
+    try {
+      const rt = await getRuntime(this.env);
+      await run(rt, this.env, [kind, this.role, this.ids.object, this.ids.instance, "", "", tooLarge, "0", ...rest], body, this.io);
+    } catch (error) {
+      console.error(`evmlb: ${kind} call failed: ${error && error.message}`);
+    }
+  }
+
+  async webSocketMessage(ws, message) {
+    const text = typeof message === "string";
+    let body = text ? utf8.encode(message) : new Uint8Array(message);
+    let tooLarge = "";
+    const rt = live ?? (await getRuntime(this.env).catch(() => null));
+    if (rt !== null && body.byteLength > rt.binding.maxBodyBytes) [body, tooLarge] = [null, "1"];
+    const rest = [this.ctx.getTags(ws)[0] ?? "", ws.deserializeAttachment() ?? "", text ? FRAME.text : FRAME.binary];
+    await this.socketCall(CALL.message, tooLarge, rest, body);
+  }
+
+  // The peer closed: the host completes the closing handshake (echoing the code; 1005 and 1006 are never sent),
+  // then tells Go.
+  async webSocketClose(ws, code, reason, wasClean) {
+    try {
+      ws.close(code === 1005 || code === CLOSE_ABNORMAL ? 1000 : code, reason);
+    } catch {
+      // closed already
+    }
+    const rest = [this.ctx.getTags(ws)[0] ?? "", ws.deserializeAttachment() ?? "", String(code), reason, wasClean ? "1" : ""];
+    await this.socketCall(CALL.close, "", rest, null);
+  }
+
+  async webSocketError(ws, error) {
+    const rest = [this.ctx.getTags(ws)[0] ?? "", ws.deserializeAttachment() ?? "", String(CLOSE_ABNORMAL), String((error && error.message) || ""), ""];
+    await this.socketCall(CALL.close, "", rest, null);
   }
 }
 
@@ -452,6 +571,13 @@ export class ChainDurableObject extends GoDurableObject {
 export class UpstreamDurableObject extends GoDurableObject {
   get role() {
     return ROLE.upstream;
+  }
+}
+
+// The chain's WebSocket sessions (issue 21): the sockets hibernate with it (CONTRACT.md §7).
+export class SubscriptionDurableObject extends GoDurableObject {
+  get role() {
+    return ROLE.subs;
   }
 }
 

@@ -25,6 +25,9 @@ type Wazero struct {
 	// Workers, when not 0, is the size of the host's pool of Worker runtimes (serve -workers); 0 is the
 	// host's default, one per core.
 	Workers int
+	// MaxConns, when not 0, bounds the host's open client connections (serve -max-conns; each WebSocket is one);
+	// 0 is the host's default, 1024.
+	MaxConns int
 	// Wasm, when not empty, is the program the host runs instead of build/app.wasm (the bench's Go-wasm floor).
 	Wasm string
 }
@@ -130,7 +133,7 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 		if wasm == "" {
 			wasm = filepath.Join(root, "build", "app.wasm")
 		}
-		inst, err := startHost(ctx, root, bin, cache, state, wasm, vars, cfg.Output, w.Workers)
+		inst, err := startHost(ctx, root, bin, cache, state, wasm, vars, cfg.Output, w.Workers, w.MaxConns)
 		if err == nil {
 			inst.cleanup = cleanup
 			return inst, nil
@@ -145,7 +148,7 @@ func (w *Wazero) Start(ctx context.Context, cfg Config) (*Instance, error) {
 }
 
 // startHost runs the host's serve command on a fresh port and waits until it serves.
-func startHost(ctx context.Context, root, bin, cache, state, wasm string, vars map[string]string, output io.Writer, workers int) (*Instance, error) {
+func startHost(ctx context.Context, root, bin, cache, state, wasm string, vars map[string]string, output io.Writer, workers, maxConns int) (*Instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -161,6 +164,9 @@ func startHost(ctx context.Context, root, bin, cache, state, wasm string, vars m
 	}
 	if workers > 0 {
 		args = append(args, "-workers", strconv.Itoa(workers))
+	}
+	if maxConns > 0 {
+		args = append(args, "-max-conns", strconv.Itoa(maxConns))
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = root

@@ -13,6 +13,7 @@ import (
 	_ "net/http/pprof" // -pprof: on http.DefaultServeMux, served only on -pprof's own address
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 
@@ -26,6 +27,8 @@ const Flags = "[-wasm FILE] [-addr HOST:PORT] [-state DIR] [-cache DIR] [-env-fi
 const EdgeCacheEnv = "EVMLB_HOST_EDGE_CACHE_MB"
 
 // Run runs `serve` (args[0] must be "serve") until SIGINT or SIGTERM. usageLine is what a usage error says.
+// SIGUSR1 evicts the Durable Objects' runtime as Cloudflare evicts a hibernated object (server.EvictObjects: their
+// Go memory is gone, their WebSockets stay open), for tests that run the host as a process.
 func Run(args []string, usageLine string) error {
 	usage := func() error { return errors.New(usageLine) }
 	if len(args) == 0 || args[0] != "serve" {
@@ -49,11 +52,12 @@ func Run(args []string, usageLine string) error {
 		edgeDefault = n
 	}
 	edgeMB := fl.Int("edge-cache-mb", edgeDefault, "MiB of answers the Worker runtimes share in the host's answer cache, as caches.default in workerd (0: none; "+EdgeCacheEnv+" sets the default)")
+	maxConns := fl.Int("max-conns", server.DefaultMaxConns, "client connections open at once, WebSockets included (further ones wait in the listen backlog)")
 	pprofAddr := fl.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, for profiling the host; no auth, so a loopback address only (off by default)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%v; %s", err, usageLine)
 	}
-	if fl.NArg() > 0 || *workers < 0 || *memory < 0 || *edgeMB < 0 {
+	if fl.NArg() > 0 || *workers < 0 || *memory < 0 || *edgeMB < 0 || *maxConns < 1 {
 		return usage()
 	}
 	if port := os.Getenv("PORT"); port != "" {
@@ -76,7 +80,7 @@ func Run(args []string, usageLine string) error {
 		return fmt.Errorf("cannot listen on %s: %v", *addr, listenCause(err))
 	}
 	srv, err := server.New(server.Options{WasmPath: *wasm, StateDir: *state, CacheDir: *cache, Env: env, WorkerRuntimes: *workers,
-		MemoryLimitMB: *memory, EdgeCacheBytes: edgeCacheBytes(*edgeMB), ConnAffinity: true})
+		MemoryLimitMB: *memory, EdgeCacheBytes: edgeCacheBytes(*edgeMB), ConnAffinity: true, MaxConns: *maxConns})
 	if err != nil {
 		l.Close()
 		return err
@@ -94,13 +98,32 @@ func Run(args []string, usageLine string) error {
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	evict := make(chan os.Signal, 1)
+	signal.Notify(evict, syscall.SIGUSR1)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	select {
-	case <-stop:
-		return nil
-	case err := <-errc:
-		return err
+	for {
+		select {
+		case <-evict:
+			var mem uint32
+			for _, rt := range srv.Stats().Runtimes {
+				if rt.Name == "objects" {
+					mem = rt.MemoryBytes
+				}
+			}
+			when := "with no call in flight"
+			if !srv.EvictObjects() {
+				when = fmt.Sprintf("calls in flight cut: none ended within %v", server.EvictWait)
+			}
+			// What the evicted runtime held goes back to the OS now (an eviction is rare), so that the process's
+			// resident memory shows what the open sockets hold (e2e's ws-idle).
+			debug.FreeOSMemory()
+			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open; its linear memory was %d bytes; %s)\n", srv.Stats().Sockets, mem, when)
+		case <-stop:
+			return nil
+		case err := <-errc:
+			return err
+		}
 	}
 }
 

@@ -30,3 +30,12 @@ func TestEdgeCacheBytes(t *testing.T) {
 		t.Errorf("64 MiB: %d", got)
 	}
 }
+
+// TestMaxConnsSetting: -max-conns below 1 is a usage error.
+func TestMaxConnsSetting(t *testing.T) {
+	for _, v := range []string{"0", "-5"} {
+		if err := Run([]string{"serve", "-max-conns", v}, "usage line"); err == nil || err.Error() != "usage line" {
+			t.Errorf("-max-conns %s: %v", v, err)
+		}
+	}
+}

@@ -24,6 +24,9 @@ type call struct {
 	what string
 	// host is a worker call's request host (URL host, port included): the only host its cache keys may name.
 	host string
+	// wsUpgrade: a worker call whose request is a GET with Upgrade: websocket (it may send upgrade);
+	// fromUpgrade: a subs object's fetch call made by an upgrade (its response may accept a WebSocket).
+	wsUpgrade, fromUpgrade bool
 
 	// On the runtime's loop: the call's number (CONTRACT.md §3), its request body until Go takes it.
 	num       uint32
@@ -52,8 +55,9 @@ type call struct {
 
 // op is an operation of a call.
 type op struct {
-	done   bool
-	cancel func() // stops it; nil when there is nothing to stop
+	done    bool
+	cancel  func() // stops it; nil when there is nothing to stop
+	upgrade bool   // an upgrade: its success answers the call's client
 }
 
 // completion is the result of an operation as it will be handed to Go: encoded in the handler, so that the
@@ -86,6 +90,9 @@ func (s *Server) newCall(rt *runtime, x *executor, kind, role string) *call {
 // handle handles one event. In the handler.
 func (c *call) handle(e event) {
 	if c.ended {
+		if e.res != nil && e.res.r.sock != nil {
+			c.s.socks.abandon(e.res.r.sock) // an upgrade's socket nobody will take
+		}
 		return // a late result, or news of a runtime the call no longer needs
 	}
 	switch {
@@ -109,9 +116,26 @@ func (c *call) handle(e event) {
 func (c *call) settle(id float64, r result) {
 	o := c.ops[id]
 	if o == nil || o.done {
+		if r.sock != nil {
+			c.s.socks.abandon(r.sock)
+		}
 		return
 	}
 	o.done, o.cancel = true, nil
+	if o.upgrade && r.err == "" { // the object's answer answers the client as is; Go learns its status
+		if c.answered {
+			if r.sock != nil {
+				c.s.socks.abandon(r.sock)
+			}
+			if !c.failed {
+				c.s.violation(c, "response while an upgrade was running")
+			}
+		} else {
+			c.answered = true
+			c.answerTo(r)
+		}
+		r = result{upgraded: true, status: r.status}
+	}
 	text, body := r.encode()
 	c.pending = append(c.pending, completion{id, text, body})
 }
@@ -126,7 +150,8 @@ func (c *call) message(m *message) {
 		return
 	}
 	switch m.op {
-	case contract.OpFetch, contract.OpObject, contract.OpStorage, contract.OpCache, contract.OpSleep:
+	case contract.OpFetch, contract.OpObject, contract.OpStorage, contract.OpCache, contract.OpSleep, contract.OpUpgrade,
+		contract.OpSocket:
 		if _, used := c.ops[m.id]; used {
 			c.s.violation(c, "operation id %v used twice", m.id)
 			return
@@ -150,7 +175,9 @@ func (c *call) message(m *message) {
 	case contract.OpResponse:
 		switch {
 		case c.kind != contract.CallFetch:
-			c.s.violation(c, "response in an alarm call")
+			c.s.violation(c, "response in a %s call", c.kind)
+		case m.accept && (c.role != contract.RoleSubs || !c.fromUpgrade):
+			c.s.violation(c, "response accepting a WebSocket outside a %s object's call made by an upgrade", contract.RoleSubs)
 		case c.answered && c.failed:
 			// the host already answered 500
 		case c.answered:
@@ -160,8 +187,17 @@ func (c *call) message(m *message) {
 				c.s.violation(c, "%s", why) // answers 500
 				break
 			}
+			r := result{resp: true, status: m.status, headers: m.headers, body: m.body}
+			if m.accept {
+				sock, ok := c.s.socks.add(c.object, c.role, m.tag, m.attachment)
+				if !ok {
+					c.s.violation(c, "accept: the tag %q is already open", m.tag)
+					break
+				}
+				r.sock, r.body = sock, nil
+			}
 			c.answered = true
-			c.answerTo(result{resp: true, status: m.status, headers: m.headers, body: m.body})
+			c.answerTo(r)
 		}
 		if m.last { // done: true, the call's last message
 			c.end()
@@ -169,6 +205,9 @@ func (c *call) message(m *message) {
 	case contract.OpDone:
 		if c.kind == contract.CallFetch && !c.answered {
 			c.s.violation(c, "done before response")
+		}
+		if (c.kind == contract.CallMessage || c.kind == contract.CallClose) && m.hasErr {
+			c.s.logf("%s failed: %s", c.what, m.errText) // logged, never retried (CONTRACT.md §3)
 		}
 		if c.kind == contract.CallAlarm && m.hasErr && c.alarmErr == "" {
 			c.alarmErr = m.errText
@@ -196,6 +235,21 @@ func (c *call) start(o *op, m *message) {
 			return
 		}
 		c.s.storageOp(c, o, m)
+	case contract.OpUpgrade:
+		if c.role != contract.RoleWorker || !c.wsUpgrade || c.answered {
+			c.s.violation(c, "upgrade from a call that is not a worker's WebSocket upgrade awaiting its answer")
+			c.settle(m.id, errResult(contract.ErrInvalid, "only a worker call of a WebSocket upgrade may upgrade"))
+			return
+		}
+		o.upgrade = true
+		c.s.upgradeOp(c, o, m)
+	case contract.OpSocket:
+		if c.role != contract.RoleSubs {
+			c.s.violation(c, "socket operation from a %s call", c.role)
+			c.settle(m.id, errResult(contract.ErrInvalid, "only a subs object's calls have sockets"))
+			return
+		}
+		c.settle(m.id, c.s.socks.op(c, m))
 	case contract.OpCache:
 		if c.role != contract.RoleWorker {
 			c.s.violation(c, "cache operation from a %s call", c.role)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/contract"
@@ -39,8 +41,24 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	c := s.newCall(rt, x, contract.CallFetch, contract.RoleWorker)
 	c.what = "request " + r.Method + " " + r.URL.Path
 	c.host = r.Host
-	var reply *result
-	c.answerTo = func(res result) { reply = &res }
+	c.wsUpgrade = r.Method == http.MethodGet && strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket")
+	// The answer, unless this handler has gone (the client left): an upgrade's socket then has no taker.
+	var (
+		replyMu sync.Mutex
+		reply   *result
+		gone    bool
+	)
+	c.answerTo = func(res result) {
+		replyMu.Lock()
+		defer replyMu.Unlock()
+		if gone {
+			if res.sock != nil {
+				s.socks.abandon(res.sock)
+			}
+			return
+		}
+		reply = &res
+	}
 	sl.calls.Add(1)
 	sl.served.Add(1)
 	c.onEnd = func() { sl.calls.Add(-1) }
@@ -58,8 +76,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		run(evs)
 	}
+	replyMu.Lock()
 	answer := reply
+	gone = true
+	replyMu.Unlock()
 	x.release()
+	if answer != nil && answer.sock != nil {
+		s.serveSocket(w, r, rc, answer.sock)
+		return
+	}
 	if answer != nil {
 		_ = rc.SetWriteDeadline(time.Now().Add(stall))
 		writeAnswer(w, answer)

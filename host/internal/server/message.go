@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/evmlb/evmlb/internal/contract"
 )
@@ -38,32 +39,47 @@ type message struct {
 	ttl     float64 // cache put: seconds
 	errText string  // done
 	hasErr  bool
+
+	tags       []string // socket send (nil with all)
+	all        bool
+	tag        string // socket close, attach; response accept
+	attachment string
+	code       int // socket close
+	reason     string
+	accept     bool // response: accept a WebSocket tagged tag with attachment
 }
 
 // wire is a message's JSON; pointers tell absent fields apart.
 type wire struct {
-	Op        string    `json:"op"`
-	ID        *float64  `json:"id"`
-	URL       *string   `json:"url"`
-	Method    *string   `json:"method"`
-	Headers   *[]string `json:"headers"`
-	Timeout   *float64  `json:"timeout"`
-	Limit     *float64  `json:"limit"`
-	Namespace *string   `json:"namespace"`
-	Name      *string   `json:"name"`
-	Path      *string   `json:"path"`
-	Call      *string   `json:"call"`
-	Key       *string   `json:"key"`
-	Entries   *[]string `json:"entries"`
-	Keys      *[]string `json:"keys"`
-	Prefix    *string   `json:"prefix"`
-	Time      *float64  `json:"time"`
-	TTL       *float64  `json:"ttl"`
-	MS        *float64  `json:"ms"`
-	Target    *float64  `json:"target"`
-	Status    *float64  `json:"status"`
-	Error     *string   `json:"error"`
-	Done      *bool     `json:"done"`
+	Op         string    `json:"op"`
+	ID         *float64  `json:"id"`
+	URL        *string   `json:"url"`
+	Method     *string   `json:"method"`
+	Headers    *[]string `json:"headers"`
+	Timeout    *float64  `json:"timeout"`
+	Limit      *float64  `json:"limit"`
+	Namespace  *string   `json:"namespace"`
+	Name       *string   `json:"name"`
+	Path       *string   `json:"path"`
+	Call       *string   `json:"call"`
+	Key        *string   `json:"key"`
+	Entries    *[]string `json:"entries"`
+	Keys       *[]string `json:"keys"`
+	Prefix     *string   `json:"prefix"`
+	Time       *float64  `json:"time"`
+	TTL        *float64  `json:"ttl"`
+	MS         *float64  `json:"ms"`
+	Target     *float64  `json:"target"`
+	Status     *float64  `json:"status"`
+	Error      *string   `json:"error"`
+	Done       *bool     `json:"done"`
+	Tags       *[]string `json:"tags"`
+	All        *bool     `json:"all"`
+	Tag        *string   `json:"tag"`
+	Attachment *string   `json:"attachment"`
+	Code       *float64  `json:"code"`
+	Reason     *string   `json:"reason"`
+	Accept     *[]string `json:"accept"`
 }
 
 // decoder checks the fields of one message, recording the first problem.
@@ -126,7 +142,8 @@ func decode(text string, body []byte) *message {
 	d := &decoder{w: &w, m: m}
 	if body != nil {
 		if m.op != contract.OpFetch && m.op != contract.OpObject && m.op != contract.OpResponse &&
-			!(m.op == contract.OpCache && w.Call != nil && *w.Call == contract.CachePut) {
+			!(m.op == contract.OpCache && w.Call != nil && *w.Call == contract.CachePut) &&
+			!(m.op == contract.OpSocket && w.Call != nil && *w.Call == contract.SocketSend) {
 			d.problem("a body with a message that carries none")
 		}
 		m.body = body
@@ -148,11 +165,63 @@ func decode(text string, body []byte) *message {
 		m.method, m.path = d.str(w.Method, "method"), d.str(w.Path, "path")
 		m.headers = d.strs(w.Headers, "headers", true)
 		m.timeout = d.num(w.Timeout, "timeout", 0, true)
-		if m.namespace != contract.BindingChain && m.namespace != contract.BindingUpstream {
+		if m.namespace != contract.BindingChain && m.namespace != contract.BindingUpstream && m.namespace != contract.BindingSubs {
 			d.problem("unknown namespace %q", m.namespace)
 		}
 		if !strings.HasPrefix(m.path, "/") {
 			d.problem("path does not start with /")
+		}
+	case contract.OpUpgrade:
+		needID()
+		m.namespace, m.name = d.str(w.Namespace, "namespace"), d.str(w.Name, "name")
+		m.path = d.str(w.Path, "path")
+		m.headers = d.strs(w.Headers, "headers", true)
+		m.timeout = d.num(w.Timeout, "timeout", 0, true)
+		if m.namespace != contract.BindingSubs {
+			d.problem("an upgrade goes to %s, not %q", contract.BindingSubs, m.namespace)
+		}
+		if !strings.HasPrefix(m.path, "/") {
+			d.problem("path does not start with /")
+		}
+		if !hasUpgrade(m.headers) {
+			d.problem("the headers do not carry upgrade: websocket")
+		}
+	case contract.OpSocket:
+		needID()
+		m.call = d.str(w.Call, "call")
+		switch m.call {
+		case contract.SocketSend:
+			switch {
+			case w.All != nil && *w.All:
+				m.all = true
+				if w.Tags != nil {
+					d.problem("both tags and all")
+				}
+			default:
+				m.tags = d.strs(w.Tags, "tags", false)
+			}
+			if body == nil {
+				d.problem("a send without a body")
+			} else if !utf8.Valid(body) {
+				d.problem("a send's text is not UTF-8")
+			}
+		case contract.SocketClose:
+			m.tag, m.reason = d.str(w.Tag, "tag"), d.str(w.Reason, "reason")
+			code := d.num(w.Code, "code", 0, false)
+			if m.code = int(code); !isInt(code) || !contract.ValidCloseCode(m.code) {
+				d.problem("close code %v is not one Go may send", code)
+			}
+			if len(m.reason) > contract.MaxCloseReasonBytes {
+				d.problem("the reason is longer than %d bytes", contract.MaxCloseReasonBytes)
+			}
+		case contract.SocketAttach:
+			m.tag, m.attachment = d.str(w.Tag, "tag"), d.str(w.Attachment, "attachment")
+			if len(m.attachment) > contract.MaxAttachmentBytes {
+				d.problem("the attachment is longer than %d bytes", contract.MaxAttachmentBytes)
+			}
+		case contract.SocketList:
+		default:
+			d.problem("unknown socket call %q", m.call)
 		}
 	case contract.OpStorage:
 		needID()
@@ -207,6 +276,24 @@ func decode(text string, body []byte) *message {
 		m.status = int(st)
 		m.headers = d.strs(w.Headers, "headers", true)
 		m.last = w.Done != nil && *w.Done
+		if w.Accept != nil {
+			a := *w.Accept
+			if len(a) != 2 {
+				d.problem("accept is not [tag, attachment]")
+				break
+			}
+			m.accept, m.tag, m.attachment = true, a[0], a[1]
+			switch {
+			case m.status != 101:
+				d.problem("accept with status %d, not 101", m.status)
+			case body != nil && len(body) > 0:
+				d.problem("accept with a body")
+			case m.tag == "" || len(m.tag) > contract.MaxTagBytes:
+				d.problem("the tag is not 1 to %d bytes", contract.MaxTagBytes)
+			case len(m.attachment) > contract.MaxAttachmentBytes:
+				d.problem("the attachment is longer than %d bytes", contract.MaxAttachmentBytes)
+			}
+		}
 	case contract.OpDone:
 		if w.Error != nil {
 			m.errText, m.hasErr = *w.Error, true
@@ -222,9 +309,22 @@ func (m *message) ends() bool {
 	return m.op == contract.OpDone || m.op == contract.OpResponse && m.last && m.bad == ""
 }
 
-// responseProblem is what workerd's Response would refuse: a status outside 200–599, a body with a null-body
-// status.
+// hasUpgrade reports whether flat headers carry upgrade: websocket.
+func hasUpgrade(h []string) bool {
+	for i := 0; i+1 < len(h); i += 2 {
+		if strings.EqualFold(h[i], "upgrade") && strings.EqualFold(strings.TrimSpace(h[i+1]), "websocket") {
+			return true
+		}
+	}
+	return false
+}
+
+// responseProblem is what workerd's Response would refuse: a status outside 200–599 (101 only when it accepts a
+// WebSocket), a body with a null-body status.
 func (m *message) responseProblem() string {
+	if m.accept {
+		return ""
+	}
 	if m.status < 200 || m.status > 599 {
 		return fmt.Sprintf("response status %d is outside 200–599", m.status)
 	}
@@ -254,6 +354,11 @@ type result struct {
 	time       float64 // storage getAlarm
 	hasTime    bool
 	hit        bool // cache match: body is the entry
+
+	count    int // socket send, close, attach
+	hasCount bool
+	sock     *socket // an upgrade's answer that accepted a WebSocket: the socket, for the worker's handler
+	upgraded bool    // an upgrade's result for Go: [status]
 }
 
 func errResult(code, msg string) result { return result{err: code, msg: msg} }
@@ -284,6 +389,10 @@ func (r *result) encode() (string, []byte) {
 		f = append(f, r.entries...)
 	case r.hasTime:
 		f = append(f, strconv.FormatFloat(r.time, 'f', -1, 64))
+	case r.hasCount:
+		f = append(f, strconv.Itoa(r.count))
+	case r.upgraded:
+		f = append(f, strconv.Itoa(r.status))
 	case r.hit:
 		body = r.body
 		if body == nil {

@@ -43,6 +43,43 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeSockets: the WebSocket messages of contract 6, and what each refuses.
+func TestDecodeSockets(t *testing.T) {
+	m := decode(`{"op":"socket","id":1,"call":"send","tags":["a"]}`, []byte("hi"))
+	if m.bad != "" || m.call != "send" || len(m.tags) != 1 || string(m.body) != "hi" {
+		t.Fatalf("%+v", m)
+	}
+	m = decode(`{"op":"response","status":101,"headers":[],"accept":["t","att"]}`, nil)
+	if m.bad != "" || !m.accept || m.tag != "t" || m.attachment != "att" || m.responseProblem() != "" {
+		t.Fatalf("%+v", m)
+	}
+	m = decode(`{"op":"upgrade","id":1,"namespace":"SUBS","name":"c","path":"/","headers":["upgrade","websocket"],"timeout":5}`, nil)
+	if m.bad != "" {
+		t.Fatal(m.bad)
+	}
+	long := strings.Repeat("x", 16385)
+	for text, bad := range map[string]string{
+		`{"op":"socket","id":1,"call":"send","tags":["a"],"all":true}`:                                                    "both tags and all",
+		`{"op":"socket","id":1,"call":"send","all":true}`:                                                                 "a send without a body",
+		`{"op":"socket","id":1,"call":"close","tag":"a","code":1005,"reason":""}`:                                         "close code 1005 is not one Go may send",
+		`{"op":"socket","id":1,"call":"close","tag":"a","code":1000,"reason":"` + long[:124] + `"}`:                       "the reason is longer than 123 bytes",
+		`{"op":"socket","id":1,"call":"attach","tag":"a","attachment":"` + long + `"}`:                                    "the attachment is longer than 16384 bytes",
+		`{"op":"socket","id":1,"call":"shout"}`:                                                                           `unknown socket call "shout"`,
+		`{"op":"response","status":200,"headers":[],"accept":["t","a"]}`:                                                  "accept with status 200, not 101",
+		`{"op":"response","status":101,"headers":[],"accept":["t"]}`:                                                      "accept is not [tag, attachment]",
+		`{"op":"response","status":101,"headers":[],"accept":["` + long[:257] + `",""]}`:                                  "the tag is not 1 to 256 bytes",
+		`{"op":"upgrade","id":1,"namespace":"CHAIN","name":"c","path":"/","headers":["upgrade","websocket"],"timeout":5}`: "an upgrade goes to SUBS",
+		`{"op":"upgrade","id":1,"namespace":"SUBS","name":"c","path":"/","headers":[],"timeout":5}`:                       "the headers do not carry upgrade: websocket",
+	} {
+		if m := decode(text, nil); !strings.Contains(m.bad, bad) {
+			t.Errorf("%.80s: %q, want %q", text, m.bad, bad)
+		}
+	}
+	if m := decode(`{"op":"socket","id":1,"call":"send","tags":[]}`, []byte{0xff}); !strings.Contains(m.bad, "not UTF-8") {
+		t.Fatal(m.bad)
+	}
+}
+
 func TestResultEncode(t *testing.T) {
 	for _, tc := range []struct {
 		r        result
@@ -84,6 +121,8 @@ func FuzzReadWire(f *testing.F) {
 		`{"op":"sleep","id":1,"ms":1,"colour":"red"}`, `{"op":"fetch","url":42}`, `{"op":null,"id":1e3,"done":false}`,
 		`{"op":"x","keys":null,"headers":[1]}`, `{"a":{"b":[1,{"c":null}]}}`, `not json`, `{"op":"done"} x`, `{"id":-0.5e-3}`,
 		`{"op":"\u00e9\ud83c\udf89","error":"\n"}`, `{"OP":"done","Id":1,"ſtatus":200,"K\u212aey":"x"}`, `[]`, `{"id":01}`, `{"done":"yes"}`, `{"entries":["a",]}`,
+		`{"op":"socket","id":2,"call":"send","tags":["a","b"],"all":false}`, `{"op":"socket","id":2,"call":"close","tag":"a","code":4001,"reason":"r"}`,
+		`{"op":"response","status":101,"headers":[],"accept":["t","a"],"done":true}`, `{"all":"yes","code":"x","accept":[1]}`,
 	} {
 		f.Add(s)
 	}

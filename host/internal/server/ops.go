@@ -170,10 +170,28 @@ func (s *Server) sleepOp(c *call, o *op, m *message) {
 // objectOp calls the Durable Object idFromName(name) of the namespace: a fetch call to that instance in the
 // objects runtime, whose answer becomes the operation's result. The timeout ends the operation, not the call.
 func (s *Server) objectOp(c *call, o *op, m *message) {
-	role, class := contract.RoleChain, contract.ClassChain
-	if m.namespace == contract.BindingUpstream {
-		role, class = contract.RoleUpstream, contract.ClassUpstream
+	s.callObject(c, o, m, m.method, m.body, false)
+}
+
+// upgradeOp is an object call (a GET) to a subs object whose answer, a WebSocket or a refusal, will answer the
+// worker call's client (call.settle).
+func (s *Server) upgradeOp(c *call, o *op, m *message) {
+	s.callObject(c, o, m, http.MethodGet, nil, true)
+}
+
+// nsClass is the role and class of a namespace binding.
+func nsClass(ns string) (string, string) {
+	switch ns {
+	case contract.BindingUpstream:
+		return contract.RoleUpstream, contract.ClassUpstream
+	case contract.BindingSubs:
+		return contract.RoleSubs, contract.ClassSubs
 	}
+	return contract.RoleChain, contract.ClassChain
+}
+
+func (s *Server) callObject(c *call, o *op, m *message, method string, body []byte, upgrade bool) {
+	role, class := nsClass(m.namespace)
 	rt, err := s.objects.get()
 	if err != nil {
 		s.logf("objects runtime: %v", err)
@@ -185,6 +203,7 @@ func (s *Server) objectOp(c *call, o *op, m *message) {
 	inst := rt.instance(role, id)
 	oc := s.newCall(rt, inst.x, contract.CallFetch, role)
 	oc.object, oc.instance, oc.what = id, inst.token, role+" object "+id[:12]
+	oc.fromUpgrade = upgrade
 	caller, opID := c, m.id
 	t := s.clock.AfterFunc(ms(m.timeout), func() {
 		caller.x.push(event{c: caller, res: &opResult{opID, errResult(contract.ErrTimeout, "the object did not answer in time")}})
@@ -203,7 +222,7 @@ func (s *Server) objectOp(c *call, o *op, m *message) {
 		}
 		return vs
 	})
-	rt.beginCall(oc, callMeta(contract.CallFetch, role, id, inst.token, m.method, contract.ObjectURLBase+m.path, false, 0, headers), m.body)
+	rt.beginCall(oc, callMeta(contract.CallFetch, role, id, inst.token, method, contract.ObjectURLBase+m.path, false, 0, headers), body)
 }
 
 // callMeta is the call of begin (CONTRACT.md §3): [kind, role, object, instance, method, url, bodyTooLarge,

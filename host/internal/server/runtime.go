@@ -44,6 +44,7 @@ type runtime struct {
 
 	deadOnce sync.Once
 	dead     chan struct{}
+	released chan struct{} // closed once the loop ended and the module instance is closed
 
 	mu        sync.Mutex
 	closed    bool                 // dead: no new calls
@@ -83,10 +84,29 @@ func (rt *runtime) die() {
 	})
 }
 
-// stop ends the runtime and waits for its loop.
+// closeIdle closes the runtime to new calls at a moment when none is in flight, waiting at most max for one (a
+// call begun meanwhile fails as it would a moment later, at the stop), and reports whether it found one.
+func (rt *runtime) closeIdle(max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	for {
+		rt.mu.Lock()
+		idle := len(rt.calls) == 0
+		if idle || time.Now().After(deadline) {
+			rt.closed = true
+			rt.mu.Unlock()
+			return idle
+		}
+		rt.mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// stop ends the runtime and waits for its loop, and for its module instance to be closed (its linear memory
+// released).
 func (rt *runtime) stop() {
 	rt.die()
 	<-rt.loop.Done()
+	<-rt.released
 }
 
 func (rt *runtime) track(c *call) bool {
@@ -216,13 +236,14 @@ func thrownMessage(r *jsrt.Realm, err error) string {
 
 // start starts a runtime and waits until Go is ready and speaks our contract version.
 func (s *Server) start(name string) (*runtime, error) {
-	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(s.clock), dead: make(chan struct{}),
+	rt := &runtime{s: s, name: name, loop: jsrt.NewLoop(s.clock), dead: make(chan struct{}), released: make(chan struct{}),
 		calls: map[*call]struct{}{}, instances: map[string]*instance{}, byNum: map[uint32]*call{}}
 	rt.loop.OnPanic = func(v any) {
 		s.logf("runtime %s failed: %v", name, v)
 		rt.die()
 	}
 	go func() {
+		defer close(rt.released)
 		rt.loop.Run()
 		rt.die()
 		if rt.gort != nil {
@@ -352,6 +373,16 @@ func (sl *slot) get() (*runtime, error) {
 	sl.cur = rt
 	sl.starts++
 	return rt, nil
+}
+
+// release lets go of rt if it is the slot's runtime, so that a runtime stopped on purpose (an eviction) is
+// garbage at once rather than at the next call.
+func (sl *slot) release(rt *runtime) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.cur == rt {
+		sl.cur = nil
+	}
 }
 
 func (sl *slot) current() (*runtime, int) {

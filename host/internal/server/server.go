@@ -1,5 +1,5 @@
 // Package server runs the balancer's wasm program on wazero and serves it over HTTP: the wazero host of
-// CONTRACT.md (version 5).
+// CONTRACT.md (version 6).
 //
 // In-process use (the end-to-end tests do this):
 //
@@ -143,8 +143,9 @@ type Server struct {
 	conns   atomic.Uint64 // connections accepted, for ConnAffinity's turns
 
 	violations atomic.Int64
-	edge       *edgeCache  // the answer cache of every Worker runtime
-	bodies     *bodyBudget // request body bytes held at once (admit.go)
+	edge       *edgeCache   // the answer cache of every Worker runtime
+	socks      *socketTable // the subs objects' WebSockets (sockets.go)
+	bodies     *bodyBudget  // request body bytes held at once (admit.go)
 
 	objMu     sync.Mutex
 	queues    map[string]*serialQueue // storage queues by object id
@@ -164,6 +165,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Log, client: newClient(opts.Client), clock: clock.Or(opts.Clock),
 		queues: map[string]*serialQueue{}, alarms: map[string]*armedAlarm{}}
 	s.edge = newEdgeCache(s.clock, opts.EdgeCacheBytes)
+	s.socks = newSocketTable(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = os.Stderr
@@ -342,6 +344,7 @@ func (s *Server) Close() error {
 		delete(s.alarms, id)
 	}
 	s.objMu.Unlock()
+	s.socks.closeAll()
 	s.cancel()
 	for _, sl := range append(append([]*slot(nil), s.workers...), s.objects) {
 		if sl == nil {
@@ -383,11 +386,12 @@ type Stats struct {
 	Violations  int64  // protocol violations so far (each was logged)
 	EdgeEntries int    // entries of the Worker runtimes' answer cache
 	EdgeBytes   int64  // the bytes of their keys and bodies
+	Sockets     int    // open WebSockets of the subs objects (those accepted and not yet closed)
 }
 
 // Stats reads every runtime's figures (zero values for a slot with no live runtime).
 func (s *Server) Stats() Stats {
-	st := Stats{Violations: s.violations.Load()}
+	st := Stats{Violations: s.violations.Load(), Sockets: s.socks.count()}
 	st.EdgeEntries, st.EdgeBytes = s.edge.stats()
 	for _, sl := range append(append([]*slot(nil), s.workers...), s.objects) {
 		rt, starts := sl.current()

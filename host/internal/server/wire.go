@@ -134,7 +134,8 @@ func (r *wireReader) object(w *wire) {
 
 // wireKeys are wire's members, as encoding/json matches them: exactly, else case-insensitively.
 var wireKeys = []string{"op", "id", "url", "method", "headers", "timeout", "limit", "namespace", "name", "path",
-	"call", "key", "entries", "keys", "prefix", "time", "ttl", "ms", "target", "status", "error", "done"}
+	"call", "key", "entries", "keys", "prefix", "time", "ttl", "ms", "target", "status", "error", "done",
+	"tags", "all", "tag", "attachment", "code", "reason", "accept"}
 
 func wireKey(key string) string {
 	for _, k := range wireKeys {
@@ -202,11 +203,27 @@ func (r *wireReader) member(w *wire, key string) {
 		a = &w.Entries
 	case "keys":
 		a = &w.Keys
-	case "done":
+	case "tags":
+		a = &w.Tags
+	case "accept":
+		a = &w.Accept
+	case "tag":
+		s = &w.Tag
+	case "attachment":
+		s = &w.Attachment
+	case "reason":
+		s = &w.Reason
+	case "code":
+		f = &w.Code
+	case "done", "all":
+		p := &w.Done
+		if key == "all" {
+			p = &w.All
+		}
 		switch v := r.value(); v {
 		case "true", "false":
 			b := v == "true"
-			w.Done = &b
+			*p = &b
 		case "null", "":
 		default:
 			r.typeErr(v, key, "bool")

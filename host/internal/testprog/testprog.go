@@ -29,8 +29,13 @@ func Build(name string) (string, error) {
 		return "", fmt.Errorf("no test program %s", name)
 	}
 	sort.Strings(files)
-	// The programs import internal/contract (its names and JSON text), so its sources are part of the key.
-	shared, _ := filepath.Glob(filepath.Join(root, "internal", "contract", "*.go"))
+	// The programs import internal/contract (its names and JSON text), and the sockets program Go's side of the
+	// contract (internal/hostcall, worker/jsbind), so their sources are part of the key.
+	var shared []string
+	for _, dir := range []string{"internal/contract", "internal/hostcall", "worker/jsbind"} {
+		fs, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		shared = append(shared, fs...)
+	}
 	sort.Strings(shared)
 	for _, f := range append(append(files, shared...), filepath.Join(root, "go.sum")) {
 		b, err := os.ReadFile(f)

@@ -117,7 +117,7 @@ func (c *Clock) Advance(d time.Duration) {
 		s.alarm, s.retries = time.Time{}, 0 // the host deletes the alarm before the call
 		s.mu.Unlock()
 		role := c.host.role(id)
-		if err := c.host.bound().Alarm(context.Background(), role, id, retry); err != nil && retry < contract.AlarmMaxRetries {
+		if err := c.host.bound().Alarm(withObject(context.Background(), id), role, id, retry); err != nil && retry < contract.AlarmMaxRetries {
 			s.mu.Lock()
 			if s.alarm.IsZero() {
 				s.alarm = at.Add(contract.AlarmBackoff(retry))

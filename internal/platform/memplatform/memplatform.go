@@ -39,8 +39,9 @@ type Host struct {
 
 	mu        sync.Mutex
 	handler   Handler
-	instances map[string]*instance // by object id
-	calls     map[string]int       // object calls by role and path
+	instances map[string]*instance        // by object id
+	sockets   map[string]map[string]*Conn // open WebSockets by object id and tag (sockets.go)
+	calls     map[string]int              // object calls by role and path
 	nextToken int
 	logs      []string
 }
@@ -75,6 +76,7 @@ func (h *Host) Platform() platform.Platform {
 		Getenv:      func(name string) string { return h.env[name] },
 		Chains:      namespace{h, contract.RoleChain},
 		Upstreams:   namespace{h, contract.RoleUpstream},
+		Subs:        namespace{h, contract.RoleSubs},
 		StorageFor:  h.storageFor,
 		Post:        h.post,
 		Now:         h.clock.Now,
@@ -84,6 +86,7 @@ func (h *Host) Platform() platform.Platform {
 		Logf:        h.logf,
 		HostKind:    "memory",
 		Cache:       h.cache,
+		Sockets:     memSockets{h},
 	}
 }
 
@@ -236,7 +239,7 @@ func (ns namespace) Fetch(ctx context.Context, name string, req *http.Request) (
 	token := in.token
 	handler := h.handler
 	h.mu.Unlock()
-	r := req.Clone(ctx)
+	r := req.Clone(withObject(ctx, id))
 	r.Header.Set(contract.HeaderRole, ns.role)
 	r.Header.Set(contract.HeaderObject, id)
 	r.Header.Set(contract.HeaderInstance, token)

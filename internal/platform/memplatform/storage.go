@@ -21,6 +21,14 @@ type Storage struct {
 	kv      map[string]string
 	alarm   time.Time // zero: none
 	retries int       // retry count of the pending alarm
+	failPut bool      // FailPuts: every Put fails
+}
+
+// FailPuts makes every Put fail (true) until called with false: a storage that cannot write.
+func (s *Storage) FailPuts(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failPut = on
 }
 
 var _ platform.Storage = (*Storage)(nil)
@@ -43,6 +51,9 @@ func (s *Storage) Put(_ context.Context, entries map[string]string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failPut {
+		return fmt.Errorf("storage: put failed (FailPuts)")
+	}
 	maps.Copy(s.kv, entries)
 	return nil
 }
