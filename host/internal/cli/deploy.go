@@ -117,7 +117,7 @@ func checkMigrations(path string) error {
 		}
 	}
 	if len(bound) == 0 {
-		return fmt.Errorf("%s binds no Durable Object class: expected ChainDurableObject and UpstreamDurableObject", path)
+		return fmt.Errorf("%s binds no Durable Object class: expected ChainDurableObject, UpstreamDurableObject and SubscriptionDurableObject", path)
 	}
 	for _, c := range bound {
 		if !slices.Contains(migrated, c) {
