@@ -34,7 +34,7 @@ type Limit struct {
 func (l Limit) None() bool { return l.RPS <= 0 && l.PerDay == 0 }
 
 // Names of budgets: the object of a budget is idFromName(Name) in the BUDGET namespace.
-func ClientName(client string) string          { return "client:" + client }
+func ClientName(client string) string            { return "client:" + client }
 func UpstreamName(chain, upstream string) string { return "upstream:" + chain + "/" + upstream }
 
 // Ask is what an isolate sends to a budget's object (POST /lease).
