@@ -24,9 +24,10 @@ type Pool struct {
 // NewPool makes the pool of the isolate (a random name made once per Go runtime).
 func NewPool(isolate string, h Hooks) *Pool { return &Pool{isolate: isolate, h: h} }
 
-// Take spends one request of the budget name, whose limit is lim. It waits on the budget's object only when the
+// Take spends n requests (a batch of n calls: n) of the budget name, whose limit is lim; n above the burst is
+// always refused. It waits on the budget's object only when the
 // isolate holds no lease of it (its first request, or after a lapse); otherwise it decides locally and renews the
 // lease in the background. false: refused, and retryAfter says when to try again.
-func (p *Pool) Take(ctx context.Context, name string, lim Limit) (ok bool, retryAfter time.Duration) {
+func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool, retryAfter time.Duration) {
 	return true, 0 // TODO(issue 22): the limiter
 }
