@@ -1,0 +1,129 @@
+package budget
+
+import (
+	"math"
+	"time"
+)
+
+// verdict is what a Limiter decides for one take.
+type verdict int
+
+const (
+	taken   verdict = iota // spend it
+	refused                // over the share: retry after the duration given
+	ask                    // no lease to decide by (cold, one long lapsed, or its part of the day used): ask first
+)
+
+// Limiter is an isolate's side of one budget: the share its lease grants, spent locally as a token bucket, and
+// what it will report at its next ask (what it took, what it was offered). Not safe for concurrent use: the Pool
+// holds its lock.
+type Limiter struct {
+	granted bool      // a grant (or a fail-open one) was applied
+	at      time.Time // when the last grant came
+	until   time.Time // when it ends
+	rate    float64   // requests per second; < 0: no rate limit
+	burst   float64
+	level   float64   // tokens now (may go below zero by a batch's size: a debt the rate pays back first)
+	filled  time.Time // when level was last brought up to date
+	left    int64     // what the lease allows for the day's limit; -1: none
+	retryAt time.Time // the day's budget is spent until then (zero: not)
+
+	used    uint64    // taken since the last ask
+	offered float64   // offered (taken or refused) since the last ask
+	since   time.Time // the last ask
+	demand  float64   // the last estimate of requests per second offered
+}
+
+// refill brings the bucket up to now.
+func (l *Limiter) refill(now time.Time) {
+	if l.rate > 0 && now.After(l.filled) {
+		l.level = min(l.burst, l.level+l.rate*now.Sub(l.filled).Seconds())
+	}
+	l.filled = now
+}
+
+// take decides n requests now. A batch may take the bucket below zero when at least one token is there (a batch
+// larger than an isolate's share of the burst could never pass otherwise); the rate pays the debt back first.
+func (l *Limiter) take(now time.Time, n int) (verdict, time.Duration) {
+	l.offered += float64(n)
+	if !l.granted || now.Sub(l.until) > LeaseTTL {
+		return ask, 0 // no lease, or one so old that its share may be another's: ask before taking
+	}
+	if !l.retryAt.IsZero() {
+		if now.Before(l.retryAt) {
+			return refused, l.retryAt.Sub(now)
+		}
+		return ask, 0
+	}
+	if l.left >= 0 && l.left < int64(n) {
+		return ask, 0
+	}
+	if l.rate >= 0 {
+		l.refill(now)
+		need := min(float64(n), max(l.burst, 1))
+		if l.level < need {
+			if l.rate == 0 {
+				return refused, LeaseRenew
+			}
+			return refused, time.Duration((need - l.level) / l.rate * float64(time.Second))
+		}
+		l.level -= float64(n)
+	}
+	if l.left >= 0 {
+		l.left -= int64(n)
+	}
+	l.used += uint64(n)
+	return taken, 0
+}
+
+// active reports whether anything was offered since the last ask: only then is a renewal worth its call.
+func (l *Limiter) active() bool { return l.offered > 0 }
+
+// next builds the next ask and starts a new reporting period.
+func (l *Limiter) next(now time.Time, name, isolate string) Ask {
+	if secs := now.Sub(l.since).Seconds(); l.granted && secs > 0 {
+		rate := l.offered / max(secs, 0.1)
+		l.demand = (l.demand + rate) / 2 // smoothed: a second's count is noisy, and the shares follow it
+	} else {
+		l.demand = max(l.offered, 1) // cold: what is waiting
+	}
+	a := Ask{Name: name, Isolate: isolate, Demand: l.demand, Used: l.used}
+	l.used, l.offered, l.since = 0, 0, now
+	return a
+}
+
+// apply installs the object's grant. The bucket keeps what it holds, up to the new burst; a first grant starts it
+// full.
+func (l *Limiter) apply(now time.Time, g Grant) {
+	l.refill(now)
+	first := !l.granted
+	l.granted, l.at, l.until = true, now, time.UnixMilli(g.Until)
+	l.rate, l.burst, l.left = g.Rate, max(g.Burst, 0), g.Left
+	if g.Rate >= 0 {
+		if first {
+			l.level = l.burst
+		}
+		l.level = min(l.level, l.burst)
+	}
+	l.retryAt = time.Time{}
+	if g.RetryAt > 0 {
+		l.retryAt = time.UnixMilli(g.RetryAt)
+	}
+	l.filled = now
+}
+
+// failOpen is what an isolate does when the object could not be asked: it keeps the whole limit for itself
+// (the limit then holds per isolate, not for the deployment) until its next ask; what it took is reported then.
+func (l *Limiter) failOpen(now time.Time, lim Limit, a Ask) {
+	l.used += a.Used // reported with the next ask
+	g := Grant{Rate: -1, Left: -1, Until: now.Add(LeaseTTL).UnixMilli()}
+	if lim.RPS > 0 {
+		g.Rate, g.Burst = lim.RPS, lim.burst()
+	}
+	l.apply(now, g)
+}
+
+// retryAfterSeconds is a refusal's Retry-After: whole seconds, at least 1.
+func RetryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
