@@ -155,7 +155,7 @@ func TestPerDayAcrossIsolates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSim(Limit{PerDay: 1000})
 		r := s.offer(pools(s, 4), []float64{30, 20, 10, 5}, 60*time.Second, 5*time.Millisecond)
-		t.Logf("taken %d, refused %d, day used %v, object asks %d", r.taken, r.refused, s.alloc.used, s.asks.Load())
+		t.Logf("taken %d, refused %d, day used %v, object asks %d", r.taken, r.refused, dayUsed(s.alloc), s.asks.Load())
 		if s.asks.Load() > 4*60*2 {
 			t.Errorf("%d asks in 60 s from 4 isolates", s.asks.Load())
 		}
@@ -256,3 +256,5 @@ func TestAllocatorDay(t *testing.T) {
 		t.Errorf("Day() = %s %d", d, u)
 	}
 }
+
+func dayUsed(a *Allocator) uint64 { _, u := a.Day(); return u }
