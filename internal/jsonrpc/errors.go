@@ -62,6 +62,10 @@ var (
 	// ErrSocketRate is EIP-1474's "limit exceeded", the one code of -32000..-32005 the balancer answers itself:
 	// clients read it as rate limiting, which is what it says (a socket sending more than EVMLB_WS_RATE).
 	ErrSocketRate = &Error{Code: -32005, Status: http.StatusTooManyRequests, Message: "limit exceeded: too many messages on this socket, slow down"}
+	// ErrBudgetSpent is -32005 too (issue 22; README's one -32005 row, so not in Table): every candidate
+	// upstream's request budget (max_rps, max_per_day) is spent, so the balancer holds the request back rather
+	// than make a provider answer 429; with Retry-After.
+	ErrBudgetSpent = &Error{Code: -32005, Status: http.StatusTooManyRequests, Message: "limit exceeded: every upstream's request budget is spent, retry later"}
 )
 
 // Table lists every error the balancer answers itself, in the order of README.md's table of errors, which

@@ -34,6 +34,7 @@ const (
 	OutcomeNoUpstream    = "no_upstream"    // no upstream could answer
 	OutcomeLocal         = "local"          // answered by the balancer itself (eth_chainId, net_version)
 	OutcomePoison        = "poison"         // a poison request (retry.Poison): not sent to another upstream
+	OutcomeOverBudget    = "over_budget"    // every candidate's request budget was spent (429, -32005)
 )
 
 // Cache results (evmlb_cache_requests_total's result label), one per call: single calls' x-evmlb-cache header.
@@ -228,9 +229,9 @@ func (c *Chain) Attempt(up, method, class string, d time.Duration) {
 	u.Duration.Observe(d)
 }
 
-// Lacks are what an upstream proved it lacks when a call is routed without it (retry.LacksMethod, LacksState), in
-// the order the exposition shows them.
-var Lacks = []string{"method", "state"}
+// Lacks are what an upstream proved it lacks when a call is routed without it (retry.LacksMethod, LacksState), or
+// budget: its request budget was spent (max_rps, max_per_day; issue 22), in the order the exposition shows them.
+var Lacks = []string{"method", "state", "budget"}
 
 // Skip counts one call routed without up because it proved it lacks lack (a member of Lacks).
 func (c *Chain) Skip(up, lack string) {

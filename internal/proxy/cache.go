@@ -52,6 +52,8 @@ type reply struct {
 	abandoned bool
 	id        json.RawMessage // the id body was written with
 	up        string          // the upstream whose answer body is, when one's (logs.go learns from its refusals)
+	// retryAfter, when set, is the answer's Retry-After (every candidate's request budget was spent).
+	retryAfter time.Duration
 }
 
 // cacheSettings are chain's cache settings, defaults filled.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/evmlb/evmlb/internal/balance"
 	"github.com/evmlb/evmlb/internal/blockref"
+	"github.com/evmlb/evmlb/internal/budget"
 	"github.com/evmlb/evmlb/internal/cache"
 	"github.com/evmlb/evmlb/internal/chainid"
 	"github.com/evmlb/evmlb/internal/config"
@@ -84,6 +85,7 @@ type Counters struct {
 type Plane struct {
 	p        platform.Platform
 	cfg      *config.Config
+	budgets  Budgets                   // the providers' request budgets (budget.go)
 	mem      *cache.Memory             // the answer cache's memory tier, every chain's (cache.go)
 	flights  cache.Flights[reply]      // identical reads in flight
 	cacheSet map[string]cache.Settings // each chain's cache settings (read only)
@@ -436,6 +438,8 @@ type outcome struct {
 	// client's id (ownID).
 	nullID  bool
 	latency time.Duration
+	// wait is an OverBudget attempt's: when the upstream's budget has room again.
+	wait time.Duration
 }
 
 // request is one client request on its way.
@@ -582,6 +586,9 @@ func (pl *Plane) Serve(ctx context.Context, w http.ResponseWriter, chain string,
 			rep.status, rep.body = http.StatusOK, plan.joined()
 		}
 	}
+	if rep.retryAfter != 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(budget.RetryAfterSeconds(rep.retryAfter)))
+	}
 	jsonrpc.WriteJSON(w, rep.status, rep.body)
 	end := pl.p.Now()
 	v.mu.Lock()
@@ -653,6 +660,11 @@ func (pl *Plane) upstream(ctx context.Context, r *request, cands []string, hedge
 	// upstream could be tried at all (every one quarantined), which is no upstream's answer.
 	sentOnce := res.class != retry.OK && res.class != retry.NoAttempt && !retryableFor(req, res.class)
 	rep := reply{outcome: metrics.OutcomeNoUpstream, failed: len(failed) > 0, up: res.up}
+	if res.class == retry.OverBudget && res.body == nil {
+		rep.outcome, rep.retryAfter = metrics.OutcomeOverBudget, res.wait
+		rep.status, rep.body = jsonrpc.ErrBudgetSpent.Status, jsonrpc.ErrBudgetSpent.BodyFor(req)
+		return rep
+	}
 	if !req.Batch && len(req.Calls) == 1 {
 		rep.id = req.Calls[0].ID
 	}
@@ -789,6 +801,17 @@ func (pl *Plane) try(ctx context.Context, r *request, cands []string, hedge time
 			inflight--
 			if res.class == retry.Canceled {
 				continue // an attempt this request canceled: no one is to blame
+			}
+			if res.class == retry.OverBudget { // not sent: the next candidate, and no one is to blame
+				if last.class == retry.NoAttempt || last.class == retry.OverBudget {
+					if last.class == retry.NoAttempt || res.wait < last.wait {
+						last = res
+					}
+				}
+				if inflight == 0 {
+					launch()
+				}
+				continue
 			}
 			if res.class == retry.OK && !r.req.Batch && pl.behind(r, res) {
 				res.class = retry.MissingData // a block below the served head: the next upstream is asked
@@ -946,6 +969,10 @@ func (pl *Plane) attempt(ctx context.Context, r *request, up string, body []byte
 	u, ok := r.ups[up]
 	if !ok {
 		return outcome{up: up, class: retry.NoAttempt}
+	}
+	if wait, spent := pl.overBudget(ctx, u, want); spent {
+		r.v.count(func(m *metrics.Chain) { m.Skip(up, "budget") })
+		return outcome{up: up, class: retry.OverBudget, wait: wait}
 	}
 	res := forward.Do(ctx, pl.target(u), body)
 	class := res.Class

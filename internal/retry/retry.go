@@ -39,6 +39,7 @@ const (
 	WrongHash    Class = "wrong_hash"    // a broadcast transaction's hash answered is not the raw bytes' keccak-256
 	Canceled     Class = "canceled"      // the caller went away, or a hedge won: nothing to say of the upstream
 	NoAttempt    Class = "no_attempt"    // no upstream was there to try
+	OverBudget   Class = "over_budget"   // the upstream's request budget (max_rps, max_per_day) is spent: not sent
 	// Health checks read the answer itself; these two are theirs, never a request's.
 	HealthRPCError  Class = "rpc_error"  // a health check's answer is a JSON-RPC error
 	HealthBadResult Class = "bad_result" // a health check's result is not a hex quantity
@@ -91,6 +92,8 @@ var Table = []Row{
 	{TooLarge, true, false, false, false, "the answer is over `EVMLB_MAX_RESPONSE_BYTES`"},
 	{Canceled, false, false, false, false, "the client went away, or a hedged attempt won"},
 	{NoAttempt, false, false, false, false, "no upstream could be tried (answered 503, -32070)"},
+	// Not sent, so even a write goes on; never held against the upstream: the balancer held it back (issue 22).
+	{OverBudget, true, true, false, false, "the upstream's request budget (`max_rps`, `max_per_day`) is spent: the request is not sent to it (answered 429, -32005, when every candidate's is)"},
 	{HealthRPCError, true, false, true, false, "health checks only: the answer to `eth_chainId` or `eth_blockNumber` is a JSON-RPC error"},
 	{HealthBadResult, true, false, true, false, "health checks only: the result is not a hex quantity"},
 }

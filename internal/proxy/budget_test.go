@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/evmlb/evmlb/internal/budget"
+	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+)
+
+// withBudgets gives the rig's plane the request budgets lims (by upstream name), leased from an allocator standing
+// in for the budget objects. The rig's clock does not move unless a test moves it: each budget passes its burst.
+func (r *rig) withBudgets(lims map[string]budget.Limit) {
+	p := r.host.Platform()
+	allocs := map[string]*budget.Allocator{}
+	pool := budget.NewPool("isolate", budget.Hooks{
+		Fetch: func(_ context.Context, a budget.Ask) (budget.Grant, error) {
+			if allocs[a.Name] == nil {
+				allocs[a.Name] = budget.NewAllocator()
+			}
+			for n, l := range lims {
+				if budget.UpstreamName("eth", n) == a.Name {
+					return allocs[a.Name].Lease(p.Now(), l, a), nil
+				}
+			}
+			return budget.Grant{}, nil
+		},
+		Background: p.Background, After: p.After, Now: p.Now,
+	})
+	r.plane.SetBudgets(Budgets{Pool: pool, Limit: func(u config.Upstream) budget.Limit { return lims[u.Name] }})
+}
+
+// serveHeader is serve with the answer's headers.
+func (r *rig) serveHeader(body string) (int, string, http.Header) {
+	r.t.Helper()
+	req, perr := jsonrpc.Parse([]byte(body), 100)
+	if perr != nil {
+		r.t.Fatalf("%s: %v", body, perr)
+	}
+	rec := httptest.NewRecorder()
+	r.plane.Serve(context.Background(), rec, "eth", req, []byte(body))
+	return rec.Code, rec.Body.String(), rec.Header()
+}
+
+// An upstream whose budget is spent is passed over before it is asked: the next one answers, the client sees no
+// failure, and the upstream is not blamed (no outcome against it).
+func TestBudgetSpentGoesToNext(t *testing.T) {
+	r := newRig(t, noCache(""))
+	r.withBudgets(map[string]budget.Limit{"a": {RPS: 5, Burst: 5}})
+	for i := range 20 {
+		if code, body := r.serve(read); code != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, code, body)
+		}
+	}
+	if got := r.calls(); got != "a=5 b=15 c=0" {
+		t.Errorf("calls %s, want a=5 (its burst) b=15 c=0", got)
+	}
+	// A write too: it never reached a, so it may go to b.
+	if code, body := r.serve(write); code != http.StatusOK {
+		t.Errorf("write with a's budget spent: %d %s", code, body)
+	}
+	if got := r.nodes["a"].Calls(); got != 5 {
+		t.Errorf("a got %d calls, want 5", got)
+	}
+	if out := outcomes(r.report()); containsClass(out, "over_budget") {
+		t.Errorf("outcomes %s: an upstream over its budget is not blamed", out)
+	}
+}
+
+// Every candidate's budget spent: 429, -32005, Retry-After, and nothing sent.
+func TestBudgetAllSpent(t *testing.T) {
+	r := newRig(t, noCache(""))
+	l := budget.Limit{RPS: 1, Burst: 2}
+	r.withBudgets(map[string]budget.Limit{"a": l, "b": l, "c": l})
+	for i := range 6 {
+		if code, body := r.serve(read); code != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, code, body)
+		}
+	}
+	code, body, h := r.serveHeader(read)
+	_, rpc := answer(t, body)
+	ra, _ := strconv.Atoi(h.Get("Retry-After"))
+	if code != http.StatusTooManyRequests || rpc != -32005 || ra < 1 {
+		t.Errorf("every budget spent: %d %s Retry-After %q, want 429 -32005 with Retry-After", code, body, h.Get("Retry-After"))
+	}
+	if got := r.calls(); got != "a=2 b=2 c=2" {
+		t.Errorf("calls %s, want each its burst of 2", got)
+	}
+	r.host.Clock().Advance(1100 * 1e6) // 1.1 s: one more each
+	if code, body := r.serve(read); code != http.StatusOK {
+		t.Errorf("a second later: %d %s", code, body)
+	}
+}
+
+func containsClass(outcomes, class string) bool {
+	for i := 0; i+len(class) <= len(outcomes); i++ {
+		if outcomes[i:i+len(class)] == class {
+			return true
+		}
+	}
+	return false
+}
