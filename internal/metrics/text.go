@@ -267,7 +267,7 @@ func Write(out io.Writer, chains []ChainView, states []string) error {
 			}
 		}
 	}
-	w.family("evmlb_upstream_skipped_total", "counter", "Single calls routed without the upstream because it proved it cannot serve them, by what it lacks: method (not offered) or state (old state pruned).")
+	w.family("evmlb_upstream_skipped_total", "counter", "Calls routed without the upstream, by what it lacks: method (not offered) or state (old state pruned), proved; or budget (its request budget was spent).")
 	for _, c := range chains {
 		m := met(c)
 		for _, u := range c.Upstreams {
