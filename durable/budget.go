@@ -94,6 +94,10 @@ func parseDay(v string) (day string, used uint64, ok bool) {
 	return day, used, err == nil
 }
 
+// budgetPaths are the paths a budget object serves, and the method of each.
+var budgetPaths = map[string]string{protocol.PathLease: http.MethodPost, protocol.PathStatus: http.MethodGet,
+	protocol.PathClear: http.MethodPost}
+
 // ServeHTTP serves the object named by the contract's object header: POST /lease, GET /status, POST /clear.
 func (bs *Budgets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get(contract.HeaderObject)
@@ -102,8 +106,7 @@ func (bs *Budgets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonrpc.ErrInternal.With("no storage for this object").Write(w, nil)
 		return
 	}
-	want := map[string]string{protocol.PathLease: http.MethodPost, protocol.PathStatus: http.MethodGet, protocol.PathClear: http.MethodPost}
-	method, known := want[r.URL.Path]
+	method, known := budgetPaths[r.URL.Path]
 	switch {
 	case !known:
 		jsonrpc.ErrNotFound.Write(w, nil)
