@@ -36,6 +36,7 @@ func main() {
 		Chains:      hostcall.Namespace(contract.BindingChain),
 		Upstreams:   hostcall.Namespace(contract.BindingUpstream),
 		Subs:        hostcall.Namespace(contract.BindingSubs),
+		Budgets:     hostcall.Namespace(contract.BindingBudget),
 		Sockets:     hostcall.Sockets{},
 		StorageFor:  func(objectID string) platform.Storage { return hostcall.Storage{Object: objectID} },
 		Post:        hostcall.Post,

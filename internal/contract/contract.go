@@ -6,7 +6,7 @@ package contract
 import "time"
 
 // Version of the host contract. The shim and the wazero host refuse to serve a program of another version.
-const Version = 6
+const Version = 7
 
 // Headers the host sets on every request it hands to Go.
 const (
@@ -20,7 +20,8 @@ const (
 	RoleWorker   = "worker"
 	RoleChain    = "chain"
 	RoleUpstream = "upstream"
-	RoleSubs     = "subs" // the chain's WebSocket sessions (SubscriptionDurableObject)
+	RoleSubs     = "subs"   // the chain's WebSocket sessions (SubscriptionDurableObject)
+	RoleBudget   = "budget" // a limit shared by every isolate: one object per budget (BudgetDurableObject, issue 22)
 )
 
 // Environment binding names of the Durable Object namespaces.
@@ -28,6 +29,7 @@ const (
 	BindingChain    = "CHAIN"
 	BindingUpstream = "UPSTREAM"
 	BindingSubs     = "SUBS"
+	BindingBudget   = "BUDGET"
 )
 
 // Durable Object class names, as wrangler.toml and the shim export them.
@@ -35,6 +37,7 @@ const (
 	ClassChain    = "ChainDurableObject"
 	ClassUpstream = "UpstreamDurableObject"
 	ClassSubs     = "SubscriptionDurableObject"
+	ClassBudget   = "BudgetDurableObject"
 )
 
 // Names Go registers on context.binding.

@@ -91,7 +91,8 @@ func TestShimConstants(t *testing.T) {
 		{"CALL", map[string][2]string{"fetch": {"CallFetch", CallFetch}, "alarm": {"CallAlarm", CallAlarm},
 			"message": {"CallMessage", CallMessage}, "close": {"CallClose", CallClose}}},
 		{"ROLE", map[string][2]string{"worker": {"RoleWorker", RoleWorker}, "chain": {"RoleChain", RoleChain},
-			"upstream": {"RoleUpstream", RoleUpstream}, "subs": {"RoleSubs", RoleSubs}}},
+			"upstream": {"RoleUpstream", RoleUpstream}, "subs": {"RoleSubs", RoleSubs},
+			"budget": {"RoleBudget", RoleBudget}}},
 		{"OP", map[string][2]string{"fetch": {"OpFetch", OpFetch}, "object": {"OpObject", OpObject},
 			"storage": {"OpStorage", OpStorage}, "sleep": {"OpSleep", OpSleep}, "cache": {"OpCache", OpCache}, "abort": {"OpAbort", OpAbort},
 			"upgrade": {"OpUpgrade", OpUpgrade}, "socket": {"OpSocket", OpSocket},
@@ -183,7 +184,7 @@ func TestShimConstants(t *testing.T) {
 	for _, m := range regexp.MustCompile(`export class (\w+) extends`).FindAllStringSubmatch(src, -1) {
 		classes = append(classes, m[1])
 	}
-	if want := []string{ClassChain, ClassUpstream, ClassSubs}; !slices.Equal(classes, want) {
+	if want := []string{ClassChain, ClassUpstream, ClassSubs, ClassBudget}; !slices.Equal(classes, want) {
 		t.Errorf("the shim exports the classes %v, internal/contract names %v", classes, want)
 	}
 

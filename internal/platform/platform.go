@@ -89,6 +89,8 @@ type Platform struct {
 	Chains, Upstreams Namespace
 	// Subs is the SUBS namespace (the chains' subscription objects, issue 21); the upgrades go through Sockets.
 	Subs Namespace
+	// Budgets is the BUDGET namespace (one object per limit every isolate shares, issue 22).
+	Budgets Namespace
 	// StorageFor returns the storage of the live Durable Object instance objectID, or nil if there is none.
 	StorageFor func(objectID string) Storage
 	// Post makes an outbound request to an RPC provider, what forwarding and health checks send: a POST of a JSON

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/evmlb/evmlb/internal/budget"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/platform"
 )
@@ -18,7 +19,8 @@ import (
 // Headers of the protocol between the worker and the objects (set by Go, never by clients: a host overwrites the
 // role header on the worker entry, so a client cannot reach an object directly).
 const (
-	// HeaderName names the object: the chain for a Chain object, chain + "/" + name for an Upstream object.
+	// HeaderName names the object: the chain for a Chain object, chain + "/" + name for an Upstream object, the
+	// budget's name (budget.ClientName, budget.UpstreamName) for a Budget object.
 	HeaderName = "x-evmlb-name"
 )
 
@@ -29,11 +31,12 @@ const (
 	PathEnsure  = "/ensure"  // Upstream: start health checks if none is scheduled
 	PathStart   = "/start"   // Upstream: run a health check now
 	PathCheck   = "/check"   // Upstream: run a health check now and answer its report (the chain applies it)
-	PathStatus  = "/status"  // both: state as JSON
+	PathStatus  = "/status"  // Chain, Upstream, Budget: state as JSON
 	PathStats   = "/stats"   // Upstream: per-method stats as JSON
 	PathMetrics = "/metrics" // Chain: status and the Prometheus counts as JSON
-	PathClear   = "/clear"   // both: delete storage and alarm, forget memory
+	PathClear   = "/clear"   // Chain, Upstream, Budget: delete storage and alarm, forget memory
 	PathPurge   = "/purge"   // Chain: move the cache epoch (persisted) and answer it (adminapi.CachePurge)
+	PathLease   = "/lease"   // Budget: an isolate's lease (budget.Ask in, budget.Grant out)
 )
 
 // Client calls the objects through the host's namespaces.
@@ -67,6 +70,37 @@ func (c Client) Subs(ctx context.Context, chain, method, path string, out any) e
 		return errors.New("no SUBS namespace")
 	}
 	resp, err := c.call(ctx, c.P.Subs, chain, method, path, nil)
+	return decode(resp, err, out)
+}
+
+// Budget asks the budget's object (idFromName(ask.Name) in BUDGET) for a lease (POST /lease).
+func (c Client) Budget(ctx context.Context, ask budget.Ask) (budget.Grant, error) {
+	var g budget.Grant
+	body, err := json.Marshal(ask)
+	if err != nil {
+		return g, err
+	}
+	err = c.budget(ctx, ask.Name, http.MethodPost, PathLease, body, &g)
+	return g, err
+}
+
+// BudgetStatus reads the budget object name's view (GET /status).
+func (c Client) BudgetStatus(ctx context.Context, name string) (budget.Status, error) {
+	var st budget.Status
+	err := c.budget(ctx, name, http.MethodGet, PathStatus, nil, &st)
+	return st, err
+}
+
+// BudgetClear makes the budget object name forget everything, its day's count too (POST /clear).
+func (c Client) BudgetClear(ctx context.Context, name string) error {
+	return c.budget(ctx, name, http.MethodPost, PathClear, []byte("{}"), nil)
+}
+
+func (c Client) budget(ctx context.Context, name, method, path string, body []byte, out any) error {
+	if c.P.Budgets == nil {
+		return errors.New("no BUDGET namespace")
+	}
+	resp, err := c.call(ctx, c.P.Budgets, name, method, path, body)
 	return decode(resp, err, out)
 }
 

@@ -1,5 +1,5 @@
 // Package app is the balancer as one http.Handler plus an alarm handler: what the wasm main serves. It dispatches
-// on the contract's role header to the Worker router, the Chain objects or the Upstream objects.
+// on the contract's role header to the Worker router or the Durable Objects (chain, upstream, subs, budget).
 package app
 
 import (
@@ -39,6 +39,7 @@ type App struct {
 	chains    *durable.Chains
 	upstreams *durable.Upstreams
 	subs      *durable.Subs
+	budgets   *durable.Budgets
 	// configSource is "UPSTREAM_CONFIG", or "embedded default" when that is unset (GET / shows it).
 	configSource string
 	// started is when this Go runtime made the App; served counts the requests it was handed, every role.
@@ -73,6 +74,7 @@ func New(p platform.Platform) *App {
 	a.chains = durable.NewChains(a.env)
 	a.upstreams = durable.NewUpstreams(a.env)
 	a.subs = durable.NewSubs(a.env, a.plane, a.serveCalls)
+	a.budgets = durable.NewBudgets(a.env, a.resolveBudget)
 	return a
 }
 
@@ -92,7 +94,8 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case role == contract.RoleWorker:
 		a.worker(w, r)
-	case a.cfgErr != nil && (role == contract.RoleChain || role == contract.RoleUpstream || role == contract.RoleSubs):
+	case a.cfgErr != nil && (role == contract.RoleChain || role == contract.RoleUpstream || role == contract.RoleSubs ||
+		role == contract.RoleBudget):
 		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
 	case role == contract.RoleChain:
 		a.chains.ServeHTTP(w, r)
@@ -100,6 +103,8 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.upstreams.ServeHTTP(w, r)
 	case role == contract.RoleSubs:
 		a.subs.ServeHTTP(w, r)
+	case role == contract.RoleBudget:
+		a.budgets.ServeHTTP(w, r)
 	default:
 		jsonrpc.ErrInternal.With("unknown role").Write(w, nil)
 	}
@@ -126,6 +131,8 @@ func (a *App) Alarm(ctx context.Context, role, objectID string, retryCount int) 
 		return nil // chain objects set no alarm
 	case role == contract.RoleSubs:
 		return a.subs.Alarm(ctx, objectID)
+	case role == contract.RoleBudget:
+		return nil // budget objects set no alarm
 	}
 	return fmt.Errorf("unknown role %q", role)
 }

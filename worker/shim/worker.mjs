@@ -1,4 +1,4 @@
-// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 6).
+// The module entry of the balancer in workerd: the host side of CONTRACT.md (version 7).
 // It keeps one Go runtime per isolate, hands every fetch and alarm to Go as a call, and performs the I/O each
 // call asks for inside that call's own context. It decides nothing itself.
 import "./wasm_exec.js";
@@ -9,14 +9,14 @@ import { DurableObject } from "cloudflare:workers";
 // The host contract's names and numbers, the same as internal/contract's: TestShimConstants reads this block (one
 // `const NAME = value;` a line, values in JSON or single-quoted) and fails on any difference, or on one of these
 // values written as a literal elsewhere in this file.
-const CONTRACT_VERSION = 6;
+const CONTRACT_VERSION = 7;
 const NO_BODY = -1;
 const HOST_KIND = "workerd";
 const OBJECT_URL_BASE = "https://object";
 const IMPORT_MODULE = "evmlb";
 const INTERNAL_ERROR = '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}';
 const CALL = { fetch: "fetch", alarm: "alarm", message: "message", close: "close" };
-const ROLE = { worker: "worker", chain: "chain", upstream: "upstream", subs: "subs" };
+const ROLE = { worker: "worker", chain: "chain", upstream: "upstream", subs: "subs", budget: "budget" };
 const OP = { fetch: "fetch", object: "object", storage: "storage", sleep: "sleep", cache: "cache", upgrade: "upgrade", socket: "socket", abort: "abort", response: "response", done: "done" };
 const ERR = { timeout: "timeout", aborted: "aborted", tooLarge: "too_large", network: "network", storage: "storage", invalid: "invalid" };
 const STORAGE = { get: "get", put: "put", delete: "delete", list: "list", deleteAll: "deleteAll", getAlarm: "getAlarm", setAlarm: "setAlarm", deleteAlarm: "deleteAlarm" };
@@ -578,6 +578,13 @@ export class UpstreamDurableObject extends GoDurableObject {
 export class SubscriptionDurableObject extends GoDurableObject {
   get role() {
     return ROLE.subs;
+  }
+}
+
+// A limit every isolate shares (issue 22): one object per budget leases each isolate its share.
+export class BudgetDurableObject extends GoDurableObject {
+  get role() {
+    return ROLE.budget;
   }
 }
 

@@ -457,10 +457,30 @@ func TestDeployCheck(t *testing.T) {
 	if code != 1 || errs != "evmlb: wrangler.toml: Durable Object class ChainDurableObject has no [[migrations]] entry creating it (new_sqlite_classes)\n" {
 		t.Errorf("no migration: %d %q", code, errs)
 	}
-	write(t, dir, "wrangler.toml", "name = \"x\"\n[[durable_objects.bindings]]\nclass_name = \"ChainDurableObject\"\n[[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"ChainDurableObject\"]\n")
+	repo, err := os.ReadFile("../../../wrangler.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "wrangler.toml", string(repo))
 	out, _, code := run(t, dir, map[string]string{"UPSTREAM_CONFIG": upstreamSecret}, "", "deploy-check", "--wasm", "app.wasm", "--plan", "paid")
-	if code != 0 || !strings.Contains(out, "(paid plan limit 10 MB)") || !strings.Contains(out, "ok: UPSTREAM_CONFIG is valid") {
+	if code != 0 || !strings.Contains(out, "(paid plan limit 10 MB)") || !strings.Contains(out, "ok: UPSTREAM_CONFIG is valid") ||
+		!strings.Contains(out, "ok: wrangler.toml binds every Durable Object class the balancer calls and declares a migration for each") {
 		t.Errorf("ok: %d %s", code, out)
+	}
+	// The repository's wrangler.toml without the budget class's migration (v3), or without its binding.
+	noV3 := strings.Replace(string(repo), "tag = \"v3\"\nnew_sqlite_classes = [\"BudgetDurableObject\"]", "tag = \"v3\"", 1)
+	noBinding := strings.Replace(string(repo), "name = \"BUDGET\"\nclass_name = \"BudgetDurableObject\"", "", 1)
+	if noV3 == string(repo) || noBinding == string(repo) {
+		t.Fatal("wrangler.toml has no migration v3 creating BudgetDurableObject, or no BUDGET binding")
+	}
+	for toml, want := range map[string]string{
+		noV3:      "evmlb: wrangler.toml: Durable Object class BudgetDurableObject has no [[migrations]] entry creating it (new_sqlite_classes)\n",
+		noBinding: "evmlb: wrangler.toml does not bind BUDGET to the Durable Object class BudgetDurableObject, which the balancer calls",
+	} {
+		write(t, dir, "wrangler.toml", toml)
+		if _, errs, code := run(t, dir, nil, "", "deploy-check", "--wasm", "app.wasm"); code != 1 || !strings.HasPrefix(errs, want) {
+			t.Errorf("%d %q, want %q", code, errs, want)
+		}
 	}
 	big := make([]byte, 4<<20)
 	rand.NewChaCha8([32]byte{1}).Read(big) // incompressible

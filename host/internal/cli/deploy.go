@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/evmlb/evmlb/internal/config"
+	"github.com/evmlb/evmlb/internal/contract"
 )
 
 // Plan limits on a Worker's size, compressed (gzip): 3 MB on the Workers Free plan, 10 MB on Workers Paid
@@ -57,7 +58,7 @@ func deployCheck(args []string, env Env) error {
 	if err := checkMigrations(*wrangler); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "ok: %s declares a migration for every Durable Object class\n", *wrangler)
+	fmt.Fprintf(env.Stdout, "ok: %s binds every Durable Object class the balancer calls and declares a migration for each\n", *wrangler)
 	return nil
 }
 
@@ -83,33 +84,49 @@ type countWriter int64
 
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
+// namespaces are the Durable Object namespaces app.wasm calls (CONTRACT.md), each bound to its class.
+var namespaces = []struct{ binding, class string }{
+	{contract.BindingChain, contract.ClassChain},
+	{contract.BindingUpstream, contract.ClassUpstream},
+	{contract.BindingSubs, contract.ClassSubs},
+	{contract.BindingBudget, contract.ClassBudget},
+}
+
 // checkMigrations checks that every class_name of [[durable_objects.bindings]] appears in a [[migrations]]
-// entry's new_sqlite_classes, new_classes or renamed_classes' to (Cloudflare refuses a deploy otherwise).
+// entry's new_sqlite_classes or new_classes (Cloudflare refuses a deploy otherwise), and that every namespace
+// app.wasm calls is bound to its class (the balancer would fail its calls otherwise).
 func checkMigrations(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %v", path, pathCause(err))
 	}
 	defer f.Close()
-	var bound, migrated []string
+	type binding struct{ name, class string }
+	var bound []binding
+	var migrated []string
 	table := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if strings.HasPrefix(line, "[") {
 			table = strings.Trim(line, "[] ")
+			if table == "durable_objects.bindings" {
+				bound = append(bound, binding{})
+			}
 			continue
 		}
 		k, val, ok := strings.Cut(line, "=")
 		if !ok {
 			continue
 		}
-		k = strings.TrimSpace(k)
+		k, val = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(val), `"`)
 		switch {
+		case table == "durable_objects.bindings" && k == "name":
+			bound[len(bound)-1].name = val
 		case table == "durable_objects.bindings" && k == "class_name":
-			bound = append(bound, strings.Trim(strings.TrimSpace(val), `"`))
+			bound[len(bound)-1].class = val
 		case table == "migrations" && (k == "new_sqlite_classes" || k == "new_classes"):
-			for _, c := range strings.Split(strings.Trim(strings.TrimSpace(val), "[]"), ",") {
+			for _, c := range strings.Split(strings.Trim(val, "[]"), ",") {
 				if c = strings.Trim(strings.TrimSpace(c), `"`); c != "" {
 					migrated = append(migrated, c)
 				}
@@ -117,11 +134,16 @@ func checkMigrations(path string) error {
 		}
 	}
 	if len(bound) == 0 {
-		return fmt.Errorf("%s binds no Durable Object class: expected ChainDurableObject, UpstreamDurableObject and SubscriptionDurableObject", path)
+		return fmt.Errorf("%s binds no Durable Object class: expected ChainDurableObject, UpstreamDurableObject, SubscriptionDurableObject and BudgetDurableObject", path)
 	}
-	for _, c := range bound {
-		if !slices.Contains(migrated, c) {
-			return fmt.Errorf("%s: Durable Object class %s has no [[migrations]] entry creating it (new_sqlite_classes)", path, c)
+	for _, b := range bound {
+		if b.class != "" && !slices.Contains(migrated, b.class) {
+			return fmt.Errorf("%s: Durable Object class %s has no [[migrations]] entry creating it (new_sqlite_classes)", path, b.class)
+		}
+	}
+	for _, ns := range namespaces {
+		if !slices.Contains(bound, binding{ns.binding, ns.class}) {
+			return fmt.Errorf("%s does not bind %s to the Durable Object class %s, which the balancer calls: add a [[durable_objects.bindings]] entry for it and a [[migrations]] entry (a new tag) creating the class, as the repository's wrangler.toml does", path, ns.binding, ns.class)
 		}
 	}
 	return nil

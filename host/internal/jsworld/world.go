@@ -77,7 +77,7 @@ func New(realm *jsrt.Realm, cfg Config) *World {
 	for _, k := range keys {
 		env.Set(k, cfg.Env[k])
 	}
-	for _, ns := range []string{contract.BindingChain, contract.BindingUpstream} {
+	for _, ns := range []string{contract.BindingChain, contract.BindingUpstream, contract.BindingSubs, contract.BindingBudget} {
 		env.Set(ns, w.trap("context.env."+ns))
 	}
 	w.binding = realm.NewObject()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,40 @@ func TestObjectCall(t *testing.T) {
 	}
 	if st := h.Stats(); st.Instances != 2 {
 		t.Fatalf("%+v", st)
+	}
+}
+
+// TestBudgetObjects: contract 7's fourth class. An object call to BUDGET reaches an instance of
+// BudgetDurableObject with role budget, whose storage is its own (not the chain object's of the same name) and
+// outlives a restart, as every object's does.
+func TestBudgetObjects(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, Options{StateDir: dir})
+	budget := func(h *testHost, path string) string {
+		return h.ok("/do?name=b&op=call-object&ns=" + contract.BindingBudget + "&path=" + url.QueryEscape(path))
+	}
+	f := strings.Fields(budget(h, "/?op=whoami"))
+	if len(f) != 7 || f[0] != IDFromName(contract.ClassBudget, "b") || f[3] != "role="+contract.RoleBudget || f[6] != "from=chain" {
+		t.Fatal(f)
+	}
+	h.ok("/do?name=b&op=put&k=day&v=chain")
+	if got := budget(h, "/?op=put&k=day&v=2026-12-07%205"); got != "put" {
+		t.Fatal(got)
+	}
+	if got := budget(h, "/?op=get&k=day"); got != "2026-12-07 5" {
+		t.Fatalf("the budget object's storage: %q", got)
+	}
+	if st := h.Stats(); st.Instances != 2 {
+		t.Fatalf("%+v", st)
+	}
+	h.Close()
+
+	h2 := newHost(t, Options{StateDir: dir})
+	if got := budget(h2, "/?op=get&k=day"); got != "2026-12-07 5" {
+		t.Fatalf("after a restart: %q", got)
+	}
+	if got := h2.ok("/do?name=b&op=get&k=day"); got != "chain" {
+		t.Fatalf("the chain object's storage: %q", got)
 	}
 }
 

@@ -165,7 +165,9 @@ func decode(text string, body []byte) *message {
 		m.method, m.path = d.str(w.Method, "method"), d.str(w.Path, "path")
 		m.headers = d.strs(w.Headers, "headers", true)
 		m.timeout = d.num(w.Timeout, "timeout", 0, true)
-		if m.namespace != contract.BindingChain && m.namespace != contract.BindingUpstream && m.namespace != contract.BindingSubs {
+		switch m.namespace {
+		case contract.BindingChain, contract.BindingUpstream, contract.BindingSubs, contract.BindingBudget:
+		default:
 			d.problem("unknown namespace %q", m.namespace)
 		}
 		if !strings.HasPrefix(m.path, "/") {

@@ -21,6 +21,11 @@ func TestDecode(t *testing.T) {
 	if m.bad != "" || !m.ends() || m.body != nil {
 		t.Fatalf("%+v", m)
 	}
+	for _, ns := range []string{contract.BindingChain, contract.BindingUpstream, contract.BindingSubs, contract.BindingBudget} {
+		if m := decode(`{"op":"object","id":1,"namespace":"`+ns+`","name":"n","method":"GET","path":"/","headers":[],"timeout":1}`, nil); m.bad != "" {
+			t.Errorf("an object call to %s: %s", ns, m.bad)
+		}
+	}
 	for text, bad := range map[string]string{
 		`{"op":"fetch","id":1,"url":"u","method":"GET","headers":[],"limit":0}`:                                   "fetch: timeout is missing or out of range",
 		`{"op":"fetch","id":1,"url":"u","method":"GET","headers":["odd"],"timeout":1,"limit":0}`:                  "fetch: headers has an odd length",

@@ -186,6 +186,8 @@ func nsClass(ns string) (string, string) {
 		return contract.RoleUpstream, contract.ClassUpstream
 	case contract.BindingSubs:
 		return contract.RoleSubs, contract.ClassSubs
+	case contract.BindingBudget:
+		return contract.RoleBudget, contract.ClassBudget
 	}
 	return contract.RoleChain, contract.ClassChain
 }

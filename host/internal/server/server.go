@@ -1,5 +1,5 @@
 // Package server runs the balancer's wasm program on wazero and serves it over HTTP: the wazero host of
-// CONTRACT.md (version 6).
+// CONTRACT.md (version 7).
 //
 // In-process use (the end-to-end tests do this):
 //

@@ -292,7 +292,7 @@ func TestMissingWasm(t *testing.T) {
 
 func TestContractVersionChecked(t *testing.T) {
 	_, err := New(Options{WasmPath: probe, StateDir: t.TempDir(), CacheDir: cacheDir, Env: map[string]string{"PROBE_VERSION": "2"}, Log: io.Discard})
-	if !errors.Is(err, ErrContractVersion) || !strings.Contains(err.Error(), "implements host contract 2, this host 6") {
+	if !errors.Is(err, ErrContractVersion) || !strings.Contains(err.Error(), "implements host contract 2, this host 7") {
 		t.Fatal(err)
 	}
 	if strings.Contains(err.Error(), "\n") {

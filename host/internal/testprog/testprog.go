@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -35,6 +36,17 @@ func Build(name string) (string, error) {
 	for _, dir := range []string{"internal/contract", "internal/hostcall", "worker/jsbind"} {
 		fs, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
 		shared = append(shared, fs...)
+	}
+	// The budget program links the budget object itself (durable, and the core under it).
+	if name == "budget" {
+		for _, dir := range []string{"durable", "internal"} {
+			filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+					shared = append(shared, path)
+				}
+				return nil
+			})
+		}
 	}
 	sort.Strings(shared)
 	for _, f := range append(append(files, shared...), filepath.Join(root, "go.sum")) {

@@ -77,6 +77,7 @@ func (h *Host) Platform() platform.Platform {
 		Chains:      namespace{h, contract.RoleChain},
 		Upstreams:   namespace{h, contract.RoleUpstream},
 		Subs:        namespace{h, contract.RoleSubs},
+		Budgets:     namespace{h, contract.RoleBudget},
 		StorageFor:  h.storageFor,
 		Post:        h.post,
 		Now:         h.clock.Now,

@@ -93,6 +93,13 @@ func durable(c *call) {
 	case "call-upstream":
 		r := c.callObject("UPSTREAM", q.Get("name"), "/?op=whoami", 10000)
 		answer(r.status, string(r.body))
+	case "call-object": // a call to the object name of the namespace ns, of path
+		r := c.callObject(q.Get("ns"), q.Get("name"), q.Get("path"), 10000)
+		if r.err != "" {
+			answer(502, "error="+r.err)
+			return
+		}
+		answer(r.status, string(r.body))
 	case "cache": // only worker calls may use the answer cache
 		r := c.op(map[string]any{"op": "cache", "call": "match", "key": "https://object/k", "limit": 0})
 		answer(200, "error="+r.err)

@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-// Command probe is a test program for the wazero host that speaks host contract version 6 through syscall/js
+// Command probe is a test program for the wazero host that speaks host contract version 7 through syscall/js
 // and the evmlb imports. Each path of a worker call exercises one part of the js/wasm runtime or of the protocol and answers
 // what it saw; some break the protocol on purpose, for the host's strictness tests. Durable Object calls
 // (durable.go) use storage operations; alarm calls record themselves in storage and fail while the key "fail"
@@ -65,7 +65,7 @@ var (
 
 func main() {
 	env := global.Get("context").Get("env")
-	version := 6 // PROBE_VERSION overrides it, to test the host's check
+	version := 7 // PROBE_VERSION overrides it, to test the host's check
 	if v := env.Get("PROBE_VERSION"); v.Type() == js.TypeString {
 		version, _ = strconv.Atoi(v.String())
 	}
@@ -260,7 +260,7 @@ func serve(c *call) {
 	switch {
 	case c.kind == "alarm":
 		c.done(alarm(c))
-	case c.role == "chain" || c.role == "upstream":
+	case c.role == "chain" || c.role == "upstream" || c.role == "budget":
 		durable(c)
 	default:
 		worker(c)
