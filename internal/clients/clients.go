@@ -41,7 +41,9 @@ type Client struct {
 }
 
 // MayUse reports whether the client may use chain.
-func (c *Client) MayUse(chain string) bool { return c.Chains == nil || slices.Contains(c.Chains, chain) }
+func (c *Client) MayUse(chain string) bool {
+	return c.Chains == nil || slices.Contains(c.Chains, chain)
+}
 
 // Refuses reports whether the client's own method list refuses method.
 func (c *Client) Refuses(method string) bool {
