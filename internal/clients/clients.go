@@ -25,6 +25,10 @@ import (
 // Env is the secret's name.
 const Env = config.EnvClientKeys
 
+// Unknown is the client of a request without a known key in the metrics (metrics.ClientUnknown): no client may
+// be named so.
+const Unknown = "unknown"
+
 // Client is one entry of CLIENT_KEYS.
 type Client struct {
 	// Name is 1 to 64 of [A-Za-z0-9_.-], unique: the label of its metrics and its budget's name.
@@ -219,6 +223,8 @@ func parseEntry(raw json.RawMessage, at string, known func(string) bool, add fun
 		bad("name", "is missing")
 	} else if s, isStr := jsonString(r); !isStr || !ValidName(s) {
 		bad("name", NameRule)
+	} else if s == Unknown {
+		bad("name", `"unknown" is reserved: it labels the requests without a known key`)
 	} else {
 		c.Name = s
 	}
