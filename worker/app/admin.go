@@ -56,6 +56,7 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		{http.MethodGet, "/admin/upstreams", a.adminUpstreams},
 		{http.MethodGet, "/admin/stats", a.adminStats},
 		{http.MethodGet, "/admin/dashboard.json", a.dashboard},
+		{http.MethodGet, "/admin/clients", a.adminClients},
 		{http.MethodPost, "/admin/cache/purge", func(ctx context.Context) any { return a.purgeCache(ctx, r.URL.Query().Get("chain")) }},
 	}
 	var h func(context.Context) any

@@ -47,6 +47,8 @@ type Description struct {
 	Config string `json:"config"`
 	// ConfigError names what is wrong with the configuration, if anything (never a value).
 	ConfigError string `json:"config_error,omitempty"`
+	// ClientKeys: CLIENT_KEYS is set, so a chain request needs a client key.
+	ClientKeys bool `json:"client_keys,omitempty"`
 }
 
 // describe answers GET / (any method): always 200.
@@ -58,6 +60,10 @@ func (a *App) describe(w http.ResponseWriter) {
 	}
 	if d.Chains == nil {
 		d.Chains = []string{}
+	}
+	if a.keys.Enabled() {
+		d.ClientKeys = true
+		d.Usage = "POST /{chain}/{key}, or POST /{chain} with Authorization: Bearer {key}, with a JSON-RPC 2.0 request or batch (Content-Type: application/json)"
 	}
 	if a.cfgErr != nil {
 		d.ConfigError = a.cfgErr.Error()
