@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"context"
-
-	"github.com/evmlb/evmlb/internal/metrics"
 )
 
 // CountClient counts one request of a CLIENT_KEYS client on chain (evmlb_client_requests_total) into the chain's
@@ -11,6 +9,18 @@ import (
 // counts would otherwise wait (a request refused before the data plane does not start one).
 func (pl *Plane) CountClient(ctx context.Context, chain, client, outcome string) {
 	v := pl.view(chain)
-	v.count(func(m *metrics.Chain) { m.ClientRequest(client, outcome) })
+	v.mu.Lock()
+	v.met.ClientRequest(client, outcome)
+	// A chain this isolate has only refused requests of has no snapshot yet, so no exchange would ever carry
+	// the counts: one starts in the background (at most one at a time), as a first request's would.
+	cold := v.table == nil && !v.exchanging && v.cold == nil
+	if cold {
+		v.exchanging = true
+	}
+	v.mu.Unlock()
+	if cold {
+		pl.p.Background(ctx, pl.background(chain, v))
+		return
+	}
 	pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
 }
