@@ -379,3 +379,18 @@ func TestResolveBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestClientKeyNotLogged: a panic while serving a request with a key in its path logs the path with the key
+// redacted (the harness's scan fails the test on the key or its hash in any body or log line).
+func TestClientKeyNotLogged(t *testing.T) {
+	h, _, _ := keysHarness(t)
+	h.app.take = func(context.Context, string, budget.Limit, int) (bool, time.Duration) { panic("boom") }
+	status, _, body := h.doWith(http.MethodPost, "/eth/"+keyApp, rpcBody, func(*http.Request) {})
+	if status != http.StatusInternalServerError || errorCode(t, body) != -32603 {
+		t.Fatalf("%d %s", status, body)
+	}
+	logged := strings.Join(h.host.Logs(), "\n")
+	if !strings.Contains(logged, "panic serving POST /eth/[key]: boom") {
+		t.Errorf("no redacted panic line in %s", logged)
+	}
+}
