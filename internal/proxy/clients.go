@@ -5,22 +5,33 @@ import (
 )
 
 // CountClient counts one request of a CLIENT_KEYS client on chain (evmlb_client_requests_total) into the chain's
-// counts of this isolate, which go to the chain's object with its next exchange; one is scheduled when the
-// counts would otherwise wait (a request refused before the data plane does not start one).
+// counts of this isolate, which go to the chain's object with its next exchange. The request was refused before
+// the data plane, or is about to enter it: it never waits here.
+//
+// A chain this isolate has only refused requests of has no snapshot yet, so no exchange would ever carry its
+// counts: its first exchange then runs in the background (concurrent first requests wait for it, as for a
+// first request's own: ensure).
 func (pl *Plane) CountClient(ctx context.Context, chain, client, outcome string) {
 	v := pl.view(chain)
 	v.mu.Lock()
 	v.met.ClientRequest(client, outcome)
-	// A chain this isolate has only refused requests of has no snapshot yet, so no exchange would ever carry
-	// the counts: one starts in the background (at most one at a time), as a first request's would.
-	cold := v.table == nil && !v.exchanging && v.cold == nil
-	if cold {
-		v.exchanging = true
+	var cold chan struct{}
+	if v.table == nil && v.cold == nil && !v.exchanging {
+		cold = make(chan struct{})
+		v.cold = cold
 	}
 	v.mu.Unlock()
-	if cold {
-		pl.p.Background(ctx, pl.background(chain, v))
+	if cold == nil {
+		pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
 		return
 	}
-	pl.maybeExchange(ctx, chain, v, false, pl.p.Now())
+	pl.p.Background(ctx, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+		defer cancel()
+		pl.exchange(ctx, chain, v)
+		v.mu.Lock()
+		close(cold)
+		v.cold = nil
+		v.mu.Unlock()
+	})
 }
