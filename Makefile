@@ -19,7 +19,7 @@ build: build/app.wasm build/worker.mjs build/wasm_exec.js build/evmlb build/evml
 
 build/evmlb: $(GO_SOURCES) $(HOST_SOURCES)
 	@mkdir -p build
-	@echo "make: compiling build/evmlb, the operator's command (serve, validate, secrets, status, deploy-check)"
+	@echo "make: compiling build/evmlb, the operator's command (serve, validate, secrets, status, deploy-check, keys)"
 	$(GO) build -trimpath -o $@ ./host
 
 # serve alone: what make run needs, without the Cloudflare SDK that the operator's commands link.

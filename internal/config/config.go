@@ -20,6 +20,9 @@ import (
 // EnvUpstreams is the environment variable holding the upstream list.
 const EnvUpstreams = "UPSTREAM_CONFIG"
 
+// EnvClientKeys is the secret that names the clients and their keys' hashes (internal/clients reads it).
+const EnvClientKeys = "CLIENT_KEYS"
+
 // Default is the configuration served when UPSTREAM_CONFIG is unset or blank: the chain ethereum (chain id 1)
 // over two public endpoints that need no API key.
 const Default = `{"chains": {"ethereum": {"chain_id": 1}}, "upstreams": [
@@ -44,7 +47,13 @@ type Upstream struct {
 	MaxLogsResults uint64
 	// Archive: configured as an archive node (object form only, UpstreamArchive).
 	Archive bool
+	// MaxRPS, MaxBurst and MaxPerDay are the provider's request budget across the deployment (object form only,
+	// issue 22; 0: none). MaxBurst 0 with MaxRPS set means MaxRPS. (max_rps, max_burst, max_per_day)
+	MaxRPS, MaxBurst, MaxPerDay uint64
 }
+
+// HasBudget reports whether the upstream has a request budget (max_rps or max_per_day).
+func (u Upstream) HasBudget() bool { return u.MaxRPS > 0 || u.MaxPerDay > 0 }
 
 // ID is the name of the upstream's Durable Object: chain + "/" + name.
 func (u Upstream) ID() string { return u.Chain + "/" + u.Name }
@@ -197,7 +206,7 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 	}
 	allowed := "unknown field (allowed: chain, name, upstream)"
 	if object {
-		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results, archive)"
+		allowed = "unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results, archive, max_rps, max_burst, max_per_day)"
 	}
 	unknown := 0
 	for k := range fields {
@@ -263,7 +272,8 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 	for _, f := range []struct {
 		s   *Setting
 		dst *uint64
-	}{{UpstreamMaxLogsRange, &u.MaxLogsRange}, {UpstreamMaxLogsResults, &u.MaxLogsResults}} {
+	}{{UpstreamMaxLogsRange, &u.MaxLogsRange}, {UpstreamMaxLogsResults, &u.MaxLogsResults},
+		{UpstreamMaxRPS, &u.MaxRPS}, {UpstreamMaxBurst, &u.MaxBurst}, {UpstreamMaxPerDay, &u.MaxPerDay}} {
 		if raw, ok := fields[f.s.Name]; ok && object {
 			n, ok := f.s.integer(raw)
 			if !ok {
@@ -279,6 +289,9 @@ func parseEntry(e json.RawMessage, object bool, path, where string, ps *problems
 		default:
 			ps.field(path, where, UpstreamArchive.Name, UpstreamArchive.rule())
 		}
+	}
+	if u.MaxBurst > 0 && u.MaxRPS == 0 {
+		ps.field(path, where, UpstreamMaxBurst.Name, "needs max_rps: a burst is above a rate")
 	}
 	return u, chainOK
 }

@@ -20,6 +20,7 @@ type Variable struct {
 // (readme_test.go holds README.md and scripts/dev.sh to it).
 var Environment = []Variable{
 	{EnvUpstreams, true},
+	{EnvClientKeys, true},
 	{auth.EnvPassword, true},
 	{auth.EnvUser, false},
 	{auth.EnvMetricsToken, true},

@@ -27,7 +27,7 @@ func TestParseObject(t *testing.T) {
 		"upstreams": [
 			{"chain": "ethereum", "name": "a", "upstream": "` + secretURL + `", "attempt_timeout": "5s"},
 			{"chain": "ethereum", "name": "b", "upstream": "http://h", "max_logs_range": 2000, "max_logs_results": 10000, "archive": true},
-			{"chain": "base", "name": "a", "upstream": "http://g"},
+			{"chain": "base", "name": "a", "upstream": "http://g", "max_rps": 20, "max_burst": 40, "max_per_day": 100000},
 			{"chain": "polygon", "name": "a", "upstream": "http://p"}]}`)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +57,12 @@ func TestParseObject(t *testing.T) {
 	}
 	if u, _ := c.Lookup("ethereum", "b"); u.AttemptTimeout != 0 || u.MaxLogsRange != 2000 || u.MaxLogsResults != 10000 || !u.Archive {
 		t.Errorf("upstream b %+v", u)
+	}
+	if u, _ := c.Lookup("base", "a"); u.MaxRPS != 20 || u.MaxBurst != 40 || u.MaxPerDay != 100000 || !u.HasBudget() {
+		t.Errorf("upstream base/a's budget %+v", u)
+	}
+	if u, _ := c.Lookup("ethereum", "b"); u.HasBudget() {
+		t.Errorf("upstream ethereum/b has no budget: %+v", u)
 	}
 	// The array form and the object form with only "upstreams" mean the same.
 	arr, err := Parse(`[{"chain":"eth","name":"a","upstream":"` + secretURL + `"}]`)
@@ -135,12 +141,17 @@ func TestParseObjectErrors(t *testing.T) {
 		{"upstreams not array", `{"upstreams":` + up + `}`, `field "upstreams" must be an array`},
 		{"upstreams null", `{"upstreams":null}`, `field "upstreams" must be an array`},
 		{"upstreams empty", `{"upstreams":[]}`, "the upstreams array is empty"},
-		{"entry unknown key", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","url":"` + secretURL + `"}]}`, `upstreams entry 0: unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results, archive)`},
+		{"entry unknown key", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","url":"` + secretURL + `"}]}`, `upstreams entry 0: unknown field (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results, archive, max_rps, max_burst, max_per_day)`},
 		{"entry missing name", `{"upstreams":[` + up + `,{"chain":"eth","upstream":"` + secretURL + `"}]}`, `upstreams entry 1: field "name" is missing`},
 		{"entry duplicate", `{"upstreams":[` + up + `,` + up + `]}`, `upstreams entry 1: field "name": duplicate`},
 		{"entry bad url", `{"upstreams":[{"chain":"eth","name":"a","upstream":"ftp://h/s3cr3t"}]}`, `upstreams entry 0: field "upstream" must be an absolute`},
 		{"max_logs_range 0", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","max_logs_range":0}]}`, `upstreams entry 0: field "max_logs_range" must be an integer from 1 to 100000000`},
 		{"max_logs_results string", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","max_logs_results":"5"}]}`, `upstreams entry 0: field "max_logs_results" must be an integer from 1 to 100000000`},
+		{"max_rps 0", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","max_rps":0}]}`, `upstreams entry 0: field "max_rps" must be an integer from 1 to 1000000`},
+		{"max_rps fraction", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","max_rps":2.5}]}`, `field "max_rps" must be an integer from 1 to 1000000`},
+		{"max_burst without max_rps", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","max_burst":5}]}`, `upstreams entry 0: field "max_burst" needs max_rps`},
+		{"max_per_day too big", `{"upstreams":[{"chain":"eth","name":"a","upstream":"http://h","max_per_day":1000000000001}]}`, `field "max_per_day" must be an integer from 1 to 1000000000000`},
+		{"max_rps in the array form", `[{"chain":"eth","name":"a","upstream":"http://h","max_rps":5}]`, `unknown field`},
 		{"max_logs_range in the array form", `[{"chain":"eth","name":"a","upstream":"http://h","max_logs_range":5}]`, `unknown field`},
 		{"attempt_timeout too short", `{"upstreams":[{"chain":"eth","name":"a","upstream":"` + secretURL + `","attempt_timeout":"99ms"}]}`, `upstreams entry 0: field "attempt_timeout" must be a duration string from 100ms to 5m`},
 		{"attempt_timeout too long", `{"upstreams":[{"chain":"eth","name":"a","upstream":"` + secretURL + `","attempt_timeout":"6m"}]}`, `field "attempt_timeout" must be`},

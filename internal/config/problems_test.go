@@ -34,7 +34,7 @@ func TestParseAllEveryProblem(t *testing.T) {
 		`$.upstreams[1].name: duplicate name within its chain`,
 		`$.upstreams[2].upstream: must be an absolute http or https URL`,
 		`$.upstreams[2].attempt_timeout: must be a duration string from 100ms to 5m`,
-		`$.upstreams[3]: 2 unknown fields (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results, archive)`,
+		`$.upstreams[3]: 2 unknown fields (allowed: chain, name, upstream, attempt_timeout, max_logs_range, max_logs_results, archive, max_rps, max_burst, max_per_day)`,
 		`$.upstreams[3].name: is missing`,
 		`$.upstreams[3].upstream: must be a string`,
 		`$.upstreams[3].chain: "admin" is reserved`,

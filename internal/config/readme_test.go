@@ -135,12 +135,15 @@ func TestRules(t *testing.T) {
 	want[UpstreamMaxLogsResults] = "must be an integer from 1 to 100000000"
 	want[ChainCapabilityTTL] = "must be a duration string from 1s to 168h"
 	want[UpstreamArchive] = "must be true or false"
+	want[UpstreamMaxRPS] = "must be an integer from 1 to 1000000"
+	want[UpstreamMaxBurst] = "must be an integer from 1 to 1000000"
+	want[UpstreamMaxPerDay] = "must be an integer from 1 to 1000000000000"
 	want[ChainSubscriptionPoll] = "must be a duration string from 1s to 1m"
 	want[TuningWSMaxSockets] = "must be an integer from 1 to 32768"
 	want[TuningWSMaxSubscriptions] = "must be an integer from 1 to 1000"
 	want[TuningWSRate] = "must be an integer from 1 to 10000"
-	if len(want) != len(ChainTable)+len(TuningTable)+4 {
-		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+4)
+	if len(want) != len(ChainTable)+len(TuningTable)+7 {
+		t.Errorf("%d rules pinned, %d rows", len(want), len(ChainTable)+len(TuningTable)+7)
 	}
 	for s, w := range want {
 		if got := s.rule(); got != w {
@@ -231,14 +234,14 @@ func TestDevScriptVariables(t *testing.T) {
 // TestIsVariable: the names the hosts take from the environment.
 func TestIsVariable(t *testing.T) {
 	for name, want := range map[string]bool{
-		"UPSTREAM_CONFIG": true, "ADMIN_PASSWORD": true, "ADMIN_USER": true, "METRICS_TOKEN": true,
+		"UPSTREAM_CONFIG": true, "CLIENT_KEYS": true, "ADMIN_PASSWORD": true, "ADMIN_USER": true, "METRICS_TOKEN": true,
 		"EVMLB_MAX_BATCH": true, "HOME": false, "METRICS_TOKENS": false, "EVMLB": false, "ADMIN_X": false,
 	} {
 		if IsVariable(name) != want {
 			t.Errorf("IsVariable(%s) = %v", name, !want)
 		}
 	}
-	if got := strings.Join(Secrets(), ","); got != "UPSTREAM_CONFIG,ADMIN_PASSWORD,METRICS_TOKEN" {
+	if got := strings.Join(Secrets(), ","); got != "UPSTREAM_CONFIG,CLIENT_KEYS,ADMIN_PASSWORD,METRICS_TOKEN" {
 		t.Errorf("Secrets() = %s", got)
 	}
 }

@@ -189,8 +189,18 @@ var (
 	UpstreamMaxLogsResults = row(Setting{Name: "max_logs_results", Kind: Integer, Min: "1", Max: "100000000"})
 )
 
+// UpstreamMaxRPS, UpstreamMaxBurst and UpstreamMaxPerDay are an upstreams entry's request budget (object form
+// only, issue 22): requests per second sent to the provider across the whole deployment, the burst above that
+// rate (default: max_rps), and requests per UTC day. None has a default: an upstream without them has no budget.
+var (
+	UpstreamMaxRPS    = row(Setting{Name: "max_rps", Kind: Integer, Min: "1", Max: "1000000"})
+	UpstreamMaxBurst  = row(Setting{Name: "max_burst", Kind: Integer, Min: "1", Max: "1000000"})
+	UpstreamMaxPerDay = row(Setting{Name: "max_per_day", Kind: Integer, Min: "1", Max: "1000000000000"})
+)
+
 // upstreamOption are the object form's optional fields of an upstreams entry.
-var upstreamOption = map[string]bool{"attempt_timeout": true, "max_logs_range": true, "max_logs_results": true, "archive": true}
+var upstreamOption = map[string]bool{"attempt_timeout": true, "max_logs_range": true, "max_logs_results": true, "archive": true,
+	"max_rps": true, "max_burst": true, "max_per_day": true}
 
 // UpstreamArchive is an upstreams entry's archive (object form only): true promises the state at every block, so
 // reads of old state go to it first and nothing learned of its state is kept (internal/balance, Caps).

@@ -62,6 +62,10 @@ var (
 	// ErrSocketRate is EIP-1474's "limit exceeded", the one code of -32000..-32005 the balancer answers itself:
 	// clients read it as rate limiting, which is what it says (a socket sending more than EVMLB_WS_RATE).
 	ErrSocketRate = &Error{Code: -32005, Status: http.StatusTooManyRequests, Message: "limit exceeded: too many messages on this socket, slow down"}
+	// Client keys' (issue 22, CLIENT_KEYS): a key that may not use the chain, and a key over its limits (-32005
+	// again, with Retry-After; the Detail says which limit).
+	ErrKeyChain = &Error{Code: -32078, Status: http.StatusForbidden, Message: "this key may not use this chain"}
+	ErrKeyLimit = &Error{Code: -32005, Status: http.StatusTooManyRequests, Message: "limit exceeded"}
 	// ErrBudgetSpent is -32005 too (issue 22; README's one -32005 row, so not in Table): every candidate
 	// upstream's request budget (max_rps, max_per_day) is spent, so the balancer holds the request back rather
 	// than make a provider answer 429; with Retry-After.
@@ -74,7 +78,7 @@ var Table = []*Error{
 	ErrParse, ErrInvalidRequest, ErrInternal, ErrBodyTooLarge, ErrUnknownChain, ErrNotFound,
 	ErrMethodNotAllowed, ErrUnauthorized, ErrAdminDisabled, ErrConfig, ErrMethodDenied, ErrAdminSimple, ErrBusy, ErrNoUpstream,
 	ErrUpstreamFailed, ErrPoison, ErrChainUndecided, ErrLogsTooLarge, ErrTooManySubs, ErrSubTooLarge, ErrTooManySockets,
-	ErrSocketRate,
+	ErrSocketRate, ErrKeyChain, ErrKeyLimit,
 }
 
 var null = json.RawMessage("null")

@@ -2,6 +2,7 @@ package jsonrpc
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -21,6 +22,14 @@ func TestReadmeErrorTable(t *testing.T) {
 }
 
 func compareErrors(rows []readme.Row, table []*Error) []string {
+	// A code several errors share (-32005, "limit exceeded") has one row, with the first one's status.
+	var unique []*Error
+	for _, e := range table {
+		if !slices.ContainsFunc(unique, func(u *Error) bool { return u.Code == e.Code }) {
+			unique = append(unique, e)
+		}
+	}
+	table = unique
 	keys := make([]string, len(table))
 	for i, e := range table {
 		keys[i] = strconv.Itoa(e.Code)

@@ -28,7 +28,9 @@ var layers = []struct {
 	// Subscriptions' pure core (issue 21): no I/O of its own, so of the module only the JSON-RPC parser; the
 	// wiring (durable, worker/app) does the fetching and the persisting.
 	{"core (subs)", []string{"internal/subs"}, []string{"internal/jsonrpc"}},
-	// The pure core: nothing above it (no durable, worker, host or e2e; no syscall/js, see below).
+	// The pure core: nothing above it (no durable, worker, host or e2e; no syscall/js, see below). It includes
+	// internal/clients (CLIENT_KEYS: parsing, the constant-time lookup, a request's key), which the host's
+	// commands also use (validate, secrets push, keys new).
 	{"core", []string{"internal/..."}, []string{"internal/..."}},
 	// The Durable Objects' logic: the core only.
 	{"durable", []string{"durable"}, []string{"internal/..."}},
@@ -38,9 +40,10 @@ var layers = []struct {
 	{"worker", []string{"worker/..."}, []string{"worker/...", "internal/..."}},
 	// The evmlb command: the wazero host and the operator's commands. It runs app.wasm; it does not link the
 	// balancer: of the core only the contract it shares with the shim, the admin API's types, the
-	// configuration (validate), admin auth's names (status) and the health check's reading of answers (probe).
+	// configuration (validate), admin auth's names (status), the health check's reading of answers (probe) and the
+	// client keys (validate, secrets push, keys new; the path redaction of the host's logs).
 	{"host", []string{"host/..."}, []string{"host/...", "internal/contract", "internal/adminapi", "internal/config",
-		"internal/auth", "internal/healthcheck"}},
+		"internal/auth", "internal/healthcheck", "internal/clients"}},
 	// End-to-end tests and the bench: they drive the built programs from outside.
 	{"e2e", []string{"e2e/..."}, []string{"e2e/..."}},
 }

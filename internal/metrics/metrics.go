@@ -156,13 +156,34 @@ type Chain struct {
 	Broadcast map[string]map[string]uint64 `json:"bc,omitempty"`
 	// Minutes is the chain's recent client traffic (kept by the chain object only).
 	Minutes []Minute `json:"m,omitempty"`
+	// Clients counts the requests of CLIENT_KEYS' clients: client name (ClientUnknown: no key, or a wrong one) →
+	// outcome (ClientOutcomes) → count. Never a key or a hash: names come from the configuration.
+	Clients map[string]map[string]uint64 `json:"cl,omitempty"`
 }
+
+// Client request outcomes (evmlb_client_requests_total's outcome label), and the client of a request without a
+// known key.
+const (
+	ClientOK           = "ok"           // the key passed: the request went on to the deny list and the data plane
+	ClientLimited      = "limited"      // over the key's rps/burst: 429
+	ClientDayLimited   = "day_limited"  // over the key's per_day: 429
+	ClientDenied       = "denied"       // a method the key's allow/deny list refuses: 403 (-32067)
+	ClientChainDenied  = "chain_denied" // a chain the key may not use: 403 (-32078)
+	ClientUnauthorized = "unauthorized" // no key, an unknown one, or two different ones: 401 (client ClientUnknown)
+	ClientUnknown      = "unknown"
+)
+
+// ClientOutcomes are the outcomes in the order the admin API and the dashboard show them.
+var ClientOutcomes = []string{ClientOK, ClientLimited, ClientDayLimited, ClientDenied, ClientChainDenied, ClientUnauthorized}
+
+// ClientRequest counts one request of client with outcome.
+func (c *Chain) ClientRequest(client, outcome string) { inc(&c.Clients, client, outcome, 1) }
 
 // Empty reports whether c counts nothing.
 func (c *Chain) Empty() bool {
 	return c == nil || (len(c.Requests) == 0 && len(c.Upstreams) == 0 && c.Retries == 0 && c.Hedges == 0 && c.Poison == 0 &&
 		c.LogsSplits == 0 && c.LogsPieces == 0 &&
-		len(c.Cache) == 0 && len(c.Broadcast) == 0)
+		len(c.Cache) == 0 && len(c.Broadcast) == 0 && len(c.Clients) == 0)
 }
 
 func inc(m *map[string]map[string]uint64, a, b string, n uint64) {
@@ -270,6 +291,11 @@ func (c *Chain) Add(o *Chain, now time.Time, keep func(string) bool) {
 	for m, in := range o.Cache {
 		for r, n := range in {
 			inc(&c.Cache, m, r, n)
+		}
+	}
+	for cl, in := range o.Clients {
+		for k, n := range in {
+			inc(&c.Clients, cl, k, n)
 		}
 	}
 	for up, in := range o.Broadcast {

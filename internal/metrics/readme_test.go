@@ -23,6 +23,7 @@ func full() []ChainView {
 	m.Skip("a", "state")
 	m.CacheResult("eth_call", CacheMiss)
 	m.BroadcastResult("a", "accepted")
+	m.ClientRequest("app1", ClientOK)
 	m.Retries, m.Hedges, m.Poison, m.LogsSplits, m.LogsPieces = 1, 1, 1, 1, 2
 	return []ChainView{{Name: "eth", Head: 100, Metrics: m, CacheBytes: 10, WS: &WSView{Sockets: 2, Subscriptions: 3, Events: 9, Reorgs: 1, Deep: 1, Skipped: 4}, Upstreams: []UpstreamView{
 		{Name: "a", Height: 100, State: "healthy", LacksMethods: []string{"trace_block", "made_up"}, LacksState: true, StateBelow: 50},

@@ -307,5 +307,14 @@ func Write(out io.Writer, chains []ChainView, states []string) error {
 	ws("evmlb_ws_reorgs_total", "counter", "Reorgs the chain's subscription follower met (steps that removed blocks).", func(s *WSView) float64 { return float64(s.Reorgs) })
 	ws("evmlb_ws_deep_reorgs_total", "counter", "Reorgs deeper than the blocks the follower keeps (128).", func(s *WSView) float64 { return float64(s.Deep) })
 	ws("evmlb_ws_skipped_blocks_total", "counter", "Heights never sent: gaps longer than the blocks the follower keeps.", func(s *WSView) float64 { return float64(s.Skipped) })
+	w.family("evmlb_client_requests_total", "counter", "Requests of each client of CLIENT_KEYS (client unknown: no key or an unknown one), by chain, client and outcome (ok, limited, day_limited, denied, chain_denied, unauthorized).")
+	for _, c := range chains {
+		m := met(c)
+		for _, client := range sortedKeys(m.Clients) {
+			for _, oc := range sortedKeys(m.Clients[client]) {
+				w.sample("evmlb_client_requests_total", float64(m.Clients[client][oc]), "chain", c.Name, "client", client, "outcome", oc)
+			}
+		}
+	}
 	return w.w.Flush()
 }

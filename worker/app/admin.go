@@ -56,6 +56,7 @@ func (a *App) admin(w http.ResponseWriter, r *http.Request) {
 		{http.MethodGet, "/admin/upstreams", a.adminUpstreams},
 		{http.MethodGet, "/admin/stats", a.adminStats},
 		{http.MethodGet, "/admin/dashboard.json", a.dashboard},
+		{http.MethodGet, "/admin/clients", a.adminClients},
 		{http.MethodPost, "/admin/cache/purge", func(ctx context.Context) any { return a.purgeCache(ctx, r.URL.Query().Get("chain")) }},
 	}
 	var h func(context.Context) any
@@ -137,7 +138,8 @@ func (a *App) initUpstreams(ctx context.Context) any {
 	})}
 }
 
-// clearStorage clears every configured chain and upstream object (storage, alarm and memory).
+// clearStorage clears every configured chain and upstream object (storage, alarm and memory), and every budget
+// object (its leases and its day's count).
 func (a *App) clearStorage(ctx context.Context) any {
 	defer a.plane.Reset() // this isolate's snapshots describe what was cleared; other isolates' expire in a TTL
 	chains := each(a.env.Config.Chains(), func(chain string) string {
@@ -146,13 +148,16 @@ func (a *App) clearStorage(ctx context.Context) any {
 	ups := each(a.env.Config.Upstreams, func(u config.Upstream) string {
 		return errText(a.client.Upstream(ctx, u.ID(), http.MethodPost, protocol.PathClear, nil))
 	})
+	budgets := each(a.budgetNames(), func(name string) string {
+		return errText(a.client.BudgetClear(ctx, name))
+	})
 	var errs []string
-	for _, e := range append(chains, ups...) {
+	for _, e := range append(append(chains, ups...), budgets...) {
 		if e != "" {
 			errs = append(errs, e)
 		}
 	}
-	return map[string]any{"cleared_chains": len(chains), "cleared_upstreams": len(ups), "errors": errs}
+	return map[string]any{"cleared_chains": len(chains), "cleared_upstreams": len(ups), "cleared_budgets": len(budgets), "errors": errs}
 }
 
 // purgeCache moves the cache epoch of chain ("": of every configured chain) in its object, where it is stored,

@@ -11,6 +11,8 @@ import (
 
 	"github.com/evmlb/evmlb/durable"
 	"github.com/evmlb/evmlb/internal/auth"
+	"github.com/evmlb/evmlb/internal/budget"
+	"github.com/evmlb/evmlb/internal/clients"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/contract"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
@@ -48,6 +50,11 @@ type App struct {
 	served  atomic.Uint64
 	// inflight is the request body bytes this runtime holds now (EVMLB_MAX_INFLIGHT_BYTES bounds it).
 	inflight atomic.Int64
+	// keys is CLIENT_KEYS (nil: unset, the chains are open to anyone); pool is this runtime's leases of budgets,
+	// take its Take (a test replaces it).
+	keys *clients.Keys
+	pool *budget.Pool
+	take func(ctx context.Context, name string, lim budget.Limit, n int) (bool, time.Duration)
 }
 
 var _ http.Handler = (*App)(nil)
@@ -68,6 +75,18 @@ func New(p platform.Platform) *App {
 		p.Logf("configuration: %v", err)
 		cfg = &config.Config{}
 	}
+	// CLIENT_KEYS is read like UPSTREAM_CONFIG: a malformed one is ErrConfig for every request, never an open
+	// balancer. Its chains are checked against the configured ones when those are known.
+	var known func(string) bool
+	if err == nil {
+		known = cfg.HasChain
+	}
+	keys, kps := clients.Parse(p.Getenv(clients.Env), known)
+	if err == nil && len(kps) > 0 {
+		err = kps[0].Err()
+		p.Logf("configuration: %v", err)
+	}
+	a.keys = keys
 	a.env = durable.Env{P: p, Config: cfg, Settings: s}
 	a.cfgErr = err
 	a.plane = proxy.New(p, cfg, s)
@@ -75,6 +94,9 @@ func New(p platform.Platform) *App {
 	a.upstreams = durable.NewUpstreams(a.env)
 	a.subs = durable.NewSubs(a.env, a.plane, a.serveCalls)
 	a.budgets = durable.NewBudgets(a.env, a.resolveBudget)
+	a.pool = a.newPool(p)
+	a.plane.SetBudgets(proxy.Budgets{Pool: a.pool, Limit: upstreamBudget})
+	a.take = a.pool.Take
 	return a
 }
 
@@ -86,7 +108,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.served.Add(1)
 	defer func() {
 		if v := recover(); v != nil {
-			a.p.Logf("panic serving %s %s: %v", r.Method, r.URL.Path, v)
+			a.p.Logf("panic serving %s %s: %v", r.Method, clients.RedactPath(r.URL.Path), v) // never a client key
 			jsonrpc.ErrInternal.Write(w, nil)
 		}
 	}()

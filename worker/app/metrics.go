@@ -164,7 +164,8 @@ func (a *App) dashboard(ctx context.Context) any {
 		endpoints[u.ID()] = u.Endpoint()
 	}
 	var out []DashboardChain
-	for _, c := range a.allChainMetrics(ctx) {
+	all := a.allChainMetrics(ctx)
+	for _, c := range all {
 		d := DashboardChain{Chain: c.chain, Head: c.m.Head, ChainID: c.m.ChainID, Finalized: c.m.Finalized, ChainIDUndecided: c.m.ChainIDUndecided, Upstreams: []DashboardUpstream{}, Error: errText(c.err)}
 		m := c.m.Metrics
 		if m == nil {
@@ -193,5 +194,5 @@ func (a *App) dashboard(ctx context.Context) any {
 		}
 		out = append(out, d)
 	}
-	return map[string]any{"at": now.UTC(), "chains": out}
+	return map[string]any{"at": now.UTC(), "chains": out, "clients": a.clientsView(ctx, all)}
 }

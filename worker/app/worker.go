@@ -11,12 +11,14 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/evmlb/evmlb/internal/clients"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/metrics"
 	"github.com/evmlb/evmlb/internal/proxy"
 )
 
-// worker is the Worker's router: GET /, /admin/…, POST /{chain}.
+// worker is the Worker's router: GET /, /admin/…, POST /{chain} and POST /{chain}/{key}.
 func (a *App) worker(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
@@ -25,7 +27,10 @@ func (a *App) worker(w http.ResponseWriter, r *http.Request) {
 	case path == "/admin" || strings.HasPrefix(path, "/admin/"):
 		a.admin(w, r)
 	case strings.Count(path, "/") == 1:
-		a.chainRPC(w, r, path[1:])
+		a.chainRPC(w, r, path[1:], "")
+	case strings.Count(path, "/") == 2 && a.keys.Enabled(): // with CLIENT_KEYS unset, a path has no key
+		chain, key, _ := strings.Cut(path[1:], "/")
+		a.chainRPC(w, r, chain, key)
 	default:
 		jsonrpc.ErrNotFound.Write(w, nil)
 	}
@@ -42,6 +47,8 @@ type Description struct {
 	Config string `json:"config"`
 	// ConfigError names what is wrong with the configuration, if anything (never a value).
 	ConfigError string `json:"config_error,omitempty"`
+	// ClientKeys: CLIENT_KEYS is set, so a chain request needs a client key.
+	ClientKeys bool `json:"client_keys,omitempty"`
 }
 
 // describe answers GET / (any method): always 200.
@@ -54,6 +61,10 @@ func (a *App) describe(w http.ResponseWriter) {
 	if d.Chains == nil {
 		d.Chains = []string{}
 	}
+	if a.keys.Enabled() {
+		d.ClientKeys = true
+		d.Usage = "POST /{chain}/{key}, or POST /{chain} with Authorization: Bearer {key}, with a JSON-RPC 2.0 request or batch (Content-Type: application/json)"
+	}
 	if a.cfgErr != nil {
 		d.ConfigError = a.cfgErr.Error()
 	}
@@ -62,7 +73,8 @@ func (a *App) describe(w http.ResponseWriter) {
 }
 
 // chainRPC validates a client's request and answers it from the data plane (internal/proxy), in this request.
-func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
+// pathKey is the path's element after the chain: a client key (with CLIENT_KEYS unset it is not looked at).
+func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain, pathKey string) {
 	if a.cfgErr != nil {
 		jsonrpc.ErrConfig.With(a.cfgErr.Error()).Write(w, nil)
 		return
@@ -77,12 +89,18 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		return
 	}
 	if r.Method == http.MethodGet && isUpgrade(r) {
-		a.upgrade(w, r, chain)
+		if c, ok := a.clientOf(r.Context(), w, r, chain, pathKey); ok && a.socketAllowed(r.Context(), w, c, chain) {
+			a.upgrade(w, r, chain)
+		}
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		jsonrpc.ErrMethodNotAllowed.Write(w, nil)
+		return
+	}
+	c, ok := a.clientOf(r.Context(), w, r, chain, pathKey) // before the body is read
+	if !ok {
 		return
 	}
 	if r.ContentLength > a.env.Settings.MaxBodyBytes {
@@ -108,11 +126,36 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain string) {
 		perr.Write(w, req)
 		return
 	}
-	if derr := a.denied(chain, req); derr != nil {
+	derr := a.denied(chain, req)
+	if derr == nil {
+		derr = keyDenied(c, req)
+	}
+	if derr != nil {
+		if c != nil {
+			a.plane.CountClient(r.Context(), chain, c.Name, metrics.ClientDenied)
+		}
 		derr.Write(w, req)
 		return
 	}
+	if !a.spend(r.Context(), w, c, chain, req, len(req.Calls)) { // a batch of n calls spends n
+		return
+	}
 	a.plane.Serve(proxy.WithHost(r.Context(), &r.Host), w, chain, req, body)
+}
+
+// socketAllowed checks a WebSocket upgrade's key beyond its chain: a key with a method list is refused (the list
+// is not carried to the socket's calls), and the upgrade spends one request of the key's budget. Messages on the
+// socket are not counted against the key (EVMLB_WS_RATE bounds them).
+func (a *App) socketAllowed(ctx context.Context, w http.ResponseWriter, c *clients.Client, chain string) bool {
+	if c == nil {
+		return true
+	}
+	if c.HasMethodList() {
+		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientDenied)
+		jsonrpc.ErrMethodDenied.With(msgKeySocket).Write(w, nil)
+		return false
+	}
+	return a.spend(ctx, w, c, chain, nil, 1)
 }
 
 // isUpgrade reports whether r asks for a WebSocket (Upgrade: websocket, any case).

@@ -1,5 +1,5 @@
 // Package cli is the evmlb command's operator subcommands: validate (and --probe), secrets push|list|delete,
-// status, and deploy-check (make deploy's checks). `evmlb serve` stays in host/main.go.
+// status, deploy-check (make deploy's checks) and keys new (a client key for CLIENT_KEYS). `evmlb serve` stays in host/main.go.
 //
 // Every failure is one line on stderr, "evmlb: …", and a non-zero exit; nothing ever prints a secret's value:
 // upstream URLs are shown as scheme and host (config.Upstream.Endpoint), secrets by name only.
@@ -36,12 +36,12 @@ func OS() Env {
 }
 
 // Commands are the subcommands Run knows, for the usage line.
-const Commands = "validate [FILE|-] [--probe] | secrets push|list|delete | status --url URL | deploy-check"
+const Commands = "validate [FILE|-] [--probe] | secrets push|list|delete | status --url URL | deploy-check | keys new NAME"
 
 // Is reports whether name is one of Run's subcommands.
 func Is(name string) bool {
 	switch name {
-	case "validate", "secrets", "status", "deploy-check":
+	case "validate", "secrets", "status", "deploy-check", "keys":
 		return true
 	}
 	return false
@@ -71,6 +71,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = status(ctx, args[1:], env)
 	case "deploy-check":
 		err = deployCheck(args[1:], env)
+	case "keys":
+		err = keys(args[1:], env)
 	default:
 		err = usageError("unknown command " + args[0] + "; usage: evmlb " + Commands)
 	}

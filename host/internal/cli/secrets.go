@@ -12,7 +12,7 @@ import (
 )
 
 // secretNames are the secrets push sets, in order: every secret of README.md's Configuration table
-// (config.Environment), UPSTREAM_CONFIG, ADMIN_PASSWORD and METRICS_TOKEN.
+// (config.Environment), UPSTREAM_CONFIG, CLIENT_KEYS, ADMIN_PASSWORD and METRICS_TOKEN.
 var secretNames = config.Secrets()
 
 const secretsUsage = "usage: evmlb secrets push [--from FILE] [--dry-run] | list | delete NAME… [--dry-run]  (flags: --script NAME, --wrangler FILE, --env-file FILE)"
@@ -101,6 +101,13 @@ func push(ctx context.Context, cf cfFlags, envFile, from string, dry bool, env E
 			fmt.Fprintln(env.Stdout, "  "+p.String())
 		}
 		return fmt.Errorf("not pushed: the configuration is not valid (%d problem%s)", len(problems), plural(len(problems)))
+	}
+	// CLIENT_KEYS is checked as the balancer will read it: a malformed one would shut every chain (-32066).
+	if v.get(config.EnvClientKeys) != "" {
+		c, _, _, _ := config.Load(v.get)
+		if n := checkKeys(env.Stdout, v.get(config.EnvClientKeys), src, c, false); n > 0 {
+			return fmt.Errorf("not pushed: %s is not valid (%d problem%s)", config.EnvClientKeys, n, plural(n))
+		}
 	}
 	var names []string
 	for _, n := range secretNames {

@@ -11,8 +11,8 @@ import (
 	"github.com/evmlb/evmlb/internal/config"
 )
 
-// validate checks UPSTREAM_CONFIG and the EVMLB_* settings with config.Load, the code the balancer runs when it
-// starts, and prints every problem with its JSON path (or variable). The text comes from FILE, from stdin ("-"),
+// validate checks UPSTREAM_CONFIG and the EVMLB_* settings with config.Load, and CLIENT_KEYS with clients.Parse,
+// the code the balancer runs when it starts, and prints every problem with its JSON path (or variable). The text comes from FILE, from stdin ("-"),
 // else from UPSTREAM_CONFIG in the environment or the env file. --probe then asks every upstream.
 func validate(ctx context.Context, args []string, env Env) error {
 	fl := flags("validate")
@@ -40,7 +40,8 @@ func validate(ctx context.Context, args []string, env Env) error {
 		for _, p := range problems {
 			fmt.Fprintln(out, "  "+p.String())
 		}
-		fmt.Fprintf(env.Stderr, "evmlb: the configuration is not valid (%d problem%s)\n", len(problems), plural(len(problems)))
+		n := len(problems) + checkKeys(out, v.get(config.EnvClientKeys), "environment or .dev.vars", nil, false)
+		fmt.Fprintf(env.Stderr, "evmlb: the configuration is not valid (%d problem%s)\n", n, plural(n))
 		return exitError(1)
 	}
 	fmt.Fprintf(out, "%s (%s): valid, %d chain%s, %d upstream%s\n", config.EnvUpstreams, from,
@@ -55,6 +56,10 @@ func validate(ctx context.Context, args []string, env Env) error {
 			id = fmt.Sprintf("chain id %d", cid)
 		}
 		fmt.Fprintf(out, "  %s (%s): %s\n", chain, id, strings.Join(eps, ", "))
+	}
+	if n := checkKeys(out, v.get(config.EnvClientKeys), "environment or .dev.vars", c, true); n > 0 {
+		fmt.Fprintf(env.Stderr, "evmlb: the configuration is not valid (%d problem%s)\n", n, plural(n))
+		return exitError(1)
 	}
 	if !*probe {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evmlb/evmlb/internal/clients"
 	"github.com/evmlb/evmlb/internal/contract"
 )
 
@@ -39,7 +40,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x := &executor{owned: true, wake: make(chan struct{}, 1)}
 	c := s.newCall(rt, x, contract.CallFetch, contract.RoleWorker)
-	c.what = "request " + r.Method + " " + r.URL.Path
+	c.what = "request " + r.Method + " " + clients.RedactPath(r.URL.Path) // a chain path may hold a client key
 	c.host = r.Host
 	c.wsUpgrade = r.Method == http.MethodGet && strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket")
 	// The answer, unless this handler has gone (the client left): an upgrade's socket then has no taker.

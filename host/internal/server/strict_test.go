@@ -26,6 +26,8 @@ func TestProtocolViolations(t *testing.T) {
 		{"/unknown-field", `the message is not a message of the contract: json: unknown field "colour"`, 500, ""},
 		{"/body-with-storage", "sleep: a body with a message that carries none (request GET /body-with-storage)", 500, ""},
 		{"/no-response", "done before response (request GET /no-response)", 500, ""},
+		// A client key in a chain path is logged redacted (issue 22).
+		{"/eth/evmlb_k3y-in-the-path", "done before response (request GET /eth/[key])", 500, ""},
 		{"/double-response", "second response (request GET /double-response)", 200, "first"},
 		{"/bad-status", "response status 99 is outside 200–599", 500, ""},
 		{"/abort-unknown", "abort of unknown operation 999", 500, ""},
@@ -45,6 +47,9 @@ func TestProtocolViolations(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", tc.path, code, body, tc.code, want)
 		}
 		h.expectViolation(tc.violation)
+	}
+	if strings.Contains(h.log.String(), "k3y") {
+		t.Errorf("the log holds a client key:\n%s", h.log)
 	}
 	if n := strings.Count(h.log.String(), "evmlb host: protocol violation: "); n != int(h.violations) {
 		t.Fatalf("%d violation lines for %d violations:\n%s", n, h.violations, h.log)

@@ -64,6 +64,24 @@ function render(data) {
           el("th", {}, "reason"))),
         el("tbody", {}, ...rows)))));
   }
+  const cl = data.clients || {};
+  if (cl.client_keys) {
+    const outcomes = ["ok", "limited", "day_limited", "denied", "chain_denied"];
+    const rows = (cl.clients || []).map(k => el("tr", {"data-client": k.name},
+      el("td", {}, el("b", {}, k.name), el("br"), el("small", {}, (k.chains || []).join(", "))),
+      ...outcomes.map(o => el("td", {"data-role": o}, (k.totals || {})[o] || 0)),
+      el("td", {"data-role": "day"}, k.budget ? k.budget.day_used : "–", " / ", k.limits.per_day || "∞"),
+      el("td", {"data-role": "rps"}, k.limits.rps || "∞", k.limits.burst ? " (burst " + k.limits.burst + ")" : ""),
+      el("td", {class: "reason"}, k.budget_error || "")));
+    const unknown = Object.values(cl.unknown || {}).reduce((a, b) => a + b, 0);
+    out.push(el("section", {class: "clients", "data-role": "clients"},
+      el("h2", {}, "clients"),
+      el("div", {class: "sum"}, el("span", {"data-role": "unknown"}, "refused without a known key ", el("b", {}, unknown))),
+      el("div", {class: "wrap"}, el("table", {},
+        el("thead", {}, el("tr", {}, el("th", {}, "client, chains"), ...outcomes.map(o => el("th", {}, o.replace("_", " "))),
+          el("th", {}, "today / per day"), el("th", {}, "req/s limit"), el("th", {}, "budget"))),
+        el("tbody", {}, ...rows)))));
+  }
   root.replaceChildren(...out);
   const upd = document.getElementById("updated");
   upd.textContent = "updated " + new Date(data.at).toLocaleTimeString();

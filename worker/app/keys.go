@@ -1,0 +1,131 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/evmlb/evmlb/internal/budget"
+	"github.com/evmlb/evmlb/internal/clients"
+	"github.com/evmlb/evmlb/internal/jsonrpc"
+	"github.com/evmlb/evmlb/internal/metrics"
+)
+
+// Messages of the key's refusals. None names the key, its hash or which part of it was wrong.
+const (
+	msgNoKey       = "this balancer needs a client key: POST /{chain}/{key}, or send the header Authorization: Bearer {key}"
+	msgUnknownKey  = "unknown client key"
+	msgTwoKeys     = "two different client keys: the path's and the Authorization header's"
+	msgKeyRate     = "this key's requests per second"
+	msgKeyDay      = "this key's requests per day (the count starts again at 00:00 UTC)"
+	msgKeyBatch    = "this batch holds more calls than this key's burst: send fewer at once"
+	msgKeySocket   = "this key's allow/deny list of methods applies to HTTP requests only: a WebSocket is refused to it"
+	headerAuthz    = "Authorization"
+	headerRetryAft = "Retry-After"
+)
+
+// clientOf finds the client of a chain request when CLIENT_KEYS is set: its key is pathKey (the path's element
+// after the chain) or the Authorization: Bearer header's. It answers 401 (no key, an unknown one, two different
+// ones) or 403 (a chain the key may not use) itself and returns false; with CLIENT_KEYS unset it returns nil,
+// true: the balancer is open.
+func (a *App) clientOf(ctx context.Context, w http.ResponseWriter, r *http.Request, chain, pathKey string) (*clients.Client, bool) {
+	if !a.keys.Enabled() {
+		return nil, true
+	}
+	key, how := clients.Presented(pathKey, r.Header.Get(headerAuthz))
+	var c *clients.Client
+	found := false
+	if how == clients.OneKey {
+		c, found = a.keys.Lookup(key)
+	}
+	if !found {
+		msg := msgUnknownKey
+		switch how {
+		case clients.NoKey:
+			msg = msgNoKey
+		case clients.Conflict:
+			msg = msgTwoKeys
+		}
+		a.plane.CountClient(ctx, chain, metrics.ClientUnknown, metrics.ClientUnauthorized)
+		jsonrpc.ErrUnauthorized.With(msg).Write(w, nil) // no WWW-Authenticate: a browser must not ask for a password
+		return nil, false
+	}
+	if !c.MayUse(chain) {
+		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientChainDenied)
+		jsonrpc.ErrKeyChain.Write(w, nil)
+		return nil, false
+	}
+	return c, true
+}
+
+// keyDenied is ErrMethodDenied, naming the method, when the client's own allow or deny list refuses a call of
+// req (a batch is refused whole, as by the chain's deny list).
+func keyDenied(c *clients.Client, req *jsonrpc.Request) *jsonrpc.Error {
+	if c == nil || !c.HasMethodList() {
+		return nil
+	}
+	for i, call := range req.Calls {
+		if !c.Refuses(call.Method) {
+			continue
+		}
+		detail := shortMethod(call.Method) + " (this key's list of methods)"
+		if req.Batch {
+			detail = fmt.Sprintf("batch element %d: %s", i, detail)
+		}
+		return jsonrpc.ErrMethodDenied.With(detail)
+	}
+	return nil
+}
+
+// spend takes n requests (a batch's calls) of the client's budget. Over it, it answers 429 ErrKeyLimit with
+// Retry-After itself (req: the request, for the ids of the answer) and returns false.
+func (a *App) spend(ctx context.Context, w http.ResponseWriter, c *clients.Client, chain string, req *jsonrpc.Request, n int) bool {
+	if c == nil {
+		return true
+	}
+	if c.Limit.None() {
+		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientOK)
+		return true
+	}
+	ok, after := a.take(ctx, budget.ClientName(c.Name), c.Limit, n)
+	if ok {
+		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientOK)
+		return true
+	}
+	now := a.p.Now()
+	msg, outcome := msgKeyRate, metrics.ClientLimited
+	switch {
+	case c.Limit.PerDay > 0 && after >= untilMidnight(now)-2*time.Second:
+		msg, outcome = msgKeyDay, metrics.ClientDayLimited
+	case c.Limit.RPS > 0 && float64(n) > burstOf(c.Limit):
+		msg = msgKeyBatch
+	}
+	a.plane.CountClient(ctx, chain, c.Name, outcome)
+	w.Header().Set(headerRetryAft, retryAfter(after))
+	jsonrpc.ErrKeyLimit.With(msg).Write(w, req)
+	return false
+}
+
+// burstOf is the bucket a Limit allows at once: its Burst, else its RPS, at least 1 (budget.Limit's rule).
+func burstOf(l budget.Limit) float64 {
+	if l.Burst > 0 {
+		return l.Burst
+	}
+	return max(l.RPS, 1)
+}
+
+// untilMidnight is the time from now to the next 00:00 UTC, when a day's count starts again.
+func untilMidnight(now time.Time) time.Duration {
+	u := now.UTC()
+	next := time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
+	return next.Sub(u)
+}
+
+// retryAfter is a Retry-After value: whole seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	s := int64(math.Ceil(d.Seconds()))
+	return strconv.FormatInt(max(s, 1), 10)
+}
