@@ -18,6 +18,12 @@ const (
 	LeaseTTL = 2 * time.Second
 	// LeaseRenew is when an isolate asks again, counted from its last grant.
 	LeaseRenew = LeaseTTL / 2
+	// FirstRenew is when an isolate asks again after its first grant, which the object made knowing nothing of
+	// its traffic: soon, so that a share granted on a guess is put right within a fifth of a second.
+	FirstRenew = LeaseRenew / 2
+	// firstFill is how much of its rate a first grant's bucket starts with (seconds' worth), not the whole
+	// burst: isolates starting together would otherwise each begin with their burst.
+	firstFill = FirstRenew
 )
 
 // Limit is a budget's promise for the whole deployment. The zero value limits nothing.

@@ -19,6 +19,8 @@ const (
 // holds its lock.
 type Limiter struct {
 	granted bool      // a grant (or a fail-open one) was applied
+	grants  int       // how many
+	starved bool      // its part of the day was used and asking for more on a request's path gave none
 	at      time.Time // when the last grant came
 	until   time.Time // when it ends
 	rate    float64   // requests per second; < 0: no rate limit
@@ -42,8 +44,8 @@ func (l *Limiter) refill(now time.Time) {
 	l.filled = now
 }
 
-// take decides n requests now. A batch may take the bucket below zero when at least one token is there (a batch
-// larger than an isolate's share of the burst could never pass otherwise); the rate pays the debt back first.
+// take decides n requests now. A batch may take the bucket below zero when it holds the isolate's whole share of
+// the burst (a batch larger than that share could never pass otherwise); the rate pays the debt back first.
 func (l *Limiter) take(now time.Time, n int) (verdict, time.Duration) {
 	l.offered += float64(n)
 	if !l.granted || now.Sub(l.until) > LeaseTTL {
@@ -56,7 +58,11 @@ func (l *Limiter) take(now time.Time, n int) (verdict, time.Duration) {
 		return ask, 0
 	}
 	if l.left >= 0 && l.left < int64(n) {
-		return ask, 0
+		if l.starved {
+			return refused, max(l.renewAt().Sub(now), time.Second) // the object had none to give: its next renewal may
+		}
+		l.starved = true
+		return ask, 0 // its part of the day is used: ask once for more
 	}
 	if l.rate >= 0 {
 		l.refill(now)
@@ -79,11 +85,22 @@ func (l *Limiter) take(now time.Time, n int) (verdict, time.Duration) {
 // active reports whether anything was offered since the last ask: only then is a renewal worth its call.
 func (l *Limiter) active() bool { return l.offered > 0 }
 
+// renewAt is when the next ask is due: FirstRenew after a first grant, else LeaseRenew after the last.
+func (l *Limiter) renewAt() time.Time {
+	if l.grants <= 1 {
+		return l.at.Add(FirstRenew)
+	}
+	return l.at.Add(LeaseRenew)
+}
+
 // next builds the next ask and starts a new reporting period.
 func (l *Limiter) next(now time.Time, name, isolate string) Ask {
 	if secs := now.Sub(l.since).Seconds(); l.granted && secs > 0 {
 		rate := l.offered / max(secs, 0.1)
-		l.demand = (l.demand + rate) / 2 // smoothed: a second's count is noisy, and the shares follow it
+		if l.grants > 1 {
+			rate = (l.demand + rate) / 2 // smoothed: a second's count is noisy, and the shares follow it
+		}
+		l.demand = rate
 	} else {
 		l.demand = max(l.offered, 1) // cold: what is waiting
 	}
@@ -93,15 +110,19 @@ func (l *Limiter) next(now time.Time, name, isolate string) Ask {
 }
 
 // apply installs the object's grant. The bucket keeps what it holds, up to the new burst; a first grant starts it
-// full.
+// with firstFill's worth of the rate (at least one).
 func (l *Limiter) apply(now time.Time, g Grant) {
 	l.refill(now)
 	first := !l.granted
 	l.granted, l.at, l.until = true, now, time.UnixMilli(g.Until)
+	l.grants++
+	if g.Left != 0 {
+		l.starved = false
+	}
 	l.rate, l.burst, l.left = g.Rate, max(g.Burst, 0), g.Left
 	if g.Rate >= 0 {
 		if first {
-			l.level = l.burst
+			l.level = min(l.burst, max(1, l.rate*firstFill.Seconds()))
 		}
 		l.level = min(l.level, l.burst)
 	}

@@ -123,14 +123,14 @@ func (p *Pool) ask(ctx context.Context, name string, lim Limit, e *entry) {
 	}
 }
 
-// schedule arranges e's renewal for LeaseRenew after its last grant, in the background of ctx's call, unless
+// schedule arranges e's renewal (Limiter.renewAt), in the background of ctx's call, unless
 // one is arranged or running. The caller holds p.mu.
 func (p *Pool) schedule(ctx context.Context, name string, lim Limit, e *entry) {
 	now := p.h.Now()
 	if e.asking != nil || e.scheduled && now.Sub(e.due) < LeaseTTL { // one arranged and not lost
 		return
 	}
-	e.scheduled, e.due = true, e.l.at.Add(LeaseRenew)
+	e.scheduled, e.due = true, e.l.renewAt()
 	wait := max(e.due.Sub(now), 0)
 	p.h.Background(ctx, func(ctx context.Context) {
 		<-p.h.After(ctx, wait)

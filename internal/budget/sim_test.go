@@ -210,6 +210,8 @@ func TestBatchOverBurstNever(t *testing.T) {
 		if ok, d := p.Take(context.Background(), "client:a", s.lim, 21); ok || d != Never {
 			t.Errorf("a batch of 21 over a burst of 20: %v %v, want refused, Never", ok, d)
 		}
+		p.Take(context.Background(), "client:a", s.lim, 1) // the first lease
+		time.Sleep(3 * time.Second)                        // its bucket fills
 		if ok, _ := p.Take(context.Background(), "client:a", s.lim, 20); !ok {
 			t.Errorf("a batch of 20 within a burst of 20 refused")
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/evmlb/evmlb/internal/budget"
 	"github.com/evmlb/evmlb/internal/config"
@@ -51,20 +52,23 @@ func (r *rig) serveHeader(body string) (int, string, http.Header) {
 func TestBudgetSpentGoesToNext(t *testing.T) {
 	r := newRig(t, noCache(""))
 	r.withBudgets(map[string]budget.Limit{"a": {RPS: 5, Burst: 5}})
+	r.serve(read) // a's first lease; its bucket starts with half a second's worth
+	r.host.Clock().Advance(3 * time.Second)
+	r.host.Wait() // its bucket is full: 5
 	for i := range 20 {
 		if code, body := r.serve(read); code != http.StatusOK {
 			t.Fatalf("request %d: %d %s", i, code, body)
 		}
 	}
-	if got := r.calls(); got != "a=5 b=15 c=0" {
-		t.Errorf("calls %s, want a=5 (its burst) b=15 c=0", got)
+	if got := r.calls(); got != "a=6 b=15 c=0" {
+		t.Errorf("calls %s, want a=6 (1, then its burst) b=15 c=0", got)
 	}
 	// A write too: it never reached a, so it may go to b.
 	if code, body := r.serve(write); code != http.StatusOK {
 		t.Errorf("write with a's budget spent: %d %s", code, body)
 	}
-	if got := r.nodes["a"].Calls(); got != 5 {
-		t.Errorf("a got %d calls, want 5", got)
+	if got := r.nodes["a"].Calls(); got != 6 {
+		t.Errorf("a got %d calls, want 6", got)
 	}
 	if out := outcomes(r.report()); containsClass(out, "over_budget") {
 		t.Errorf("outcomes %s: an upstream over its budget is not blamed", out)
@@ -76,6 +80,11 @@ func TestBudgetAllSpent(t *testing.T) {
 	r := newRig(t, noCache(""))
 	l := budget.Limit{RPS: 1, Burst: 2}
 	r.withBudgets(map[string]budget.Limit{"a": l, "b": l, "c": l})
+	for range 3 { // each upstream's first lease starts its bucket with one
+		r.serve(read)
+	}
+	r.host.Clock().Advance(3 * time.Second)
+	r.host.Wait() // every bucket is full: 2 each
 	for i := range 6 {
 		if code, body := r.serve(read); code != http.StatusOK {
 			t.Fatalf("request %d: %d %s", i, code, body)
@@ -87,8 +96,8 @@ func TestBudgetAllSpent(t *testing.T) {
 	if code != http.StatusTooManyRequests || rpc != -32005 || ra < 1 {
 		t.Errorf("every budget spent: %d %s Retry-After %q, want 429 -32005 with Retry-After", code, body, h.Get("Retry-After"))
 	}
-	if got := r.calls(); got != "a=2 b=2 c=2" {
-		t.Errorf("calls %s, want each its burst of 2", got)
+	if got := r.calls(); got != "a=3 b=3 c=3" {
+		t.Errorf("calls %s, want each 1, then its burst of 2", got)
 	}
 	r.host.Clock().Advance(1100 * 1e6) // 1.1 s: one more each
 	if code, body := r.serve(read); code != http.StatusOK {

@@ -31,6 +31,15 @@ func TestBudgetsThroughObjects(t *testing.T) {
 		}
 		return c
 	}
+	// The first leases (their buckets start with half a second's worth), until a has had one: routing may begin
+	// with b.
+	warm := 0
+	for ; warm < 5 && count(a) == 0; warm++ {
+		h.doWith(http.MethodPost, "/eth", call, bearer(keyApp))
+	}
+	h.host.Clock().Advance(3 * time.Second)
+	h.host.Wait() // full: the key's 10, a's 3
+	a0, b0 := count(a), count(b)
 	for i := range 10 { // the key's burst; the clock does not move
 		if status, _, body := h.doWith(http.MethodPost, "/eth", call, bearer(keyApp)); status != http.StatusOK {
 			t.Fatalf("request %d: %d %s", i, status, body)
@@ -40,7 +49,7 @@ func TestBudgetsThroughObjects(t *testing.T) {
 	if ra, _ := strconv.Atoi(hdr.Get("Retry-After")); status != http.StatusTooManyRequests || errorCode(t, body) != -32005 || ra < 1 {
 		t.Errorf("past the burst: %d Retry-After %q %s", status, hdr.Get("Retry-After"), body)
 	}
-	if ga, gb := count(a), count(b); ga != 3 || gb != 7 {
+	if ga, gb := count(a)-a0, count(b)-b0; ga != 3 || gb != 7 {
 		t.Errorf("upstream a (max_rps 2, burst 3) got %d, b %d: want 3 and 7", ga, gb)
 	}
 	h.host.Wait()
@@ -53,8 +62,8 @@ func TestBudgetsThroughObjects(t *testing.T) {
 	h.host.Clock().Advance(1500 * time.Millisecond)
 	h.host.Wait()
 	h.admin(http.MethodGet, "/admin/clients", &ac)
-	if got := ac.Clients[0].Budget.DayUsed; got != 10 {
-		t.Errorf("day used %d, want 10", got)
+	if got := ac.Clients[0].Budget.DayUsed; got != uint64(10+warm) {
+		t.Errorf("day used %d, want %d", got, 10+warm)
 	}
 	var cleared map[string]any
 	h.admin(http.MethodPost, "/admin/clear_storage", &cleared)
