@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -128,7 +129,7 @@ func (a *Allocator) Lease(now time.Time, lim Limit, ask Ask) Grant {
 		if lim.RPS > 0 {
 			horizon = min(horizon, h.rate*2*LeaseTTL.Seconds()+lim.burst())
 		}
-		h.left = max(min(free, int64(float64(lim.PerDay-a.used)*share), int64(horizon)+1), 0)
+		h.left = max(min(free, int64(math.Ceil(float64(lim.PerDay-a.used)*share)), int64(horizon)+1), 0) // ceil: the last one is someone's
 		g.Left = h.left
 	}
 	return g
