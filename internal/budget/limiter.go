@@ -97,8 +97,10 @@ func (l *Limiter) renewAt() time.Time {
 func (l *Limiter) next(now time.Time, name, isolate string) Ask {
 	if secs := now.Sub(l.since).Seconds(); l.granted && secs > 0 {
 		rate := l.offered / max(secs, 0.1)
-		if l.grants > 1 {
-			rate = (l.demand + rate) / 2 // smoothed: a second's count is noisy, and the shares follow it
+		if l.grants > 1 && rate > l.demand {
+			// Rising: smoothed, as a second's count is noisy and the shares follow it. Falling: at once, so that
+			// an isolate whose traffic went gives its share back within a renewal.
+			rate = (l.demand + rate) / 2
 		}
 		l.demand = rate
 	} else {
