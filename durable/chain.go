@@ -38,7 +38,7 @@ type Chains struct {
 // NewChains makes the Chain objects' handler.
 func NewChains(env Env) *Chains {
 	return &Chains{env: env, client: protocol.Client{P: env.P}, objs: newRegistry(func(string) *chain {
-		return &chain{stats: map[string]stats.Stats{}, handed: map[string]*handover{}, metrics: &metrics.Chain{}}
+		return &chain{stats: map[string]stats.Stats{}, handed: map[string]*Handover{}, metrics: &metrics.Chain{}}
 	})}
 }
 
@@ -57,7 +57,7 @@ type chain struct {
 	// its next health report.
 	stats map[string]stats.Stats
 	// handed are the counts handed to each upstream's object that it has not acknowledged yet.
-	handed map[string]*handover
+	handed map[string]*Handover
 	// metrics are the chain's Prometheus counts, summed over every isolate and stored with every row save.
 	metrics *metrics.Chain
 	// poison are the poison requests the isolates reported (fingerprint → until, Unix ms), handed to every isolate
@@ -154,7 +154,7 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 	if v, ok, err := st.Get(ctx, keyHanded); err != nil {
 		return err
 	} else if ok {
-		var h map[string]*handover
+		var h map[string]*Handover
 		if json.Unmarshal([]byte(v), &h) == nil {
 			for up, hv := range h {
 				if hv != nil {
@@ -173,6 +173,16 @@ func (cs *Chains) load(ctx context.Context, o *chain, st platform.Storage, name 
 	}
 	o.table = t
 	return nil
+}
+
+// ChainStats is a Chain object's /stats answer: the Worker isolates' counts of each upstream that are not in the
+// upstream object's stored statistics yet.
+type ChainStats struct {
+	// Pending are the counts not yet handed to the upstream's object.
+	Pending map[string]map[string]stats.Counter `json:"pending"`
+	// Handed are the counts handed to the upstream's object and not yet acknowledged by its next report. The object
+	// may have stored them already: it has when its stored handover number (UpstreamStats.Seq) is at least Seq.
+	Handed map[string]*Handover `json:"handed,omitempty"`
 }
 
 // pendingStats is the JSON of the counts not yet handed over. The caller holds o.mu.
@@ -223,9 +233,10 @@ func (cs *Chains) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case protocol.PathStats:
 		o.mu.Lock()
 		p := o.pendingStats()
+		hb, _ := json.Marshal(o.handed)
 		o.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(p))
+		_, _ = w.Write([]byte(`{"pending":` + p + `,"handed":` + string(hb) + `}`))
 	case protocol.PathSync:
 		cs.sync(w, r, o, st, name)
 	case protocol.PathPurge:

@@ -109,8 +109,9 @@ type ReportAnswer struct {
 	Ask uint64 `json:"ask,omitempty"`
 }
 
-// handover is counts handed to an upstream's object and not yet acknowledged.
-type handover struct {
+// Handover is counts handed to an upstream's object and not yet acknowledged (in the chain's storage, keyHanded,
+// and in its /stats answer, ChainStats).
+type Handover struct {
 	Seq     uint64                   `json:"seq"`
 	Methods map[string]stats.Counter `json:"methods"`
 }
@@ -142,7 +143,7 @@ func (cs *Chains) report(w http.ResponseWriter, r *http.Request, o *chain, st pl
 		if s := o.stats[rep.Name]; len(s) > 0 || o.handed[rep.Name] != nil {
 			hv := o.handed[rep.Name]
 			if hv == nil {
-				hv = &handover{Methods: map[string]stats.Counter{}}
+				hv = &Handover{Methods: map[string]stats.Counter{}}
 				o.handed[rep.Name] = hv
 			}
 			all := make(stats.Stats)

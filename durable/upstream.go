@@ -200,11 +200,19 @@ func (us *Upstreams) status(w http.ResponseWriter, r *http.Request, o *upstream,
 	writeJSON(w, s)
 }
 
+// UpstreamStats is an Upstream object's /stats answer: its stored statistics, and the number of the last handover
+// of counts from the chain they include (keySeq), which tells which of the chain's handed counts (ChainStats) they
+// include.
+type UpstreamStats struct {
+	adminapi.UpstreamStats
+	Seq uint64 `json:"seq,omitempty"`
+}
+
 func (us *Upstreams) statsOf(w http.ResponseWriter, o *upstream) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	chain, name, _ := strings.Cut(o.ident, "/")
-	writeJSON(w, adminapi.UpstreamStats{Chain: chain, Name: name, Methods: o.stats.Views()})
+	writeJSON(w, UpstreamStats{UpstreamStats: adminapi.UpstreamStats{Chain: chain, Name: name, Methods: o.stats.Views()}, Seq: o.seq})
 }
 
 func (us *Upstreams) clear(w http.ResponseWriter, ctx context.Context, id string, st platform.Storage) {

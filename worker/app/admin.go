@@ -255,30 +255,56 @@ func (a *App) adminStats(ctx context.Context) any {
 	}
 }
 
-// statsEntries reads each upstream's statistics: what its object stored, plus the counts the chain's object has
-// collected from the Worker isolates since the upstream's last health report.
+// statsEntries reads each upstream's statistics: what its object stored, plus the counts the chain's object holds
+// that it has not stored: those collected from the Worker isolates since the upstream's last health report, and
+// those handed to its object that it has not stored yet (a report's answer lost, or the object stopped before it
+// stored them: the chain hands them again at the next report, and until then they are counted from the chain's).
+// The upstreams' objects are read first: counts handed over between the two reads are then among the chain's handed
+// counts under a number the object had not stored when read, and counted once, where the other order would see them
+// both in the chain's pending counts and in the object's.
 func (a *App) statsEntries(ctx context.Context) []adminapi.StatsEntry {
-	pending := map[string]map[string]map[string]stats.Counter{} // chain → upstream → method
+	type read struct {
+		e   adminapi.StatsEntry
+		seq uint64
+	}
+	reads := each(a.env.Config.Upstreams, func(u config.Upstream) read {
+		var s durable.UpstreamStats
+		err := a.client.Upstream(ctx, u.ID(), http.MethodGet, protocol.PathStats, &s)
+		r := read{e: adminapi.StatsEntry{UpstreamStats: s.UpstreamStats, Error: errText(err)}, seq: s.Seq}
+		r.e.Chain, r.e.Name = u.Chain, u.Name
+		return r
+	})
+	held := map[string]durable.ChainStats{}
 	for _, chain := range a.env.Config.Chains() {
-		var p map[string]map[string]stats.Counter
-		if a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStats, nil, &p) == nil {
-			pending[chain] = p
+		var cs durable.ChainStats
+		if a.client.Chain(ctx, chain, http.MethodGet, protocol.PathStats, nil, &cs) == nil {
+			held[chain] = cs
 		}
 	}
-	return each(a.env.Config.Upstreams, func(u config.Upstream) adminapi.StatsEntry {
-		var e adminapi.StatsEntry
-		e.Error = errText(a.client.Upstream(ctx, u.ID(), http.MethodGet, protocol.PathStats, &e.UpstreamStats))
-		e.Chain, e.Name = u.Chain, u.Name
-		if p := pending[u.Chain][u.Name]; len(p) > 0 {
+	out := make([]adminapi.StatsEntry, len(reads))
+	for i, r := range reads {
+		e := r.e
+		cs := held[e.Chain]
+		var add []map[string]stats.Counter
+		if p := cs.Pending[e.Name]; len(p) > 0 {
+			add = append(add, p)
+		}
+		if hv := cs.Handed[e.Name]; hv != nil && hv.Seq > r.seq && len(hv.Methods) > 0 {
+			add = append(add, hv.Methods) // not stored by the upstream's object yet
+		}
+		if len(add) > 0 {
 			s := make(stats.Stats)
 			for m, v := range e.Methods {
 				s.Add(m, v.Counter())
 			}
-			for m, c := range p {
-				s.Add(m, c)
+			for _, p := range add {
+				for m, c := range p {
+					s.Add(m, c)
+				}
 			}
 			e.Methods = s.Views()
 		}
-		return e
-	})
+		out[i] = e
+	}
+	return out
 }
