@@ -4,6 +4,7 @@
 package serve
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -119,8 +120,11 @@ func Run(args []string, usageLine string) error {
 			// resident memory shows what the open sockets hold (e2e's ws-idle).
 			debug.FreeOSMemory()
 			fmt.Fprintf(os.Stderr, "evmlb host: SIGUSR1: the objects runtime is evicted (%d WebSockets stay open; its linear memory was %d bytes; %s)\n", srv.Stats().Sockets, mem, when)
-		case <-stop:
-			return nil
+		case sig := <-stop:
+			fmt.Fprintf(os.Stderr, "evmlb host: %v: shutting down (at most %v)\n", sig, server.ShutdownWait)
+			ctx, cancel := context.WithTimeout(context.Background(), server.ShutdownWait)
+			defer cancel()
+			return srv.Shutdown(ctx)
 		case err := <-errc:
 			return err
 		}

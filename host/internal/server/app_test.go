@@ -17,6 +17,12 @@ import (
 // missing or speaks another host contract (a stale build), unless EVMLB_E2E_REQUIRED=1.
 func appHost(t *testing.T, env map[string]string) *testHost {
 	t.Helper()
+	return appHostAt(t, env, t.TempDir())
+}
+
+// appHostAt is appHost with its state in the directory state.
+func appHostAt(t *testing.T, env map[string]string, state string) *testHost {
+	t.Helper()
 	wasm, err := filepath.Abs("../../../build/app.wasm")
 	if p := os.Getenv("EVMLB_APP_WASM"); p != "" {
 		wasm = p
@@ -31,7 +37,7 @@ func appHost(t *testing.T, env map[string]string) *testHost {
 		t.Skipf("%s missing: run make build", wasm)
 	}
 	h := &testHost{t: t, log: &syncBuffer{}}
-	s, err := New(Options{WasmPath: wasm, StateDir: t.TempDir(), CacheDir: cacheDir, Log: h.log, Env: env})
+	s, err := New(Options{WasmPath: wasm, StateDir: state, CacheDir: cacheDir, Log: h.log, Env: env})
 	if errors.Is(err, ErrContractVersion) && os.Getenv("EVMLB_E2E_REQUIRED") != "1" {
 		t.Skipf("build/app.wasm does not speak this host's contract yet: %v", err)
 	}

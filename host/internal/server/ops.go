@@ -161,9 +161,14 @@ func flatHeaders(h http.Header, host string) []string {
 	return out
 }
 
-// sleepOp is a timer of the call.
+// sleepOp is a timer of the call. A Worker call's sleep ends early when Shutdown asks (shutdown.go).
 func (s *Server) sleepOp(c *call, o *op, m *message) {
-	t := s.clock.AfterFunc(ms(m.ms), func() { c.x.push(event{c: c, res: &opResult{m.id, result{}}}) })
+	done := func() { c.x.push(event{c: c, res: &opResult{m.id, result{}}}) }
+	if c.role == contract.RoleWorker {
+		s.workerSleep(o, ms(m.ms), done)
+		return
+	}
+	t := s.clock.AfterFunc(ms(m.ms), done)
 	o.cancel = func() { t.Stop() }
 }
 

@@ -9,7 +9,7 @@
 //		CacheDir: "",                   // wazero compilation cache ("" = none)
 //		Env:      map[string]string{"UPSTREAM_CONFIG": cfg},
 //	})
-//	defer srv.Close()
+//	defer srv.Close()           // at once; srv.Shutdown(ctx) lets the work in flight finish first
 //	ts := httptest.NewServer(srv.Handler()) // or srv.Serve(listener)
 //
 // As in production, the Worker role runs in a pool of Go runtimes (Options.WorkerRuntimes, one per core by
@@ -152,9 +152,14 @@ type Server struct {
 	alarms    map[string]*armedAlarm  // armed alarms by object id
 	alarmsOff bool                    // closed
 
-	mu      sync.Mutex
-	closed  bool
-	servers []*http.Server
+	sleepMu  sync.Mutex
+	sleeps   map[*workerSleep]struct{} // the Worker calls' sleep operations waiting for their time (shutdown.go)
+	draining bool                      // Shutdown asked the Worker runtimes to flush: their sleeps end at once
+
+	mu       sync.Mutex
+	closed   bool
+	stopping bool // Shutdown began: Serve accepts no more
+	servers  []*http.Server
 }
 
 // ErrContractVersion is wrapped by New when the program implements another contract version.
@@ -163,7 +168,7 @@ var ErrContractVersion = errors.New("contract version mismatch")
 // New loads and compiles the program, opens the state and starts the runtimes.
 func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Log, client: newClient(opts.Client), clock: clock.Or(opts.Clock),
-		queues: map[string]*serialQueue{}, alarms: map[string]*armedAlarm{}}
+		queues: map[string]*serialQueue{}, alarms: map[string]*armedAlarm{}, sleeps: map[*workerSleep]struct{}{}}
 	s.edge = newEdgeCache(s.clock, opts.EdgeCacheBytes)
 	s.socks = newSocketTable(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -310,7 +315,7 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	l = limitListener(l, or(o.MaxConns, DefaultMaxConns))
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.stopping {
 		s.mu.Unlock()
 		return http.ErrServerClosed
 	}
@@ -325,9 +330,14 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// Close stops serving, the runtimes, the alarms and the state.
+// Close stops serving, the runtimes, the alarms and the state at once: work still running is cut (Shutdown lets
+// it finish first).
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
 	servers := s.servers
 	s.servers = nil
@@ -337,13 +347,7 @@ func (s *Server) Close() error {
 		hs.Shutdown(ctx)
 		cancel()
 	}
-	s.objMu.Lock()
-	s.alarmsOff = true
-	for id, a := range s.alarms {
-		a.timer.Stop()
-		delete(s.alarms, id)
-	}
-	s.objMu.Unlock()
+	s.stopAlarms()
 	s.socks.closeAll()
 	s.cancel()
 	for _, sl := range append(append([]*slot(nil), s.workers...), s.objects) {
