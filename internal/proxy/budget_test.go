@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,4 +113,53 @@ func containsClass(outcomes, class string) bool {
 		}
 	}
 	return false
+}
+
+// blockingObject is a chain object whose exchanges wait while block is set, until released.
+type blockingObject struct {
+	*chainObject
+	mu      sync.Mutex
+	block   chan struct{}
+	started chan struct{}
+}
+
+func (b *blockingObject) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	block := b.block
+	b.block = nil // only the first exchange after it is set waits
+	b.mu.Unlock()
+	if block != nil {
+		b.started <- struct{}{}
+		<-block
+	}
+	b.chainObject.ServeHTTP(w, r)
+}
+
+// What requests count while a background exchange runs is reported without another request: the exchange's end
+// schedules a flush (an isolate whose traffic stopped there would keep it until its next request).
+func TestCountsDuringAnExchangeAreFlushed(t *testing.T) {
+	r := newRig(t, noCache(""))
+	b := &blockingObject{chainObject: r.obj}
+	r.host.Bind(b)
+	r.serve(read) // the first snapshot, on the path
+	gate := make(chan struct{})
+	b.mu.Lock()
+	b.block, b.started = gate, make(chan struct{}, 1)
+	b.mu.Unlock()
+	r.host.Clock().Advance(2 * time.Second)
+	r.serve(read) // starts a background exchange, which waits
+	<-b.started
+	r.serve(read) // counted while the exchange runs
+	close(gate)
+	r.host.Wait()
+	before := len(r.obj.exchanges())
+	r.host.Clock().Advance(2 * time.Second)
+	r.host.Wait()
+	got := r.obj.exchanges()
+	if len(got) != before+1 {
+		t.Fatalf("%d exchanges after the running one ended and the TTL passed, want %d: the third request's counts were left behind", len(got), before+1)
+	}
+	if out := outcomes(got[len(got)-1]); out == "" {
+		t.Errorf("the flush reported nothing")
+	}
 }

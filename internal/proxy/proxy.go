@@ -416,13 +416,16 @@ func (v *chainView) hasPending() bool {
 
 // background is a background exchange of v, which the caller marked exchanging.
 func (pl *Plane) background(chain string, v *chainView) func(context.Context) {
-	return func(ctx context.Context) {
+	return func(call context.Context) {
 		defer func() {
 			v.mu.Lock()
 			v.exchanging = false
 			v.mu.Unlock()
+			// What requests counted while this exchange ran is pending with no flush scheduled (maybeExchange
+			// schedules none while one runs): schedule it now, or it waits for this isolate's next request.
+			pl.maybeExchange(call, chain, v, false, pl.p.Now())
 		}()
-		ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+		ctx, cancel := context.WithTimeout(call, exchangeTimeout)
 		defer cancel()
 		pl.exchange(ctx, chain, v)
 	}
