@@ -141,7 +141,9 @@ func TestCountsDuringAnExchangeAreFlushed(t *testing.T) {
 	r := newRig(t, noCache(""))
 	b := &blockingObject{chainObject: r.obj}
 	r.host.Bind(b)
-	r.serve(read) // the first snapshot, on the path
+	r.serve(read) // the first snapshot, on the path; its outcome's flush comes a TTL later
+	r.host.Clock().Advance(2 * time.Second)
+	r.host.Wait() // that flush has run: nothing pending, none scheduled
 	gate := make(chan struct{})
 	b.mu.Lock()
 	b.block, b.started = gate, make(chan struct{}, 1)
