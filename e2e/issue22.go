@@ -235,7 +235,7 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 			}
 			s.Cleanup(cl.CloseIdleConnections)
 			clients[i] = append(clients[i], cl)
-			id := -(i*1000 + c + 1)
+			id := 900_000_000 + i*1000 + c
 			body, data := echoCall(id)
 			r, err := rpc.Do(s.Ctx, cl, http.MethodPost, b.Inst.URL+st.path, body, st.header)
 			switch v := judge(r, err, id, data); {
@@ -264,12 +264,8 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 		t, hdr := out[i], header(st.header)
 		var mu sync.Mutex
 		wg.Go(func() {
-			interval := time.Second / time.Duration(st.rate)
-			for k := 0; ; k++ {
-				at := start.Add(time.Duration(k) * interval)
-				if at.Sub(start) >= d {
-					return
-				}
+			for k := range st.rate * secs {
+				at := start.Add(time.Duration(k) * time.Second / time.Duration(st.rate))
 				if wait := time.Until(at); wait > 0 {
 					select {
 					case <-time.After(wait): // the load's own schedule
