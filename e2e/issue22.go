@@ -171,19 +171,19 @@ func (t *tally) figures(d time.Duration) string {
 	alo, ahi := spread(t.accepted)
 	rlo, rhi := spread(t.refused)
 	secs := d.Seconds()
-	p50 := time.Duration(0)
+	var p50, p99 time.Duration
 	if len(t.latency) > 0 {
 		l := slices.Clone(t.latency)
 		slices.Sort(l)
-		p50 = l[len(l)/2]
+		p50, p99 = l[len(l)/2], l[len(l)*99/100]
 	}
 	ras := make([]string, 0, len(t.retryAfter))
 	for v, n := range t.retryAfter {
 		ras = append(ras, fmt.Sprintf("%ds×%d", v, n))
 	}
 	sort.Strings(ras)
-	return fmt.Sprintf("%s: offered %.1f/s, accepted %.1f/s (per second %d–%d), refused %.1f/s (per second %d–%d), Retry-After %v, other %d; accepted p50 %v",
-		t.name, float64(t.offered)/secs, float64(sum(t.accepted))/secs, alo, ahi, float64(sum(t.refused))/secs, rlo, rhi, ras, t.nProblems, p50.Round(100*time.Microsecond))
+	return fmt.Sprintf("%s: offered %.1f/s, accepted %.1f/s (per second %d–%d), refused %.1f/s (per second %d–%d), Retry-After %v, other %d; accepted p50 %v p99 %v",
+		t.name, float64(t.offered)/secs, float64(sum(t.accepted))/secs, alo, ahi, float64(sum(t.refused))/secs, rlo, rhi, ras, t.nProblems, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond))
 }
 
 // verdict sorts one answer: accepted (200, the call's own result), refused (429, JSON-RPC -32005, Retry-After a
@@ -231,7 +231,9 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 		for c := range st.conns {
 			cl := &http.Client{
 				Timeout:   60 * time.Second,
-				Transport: &secretCheck{s: s, next: &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 5 * time.Minute}},
+				// At most 4 connections a client: a host slower than the load queues requests here rather than
+				// taking ever more connections (wrangler dev resets them past a few hundred).
+				Transport: &secretCheck{s: s, next: &http.Transport{MaxConnsPerHost: 4, MaxIdleConnsPerHost: 4, IdleConnTimeout: 5 * time.Minute}},
 			}
 			s.Cleanup(cl.CloseIdleConnections)
 			clients[i] = append(clients[i], cl)
@@ -435,7 +437,7 @@ func scClientKeyLimit(s *S) {
 	after := runtimes(s, b)
 	ta, tb := tallies[0], tallies[1]
 	perRuntime := servedBetween(before, after)
-	s.Logf("MEASURE %s client-key-limit over %v, %d runtimes (requests served each: %v):\n  %s\n  %s\n  key a accepted per second: %v\n  key a refused per second:  %v",
+	s.Logf("MEASURE %s client-key-limit over %v, %d runtime(s) (requests served each: %v):\n  %s\n  %s\n  key a accepted per second: %v\n  key a refused per second:  %v",
 		s.Host.Name(), d, len(after), perRuntime, ta.figures(d), tb.figures(d), ta.accepted, ta.refused)
 	if w, ok := s.Host.(*target.Wazero); ok && w != nil {
 		total := sum(perRuntime)
