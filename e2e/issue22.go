@@ -230,7 +230,7 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 		out[i] = &tally{name: st.name, accepted: make([]int, secs), refused: make([]int, secs), retryAfter: map[int]int{}}
 		for c := range st.conns {
 			cl := &http.Client{
-				Timeout:   60 * time.Second,
+				Timeout: 60 * time.Second,
 				// At most 4 connections a client: a host slower than the load queues requests here rather than
 				// taking ever more connections (wrangler dev resets them past a few hundred).
 				Transport: &secretCheck{s: s, next: &http.Transport{MaxConnsPerHost: 4, MaxIdleConnsPerHost: 4, IdleConnTimeout: 5 * time.Minute}},
