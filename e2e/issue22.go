@@ -524,7 +524,7 @@ func scUpstreamMaxRPS(s *S) {
 	_, worst1 := spread(w1)
 	s.Logf("MEASURE %s upstream-max-rps over %v: %s\n  u1 (max_rps 20) %.1f calls/s, worst second %d, per second %v\n  u2 (none) %.1f calls/s, per second %v",
 		s.Host.Name(), d, t.figures(d), avg1, worst1, w1, avg2, w2)
-	s.must(t.nProblems == 0 && sum(t.refused) == 0, "the client saw %d failures and %d refusals while u2 had room; first: %v", t.nProblems, sum(t.refused), t.problems)
+	s.must(t.nProblems == 0 && sum(t.refused)+t.warmRefused == 0, "the client saw %d failures and %d refusals while u2 had room; first: %v", t.nProblems, sum(t.refused)+t.warmRefused, t.problems)
 	s.must(avg1 <= 22, "u1 (max_rps 20) received %.1f client calls a second over %v, want at most 22", avg1, d)
 	// u1 ranks first: its budget is spent, not avoided (else the bound above proves nothing).
 	s.must(avg1 >= 12, "u1 (max_rps 20, ranked first) received only %.1f client calls a second: its budget was not used", avg1)
@@ -551,6 +551,7 @@ func scUpstreamBudgetsSpent(s *S) {
 	s.must(avg1 <= 11 && avg2 <= 11, "u1 and u2 (max_rps 10 each) received %.1f and %.1f client calls a second over %v, want at most 11", avg1, avg2, d)
 	s.must(sum(t.refused) > 0, "60 req/s against two budgets of 10: nothing refused")
 	accepted := float64(sum(t.accepted)) / d.Seconds()
-	s.must(accepted >= 15, "two budgets of 10 req/s served only %.1f req/s of 60 offered", accepted)
+	// The budgets are used, not just never exceeded (refusing everything would keep the bound above).
+	s.must(accepted >= 12, "two budgets of 10 req/s served only %.1f req/s of 60 offered", accepted)
 	s.Note("two upstreams at max_rps 10, 60 req/s", fmt.Sprintf("the rest refused 429 -32005 with Retry-After, each at most 11 a second: %t; refusal %s", avg1 <= 11 && avg2 <= 11, t.refusal))
 }
