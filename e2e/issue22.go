@@ -447,8 +447,8 @@ func scClientKeyLimit(s *S) {
 	after := runtimes(s, b)
 	ta, tb := tallies[0], tallies[1]
 	perRuntime := servedBetween(before, after)
-	s.Logf("MEASURE %s client-key-limit over %v, %d runtime(s) (requests served each: %v):\n  %s\n  %s\n  key a accepted per second: %v\n  key a refused per second:  %v",
-		s.Host.Name(), d, len(after), perRuntime, ta.figures(d), tb.figures(d), ta.accepted, ta.refused)
+	s.Logf("MEASURE %s client-key-limit over %v, %d runtime(s) (requests served each: %v):\n  %s\n  %s\n  key a accepted per second: %v\n  key a refused per second:  %v\n  key b refused per second:  %v",
+		s.Host.Name(), d, len(after), perRuntime, ta.figures(d), tb.figures(d), ta.accepted, ta.refused, tb.refused)
 	if w, ok := s.Host.(*target.Wazero); ok && w != nil {
 		total := sum(perRuntime)
 		s.must(len(perRuntime) == limitRuntimes && perRuntime[0] >= total/(4*limitRuntimes),
