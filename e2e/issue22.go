@@ -344,6 +344,45 @@ func windows(count func() int, stop <-chan struct{}) func() []int {
 	return func() []int { return <-done }
 }
 
+// budgetTimeline reads /admin/clients every second until stop (through the secret check) and returns, per client
+// named, its budget object's view each second as "isolates/demand/granted": how the leases followed the load.
+func (b *Balancer) budgetTimeline(stop <-chan struct{}, names ...string) func() map[string][]string {
+	done := make(chan map[string][]string, 1)
+	go func() {
+		out := map[string][]string{}
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+			case <-stop:
+				done <- out
+				return
+			}
+			r, err := rpc.Do(b.s.Ctx, b.s.client, http.MethodGet, b.Inst.URL+"/admin/clients", nil, map[string]string{"Authorization": basic("admin", b.s.Password)})
+			var doc struct {
+				Clients []struct {
+					Name   string `json:"name"`
+					Budget *struct {
+						Isolates int     `json:"isolates"`
+						Demand   float64 `json:"demand"`
+						Granted  float64 `json:"granted"`
+					} `json:"budget"`
+				} `json:"clients"`
+			}
+			if err != nil || r.Status != http.StatusOK || json.Unmarshal(r.Body, &doc) != nil {
+				continue
+			}
+			for _, c := range doc.Clients {
+				if slices.Contains(names, c.Name) && c.Budget != nil {
+					out[c.Name] = append(out[c.Name], fmt.Sprintf("%d/%.1f/%.1f", c.Budget.Isolates, c.Budget.Demand, c.Budget.Granted))
+				}
+			}
+		}
+	}()
+	return func() map[string][]string { return <-done }
+}
+
 // served is each runtime's requests served between two runtimes() reads, by start time, as "n, n, …".
 func servedBetween(before, after map[time.Time]runtimeSeen) []int {
 	var out []int
@@ -440,15 +479,19 @@ func scClientKeyLimit(s *S) {
 	}
 
 	before := runtimes(s, b)
+	stop := make(chan struct{})
+	var timeline func() map[string][]string
 	tallies := b.offerLoad(d, []stream{
 		{name: "key a", rate: 200, path: "/ethereum", header: ka.bearer(), conns: 16},
 		{name: "key b", rate: 40, path: kb.path(s, "ethereum"), conns: 4},
-	}, nil)
+	}, func() { timeline = b.budgetTimeline(stop, ka.name, kb.name) })
+	close(stop)
+	budgets := timeline()
 	after := runtimes(s, b)
 	ta, tb := tallies[0], tallies[1]
 	perRuntime := servedBetween(before, after)
-	s.Logf("MEASURE %s client-key-limit over %v, %d runtime(s) (requests served each: %v):\n  %s\n  %s\n  key a accepted per second: %v\n  key a refused per second:  %v\n  key b refused per second:  %v",
-		s.Host.Name(), d, len(after), perRuntime, ta.figures(d), tb.figures(d), ta.accepted, ta.refused, tb.refused)
+	s.Logf("MEASURE %s client-key-limit over %v, %d runtime(s) (requests served each: %v):\n  %s\n  %s\n  key a accepted per second: %v\n  key a refused per second:  %v\n  key b refused per second:  %v\n  key a's budget per second (isolates/demand/granted): %v\n  key b's: %v",
+		s.Host.Name(), d, len(after), perRuntime, ta.figures(d), tb.figures(d), ta.accepted, ta.refused, tb.refused, budgets[ka.name], budgets[kb.name])
 	if w, ok := s.Host.(*target.Wazero); ok && w != nil {
 		total := sum(perRuntime)
 		s.must(len(perRuntime) == limitRuntimes && perRuntime[0] >= total/(4*limitRuntimes),
