@@ -122,14 +122,27 @@ func clientKeys(entries ...keyEntry) string {
 	return string(b)
 }
 
-// stream is one client's offered load: rate requests a second of echoCall, to path with header, over conns
-// connections of its own.
+// stream is one client's offered load: rate requests a second of echoCall, to path with header, from conns HTTP
+// clients of its own, taking the requests in turn (see offerLoad for their connections).
 type stream struct {
 	name   string
 	rate   int
 	path   string
 	header map[string]string
 	conns  int
+}
+
+// connsPerClient is how many connections one HTTP client of a load may hold on host. The wazero host keeps a
+// connection on one Worker runtime: one each, so that a stream's load stays where its warm-up put it (a client
+// with more reuses its idle connections last in, first out, and its load would move between runtimes, each
+// move a new demand its budget's leases learn of late). workerd through wrangler dev runs one isolate: 4 each, so
+// that a slow answer does not hold the next (and at most 4: a host slower than the load queues requests here
+// rather than taking ever more connections; wrangler dev resets them past a few hundred).
+func connsPerClient(host string) int {
+	if host == "wazero" {
+		return 1
+	}
+	return 4
 }
 
 // tally is what one stream got, per second of the run by the time each answer came (a host slower than the load
@@ -223,7 +236,7 @@ func judge(r *rpc.Response, err error, id int, data string) verdict {
 
 // offerLoad warms one connection per client of each stream (the streams in order, so that the wazero host, which
 // gives new connections to its runtimes in turn, puts each stream's connections evenly on them: give each a
-// multiple of the pool's size), calls onStart (when not nil), then sends every stream's load at once for d and
+// multiple of the pool's size; connsPerClient), calls onStart (when not nil), then sends every stream's load at once for d and
 // waits for every answer. Every answer goes through the scenario's secret check.
 func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) []*tally {
 	s := b.s
@@ -231,14 +244,13 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 	secs := int(d / time.Second)
 	out := make([]*tally, len(streams))
 	clients := make([][]*http.Client, len(streams))
+	per := connsPerClient(b.Inst.Host)
 	for i, st := range streams {
 		out[i] = &tally{name: st.name, elapsed: d, retryAfter: map[int]int{}}
 		for c := range st.conns {
 			cl := &http.Client{
 				Timeout: 60 * time.Second,
-				// At most 4 connections a client: a host slower than the load queues requests here rather than
-				// taking ever more connections (wrangler dev resets them past a few hundred).
-				Transport: &secretCheck{s: s, next: &http.Transport{MaxConnsPerHost: 4, MaxIdleConnsPerHost: 4, IdleConnTimeout: 5 * time.Minute}},
+				Transport: &secretCheck{s: s, next: &http.Transport{MaxConnsPerHost: per, MaxIdleConnsPerHost: per, IdleConnTimeout: 5 * time.Minute}},
 			}
 			s.Cleanup(cl.CloseIdleConnections)
 			clients[i] = append(clients[i], cl)
@@ -416,7 +428,7 @@ func (s *S) expectEcho(name string, r *rpc.Response, data string) {
 // scClientKeyLimit (issue 22): with CLIENT_KEYS set, a request without a key, with an unknown key or with two
 // different keys is 401 -32064; a key on a chain it may not use 403 -32078; a key works as the path's last element
 // and as a Bearer token; GET / and admin need none. Then, for EVMLB_LIMIT_DURATION (60 s), key a (50 req/s, burst
-// 50) is offered 200 req/s and key b (50 req/s) 40 req/s at once, over 16 and 4 connections spread over the
+// 50) is offered 200 req/s and key b (50 req/s) 40 req/s at once, from 32 and 8 clients spread over the
 // runtimes: a gets 45 to 55 req/s accepted and the rest 429 -32005 with Retry-After, b no refusal. The keys and
 // their hashes are secrets of the scenario: every answer, the log and every admin view are searched for them.
 func scClientKeyLimit(s *S) {
@@ -482,8 +494,8 @@ func scClientKeyLimit(s *S) {
 	stop := make(chan struct{})
 	var timeline func() map[string][]string
 	tallies := b.offerLoad(d, []stream{
-		{name: "key a", rate: 200, path: "/ethereum", header: ka.bearer(), conns: 16},
-		{name: "key b", rate: 40, path: kb.path(s, "ethereum"), conns: 4},
+		{name: "key a", rate: 200, path: "/ethereum", header: ka.bearer(), conns: 32},
+		{name: "key b", rate: 40, path: kb.path(s, "ethereum"), conns: 8},
 	}, func() { timeline = b.budgetTimeline(stop, ka.name, kb.name) })
 	close(stop)
 	budgets := timeline()
@@ -549,14 +561,14 @@ func upstreamRow(s *S, max1, max2 int, delay2 time.Duration) (*Balancer, *faultp
 	return b, p1, p2
 }
 
-// upstreamLoad offers 60 req/s of echoCall for d over 8 connections and counts the calls each proxy received in
+// upstreamLoad offers 60 req/s of echoCall for d from 12 clients and counts the calls each proxy received in
 // every second of the load (the proxies' per-method counts: health checks and state probes never send eth_call);
 // the averages are over the time the answers took (tally.elapsed).
 func upstreamLoad(b *Balancer, d time.Duration, p1, p2 *faultproxy.Proxy) (t *tally, w1, w2 []int, avg1, avg2 float64) {
 	stop := make(chan struct{})
 	var c1, c2 int
 	var get1, get2 func() []int
-	t = b.offerLoad(d, []stream{{name: "client", rate: 60, path: "/ethereum", conns: 8}}, func() {
+	t = b.offerLoad(d, []stream{{name: "client", rate: 60, path: "/ethereum", conns: 12}}, func() {
 		c1, c2 = p1.Count("eth_call"), p2.Count("eth_call")
 		get1 = windows(func() int { return p1.Count("eth_call") }, stop)
 		get2 = windows(func() int { return p2.Count("eth_call") }, stop)
