@@ -249,7 +249,7 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 		out[i] = &tally{name: st.name, elapsed: d, retryAfter: map[int]int{}}
 		for c := range st.conns {
 			cl := &http.Client{
-				Timeout: 60 * time.Second,
+				Timeout:   60 * time.Second,
 				Transport: &secretCheck{s: s, next: &http.Transport{MaxConnsPerHost: per, MaxIdleConnsPerHost: per, IdleConnTimeout: 5 * time.Minute}},
 			}
 			s.Cleanup(cl.CloseIdleConnections)
