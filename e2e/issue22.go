@@ -155,8 +155,10 @@ type tally struct {
 	elapsed time.Duration
 	// warmAccepted and warmRefused count the warm-up requests (one per connection, before the run).
 	warmAccepted, warmRefused int
-	// retryAfter counts the refusals by their Retry-After (seconds).
+	// retryAfter counts the refusals by their Retry-After (seconds); longRA lists the seconds of the run in which
+	// a refusal said more than 2 s (a per-second limit frees a slot within a second).
 	retryAfter map[int]int
+	longRA     []int
 	// refusal is the first refusal's error, code and message.
 	refusal string
 	// problems are the first answers that were neither accepted nor refused as they must be; nProblems counts all.
@@ -200,8 +202,8 @@ func (t *tally) figures(d time.Duration) string {
 		ras = append(ras, fmt.Sprintf("%ds×%d", v, n))
 	}
 	sort.Strings(ras)
-	return fmt.Sprintf("%s: offered %.1f/s, answered within %v: accepted %.1f/s (per second %d–%d), refused %.1f/s (per second %d–%d), Retry-After %v, other %d; accepted p50 %v p99 %v",
-		t.name, float64(t.offered)/d.Seconds(), t.elapsed.Round(10*time.Millisecond), float64(sum(t.accepted))/secs, alo, ahi, float64(sum(t.refused))/secs, rlo, rhi, ras, t.nProblems, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond))
+	return fmt.Sprintf("%s: offered %.1f/s, answered within %v: accepted %.1f/s (per second %d–%d), refused %.1f/s (per second %d–%d), Retry-After %v (over 2 s in seconds %v), other %d; accepted p50 %v p99 %v",
+		t.name, float64(t.offered)/d.Seconds(), t.elapsed.Round(10*time.Millisecond), float64(sum(t.accepted))/secs, alo, ahi, float64(sum(t.refused))/secs, rlo, rhi, ras, t.longRA, t.nProblems, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond))
 }
 
 // verdict sorts one answer: accepted (200, the call's own result), refused (429, JSON-RPC -32005, Retry-After a
@@ -316,6 +318,9 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 					case v.refused:
 						t.refused[sec]++
 						t.retryAfter[v.retryAfter]++
+						if v.retryAfter > 2 && (len(t.longRA) == 0 || t.longRA[len(t.longRA)-1] != sec) {
+							t.longRA = append(t.longRA, sec)
+						}
 						if t.refusal == "" {
 							t.refusal = v.refusal
 						}
