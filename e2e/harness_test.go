@@ -79,3 +79,26 @@ func TestLeaks(t *testing.T) {
 		t.Error("Secret returned the same token twice")
 	}
 }
+
+// A client key sent in the path may be in wrangler dev's request lines, and nowhere else; a key hash never.
+func TestPathKeysInLogs(t *testing.T) {
+	s := &S{names: map[string]string{}}
+	key, hash := "pathkeyBODY123", "0123abcdef"
+	s.AddSecret(key)
+	s.AddSecret(hash)
+	s.PathKey(key)
+	ok := "[wrangler:info] POST /ethereum/evmlb_" + key + " 200 OK (3ms)\n[wrangler:inf] GET /ethereum/" + key + " 401 Unauthorized (1ms)\n"
+	if l := s.leaks(s.dropPathKeys("workerd", ok)); len(l) != 0 {
+		t.Errorf("wrangler's request lines: %v", l)
+	}
+	for _, bad := range []struct{ host, log string }{
+		{"wazero", ok}, // the wazero host writes no request log: a key there is the balancer's
+		{"workerd", "evmlb: client " + key + " limited\n"},                             // a line of the balancer's
+		{"workerd", ok + "[wrangler:info] POST /ethereum/" + hash + " 200 OK (3ms)\n"}, // a hash, even in a request line
+		{"workerd", "x [wrangler:info] POST /ethereum/" + key + " 200 OK (3ms)\n"},     // not the start of a line
+	} {
+		if l := s.leaks(s.dropPathKeys(bad.host, bad.log)); len(l) == 0 {
+			t.Errorf("%s log %q: no leak found", bad.host, bad.log)
+		}
+	}
+}

@@ -76,6 +76,9 @@ func Scenarios() []Scenario {
 		{"ws-failover", 21, scWSFailover},
 		{"ws-idle", 21, scWSIdle},
 		{"ws-garbage", 21, scWSGarbage},
+		{"client-key-limit", 22, scClientKeyLimit},
+		{"upstream-max-rps", 22, scUpstreamMaxRPS},
+		{"upstream-budgets-spent", 22, scUpstreamBudgetsSpent},
 	}
 	for _, k := range []faultproxy.Kind{faultproxy.Refuse, faultproxy.Reset, faultproxy.HTTP500, faultproxy.HTTP429, faultproxy.NonJSON, faultproxy.Hang} {
 		sc = append(sc, Scenario{"failover-" + k.String(), 2, func(s *S) { scFailover(s, k) }})

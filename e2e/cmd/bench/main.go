@@ -2,12 +2,14 @@
 // and the balancer in each available host (workerd through wrangler dev, the
 // wazero host), sends eth_blockNumber at each concurrency for a bounded count
 // or time, and prints p50, p99 and requests/s per target, directly to anvil
-// too, with the hosts' start times and the size of build/app.wasm; then issue 19's cache figures (cache.go).
+// too, with the hosts' start times and the size of build/app.wasm; then issue 22's cost of a client key (keys.go)
+// and issue 19's cache figures (cache.go).
 //
 //	go run ./e2e/cmd/bench [-n 2000] [-d 20s] [-c 1,16] [-hosts wazero,workerd]
 //	go run ./e2e/cmd/bench -memory [-memory-sizes 1024,5120] [-hosts wazero,workerd]
 //	go run ./e2e/cmd/bench -faults
 //	go run ./e2e/cmd/bench -cache [-hosts wazero,workerd]
+//	go run ./e2e/cmd/bench -keys [-n 2000] [-d 20s] [-c 1,16] [-hosts wazero,workerd]
 package main
 
 import (
@@ -44,6 +46,7 @@ func main() {
 	hosts := flag.String("hosts", "wazero,workerd", "hosts to measure, when available")
 	faults := flag.Bool("faults", false, "measure issue 4's fault table instead: fault × faulty upstreams of 3 → read success rate, p50, p99")
 	cache := flag.Bool("cache", false, "measure only issue 19's cache figures: hits and misses with the upstream 50 ms away, the no-fetch floor, 16 identical eth_calls → upstream attempts (the default run ends with them)")
+	keys := flag.Bool("keys", false, "measure only issue 22's cost of a client key: p50 of the same request with no CLIENT_KEYS and with a key (the default run includes it)")
 	memory := flag.Bool("memory", false, "measure the runtime's memory growth for large requests instead (one, then ten at once)")
 	memSizes := flag.String("memory-sizes", "1024,5120", "with -memory: comma-separated request sizes in KiB")
 	memURL := flag.String("memory-url", "", "with -memory: measure the balancer running at this URL (chain ethereum, in front of anvil) at the first size")
@@ -58,8 +61,20 @@ func main() {
 		err = runFaults(min(*n, 200), *hosts)
 	case *cache:
 		err = runCache(*n, *d, *hosts)
+	case *keys:
+		var levels []int
+		if levels, err = parseLevels(*conc); err == nil {
+			err = runKeys(*n, *d, levels, *hosts)
+		}
 	default:
-		if err = run(*n, *d, *conc, *hosts); err == nil {
+		var levels []int
+		if levels, err = parseLevels(*conc); err == nil {
+			err = run(*n, *d, levels, *hosts)
+		}
+		if err == nil {
+			err = runKeys(*n, *d, levels, *hosts)
+		}
+		if err == nil {
 			err = runCache(*n, *d, *hosts)
 		}
 	}
@@ -80,15 +95,20 @@ type result struct {
 	rps         float64
 }
 
-func run(n int, d time.Duration, conc, hostList string) error {
+// parseLevels reads -c: comma-separated concurrencies.
+func parseLevels(conc string) ([]int, error) {
 	var levels []int
 	for _, f := range strings.Split(conc, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || c < 1 {
-			return fmt.Errorf("bad concurrency %q", f)
+			return nil, fmt.Errorf("bad concurrency %q", f)
 		}
 		levels = append(levels, c)
 	}
+	return levels, nil
+}
+
+func run(n int, d time.Duration, levels []int, hostList string) error {
 	ctx := context.Background()
 	node, err := anvil.Start(ctx, anvil.Options{ChainID: 31337})
 	if err != nil {

@@ -27,6 +27,10 @@ type Upstream struct {
 	URL   string `json:"upstream"`
 	// Archive is the entry's "archive" (issue 20): only the object form (Config.Chains set) takes it.
 	Archive bool `json:"archive,omitempty"`
+	// MaxRPS and MaxBurst are the entry's "max_rps" and "max_burst" (issue 22: the provider's request budget), 0
+	// for none; only the object form takes them.
+	MaxRPS   int `json:"max_rps,omitempty"`
+	MaxBurst int `json:"max_burst,omitempty"`
 }
 
 // Config is what one balancer instance is started with.
