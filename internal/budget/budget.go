@@ -19,8 +19,9 @@ const (
 	// LeaseRenew is when an isolate asks again, counted from its last grant.
 	LeaseRenew = LeaseTTL / 2
 	// FirstRenew is when an isolate asks again after its first grant, which the object made knowing nothing of
-	// its traffic: soon, so that a share granted on a guess is put right within a fifth of a second.
-	FirstRenew = LeaseRenew / 2
+	// its traffic. A whole LeaseRenew: a shorter first window measured the demand too roughly (a 10/s isolate
+	// counted 5 ± 2 in half a second, and a key under its limit looked over it).
+	FirstRenew = LeaseRenew
 	// firstFill is how much of its rate a first grant's bucket starts with (seconds' worth), not the whole
 	// burst: isolates starting together would otherwise each begin with their burst.
 	firstFill = FirstRenew

@@ -64,21 +64,20 @@ func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool
 		p.byName[name] = e
 	}
 	for asked := false; ; asked = true {
-		v, d := e.l.take(p.h.Now(), n)
+		v, d := e.l.take(p.h.Now(), n, !asked) // offered once, when it came (not again after its wait)
 		switch {
-		case v == taken:
+		case v == taken || v == refused:
 			p.schedule(ctx, name, lim, e)
+			if e.asking == nil && e.l.early(p.h.Now()) {
+				p.startAsk(name, lim, e)
+				p.h.Background(ctx, func(ctx context.Context) { p.ask(ctx, name, lim, e) })
+			}
 			p.mu.Unlock()
-			return true, 0
-		case v == refused:
-			p.schedule(ctx, name, lim, e)
-			p.mu.Unlock()
-			return false, d
+			return v == taken, d
 		case asked:
 			p.mu.Unlock()
 			return false, LeaseRenew // asked and still nothing to decide by: the object is slow or failing
 		}
-		e.l.offered -= float64(n) // counted again by the next take
 		wait := e.asking
 		if wait == nil {
 			wait = p.startAsk(name, lim, e)
@@ -133,7 +132,14 @@ func (p *Pool) schedule(ctx context.Context, name string, lim Limit, e *entry) {
 	e.scheduled, e.due = true, e.l.renewAt()
 	wait := max(e.due.Sub(now), 0)
 	p.h.Background(ctx, func(ctx context.Context) {
-		<-p.h.After(ctx, wait)
+		select {
+		case <-p.h.After(ctx, wait):
+		case <-ctx.Done(): // the call ended first: the next take arranges another
+			p.mu.Lock()
+			e.scheduled = false
+			p.mu.Unlock()
+			return
+		}
 		p.mu.Lock()
 		e.scheduled = false
 		run := e.asking == nil && e.l.active()

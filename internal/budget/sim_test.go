@@ -162,8 +162,10 @@ func TestPerDayAcrossIsolates(t *testing.T) {
 		if r.taken < 990 || r.taken > 1000 {
 			t.Errorf("taken %d in a day limited to 1000, want 990–1000", r.taken)
 		}
-		if r.firstRefusalAfter < 950 {
-			t.Errorf("first refusal after %d taken: the day was not spent", r.firstRefusalAfter)
+		// Near the day's end an isolate whose part ran out may be refused while the others still hold the rest
+		// (at most what they would take in two leases); never long before.
+		if r.firstRefusalAfter < 850 {
+			t.Errorf("first refusal after %d taken: the day was far from spent", r.firstRefusalAfter)
 		}
 		if midnight := nextDay(time.Now()).Sub(time.Now()); r.maxRetry < midnight-time.Minute {
 			t.Errorf("longest Retry-After %v, want about %v (the next UTC day)", r.maxRetry, midnight)

@@ -664,7 +664,7 @@ func (pl *Plane) upstream(ctx context.Context, r *request, cands []string, hedge
 	sentOnce := res.class != retry.OK && res.class != retry.NoAttempt && !retryableFor(req, res.class)
 	rep := reply{outcome: metrics.OutcomeNoUpstream, failed: len(failed) > 0, up: res.up}
 	if res.class == retry.OverBudget && res.body == nil {
-		rep.outcome, rep.retryAfter = metrics.OutcomeOverBudget, res.wait
+		rep.outcome, rep.retryAfter = metrics.OutcomeOverBudget, max(res.wait, time.Nanosecond) // always a Retry-After (≥ 1 s)
 		rep.status, rep.body = jsonrpc.ErrBudgetSpent.Status, jsonrpc.ErrBudgetSpent.BodyFor(req)
 		return rep
 	}
