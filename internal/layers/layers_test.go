@@ -28,6 +28,8 @@ var layers = []struct {
 	// Subscriptions' pure core (issue 21): no I/O of its own, so of the module only the JSON-RPC parser; the
 	// wiring (durable, worker/app) does the fetching and the persisting.
 	{"core (subs)", []string{"internal/subs"}, []string{"internal/jsonrpc"}},
+	// Limits that hold across isolates (issue 22): the allocator and the isolate's limiter, pure, clock given.
+	{"core (budget)", []string{"internal/budget"}, []string{}},
 	// The pure core: nothing above it (no durable, worker, host or e2e; no syscall/js, see below). It includes
 	// internal/clients (CLIENT_KEYS: parsing, the constant-time lookup, a request's key), which the host's
 	// commands also use (validate, secrets push, keys new).
