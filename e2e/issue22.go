@@ -164,7 +164,9 @@ type tally struct {
 	// problems are the first answers that were neither accepted nor refused as they must be; nProblems counts all.
 	problems  []string
 	nProblems int
-	latency   []time.Duration // of accepted answers
+	// devReloads counts the requests wrangler dev lost restarting its runtime (verdict.devReload).
+	devReloads int
+	latency    []time.Duration // of accepted answers
 }
 
 func sum(xs []int) int {
@@ -210,13 +212,27 @@ func (t *tally) figures(d time.Duration) string {
 // whole number of seconds ≥ 1), or a problem, described.
 type verdict struct {
 	accepted, refused bool
-	retryAfter        int
-	refusal, problem  string
+	// devReload: wrangler dev's own answer when it restarted the runtime while the request was in it (its
+	// ProxyWorker's 503 text, never the balancer's: the balancer answers JSON-RPC).
+	devReload        bool
+	retryAfter       int
+	refusal, problem string
 }
+
+// devReloadText begins wrangler dev's answer to a request caught in a restart of its runtime
+// (node_modules/wrangler/wrangler-dist/ProxyWorker.js). Under these rows' sustained 240 req/s, wrangler dev
+// restarted workerd mid-run in about 1 run in 5 (a request or a few lost, once); why is not known (e2e/README).
+const devReloadText = "Your worker restarted mid-request."
+
+// maxDevReloads bounds the requests of a run that may be lost to wrangler dev's restarts: one restart's worth.
+const maxDevReloads = 10
 
 func judge(r *rpc.Response, err error, id int, data string) verdict {
 	if err != nil {
 		return verdict{problem: err.Error()}
+	}
+	if r.Status == http.StatusServiceUnavailable && strings.HasPrefix(string(r.Body), devReloadText) {
+		return verdict{devReload: true}
 	}
 	m, derr := rpc.Decode(r.Body)
 	switch {
@@ -324,6 +340,8 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 						if t.refusal == "" {
 							t.refusal = v.refusal
 						}
+					case v.devReload:
+						t.devReloads++
 					default:
 						t.nProblems++
 						if len(t.problems) < 5 {
@@ -515,6 +533,10 @@ func scClientKeyLimit(s *S) {
 			"the load did not reach every one of the %d runtimes alike: requests served each %v", limitRuntimes, perRuntime)
 	}
 	for _, t := range tallies {
+		if t.devReloads > 0 {
+			s.Logf("%s: %d requests lost to wrangler dev restarting its runtime mid-request (not the balancer's answers)", t.name, t.devReloads)
+		}
+		s.must(t.devReloads <= maxDevReloads, "%s: %d requests lost to wrangler dev's restarts, more than one restart's worth (%d)", t.name, t.devReloads, maxDevReloads)
 		s.must(t.nProblems == 0, "%s: %d answers neither accepted nor refused as they must be (429 -32005 with Retry-After ≥ 1), first: %v", t.name, t.nProblems, t.problems)
 	}
 	rateA := float64(sum(ta.accepted)) / ta.elapsed.Seconds()

@@ -48,6 +48,14 @@ func TestLimitJudge(t *testing.T) {
 		if v.accepted != c.accepted || v.refused != c.refused || (v.problem == "") != (c.accepted || c.refused) {
 			t.Errorf("%s: %+v", c.name, v)
 		}
+	} // wrangler dev's own 503 when it restarts its runtime mid-request: neither, and no problem of the balancer's;
+	// the same text under another status, or a JSON-RPC 503, is a problem.
+	reload := "Your worker restarted mid-request. Please try sending the request again. Only GET or HEAD requests are retried automatically."
+	if v := judge(&rpc.Response{Status: 503, Header: hdr(""), Body: []byte(reload)}, nil, 7, data); !v.devReload || v.problem != "" || v.accepted || v.refused {
+		t.Errorf("wrangler dev's restart: %+v", v)
+	}
+	if v := judge(&rpc.Response{Status: 200, Header: hdr(""), Body: []byte(reload)}, nil, 7, data); v.devReload || v.problem == "" {
+		t.Errorf("the restart text with 200: %+v", v)
 	}
 }
 
