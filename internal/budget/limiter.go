@@ -114,7 +114,7 @@ func (l *Limiter) renewAt() time.Time {
 // next builds the next ask and starts a new reporting period.
 func (l *Limiter) next(now time.Time, name, isolate string) Ask {
 	if secs := now.Sub(l.since).Seconds(); l.granted && secs > 0 {
-		rate := l.offered / max(secs, 0.1)
+		rate := l.offered / max(secs, 0.001) // the real window: an early ask comes after 10 requests, maybe in 10 ms
 		if l.grants > 1 && rate > l.demand {
 			// Rising: smoothed, as a second's count is noisy and the shares follow it. Falling: at once, so that
 			// an isolate whose traffic went gives its share back within a renewal.

@@ -262,3 +262,17 @@ func TestAllocatorDay(t *testing.T) {
 }
 
 func dayUsed(a *Allocator) uint64 { _, u := a.Day(); return u }
+
+// An isolate under a steady high rate asks about once a second, not once every few requests: its demand is
+// measured over the real window since its last ask (a floor of 0.1 s on that window once made a 1,000/s isolate
+// look like 100/s, so it asked again every 10 requests: 100 object calls a second).
+func TestSteadyHighRateAsksRarely(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(Limit{RPS: 100000, Burst: 100000})
+		s.latency = 2 * time.Millisecond
+		r := s.offer(pools(s, 1), []float64{1000}, 10*time.Second, time.Millisecond)
+		if r.refused != 0 || s.asks.Load() > 15 {
+			t.Errorf("1,000/s for 10 s under a limit far above: %d refused, %d asks; want none refused, about 10 asks", r.refused, s.asks.Load())
+		}
+	})
+}
