@@ -114,7 +114,7 @@ func (a *Allocator) Lease(now time.Time, lim Limit, ask Ask) Grant {
 			h.rate = min(lim.RPS*share, max(lim.RPS-others, 0))
 		}
 		share = h.rate / lim.RPS
-		g.Rate, g.Burst = h.rate, max(1, lim.burst()*share)
+		g.Rate, g.Burst = h.rate, max(1, lim.Capacity()*share)
 	}
 	if lim.PerDay > 0 {
 		// What the others may still take of what they hold is theirs; of the rest, this isolate's part, but no
@@ -127,7 +127,7 @@ func (a *Allocator) Lease(now time.Time, lim Limit, ask Ask) Grant {
 		}
 		horizon := h.demand * 2 * LeaseTTL.Seconds()
 		if lim.RPS > 0 {
-			horizon = min(horizon, h.rate*2*LeaseTTL.Seconds()+lim.burst())
+			horizon = min(horizon, h.rate*2*LeaseTTL.Seconds()+lim.Capacity())
 		}
 		h.left = max(min(free, int64(math.Ceil(float64(lim.PerDay-a.used)*share)), int64(horizon)+1), 0) // ceil: the last one is someone's
 		g.Left = h.left
@@ -149,8 +149,8 @@ func (a *Allocator) Status(now time.Time, name string) Status {
 	return s
 }
 
-// burst is the limit's burst: Burst, or RPS when unset, at least 1.
-func (l Limit) burst() float64 {
+// Capacity is the most the limit lets through at once: Burst, or RPS when unset, at least 1.
+func (l Limit) Capacity() float64 {
 	if l.Burst > 0 {
 		return max(l.Burst, 1)
 	}

@@ -164,7 +164,7 @@ func (l *Limiter) failOpen(now time.Time, lim Limit, a Ask) {
 	l.used += a.Used // reported with the next ask
 	g := Grant{Rate: -1, Left: -1, Until: now.Add(LeaseTTL).UnixMilli()}
 	if lim.RPS > 0 {
-		g.Rate, g.Burst = lim.RPS, lim.burst()
+		g.Rate, g.Burst = lim.RPS, lim.Capacity()
 	}
 	l.apply(now, g)
 }

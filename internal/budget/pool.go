@@ -54,7 +54,7 @@ func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool
 	if lim.None() {
 		return true, 0
 	}
-	if lim.RPS > 0 && float64(n) > lim.burst() {
+	if lim.RPS > 0 && float64(n) > lim.Capacity() {
 		return false, Never
 	}
 	p.mu.Lock()
@@ -64,12 +64,13 @@ func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool
 		p.byName[name] = e
 	}
 	for asked := false; ; asked = true {
-		v, d := e.l.take(p.h.Now(), n, !asked) // offered once, when it came (not again after its wait)
+		now := p.h.Now()                 // one clock reading per decision: in wasm each is a call into the host
+		v, d := e.l.take(now, n, !asked) // offered once, when it came (not again after its wait)
 		switch {
 		case v == taken || v == refused:
-			p.schedule(ctx, name, lim, e)
-			if e.asking == nil && e.l.early(p.h.Now()) {
-				p.startAsk(name, lim, e)
+			p.schedule(ctx, name, lim, e, now)
+			if e.asking == nil && e.l.early(now) {
+				e.startAsk()
 				p.h.Background(ctx, func(ctx context.Context) { p.ask(ctx, name, lim, e) })
 			}
 			p.mu.Unlock()
@@ -80,7 +81,7 @@ func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool
 		}
 		wait := e.asking
 		if wait == nil {
-			wait = p.startAsk(name, lim, e)
+			wait = e.startAsk()
 			p.mu.Unlock()
 			p.ask(ctx, name, lim, e)
 		} else {
@@ -96,7 +97,7 @@ func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool
 }
 
 // startAsk marks e asking. The caller holds p.mu and must call p.ask.
-func (p *Pool) startAsk(name string, lim Limit, e *entry) chan struct{} {
+func (e *entry) startAsk() chan struct{} {
 	e.asking = make(chan struct{})
 	return e.asking
 }
@@ -124,8 +125,7 @@ func (p *Pool) ask(ctx context.Context, name string, lim Limit, e *entry) {
 
 // schedule arranges e's renewal (Limiter.renewAt), in the background of ctx's call, unless
 // one is arranged or running. The caller holds p.mu.
-func (p *Pool) schedule(ctx context.Context, name string, lim Limit, e *entry) {
-	now := p.h.Now()
+func (p *Pool) schedule(ctx context.Context, name string, lim Limit, e *entry, now time.Time) {
 	if e.asking != nil || e.scheduled && now.Sub(e.due) < LeaseTTL { // one arranged and not lost
 		return
 	}
@@ -144,7 +144,7 @@ func (p *Pool) schedule(ctx context.Context, name string, lim Limit, e *entry) {
 		e.scheduled = false
 		run := e.asking == nil && e.l.active()
 		if run {
-			p.startAsk(name, lim, e)
+			e.startAsk()
 		}
 		p.mu.Unlock()
 		if run {

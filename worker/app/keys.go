@@ -100,21 +100,13 @@ func (a *App) spend(ctx context.Context, w http.ResponseWriter, c *clients.Clien
 	switch {
 	case c.Limit.PerDay > 0 && after >= untilMidnight(now)-2*time.Second:
 		msg, outcome = msgKeyDay, metrics.ClientDayLimited
-	case c.Limit.RPS > 0 && float64(n) > burstOf(c.Limit):
+	case c.Limit.RPS > 0 && float64(n) > c.Limit.Capacity():
 		msg = msgKeyBatch
 	}
 	a.plane.CountClient(ctx, chain, c.Name, outcome)
 	w.Header().Set(headerRetryAft, retryAfter(after))
 	jsonrpc.ErrKeyLimit.With(msg).Write(w, req)
 	return false
-}
-
-// burstOf is the bucket a Limit allows at once: its Burst, else its RPS, at least 1 (budget.Limit's rule).
-func burstOf(l budget.Limit) float64 {
-	if l.Burst > 0 {
-		return l.Burst
-	}
-	return max(l.RPS, 1)
 }
 
 // untilMidnight is the time from now to the next 00:00 UTC, when a day's count starts again.
