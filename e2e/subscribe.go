@@ -165,6 +165,37 @@ func (st *wsStream) last() (wsHead, bool) {
 	return st.heads[len(st.heads)-1], true
 }
 
+// wsLogsSettle is how long a stream under test may take, after the node's last header, to deliver the logs it
+// still owes: a stream that drops a log costs a run this long.
+const wsLogsSettle = 3 * time.Second
+
+// waitLogs waits until st holds every log of want (as sent, not removed), the subscription fails, or the bound
+// passes; what is missing then is for checkWS to report.
+func (st *wsStream) waitLogs(ctx context.Context, bound time.Duration, want []types.Log) {
+	deadline := time.Now().Add(bound)
+	for {
+		_, got, err := st.snapshot()
+		if err != nil || holdsLogs(got, want) || !time.Now().Before(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// holdsLogs reports whether every log of want is among got, received as a log of the chain (not removed).
+func holdsLogs(got []wsLog, want []types.Log) bool {
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(g wsLog) bool { return !g.Log.Removed && sameLog(g.Log, w) }) {
+			return false
+		}
+	}
+	return true
+}
+
 // waitHead waits until cond holds of the last header received, the subscription fails, or the bound passes.
 func (st *wsStream) waitHead(ctx context.Context, bound time.Duration, what string, cond func(wsHead) bool) error {
 	timer := time.NewTimer(bound)
@@ -551,7 +582,7 @@ func (r wsRun) run(ctx context.Context) (*wsResult, error) {
 			missed[st] = err
 		}
 	}
-	refHeads, refLogs, refErr := ref.snapshot()
+	refHeads, _, refErr := ref.snapshot()
 	if refErr != nil {
 		return nil, fmt.Errorf("the node's own subscription: %w", refErr)
 	}
@@ -563,6 +594,18 @@ func (r wsRun) run(ctx context.Context) (*wsResult, error) {
 	view, err := nodeView(ctx, r.node, from, head, q)
 	if err != nil {
 		return nil, fmt.Errorf("reading the node's chain: %w", err)
+	}
+	// A block's logs come after its header (another subscription, another message): the last block's logs may
+	// still be on their way when its header is seen. Each stream gets a moment to hold all the node's logs.
+	ref.waitLogs(ctx, r.settle, view.logs)
+	for _, st := range sts {
+		if missed[st] == nil {
+			st.waitLogs(ctx, wsLogsSettle, view.logs)
+		}
+	}
+	refHeads, refLogs, refErr := ref.snapshot()
+	if refErr != nil {
+		return nil, fmt.Errorf("the node's own subscription: %w", refErr)
 	}
 	res.Ref = checkWS(wsReference, refHeads, refLogs, view)
 	for _, st := range sts {
