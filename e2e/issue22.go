@@ -164,7 +164,7 @@ type tally struct {
 	// problems are the first answers that were neither accepted nor refused as they must be; nProblems counts all.
 	problems  []string
 	nProblems int
-	// devReloads counts the requests wrangler dev lost restarting its runtime (verdict.devReload).
+	// devReloads counts the requests wrangler dev's proxy lost on its way to the worker (verdict.devReload).
 	devReloads int
 	latency    []time.Duration // of accepted answers
 }
@@ -212,20 +212,35 @@ func (t *tally) figures(d time.Duration) string {
 // whole number of seconds ≥ 1), or a problem, described.
 type verdict struct {
 	accepted, refused bool
-	// devReload: wrangler dev's own answer when it restarted the runtime while the request was in it (its
-	// ProxyWorker's 503 text, never the balancer's: the balancer answers JSON-RPC).
+	// devReload: wrangler dev's own answer when its proxy lost the connection to the worker (its ProxyWorker's
+	// 503 text, never the balancer's: the balancer answers JSON-RPC).
 	devReload        bool
 	retryAfter       int
 	refusal, problem string
 }
 
-// devReloadText begins wrangler dev's answer to a request caught in a restart of its runtime
-// (node_modules/wrangler/wrangler-dist/ProxyWorker.js). Under these rows' sustained 240 req/s, wrangler dev
-// restarted workerd mid-run in about 1 run in 5 (a request or a few lost, once); why is not known (e2e/README).
+// devReloadText begins wrangler dev's answer to a request its proxy could not carry to the worker
+// (node_modules/wrangler/wrangler-dist/ProxyWorker.js). Its text says the worker restarted, but the ProxyWorker
+// gives it for any network error of a POST whose path is not "/": it compares the request's URL, path included,
+// with the worker's bare origin to decide whether the worker changed, and they always differ. What happened, seen
+// by making the ProxyWorker print the error: "Network connection lost" on the connection between wrangler's proxy
+// and the worker's workerd, under these rows' sustained 240 req/s about 0–10 requests a minute (workerd's server
+// closes a connection idle for 5 s, KJ's pipelineTimeout, while the proxy's pool may send on it). No balancer
+// code is on that path, and a deployed Worker has no such proxy.
 const devReloadText = "Your worker restarted mid-request."
 
-// maxDevReloads bounds the requests of a run that may be lost to wrangler dev's restarts: one restart's worth.
-const maxDevReloads = 10
+// maxDevReloads bounds, per thousand requests a stream offered, the requests wrangler dev's proxy may lose:
+// several times what was seen, far below what a fault of the balancer's would show.
+const maxDevReloads = 5
+
+// devLosses logs the requests wrangler dev's proxy lost, and fails the row when they are more than
+// maxDevReloads in 1,000.
+func (t *tally) devLosses(s *S) {
+	if t.devReloads > 0 {
+		s.Logf("%s: %d requests lost by wrangler dev's proxy on its way to the worker (its 503 \"Your worker restarted mid-request\"; not the balancer's answers)", t.name, t.devReloads)
+	}
+	s.must(t.devReloads*1000 <= maxDevReloads*max(t.offered, 1000), "%s: %d requests lost by wrangler dev's proxy of %d offered, more than %d in 1,000", t.name, t.devReloads, t.offered, maxDevReloads)
+}
 
 func judge(r *rpc.Response, err error, id int, data string) verdict {
 	if err != nil {
@@ -268,7 +283,7 @@ func (b *Balancer) offerLoad(d time.Duration, streams []stream, onStart func()) 
 		for c := range st.conns {
 			cl := &http.Client{
 				Timeout:   60 * time.Second,
-				Transport: &secretCheck{s: s, next: &http.Transport{MaxConnsPerHost: per, MaxIdleConnsPerHost: per, IdleConnTimeout: 5 * time.Minute}},
+				Transport: &secretCheck{s: s, next: clientTransport(per)},
 			}
 			s.Cleanup(cl.CloseIdleConnections)
 			clients[i] = append(clients[i], cl)
@@ -533,10 +548,7 @@ func scClientKeyLimit(s *S) {
 			"the load did not reach every one of the %d runtimes alike: requests served each %v", limitRuntimes, perRuntime)
 	}
 	for _, t := range tallies {
-		if t.devReloads > 0 {
-			s.Logf("%s: %d requests lost to wrangler dev restarting its runtime mid-request (not the balancer's answers)", t.name, t.devReloads)
-		}
-		s.must(t.devReloads <= maxDevReloads, "%s: %d requests lost to wrangler dev's restarts, more than one restart's worth (%d)", t.name, t.devReloads, maxDevReloads)
+		t.devLosses(s)
 		s.must(t.nProblems == 0, "%s: %d answers neither accepted nor refused as they must be (429 -32005 with Retry-After ≥ 1), first: %v", t.name, t.nProblems, t.problems)
 	}
 	rateA := float64(sum(ta.accepted)) / ta.elapsed.Seconds()
@@ -617,6 +629,7 @@ func scUpstreamMaxRPS(s *S) {
 	_, worst1 := spread(w1)
 	s.Logf("MEASURE %s upstream-max-rps over %v: %s\n  u1 (max_rps 20) %.1f calls/s, worst second %d, per second %v\n  u2 (none) %.1f calls/s, per second %v",
 		s.Host.Name(), d, t.figures(d), avg1, worst1, w1, avg2, w2)
+	t.devLosses(s)
 	s.must(t.nProblems == 0 && sum(t.refused)+t.warmRefused == 0, "the client saw %d failures and %d refusals while u2 had room; first: %v", t.nProblems, sum(t.refused)+t.warmRefused, t.problems)
 	s.must(avg1 <= 22, "u1 (max_rps 20) received %.1f client calls a second over %v, want at most 22", avg1, d)
 	// u1 ranks first: its budget is spent, not avoided (else the bound above proves nothing).
@@ -640,6 +653,7 @@ func scUpstreamBudgetsSpent(s *S) {
 	_, worst2 := spread(w2)
 	s.Logf("MEASURE %s upstream-budgets-spent over %v: %s\n  u1 (max_rps 10) %.1f calls/s, worst second %d, per second %v\n  u2 (max_rps 10) %.1f calls/s, worst second %d, per second %v",
 		s.Host.Name(), d, t.figures(d), avg1, worst1, w1, avg2, worst2, w2)
+	t.devLosses(s)
 	s.must(t.nProblems == 0, "%d answers neither accepted nor refused 429 -32005 with Retry-After ≥ 1; first: %v", t.nProblems, t.problems)
 	s.must(avg1 <= 11 && avg2 <= 11, "u1 and u2 (max_rps 10 each) received %.1f and %.1f client calls a second over %v, want at most 11", avg1, avg2, d)
 	s.must(sum(t.refused) > 0, "60 req/s against two budgets of 10: nothing refused")

@@ -217,7 +217,8 @@ func runStress(t *testing.T, h target.Host, d time.Duration, conc int) {
 		Env:               map[string]string{"EVMLB_ATTEMPT_TIMEOUT": stressAttemptTimeout},
 		Output:            watch,
 	})
-	tr := &http.Transport{MaxIdleConns: 2 * conc, MaxIdleConnsPerHost: 2 * conc, IdleConnTimeout: 90 * time.Second}
+	tr := clientTransport(0)
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 2*conc, 2*conc
 	defer tr.CloseIdleConnections()
 	r := &stressRun{
 		s: s, b: b, chains: chains, conc: conc,

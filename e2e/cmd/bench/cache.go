@@ -210,7 +210,7 @@ func runCache(n int, d time.Duration, hostList string) error {
 			start := make(chan struct{})
 			var wg sync.WaitGroup
 			var failed atomic.Int64
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 2 * time.Second}} // under workerd's 5 s keep-alive
 			for range 16 {
 				wg.Go(func() {
 					<-start

@@ -366,7 +366,7 @@ func load(name, url string, c, n int, d time.Duration, next func(i int) ([]byte,
 func run1(url string, c, n int, d time.Duration, next func(i int) ([]byte, func(*rpc.Response) bool)) ([]time.Duration, int, time.Duration) {
 	client := &http.Client{
 		Timeout:   30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c},
+		Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c, IdleConnTimeout: 2 * time.Second}, // under workerd's 5 s keep-alive
 	}
 	defer client.CloseIdleConnections()
 	var seq, errs atomic.Int64
