@@ -9,9 +9,10 @@ import (
 type verdict int
 
 const (
-	taken   verdict = iota // spend it
-	refused                // over the share: retry after the duration given
-	ask                    // no lease to decide by (cold, one long lapsed, or its part of the day used): ask first
+	taken      verdict = iota // spend it
+	refused                   // over the rate's share: retry after the duration given
+	refusedDay                // over the day's limit (the object's or, asked once more, the isolate's part): retry after
+	ask                       // no lease to decide by (cold, one long lapsed, or its part of the day used): ask first
 )
 
 // Limiter is an isolate's side of one budget: the share its lease grants, spent locally as a token bucket, and
@@ -55,13 +56,13 @@ func (l *Limiter) take(now time.Time, n int, count bool) (verdict, time.Duration
 	}
 	if !l.retryAt.IsZero() {
 		if now.Before(l.retryAt) {
-			return refused, l.retryAt.Sub(now)
+			return refusedDay, l.retryAt.Sub(now)
 		}
 		return ask, 0
 	}
 	if l.left >= 0 && l.left < int64(n) {
 		if l.starved {
-			return refused, max(l.renewAt().Sub(now), time.Second) // the object had none to give: its next renewal may
+			return refusedDay, max(l.renewAt().Sub(now), time.Second) // the object had none to give: its next renewal may
 		}
 		l.starved = true
 		return ask, 0 // its part of the day is used: ask once for more

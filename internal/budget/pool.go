@@ -49,13 +49,13 @@ func NewPool(isolate string, h Hooks) *Pool {
 // (its first request, after a long lapse, or when its
 // traffic outgrew the lease's part of the day's limit); otherwise it decides locally and renews the
 // lease in the background, LeaseRenew after the last grant, when something was offered since. false: refused,
-// and retryAfter says when to try again.
-func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool, retryAfter time.Duration) {
+// retryAfter says when to try again, and day whether the day's limit refused it (else the rate's).
+func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool, retryAfter time.Duration, day bool) {
 	if lim.None() {
-		return true, 0
+		return true, 0, false
 	}
 	if lim.RPS > 0 && float64(n) > lim.Capacity() {
-		return false, Never
+		return false, Never, false
 	}
 	p.mu.Lock()
 	e := p.byName[name]
@@ -67,17 +67,17 @@ func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool
 		now := p.h.Now()                 // one clock reading per decision: in wasm each is a call into the host
 		v, d := e.l.take(now, n, !asked) // offered once, when it came (not again after its wait)
 		switch {
-		case v == taken || v == refused:
+		case v == taken || v == refused || v == refusedDay:
 			p.schedule(ctx, name, lim, e, now)
 			if e.asking == nil && e.l.early(now) {
 				e.startAsk()
 				p.h.Background(ctx, func(ctx context.Context) { p.ask(ctx, name, lim, e) })
 			}
 			p.mu.Unlock()
-			return v == taken, d
+			return v == taken, d, v == refusedDay
 		case asked:
 			p.mu.Unlock()
-			return false, LeaseRenew // asked and still nothing to decide by: the object is slow or failing
+			return false, LeaseRenew, false // asked and still nothing to decide by: the object is slow or failing
 		}
 		wait := e.asking
 		if wait == nil {
@@ -90,7 +90,7 @@ func (p *Pool) Take(ctx context.Context, name string, lim Limit, n int) (ok bool
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return false, LeaseRenew
+			return false, LeaseRenew, false
 		}
 		p.mu.Lock()
 	}

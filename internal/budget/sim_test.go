@@ -51,6 +51,7 @@ func (s *sim) pool(name string) *Pool {
 type result struct {
 	mu                 sync.Mutex
 	taken, refused     int
+	dayRefused         int // refusals named the day's limit's
 	badRetry, maxRetry time.Duration
 	perSecond          map[int64]int
 	firstRefusalAfter  int // taken before the first refusal (-1: none)
@@ -66,7 +67,7 @@ func (s *sim) offer(pools []*Pool, rates []float64, dur, step time.Duration) *re
 			carry[i] += rates[i] * step.Seconds()
 			for ; carry[i] >= 1; carry[i]-- {
 				s.wg.Go(func() {
-					ok, d := p.Take(context.Background(), "client:a", s.lim, 1)
+					ok, d, day := p.Take(context.Background(), "client:a", s.lim, 1)
 					sec := int64(time.Since(start) / time.Second)
 					r.mu.Lock()
 					defer r.mu.Unlock()
@@ -76,6 +77,9 @@ func (s *sim) offer(pools []*Pool, rates []float64, dur, step time.Duration) *re
 						return
 					}
 					r.refused++
+					if day {
+						r.dayRefused++
+					}
 					if r.firstRefusalAfter < 0 {
 						r.firstRefusalAfter = r.taken
 					}
@@ -128,6 +132,9 @@ func TestLimitHoldsAcrossIsolates(t *testing.T) {
 				if r.badRetry != 0 {
 					t.Errorf("a refusal had retryAfter %v", r.badRetry)
 				}
+				if r.dayRefused != 0 {
+					t.Errorf("%d refusals of a limit with no per-day part named the day's", r.dayRefused)
+				}
 				if asks := float64(s.asks.Load()) / dur.Seconds(); asks > 4*1.5 {
 					t.Errorf("%.2f asks/s from 4 isolates: more than about one per isolate per LeaseRenew", asks)
 				}
@@ -166,6 +173,11 @@ func TestPerDayAcrossIsolates(t *testing.T) {
 		// (at most what they would take in two leases); never long before.
 		if r.firstRefusalAfter < 850 {
 			t.Errorf("first refusal after %d taken: the day was far from spent", r.firstRefusalAfter)
+		}
+		// Every refusal is the day's: an isolate whose part ran out (refused until its next renewal) as much as
+		// one told the day is spent (until 00:00 UTC). The rate limit's refusals say "per second".
+		if r.dayRefused != r.refused {
+			t.Errorf("%d of %d refusals named the day's limit, want all", r.dayRefused, r.refused)
 		}
 		if midnight := nextDay(time.Now()).Sub(time.Now()); r.maxRetry < midnight-time.Minute {
 			t.Errorf("longest Retry-After %v, want about %v (the next UTC day)", r.maxRetry, midnight)
@@ -209,15 +221,15 @@ func TestBatchOverBurstNever(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSim(Limit{RPS: 10, Burst: 20})
 		p := s.pool("i")
-		if ok, d := p.Take(context.Background(), "client:a", s.lim, 21); ok || d != Never {
+		if ok, d, _ := p.Take(context.Background(), "client:a", s.lim, 21); ok || d != Never {
 			t.Errorf("a batch of 21 over a burst of 20: %v %v, want refused, Never", ok, d)
 		}
 		p.Take(context.Background(), "client:a", s.lim, 1) // the first lease
 		time.Sleep(3 * time.Second)                        // its bucket fills
-		if ok, _ := p.Take(context.Background(), "client:a", s.lim, 20); !ok {
+		if ok, _, _ := p.Take(context.Background(), "client:a", s.lim, 20); !ok {
 			t.Errorf("a batch of 20 within a burst of 20 refused")
 		}
-		if ok, d := p.Take(context.Background(), "client:a", s.lim, 1); ok || d <= 0 || d > time.Second {
+		if ok, d, day := p.Take(context.Background(), "client:a", s.lim, 1); ok || day || d <= 0 || d > time.Second {
 			t.Errorf("after the burst: %v %v, want refused within a second", ok, d)
 		}
 		time.Sleep(2 * LeaseTTL)

@@ -35,7 +35,7 @@ func (pl *Plane) overBudget(ctx context.Context, u config.Upstream, want retry.E
 	if want.Batch {
 		n = max(len(want.IDs), 1)
 	}
-	ok, wait := pl.budgets.Pool.Take(ctx, budget.UpstreamName(u.Chain, u.Name), lim, n)
+	ok, wait, _ := pl.budgets.Pool.Take(ctx, budget.UpstreamName(u.Chain, u.Name), lim, n)
 	if ok {
 		return 0, false
 	}

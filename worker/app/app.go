@@ -54,7 +54,7 @@ type App struct {
 	// take its Take (a test replaces it).
 	keys *clients.Keys
 	pool *budget.Pool
-	take func(ctx context.Context, name string, lim budget.Limit, n int) (bool, time.Duration)
+	take func(ctx context.Context, name string, lim budget.Limit, n int) (ok bool, retryAfter time.Duration, day bool)
 }
 
 var _ http.Handler = (*App)(nil)

@@ -90,15 +90,14 @@ func (a *App) spend(ctx context.Context, w http.ResponseWriter, c *clients.Clien
 		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientOK)
 		return true
 	}
-	ok, after := a.take(ctx, budget.ClientName(c.Name), c.Limit, n)
+	ok, after, day := a.take(ctx, budget.ClientName(c.Name), c.Limit, n)
 	if ok {
 		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientOK)
 		return true
 	}
-	now := a.p.Now()
 	msg, outcome := msgKeyRate, metrics.ClientLimited
 	switch {
-	case c.Limit.PerDay > 0 && after >= untilMidnight(now)-2*time.Second:
+	case day:
 		msg, outcome = msgKeyDay, metrics.ClientDayLimited
 	case c.Limit.RPS > 0 && float64(n) > c.Limit.Capacity():
 		msg = msgKeyBatch
@@ -107,13 +106,6 @@ func (a *App) spend(ctx context.Context, w http.ResponseWriter, c *clients.Clien
 	w.Header().Set(headerRetryAft, retryAfter(after))
 	jsonrpc.ErrKeyLimit.With(msg).Write(w, req)
 	return false
-}
-
-// untilMidnight is the time from now to the next 00:00 UTC, when a day's count starts again.
-func untilMidnight(now time.Time) time.Duration {
-	u := now.UTC()
-	next := time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
-	return next.Sub(u)
 }
 
 // retryAfter is a Retry-After value: whole seconds, rounded up, at least 1.
