@@ -65,11 +65,23 @@ type Follow interface {
 // nil when there is none (notifications only).
 type ServeFunc func(ctx context.Context, chain string, req *jsonrpc.Request, body []byte) []byte
 
+// AdmitFunc decides a message of a socket opened with a client key (CLIENT_KEYS) as POST /{chain}/{key} decides
+// a body: the key's list of methods, then its budget (a call spends one, subscription calls too). nil: go on;
+// else the refusal's answer, and limited when the key's limit refused it (a strike, as the socket's own rate's).
+type AdmitFunc func(ctx context.Context, chain, client string, req *jsonrpc.Request) (refusal []byte, limited bool)
+
+// HeaderSocketClient names, on the upgrade the Worker hands to a subscription object, the client whose key opened
+// the socket (its name in CLIENT_KEYS, never the key). Only the Worker calls the object: a client cannot set it.
+// The hosts pass it to Go (contract.RequestHeaders).
+const HeaderSocketClient = "x-evmlb-client"
+
 // Subs serves every SubscriptionDurableObject instance of the runtime.
 type Subs struct {
 	env    Env
 	follow Follow
 	serve  ServeFunc
+	// Admit decides the messages of sockets opened with a client key (nil: every message goes on).
+	Admit AdmitFunc
 	// Random is the source of tags and subscription ids (crypto/rand.Reader).
 	Random io.Reader
 	locks  sync.Map // object id + "/" + tag → *sockLock
@@ -80,9 +92,11 @@ func NewSubs(env Env, follow Follow, serve ServeFunc) *Subs {
 	return &Subs{env: env, follow: follow, serve: serve, Random: rand.Reader}
 }
 
-// attachment is a socket's attachment: its chain, its rate bucket and strikes, and its subscriptions.
+// attachment is a socket's attachment: its chain, the client whose key opened it, its rate bucket and strikes,
+// and its subscriptions.
 type attachment struct {
 	Chain   string  `json:"c"`
+	Client  string  `json:"k,omitempty"` // a CLIENT_KEYS name, when a key opened the socket
 	Tokens  float64 `json:"t"`           // the rate bucket's tokens
 	At      int64   `json:"w"`           // when they were counted, Unix ms
 	Strikes int     `json:"g,omitempty"` // malformed or rate-refused messages in a row
@@ -108,10 +122,10 @@ type (
 	SubsStatus = adminapi.SubsStatus
 )
 
-func (ss *Subs) limits(chain string) subs.Limits {
+func (ss *Subs) limits(a *attachment) subs.Limits {
 	s := ss.env.Settings
 	return subs.Limits{MaxSubs: s.WSMaxSubscriptions, MaxBatch: s.MaxBatch,
-		MaxBytes: subs.AttachmentBytes - len(chain) - 96} // room for the chain, the bucket and the strikes
+		MaxBytes: subs.AttachmentBytes - len(a.Chain) - len(a.Client) - 104} // room for the chain, the client, the bucket and the strikes
 }
 
 func (ss *Subs) newTag() string {
@@ -175,7 +189,7 @@ func (ss *Subs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a := attachment{Chain: chain, Tokens: float64(2 * ss.env.Settings.WSRate), At: ss.env.P.Now().UnixMilli()}
+	a := attachment{Chain: chain, Client: r.Header.Get(HeaderSocketClient), Tokens: float64(2 * ss.env.Settings.WSRate), At: ss.env.P.Now().UnixMilli()}
 	if err := ss.env.P.Sockets.Accept(ctx, ss.newTag(), a.encode()); err != nil {
 		ss.env.P.Logf("subs object: accept: %v", err)
 		jsonrpc.ErrInternal.With("accept").Write(w, nil)
@@ -215,7 +229,7 @@ func (ss *Subs) Socket(ctx context.Context, ev platform.SocketEvent) error {
 		}
 	}
 	before := len(a.Subs)
-	res, refused := ss.handle(&a, ev.Data)
+	res, refused := ss.handle(ctx, &a, ev.Data)
 	if a.Strikes >= MaxStrikes {
 		l.mu.Unlock()
 		_, err := sk.Close(ctx, ev.Tag, ClosePolicy, "too many malformed or rate-limited messages in a row")
@@ -267,8 +281,8 @@ func (ss *Subs) lock(object, tag string) *sockLock {
 }
 
 // handle reads one text message of a socket against its attachment (bucket, strikes, subscriptions): the session's
-// result, or refused, the answer to a message over the socket's rate.
-func (ss *Subs) handle(a *attachment, data []byte) (res subs.Result, refused []byte) {
+// result, or refused, the answer to a message over the socket's rate or refused by its client's key.
+func (ss *Subs) handle(ctx context.Context, a *attachment, data []byte) (res subs.Result, refused []byte) {
 	rate := float64(ss.env.Settings.WSRate)
 	now := ss.env.P.Now().UnixMilli()
 	if now > a.At {
@@ -281,7 +295,21 @@ func (ss *Subs) handle(a *attachment, data []byte) (res subs.Result, refused []b
 		return subs.Result{}, jsonrpc.ErrSocketRate.BodyFor(req)
 	}
 	a.Tokens--
-	res = a.Socket.Handle(data, ss.limits(a.Chain), ss.Random)
+	if a.Client != "" && ss.Admit != nil {
+		// A message that is not JSON-RPC is the session's to answer (and a strike); one that is spends the key's
+		// budget as a request of as many calls would.
+		if req, perr := jsonrpc.Parse(data, ss.env.Settings.MaxBatch); perr == nil {
+			if body, limited := ss.Admit(ctx, a.Chain, a.Client, req); body != nil {
+				if limited {
+					a.Strikes++
+				} else {
+					a.Strikes = 0
+				}
+				return subs.Result{}, body
+			}
+		}
+	}
+	res = a.Socket.Handle(data, ss.limits(a), ss.Random)
 	if res.Plain == nil && res.Own == nil && malformed(res.Reply) {
 		a.Strikes++ // a parse or invalid-request error: the message was not JSON-RPC
 	} else {

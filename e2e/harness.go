@@ -169,6 +169,17 @@ func (s *S) leaks(b []byte) []string {
 	return out
 }
 
+// longestSecret is the length of the longest registered secret.
+func (s *S) longestSecret() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sec := range s.secrets {
+		n = max(n, len(sec))
+	}
+	return n
+}
+
 // checkNoSecret fails the scenario when b holds a registered secret.
 func (s *S) checkNoSecret(where string, b []byte) {
 	for _, l := range s.leaks(b) {

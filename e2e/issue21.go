@@ -80,7 +80,7 @@ func (b *Balancer) needWS(chain string) { b.s.Helper(); b.needWSAs(chain, wsSess
 func (b *Balancer) needWSAs(chain string, wired bool) {
 	s := b.s
 	s.Helper()
-	c, resp, err := websocket.DefaultDialer.DialContext(s.Ctx, b.wsURLOf(chain), nil)
+	c, resp, err := s.wsDialer().DialContext(s.Ctx, b.wsURLOf(chain), nil)
 	if err == nil {
 		c.Close()
 		return
@@ -108,7 +108,7 @@ func (s *S) wsNode() *anvil.Node {
 func (s *S) wsCheck(b *Balancer, n *anvil.Node, reorgs bool, midway func(), bound time.Duration) *wsResult {
 	s.Helper()
 	d := s.envDuration(EnvWSDuration, 30*time.Second)
-	res, err := wsRun{node: n, url: b.wsURLOf("ethereum"), mode: wsBalancer, d: d, reorgs: reorgs, midway: midway, logf: s.Logf}.run(s.Ctx)
+	res, err := wsRun{node: n, url: b.wsURLOf("ethereum"), dial: s.ethclient, mode: wsBalancer, d: d, reorgs: reorgs, midway: midway, logf: s.Logf}.run(s.Ctx)
 	if err != nil {
 		s.Fatalf("%v\n--- log ---\n%s", err, tail(b.Inst.Logs(), 12000))
 	}
@@ -187,7 +187,7 @@ type wsConn struct {
 
 func (s *S) wsDial(url string) *wsConn {
 	s.Helper()
-	c, _, err := websocket.DefaultDialer.DialContext(s.Ctx, url, nil)
+	c, _, err := s.wsDialer().DialContext(s.Ctx, url, nil)
 	s.must(err == nil, "dial %s: %v", url, err)
 	s.Cleanup(func() { c.Close() })
 	return &wsConn{Conn: c}

@@ -109,6 +109,7 @@ type keyEntry struct {
 	Name   string   `json:"name"`
 	Hash   string   `json:"key_sha256"`
 	Chains []string `json:"chains,omitempty"`
+	Deny   []string `json:"deny,omitempty"`
 	RPS    float64  `json:"rps,omitempty"`
 	Burst  float64  `json:"burst,omitempty"`
 }
@@ -463,6 +464,51 @@ func (s *S) expectEcho(name string, r *rpc.Response, data string) {
 	s.Record(name, r, NormRPC)
 }
 
+// keySocket: a WebSocket opened with key k (deny debug_*, 2 req/s, burst 2) holds each message to the key: a
+// denied method -32067, calls answered until the key's budget is spent, then -32005 saying when to retry, on the
+// same socket, which stays open (fewer refusals in a row than close one).
+func keySocket(s *S, b *Balancer, k clientKey) {
+	s.Helper()
+	c, resp, err := s.wsDialer().DialContext(s.Ctx, b.wsURLOf("ethereum"), http.Header{"Authorization": {"Bearer " + k.key}})
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		s.Errorf("a WebSocket with a key: %d %v", status, err)
+		return
+	}
+	defer c.Close()
+	ws := &wsConn{Conn: c}
+	ask := func(method string) wsMsg {
+		id, err := ws.call(method)
+		s.must(err == nil, "send %s: %v", method, err)
+		m, err := ws.answer(id, 20*time.Second)
+		s.must(err == nil, "the answer to %s on the key's socket: %v", method, err)
+		return m
+	}
+	m := ask("debug_getRawHeader")
+	s.must(m.Error != nil && m.Error.Code == -32067 && strings.Contains(m.Error.Message, "this key's list of methods"),
+		"a method the key denies, on its socket: %+v %s", m.Error, m.Result)
+	answered, limited := 0, 0
+	for range 8 { // 8 calls in a row, well within a second, against 2 a second: some answered, then refusals
+		m := ask("eth_chainId")
+		switch {
+		case m.Error == nil && string(m.Result) == `"0x7a69"`:
+			answered++
+		case m.Error != nil && m.Error.Code == codeLimit && strings.Contains(m.Error.Message, "this key's requests per second; retry after"):
+			limited++
+		default:
+			s.Errorf("eth_chainId on the key's socket: %+v %s", m.Error, m.Result)
+		}
+	}
+	s.Logf("the key's socket (2 req/s, burst 2): 8 calls in a row: %d answered, %d refused -32005", answered, limited)
+	s.must(answered >= 1 && limited >= 1, "8 calls in a row on a socket of a 2 req/s key: %d answered, %d refused; want both", answered, limited)
+	time.Sleep(1500 * time.Millisecond) // the key's budget fills again
+	m = ask("eth_chainId")
+	s.must(m.Error == nil && string(m.Result) == `"0x7a69"`, "the key's socket after its budget filled again: %+v %s", m.Error, m.Result)
+}
+
 // scClientKeyLimit (issue 22): with CLIENT_KEYS set, a request without a key, with an unknown key or with two
 // different keys is 401 -32064; a key on a chain it may not use 403 -32078; a key works as the path's last element
 // and as a Bearer token; GET / and admin need none. Then, for EVMLB_LIMIT_DURATION (60 s), key a (50 req/s, burst
@@ -475,10 +521,12 @@ func scClientKeyLimit(s *S) {
 	_, ue := s.Upstream(n, "ethereum", "one")
 	_, uo := s.Upstream(n, "other", "one")
 	ka, kb, kc, unknown := s.newClientKey("app-a"), s.newClientKey("app-b"), s.newClientKey("other-only"), s.newClientKey("stranger")
+	kw := s.newClientKey("socket")
 	keys := clientKeys(
 		keyEntry{Name: ka.name, Hash: ka.hash, Chains: []string{"ethereum"}, RPS: 50, Burst: 50},
 		keyEntry{Name: kb.name, Hash: kb.hash, Chains: []string{"ethereum"}, RPS: 50, Burst: 50},
 		keyEntry{Name: kc.name, Hash: kc.hash, Chains: []string{"other"}},
+		keyEntry{Name: kw.name, Hash: kw.hash, Chains: []string{"ethereum"}, Deny: []string{"debug_*"}, RPS: 2, Burst: 2},
 	)
 	b := s.startRuntimes(limitRuntimes, target.Config{
 		Upstreams: []target.Upstream{ue, uo},
@@ -524,6 +572,7 @@ func scClientKeyLimit(s *S) {
 	s.expectEcho("key b (Bearer)", r, data)
 	r, data = post(kb.path(s, "ethereum"), kb.bearer(), 10)
 	s.expectEcho("key b (path and the same Bearer)", r, data)
+	keySocket(s, b, kw)
 	if s.Failed() {
 		return // the keys are not there: the load would say nothing more
 	}

@@ -99,7 +99,7 @@ func scLogsSplit(s *S) {
 	want, err := direct.FilterLogs(s.Ctx, q)
 	s.must(err == nil && len(want) == logsTotal, "anvil direct: %d logs, %v", len(want), err)
 	s.must(want[0].BlockNumber == 10 && want[len(want)-1].BlockNumber == 4600, "anvil's logs from block %d to %d, want 10 to 4600", want[0].BlockNumber, want[len(want)-1].BlockNumber)
-	lb, err := ethclient.DialContext(s.Ctx, b.Inst.URL+"/ethereum")
+	lb, err := s.ethclient(s.Ctx, b.Inst.URL+"/ethereum")
 	s.must(err == nil, "dial the balancer: %v", err)
 	defer lb.Close()
 

@@ -76,10 +76,13 @@ type wsStream struct {
 	news  chan struct{} // a value after each header (capacity 1)
 }
 
-// dialWS connects to url (ws://…), subscribes to newHeads and, when q is not nil, to logs with q, and records
-// until Close.
-func dialWS(ctx context.Context, name, url string, q *ethereum.FilterQuery) (*wsStream, error) {
-	c, err := ethclient.DialContext(ctx, url)
+// dialWS connects to url (ws://…) with dial (nil: ethclient.DialContext), subscribes to newHeads and, when q is
+// not nil, to logs with q, and records until Close.
+func dialWS(ctx context.Context, name, url string, q *ethereum.FilterQuery, dial func(context.Context, string) (*ethclient.Client, error)) (*wsStream, error) {
+	if dial == nil {
+		dial = ethclient.DialContext
+	}
+	c, err := dial(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("%s: dial %s: %w", name, url, err)
 	}
@@ -441,7 +444,8 @@ func wsPct(d []time.Duration, p float64) time.Duration {
 // node's own subscription.
 type wsRun struct {
 	node    *anvil.Node
-	url     string // the stream under test: ws://…
+	url     string                                                   // the stream under test: ws://…
+	dial    func(context.Context, string) (*ethclient.Client, error) // how a stream is dialled (nil: ethclient.DialContext)
 	mode    wsMode
 	d       time.Duration
 	reorgs  bool   // anvil_reorg of depth 1, 2, 3 in turn, one every fourth block
@@ -490,7 +494,7 @@ func (r wsRun) run(ctx context.Context) (*wsResult, error) {
 		return nil, err
 	}
 	q := wsQuery()
-	ref, err := dialWS(ctx, "node", wsURL(r.node.URL), &q)
+	ref, err := dialWS(ctx, "node", wsURL(r.node.URL), &q, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -502,7 +506,7 @@ func (r wsRun) run(ctx context.Context) (*wsResult, error) {
 		}
 	}()
 	for i := range r.streams {
-		st, err := dialWS(ctx, fmt.Sprintf("stream %d", i), r.url, &q)
+		st, err := dialWS(ctx, fmt.Sprintf("stream %d", i), r.url, &q, r.dial)
 		if err != nil {
 			return nil, err
 		}

@@ -36,7 +36,7 @@ func scWSSmoke(s *S) {
 	b := s.Start([]target.Upstream{u1, u2}, nil)
 	ctx, cancel := context.WithTimeout(s.Ctx, 60*time.Second)
 	defer cancel()
-	c, err := ethclient.DialContext(ctx, "ws://"+strings.TrimPrefix(b.Inst.URL, "http://")+"/ethereum")
+	c, err := s.ethclient(ctx, "ws://"+strings.TrimPrefix(b.Inst.URL, "http://")+"/ethereum")
 	if err != nil {
 		s.Fatalf("dial ws: %v\n--- %s log ---\n%s", err, b.Inst.Host, b.Inst.Logs())
 	}

@@ -182,7 +182,7 @@ const InternalErrorBody = `{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"me
 // RequestHeaders are the only request headers a host passes to Go (binding.requestHeaders), lower-case: the ones
 // Go reads. Converting every header a request carries (twenty or more behind Cloudflare's edge) cost time on
 // every call. A header Go starts to read must be added here.
-var RequestHeaders = []string{"authorization", "content-type", "origin", "upgrade", "x-evmlb-admin", "x-evmlb-name"}
+var RequestHeaders = []string{"authorization", "content-type", "origin", "upgrade", "x-evmlb-admin", "x-evmlb-client", "x-evmlb-name"}
 
 // CanonicalRequestHeader is http.CanonicalHeaderKey of a name in RequestHeaders, by a switch: no parse and no
 // string hash (slow in wasm) per header per request. TestCanonicalRequestHeader holds the two equal.
@@ -198,6 +198,8 @@ func CanonicalRequestHeader(name string) (string, bool) {
 		return "Upgrade", true
 	case "x-evmlb-admin":
 		return "X-Evmlb-Admin", true
+	case "x-evmlb-client":
+		return "X-Evmlb-Client", true
 	case "x-evmlb-name":
 		return "X-Evmlb-Name", true
 	}

@@ -93,6 +93,7 @@ func New(p platform.Platform) *App {
 	a.chains = durable.NewChains(a.env)
 	a.upstreams = durable.NewUpstreams(a.env)
 	a.subs = durable.NewSubs(a.env, a.plane, a.serveCalls)
+	a.subs.Admit = a.admitSocket
 	a.budgets = durable.NewBudgets(a.env, a.resolveBudget)
 	a.pool = a.newPool(p)
 	a.plane.SetBudgets(proxy.Budgets{Pool: a.pool, Limit: upstreamBudget})

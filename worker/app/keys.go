@@ -22,7 +22,7 @@ const (
 	msgKeyRate     = "this key's requests per second"
 	msgKeyDay      = "this key's requests per day (the count starts again at 00:00 UTC)"
 	msgKeyBatch    = "this batch holds more calls than this key's burst: send fewer at once"
-	msgKeySocket   = "this key's allow/deny list of methods applies to HTTP requests only: a WebSocket is refused to it"
+	msgKeyGone     = "this socket's client key is no longer in CLIENT_KEYS: open a new socket with a key"
 	headerAuthz    = "Authorization"
 	headerRetryAft = "Retry-After"
 )
@@ -83,17 +83,29 @@ func keyDenied(c *clients.Client, req *jsonrpc.Request) *jsonrpc.Error {
 // spend takes n requests (a batch's calls) of the client's budget. Over it, it answers 429 ErrKeyLimit with
 // Retry-After itself (req: the request, for the ids of the answer) and returns false.
 func (a *App) spend(ctx context.Context, w http.ResponseWriter, c *clients.Client, chain string, req *jsonrpc.Request, n int) bool {
-	if c == nil {
+	refusal, after := a.spendKey(ctx, c, chain, n)
+	if refusal == nil {
 		return true
+	}
+	w.Header().Set(headerRetryAft, retryAfter(after))
+	refusal.Write(w, req)
+	return false
+}
+
+// spendKey takes n requests of the client's budget and counts the outcome: nil, or the refusal and when to try
+// again.
+func (a *App) spendKey(ctx context.Context, c *clients.Client, chain string, n int) (*jsonrpc.Error, time.Duration) {
+	if c == nil {
+		return nil, 0
 	}
 	if c.Limit.None() {
 		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientOK)
-		return true
+		return nil, 0
 	}
 	ok, after, day := a.take(ctx, budget.ClientName(c.Name), c.Limit, n)
 	if ok {
 		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientOK)
-		return true
+		return nil, 0
 	}
 	msg, outcome := msgKeyRate, metrics.ClientLimited
 	switch {
@@ -103,9 +115,26 @@ func (a *App) spend(ctx context.Context, w http.ResponseWriter, c *clients.Clien
 		msg = msgKeyBatch
 	}
 	a.plane.CountClient(ctx, chain, c.Name, outcome)
-	w.Header().Set(headerRetryAft, retryAfter(after))
-	jsonrpc.ErrKeyLimit.With(msg).Write(w, req)
-	return false
+	return jsonrpc.ErrKeyLimit.With(msg), after
+}
+
+// admitSocket decides a message of a socket a key opened (durable.AdmitFunc): the key's list of methods, then its
+// budget, as for POST /{chain}/{key}. A socket has no Retry-After header: a refusal's message says when instead.
+func (a *App) admitSocket(ctx context.Context, chain, client string, req *jsonrpc.Request) (refusal []byte, limited bool) {
+	c, ok := a.keys.Find(client)
+	if !ok || !c.MayUse(chain) { // the key went from CLIENT_KEYS, or lost the chain, since the socket opened
+		a.plane.CountClient(ctx, chain, metrics.ClientUnknown, metrics.ClientUnauthorized)
+		return jsonrpc.ErrUnauthorized.With(msgKeyGone).BodyFor(req), true
+	}
+	if derr := keyDenied(c, req); derr != nil {
+		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientDenied)
+		return derr.BodyFor(req), false
+	}
+	if lerr, after := a.spendKey(ctx, c, chain, len(req.Calls)); lerr != nil {
+		lerr.Detail += "; retry after " + retryAfter(after) + " s"
+		return lerr.BodyFor(req), true
+	}
+	return nil, false
 }
 
 // retryAfter is a Retry-After value: whole seconds, rounded up, at least 1.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evmlb/evmlb/durable"
 	"github.com/evmlb/evmlb/internal/budget"
 	"github.com/evmlb/evmlb/internal/clients"
 	"github.com/evmlb/evmlb/internal/evmtest"
@@ -303,7 +304,6 @@ func TestClientKeysWebSocket(t *testing.T) {
 		{"no key", "/eth", nil, 401, -32064},
 		{"unknown key", "/eth/" + keyWrong, nil, 401, -32064},
 		{"chain not allowed", "/polygon/" + keyApp, nil, 403, -32078},
-		{"a method list", "/eth/" + keyApp, nil, 403, -32067},
 	} {
 		if conn, status, body := h.host.Dial(tc.path, tc.header); conn != nil || status != tc.status || errorCode(t, string(body)) != tc.code {
 			t.Errorf("%s: %v %d %s", tc.name, conn != nil, status, body)
@@ -323,6 +323,54 @@ func TestClientKeysWebSocket(t *testing.T) {
 		t.Fatalf("a key without a list: %d %s", status, body)
 	}
 	_ = conn.Close(1000, "")
+	h.host.Wait()
+}
+
+// TestClientKeysSocketMessages: a key's socket holds each message to the key's list of methods and budget, as
+// POST /{chain}/{key} holds a body: a denied method -32067, a call spends one (a batch its calls, a subscription
+// too), over the limit -32005 saying when to retry, and ten refusals in a row close the socket. The object knows
+// the client by name, never by key.
+func TestClientKeysSocketMessages(t *testing.T) {
+	h, f, _ := keysHarness(t)
+	conn, status, body := h.host.Dial("/eth/"+keyApp, nil) // app: eth_* and net_version only, limited
+	if conn == nil || status != http.StatusSwitchingProtocols {
+		t.Fatalf("a key with a method list: %d %s", status, body)
+	}
+	if att := conn.Attachment(); !strings.Contains(att, `"k":"app"`) {
+		t.Errorf("the socket's attachment does not name its client: %s", att)
+	}
+	f.names, f.ns = nil, nil
+	got := h.ask(conn, `{"jsonrpc":"2.0","id":1,"method":"debug_traceTransaction","params":["0x00"]}`)
+	if len(got) != 1 || errorCode(t, got[0]) != -32067 || !strings.Contains(got[0], "this key's list of methods") || !strings.Contains(got[0], `"id":1`) {
+		t.Errorf("a method the key's list refuses: %q", got)
+	}
+	if len(f.names) != 0 {
+		t.Errorf("a refused method spent %v", f.ns)
+	}
+	if got := h.ask(conn, `{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}`); len(got) != 1 || !strings.Contains(got[0], `"result":"0x64"`) {
+		t.Errorf("eth_blockNumber: %q", got)
+	}
+	if got := h.ask(conn, `[{"jsonrpc":"2.0","id":3,"method":"eth_chainId"},{"jsonrpc":"2.0","id":4,"method":"net_version"},{"jsonrpc":"2.0","id":5,"method":"eth_blockNumber"}]`); len(got) != 1 || strings.Count(got[0], `"result"`) != 3 {
+		t.Errorf("a batch of 3: %q", got)
+	}
+	h.subscribe(conn, `["newHeads"]`)
+	if strings.Join(f.names, ",") != "client:app,client:app,client:app" || !slices.Equal(f.ns, []int{1, 3, 1}) {
+		t.Errorf("spent %v %v, want client:app 1, 3, 1", f.names, f.ns)
+	}
+	f.refuse, f.after = true, 3*time.Second
+	got = h.ask(conn, `{"jsonrpc":"2.0","id":6,"method":"eth_blockNumber"}`)
+	if len(got) != 1 || errorCode(t, got[0]) != -32005 || !strings.Contains(got[0], "this key's requests per second; retry after 3 s") || !strings.Contains(got[0], `"id":6`) {
+		t.Errorf("over the key's limit: %q", got)
+	}
+	for i := range durable.MaxStrikes - 1 {
+		if closed, _, _ := conn.Closed(); closed {
+			t.Fatalf("closed after %d refusals", i+1)
+		}
+		h.ask(conn, `{"jsonrpc":"2.0","id":7,"method":"eth_blockNumber"}`)
+	}
+	if closed, code, reason := conn.Closed(); !closed || code != durable.ClosePolicy {
+		t.Errorf("after %d refusals in a row: closed %v %d %q", durable.MaxStrikes, closed, code, reason)
+	}
 	h.host.Wait()
 }
 

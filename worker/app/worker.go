@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/evmlb/evmlb/durable"
 	"github.com/evmlb/evmlb/internal/clients"
 	"github.com/evmlb/evmlb/internal/config"
 	"github.com/evmlb/evmlb/internal/jsonrpc"
@@ -89,8 +90,8 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain, pathKey st
 		return
 	}
 	if r.Method == http.MethodGet && isUpgrade(r) {
-		if c, ok := a.clientOf(r.Context(), w, r, chain, pathKey); ok && a.socketAllowed(r.Context(), w, c, chain) {
-			a.upgrade(w, r, chain)
+		if c, ok := a.clientOf(r.Context(), w, r, chain, pathKey); ok && a.spend(r.Context(), w, c, chain, nil, 1) {
+			a.upgrade(w, r, chain, c)
 		}
 		return
 	}
@@ -143,34 +144,24 @@ func (a *App) chainRPC(w http.ResponseWriter, r *http.Request, chain, pathKey st
 	a.plane.Serve(proxy.WithHost(r.Context(), &r.Host), w, chain, req, body)
 }
 
-// socketAllowed checks a WebSocket upgrade's key beyond its chain: a key with a method list is refused (the list
-// is not carried to the socket's calls), and the upgrade spends one request of the key's budget. Messages on the
-// socket are not counted against the key (EVMLB_WS_RATE bounds them).
-func (a *App) socketAllowed(ctx context.Context, w http.ResponseWriter, c *clients.Client, chain string) bool {
-	if c == nil {
-		return true
-	}
-	if c.HasMethodList() {
-		a.plane.CountClient(ctx, chain, c.Name, metrics.ClientDenied)
-		jsonrpc.ErrMethodDenied.With(msgKeySocket).Write(w, nil)
-		return false
-	}
-	return a.spend(ctx, w, c, chain, nil, 1)
-}
-
 // isUpgrade reports whether r asks for a WebSocket (Upgrade: websocket, any case).
 func isUpgrade(r *http.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket")
 }
 
 // upgrade hands a WebSocket upgrade of a known chain to the chain's subscription object (durable/subs.go), whose
-// answer, the socket or its refusal, answers the client as is.
-func (a *App) upgrade(w http.ResponseWriter, r *http.Request, chain string) {
+// answer, the socket or its refusal, answers the client as is. A key's client (c) is named to the object, which
+// holds each message of the socket to the key's list and budget (admitSocket); the upgrade itself spent one.
+func (a *App) upgrade(w http.ResponseWriter, r *http.Request, chain string, c *clients.Client) {
 	if a.p.Sockets == nil {
 		jsonrpc.ErrMethodNotAllowed.With("this host serves no WebSocket").Write(w, nil)
 		return
 	}
-	if _, err := a.p.Sockets.Upgrade(r.Context(), chain, "/"+chain, http.Header{"Upgrade": {"websocket"}}); err != nil {
+	h := http.Header{"Upgrade": {"websocket"}}
+	if c != nil {
+		h.Set(durable.HeaderSocketClient, c.Name)
+	}
+	if _, err := a.p.Sockets.Upgrade(r.Context(), chain, "/"+chain, h); err != nil {
 		a.p.Logf("chain %s: WebSocket upgrade: %v", chain, err)
 		jsonrpc.ErrInternal.With("the WebSocket could not be opened").Write(w, nil)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -241,12 +242,25 @@ func (ns namespace) Fetch(ctx context.Context, name string, req *http.Request) (
 	handler := h.handler
 	h.mu.Unlock()
 	r := req.Clone(withObject(ctx, id))
+	r.Header = passedHeaders(r.Header)
 	r.Header.Set(contract.HeaderRole, ns.role)
 	r.Header.Set(contract.HeaderObject, id)
 	r.Header.Set(contract.HeaderInstance, token)
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, r)
 	return rec.Result(), nil
+}
+
+// passedHeaders is h with only the headers a host passes to Go (contract.RequestHeaders), as the real hosts do: a
+// header Go reads that is not in the list works here only if this host is as strict as they are.
+func passedHeaders(h http.Header) http.Header {
+	out := http.Header{}
+	for _, name := range contract.RequestHeaders {
+		if vs := h.Values(name); len(vs) > 0 {
+			out[http.CanonicalHeaderKey(name)] = []string{strings.Join(vs, ", ")}
+		}
+	}
+	return out
 }
 
 // ObjectCalls counts the calls made so far to objects of the role at path.
