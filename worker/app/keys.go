@@ -121,6 +121,9 @@ func (a *App) spendKey(ctx context.Context, c *clients.Client, chain string, n i
 // admitSocket decides a message of a socket a key opened (durable.AdmitFunc): the key's list of methods, then its
 // budget, as for POST /{chain}/{key}. A socket has no Retry-After header: a refusal's message says when instead.
 func (a *App) admitSocket(ctx context.Context, chain, client string, req *jsonrpc.Request) (refusal []byte, limited bool) {
+	if !a.keys.Enabled() {
+		return nil, false // CLIENT_KEYS unset since the socket opened: the balancer is open to anyone
+	}
 	c, ok := a.keys.Find(client)
 	if !ok || !c.MayUse(chain) { // the key went from CLIENT_KEYS, or lost the chain, since the socket opened
 		a.plane.CountClient(ctx, chain, metrics.ClientUnknown, metrics.ClientUnauthorized)
