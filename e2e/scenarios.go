@@ -680,6 +680,12 @@ func scSecretURL(s *S) {
 	s.Record("eth_blockNumber", r, NormRPC)
 	s.must(r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"0x2"`)), "through a keyed URL: %d %s", r.Status, r.Body)
 	s.must(p.Forwarded("eth_blockNumber") > 0, "the proxy never saw a request with its key")
+	// A provider's refusal that quotes its key (in its message, and its URL in its data) is an answer the balancer
+	// passes on: with the key replaced (the secret scan reads the answer).
+	s.must(p.SetFault(faultproxy.EchoKey, "eth_getBalance") == nil, "SetFault")
+	r = b.Post("ethereum", rpc.Request(4, "eth_getBalance", anvil.DevAddress, "latest"))
+	s.must(r.Status == http.StatusOK && bytes.Contains(r.Body, []byte("invalid API key [redacted]")) && bytes.Contains(r.Body, []byte("/v2/[redacted]?apikey=[redacted]")),
+		"a refusal quoting the upstream's key: %d %s", r.Status, r.Body)
 	// Errors are where URLs leak: make the upstream fail and look again.
 	s.must(p.SetFault(faultproxy.HTTP500) == nil, "SetFault")
 	r = b.Post("ethereum", rpc.Request(2, "eth_blockNumber"))

@@ -3,10 +3,12 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +41,8 @@ type Target struct {
 type Result struct {
 	// Class is retry.OK when the provider answered with a 2xx status and a JSON body.
 	Class retry.Class
-	// Status and Body are the provider's answer, unchanged (Body is nil for failures before an answer).
+	// Status and Body are the provider's answer, unchanged but for its echo of the URL's credentials
+	// (RedactAnswer); Body is nil for failures before an answer.
 	Status int
 	Body   []byte
 	// Detail explains a failure for logs, with the URL reduced to scheme and host.
@@ -73,13 +76,98 @@ func do(parent context.Context, t Target, body []byte) Result {
 	case int64(len(b)) > t.MaxBytes:
 		return Result{Class: retry.TooLarge, Status: status, Detail: "answer over " + strconv.FormatInt(t.MaxBytes, 10) + " bytes"}
 	}
-	if c := retry.HTTPStatus(status); c != retry.OK {
+	c := retry.HTTPStatus(status)
+	if c != retry.OK || bytes.Contains(b, errorMember) {
+		b = RedactAnswer(b, t.URL)
+	}
+	if c != retry.OK {
 		return Result{Class: c, Status: status, Body: b, Detail: "HTTP " + strconv.Itoa(status)}
 	}
 	if !t.Unchecked && !json.Valid(b) {
 		return Result{Class: retry.NonJSON, Status: status, Body: b, Detail: "answer is not JSON"}
 	}
 	return Result{Status: status, Body: b}
+}
+
+// errorMember marks an answer that may hold a provider's own text: an error's message or data.
+var errorMember = []byte(`"error"`)
+
+// Redacted stands in an answer for a credential of the provider's URL.
+const Redacted = "[redacted]"
+
+// RedactAnswer replaces in b every credential of rawURL (Credentials) with Redacted. Providers' refusals quote
+// what they were sent: "invalid API key <key>", the request's URL, a project id; passed on to a client, such an
+// answer would hand it the operator's key. A credential is text without quotes or backslashes, so a JSON string
+// holding one stays a JSON string. b is changed only when it holds one.
+func RedactAnswer(b []byte, rawURL string) []byte {
+	for _, c := range Credentials(rawURL) {
+		if bytes.Contains(b, []byte(c)) {
+			b = bytes.ReplaceAll(b, []byte(c), []byte(Redacted))
+		}
+	}
+	return b
+}
+
+// Credentials are the parts of rawURL that may be a credential, as written in the URL and unescaped, longest
+// first: the user-info's name and password, each path segment, each query value and the fragment that look like
+// a key (credentialLike). Scheme, host and port are not: they are shown (config.Redact).
+func Credentials(rawURL string) []string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	add := func(s string) {
+		for _, v := range []string{s, unescape(s)} {
+			if credentialLike(v) && !slices.Contains(out, v) && !strings.ContainsAny(v, `"\`) {
+				out = append(out, v)
+			}
+		}
+	}
+	if u.User != nil {
+		add(u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			add(p)
+		}
+	}
+	for _, seg := range strings.Split(u.EscapedPath(), "/") {
+		add(seg)
+	}
+	for _, kv := range strings.Split(u.RawQuery, "&") {
+		_, v, _ := strings.Cut(kv, "=")
+		add(v)
+	}
+	add(u.EscapedFragment())
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+func unescape(s string) string {
+	if v, err := url.QueryUnescape(s); err == nil {
+		return v
+	}
+	return s
+}
+
+// credentialLike reports whether s may be a key: 20 characters or more, or 8 or more mixing letters and digits
+// (providers' keys, project ids and tokens are long random strings; "v2", "mainnet" and "rpc" are not).
+func credentialLike(s string) bool {
+	if len(s) >= 20 {
+		return true
+	}
+	if len(s) < 8 {
+		return false
+	}
+	letter, digit := false, false
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digit = true
+		case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+			letter = true
+		}
+	}
+	return letter && digit
 }
 
 // failure classifies a transport error: the caller's cancellation, else as retry.Transport says.

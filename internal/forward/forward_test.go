@@ -3,10 +3,13 @@ package forward
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -165,5 +168,60 @@ func TestScrub(t *testing.T) {
 	}
 	if !strings.Contains(got, "https://rpc.example.com") {
 		t.Errorf("%q lost the host", got)
+	}
+}
+
+// TestCredentials: the parts of a provider URL that may be keys, as written and unescaped, longest first; scheme,
+// host, port and short or word-like segments are not.
+func TestCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want []string
+	}{
+		{"https://eth-mainnet.g.alchemy.com/v2/Abc123def456ghi789jkl012mno345pq", []string{"Abc123def456ghi789jkl012mno345pq"}},
+		{"https://mainnet.infura.io/v3/0123456789abcdef0123456789abcdef", []string{"0123456789abcdef0123456789abcdef"}},
+		{"https://user:s3cretPassw0rd@node.example:8545/rpc?apikey=k3y%2Fwith%2Fslash99&network=mainnet#frag12345678",
+			[]string{"k3y%2Fwith%2Fslash99", "k3y/with/slash99", "s3cretPassw0rd", "frag12345678"}},
+		{"https://rpc.ankr.com/eth", nil},
+		{"https://polygon-mainnet.example/ethereum-mainnet-archive", []string{"ethereum-mainnet-archive"}}, // 20+: kept to be safe
+		{"::not a url", nil},
+	} {
+		if got := Credentials(tc.url); !slices.Equal(got, tc.want) {
+			t.Errorf("Credentials(%q) = %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}
+
+// TestDoRedactsEcho: a provider's refusal that quotes its key (in an error's message, its data, the URL it was
+// sent to) reaches the caller with the key replaced, as JSON still; an answer without an error is left alone, and
+// a non-2xx body is redacted too (it is logged).
+func TestDoRedactsEcho(t *testing.T) {
+	const key = "Zq8Xk2LmN4pR7sT1vW3yB5cD6fG9hJ0a"
+	var answer atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answer.Load().([2]string)
+		w.WriteHeader(map[string]int{"401": 401, "200": 200}[a[0]])
+		_, _ = io.WriteString(w, strings.ReplaceAll(a[1], "URL", "https://"+r.Host+r.URL.String()))
+	}))
+	defer srv.Close()
+	tg := target(srv.URL + "/v2/" + key + "?token=" + key + "x")
+	tg.MaxBytes = 1 << 16
+	for _, tc := range []struct {
+		status, body string
+		redacted     bool
+	}{
+		{"200", `{"jsonrpc":"2.0","id":"x","error":{"code":-32000,"message":"invalid API key ` + key + `","data":"URL"}}`, true},
+		{"401", `{"error":"Unauthorized: key ` + key + ` is not valid"}`, true},
+		{"200", `{"jsonrpc":"2.0","id":"x","result":"` + key + `"}`, false},
+	} {
+		answer.Store([2]string{tc.status, tc.body})
+		r := Do(context.Background(), tg, []byte(body))
+		leaked := bytes.Contains(r.Body, []byte(key))
+		if leaked == tc.redacted {
+			t.Errorf("%s %s: answer %s", tc.status, tc.body, r.Body)
+		}
+		if tc.redacted && (!bytes.Contains(r.Body, []byte(Redacted)) || !json.Valid(r.Body)) {
+			t.Errorf("%s: not redacted as JSON: %s", tc.status, r.Body)
+		}
 	}
 }

@@ -92,6 +92,10 @@ const (
 	// that took the request (a transaction is in the node's pool) and answers
 	// a network error (issue 20). Forwarded counts it.
 	AcceptReset
+	// EchoKey answers 200 with a JSON-RPC error for each request that quotes
+	// what it was sent, as providers' refusals do: "invalid API key <the
+	// path's key>", the request's URL (path and query) in its data.
+	EchoKey
 )
 
 // BadResult is the result of the answers the proxy makes for the kinds of
@@ -105,7 +109,8 @@ const RedirectPath = "/redirected-elsewhere"
 const RedirectResult = "redirect-target"
 
 var kindNames = [...]string{"pass", "refuse", "http500", "http429", "nonjson", "hang", "headernotfound", "reset", "redirect", "poison",
-	"wrongid", "arrayforsingle", "objectforbatch", "shortbatch", "longbatch", "dupbatch", "badutf8", "deep", "acceptreset"}
+	"wrongid", "arrayforsingle", "objectforbatch", "shortbatch", "longbatch", "dupbatch", "badutf8", "deep", "acceptreset",
+	"echokey"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -655,6 +660,17 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		out := make([]json.RawMessage, len(elems))
 		for i, e := range elems {
 			out[i] = errorAnswer(e.ID, -32000, "header not found")
+		}
+		writeJSON(w, out, batch)
+		return
+	case EchoKey:
+		key := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+		out := make([]json.RawMessage, len(elems))
+		for i, e := range elems {
+			m, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": e.ID, "error": map[string]any{
+				"code": -32000, "message": "invalid API key " + key + ": see https://example.invalid/keys",
+				"data": map[string]string{"url": "http://" + r.Host + r.URL.String()}}})
+			out[i] = m
 		}
 		writeJSON(w, out, batch)
 		return
