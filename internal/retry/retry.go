@@ -228,6 +228,8 @@ var missingData = []string{
 var overloaded = []string{
 	"limit exceeded", "rate limit", "too many requests", "request limit", "capacity", "try again later",
 	"over rate", "exceeded the quota", "daily request count exceeded", "server is busy", "timeout", "timed out",
+	// Providers' own words for their plans' limits, not every one under -32005.
+	"request rate", "quota", "throttl", "compute units", "too many connections",
 }
 
 // RPCError classifies a JSON-RPC error code and message. Errors that are the caller's own (reverts -32000

@@ -40,6 +40,16 @@ func TestAnswerClasses(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"missing trie node 1234 (path )"}}`, MissingData},
 		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"query returned more than 10000 results"}}`, Overloaded},
 		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"Daily request count exceeded"}}`, Overloaded},
+		// Providers' refusals for their plans' limits, as they word them.
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":429,"message":"Your app has exceeded its compute units per second capacity. If you have retries enabled, you can safely ignore this message. If not, check out https://docs.alchemy.com/reference/throughput"}}`, Overloaded},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32007,"message":"10/second request limit reached - reduce calls per second or upgrade your account at quicknode.com"}}`, Overloaded},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"project ID request rate exceeded"}}`, Overloaded},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"You have exceeded your monthly quota"}}`, Overloaded},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"request throttled, retry later"}}`, Overloaded},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"Too many requests, reason: call rate limit exhausted, retry in 10s"}}`, Overloaded},
+		// The caller's own errors that sound alike stay answers.
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"max code size exceeded"}}`, OK},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"too many arguments, want at most 1"}}`, OK},
 		{`{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"the method foo does not exist/is not available"}}`, Unsupported},
 		{`<html>502 Bad Gateway</html>`, NonJSON},
 		{``, NonJSON},
