@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evmlb/evmlb/internal/config"
@@ -100,13 +101,21 @@ const Redacted = "[redacted]"
 // answer would hand it the operator's key. A credential is text without quotes or backslashes, so a JSON string
 // holding one stays a JSON string. b is changed only when it holds one.
 func RedactAnswer(b []byte, rawURL string) []byte {
-	for _, c := range Credentials(rawURL) {
+	creds, ok := credentials.Load(rawURL)
+	if !ok {
+		creds, _ = credentials.LoadOrStore(rawURL, Credentials(rawURL))
+	}
+	for _, c := range creds.([]string) {
 		if bytes.Contains(b, []byte(c)) {
 			b = bytes.ReplaceAll(b, []byte(c), []byte(Redacted))
 		}
 	}
 	return b
 }
+
+// credentials holds Credentials by URL: an error answer (a revert of an eth_call, say) is common, a URL's parse
+// on each is not needed. The URLs are the configuration's, so the map stays small.
+var credentials sync.Map
 
 // Credentials are the parts of rawURL that may be a credential, as written in the URL and unescaped, longest
 // first: the user-info's name and password, each path segment, each query value and the fragment that look like
