@@ -230,10 +230,6 @@ func (ss *Subs) Socket(ctx context.Context, ev platform.SocketEvent) error {
 	}
 	before := len(a.Subs)
 	res, refused := ss.handle(ctx, &a, ev.Data)
-	if res.Changed && len(a.Subs) > before && refused == nil {
-		// Before the answer: a client that subscribes and then sends a transaction gets its log.
-		ss.anchor(ctx, ev.Object, a.Chain)
-	}
 	if a.Strikes >= MaxStrikes {
 		l.mu.Unlock()
 		_, err := sk.Close(ctx, ev.Tag, ClosePolicy, "too many malformed or rate-limited messages in a row")
@@ -383,49 +379,6 @@ func (ss *Subs) startAlarm(ctx context.Context, objectID, chain string) error {
 		return err
 	}
 	return st.SetAlarm(ctx, ss.env.P.Now().Add(ss.poll(chain)))
-}
-
-// anchor adopts the chain's head now, as the follower's starting point, when the object follows nothing yet: a new
-// subscription is answered after it, and every block above it is sent. Without it the follower adopted the head at
-// its first alarm, a poll later, and a block mined in between was never sent (a client that subscribed to logs and
-// then sent a transaction missed its log; anvil's own subscription sends it). On any failure the first alarm
-// adopts the head as before.
-func (ss *Subs) anchor(ctx context.Context, objectID, chain string) {
-	st := ss.env.P.StorageFor(objectID)
-	if st == nil {
-		return
-	}
-	if _, ok, err := st.Get(ctx, keySubsState); err != nil || ok {
-		return // following already (its tip is at most a poll behind: nothing above it is missed), or unknown
-	}
-	height, ups, primary, ok := ss.follow.Rotation(ctx, chain)
-	if !ok || height == 0 || primary == 0 {
-		return
-	}
-	ups = ups[:primary]
-	head, agreed := ss.look(ctx, chain, height, ss.env.Config.ChainSettings(chain).WithDefaults().MaxLagBlocks, ups)
-	if !agreed {
-		return
-	}
-	var state subs.State
-	plan := subs.NextPlan(&state, head, subs.Config{}, false) // the adopted block's logs are never sent
-	for _, up := range ups {
-		headers, logs, err := ss.fetch(ctx, chain, up, plan, nil)
-		if err != nil {
-			continue
-		}
-		if _, _, err := subs.Apply(&state, plan, headers, logs, nil, subs.Config{}); err != nil {
-			continue
-		}
-		s, err := json.Marshal(&state)
-		if err == nil {
-			err = st.Put(ctx, map[string]string{keySubsState: string(s)})
-		}
-		if err != nil {
-			ss.env.P.Logf("subs object %s: anchoring the follower: %v", chain, err)
-		}
-		return
-	}
 }
 
 // Alarm runs the follower once: while the object has a subscription, the verified head's hash is decided, the

@@ -15,9 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/gorilla/websocket"
 
 	"github.com/evmlb/evmlb/e2e/internal/anvil"
@@ -505,46 +502,4 @@ func wsGarbage(s *S, b *Balancer, n *anvil.Node) {
 	}
 	s.Logf("the good socket heard all %d blocks mined", len(hashes))
 	s.Note("the good socket", "heard every block, its calls answered")
-}
-
-// ws-first-subscription: a client that subscribes to logs on a chain nobody follows yet, then at once sends a
-// transaction that emits one (anvil mining it at once), gets that log, in three rounds each starting afresh (the
-// socket closed and the follower's state dropped in between). The follower used to adopt the head at its first
-// look, a poll after the subscription's answer, and the transaction's block was never sent.
-func scWSFirstSubscription(s *S) {
-	n := anvil.StartTWith(s.T, anvil.Options{ChainID: 31337}) // automine: a transaction's block at once
-	s.name(strings.TrimPrefix(n.URL, "http://"), "<node 31337>")
-	_, err := n.Call(s.Ctx, "anvil_setCode", logsEmitter, anvil.LogsCode)
-	s.must(err == nil, "anvil_setCode: %v", err)
-	_, u1 := s.Upstream(n, "ethereum", "one")
-	_, u2 := s.Upstream(n, "ethereum", "two")
-	_, err = n.Mine(s.Ctx, 5) // a chain past its genesis, as the balancer sees it
-	s.must(err == nil, "mine: %v", err)
-	b := s.Start([]target.Upstream{u1, u2}, nil)
-	b.waitHead("ethereum", rpc.Hex(5))
-	for round := 1; round <= 3; round++ {
-		ctx, cancel := context.WithTimeout(s.Ctx, 30*time.Second)
-		c, err := s.ethclient(ctx, b.wsURLOf("ethereum"))
-		s.must(err == nil, "dial: %v", err)
-		logs := make(chan types.Log, 16)
-		sub, err := c.SubscribeFilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{common.HexToAddress(logsEmitter)}}, logs)
-		s.must(err == nil, "eth_subscribe logs: %v", err)
-		raw, err := n.Call(ctx, "eth_sendTransaction", map[string]string{"from": anvil.DevAddress, "to": logsEmitter,
-			"data": fmt.Sprintf("0x%064x", 1), "gas": "0x100000"})
-		s.must(err == nil, "eth_sendTransaction: %v", err)
-		var tx string
-		_ = json.Unmarshal(raw, &tx)
-		select {
-		case l := <-logs:
-			s.must(l.TxHash.Hex() == tx, "round %d: a log of %s, want one of the transaction sent, %s", round, l.TxHash.Hex(), tx)
-		case err := <-sub.Err():
-			s.Errorf("round %d: the subscription ended: %v", round, err)
-		case <-time.After(10 * time.Second):
-			s.Errorf("round %d: the log of a transaction sent once the subscription was answered never came (10 s)", round)
-		}
-		sub.Unsubscribe()
-		c.Close()
-		cancel()
-		time.Sleep(2500 * time.Millisecond) // two polls: the follower finds no subscription and drops its state
-	}
 }

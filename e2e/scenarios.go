@@ -76,7 +76,6 @@ func Scenarios() []Scenario {
 		{"ws-failover", 21, scWSFailover},
 		{"ws-idle", 21, scWSIdle},
 		{"ws-garbage", 21, scWSGarbage},
-		{"ws-first-subscription", 21, scWSFirstSubscription},
 		{"client-key-limit", 22, scClientKeyLimit},
 		{"upstream-max-rps", 22, scUpstreamMaxRPS},
 		{"upstream-budgets-spent", 22, scUpstreamBudgetsSpent},

@@ -374,32 +374,6 @@ func TestWebSocketFollower(t *testing.T) {
 	}
 }
 
-// A first subscription starts at the head when it is answered, not at the follower's first look a poll later: a
-// block mined in between (the client's own transaction, sent once it had its subscription id) is sent, its log
-// with it. Then, with everything unsubscribed, a new first subscription starts afresh at the head of its time.
-func TestWebSocketFirstSubscriptionFromItsAnswer(t *testing.T) {
-	h, a, b := wsHarness(t, nil, 100)
-	c := h.dial("eth")
-	logs := h.subscribe(c, `["logs",{"address":"`+evmtest.LogAddress+`"}]`)
-	h.mine(101, a, b) // mined before the follower's first look
-	got := events(t, frames(c))
-	if len(got) != 1 || !got[0].log || got[0].number != 101 || got[0].sub != logs {
-		t.Fatalf("block 101's log after a subscription answered at 100: %v", got)
-	}
-	h.ask(c, `{"jsonrpc":"2.0","id":1,"method":"eth_unsubscribe","params":["`+logs+`"]}`)
-	h.checks(time.Second)
-	h.checks(time.Second) // the alarm finds no subscription: the state goes
-	a.SetHeight(110)
-	b.SetHeight(110)
-	h.checks(time.Second)
-	heads := h.subscribe(c, `["newHeads"]`)
-	h.mine(111, a, b)
-	got = events(t, frames(c))
-	if len(got) != 1 || got[0].log || got[0].number != 111 || got[0].sub != heads {
-		t.Fatalf("a new first subscription answered at 110: %v, want head 111 alone", got)
-	}
-}
-
 // The head's hash needs two upstreams' word: while the two in rotation give the verified height different hashes,
 // nothing is sent; once they agree, every block since the last one sent is, in order.
 func TestWebSocketHeadHashAgreement(t *testing.T) {
