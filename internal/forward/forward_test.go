@@ -225,3 +225,15 @@ func TestDoRedactsEcho(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRedactAnswer: what an error answer (an eth_call's revert, the common one) costs more since answers are
+// searched for the URL's credentials: one provider URL with a key in its path and its query, nothing found.
+func BenchmarkRedactAnswer(b *testing.B) {
+	const u = "https://eth-mainnet.example/v2/Abc123def456ghi789jkl012mno345pq?apikey=Zq8Xk2LmN4pR7sT1"
+	answer := []byte(`{"jsonrpc":"2.0","id":7,"error":{"code":3,"message":"execution reverted: ERC20: transfer amount exceeds balance","data":"0x08c379a00000000000000000000000000000000000000000000000000000000000000020"}}`)
+	RedactAnswer(answer, u) // the URL's credentials worked out once, as on a runtime's first error answer
+	b.ReportAllocs()
+	for b.Loop() {
+		RedactAnswer(answer, u)
+	}
+}
